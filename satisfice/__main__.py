@@ -1,0 +1,3 @@
+from satisfice.cli import main
+
+raise SystemExit(main())

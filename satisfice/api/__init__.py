@@ -1,0 +1,1 @@
+"""HTTP API surface translations (request/response shapes other than OpenAI's)."""

@@ -1,0 +1,182 @@
+"""satisfice serve | check | models | report"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from satisfice import __version__
+from satisfice.config import ConfigError, Settings, load_settings
+from satisfice.errors import ModelNotFound
+
+log = logging.getLogger("satisfice")
+
+
+def _settings(path: str | None) -> Settings:
+    return load_settings(path or os.environ.get("SATISFICE_CONFIG"))
+
+
+def banner(settings: Settings, host: str, port: int) -> str:
+    lines = [f"Satisfice {__version__} on http://{host}:{port}/v1  (config: {settings.source})"]
+    if settings.simulated:
+        lines += [
+            "",
+            "  *** SIMULATED PROVIDER: no provider key is configured. ***",
+            "  Answers come from a built-in simulator (real catalog prices, deterministic latency) and say so.",
+            "  Set OPENAI_API_KEY / ANTHROPIC_API_KEY / ... or pass --config to call real models.",
+            "",
+        ]
+    for p in settings.providers:
+        if p.dialect == "simulated":
+            continue
+        key = f"key from {p.key_source}" if p.api_key else "no key"
+        lines.append(f"  provider {p.name:<12} {p.dialect:<9} {p.base_url}  ({key}{', passthrough' if p.passthrough else ''})")
+    for r in settings.routes:
+        lines.append(f"  route    {r.name:<12} {r.strategy:<9} {len(r.candidates)} candidates")
+    lines.append(f"  ledger   {settings.ledger_path if settings.ledger_enabled else 'off'}")
+    return "\n".join(lines)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from satisfice.server.app import make_app
+    from satisfice.wiring import build
+
+    settings = _settings(args.config)
+    parts = build(settings)
+    host = args.host or parts.settings.host
+    port = args.port if args.port is not None else parts.settings.port
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    print(banner(parts.settings, host, port), flush=True)
+    web.run_app(
+        make_app(parts),
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        handler_cancellation=True,  # a client that leaves cancels its handler and the upstream call
+        shutdown_timeout=5.0,
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from satisfice.catalog import CatalogError
+    from satisfice.wiring import build
+
+    try:
+        settings = _settings(args.config)
+        parts = build(settings, with_ledger=False)
+    except CatalogError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    problems = 0
+    for route in parts.settings.routes:
+        for cand in route.candidates:
+            try:
+                parts.directory.targets(cand)
+            except ModelNotFound as e:
+                print(f"warning: routes.{route.name}: candidate {cand!r} is not servable: {e.message}")
+                problems += 1
+        if not any(parts.planner._expanded[route.name]):
+            print(f"config error: routes.{route.name}: no candidate is servable", file=sys.stderr)
+            return 2
+    print(banner(parts.settings, parts.settings.host, parts.settings.port))
+    print(f"ok: {len(parts.directory.servable())} models servable, {len(parts.settings.routes)} routes"
+          + (f", {problems} warnings" if problems else ""))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from satisfice.wiring import build
+
+    parts = build(_settings(args.config), with_ledger=False)
+    rows = []
+    for name, route in parts.directory.routes.items():
+        rows.append({"id": name, "kind": "route", "provider": "satisfice", "strategy": route.strategy,
+                     "candidates": list(route.candidates)})
+    for t in sorted(parts.directory.servable(), key=lambda t: (t.dep.provider, t.dep.model)):
+        info = t.info
+        rows.append({
+            "id": t.dep.model, "kind": info.kind if info else "chat", "provider": t.dep.provider,
+            "upstream_id": t.dep.upstream_model,
+            "input_per_mtok": info.input_per_mtok if info else None,
+            "output_per_mtok": info.output_per_mtok if info else None,
+            "context_window": info.context_window if info else None,
+        })
+    if args.json:
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    print(f"{'id':<40} {'provider':<12} {'in $/M':>8} {'out $/M':>8} {'context':>9}")
+    for r in rows:
+        if r["kind"] == "route":
+            print(f"{r['id']:<40} {'(route)':<12} {r['strategy']}: {', '.join(r['candidates'][:6])}"
+                  + (" ..." if len(r["candidates"]) > 6 else ""))
+            continue
+        fmt = lambda v: "?" if v is None else f"{v:g}"  # noqa: E731
+        print(f"{r['id'][:40]:<40} {r['provider']:<12} {fmt(r['input_per_mtok']):>8} {fmt(r['output_per_mtok']):>8} "
+              f"{fmt(r['context_window']):>9}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from satisfice.ledger.report import render_table, summarize
+
+    path = args.ledger or _settings(args.config).ledger_path
+    try:
+        summary = summarize(path)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(render_table(summary))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="satisfice", description="An LLM gateway that routes each request to the "
+                                "cheapest model that can answer it well.")
+    p.add_argument("--version", action="version", version=f"satisfice {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--config", help="config file (YAML or JSON); default $SATISFICE_CONFIG or the environment")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+    c = sub.add_parser("check", help="validate a config without serving")
+    c.add_argument("--config")
+    c.set_defaults(func=cmd_check)
+    m = sub.add_parser("models", help="what the gateway can serve")
+    m.add_argument("--config")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
+    r = sub.add_parser("report", help="totals from the ledger")
+    r.add_argument("--config")
+    r.add_argument("--ledger", help="ledger file (default: the config's ledger.path)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("SATISFICE_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,337 @@
+"""One config file (YAML or JSON) → validated, frozen settings. Errors name the bad key.
+
+Secrets are written as environment references (`${OPENAI_API_KEY}` or `env:OPENAI_API_KEY`) and
+resolved here; the resolved values live only in `ProviderSettings.api_key` (never printed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from satisfice.providers.presets import PRESETS
+
+STRATEGIES = ("first", "cheapest", "weighted")
+DIALECTS = ("openai", "azure", "anthropic", "gemini", "simulated")
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$|^env:([A-Za-z_][A-Za-z0-9_]*)$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+class ConfigError(ValueError):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    timeout_s: float = 60.0  # one attempt, until the whole answer (or a stream's first event)
+    deadline_s: float = 300.0  # the whole request, all attempts and waits included
+    retries: int = 1  # extra attempts on the same deployment before failing over
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 8.0
+    max_retry_wait_s: float = 5.0  # a longer Retry-After moves to the next candidate instead
+    breaker_failures: int = 5  # failures within the window that open a deployment's breaker
+    breaker_window_s: float = 30.0
+    breaker_cooldown_s: float = 30.0  # open this long, then one half-open probe
+    stream_idle_timeout_s: float = 120.0  # gap allowed between two stream events
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    name: str
+    dialect: str
+    base_url: str
+    catalog_provider: str  # which catalog entries this provider serves
+    api_key: str | None = field(default=None, repr=False)
+    key_source: str = ""  # where the key came from (an env var name), safe to print
+    headers: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+    models: tuple[str, ...] = ()  # explicit model list ("" = every catalog model of catalog_provider)
+    passthrough: bool = False  # forward model names the catalog does not know
+    model_map: tuple[tuple[str, str], ...] = ()  # public id -> upstream id (Azure deployments)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSettings:
+    name: str
+    strategy: str
+    candidates: tuple[str, ...]
+    weights: tuple[float, ...] = ()
+    baseline: str | None = None
+    reliability: Reliability = Reliability()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 10 * 1024 * 1024
+    ledger_path: str = "satisfice-ledger.db"
+    ledger_enabled: bool = True
+    providers: tuple[ProviderSettings, ...] = ()
+    routes: tuple[RouteSettings, ...] = ()
+    models: tuple[Mapping[str, Any], ...] = ()  # catalog overrides / additions
+    reliability: Reliability = Reliability()
+    embedding_model: str | None = None
+    simulated: bool = False  # no provider configured: serve the built-in simulated provider
+    source: str = "defaults"
+
+
+# --- small typed readers that name the key on error ---------------------------------------------
+
+
+def _get(obj: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    if key not in obj or obj[key] is None:
+        return default
+    val = obj[key]
+    if kind is float and isinstance(val, int) and not isinstance(val, bool):
+        return float(val)
+    if isinstance(val, bool) and kind in (int, float):
+        raise ConfigError(f"{where}.{key}", f"expected a number, got {val!r}")
+    if not isinstance(val, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}.{key}", f"expected {names}, got {type(val).__name__} {val!r}")
+    return val
+
+
+def _positive(val: float, key: str, *, allow_zero: bool = False) -> float:
+    if val < 0 or (val == 0 and not allow_zero):
+        raise ConfigError(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {val}")
+    return val
+
+
+def _check_keys(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in obj:
+        if key not in allowed:
+            raise ConfigError(f"{where}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def resolve_env(value: str, key: str, env: Mapping[str, str]) -> tuple[str | None, str]:
+    """`${VAR}` / `env:VAR` → (value or None when unset, "VAR"); a literal → (literal, "config")."""
+    m = _ENV_REF.match(value.strip())
+    if not m:
+        return value, "config"
+    var = m.group(1) or m.group(2)
+    return env.get(var) or None, var
+
+
+def _reliability(obj: Any, where: str, base: Reliability) -> Reliability:
+    if obj is None:
+        return base
+    if not isinstance(obj, Mapping):
+        raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
+    fields = {f: getattr(base, f) for f in Reliability.__dataclass_fields__}
+    _check_keys(obj, set(fields), where)
+    for name, current in fields.items():
+        kind: type = int if isinstance(current, int) else float
+        val = _get(obj, name, where, kind, current)
+        fields[name] = _positive(val, f"{where}.{name}", allow_zero=name in ("retries", "backoff_base_s"))
+    if fields["breaker_failures"] < 1:
+        raise ConfigError(f"{where}.breaker_failures", "must be >= 1")
+    return Reliability(**fields)
+
+
+def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
+    if not isinstance(obj, Mapping):
+        raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
+    allowed = {"name", "type", "base_url", "api_key", "headers", "api_version", "models", "passthrough",
+               "model_map", "catalog"}
+    _check_keys(obj, allowed, where)
+    name = _get(obj, "name", where, str, None)
+    if not name or not _NAME.match(name):
+        raise ConfigError(f"{where}.name", "required: letters, digits, '_', '.', ':' or '-'")
+    ptype = _get(obj, "type", where, str, name if name in PRESETS else None)
+    if ptype is None:
+        raise ConfigError(f"{where}.type", f"required for a provider not named after a preset ({', '.join(PRESETS)}), "
+                          "e.g. type: openai for any OpenAI-compatible endpoint")
+    preset = PRESETS.get(ptype)
+    if preset is None and ptype not in DIALECTS:
+        raise ConfigError(f"{where}.type", f"unknown provider type {ptype!r} (known: {', '.join([*PRESETS, 'simulated'])})")
+    dialect = preset.dialect if preset else ptype
+    base_url = _get(obj, "base_url", where, str, None)
+    if base_url is not None:
+        base_url, _ = resolve_env(base_url, f"{where}.base_url", env)
+    if base_url is None and preset is not None:
+        base_url = (env.get(preset.base_url_env) if preset.base_url_env else None) or preset.base_url
+    if base_url is None and dialect != "simulated":
+        raise ConfigError(f"{where}.base_url", f"required for provider type {ptype!r}")
+    if base_url and not re.match(r"^https?://", base_url):
+        raise ConfigError(f"{where}.base_url", f"must start with http:// or https://, got {base_url!r}")
+    raw_key = _get(obj, "api_key", where, str, None)
+    if raw_key is not None:
+        api_key, source = resolve_env(raw_key, f"{where}.api_key", env)
+    elif preset is not None and preset.key_env:
+        api_key, source = env.get(preset.key_env) or None, preset.key_env
+    else:
+        api_key, source = None, ""
+    headers = _get(obj, "headers", where, Mapping, {})
+    for k, v in headers.items():
+        if not isinstance(v, str):
+            raise ConfigError(f"{where}.headers.{k}", "expected a string")
+    resolved_headers = []
+    for k, v in headers.items():
+        hv, _ = resolve_env(v, f"{where}.headers.{k}", env)
+        resolved_headers.append((str(k).lower(), hv or ""))
+    options = []
+    if "api_version" in obj:
+        options.append(("api_version", _get(obj, "api_version", where, str, "")))
+    models = _get(obj, "models", where, list, [])
+    for i, m in enumerate(models):
+        if not isinstance(m, str) or not m:
+            raise ConfigError(f"{where}.models[{i}]", "expected a model id string")
+    model_map = _get(obj, "model_map", where, Mapping, {})
+    for k, v in model_map.items():
+        if not isinstance(v, str):
+            raise ConfigError(f"{where}.model_map.{k}", "expected the upstream model id as a string")
+    # A provider serves the catalog entries filed under its own name unless told otherwise
+    # (e.g. a self-hosted proxy of OpenAI: `catalog: openai`).
+    catalog = _get(obj, "catalog", where, str, name)
+    return ProviderSettings(
+        name=name,
+        dialect=dialect,
+        base_url=(base_url or "").rstrip("/"),
+        catalog_provider=catalog,
+        api_key=api_key,
+        key_source=source,
+        headers=tuple(resolved_headers),
+        options=tuple(options),
+        models=tuple(models),
+        passthrough=_get(obj, "passthrough", where, bool, False),
+        model_map=tuple((str(k), v) for k, v in model_map.items()),
+    )
+
+
+def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
+    if not isinstance(obj, Mapping):
+        raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
+    _check_keys(obj, {"strategy", "candidates", "weights", "baseline", "reliability"}, where)
+    if not _NAME.match(name) or "/" in name:
+        raise ConfigError(where, "route names use letters, digits, '_', '.', ':' or '-'")
+    strategy = _get(obj, "strategy", where, str, "first")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"{where}.strategy", f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+    candidates = _get(obj, "candidates", where, list, None)
+    if not candidates:
+        raise ConfigError(f"{where}.candidates", "required: a non-empty list of models")
+    for i, c in enumerate(candidates):
+        if not isinstance(c, str) or not c:
+            raise ConfigError(f"{where}.candidates[{i}]", "expected a model id string")
+    weights = _get(obj, "weights", where, list, [])
+    if strategy == "weighted":
+        if len(weights) != len(candidates):
+            raise ConfigError(f"{where}.weights", f"need one weight per candidate ({len(candidates)}), got {len(weights)}")
+        for i, w in enumerate(weights):
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+                raise ConfigError(f"{where}.weights[{i}]", f"expected a number >= 0, got {w!r}")
+        if sum(weights) <= 0:
+            raise ConfigError(f"{where}.weights", "at least one weight must be > 0")
+    elif weights:
+        raise ConfigError(f"{where}.weights", "only used by strategy: weighted")
+    baseline = _get(obj, "baseline", where, str, None)
+    return RouteSettings(
+        name=name,
+        strategy=strategy,
+        candidates=tuple(candidates),
+        weights=tuple(float(w) for w in weights),
+        baseline=baseline,
+        reliability=_reliability(obj.get("reliability"), f"{where}.reliability", base),
+    )
+
+
+def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: str = "config") -> Settings:
+    env = os.environ if env is None else env
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise ConfigError("(top level)", f"expected a mapping, got {type(doc).__name__}")
+    _check_keys(doc, {"server", "ledger", "providers", "routes", "models", "reliability", "embeddings"}, "config")
+    server = _get(doc, "server", "config", Mapping, {})
+    _check_keys(server, {"host", "port", "max_body_bytes"}, "server")
+    port = _get(server, "port", "server", int, 8080)
+    if not 0 <= port <= 65535:
+        raise ConfigError("server.port", f"must be 0..65535, got {port}")
+    max_body = int(_positive(_get(server, "max_body_bytes", "server", int, 10 * 1024 * 1024), "server.max_body_bytes"))
+    ledger = _get(doc, "ledger", "config", Mapping, {})
+    _check_keys(ledger, {"path", "enabled"}, "ledger")
+    reliability = _reliability(doc.get("reliability"), "reliability", Reliability())
+    providers_raw = _get(doc, "providers", "config", list, None)
+    providers = (
+        tuple(_provider(p, f"providers[{i}]", env) for i, p in enumerate(providers_raw))
+        if providers_raw is not None
+        else providers_from_env(env)
+    )
+    names = [p.name for p in providers]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise ConfigError(f"providers[{i}].name", f"duplicate provider name {n!r}")
+    routes_raw = _get(doc, "routes", "config", Mapping, {})
+    routes = tuple(_route(str(n), r, f"routes.{n}", reliability) for n, r in routes_raw.items())
+    models = _get(doc, "models", "config", list, [])
+    for i, m in enumerate(models):
+        if not isinstance(m, Mapping):
+            raise ConfigError(f"models[{i}]", "expected a mapping (a catalog entry)")
+    embeddings = _get(doc, "embeddings", "config", Mapping, {})
+    _check_keys(embeddings, {"model"}, "embeddings")
+    real = [p for p in providers if p.dialect != "simulated"]
+    return Settings(
+        host=_get(server, "host", "server", str, "127.0.0.1"),
+        port=port,
+        max_body_bytes=max_body,
+        ledger_path=_get(ledger, "path", "ledger", str, env.get("SATISFICE_LEDGER", "satisfice-ledger.db")),
+        ledger_enabled=_get(ledger, "enabled", "ledger", bool, True),
+        providers=providers,
+        routes=routes,
+        models=tuple(models),
+        reliability=reliability,
+        embedding_model=_get(embeddings, "model", "embeddings", str, None),
+        simulated=not real,
+        source=source,
+    )
+
+
+def providers_from_env(env: Mapping[str, str]) -> tuple[ProviderSettings, ...]:
+    """Providers the official SDKs would find in the environment (key set, or a base URL set)."""
+    out = []
+    for preset in PRESETS.values():
+        key = env.get(preset.key_env) if preset.key_env else None
+        base = env.get(preset.base_url_env) if preset.base_url_env else None
+        if not key and not base:
+            continue
+        base = base or preset.base_url
+        if base is None:
+            continue  # Azure/vLLM need a base URL
+        out.append(
+            ProviderSettings(
+                name=preset.name,
+                dialect=preset.dialect,
+                base_url=base.rstrip("/"),
+                catalog_provider=preset.name,
+                api_key=key or None,
+                key_source=preset.key_env or "",
+                # A custom base URL (a proxy, vLLM, a local server) may serve any model name.
+                passthrough=bool(env.get(preset.base_url_env or "")) and preset.dialect == "openai",
+            )
+        )
+    return tuple(out)
+
+
+def load_settings(path: str | None, env: Mapping[str, str] | None = None) -> Settings:
+    if path is None:
+        return parse_settings({}, env, source="environment")
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot read config file: {e.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(str(path), f"not valid YAML/JSON: {e}") from None
+    return parse_settings(doc, env, source=str(p))

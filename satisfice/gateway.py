@@ -1,0 +1,183 @@
+"""The request path without HTTP: plan a request, run the plan, account for it.
+
+Handlers for each wire format (OpenAI, Anthropic) call this; it speaks the internal OpenAI shape.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from satisfice import tokens
+from satisfice.errors import GatewayError
+from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, price
+from satisfice.providers.base import Deployment
+from satisfice.providers.failures import AttemptFailed, FailureKind
+from satisfice.providers.registry import dialect
+from satisfice.providers.results import Completion, EventStream
+from satisfice.providers.runner import HTTPRunner
+from satisfice.providers.simulated import SimulatedUpstream
+from satisfice.routing.constraints import Needs, needs_of
+from satisfice.routing.directory import Target
+from satisfice.routing.executor import Attempt, Executor
+from satisfice.routing.planner import Plan, Planner
+from satisfice.usage import Usage
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request's state as it moves through the gateway, ending as a ledger row."""
+
+    row: LedgerRow
+    started: float = field(default_factory=time.perf_counter)
+    plan: Plan | None = None
+    target: Target | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    needs: Needs | None = None
+
+    def headers(self, estimate: bool = False) -> dict[str, str]:
+        row = self.row
+        out = {"x-satisfice-request-id": row.id}
+        if self.target is not None:
+            out["x-satisfice-model"] = self.target.dep.model
+            out["x-satisfice-provider"] = self.target.dep.provider
+        if row.route:
+            out["x-satisfice-route"] = row.route
+        if row.reason:
+            out["x-satisfice-reason"] = row.reason.encode("ascii", "replace").decode()[:300]
+        out["x-satisfice-cost-usd"] = f"{row.cost_usd:.8f}"
+        out["x-satisfice-baseline-cost-usd"] = f"{row.baseline_cost_usd:.8f}"
+        if estimate:
+            out["x-satisfice-cost-estimated"] = "prompt-only"
+        return out
+
+
+class Gateway:
+    def __init__(self, planner: Planner, executor: Executor, runner: HTTPRunner, ledger: LedgerSink) -> None:
+        self.planner = planner
+        self.executor = executor
+        self.runner = runner
+        self.simulated = SimulatedUpstream()
+        self.ledger = ledger
+
+    def _plan(self, call: Call, body: dict[str, Any]) -> Plan:
+        call.needs = needs_of(body)
+        plan = self.planner.plan(body["model"], call.needs)
+        call.plan = plan
+        call.row.route = plan.route
+        call.row.strategy = plan.strategy
+        call.row.reason = plan.reason
+        return plan
+
+    async def _complete_one(self, dep: Deployment, body: dict[str, Any]) -> Completion:
+        if dep.dialect == "simulated":
+            return await self.simulated.complete(dep, body)
+        return await self.runner.complete(dialect(dep.dialect), dep, body)
+
+    async def complete(self, call: Call, body: dict[str, Any]) -> Completion:
+        plan = self._plan(call, body)
+
+        async def attempt(target: Target) -> Completion:
+            return await self._complete_one(target.dep, body)
+
+        target, result = await self.executor.run(plan, attempt, call.attempts)
+        call.target = target
+        usage = result.usage or self._estimate_completion_usage(target, body, result)
+        self._account(call, usage)
+        return result
+
+    async def open_stream(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
+        """Open a stream and read its first event: failover happens only up to here, before any
+        byte has gone to the client."""
+        plan = self._plan(call, body)
+
+        async def attempt(target: Target) -> tuple[EventStream, bytes]:
+            dep = target.dep
+            if dep.dialect == "simulated":
+                stream: EventStream = await self.simulated.stream(dep, body)
+            else:
+                stream = await self.runner.stream(dialect(dep.dialect), dep, body)
+            try:
+                first = await anext(aiter(stream))
+            except StopAsyncIteration:
+                await stream.aclose()
+                raise AttemptFailed(FailureKind.BAD_RESPONSE, "upstream stream ended before any event") from None
+            except BaseException:
+                await stream.aclose()
+                raise
+            return stream, first
+
+        target, (stream, first) = await self.executor.run(plan, attempt, call.attempts)
+        call.target = target
+        # Headers go out before the answer exists: price the prompt now, the ledger gets the final cost.
+        assert call.needs is not None
+        prompt_guess = Usage(prompt_tokens=call.needs.prompt_tokens(target.dep.model))
+        call.row.cost_usd = price(target.info, prompt_guess)
+        if plan.baseline is not None:
+            call.row.baseline_cost_usd = plan.baseline.cost_usd(prompt_guess.prompt_tokens, 0)
+        return stream, first
+
+    def finish_stream(self, call: Call, stream: EventStream, body: dict[str, Any]) -> None:
+        assert call.target is not None
+        usage = stream.usage
+        if usage is None:
+            text = _stream_text(stream.events)
+            usage = Usage(
+                prompt_tokens=tokens.count_prompt(body, call.target.dep.model),
+                completion_tokens=tokens.count_text(text, call.target.dep.model),
+                estimated=True,
+            )
+        self._account(call, usage)
+
+    def _account(self, call: Call, usage: Usage) -> None:
+        assert call.target is not None and call.plan is not None
+        row = call.row
+        row.model = call.target.dep.model
+        row.provider = call.target.dep.provider
+        apply_costs(row, call.target.info, call.plan.baseline, usage)
+
+    @staticmethod
+    def _estimate_completion_usage(target: Target, body: dict[str, Any], result: Completion) -> Usage:
+        texts = []
+        for choice in result.body.get("choices") or []:  # type: ignore[union-attr]
+            msg = choice.get("message") or {} if isinstance(choice, dict) else {}
+            texts.append(str(msg.get("content") or ""))
+            for tc in msg.get("tool_calls") or []:
+                texts.append(str((tc.get("function") or {}).get("arguments", "")))
+        model = target.dep.model
+        return Usage(tokens.count_prompt(body, model), tokens.count_text("\n".join(texts), model), estimated=True)
+
+    def submit(self, call: Call, *, status: int, outcome: str, error: GatewayError | str | None = None,
+               ttft_s: float | None = None) -> None:
+        """Write the call's one ledger row (off the request path)."""
+        row = call.row
+        row.status = status
+        row.outcome = outcome
+        row.latency_ms = (time.perf_counter() - call.started) * 1000
+        row.ttft_ms = ttft_s * 1000 if ttft_s is not None else None
+        row.attempts = orjson.dumps([a.to_json() for a in call.attempts]).decode()
+        row.n_attempts = sum(1 for a in call.attempts if a.outcome != FailureKind.CIRCUIT_OPEN.value)
+        if error is not None:
+            row.error = error.message if isinstance(error, GatewayError) else error
+        if call.target is not None and not row.model:
+            row.model, row.provider = call.target.dep.model, call.target.dep.provider
+        self.ledger.submit(row)
+
+
+def _stream_text(events: list[bytes]) -> str:
+    parts: list[str] = []
+    for ev in events:
+        try:
+            chunk = orjson.loads(ev[6:])  # strip "data: "
+        except orjson.JSONDecodeError:
+            continue
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if isinstance(delta.get("content"), str):
+                parts.append(delta["content"])
+            for tc in delta.get("tool_calls") or []:
+                parts.append(str((tc.get("function") or {}).get("arguments") or ""))
+    return "".join(parts)

@@ -1,0 +1,1 @@
+"""The ledger: one row per request with tokens, cost, baseline cost and savings."""

@@ -1,0 +1,83 @@
+"""Totals from the ledger: requests, cost, baseline cost, savings, blended price, model mix."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+
+def summarize(path: str, since: float | None = None) -> dict[str, Any]:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no ledger at {path} (serve some requests first, or pass --ledger)")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        where, args = ("WHERE ts >= ?", (since,)) if since is not None else ("", ())
+        row = conn.execute(
+            f"""SELECT COUNT(*), COALESCE(SUM(outcome = 'ok'), 0), COALESCE(SUM(cost_usd), 0),
+                       COALESCE(SUM(baseline_cost_usd), 0), COALESCE(SUM(prompt_tokens), 0),
+                       COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cached_tokens), 0),
+                       MIN(ts), MAX(ts)
+                FROM requests {where}""",
+            args,
+        ).fetchone()
+        mix = conn.execute(
+            f"""SELECT model, provider, COUNT(*), COALESCE(SUM(cost_usd), 0),
+                       COALESCE(SUM(prompt_tokens + completion_tokens), 0)
+                FROM requests {where} {'AND' if where else 'WHERE'} model != ''
+                GROUP BY model, provider ORDER BY COUNT(*) DESC""",
+            args,
+        ).fetchall()
+        outcomes = conn.execute(
+            f"SELECT outcome, COUNT(*) FROM requests {where} GROUP BY outcome ORDER BY COUNT(*) DESC", args
+        ).fetchall()
+    finally:
+        conn.close()
+    requests, ok, cost, baseline, p_tok, c_tok, cached, first, last = row
+    tokens = p_tok + c_tok
+    answered = sum(n for _, _, n, _, _ in mix)
+    return {
+        "ledger": path,
+        "requests": requests,
+        "ok": ok,
+        "outcomes": {o: n for o, n in outcomes},
+        "cost_usd": cost,
+        "baseline_cost_usd": baseline,
+        "savings_usd": baseline - cost,
+        "savings_pct": (100.0 * (baseline - cost) / baseline) if baseline > 0 else 0.0,
+        "prompt_tokens": p_tok,
+        "completion_tokens": c_tok,
+        "cached_tokens": cached,
+        "blended_usd_per_mtok": (cost / tokens * 1e6) if tokens else 0.0,
+        "first_ts": first,
+        "last_ts": last,
+        "models": [
+            {"model": m, "provider": p, "requests": n, "share_pct": 100.0 * n / answered if answered else 0.0,
+             "cost_usd": c, "tokens": t}
+            for m, p, n, c, t in mix
+        ],
+    }
+
+
+def render_table(s: dict[str, Any]) -> str:
+    lines = [
+        f"ledger            {s['ledger']}",
+        f"requests          {s['requests']} ({s['ok']} ok; "
+        + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()) + ")",
+        f"cost              ${s['cost_usd']:.6f}",
+        f"baseline cost     ${s['baseline_cost_usd']:.6f}",
+        f"savings           ${s['savings_usd']:.6f} ({s['savings_pct']:.1f} %)",
+        f"tokens            {s['prompt_tokens']} prompt + {s['completion_tokens']} completion "
+        f"({s['cached_tokens']} cached)",
+        f"blended price     ${s['blended_usd_per_mtok']:.4f} per million tokens",
+        "",
+        f"{'model':<34} {'provider':<14} {'requests':>9} {'share':>7} {'cost $':>12}",
+    ]
+    for m in s["models"]:
+        lines.append(
+            f"{m['model'][:34]:<34} {m['provider'][:14]:<14} {m['requests']:>9} {m['share_pct']:>6.1f}% "
+            f"{m['cost_usd']:>12.6f}"
+        )
+    if not s["models"]:
+        lines.append("(no answered requests yet)")
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""SQLite ledger (WAL): rows are queued on the request path and written in batches by a thread,
+so a request never waits on the database."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from pathlib import Path
+
+from satisfice.ledger.record import COLUMNS, LedgerRow
+
+log = logging.getLogger("satisfice.ledger")
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS requests (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, ts REAL NOT NULL, tenant TEXT, endpoint TEXT, route TEXT, strategy TEXT,
+  model TEXT, provider TEXT, attempts TEXT, n_attempts INTEGER,
+  prompt_tokens INTEGER, completion_tokens INTEGER, cached_tokens INTEGER, reasoning_tokens INTEGER,
+  usage_estimated INTEGER, cost_usd REAL, baseline_model TEXT, baseline_cost_usd REAL, savings_usd REAL,
+  latency_ms REAL, ttft_ms REAL, stream INTEGER, status INTEGER, outcome TEXT, reason TEXT, error TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE INDEX IF NOT EXISTS requests_id ON requests (id);
+"""
+# Plain INSERT, no upsert: a request accounted twice would show as two rows, not hide.
+INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_STOP = object()
+
+
+def connect(path: str) -> sqlite3.Connection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+class SQLiteLedger:
+    def __init__(self, path: str, *, batch: int = 200, flush_s: float = 0.1) -> None:
+        self.path = path
+        self._conn = connect(path)
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._batch = batch
+        self._flush_s = flush_s
+        self._thread = threading.Thread(target=self._run, name="satisfice-ledger", daemon=True)
+        self._thread.start()
+
+    def submit(self, row: LedgerRow) -> None:
+        self._queue.put(row.values())
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            rows: list[tuple[object, ...]] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                    break
+                rows.append(item)  # type: ignore[arg-type]
+                if len(rows) >= self._batch:
+                    break
+                try:
+                    item = self._queue.get(timeout=self._flush_s if not rows else 0.005)
+                except queue.Empty:
+                    break
+            if rows:
+                try:
+                    with self._conn:
+                        self._conn.executemany(INSERT, rows)
+                except sqlite3.Error:
+                    log.exception("ledger write failed; %d rows lost", len(rows))
+        self._conn.close()
+
+    def close(self) -> None:
+        """Flush what is queued and stop the writer."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=10)

@@ -1,0 +1,134 @@
+"""The Anthropic Messages API dialect (api.anthropic.com/v1/messages and compatible hosts).
+
+Request translation lives in `anthropic_request.py` (read its docstring for what is dropped or
+emulated, e.g. `response_format`), stream translation in `anthropic_stream.py`.
+
+Response decisions: `thinking` blocks are not part of `content`; their text is returned as
+`message.reasoning_content` (the de facto field of OpenAI-compatible servers). `redacted_thinking`
+and server-tool blocks are dropped. When a stop sequence ended the turn, the matched string is
+reported as `choices[0].stop_reason` (vLLM's convention) so the /v1/messages endpoint can restore
+Anthropic's `stop_sequence`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import orjson
+
+from satisfice.errors import UpstreamFailed
+from satisfice.providers.anthropic_request import openai_to_anthropic
+from satisfice.providers.anthropic_stream import (
+    AnthropicStreamTranslator,
+    finish_reason,
+    usage_from_anthropic,
+)
+from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamRequest
+
+API_VERSION = "2023-06-01"
+
+# Anthropic phrasings seen for over-long prompts, e.g. "prompt is too long: 208310 tokens > 200000
+# maximum" and "input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000".
+_CONTEXT_RE = re.compile(
+    r"prompt is too long|exceed(?:s|ed)? (?:the )?context (?:limit|window)|context window|context length",
+    re.IGNORECASE,
+)
+
+
+class AnthropicDialect:
+    name = "anthropic"
+
+    def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
+        payload = openai_to_anthropic(body, model=dep.upstream_model, stream=stream)
+        headers = {
+            "content-type": "application/json",
+            "anthropic-version": dep.option("anthropic_version", API_VERSION) or API_VERSION,
+        }
+        if dep.api_key:
+            headers["x-api-key"] = dep.api_key
+        if stream:
+            headers["accept"] = "text/event-stream"
+        # Configured headers last, so config can add e.g. anthropic-beta or override the version.
+        headers.update(dict(dep.headers))
+        return UpstreamRequest("POST", f"{dep.base_url}/messages", headers, orjson.dumps(payload))
+
+    def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamFailed("Anthropic returned a response that is not JSON.") from exc
+        if not isinstance(msg, dict) or not isinstance(msg.get("content"), list):
+            raise UpstreamFailed("Anthropic returned a response without content.")
+        return message_to_openai(msg, model=dep.model)
+
+    def stream_translator(self, dep: Deployment) -> AnthropicStreamTranslator:
+        return AnthropicStreamTranslator(dep.model)
+
+    def error_info(self, status: int, raw: bytes) -> ErrorInfo:
+        message: str | None = None
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict):
+            err = obj.get("error")
+            if isinstance(err, dict) and isinstance(err.get("message"), str):
+                message = err["message"]
+            elif isinstance(obj.get("message"), str):
+                message = obj["message"]
+        if message is None:
+            # Proxies and load balancers answer with HTML or plain text.
+            text = raw.decode("utf-8", errors="replace").strip()
+            message = text[:500] if text else f"Anthropic returned HTTP {status}."
+        return ErrorInfo(message=message, context_window_exceeded=bool(_CONTEXT_RE.search(message)))
+
+
+def message_to_openai(msg: JSON, *, model: str) -> JSON:
+    """An Anthropic `message` object -> an OpenAI `chat.completion` dict reporting `model`."""
+    texts: list[str] = []
+    thinking: list[str] = []
+    tool_calls: list[JSON] = []
+    for block in msg["content"]:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(str(block.get("text") or ""))
+        elif kind == "thinking":
+            thinking.append(str(block.get("thinking") or ""))
+        elif kind == "tool_use":
+            tool_calls.append(
+                {
+                    "id": str(block.get("id") or ""),
+                    "type": "function",
+                    "function": {
+                        "name": str(block.get("name") or ""),
+                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
+                    },
+                }
+            )
+    message: JSON = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    if thinking:
+        message["reasoning_content"] = "".join(thinking)
+    choice: JSON = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": finish_reason(msg.get("stop_reason")),
+    }
+    if msg.get("stop_reason") == "stop_sequence" and isinstance(msg.get("stop_sequence"), str):
+        choice["stop_reason"] = msg["stop_sequence"]
+    return {
+        "id": "chatcmpl-" + str(msg.get("id") or ""),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": usage_from_anthropic(msg.get("usage")).to_openai(),
+    }
+
+
+ANTHROPIC = AnthropicDialect()

@@ -1,0 +1,309 @@
+"""OpenAI chat-completions body -> Anthropic Messages request body.
+
+Decisions a caller should know:
+
+* All system/developer messages (wherever they sit) are hoisted into the top-level `system`. It is a
+  plain string for one uncached message, else a list of text blocks (cache_control on text parts is
+  kept, for clients that send Anthropic-style cache hints through the OpenAI shape).
+* Consecutive messages of the same role are merged into one turn, since Anthropic requires roles to
+  alternate; consecutive `tool` messages become one user turn of `tool_result` blocks.
+* `response_format` has no native equivalent in the 2023-06-01 API: `json_object` / `json_schema`
+  add a system instruction asking for JSON only (with the schema for `json_schema`). The output is
+  therefore not guaranteed to be valid JSON.
+* `max_tokens` is mandatory upstream: `max_completion_tokens`, then `max_tokens`, else 4096.
+* `temperature` is clamped to Anthropic's [0, 1] range (OpenAI allows up to 2).
+* `n > 1` raises InvalidRequest. `logprobs`, `top_logprobs`, `seed`, `frequency_penalty`,
+  `presence_penalty`, `logit_bias`, `reasoning_effort` and other OpenAI-only fields are dropped
+  silently. `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from satisfice.errors import InvalidRequest
+
+JSON = dict[str, Any]
+
+DEFAULT_MAX_TOKENS = 4096
+
+_JSON_OBJECT_INSTRUCTION = (
+    "Respond with a single valid JSON object and nothing else: no prose, no markdown code fences."
+)
+
+
+def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
+    """Translate an OpenAI chat-completions request into an Anthropic Messages request."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise InvalidRequest("Anthropic models return one choice per request; 'n' must be 1.", param="n")
+
+    system: list[JSON] = []
+    turns: list[JSON] = []
+    raw_messages = body.get("messages")
+    if not isinstance(raw_messages, list):
+        raise InvalidRequest("'messages' must be a list.", param="messages")
+    for i, msg in enumerate(raw_messages):
+        if not isinstance(msg, dict):
+            raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
+        role = msg.get("role")
+        if role in ("system", "developer"):
+            system.extend(_text_blocks(msg.get("content"), f"messages[{i}].content"))
+            continue
+        if role == "user":
+            blocks = _user_blocks(msg.get("content"), f"messages[{i}].content")
+            out_role = "user"
+        elif role == "assistant":
+            blocks = _assistant_blocks(msg, i)
+            out_role = "assistant"
+        elif role == "tool":
+            blocks = [_tool_result(msg, i)]
+            out_role = "user"
+        else:
+            raise InvalidRequest(f"Unsupported message role {role!r}.", param=f"messages[{i}].role")
+        if not blocks:
+            continue  # e.g. an assistant turn with empty content; Anthropic rejects empty turns
+        if turns and turns[-1]["role"] == out_role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": out_role, "content": blocks})
+    if not turns:
+        raise InvalidRequest("At least one user or assistant message is required.", param="messages")
+
+    system.extend(_response_format_instruction(body.get("response_format")))
+
+    out: JSON = {"model": model, "messages": turns, "max_tokens": _max_tokens(body)}
+    if system:
+        if len(system) == 1 and "cache_control" not in system[0]:
+            out["system"] = system[0]["text"]
+        else:
+            out["system"] = system
+    _copy_sampling(body, out)
+    _copy_tools(body, out)
+    user = body.get("user")
+    if isinstance(user, str) and user:
+        out["metadata"] = {"user_id": user}
+    if body.get("thinking") is not None:
+        out["thinking"] = body["thinking"]
+    if stream:
+        out["stream"] = True
+    return out
+
+
+def _max_tokens(body: JSON) -> int:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
+        return value
+    return DEFAULT_MAX_TOKENS
+
+
+def _copy_sampling(body: JSON, out: JSON) -> None:
+    temperature = body.get("temperature")
+    if isinstance(temperature, int | float) and not isinstance(temperature, bool):
+        out["temperature"] = min(max(float(temperature), 0.0), 1.0)
+    for key in ("top_p", "top_k"):
+        if body.get(key) is not None:
+            out[key] = body[key]
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        out["stop_sequences"] = [stop]
+    elif isinstance(stop, list) and stop:
+        if not all(isinstance(s, str) for s in stop):
+            raise InvalidRequest("'stop' must be a string or a list of strings.", param="stop")
+        out["stop_sequences"] = list(stop)
+
+
+def _copy_tools(body: JSON, out: JSON) -> None:
+    raw_tools = body.get("tools")
+    if not raw_tools:
+        return  # tool_choice without tools is meaningless upstream; drop it
+    if not isinstance(raw_tools, list):
+        raise InvalidRequest("'tools' must be a list.", param="tools")
+    tools: list[JSON] = []
+    for i, tool in enumerate(raw_tools):
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise InvalidRequest("Only function tools are supported.", param=f"tools[{i}].type")
+        fn = tool.get("function")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise InvalidRequest("A function tool needs a name.", param=f"tools[{i}].function.name")
+        entry: JSON = {"name": fn["name"]}
+        if fn.get("description"):
+            entry["description"] = fn["description"]
+        params = fn.get("parameters")
+        entry["input_schema"] = params if isinstance(params, dict) else {"type": "object", "properties": {}}
+        tools.append(entry)
+    out["tools"] = tools
+
+    choice = _tool_choice(body.get("tool_choice"))
+    if body.get("parallel_tool_calls") is False:
+        choice = choice or {"type": "auto"}
+        if choice["type"] != "none":
+            choice["disable_parallel_tool_use"] = True
+    if choice is not None:
+        out["tool_choice"] = choice
+
+
+def _tool_choice(value: Any) -> JSON | None:
+    if value is None:
+        return None
+    if value in ("auto", "none"):
+        return {"type": value}
+    if value == "required":
+        return {"type": "any"}
+    if isinstance(value, dict) and value.get("type") == "function":
+        fn = value.get("function")
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            return {"type": "tool", "name": fn["name"]}
+    raise InvalidRequest("Unsupported 'tool_choice'.", param="tool_choice")
+
+
+def _response_format_instruction(fmt: Any) -> list[JSON]:
+    if not isinstance(fmt, dict):
+        return []
+    kind = fmt.get("type")
+    if kind == "json_object":
+        return [{"type": "text", "text": _JSON_OBJECT_INSTRUCTION}]
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise InvalidRequest(
+                "response_format.json_schema.schema must be an object.", param="response_format"
+            )
+        text = (
+            _JSON_OBJECT_INSTRUCTION
+            + " The JSON must validate against this JSON Schema:\n"
+            + orjson.dumps(schema).decode()
+        )
+        return [{"type": "text", "text": text}]
+    return []
+
+
+def _text_blocks(content: Any, where: str) -> list[JSON]:
+    """System/developer/tool content: a string or a list of text parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        raise InvalidRequest("Content must be a string or a list of parts.", param=where)
+    blocks: list[JSON] = []
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise InvalidRequest("Only text parts are allowed here.", param=f"{where}[{j}]")
+        if part["text"]:
+            blocks.append(_text_block(part))
+    return blocks
+
+
+def _text_block(part: JSON) -> JSON:
+    block: JSON = {"type": "text", "text": part["text"]}
+    if part.get("cache_control") is not None:
+        block["cache_control"] = part["cache_control"]
+    return block
+
+
+def _user_blocks(content: Any, where: str) -> list[JSON]:
+    if content is None or isinstance(content, str):
+        return _text_blocks(content, where)
+    if not isinstance(content, list):
+        raise InvalidRequest("Content must be a string or a list of parts.", param=where)
+    blocks: list[JSON] = []
+    for j, part in enumerate(content):
+        here = f"{where}[{j}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            if part["text"]:  # Anthropic rejects empty text blocks
+                blocks.append(_text_block(part))
+        elif kind == "image_url":
+            blocks.append(_image_block(part.get("image_url"), here))
+        elif kind == "file":
+            blocks.append(_document_block(part.get("file"), here))
+        else:
+            raise InvalidRequest(f"Unsupported content part type {kind!r} for Anthropic models.", param=here)
+    return blocks
+
+
+def _parse_data_url(url: str, where: str) -> tuple[str, str]:
+    header, sep, data = url.partition(",")
+    if not sep or not header.endswith(";base64"):
+        raise InvalidRequest("Only base64 data: URLs are supported.", param=where)
+    return header[len("data:") : -len(";base64")], data
+
+
+def _image_block(image: Any, where: str) -> JSON:
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str):
+        raise InvalidRequest("image_url.url must be a string.", param=where)
+    if url.startswith("data:"):
+        media_type, data = _parse_data_url(url, where)
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    if url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise InvalidRequest("image_url.url must be an http(s) or data: URL.", param=where)
+
+
+def _document_block(file: Any, where: str) -> JSON:
+    data_url = file.get("file_data") if isinstance(file, dict) else None
+    if not isinstance(data_url, str) or not data_url.startswith("data:"):
+        raise InvalidRequest("Only inline files (file.file_data as a data: URL) are supported.", param=where)
+    media_type, data = _parse_data_url(data_url, where)
+    return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
+
+
+def _assistant_blocks(msg: JSON, i: int) -> list[JSON]:
+    content = msg.get("content")
+    blocks: list[JSON]
+    if isinstance(content, list):
+        # Assistant parts may be text or refusal; both are plain text to Anthropic.
+        texts = [
+            {"type": "text", "text": p.get("text") or p.get("refusal") or ""}
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "refusal")
+        ]
+        blocks = [t for t in texts if t["text"]]
+    else:
+        blocks = _text_blocks(content, f"messages[{i}].content")
+    tool_calls = msg.get("tool_calls") or []
+    if not isinstance(tool_calls, list):
+        raise InvalidRequest("tool_calls must be a list.", param=f"messages[{i}].tool_calls")
+    for j, call in enumerate(tool_calls):
+        here = f"messages[{i}].tool_calls[{j}]"
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise InvalidRequest("A tool call needs function.name.", param=f"{here}.function.name")
+        args = fn.get("arguments") or "{}"
+        try:
+            parsed = orjson.loads(args) if isinstance(args, str) else args
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise InvalidRequest(
+                "Tool call arguments must be a JSON object encoded as a string.",
+                param=f"{here}.function.arguments",
+            )
+        tool_id = str(call.get("id") or "")
+        blocks.append({"type": "tool_use", "id": tool_id, "name": fn["name"], "input": parsed})
+    return blocks
+
+
+def _tool_result(msg: JSON, i: int) -> JSON:
+    tool_call_id = msg.get("tool_call_id")
+    if not isinstance(tool_call_id, str) or not tool_call_id:
+        raise InvalidRequest("A tool message needs tool_call_id.", param=f"messages[{i}].tool_call_id")
+    block: JSON = {"type": "tool_result", "tool_use_id": tool_call_id}
+    content = msg.get("content")
+    if isinstance(content, str):
+        if content:
+            block["content"] = content
+    else:
+        parts = _text_blocks(content, f"messages[{i}].content")
+        if parts:
+            block["content"] = parts
+    return block

@@ -1,0 +1,188 @@
+"""Anthropic Messages SSE events -> OpenAI `chat.completion.chunk` dicts (plus shared mappings)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from satisfice.errors import UpstreamFailed
+from satisfice.usage import Usage
+
+JSON = dict[str, Any]
+
+# Anthropic stop_reason -> OpenAI finish_reason.
+FINISH_REASONS: dict[str, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",  # server tools paused the turn; the text so far is a complete answer
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def finish_reason(stop_reason: Any) -> str:
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def update_usage(usage: Usage, raw: Any) -> None:
+    """Fold an Anthropic usage object into `usage`.
+
+    Anthropic counts `input_tokens` *excluding* cache reads and writes; OpenAI's `prompt_tokens`
+    includes cached tokens, so the three are summed. Counts are cumulative; absent fields keep the
+    previous value (message_delta usually carries only output_tokens).
+    """
+    if not isinstance(raw, dict):
+        return
+    # The uncached part of the previous total, kept when this object omits input_tokens.
+    fresh = usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens
+    if "input_tokens" in raw:
+        fresh = _int(raw["input_tokens"])
+    if "cache_read_input_tokens" in raw:
+        usage.cached_tokens = _int(raw["cache_read_input_tokens"])
+    if "cache_creation_input_tokens" in raw:
+        usage.cache_write_tokens = _int(raw["cache_creation_input_tokens"])
+    usage.prompt_tokens = fresh + usage.cached_tokens + usage.cache_write_tokens
+    if "output_tokens" in raw:
+        usage.completion_tokens = _int(raw["output_tokens"])
+    details = raw.get("output_tokens_details")
+    if isinstance(details, dict) and "thinking_tokens" in details:
+        usage.reasoning_tokens = _int(details["thinking_tokens"])
+
+
+def usage_from_anthropic(raw: Any) -> Usage:
+    usage = Usage()
+    update_usage(usage, raw)
+    return usage
+
+
+class AnthropicStreamTranslator:
+    """One per upstream stream. See `StreamTranslator` in providers/base.py for the contract.
+
+    Thinking deltas are surfaced as `delta.reasoning_content`; signatures, citations and server-tool
+    blocks are dropped (the OpenAI chunk shape has no place for them).
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.usage: Usage | None = None
+        self._id = "chatcmpl-anthropic"
+        self._created = int(time.time())
+        self._finished = False
+        # Anthropic content-block index -> OpenAI tool_calls index (tool_use blocks only).
+        self._tool_index: dict[int, int] = {}
+
+    def feed(self, event: str | None, data: bytes) -> list[JSON]:
+        if not data.strip():
+            return []
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamFailed("Anthropic sent an unreadable stream event.") from exc
+        if not isinstance(obj, dict):
+            return []
+        kind = obj.get("type") or event
+        if kind == "message_start":
+            return self._on_start(obj.get("message"))
+        if kind == "content_block_start":
+            return self._on_block_start(obj)
+        if kind == "content_block_delta":
+            return self._on_block_delta(obj)
+        if kind == "message_delta":
+            return self._on_message_delta(obj)
+        if kind == "error":
+            err = obj.get("error")
+            message = err.get("message") if isinstance(err, dict) else None
+            raise UpstreamFailed(str(message or "Anthropic stream failed."))
+        # ping, content_block_stop, message_stop and unknown future events carry nothing for us.
+        return []
+
+    def finish(self) -> list[JSON]:
+        if self.usage is None:
+            return []
+        return [{**self._base(), "choices": [], "usage": self.usage.to_openai()}]
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _on_start(self, message: Any) -> list[JSON]:
+        if isinstance(message, dict):
+            if isinstance(message.get("id"), str):
+                self._id = "chatcmpl-" + message["id"]
+            self.usage = usage_from_anthropic(message.get("usage"))
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def _on_block_start(self, obj: JSON) -> list[JSON]:
+        block = obj.get("content_block")
+        index = obj.get("index")
+        if not isinstance(block, dict) or not isinstance(index, int):
+            return []
+        kind = block.get("type")
+        if kind == "text" and block.get("text"):
+            return [self._chunk({"content": block["text"]})]
+        if kind == "thinking" and block.get("thinking"):
+            return [self._chunk({"reasoning_content": block["thinking"]})]
+        if kind == "tool_use":
+            tool_index = len(self._tool_index)
+            self._tool_index[index] = tool_index
+            call = {
+                "index": tool_index,
+                "id": str(block.get("id") or ""),
+                "type": "function",
+                "function": {"name": str(block.get("name") or ""), "arguments": ""},
+            }
+            return [self._chunk({"tool_calls": [call]})]
+        return []
+
+    def _on_block_delta(self, obj: JSON) -> list[JSON]:
+        delta = obj.get("delta")
+        if not isinstance(delta, dict):
+            return []
+        kind = delta.get("type")
+        if kind == "text_delta" and delta.get("text"):
+            return [self._chunk({"content": delta["text"]})]
+        if kind == "thinking_delta" and delta.get("thinking"):
+            return [self._chunk({"reasoning_content": delta["thinking"]})]
+        if kind == "input_json_delta" and delta.get("partial_json"):
+            tool_index = self._tool_index.get(obj.get("index", -1))
+            if tool_index is None:
+                return []  # server-tool input; not a client tool call
+            call = {"index": tool_index, "function": {"arguments": delta["partial_json"]}}
+            return [self._chunk({"tool_calls": [call]})]
+        return []
+
+    def _on_message_delta(self, obj: JSON) -> list[JSON]:
+        if self.usage is None:
+            self.usage = Usage()
+        update_usage(self.usage, obj.get("usage"))
+        delta = obj.get("delta")
+        stop_reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+        if stop_reason is None or self._finished:
+            return []
+        self._finished = True
+        chunk = self._chunk({}, finish=finish_reason(stop_reason))
+        stop_sequence = delta.get("stop_sequence") if isinstance(delta, dict) else None
+        if isinstance(stop_sequence, str):
+            # vLLM's convention: the matched stop string rides along as choices[].stop_reason.
+            chunk["choices"][0]["stop_reason"] = stop_sequence
+        return [chunk]
+
+    # -- chunk shapes ----------------------------------------------------------------------------
+
+    def _base(self) -> JSON:
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self.model,
+        }
+
+    def _chunk(self, delta: JSON, *, finish: str | None = None) -> JSON:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**self._base(), "choices": [choice]}

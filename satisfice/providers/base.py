@@ -1,0 +1,93 @@
+"""The one small provider interface.
+
+A dialect is pure translation: it builds the upstream HTTP request from the internal request shape
+(an OpenAI chat-completions body as a dict), and turns the upstream's answer back into the OpenAI
+shape. It never does I/O; the shared runner (`providers/runner.py`) sends what it builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from satisfice.usage import Usage
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One concrete place a model is served: the unit of retries and circuit breaking."""
+
+    provider: str  # configured provider name, e.g. "openai", "anthropic", "my-vllm"
+    model: str  # public (catalog) id the client sees, e.g. "gpt-4o-mini"
+    upstream_model: str  # id sent to the provider, e.g. "gpt-4o-mini-2024-07-18" or an Azure deployment
+    base_url: str  # e.g. "https://api.openai.com/v1" (no trailing slash)
+    dialect: str  # "openai" | "azure" | "anthropic" | "gemini" | "simulated"
+    api_key: str | None = field(default=None, repr=False)  # never logged
+    headers: tuple[tuple[str, str], ...] = ()  # extra static headers from config
+    options: tuple[tuple[str, str], ...] = ()  # dialect options, e.g. (("api_version", "2024-10-21"),)
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.upstream_model}"
+
+    def option(self, name: str, default: str | None = None) -> str | None:
+        for k, v in self.options:
+            if k == name:
+                return v
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What a dialect reads out of an upstream error body."""
+
+    message: str
+    context_window_exceeded: bool = False
+
+
+class StreamTranslator(Protocol):
+    """Turns upstream SSE events into OpenAI `chat.completion.chunk` dicts.
+
+    `feed` is called once per SSE event (event name or None, raw data bytes). `finish` is called
+    once when the upstream stream ends and returns any trailing chunks; the last chunk it returns
+    is a usage chunk (`choices: []`, `usage: {...}`) whenever usage is known. `usage` holds the
+    usage seen so far.
+    """
+
+    usage: Usage | None
+
+    def feed(self, event: str | None, data: bytes) -> list[JSON]: ...
+
+    def finish(self) -> list[JSON]: ...
+
+
+class Dialect(Protocol):
+    name: str
+
+    def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
+        """Build the upstream request. `body` is a validated OpenAI chat-completions request whose
+        `model` is the public id; the dialect sends `dep.upstream_model`. Must not mutate `body`."""
+        ...
+
+    def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:
+        """Turn a successful (2xx) upstream body into an OpenAI `chat.completion` dict."""
+        ...
+
+    def stream_translator(self, dep: Deployment) -> StreamTranslator | None:
+        """A translator for this upstream's stream, or None when the upstream already speaks
+        OpenAI SSE (the bytes are then relayed as they are)."""
+        ...
+
+    def error_info(self, status: int, raw: bytes) -> ErrorInfo:
+        """Read the message out of an upstream error body (any status >= 400)."""
+        ...

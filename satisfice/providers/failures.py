@@ -1,0 +1,82 @@
+"""How one upstream attempt can fail, and what the executor should do about it."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from enum import Enum
+
+
+class FailureKind(str, Enum):
+    RATE_LIMITED = "rate_limited"  # 429
+    SERVER_ERROR = "server_error"  # 5xx
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"  # refused, reset, cut mid-body
+    CONTEXT_WINDOW = "context_window"  # prompt does not fit this model
+    BAD_RESPONSE = "bad_response"  # 2xx with a body we cannot read
+    REFUSED = "refused"  # 401/403/404 from one provider (bad key, unknown model there): try the next
+    CLIENT_ERROR = "client_error"  # 4xx the client must fix: never retried, never failed over
+    CIRCUIT_OPEN = "circuit_open"  # skipped without a call
+
+
+# Failures after which the next candidate is tried.
+FAILOVER = frozenset(
+    {
+        FailureKind.RATE_LIMITED,
+        FailureKind.SERVER_ERROR,
+        FailureKind.TIMEOUT,
+        FailureKind.CONNECTION,
+        FailureKind.CONTEXT_WINDOW,
+        FailureKind.BAD_RESPONSE,
+        FailureKind.REFUSED,
+        FailureKind.CIRCUIT_OPEN,
+    }
+)
+# Failures worth retrying on the same deployment (the others move on at once).
+RETRYABLE = frozenset({FailureKind.RATE_LIMITED, FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION})
+# Failures that count against a deployment's health in its circuit breaker.
+UNHEALTHY = frozenset({FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.BAD_RESPONSE})
+
+
+class AttemptFailed(Exception):
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+
+def classify_status(status: int, context_window_exceeded: bool) -> FailureKind:
+    if context_window_exceeded:
+        return FailureKind.CONTEXT_WINDOW
+    if status == 429:
+        return FailureKind.RATE_LIMITED
+    if status >= 500 or status in (408, 409):  # 408/409: OpenAI's SDK retries these too
+        return FailureKind.SERVER_ERROR
+    if status in (401, 403, 404):
+        return FailureKind.REFUSED
+    return FailureKind.CLIENT_ERROR
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After (or retry-after-ms) header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

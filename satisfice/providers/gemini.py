@@ -1,0 +1,79 @@
+"""The Gemini dialect: Google's Generative Language API (v1beta `generateContent`).
+
+Translation is split by direction: `gemini_request` (OpenAI request → Gemini body, with
+`gemini_schema` for JSON Schemas), `gemini_response` (whole response) and `gemini_stream` (SSE).
+
+Things a caller should know:
+* the key goes in the `x-goog-api-key` header, never in the URL (URLs end up in logs);
+* tool schemas and `json_schema` response formats are reduced to Gemini's schema subset
+  (see `gemini_schema`), so some constraints are loosened rather than rejected;
+* a returned tool call carries Gemini's thought signature in `extra_content.google.thought_signature`
+  and the request builder sends it back; clients that drop it still work (a documented skip value
+  is sent instead);
+* a prompt blocked by Gemini's filters comes back as a normal completion with one choice whose
+  content is null and finish_reason is "content_filter".
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamRequest
+from satisfice.providers.gemini_request import build_body
+from satisfice.providers.gemini_response import parse_response
+from satisfice.providers.gemini_stream import GeminiStreamTranslator
+
+# "The input token count (1200293) exceeds the maximum number of tokens allowed (1048576)."
+_CONTEXT_RE = re.compile(
+    r"exceeds the maximum number of tokens|input token count.*exceeds|exceeds.*context (window|length)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+class GeminiDialect:
+    name = "gemini"
+
+    def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
+        model = dep.upstream_model.removeprefix("models/")  # tolerate ids copied from the models list
+        if stream:
+            url = f"{dep.base_url}/models/{model}:streamGenerateContent?alt=sse"
+        else:
+            url = f"{dep.base_url}/models/{model}:generateContent"
+        headers = {"content-type": "application/json"}
+        if dep.api_key:
+            headers["x-goog-api-key"] = dep.api_key
+        headers.update(dict(dep.headers))
+        return UpstreamRequest("POST", url, headers, orjson.dumps(build_body(body)))
+
+    def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:
+        return parse_response(dep, raw)
+
+    def stream_translator(self, dep: Deployment) -> GeminiStreamTranslator:
+        return GeminiStreamTranslator(dep)
+
+    def error_info(self, status: int, raw: bytes) -> ErrorInfo:
+        message = _error_message(raw) or f"Gemini returned HTTP {status}"
+        return ErrorInfo(message=message, context_window_exceeded=bool(_CONTEXT_RE.search(message)))
+
+
+def _error_message(raw: bytes) -> str | None:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        text = raw.decode("utf-8", "replace").strip()
+        return text[:500] or None  # e.g. an HTML page from a proxy in front of Google
+    if isinstance(obj, list) and obj:
+        obj = obj[0]  # the non-SSE stream endpoint wraps errors in an array
+    err = obj.get("error") if isinstance(obj, dict) else None
+    if not isinstance(err, dict):
+        return None
+    message = err.get("message")
+    if isinstance(message, str) and message:
+        return message
+    status = err.get("status")
+    return status if isinstance(status, str) and status else None
+
+
+GEMINI = GeminiDialect()

@@ -1,0 +1,321 @@
+"""OpenAI chat-completions request body → Gemini `GenerateContentRequest` body (pure translation)."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from satisfice.errors import InvalidRequest
+from satisfice.providers.gemini_schema import sanitize_schema
+
+JSON = dict[str, Any]
+
+# Gemini 3 rejects a replayed functionCall without its thought signature; when the client did not
+# keep one (history from another model, or a client dropping `extra_content`), Google documents this
+# value as the way to skip that check.
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+# Explicit table first: the platform mimetypes database differs between hosts (e.g. webp, heic).
+_MIME_BY_EXT = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".pdf": "application/pdf",
+}
+
+_TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+
+
+def build_body(body: JSON) -> JSON:
+    """The Gemini request body for an OpenAI chat-completions `body` (which is not mutated)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise InvalidRequest("'messages' must be an array", param="messages")
+    system, contents = _contents(messages)
+    out: JSON = {"contents": contents}
+    if system:
+        out["systemInstruction"] = {"parts": system}
+    tools, allowed = _tools(body.get("tools"), body.get("tool_choice"))
+    if tools:  # without tools, a tool_choice has nothing to steer and Gemini would reject toolConfig
+        out["tools"] = [{"functionDeclarations": tools}]
+        tool_config = _tool_config(body.get("tool_choice"), allowed)
+        if tool_config:
+            out["toolConfig"] = tool_config
+    config = _generation_config(body)
+    if config:
+        out["generationConfig"] = config
+    return out
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+def _contents(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
+    system: list[JSON] = []
+    contents: list[JSON] = []
+    call_names: dict[str, str] = {}  # tool_call id → function name, for the functionResponse parts
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise InvalidRequest(f"messages[{i}] must be an object", param=f"messages[{i}]")
+        role = msg.get("role")
+        param = f"messages[{i}].content"
+        if role in ("system", "developer"):
+            system.extend({"text": t} for t in _texts(msg.get("content"), param) if t)
+            continue
+        if role == "user":
+            gemini_role, parts = "user", _user_parts(msg.get("content"), param)
+        elif role == "assistant":
+            gemini_role, parts = "model", _assistant_parts(msg, i, call_names)
+        elif role == "tool":
+            gemini_role, parts = "user", [_tool_part(msg, i, call_names)]
+        else:
+            raise InvalidRequest(f"messages[{i}].role {role!r} is not supported", param=f"messages[{i}].role")
+        if not parts:
+            continue  # Gemini rejects a turn without parts (e.g. an empty assistant message)
+        if contents and contents[-1]["role"] == gemini_role:
+            contents[-1]["parts"].extend(parts)  # Gemini wants user and model turns to alternate
+        else:
+            contents.append({"role": gemini_role, "parts": parts})
+    return system, contents
+
+
+def _texts(content: Any, param: str) -> list[str]:
+    """Text of a string-or-parts content that may hold text (and refusal) parts only."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [content]
+    if not isinstance(content, list):
+        raise InvalidRequest(f"'{param}' must be a string or an array of parts", param=param)
+    out: list[str] = []
+    for part in content:
+        if isinstance(part, dict) and part.get("type") in ("text", "refusal"):
+            text = part.get(part["type"])
+            if isinstance(text, str):
+                out.append(text)
+                continue
+        raise InvalidRequest(f"'{param}' may only hold text parts here", param=param)
+    return out
+
+
+def _user_parts(content: Any, param: str) -> list[JSON]:
+    if content is None or isinstance(content, str):
+        return [{"text": content}] if content else []
+    if not isinstance(content, list):
+        raise InvalidRequest(f"'{param}' must be a string or an array of parts", param=param)
+    parts: list[JSON] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            if part["text"]:
+                parts.append({"text": part["text"]})
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str):
+                raise InvalidRequest(f"'{param}': image_url needs a url", param=param)
+            parts.append(_media_part(url, param))
+        elif kind == "input_audio" and isinstance(part.get("input_audio"), dict):
+            audio = part["input_audio"]
+            mime = "audio/mp3" if audio.get("format") == "mp3" else "audio/wav"
+            parts.append({"inlineData": {"mimeType": mime, "data": audio.get("data", "")}})
+        elif kind == "file" and isinstance(part.get("file"), dict):
+            data = part["file"].get("file_data")
+            if not isinstance(data, str) or not data.startswith("data:"):
+                raise InvalidRequest(
+                    f"'{param}': only inline file_data (a data: URL) is supported", param=param
+                )
+            parts.append(_media_part(data, param))
+        else:
+            raise InvalidRequest(f"'{param}': content part type {kind!r} is not supported", param=param)
+    return parts
+
+
+def _media_part(url: str, param: str) -> JSON:
+    if url.startswith("data:"):
+        header, sep, data = url[5:].partition(",")
+        mime, _, encoding = header.partition(";")
+        if not sep or encoding != "base64":
+            raise InvalidRequest(f"'{param}': data URLs must be base64-encoded", param=param)
+        return {"inlineData": {"mimeType": mime or "application/octet-stream", "data": data}}
+    if url.startswith(("http://", "https://")):
+        return {"fileData": {"mimeType": _guess_mime(url), "fileUri": url}}
+    raise InvalidRequest(f"'{param}': image URLs must be http(s) or data: URLs", param=param)
+
+
+def _guess_mime(url: str) -> str:
+    path = urlsplit(url).path.lower()
+    ext = path[path.rfind(".") :] if "." in path.rsplit("/", 1)[-1] else ""
+    return _MIME_BY_EXT.get(ext) or mimetypes.guess_type(path)[0] or "image/jpeg"
+
+
+def _assistant_parts(msg: JSON, i: int, call_names: dict[str, str]) -> list[JSON]:
+    parts: list[JSON] = [{"text": t} for t in _texts(msg.get("content"), f"messages[{i}].content") if t]
+    calls = msg.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise InvalidRequest(f"messages[{i}].tool_calls must be an array", param=f"messages[{i}].tool_calls")
+    for j, call in enumerate(calls):
+        param = f"messages[{i}].tool_calls[{j}]"
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise InvalidRequest(f"'{param}' must be a function call with a name", param=param)
+        args = _parse_arguments(fn.get("arguments"), f"{param}.function.arguments")
+        if isinstance(call.get("id"), str):
+            call_names[call["id"]] = fn["name"]
+        part: JSON = {"functionCall": {"name": fn["name"], "args": args}}
+        signature = _signature(call)
+        if signature is None and j == 0:
+            signature = SKIP_SIGNATURE  # only the first call of a turn carries a signature
+        if signature is not None:
+            part["thoughtSignature"] = signature
+        parts.append(part)
+    return parts
+
+
+def _parse_arguments(raw: Any, param: str) -> JSON:
+    if isinstance(raw, dict):
+        return raw
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    try:
+        args = orjson.loads(raw) if isinstance(raw, str) else None
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(f"'{param}' is not valid JSON", param=param) from None
+    if not isinstance(args, dict):
+        raise InvalidRequest(f"'{param}' must be a JSON object", param=param)
+    return args
+
+
+def _signature(call: JSON) -> str | None:
+    """The thought signature this dialect put in `extra_content` when it returned the call."""
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    sig = google.get("thought_signature") if isinstance(google, dict) else None
+    return sig if isinstance(sig, str) and sig else None
+
+
+def _tool_part(msg: JSON, i: int, call_names: dict[str, str]) -> JSON:
+    call_id = msg.get("tool_call_id")
+    name = call_names.get(call_id) if isinstance(call_id, str) else None
+    name = name or (msg.get("name") if isinstance(msg.get("name"), str) else None)
+    if name is None:
+        raise InvalidRequest(
+            f"messages[{i}]: tool_call_id {call_id!r} matches no earlier assistant tool call",
+            param=f"messages[{i}].tool_call_id",
+        )
+    text = "".join(_texts(msg.get("content"), f"messages[{i}].content"))
+    try:
+        parsed = orjson.loads(text) if text.strip() else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    # functionResponse.response must be a JSON object.
+    response = parsed if isinstance(parsed, dict) else {"content": text}
+    return {"functionResponse": {"name": name, "response": response}}
+
+
+# ----------------------------------------------------------------------------- tools
+
+
+def _tools(tools: Any, tool_choice: Any) -> tuple[list[JSON], list[str] | None]:
+    if not tools:
+        return [], None
+    if not isinstance(tools, list):
+        raise InvalidRequest("'tools' must be an array", param="tools")
+    allowed = _allowed_names(tool_choice)
+    out: list[JSON] = []
+    for k, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise InvalidRequest(f"tools[{k}]: only function tools are supported", param=f"tools[{k}]")
+        if allowed is not None and fn["name"] not in allowed:
+            continue
+        decl: JSON = {"name": fn["name"]}
+        if isinstance(fn.get("description"), str):
+            decl["description"] = fn["description"]
+        params = sanitize_schema(fn.get("parameters"))
+        # Gemini rejects an OBJECT with no properties; a function without arguments omits the schema.
+        if params and not (params.get("type") == "object" and not params.get("properties")):
+            decl["parameters"] = params
+        out.append(decl)
+    return out, allowed
+
+
+def _allowed_names(tool_choice: Any) -> list[str] | None:
+    if not isinstance(tool_choice, dict) or tool_choice.get("type") != "allowed_tools":
+        return None
+    spec = tool_choice.get("allowed_tools")
+    listed = spec.get("tools") if isinstance(spec, dict) else None
+    names = [
+        t["function"]["name"]
+        for t in listed or []
+        if isinstance(t, dict) and isinstance(t.get("function"), dict)
+    ]
+    return [n for n in names if isinstance(n, str)]
+
+
+def _tool_config(tool_choice: Any, allowed: list[str] | None) -> JSON | None:
+    if tool_choice is None:
+        return None
+    if isinstance(tool_choice, str) and tool_choice in _TOOL_MODES:
+        return {"functionCallingConfig": {"mode": _TOOL_MODES[tool_choice]}}
+    if isinstance(tool_choice, dict):
+        fn = tool_choice.get("function")
+        if tool_choice.get("type") == "function" and isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [fn["name"]]}}
+        if tool_choice.get("type") == "allowed_tools" and allowed is not None:
+            spec = tool_choice.get("allowed_tools")
+            if isinstance(spec, dict) and spec.get("mode") == "required":
+                return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": allowed}}
+            return {"functionCallingConfig": {"mode": "AUTO"}}  # the declarations are already filtered
+    raise InvalidRequest("'tool_choice' is not supported by this model", param="tool_choice")
+
+
+# ----------------------------------------------------------------------------- generation config
+
+
+def _generation_config(body: JSON) -> JSON:
+    config: JSON = {}
+    for src, dst in (
+        ("temperature", "temperature"),
+        ("top_p", "topP"),
+        ("n", "candidateCount"),
+        ("seed", "seed"),
+        ("presence_penalty", "presencePenalty"),
+        ("frequency_penalty", "frequencyPenalty"),
+    ):
+        if body.get(src) is not None:
+            config[dst] = body[src]
+    max_tokens = body.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = body.get("max_tokens")
+    if max_tokens is not None:
+        config["maxOutputTokens"] = max_tokens
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        config["stopSequences"] = [stop]
+    elif isinstance(stop, list) and stop:
+        config["stopSequences"] = stop
+    if body.get("logprobs"):
+        config["responseLogprobs"] = True
+        if body.get("top_logprobs") is not None:
+            config["logprobs"] = body["top_logprobs"]
+    fmt = body.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_object":
+        config["responseMimeType"] = "application/json"
+    elif kind == "json_schema":
+        spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        config["responseMimeType"] = "application/json"
+        if isinstance(schema, dict):
+            config["responseSchema"] = sanitize_schema(schema)
+    elif kind not in (None, "text"):
+        raise InvalidRequest(f"response_format type {kind!r} is not supported", param="response_format")
+    return config

@@ -1,0 +1,111 @@
+"""OpenAI-compatible dialect (OpenAI, Azure OpenAI, Together, Groq, vLLM, Ollama, ...).
+
+The upstream already speaks the internal shape, so translation is only the model id, the URL and
+the auth header; streams are relayed byte for byte (no translator).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from satisfice.providers.base import JSON, Deployment, ErrorInfo, StreamTranslator, UpstreamRequest
+
+# Phrases providers use for an over-long prompt (OpenAI, vLLM, Together, Groq, Mistral, Ollama).
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "context length",
+    "too many tokens",
+    "prompt is too long",
+    "reduce the length",
+)
+
+
+class OpenAIDialect:
+    name = "openai"
+
+    def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
+        out = dict(body)
+        out["model"] = dep.upstream_model
+        if stream:
+            # Always ask for usage so the ledger is exact; the relay drops the usage chunk when the
+            # client did not ask for it.
+            opts = dict(out.get("stream_options") or {})
+            opts["include_usage"] = True
+            out["stream_options"] = opts
+        headers = {"content-type": "application/json"}
+        if dep.api_key:
+            headers["authorization"] = f"Bearer {dep.api_key}"
+        headers.update(dep.headers)
+        return UpstreamRequest("POST", f"{dep.base_url}/chat/completions", headers, orjson.dumps(out))
+
+    def build_embeddings(self, dep: Deployment, body: JSON) -> UpstreamRequest:
+        out = dict(body)
+        out["model"] = dep.upstream_model
+        headers = {"content-type": "application/json"}
+        if dep.api_key:
+            headers["authorization"] = f"Bearer {dep.api_key}"
+        headers.update(dep.headers)
+        return UpstreamRequest("POST", f"{dep.base_url}/embeddings", headers, orjson.dumps(out))
+
+    def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:
+        data: Any = orjson.loads(raw)
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise ValueError("upstream answer is not a chat.completion object")
+        return data
+
+    def stream_translator(self, dep: Deployment) -> StreamTranslator | None:
+        return None
+
+    def error_info(self, status: int, raw: bytes) -> ErrorInfo:
+        return openai_error_info(raw)
+
+
+class AzureDialect(OpenAIDialect):
+    """Azure OpenAI: deployment in the path, api-version in the query, `api-key` header."""
+
+    name = "azure"
+
+    def _url(self, dep: Deployment, op: str) -> str:
+        version = dep.option("api_version", "2024-10-21")
+        return f"{dep.base_url}/openai/deployments/{dep.upstream_model}/{op}?api-version={version}"
+
+    def _headers(self, dep: Deployment) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if dep.api_key:
+            headers["api-key"] = dep.api_key
+        headers.update(dep.headers)
+        return headers
+
+    def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
+        req = super().build_chat(dep, body, stream=stream)
+        return UpstreamRequest("POST", self._url(dep, "chat/completions"), self._headers(dep), req.body)
+
+    def build_embeddings(self, dep: Deployment, body: JSON) -> UpstreamRequest:
+        req = super().build_embeddings(dep, body)
+        return UpstreamRequest("POST", self._url(dep, "embeddings"), self._headers(dep), req.body)
+
+
+def openai_error_info(raw: bytes) -> ErrorInfo:
+    message = raw[:500].decode("utf-8", "replace").strip() or "upstream error with an empty body"
+    code = ""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            message = str(err.get("message") or message)
+            code = str(err.get("code") or "")
+        elif isinstance(err, str):
+            message = err
+    low = (message + " " + code).lower()
+    return ErrorInfo(message, context_window_exceeded=any(m in low for m in _CONTEXT_MARKERS))
+
+
+OPENAI = OpenAIDialect()
+AZURE = AzureDialect()

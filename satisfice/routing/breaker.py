@@ -1,0 +1,83 @@
+"""A circuit breaker per deployment: open after N failures within a window, one half-open probe
+after a cooldown. In-process state behind a small interface (a Redis board comes with scale-out);
+the clock is injected so tests never sleep."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(slots=True)
+class _State:
+    failures: deque[float] = field(default_factory=deque)
+    opened_at: float | None = None
+    probing: bool = False
+
+
+class BreakerBoard:
+    def __init__(
+        self,
+        failures: int = 5,
+        window_s: float = 30.0,
+        cooldown_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = failures
+        self.window_s = window_s
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self._states: dict[str, _State] = {}
+
+    def state(self, key: str) -> str:
+        st = self._states.get(key)
+        if st is None or st.opened_at is None:
+            return CLOSED
+        if self.clock() - st.opened_at >= self.cooldown_s:
+            return HALF_OPEN
+        return OPEN
+
+    def allow(self, key: str) -> bool:
+        """May a call go to this deployment now? In half-open state only one probe at a time."""
+        st = self._states.get(key)
+        if st is None or st.opened_at is None:
+            return True
+        if self.clock() - st.opened_at < self.cooldown_s or st.probing:
+            return False
+        st.probing = True
+        return True
+
+    def record_success(self, key: str) -> None:
+        st = self._states.get(key)
+        if st is not None:
+            st.failures.clear()
+            st.opened_at = None
+            st.probing = False
+
+    def record_failure(self, key: str) -> None:
+        now = self.clock()
+        st = self._states.setdefault(key, _State())
+        if st.opened_at is not None:
+            # A failed half-open probe re-opens for another cooldown.
+            st.opened_at = now
+            st.probing = False
+            return
+        st.failures.append(now)
+        while st.failures and now - st.failures[0] > self.window_s:
+            st.failures.popleft()
+        if len(st.failures) >= self.threshold:
+            st.opened_at = now
+            st.failures.clear()
+
+    def release_probe(self, key: str) -> None:
+        """A half-open probe ended without a verdict (e.g. the client left): let another try."""
+        st = self._states.get(key)
+        if st is not None:
+            st.probing = False
+
+    def snapshot(self) -> dict[str, str]:
+        return {key: self.state(key) for key in self._states}

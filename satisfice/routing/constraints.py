@@ -1,0 +1,84 @@
+"""Hard constraints a request puts on a model: context window, tools, vision, JSON schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from satisfice import tokens
+from satisfice.catalog import ModelInfo
+
+# Output we assume when a request sets no max_tokens, to price and fit it.
+DEFAULT_EXPECTED_OUTPUT = 256
+
+
+@dataclass(slots=True)
+class Needs:
+    body: dict[str, Any]
+    prompt_bound: int  # never below the true prompt token count
+    max_output: int | None  # what the client asked for, if anything
+    tools: bool
+    vision: bool
+    json_schema: bool
+    _exact: dict[str, int] = field(default_factory=dict)  # exact counts per encoding, computed on demand
+
+    def prompt_tokens(self, model: str) -> int:
+        enc = tokens.encoding_name_for(model)
+        if enc not in self._exact:
+            self._exact[enc] = tokens.count_prompt(self.body, model)
+        return self._exact[enc]
+
+    @property
+    def expected_output(self) -> int:
+        return self.max_output or DEFAULT_EXPECTED_OUTPUT
+
+
+def needs_of(body: dict[str, Any]) -> Needs:
+    max_out = body.get("max_completion_tokens") or body.get("max_tokens")
+    vision = False
+    for msg in body.get("messages") or ():
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "image_url" for p in content):
+            vision = True
+            break
+    rf = body.get("response_format")
+    tool_choice = body.get("tool_choice")
+    return Needs(
+        body=body,
+        prompt_bound=tokens.prompt_upper_bound(body),
+        max_output=max_out if isinstance(max_out, int) else None,
+        tools=bool(body.get("tools")) and tool_choice != "none",
+        vision=vision,
+        json_schema=isinstance(rf, dict) and rf.get("type") == "json_schema",
+    )
+
+
+def unmet(info: ModelInfo, needs: Needs) -> str | None:
+    """Why this model cannot take the request, or None when it can."""
+    if needs.tools and not info.tools:
+        return "no tool calling"
+    if needs.vision and not info.vision:
+        return "no image input"
+    if needs.json_schema and not info.json_schema:
+        return "no json_schema output"
+    if needs.max_output is not None and info.max_output and needs.max_output > info.max_output:
+        return f"max output {info.max_output} < requested {needs.max_output}"
+    if context_overflow(info, needs) is not None:
+        return "prompt does not fit the context window"
+    return None
+
+
+def context_overflow(info: ModelInfo, needs: Needs) -> int | None:
+    """The exact prompt+output token need when it exceeds the window, else None. Exact counting
+    only happens when the cheap upper bound does not already prove the request fits."""
+    out = needs.max_output or 0
+    if needs.prompt_bound + out <= info.context_window:
+        return None
+    need = needs.prompt_tokens(info.id) + out
+    return need if need > info.context_window else None
+
+
+def estimated_cost(info: ModelInfo, needs: Needs) -> float:
+    # The byte bound overestimates tokens ~4x for English; a quarter of it is a fair guess for ranking.
+    prompt_guess = max(1, needs.prompt_bound // 4)
+    return info.cost_usd(prompt_guess, needs.expected_output)

@@ -1,0 +1,157 @@
+"""Runs a plan: attempts in fallback order, retries with backoff and jitter that honour Retry-After,
+per-attempt timeouts inside one overall deadline, and a circuit breaker per deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from satisfice.config import Reliability
+from satisfice.errors import (
+    AllCandidatesFailed,
+    ContextWindowExceeded,
+    GatewayError,
+    InvalidRequest,
+    RateLimited,
+    UpstreamFailed,
+    UpstreamTimeout,
+)
+from satisfice.providers.failures import FAILOVER, RETRYABLE, UNHEALTHY, AttemptFailed, FailureKind
+from satisfice.routing.breaker import BreakerBoard
+from satisfice.routing.directory import Target
+from satisfice.routing.planner import Plan
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Attempt:
+    provider: str
+    model: str
+    outcome: str  # "ok" or a FailureKind value
+    latency_ms: float
+    status: int | None = None
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"provider": self.provider, "model": self.model, "outcome": self.outcome,
+                               "latency_ms": round(self.latency_ms, 2)}
+        if self.status is not None:
+            out["status"] = self.status
+        if self.message:
+            out["message"] = self.message[:300]
+        return out
+
+
+class Executor:
+    def __init__(
+        self,
+        breakers: BreakerBoard,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.breakers = breakers
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    def backoff(self, retry: int, rel: Reliability, retry_after: float | None) -> float:
+        # Exponential with "equal jitter": half fixed, half random, so retries spread out.
+        delay = min(rel.backoff_max_s, rel.backoff_base_s * (2**retry))
+        delay = delay / 2 + self.rng.uniform(0, delay / 2)
+        return max(delay, retry_after) if retry_after is not None else delay
+
+    async def run(
+        self,
+        plan: Plan,
+        call: Callable[[Target], Awaitable[T]],
+        attempts: list[Attempt],
+    ) -> tuple[Target, T]:
+        """Try the plan's targets in order until one answers; raise the right GatewayError if none does."""
+        rel = plan.reliability
+        deadline = self.clock() + rel.deadline_s
+        last: AttemptFailed | None = None
+        for target in plan.targets:
+            key = target.dep.key
+            if not self.breakers.allow(key):
+                attempts.append(Attempt(target.dep.provider, target.dep.model, FailureKind.CIRCUIT_OPEN.value, 0.0))
+                last = last or AttemptFailed(FailureKind.CIRCUIT_OPEN, f"circuit open for {key}")
+                continue
+            retry = 0
+            while True:
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    self.breakers.release_probe(key)
+                    raise self._final(plan, attempts, AttemptFailed(FailureKind.TIMEOUT, "deadline exceeded"),
+                                      deadline_hit=True)
+                started = self.clock()
+                try:
+                    async with asyncio.timeout(min(rel.timeout_s, remaining)):
+                        result = await call(target)
+                except AttemptFailed as e:
+                    failure = e
+                except TimeoutError:
+                    failure = AttemptFailed(FailureKind.TIMEOUT, f"no answer within {min(rel.timeout_s, remaining):.1f}s")
+                except asyncio.CancelledError:
+                    self.breakers.release_probe(key)
+                    raise
+                else:
+                    self.breakers.record_success(key)
+                    attempts.append(Attempt(target.dep.provider, target.dep.model, "ok", (self.clock() - started) * 1000))
+                    return target, result
+                attempts.append(
+                    Attempt(target.dep.provider, target.dep.model, failure.kind.value,
+                            (self.clock() - started) * 1000, failure.status, failure.message)
+                )
+                if failure.kind in UNHEALTHY:
+                    self.breakers.record_failure(key)
+                else:
+                    self.breakers.release_probe(key)
+                last = failure
+                if failure.kind not in FAILOVER:
+                    raise _client_error(failure)
+                if failure.kind not in RETRYABLE or retry >= rel.retries:
+                    break
+                delay = self.backoff(retry, rel, failure.retry_after)
+                if delay > rel.max_retry_wait_s or self.clock() + delay >= deadline:
+                    break  # waiting that long is worse than asking the next candidate
+                await self.sleep(delay)
+                retry += 1
+                if not self.breakers.allow(key):
+                    break
+        assert last is not None
+        raise self._final(plan, attempts, last, deadline_hit=False)
+
+    @staticmethod
+    def _final(plan: Plan, attempts: list[Attempt], last: AttemptFailed, *, deadline_hit: bool) -> GatewayError:
+        tried = "; ".join(
+            f"{a.provider}/{a.model}: {a.outcome}{f' {a.status}' if a.status else ''}" for a in attempts
+        ) or "no attempt was made"
+        kinds = {a.outcome for a in attempts}
+        if deadline_hit:
+            return UpstreamTimeout(f"The request deadline of {plan.reliability.deadline_s:g}s passed ({tried}).")
+        if kinds == {FailureKind.CONTEXT_WINDOW.value}:
+            return ContextWindowExceeded(f"The prompt does not fit any candidate's context window: {last.message}",
+                                         param="messages")
+        if kinds == {FailureKind.RATE_LIMITED.value}:
+            headers = {"retry-after": str(int(last.retry_after + 0.999))} if last.retry_after else {}
+            return RateLimited(f"Every candidate is rate limited ({tried}).", headers=headers)
+        if kinds == {FailureKind.TIMEOUT.value}:
+            return UpstreamTimeout(f"No candidate answered in time ({tried}).")
+        if len(plan.targets) == 1:
+            return UpstreamFailed(f"The upstream provider failed: {last.message} ({tried}).")
+        return AllCandidatesFailed(f"All candidates failed ({tried}). Last error: {last.message}")
+
+
+def _client_error(failure: AttemptFailed) -> GatewayError:
+    """An upstream 4xx that the client must fix: pass the provider's words and status on."""
+    status = failure.status or 400
+    err = InvalidRequest(f"The upstream provider rejected the request: {failure.message}", status=status,
+                         code="upstream_rejected")
+    return err

@@ -1,0 +1,121 @@
+"""Turn a requested model name into an ordered plan of deployments (the order is the fallback order)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from satisfice.catalog import ModelInfo
+from satisfice.config import Reliability, RouteSettings
+from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
+from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
+from satisfice.routing.directory import ModelDirectory, Target
+
+
+@dataclass(slots=True)
+class Plan:
+    route: str  # the route name, or the requested model for a direct call
+    strategy: str  # "direct" | "first" | "cheapest" | "weighted"
+    targets: list[Target]
+    reason: str
+    baseline: ModelInfo | None
+    reliability: Reliability
+
+
+class Planner:
+    def __init__(self, directory: ModelDirectory, reliability: Reliability, rng: random.Random | None = None) -> None:
+        self.directory = directory
+        self.reliability = reliability
+        self.rng = rng or random.Random()
+        # Routes are expanded once: candidate name -> its targets.
+        self._expanded: dict[str, list[tuple[str, list[Target]]]] = {}
+        self._baselines: dict[str, ModelInfo | None] = {}
+        for name, route in directory.routes.items():
+            expanded = []
+            for cand in route.candidates:
+                try:
+                    expanded.append((cand, directory.targets(cand)))
+                except ModelNotFound:
+                    continue  # not servable with this configuration; `satisfice check` reports it
+            self._expanded[name] = expanded
+            self._baselines[name] = self._baseline(route, expanded)
+
+    def _baseline(self, route: RouteSettings, expanded: list[tuple[str, list[Target]]]) -> ModelInfo | None:
+        if route.baseline:
+            found = self.directory.catalog.lookup(route.baseline)
+            return found[0] if found else None
+        infos = [t.info for _, ts in expanded for t in ts if t.info is not None]
+        return max(infos, key=lambda i: (i.input_per_mtok + i.output_per_mtok), default=None)
+
+    def plan(self, model: str, needs: Needs) -> Plan:
+        route = self.directory.route(model)
+        if route is None:
+            return self._direct(model, needs)
+        return self._route(route, needs)
+
+    def _direct(self, model: str, needs: Needs) -> Plan:
+        targets = self.directory.targets(model)
+        infos = [t.info for t in targets]
+        if infos and all(i is not None for i in infos):
+            overflow = [(i, context_overflow(i, needs)) for i in infos if i is not None]
+            if all(o is not None for _, o in overflow):
+                info, need = overflow[0]
+                raise ContextWindowExceeded(
+                    f"This model's maximum context length is {info.context_window} tokens. However, you "
+                    f"requested {need} tokens (prompt plus max_tokens). Please reduce the length of the messages "
+                    "or max_tokens.",
+                    param="messages",
+                )
+            targets = [t for t, (_, o) in zip(targets, overflow, strict=True) if o is None]
+        return Plan(model, "direct", list(targets), "requested model", targets[0].info, self.reliability)
+
+    def _route(self, route: RouteSettings, needs: Needs) -> Plan:
+        expanded = self._expanded[route.name]
+        if not expanded:
+            raise ModelNotFound(
+                f"No candidate of route '{route.name}' is served by a configured provider.", param="model"
+            )
+        ok: list[tuple[int, str, list[Target]]] = []
+        skipped: list[str] = []
+        context_only = True
+        for idx, (cand, targets) in enumerate(expanded):
+            keep = []
+            for t in targets:
+                why = unmet(t.info, needs) if t.info is not None else None
+                if why is None:
+                    keep.append(t)
+                else:
+                    context_only = context_only and why.startswith("prompt does not fit")
+                    skipped.append(f"{cand}: {why}")
+            if keep:
+                ok.append((idx, cand, keep))
+        if not ok:
+            err = ContextWindowExceeded if context_only else InvalidRequest
+            raise err(
+                f"No candidate of route '{route.name}' can take this request ({'; '.join(sorted(set(skipped)))}).",
+                param="messages" if context_only else None,
+                code="context_length_exceeded" if context_only else "no_capable_candidate",
+            )
+        reason = self._order(route, ok, needs)
+        if skipped:
+            reason += f"; skipped {', '.join(sorted(set(skipped)))}"
+        targets = [t for _, _, ts in ok for t in ts]
+        return Plan(route.name, route.strategy, targets, reason, self._baselines[route.name], route.reliability)
+
+    def _order(self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs) -> str:
+        if route.strategy == "cheapest":
+            def cost(entry: tuple[int, str, list[Target]]) -> float:
+                info = entry[2][0].info
+                return estimated_cost(info, needs) if info is not None else float("inf")
+
+            ok.sort(key=cost)
+            return f"cheapest candidate meeting the request's needs ({ok[0][1]})"
+        if route.strategy == "weighted":
+            weights = [route.weights[idx] for idx, _, _ in ok]
+            total = sum(weights)
+            if total > 0:
+                pick = self.rng.choices(range(len(ok)), weights=weights)[0]
+                ok.insert(0, ok.pop(pick))
+                return f"weighted pick ({ok[0][1]}, weight {weights[pick] / total:.2f})"
+            return f"weighted: all remaining weights 0, first candidate ({ok[0][1]})"
+        return f"first candidate meeting the request's needs ({ok[0][1]})"

@@ -1,0 +1,40 @@
+"""The aiohttp application: endpoints, start-up and shutdown. No per-request middleware."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from satisfice import tokens
+from satisfice.server.chat import ChatEndpoints
+from satisfice.server.misc import MiscEndpoints
+from satisfice.wiring import Parts
+
+
+def make_app(parts: Parts) -> web.Application:
+    settings = parts.settings
+    # client_max_size: aiohttp refuses bigger bodies itself; we render its refusal OpenAI-style.
+    app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
+    chat = ChatEndpoints(parts.gateway, settings.max_body_bytes, settings.reliability.stream_idle_timeout_s)
+    misc = MiscEndpoints(parts.gateway, parts.directory, settings.max_body_bytes, settings.simulated)
+    for prefix in ("/v1", ""):
+        app.router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
+        app.router.add_get(f"{prefix}/models", misc.models)
+        app.router.add_post(f"{prefix}/embeddings", misc.embeddings)
+    app.router.add_post("/v1/messages", chat.messages)
+    app.router.add_get("/health", misc.health)
+    app.router.add_route("*", "/{tail:.*}", misc.fallback)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await parts.gateway.runner.start()
+        # Load the tokenizer off the event loop so the first request does not pay for it.
+        warm = asyncio.get_running_loop().run_in_executor(None, tokens.warm)
+        yield
+        warm.cancel()
+        await parts.gateway.runner.close()
+        parts.ledger.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

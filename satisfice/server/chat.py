@@ -1,0 +1,121 @@
+"""POST /v1/chat/completions (OpenAI) and POST /v1/messages (Anthropic), over one gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+
+from satisfice.api.anthropic_messages import (
+    anthropic_error_body,
+    message_id_from,
+    messages_request_to_openai,
+    openai_response_to_messages,
+)
+from satisfice.api.anthropic_messages_stream import MessagesStreamEncoder
+from satisfice.api.openai_request import validate_chat_request
+from satisfice.errors import GatewayError
+from satisfice.gateway import Call, Gateway
+from satisfice.ledger.record import LedgerRow
+from satisfice.server.http import error_response, json_response, new_request_id, read_json, tenant_of
+from satisfice.server.relay import OpenAIEncoder, relay
+
+T = TypeVar("T")
+
+
+class AnthropicEncoder:
+    def __init__(self, model: str, message_id: str, input_tokens: int) -> None:
+        self.inner = MessagesStreamEncoder(model, message_id, input_tokens)
+
+    def start(self) -> bytes:
+        return self.inner.start()
+
+    def feed(self, event: bytes) -> bytes:
+        return self.inner.feed(orjson.loads(event[6:]))  # strip "data: "
+
+    def finish(self) -> bytes:
+        return self.inner.finish()
+
+    def error(self, err: GatewayError) -> bytes:
+        return self.inner.error(err.message, anthropic_error_body(err.status, "")["error"]["type"])
+
+
+class ChatEndpoints:
+    def __init__(self, gateway: Gateway, max_body: int, idle_timeout_s: float) -> None:
+        self.gateway = gateway
+        self.max_body = max_body
+        self.idle_timeout_s = idle_timeout_s
+
+    def _call(self, request: web.Request, endpoint: str) -> Call:
+        return Call(LedgerRow(id=new_request_id(), ts=time.time(), endpoint=endpoint, tenant=tenant_of(request)))
+
+    async def _guard(
+        self, call: Call, work: Callable[[], Awaitable[T]], render: Callable[[GatewayError], web.Response]
+    ) -> T | web.Response:
+        """Run a step that may fail before any byte went out: errors become one response and one row."""
+        try:
+            return await work()
+        except GatewayError as err:
+            self.gateway.submit(call, status=err.status, outcome="error", error=err)
+            return render(err)
+        except asyncio.CancelledError:
+            self.gateway.submit(call, status=499, outcome="client_closed", error="client disconnected")
+            raise
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        call = self._call(request, "chat.completions")
+
+        def render(err: GatewayError) -> web.Response:
+            return error_response(err, call.headers())
+
+        async def parse() -> dict[str, Any]:
+            return validate_chat_request(await read_json(request, self.max_body))
+
+        body = await self._guard(call, parse, render)
+        if isinstance(body, web.Response):
+            return body
+        if body.get("stream"):
+            opened = await self._guard(call, lambda: self.gateway.open_stream(call, body), render)
+            if isinstance(opened, web.Response):
+                return opened
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return await relay(request, self.gateway, call, body, OpenAIEncoder(include_usage),
+                               self.idle_timeout_s, opened)
+        result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
+        if isinstance(result, web.Response):
+            return result
+        self.gateway.submit(call, status=200, outcome="ok")
+        return json_response(result.raw, 200, call.headers())
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        call = self._call(request, "messages")
+
+        def render(err: GatewayError) -> web.Response:
+            return json_response(orjson.dumps(anthropic_error_body(err.status, err.message)), err.status,
+                                 {**call.headers(), **err.headers})
+
+        async def parse() -> dict[str, Any]:
+            return validate_chat_request(messages_request_to_openai(await read_json(request, self.max_body)))
+
+        body = await self._guard(call, parse, render)
+        if isinstance(body, web.Response):
+            return body
+        if body.get("stream"):
+            opened = await self._guard(call, lambda: self.gateway.open_stream(call, body), render)
+            if isinstance(opened, web.Response):
+                return opened
+            assert call.target is not None and call.needs is not None
+            encoder = AnthropicEncoder(call.target.dep.model, "msg_" + call.row.id[4:],
+                                       call.needs.prompt_tokens(call.target.dep.model))
+            return await relay(request, self.gateway, call, body, encoder, self.idle_timeout_s, opened)
+        result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
+        if isinstance(result, web.Response):
+            return result
+        assert call.target is not None
+        out = openai_response_to_messages(result.body, model=call.target.dep.model)
+        self.gateway.submit(call, status=200, outcome="ok")
+        return json_response(orjson.dumps(out), 200, call.headers())

@@ -1,0 +1,68 @@
+"""Request reading and error rendering shared by every endpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from satisfice.errors import BodyTooLarge, GatewayError, InvalidRequest
+
+JSON_TYPE = "application/json"
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def tenant_of(request: web.Request) -> str:
+    """A fingerprint of the caller's key (never the key itself)."""
+    auth = request.headers.get("authorization") or request.headers.get("x-api-key") or ""
+    if auth.lower().startswith("bearer "):
+        auth = auth[7:]
+    if not auth:
+        return ""
+    return "key_" + hashlib.sha256(auth.strip().encode()).hexdigest()[:12]
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise BodyTooLarge(f"The request body is {length} bytes; the limit is {limit} bytes.")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge(f"The request body exceeds the limit of {limit} bytes.") from None
+    if len(raw) > limit:
+        raise BodyTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+    if not raw:
+        raise InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request ({e}). The body must be valid JSON.",
+            code="invalid_json",
+        ) from None
+
+
+def json_response(data: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=data, status=status, content_type=JSON_TYPE, headers=headers)
+
+
+def error_response(err: GatewayError, headers: dict[str, str] | None = None) -> web.Response:
+    merged = dict(headers or {})
+    merged.update(err.headers)
+    return json_response(err.body_bytes(), err.status, merged)
+
+
+def sse_error_event(err: GatewayError) -> bytes:
+    # The OpenAI SDK raises an APIError when a stream event carries an "error" object.
+    return b"data: " + err.body_bytes() + b"\n\n"
+
+
+def openai_error_dict(err: GatewayError) -> dict[str, Any]:
+    return err.body()

@@ -1,0 +1,72 @@
+"""Builds the object graph from settings: the only place that does."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from satisfice.catalog import Catalog, load_catalog
+from satisfice.config import ProviderSettings, Settings
+from satisfice.gateway import Gateway
+from satisfice.ledger.record import LedgerSink, NullLedger
+from satisfice.ledger.sqlite import SQLiteLedger
+from satisfice.providers.runner import HTTPRunner
+from satisfice.providers.simulated import SIMULATED_MODELS
+from satisfice.routing.breaker import BreakerBoard
+from satisfice.routing.directory import ModelDirectory
+from satisfice.routing.executor import Executor
+from satisfice.routing.planner import Planner
+
+log = logging.getLogger("satisfice")
+
+
+@dataclass(slots=True)
+class Parts:
+    settings: Settings
+    catalog: Catalog
+    directory: ModelDirectory
+    planner: Planner
+    gateway: Gateway
+    ledger: LedgerSink
+
+
+def simulated_provider(catalog: Catalog) -> ProviderSettings:
+    models = tuple(m for m in SIMULATED_MODELS if catalog.lookup(m))
+    return ProviderSettings(name="simulated", dialect="simulated", base_url="", catalog_provider="*", models=models)
+
+
+def effective_settings(settings: Settings, catalog: Catalog) -> Settings:
+    """Add what the settings imply: the simulated provider when nothing real is configured, and a
+    default `auto` route over every servable chat model when the config defines none."""
+    if settings.simulated and not any(p.dialect == "simulated" for p in settings.providers):
+        settings = replace(settings, providers=(*settings.providers, simulated_provider(catalog)))
+    if not any(r.name == "auto" for r in settings.routes):
+        from satisfice.config import RouteSettings
+
+        directory = ModelDirectory(settings, catalog, settings.providers)
+        chat = [t.dep.model for t in directory.servable() if t.info is not None and t.info.kind == "chat"
+                and not t.info.deprecated]
+        if chat:
+            auto = RouteSettings("auto", "cheapest", tuple(dict.fromkeys(chat)), reliability=settings.reliability)
+            settings = replace(settings, routes=(*settings.routes, auto))
+    return settings
+
+
+def build_catalog(settings: Settings) -> Catalog:
+    catalog = load_catalog()
+    return catalog.with_overrides(settings.models) if settings.models else catalog
+
+
+def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
+    catalog = build_catalog(settings)
+    settings = effective_settings(settings, catalog)
+    directory = ModelDirectory(settings, catalog, settings.providers)
+    rel = settings.reliability
+    breakers = BreakerBoard(rel.breaker_failures, rel.breaker_window_s, rel.breaker_cooldown_s)
+    planner = Planner(directory, rel)
+    ledger: LedgerSink = (
+        SQLiteLedger(settings.ledger_path) if with_ledger and settings.ledger_enabled else NullLedger()
+    )
+    runner = HTTPRunner()
+    gateway = Gateway(planner, Executor(breakers), runner, ledger)
+    return Parts(settings, catalog, directory, planner, gateway, ledger)

@@ -1,0 +1,75 @@
+"""Shared fixtures: one fake upstream on loopback and a real gateway process configured against it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as fake:
+        yield fake
+
+
+def standard_config(up: FakeUpstream) -> dict[str, Any]:
+    """Three providers on the fake (one per dialect) and routes that exercise failover."""
+    fast = {"timeout_s": 2.0, "deadline_s": 6.0, "retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.05,
+            "max_retry_wait_s": 1.5, "breaker_failures": 50, "breaker_window_s": 30, "breaker_cooldown_s": 30,
+            "stream_idle_timeout_s": 2.0}
+    return {
+        "reliability": fast,
+        "providers": [
+            {"name": "openai", "base_url": up.openai_base, "api_key": "${FAKE_OPENAI_KEY}", "passthrough": True},
+            {"name": "anthropic", "base_url": up.anthropic_base, "api_key": "sk-ant-test"},
+            {"name": "gemini", "base_url": up.gemini_base, "api_key": "gm-test"},
+        ],
+        "routes": {
+            "first-ok": {"strategy": "first", "candidates": ["gpt-4o-mini", "gpt-4o"]},
+            "fallback": {"strategy": "first", "candidates": ["openai/ratelimit-30", "openai/error500", "gpt-4o-mini"]},
+            "cheap": {"strategy": "cheapest", "candidates": ["gpt-4o", "gpt-4o-mini", "claude-3-5-haiku"]},
+            "claude": {"strategy": "first", "candidates": ["claude-3-5-haiku"]},
+            "gem": {"strategy": "first", "candidates": ["gemini-2.0-flash"]},
+            "stream-fallback": {"strategy": "first", "candidates": ["openai/cut-0", "gpt-4o-mini"]},
+        },
+        "embeddings": {"model": "text-embedding-3-small"},
+    }
+
+
+@pytest.fixture(scope="session")
+def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    tmp: Path = tmp_path_factory.mktemp("gw")
+    with GatewayProcess(tmp, standard_config(upstream), env={"FAKE_OPENAI_KEY": "sk-fake-openai"}) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="session")
+def strict_gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A gateway with a small body limit, for the input-validation tests."""
+    tmp: Path = tmp_path_factory.mktemp("gw-strict")
+    config = standard_config(upstream)
+    config["server"] = {"max_body_bytes": 200_000}
+    with GatewayProcess(tmp, config, env={"FAKE_OPENAI_KEY": "sk-fake-openai"}) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="session")
+def tight_gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """Short timeouts, no retries and a breaker that opens after two failures."""
+    tmp: Path = tmp_path_factory.mktemp("gw-tight")
+    config = standard_config(upstream)
+    config["reliability"] = {"timeout_s": 0.5, "deadline_s": 1.2, "retries": 0, "breaker_failures": 2,
+                             "breaker_window_s": 60, "breaker_cooldown_s": 600, "stream_idle_timeout_s": 0.5}
+    config["routes"] = {
+        "hang-then-ok": {"candidates": ["openai/hang+a", "gpt-4o-mini"]},
+        "all-hang": {"candidates": ["openai/hang+b", "openai/hang+c", "openai/hang+d"]},
+        "breaker": {"candidates": ["openai/error500+brk", "gpt-4o-mini"]},
+    }
+    with GatewayProcess(tmp, config, env={"FAKE_OPENAI_KEY": "sk-fake-openai"}) as gw:
+        yield gw

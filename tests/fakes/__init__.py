@@ -1,0 +1,1 @@
+"""Fake upstream providers for end-to-end tests."""

@@ -1,0 +1,410 @@
+"""What the fake upstream answers: the behaviour a model name asks for, the deterministic answer,
+and the response / stream / error shapes each provider really sends. No I/O here."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+Provider = Literal["openai", "anthropic", "gemini"]
+JSON = dict[str, Any]
+
+_NUM_TOKEN = re.compile(r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream)-(\d+)$")
+_NUM_FIELDS = {"slow": "slow_ms", "chunkdelay": "chunkdelay_ms", "slowstream": "slowstream_ms"}
+_NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut")
+
+
+@dataclass
+class Behaviour:
+    """Parsed from a model name such as "slow-200+cut-3"; unknown tokens mean "answer normally"."""
+
+    slow_ms: int = 0
+    chunkdelay_ms: int = 0
+    slowstream_ms: int = 0
+    retry_after: int | None = None  # set => 429
+    error_status: int | None = None  # 500 / 503 / 400
+    flaky: int = 0
+    hang: bool = False
+    cut: int | None = None
+    badjson: bool = False
+    ctx: bool = False
+    nousage: bool = False
+
+
+def parse_behaviour(model: str) -> Behaviour:
+    b = Behaviour()
+    for token in model.split("+"):
+        token = token.strip()
+        m = _NUM_TOKEN.match(token)
+        if m:
+            setattr(b, _NUM_FIELDS[m.group(1)], int(m.group(2)))
+        elif token == "ratelimit":
+            b.retry_after = 1
+        elif token in ("error500", "error503", "error400"):
+            b.error_status = int(token[5:])
+        elif token in ("hang", "badjson", "ctx", "nousage"):
+            setattr(b, token, True)
+    return b
+
+
+# --- the deterministic answer ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str  # message text, or the tool call's JSON arguments
+    tool_name: str | None  # set => answer with a tool call
+    tool_args: JSON
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def split_words(text: str) -> list[str]:
+    """One-word pieces whose concatenation is exactly `text` (whitespace rides with each word)."""
+    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+
+
+def _texts(value: Any, types: tuple[str, ...] = ("text",)) -> list[str]:
+    """Text of a content value: a string, or a list of parts/blocks carrying "text"."""
+    if isinstance(value, str):
+        return [value]
+    out: list[str] = []
+    for part in value if isinstance(value, list) else []:
+        if isinstance(part, dict) and isinstance(part.get("text"), str) and part.get("type", "text") in types:
+            out.append(part["text"])
+    return out
+
+
+def as_dict(value: Any) -> JSON:
+    return value if isinstance(value, dict) else {}
+
+
+def _answer(
+    texts: list[str], last_user: str, last_is_user: bool, tool: str | None, json_mode: bool
+) -> Answer:
+    prompt = sum(words(t) for t in texts) + 3
+    if tool is not None and last_is_user:
+        args: JSON = {"echo": last_user}
+        text = orjson.dumps(args).decode()
+        return Answer(text, tool, args, prompt, words(text))
+    text = orjson.dumps({"echo": last_user}).decode() if json_mode else "echo: " + last_user
+    return Answer(text, None, {}, prompt, words(text))
+
+
+def openai_answer(body: JSON) -> Answer:
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    texts: list[str] = []
+    last_user = ""
+    for m in messages:
+        parts = _texts(m.get("content"), ("text", "input_text"))
+        texts += parts
+        if m.get("role") == "user" and parts:
+            last_user = " ".join(parts)
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    choice = body.get("tool_choice")
+    tool = None
+    if tools and choice != "none":
+        forced = as_dict(as_dict(choice).get("function")).get("name")  # a forced choice names its tool
+        tool = str(forced or as_dict(tools[0].get("function")).get("name", ""))
+    fmt = as_dict(body.get("response_format")).get("type")
+    last_is_user = bool(messages) and messages[-1].get("role") == "user"
+    return _answer(texts, last_user, last_is_user, tool, fmt in ("json_object", "json_schema"))
+
+
+def anthropic_answer(body: JSON) -> Answer:
+    texts = _texts(body.get("system"))
+    last_user = ""
+    last_is_user = False
+    for m in [m for m in body.get("messages") or [] if isinstance(m, dict)]:
+        content = m.get("content")
+        parts = _texts(content)
+        texts += parts
+        blocks: list[Any] = content if isinstance(content, list) else []
+        results = [as_dict(b) for b in blocks if as_dict(b).get("type") == "tool_result"]
+        for r in results:
+            texts += _texts(r.get("content"))
+        # A user turn made of tool results is the tool's reply, not a new question.
+        last_is_user = m.get("role") == "user" and not results
+        if m.get("role") == "user" and parts:
+            last_user = " ".join(parts)
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    choice = as_dict(body.get("tool_choice"))
+    tool = (
+        str(choice.get("name") or tools[0].get("name", ""))
+        if tools and choice.get("type") != "none"
+        else None
+    )
+    return _answer(texts, last_user, last_is_user, tool, False)
+
+
+def gemini_answer(body: JSON) -> Answer:
+    system = as_dict(body.get("systemInstruction") or body.get("system_instruction"))
+    texts = _texts(system.get("parts"))
+    last_user = ""
+    last_is_user = False
+    for c in [c for c in body.get("contents") or [] if isinstance(c, dict)]:
+        parts = [p for p in c.get("parts") or [] if isinstance(p, dict)]
+        found = [p["text"] for p in parts if isinstance(p.get("text"), str)]
+        texts += found
+        is_user = c.get("role", "user") == "user"
+        last_is_user = is_user and not any("functionResponse" in p or "function_response" in p for p in parts)
+        if is_user and found:
+            last_user = " ".join(found)
+    decls: list[JSON] = []
+    for t in body.get("tools") or []:
+        decls += as_dict(t).get("functionDeclarations") or as_dict(t).get("function_declarations") or []
+    config = as_dict(as_dict(body.get("toolConfig") or body.get("tool_config")).get("functionCallingConfig"))
+    tool = None
+    if decls and config.get("mode") != "NONE":
+        allowed = config.get("allowedFunctionNames") or []
+        tool = str(allowed[0] if allowed else decls[0].get("name", ""))
+    gen = as_dict(body.get("generationConfig") or body.get("generation_config"))
+    json_mode = (gen.get("responseMimeType") or gen.get("response_mime_type")) == "application/json"
+    return _answer(texts, last_user, last_is_user, tool, json_mode)
+
+
+def anthropic_invalid(body: JSON) -> str | None:
+    """The validation errors a translating gateway is most likely to trip."""
+    if not body.get("model"):
+        return "model: Field required"
+    if "max_tokens" not in body:
+        return "max_tokens: Field required"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: at least one message is required"
+    for i, m in enumerate(messages):
+        if as_dict(m).get("role") not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+    return None
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+_ERRORS: dict[Provider, dict[int, tuple[str, str]]] = {
+    "openai": {
+        400: ("invalid_request_error", "Invalid request."),
+        404: ("invalid_request_error", "Not found."),
+        429: ("requests", "Rate limit reached for requests. Please try again later."),
+        500: ("server_error", "The server had an error while processing your request. Sorry about that!"),
+        503: ("server_error", "The engine is currently overloaded, please try again later."),
+    },
+    "anthropic": {
+        400: ("invalid_request_error", "Invalid request."),
+        404: ("not_found_error", "Not found."),
+        429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
+        500: ("api_error", "Internal server error"),
+        503: ("overloaded_error", "Overloaded"),
+    },
+    "gemini": {
+        400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+        404: ("NOT_FOUND", "Not found."),
+        429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+        500: (
+            "INTERNAL",
+            "An internal error has occurred. Please retry or report in the troubleshooting guide.",
+        ),
+        503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    },
+}
+_CTX: dict[Provider, str] = {
+    "openai": "This model's maximum context length is 8192 tokens. "
+    "However, your messages resulted in 9000 tokens.",
+    "anthropic": "prompt is too long: 210000 tokens > 200000 maximum",
+    "gemini": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+}
+
+
+def error_body(provider: Provider, status: int, message: str | None = None, code: str | None = None) -> JSON:
+    kind, default = _ERRORS[provider].get(status, _ERRORS[provider][500])
+    text = message or default
+    if provider == "openai":
+        param = "messages" if code == "context_length_exceeded" else None
+        code = code or ("rate_limit_exceeded" if status == 429 else None)
+        return {"error": {"message": text, "type": kind, "param": param, "code": code}}
+    if provider == "anthropic":
+        return {"type": "error", "error": {"type": kind, "message": text}}
+    return {"error": {"code": status, "message": text, "status": kind}}
+
+
+def ctx_error(provider: Provider) -> JSON:
+    code = "context_length_exceeded" if provider == "openai" else None
+    return error_body(provider, 400, _CTX[provider], code)
+
+
+# --- response shapes -----------------------------------------------------------------------------
+
+
+def sse(payload: JSON, event: str | None = None, sep: bytes = b"\n\n") -> bytes:
+    head = f"event: {event}\n".encode() if event else b""
+    return head + b"data: " + orjson.dumps(payload) + sep
+
+
+def openai_usage(ans: Answer) -> JSON:
+    total = ans.prompt_tokens + ans.completion_tokens
+    return {
+        "prompt_tokens": ans.prompt_tokens,
+        "completion_tokens": ans.completion_tokens,
+        "total_tokens": total,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def _openai_base(model: str, seq: int, obj: str) -> JSON:
+    return {"id": f"chatcmpl-fake{seq}", "object": obj, "created": int(time.time()), "model": model}
+
+
+def openai_completion(ans: Answer, model: str, seq: int, usage: bool) -> JSON:
+    message: JSON = {"role": "assistant", "content": ans.text, "refusal": None, "annotations": []}
+    if ans.tool_name is not None:
+        fn = {"name": ans.tool_name, "arguments": ans.text}
+        message.update(
+            content=None, tool_calls=[{"id": f"call_fake{seq}", "type": "function", "function": fn}]
+        )
+    finish = "stop" if ans.tool_name is None else "tool_calls"
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+    out = {
+        **_openai_base(model, seq, "chat.completion"),
+        "choices": [choice],
+        "system_fingerprint": "fp_fake",
+    }
+    if usage:
+        out["usage"] = openai_usage(ans)
+    return out
+
+
+def openai_stream(ans: Answer, model: str, seq: int, include_usage: bool) -> Iterator[bytes]:
+    base = {**_openai_base(model, seq, "chat.completion.chunk"), "system_fingerprint": "fp_fake"}
+    if include_usage:
+        base["usage"] = None  # as OpenAI does: null on every chunk but the last
+
+    def chunk(delta: JSON, finish: str | None = None) -> bytes:
+        return sse(
+            {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        )
+
+    if ans.tool_name is None:
+        yield chunk({"role": "assistant", "content": ""})
+        for piece in split_words(ans.text):
+            yield chunk({"content": piece})
+    else:
+        fn = {"name": ans.tool_name, "arguments": ""}
+        call = {"index": 0, "id": f"call_fake{seq}", "type": "function", "function": fn}
+        yield chunk({"role": "assistant", "content": None, "tool_calls": [call]})
+        for piece in split_words(ans.text):
+            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+    yield chunk({}, "stop" if ans.tool_name is None else "tool_calls")
+    if include_usage:
+        yield sse({**base, "choices": [], "usage": openai_usage(ans)})
+    yield b"data: [DONE]\n\n"
+
+
+def _anthropic_usage(ans: Answer, output_tokens: int) -> JSON:
+    return {
+        "input_tokens": ans.prompt_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+
+
+def _anthropic_block(ans: Answer, seq: int, streaming: bool) -> JSON:
+    if ans.tool_name is None:
+        return {"type": "text", "text": "" if streaming else ans.text}
+    args = {} if streaming else ans.tool_args
+    return {"type": "tool_use", "id": f"toolu_fake{seq}", "name": ans.tool_name, "input": args}
+
+
+def anthropic_message(ans: Answer, model: str, seq: int, usage: bool, streaming: bool = False) -> JSON:
+    stop = None if streaming else ("end_turn" if ans.tool_name is None else "tool_use")
+    out: JSON = {"id": f"msg_fake{seq}", "type": "message", "role": "assistant", "model": model}
+    out.update(content=[] if streaming else [_anthropic_block(ans, seq, False)], stop_reason=stop)
+    out["stop_sequence"] = None
+    if usage:
+        out["usage"] = _anthropic_usage(ans, 1 if streaming else ans.completion_tokens)
+    return out
+
+
+def anthropic_stream(ans: Answer, model: str, seq: int, usage: bool) -> Iterator[bytes]:
+    start = anthropic_message(ans, model, seq, usage, streaming=True)
+    yield sse({"type": "message_start", "message": start}, "message_start")
+    block = _anthropic_block(ans, seq, True)
+    yield sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")
+    yield sse({"type": "ping"}, "ping")
+    for piece in split_words(ans.text):
+        delta = {"type": "text_delta", "text": piece}
+        if ans.tool_name is not None:
+            delta = {"type": "input_json_delta", "partial_json": piece}
+        yield sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
+    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    stop = "end_turn" if ans.tool_name is None else "tool_use"
+    final: JSON = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}}
+    if usage:
+        final["usage"] = {"output_tokens": ans.completion_tokens}
+    yield sse(final, "message_delta")
+    yield sse({"type": "message_stop"}, "message_stop")
+
+
+def gemini_chunks(ans: Answer, model: str, seq: int, usage: bool, stream: bool) -> list[JSON]:
+    """The whole response (one element) or the stream's chunks; usage is cumulative, as Gemini sends it."""
+    if ans.tool_name is not None:
+        parts: list[JSON] = [{"functionCall": {"name": ans.tool_name, "args": ans.tool_args}}]
+    else:
+        parts = [{"text": w} for w in (split_words(ans.text) if stream else [ans.text]) or [""]]
+    out: list[JSON] = []
+    done = 0
+    for i, part in enumerate(parts):
+        done += words(part["text"]) if "text" in part else ans.completion_tokens
+        candidate: JSON = {"content": {"parts": [part], "role": "model"}, "index": 0}
+        if i == len(parts) - 1:
+            candidate["finishReason"] = "STOP"  # Gemini reports STOP for function calls too
+        chunk: JSON = {"candidates": [candidate], "modelVersion": model, "responseId": f"fake{seq}"}
+        if usage:
+            counts = {"promptTokenCount": ans.prompt_tokens, "candidatesTokenCount": done}
+            chunk["usageMetadata"] = {**counts, "totalTokenCount": ans.prompt_tokens + done}
+        out.append(chunk)
+    return out
+
+
+# --- embeddings --------------------------------------------------------------------------------------
+
+
+def embedding(text: str, dims: int = 8) -> list[float]:
+    """A unit vector derived from a hash of the text, so equal inputs embed equally."""
+    raw = hashlib.shake_256(text.encode()).digest(2 * dims)
+    vec = [v / 32767.5 - 1.0 for v in struct.unpack(f"<{dims}H", raw)]
+    norm = sum(v * v for v in vec) ** 0.5 or 1.0
+    return [round(v / norm, 6) for v in vec]
+
+
+def embeddings_response(body: JSON, model: str, usage: bool) -> JSON:
+    raw = body.get("input")
+    if not raw:
+        return error_body("openai", 400, "Missing required parameter: 'input'.")
+    # A list of token ids is one input; a list of strings (or of token lists) is several.
+    items = [raw] if isinstance(raw, str) or (isinstance(raw, list) and isinstance(raw[0], int)) else raw
+    texts = [x if isinstance(x, str) else orjson.dumps(x).decode() for x in items]
+    dims = int(body.get("dimensions") or 8)
+    data: list[JSON] = []
+    for i, text in enumerate(texts):
+        vec: Any = embedding(text, dims)
+        if body.get("encoding_format") == "base64":  # the openai SDK's default: little-endian float32
+            vec = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": vec})
+    out: JSON = {"object": "list", "data": data, "model": model}
+    if usage:
+        tokens = sum(max(words(t), 1) for t in texts)
+        out["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return out

@@ -1,0 +1,448 @@
+"""A fake OpenAI + Anthropic + Gemini upstream on one port for end-to-end tests.
+
+The model name picks a behaviour (see behaviours.py); every provider request is logged so tests can
+assert what the gateway sent. `FakeUpstream` runs it in a background thread; `python -m
+tests.fakes.upstream --port N` runs it in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from tests.fakes.behaviours import (
+    JSON,
+    Behaviour,
+    Provider,
+    anthropic_answer,
+    anthropic_invalid,
+    anthropic_message,
+    anthropic_stream,
+    as_dict,
+    ctx_error,
+    embeddings_response,
+    error_body,
+    gemini_answer,
+    gemini_chunks,
+    openai_answer,
+    openai_completion,
+    openai_stream,
+    parse_behaviour,
+    sse,
+)
+
+HOST = "127.0.0.1"
+BAD_JSON = b'{"id": "x", "choices": ['
+MODELS = ["mock-gpt", "gpt-4o-mini", "claude-3-5-haiku-latest", "gemini-2.0-flash"]
+T = TypeVar("T")
+
+
+class FakeState:
+    """Request log and flaky counters; only ever touched on the server's event loop."""
+
+    def __init__(self) -> None:
+        self.log: list[JSON] = []
+        self.flaky: dict[str, int] = {}
+        self.seq = 0
+
+    def reset(self) -> None:
+        self.log.clear()
+        self.flaky.clear()
+
+
+STATE = web.AppKey("fake_state", FakeState)
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
+    )
+
+
+@dataclass
+class Call:
+    """One logged provider request, handed to its handler."""
+
+    record: JSON
+    body: Any
+    model: str
+
+
+LoggedHandler = Callable[[web.Request, Call], Awaitable[web.StreamResponse]]
+
+
+def _logged(handler: LoggedHandler) -> Handler:
+    async def logged(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        target = request.match_info.get("target")
+        if target is not None:
+            model = target.partition(":")[0]
+        else:
+            model = str(body.get("model") or "") if isinstance(body, dict) else ""
+        state.seq += 1
+        rec: JSON = {
+            "seq": state.seq,
+            "path": request.path,
+            "method": request.method,
+            "query": dict(request.query),
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "body": body,
+            "model": model,
+            "started_at": time.monotonic(),
+            "finished": False,
+            "cancelled": False,
+            "aborted": False,
+            "status": None,
+        }
+        state.log.append(rec)
+        try:
+            resp = await handler(request, Call(rec, body, model))
+        except asyncio.CancelledError:
+            rec["cancelled"] = True  # the client went away (handler_cancellation) or the server stopped
+            raise
+        finally:
+            rec["finished"] = True
+        rec["status"] = resp.status
+        return resp
+
+    return logged
+
+
+async def _prepare(
+    request: web.Request, call: Call, provider: Provider
+) -> tuple[JSON, Behaviour] | web.Response:
+    """Everything before a normal answer: body check, delays, hangs and canned failures."""
+    body, model = call.body, call.model
+    if not isinstance(body, dict):
+        return _json(error_body(provider, 400, "The request body is not valid JSON."), 400)
+    b = parse_behaviour(model)
+    if b.slow_ms:
+        await asyncio.sleep(b.slow_ms / 1000)
+    if b.hang:
+        await asyncio.sleep(3600)
+    if b.retry_after is not None:
+        return _json(error_body(provider, 429), 429, {"Retry-After": str(b.retry_after)})
+    if b.error_status is not None:
+        return _json(error_body(provider, b.error_status), b.error_status)
+    if b.flaky:
+        counts = request.app[STATE].flaky
+        counts[model] = counts.get(model, 0) + 1
+        if counts[model] <= b.flaky:
+            return _json(error_body(provider, 500), 500)
+    if b.ctx:
+        return _json(ctx_error(provider), 400)
+    if b.badjson:
+        return web.Response(body=BAD_JSON, content_type="application/json")
+    return body, b
+
+
+def _abort(request: web.Request, call: Call) -> None:
+    """Drop the connection mid-response: no terminating chunk, so the client sees a truncated body."""
+    call.record["aborted"] = True
+    if request.transport is not None:
+        request.transport.close()
+
+
+async def _send_json(request: web.Request, call: Call, b: Behaviour, payload: Any) -> web.StreamResponse:
+    if b.cut is None:
+        return _json(payload)
+    data = orjson.dumps(payload)
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.content_length = len(data)
+    await resp.prepare(request)
+    await resp.write(data[: len(data) // 2])
+    _abort(request, call)
+    return resp
+
+
+async def _send_stream(
+    request: web.Request, call: Call, b: Behaviour, events: Iterable[bytes]
+) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    try:
+        for i, event in enumerate(events):
+            if i == b.cut:
+                _abort(request, call)
+                return resp
+            if i == 1 and b.slowstream_ms:
+                await asyncio.sleep(b.slowstream_ms / 1000)
+            if i and b.chunkdelay_ms:
+                await asyncio.sleep(b.chunkdelay_ms / 1000)
+            await resp.write(event)
+        if b.cut is not None:  # fewer events than k: still never end the stream cleanly
+            _abort(request, call)
+            return resp
+        await resp.write_eof()
+    except ConnectionResetError:
+        call.record["cancelled"] = True
+    return resp
+
+
+# --- provider endpoints --------------------------------------------------------------------------
+
+
+async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
+    start = await _prepare(request, call, "openai")
+    if isinstance(start, web.Response):
+        return start
+    body, b = start
+    for field in ("model", "messages"):
+        if not body.get(field):
+            msg = f"Missing required parameter: '{field}'."
+            return _json(error_body("openai", 400, msg, "missing_required_parameter"), 400)
+    ans, model, seq = openai_answer(body), call.model, call.record["seq"]
+    if body.get("stream") is True:
+        include_usage = bool(as_dict(body.get("stream_options")).get("include_usage")) and not b.nousage
+        return await _send_stream(request, call, b, openai_stream(ans, model, seq, include_usage))
+    return await _send_json(request, call, b, openai_completion(ans, model, seq, not b.nousage))
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in MODELS]
+    return _json({"object": "list", "data": data})
+
+
+async def openai_embeddings(request: web.Request, call: Call) -> web.StreamResponse:
+    start = await _prepare(request, call, "openai")
+    if isinstance(start, web.Response):
+        return start
+    body, b = start
+    payload = embeddings_response(body, call.model, not b.nousage)
+    if "error" in payload:
+        return _json(payload, 400)
+    return await _send_json(request, call, b, payload)
+
+
+async def anthropic_messages(request: web.Request, call: Call) -> web.StreamResponse:
+    start = await _prepare(request, call, "anthropic")
+    if isinstance(start, web.Response):
+        return start
+    body, b = start
+    problem = anthropic_invalid(body)
+    if problem is not None:
+        return _json(error_body("anthropic", 400, problem), 400)
+    ans, model, seq = anthropic_answer(body), call.model, call.record["seq"]
+    if body.get("stream") is True:
+        return await _send_stream(request, call, b, anthropic_stream(ans, model, seq, not b.nousage))
+    return await _send_json(request, call, b, anthropic_message(ans, model, seq, not b.nousage))
+
+
+async def gemini_model(request: web.Request, call: Call) -> web.StreamResponse:
+    model, _, method = request.match_info["target"].partition(":")
+    if method not in ("generateContent", "streamGenerateContent", "countTokens"):
+        return _json(error_body("gemini", 404, f"Method {method or 'GET'} not found for {model}."), 404)
+    start = await _prepare(request, call, "gemini")
+    if isinstance(start, web.Response):
+        return start
+    body, b = start
+    if method == "countTokens":
+        return _json({"totalTokens": gemini_answer(body).prompt_tokens})
+    if not body.get("contents"):
+        msg = "* GenerateContentRequest.contents: contents is not specified"
+        return _json(error_body("gemini", 400, msg), 400)
+    stream = method == "streamGenerateContent"
+    chunks = gemini_chunks(gemini_answer(body), model, call.record["seq"], not b.nousage, stream)
+    if not stream:
+        return await _send_json(request, call, b, chunks[0])
+    if request.query.get("alt") != "sse":  # without alt=sse Gemini streams one JSON array
+        return await _send_json(request, call, b, chunks)
+    # Gemini separates SSE events with CRLF pairs.
+    return await _send_stream(request, call, b, (sse(c, sep=b"\r\n\r\n") for c in chunks))
+
+
+# --- control API and app ---------------------------------------------------------------------------
+
+
+async def fake_requests(request: web.Request) -> web.StreamResponse:
+    return _json({"requests": request.app[STATE].log})
+
+
+async def fake_reset(request: web.Request) -> web.StreamResponse:
+    request.app[STATE].reset()
+    return _json({"ok": True})
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    return _json({"ok": True})
+
+
+async def not_found(request: web.Request, call: Call) -> web.StreamResponse:
+    return _json(error_body("openai", 404, f"Unknown path {request.method} {request.path}"), 404)
+
+
+def make_app(state: FakeState | None = None) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[STATE] = state or FakeState()
+    app.router.add_post("/v1/chat/completions", _logged(openai_chat))
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_post("/v1/embeddings", _logged(openai_embeddings))
+    app.router.add_post("/v1/messages", _logged(anthropic_messages))
+    app.router.add_post("/v1beta/models/{target}", _logged(gemini_model))  # "{model}:{method}" in one segment
+    app.router.add_get("/_fake/requests", fake_requests)
+    app.router.add_post("/_fake/reset", fake_reset)
+    app.router.add_get("/health", health)
+    app.router.add_route("*", "/{tail:.*}", _logged(not_found))  # logged, so a wrong path shows up
+    return app
+
+
+async def start_server(
+    state: FakeState, port: int = 0, shutdown_timeout: float = 1.0
+) -> tuple[web.AppRunner, int]:
+    # handler_cancellation: a client hang-up cancels the handler, which is how "cancelled" gets logged.
+    runner = web.AppRunner(
+        make_app(state), handler_cancellation=True, access_log=None, shutdown_timeout=shutdown_timeout
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, int(runner.addresses[0][1])
+
+
+class FakeUpstream:
+    """Runs the fake on 127.0.0.1 in a daemon thread with its own event loop."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._port = port
+        self._state = FakeState()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self._port}"
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def anthropic_base(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def gemini_base(self) -> str:
+        return f"{self.url}/v1beta"
+
+    def __enter__(self) -> FakeUpstream:
+        self._ready.clear()
+        self._error = None
+        self._thread = threading.Thread(target=self._serve, name="fake-upstream", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake upstream did not start within 10 s")
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._thread = None
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            # A short shutdown timeout: hanging handlers are cancelled rather than awaited on exit.
+            runner, self._port = loop.run_until_complete(start_server(self._state, self._port, 0.1))
+        except BaseException as exc:
+            self._error = exc
+            loop.close()
+            self._ready.set()
+            return
+        self._loop = loop
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            self._loop = None
+            loop.close()
+
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        """Run fn on the server loop so the log is never read mid-update."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return fn()
+
+        async def call() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(5)
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self._on_loop(lambda: [dict(r) for r in self._state.log])
+
+    def reset(self) -> None:
+        self._on_loop(self._state.reset)
+
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.requests()
+            if predicate(log):
+                return log
+            if time.monotonic() >= deadline:
+                summary = [(r["seq"], r["path"], r["model"], r["finished"], r["cancelled"]) for r in log]
+                raise AssertionError(f"fake upstream: condition not met within {timeout} s; log: {summary}")
+            time.sleep(0.01)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fake OpenAI/Anthropic/Gemini upstream")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        runner, port = await start_server(FakeState(), args.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"listening on http://{HOST}:{port}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,478 @@
+"""The Anthropic dialect: request building, response/stream translation and error reading."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from satisfice.errors import InvalidRequest, UpstreamFailed
+from satisfice.providers.anthropic import ANTHROPIC
+from satisfice.providers.base import Deployment, Dialect, StreamTranslator
+from tests.spec import validate
+
+RECORDED = Path(__file__).parent / "recorded"
+
+DEP = Deployment(
+    provider="anthropic",
+    model="claude-sonnet",
+    upstream_model="claude-3-5-sonnet-20241022",
+    base_url="https://api.anthropic.com/v1",
+    dialect="anthropic",
+    api_key="sk-ant-test",
+    headers=(("anthropic-beta", "prompt-caching-2024-07-31"),),
+)
+
+# A recorded stream (ids shortened): thinking, then text, then a tool call; the prompt hit the cache.
+STREAM = (RECORDED / "anthropic_stream_tool_use.sse").read_text()
+
+
+def sse_events(text: str) -> list[tuple[str | None, bytes]]:
+    """Split an SSE body into (event name, data) pairs the way the runner feeds translators."""
+    events: list[tuple[str | None, bytes]] = []
+    for raw in text.strip().split("\n\n"):
+        name: str | None = None
+        data: list[str] = []
+        for line in raw.splitlines():
+            if line.startswith("event:"):
+                name = line[len("event:") :].strip()
+            elif line.startswith("data:"):
+                data.append(line[len("data:") :].strip())
+        events.append((name, "\n".join(data).encode()))
+    return events
+
+
+def recorded(name: str) -> bytes:
+    return (RECORDED / name).read_bytes()
+
+
+def build(body: dict[str, Any], *, stream: bool = False) -> dict[str, Any]:
+    payload = orjson.loads(ANTHROPIC.build_chat(DEP, body, stream=stream).body)
+    assert isinstance(payload, dict)
+    return payload
+
+
+def chat(*messages: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"model": "claude-sonnet", "messages": list(messages), **extra}
+
+
+def test_is_a_dialect() -> None:
+    dialect: Dialect = ANTHROPIC
+    translator: StreamTranslator | None = dialect.stream_translator(DEP)
+    assert dialect.name == "anthropic"
+    assert translator is not None
+
+
+# -- build_chat ------------------------------------------------------------------------------------
+
+
+def test_build_chat_request_line_and_headers() -> None:
+    body = chat({"role": "user", "content": "Hi"})
+    original = copy.deepcopy(body)
+    req = ANTHROPIC.build_chat(DEP, body, stream=False)
+    assert body == original  # not mutated
+    assert (req.method, req.url) == ("POST", "https://api.anthropic.com/v1/messages")
+    assert req.headers["x-api-key"] == "sk-ant-test"
+    assert req.headers["anthropic-version"] == "2023-06-01"
+    assert req.headers["content-type"] == "application/json"
+    assert req.headers["anthropic-beta"] == "prompt-caching-2024-07-31"
+    assert orjson.loads(req.body) == {
+        "model": "claude-3-5-sonnet-20241022",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+        "max_tokens": 4096,
+    }
+
+
+def test_no_api_key_header_without_key() -> None:
+    dep = Deployment("a", "m", "m", "http://localhost:9/v1", "anthropic")
+    req = ANTHROPIC.build_chat(dep, chat({"role": "user", "content": "Hi"}), stream=True)
+    assert "x-api-key" not in req.headers
+    assert orjson.loads(req.body)["stream"] is True
+
+
+def test_single_system_message_is_a_string() -> None:
+    out = build(chat({"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"}))
+    assert out["system"] == "Be terse."
+
+
+def test_several_system_messages_become_blocks_and_keep_cache_control() -> None:
+    cached = {"type": "text", "text": "Long manual...", "cache_control": {"type": "ephemeral"}}
+    out = build(
+        chat(
+            {"role": "system", "content": "Be terse."},
+            {"role": "developer", "content": [cached]},
+            {"role": "user", "content": "Hi"},
+        )
+    )
+    assert out["system"] == [{"type": "text", "text": "Be terse."}, cached]
+    assert out["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+
+
+def test_images_data_and_http() -> None:
+    content = [
+        {"type": "text", "text": "Compare"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}},
+    ]
+    out = build(chat({"role": "user", "content": content}))
+    assert out["messages"][0]["content"] == [
+        {"type": "text", "text": "Compare"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+    ]
+
+
+def test_unsupported_content_part() -> None:
+    part = {"type": "input_audio", "input_audio": {"data": "AAA", "format": "wav"}}
+    with pytest.raises(InvalidRequest) as err:
+        build(chat({"role": "user", "content": [part]}))
+    assert err.value.param == "messages[0].content[0]"
+
+
+def test_tool_calls_results_and_role_merging() -> None:
+    calls = [
+        {
+            "id": "toolu_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+        },
+        {"id": "toolu_2", "type": "function", "function": {"name": "get_time", "arguments": ""}},
+    ]
+    out = build(
+        chat(
+            {"role": "user", "content": "Weather and time in Paris?"},
+            {"role": "user", "content": "Please."},
+            {"role": "assistant", "content": "Checking.", "tool_calls": calls},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "18C, sunny"},
+            {"role": "tool", "tool_call_id": "toolu_2", "content": [{"type": "text", "text": "14:05"}]},
+            {"role": "user", "content": "Thanks, and summarise."},
+        )
+    )
+    assert out["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Weather and time in Paris?"},
+                {"type": "text", "text": "Please."},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C, sunny"},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_2",
+                    "content": [{"type": "text", "text": "14:05"}],
+                },
+                {"type": "text", "text": "Thanks, and summarise."},
+            ],
+        },
+    ]
+
+
+def test_assistant_with_only_tool_calls_and_null_content() -> None:
+    call = {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    out = build(
+        chat({"role": "user", "content": "go"}, {"role": "assistant", "content": None, "tool_calls": [call]})
+    )
+    assert out["messages"][1]["content"] == [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]
+
+
+@pytest.mark.parametrize("arguments", ["{not json", "[1, 2]"])
+def test_invalid_tool_arguments(arguments: str) -> None:
+    call = {"id": "t1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    with pytest.raises(InvalidRequest) as err:
+        build(chat({"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": [call]}))
+    assert err.value.param == "messages[1].tool_calls[0].function.arguments"
+
+
+def test_tools_and_parallel_tool_calls() -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+    out = build(chat({"role": "user", "content": "hi"}, tools=[tool], parallel_tool_calls=False))
+    assert out["tools"] == [
+        {
+            "name": "get_weather",
+            "description": "Current weather",
+            "input_schema": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        }
+    ]
+    assert out["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ("auto", {"type": "auto"}),
+        ("required", {"type": "any"}),
+        ("none", {"type": "none"}),
+        ({"type": "function", "function": {"name": "f"}}, {"type": "tool", "name": "f"}),
+    ],
+)
+def test_tool_choice(choice: Any, expected: dict[str, Any]) -> None:
+    tool = {"type": "function", "function": {"name": "f"}}
+    out = build(chat({"role": "user", "content": "hi"}, tools=[tool], tool_choice=choice))
+    assert out["tool_choice"] == expected
+    assert out["tools"][0]["input_schema"] == {"type": "object", "properties": {}}
+
+
+def test_sampling_stop_user_and_dropped_params() -> None:
+    out = build(
+        chat(
+            {"role": "user", "content": "hi"},
+            max_completion_tokens=300,
+            max_tokens=999,
+            temperature=1.7,
+            top_p=0.9,
+            stop="END",
+            user="user-42",
+            n=1,
+            seed=7,
+            logprobs=True,
+            top_logprobs=2,
+            frequency_penalty=0.5,
+            presence_penalty=0.5,
+            logit_bias={"50256": -100},
+            reasoning_effort="low",
+            thinking={"type": "enabled", "budget_tokens": 1024},
+        )
+    )
+    assert out == {
+        "model": "claude-3-5-sonnet-20241022",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        "max_tokens": 300,
+        "temperature": 1.0,  # clamped to Anthropic's range
+        "top_p": 0.9,
+        "stop_sequences": ["END"],
+        "metadata": {"user_id": "user-42"},
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }
+    assert build(chat({"role": "user", "content": "hi"}, stop=["a", "b"]))["stop_sequences"] == ["a", "b"]
+
+
+def test_n_greater_than_one_is_rejected() -> None:
+    with pytest.raises(InvalidRequest) as err:
+        build(chat({"role": "user", "content": "hi"}, n=2))
+    assert err.value.param == "n"
+
+
+def test_json_object_and_json_schema_become_instructions() -> None:
+    out = build(
+        chat(
+            {"role": "system", "content": "You extract data."},
+            {"role": "user", "content": "Alice is 30"},
+            response_format={"type": "json_object"},
+        )
+    )
+    assert out["system"][0] == {"type": "text", "text": "You extract data."}
+    assert "JSON" in out["system"][1]["text"]
+
+    schema = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}}
+    out = build(chat({"role": "user", "content": "Alice is 30"}, response_format=fmt))
+    assert isinstance(out["system"], str)
+    assert orjson.dumps(schema).decode() in out["system"]
+
+
+def test_only_system_messages_is_rejected() -> None:
+    with pytest.raises(InvalidRequest) as err:
+        build(chat({"role": "system", "content": "x"}))
+    assert err.value.param == "messages"
+
+
+# -- parse_chat ------------------------------------------------------------------------------------
+
+
+def test_parse_text_message() -> None:
+    out = ANTHROPIC.parse_chat(DEP, recorded("anthropic_message_text.json"))
+    validate("CreateChatCompletionResponse", out)
+    assert out["id"] == "chatcmpl-msg_01XFDUDYJgAACzvnptvVoYEL"
+    assert out["model"] == "claude-sonnet"
+    assert isinstance(out["created"], int)
+    choice = out["choices"][0]
+    assert choice["message"]["content"] == "Hello! It's nice to meet you. How can I help you today?"
+    assert "tool_calls" not in choice["message"]
+    assert choice["finish_reason"] == "stop"
+    assert out["usage"] == {"prompt_tokens": 12, "completion_tokens": 18, "total_tokens": 30}
+
+
+def test_parse_tool_use_message_with_thinking_and_cache() -> None:
+    out = ANTHROPIC.parse_chat(DEP, recorded("anthropic_message_tool_use.json"))
+    validate("CreateChatCompletionResponse", out)
+    message = out["choices"][0]["message"]
+    assert message["content"] == "I'll check the current weather in San Francisco for you."
+    assert message["reasoning_content"] == "The user wants the weather; I should call get_weather."
+    (call,) = message["tool_calls"]
+    assert call["id"] == "toolu_01A09q90qw90lq917835lq9"
+    assert call["function"]["name"] == "get_weather"
+    assert orjson.loads(call["function"]["arguments"]) == {"location": "San Francisco, CA", "unit": "celsius"}
+    assert out["choices"][0]["finish_reason"] == "tool_calls"
+    assert out["usage"] == {
+        "prompt_tokens": 384 + 1024 + 2048,
+        "completion_tokens": 92,
+        "total_tokens": 384 + 1024 + 2048 + 92,
+        "prompt_tokens_details": {"cached_tokens": 2048},
+    }
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "finish"),
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+    ],
+)
+def test_finish_reasons(stop_reason: str, finish: str) -> None:
+    msg = orjson.loads(recorded("anthropic_message_text.json"))
+    msg["stop_reason"] = stop_reason
+    msg["stop_sequence"] = "###" if stop_reason == "stop_sequence" else None
+    out = ANTHROPIC.parse_chat(DEP, orjson.dumps(msg))
+    assert out["choices"][0]["finish_reason"] == finish
+    if stop_reason == "stop_sequence":
+        assert out["choices"][0]["stop_reason"] == "###"
+
+
+def test_parse_garbage_is_upstream_failure() -> None:
+    with pytest.raises(UpstreamFailed):
+        ANTHROPIC.parse_chat(DEP, b"<html>502 Bad Gateway</html>")
+
+
+# -- stream ----------------------------------------------------------------------------------------
+
+
+def translate(text: str) -> tuple[list[dict[str, Any]], StreamTranslator]:
+    translator = ANTHROPIC.stream_translator(DEP)
+    chunks: list[dict[str, Any]] = []
+    for event, data in sse_events(text):
+        chunks.extend(translator.feed(event, data))
+    chunks.extend(translator.finish())
+    return chunks, translator
+
+
+def test_stream_translation() -> None:
+    chunks, translator = translate(STREAM)
+    for chunk in chunks:
+        validate("CreateChatCompletionStreamResponse", chunk)
+    assert {c["id"] for c in chunks} == {"chatcmpl-msg_014p7gG3wDgGV9EUtLvnow3U"}
+    assert {c["model"] for c in chunks} == {"claude-sonnet"}
+    assert len({c["created"] for c in chunks}) == 1
+
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert (
+        "".join(d.get("content") or "" for d in deltas)
+        == "Okay, let's check the weather for San Francisco, CA:"
+    )
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == "Need the weather tool."
+
+    tool_deltas = [tc for d in deltas for tc in d.get("tool_calls", [])]
+    assert tool_deltas[0] == {
+        "index": 0,
+        "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": ""},
+    }
+    assert all(set(tc) == {"index", "function"} and tc["index"] == 0 for tc in tool_deltas[1:])
+    arguments = "".join(tc["function"]["arguments"] for tc in tool_deltas)
+    assert orjson.loads(arguments) == {"location": "San Francisco, CA", "unit": "fahrenheit"}
+
+    finish = chunks[-2]
+    assert finish["choices"][0]["finish_reason"] == "tool_calls"
+    assert finish["choices"][0]["delta"] == {}
+    assert [c["choices"][0]["finish_reason"] for c in chunks[:-2]] == [None] * (len(chunks) - 2)
+
+    usage_chunk = chunks[-1]
+    assert usage_chunk["choices"] == []
+    assert usage_chunk["usage"] == {
+        "prompt_tokens": 472 + 1800,
+        "completion_tokens": 89,
+        "total_tokens": 472 + 1800 + 89,
+        "prompt_tokens_details": {"cached_tokens": 1800},
+    }
+    usage = translator.usage
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.cache_write_tokens) == (2272, 1800, 0)
+    assert usage.completion_tokens == 89
+
+
+def test_stream_cache_write_and_cumulative_message_delta_usage() -> None:
+    text = (RECORDED / "anthropic_stream_cache_write.sse").read_text()
+    chunks, translator = translate(text)
+    assert chunks[-2]["choices"][0]["finish_reason"] == "length"
+    usage = translator.usage
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.cache_write_tokens, usage.completion_tokens) == (3010, 3000, 5)
+
+
+def test_stream_error_event_raises() -> None:
+    translator = ANTHROPIC.stream_translator(DEP)
+    name, data = sse_events(STREAM)[0]
+    translator.feed(name, data)
+    with pytest.raises(UpstreamFailed, match="Overloaded"):
+        translator.feed("error", recorded("anthropic_error_overloaded.json"))
+
+
+def test_stream_ignores_unknown_and_empty_events() -> None:
+    translator = ANTHROPIC.stream_translator(DEP)
+    assert translator.feed("ping", b'{"type": "ping"}') == []
+    assert translator.feed(None, b"") == []
+    assert translator.feed("future_event", b'{"type": "future_event"}') == []
+    assert translator.finish() == []  # no usage known
+
+
+# -- error_info ------------------------------------------------------------------------------------
+
+
+def test_error_info_reads_message() -> None:
+    info = ANTHROPIC.error_info(529, recorded("anthropic_error_overloaded.json"))
+    assert info.message == "Overloaded"
+    assert not info.context_window_exceeded
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "prompt is too long: 208310 tokens > 200000 maximum",
+        "input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000, decrease input length",
+    ],
+)
+def test_error_info_context_window(message: str) -> None:
+    raw = orjson.dumps({"type": "error", "error": {"type": "invalid_request_error", "message": message}})
+    assert ANTHROPIC.error_info(400, raw).context_window_exceeded
+    assert ANTHROPIC.error_info(400, recorded("anthropic_error_prompt_too_long.json")).context_window_exceeded
+
+
+def test_error_info_tolerates_non_json() -> None:
+    info = ANTHROPIC.error_info(502, b"<html><body>Bad gateway</body></html>")
+    assert "Bad gateway" in info.message
+    assert not info.context_window_exceeded
+    assert ANTHROPIC.error_info(503, b"").message == "Anthropic returned HTTP 503."

@@ -1,0 +1,165 @@
+"""The Gemini dialect: parsing recorded Gemini answers and error bodies.
+
+Every OpenAI dict the dialect produces is checked against OpenAI's published schema.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from satisfice.errors import UpstreamFailed
+from satisfice.providers.gemini import GEMINI
+from tests.providers.test_gemini_dialect import DEP, USER, build, chat, recorded
+from tests.spec import validate
+
+# ----------------------------------------------------------------------------- responses
+
+
+def test_parse_text_answer() -> None:
+    out = GEMINI.parse_chat(DEP, recorded("gemini_text.json"))
+    validate("CreateChatCompletionResponse", out)
+    assert out["id"] == "chatcmpl-3cUqaI2TFP-Zz7IPvNCe0Ac"
+    assert out["object"] == "chat.completion" and out["model"] == "gemini-flash"
+    assert out["choices"] == [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "The capital of France is **Paris**.",
+                "refusal": None,
+            },
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+    ]
+    assert out["usage"] == {
+        "prompt_tokens": 11,
+        "completion_tokens": 8 + 526,
+        "total_tokens": 11 + 8 + 526,
+        "prompt_tokens_details": {"cached_tokens": 4},
+        "completion_tokens_details": {"reasoning_tokens": 526},
+    }
+
+
+def test_parse_function_call_and_replay_signature() -> None:
+    out = GEMINI.parse_chat(DEP, recorded("gemini_function_call.json"))
+    validate("CreateChatCompletionResponse", out)
+    choice = out["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    first, second = choice["message"]["tool_calls"]
+    assert first["id"].startswith("call_") and first["id"] != second["id"]
+    assert first["function"] == {"name": "get_weather", "arguments": '{"city":"Paris","unit":"celsius"}'}
+    assert orjson.loads(second["function"]["arguments"]) == {"timezone": "Europe/Paris"}
+    signature = first["extra_content"]["google"]["thought_signature"]
+    assert signature.startswith("CtQB") and "extra_content" not in second
+    # The client echoes the assistant message back: the signature must reach Gemini again.
+    replay = build(
+        chat(USER, choice["message"], {"role": "tool", "tool_call_id": first["id"], "content": "sunny"})
+    )
+    parts = replay["contents"][1]["parts"]
+    assert parts[0]["thoughtSignature"] == signature and "thoughtSignature" not in parts[1]
+    assert replay["contents"][2]["parts"][0]["functionResponse"]["name"] == "get_weather"
+
+
+def test_parse_blocked_prompt() -> None:
+    out = GEMINI.parse_chat(DEP, recorded("gemini_blocked_prompt.json"))
+    validate("CreateChatCompletionResponse", out)
+    assert out["choices"] == [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": None, "refusal": None},
+            "finish_reason": "content_filter",
+            "logprobs": None,
+        }
+    ]
+    assert out["usage"]["prompt_tokens"] == 17 and out["usage"]["completion_tokens"] == 0
+
+
+def test_parse_several_candidates_finish_reasons_and_logprobs() -> None:
+    lp = {
+        "topCandidates": [
+            {
+                "candidates": [
+                    {"token": "Yes", "tokenId": 1, "logProbability": -0.1},
+                    {"token": "No", "logProbability": -2.4},
+                ]
+            }
+        ],
+        "chosenCandidates": [{"token": "Yes", "tokenId": 1, "logProbability": -0.1}],
+    }
+    body = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "Yes"}], "role": "model"},
+                "finishReason": "MAX_TOKENS",
+                "logprobsResult": lp,
+            },
+            {
+                "finishReason": "SAFETY",
+                "index": 1,
+                "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT"}],
+            },
+            {
+                "content": {"parts": [{"text": "hmm", "thought": True}, {"text": "Ok"}]},
+                "finishReason": "OTHER",
+                "index": 2,
+            },
+        ]
+    }
+    out = GEMINI.parse_chat(DEP, orjson.dumps(body))
+    validate("CreateChatCompletionResponse", out)
+    first, second, third = out["choices"]
+    assert (first["index"], first["finish_reason"], first["message"]["content"]) == (0, "length", "Yes")
+    assert first["logprobs"] == {
+        "content": [
+            {
+                "token": "Yes",
+                "logprob": -0.1,
+                "bytes": [89, 101, 115],
+                "top_logprobs": [
+                    {"token": "Yes", "logprob": -0.1, "bytes": [89, 101, 115]},
+                    {"token": "No", "logprob": -2.4, "bytes": [78, 111]},
+                ],
+            }
+        ],
+        "refusal": None,
+    }
+    assert (second["index"], second["finish_reason"], second["message"]["content"]) == (
+        1,
+        "content_filter",
+        None,
+    )
+    assert (third["finish_reason"], third["message"]["content"]) == (
+        "stop",
+        "Ok",
+    )  # thoughts are not the answer
+    assert "usage" not in out and out["id"].startswith("chatcmpl-")
+
+
+def test_parse_rejects_non_json() -> None:
+    with pytest.raises(UpstreamFailed):
+        GEMINI.parse_chat(DEP, b"<html>502 Bad Gateway</html>")
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_error_info() -> None:
+    info = GEMINI.error_info(400, recorded("gemini_error_invalid_key.json"))
+    assert info.message == "API key not valid. Please pass a valid API key."
+    assert not info.context_window_exceeded
+    info = GEMINI.error_info(400, recorded("gemini_error_context_window.json"))
+    assert info.message.startswith("The input token count (1200293) exceeds")
+    assert info.context_window_exceeded
+
+
+def test_error_info_tolerates_odd_bodies() -> None:
+    wrapped = b'[{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}]'
+    assert GEMINI.error_info(503, wrapped).message == "The model is overloaded."
+    assert GEMINI.error_info(502, b"<html>Bad Gateway</html>").message == "<html>Bad Gateway</html>"
+    assert GEMINI.error_info(500, b"").message == "Gemini returned HTTP 500"
+    assert (
+        GEMINI.error_info(429, b'{"error": {"status": "RESOURCE_EXHAUSTED"}}').message == "RESOURCE_EXHAUSTED"
+    )

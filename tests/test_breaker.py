@@ -1,0 +1,58 @@
+from satisfice.routing.breaker import CLOSED, HALF_OPEN, OPEN, BreakerBoard
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_opens_after_threshold_within_window_and_probes_after_cooldown() -> None:
+    clock = Clock()
+    b = BreakerBoard(failures=3, window_s=10, cooldown_s=30, clock=clock)
+    for _ in range(2):
+        b.record_failure("p/m")
+    assert b.allow("p/m") and b.state("p/m") == CLOSED
+    b.record_failure("p/m")
+    assert b.state("p/m") == OPEN and not b.allow("p/m")
+    clock.t += 30
+    assert b.state("p/m") == HALF_OPEN
+    assert b.allow("p/m")  # the one probe
+    assert not b.allow("p/m")  # no second probe while the first is out
+    b.record_success("p/m")
+    assert b.state("p/m") == CLOSED and b.allow("p/m")
+
+
+def test_failures_outside_the_window_do_not_count() -> None:
+    clock = Clock()
+    b = BreakerBoard(failures=2, window_s=5, cooldown_s=30, clock=clock)
+    b.record_failure("k")
+    clock.t += 6
+    b.record_failure("k")
+    assert b.state("k") == CLOSED
+
+
+def test_failed_probe_reopens_for_a_full_cooldown() -> None:
+    clock = Clock()
+    b = BreakerBoard(failures=1, window_s=5, cooldown_s=10, clock=clock)
+    b.record_failure("k")
+    clock.t += 10
+    assert b.allow("k")
+    b.record_failure("k")
+    assert b.state("k") == OPEN
+    clock.t += 9
+    assert not b.allow("k")
+    clock.t += 1
+    assert b.allow("k")
+
+
+def test_released_probe_lets_another_probe_through() -> None:
+    clock = Clock()
+    b = BreakerBoard(failures=1, window_s=5, cooldown_s=10, clock=clock)
+    b.record_failure("k")
+    clock.t += 10
+    assert b.allow("k")
+    b.release_probe("k")
+    assert b.allow("k")

@@ -1,0 +1,303 @@
+"""The packaged model catalog: coverage, lookups, cost arithmetic, overrides and validation errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from satisfice.catalog import Catalog, CatalogError, ModelInfo, load_catalog, parse_entries
+from satisfice.catalog.catalog import catalog_from_document
+
+# The benchmark datasets' models and the (historical) prices RouterBench used for them.
+DATASET_PRICES = {
+    ("openai", "gpt-4-1106-preview"): (10.0, 30.0),
+    ("openai", "gpt-3.5-turbo-1106"): (1.0, 2.0),
+    ("anthropic", "claude-instant-1.2"): (0.8, 2.4),
+    ("anthropic", "claude-2"): (8.0, 24.0),
+    ("anthropic", "claude-1"): (8.0, 24.0),
+    ("together", "mixtral-8x7b-instruct"): (0.6, 0.6),
+    ("together", "mistral-7b-instruct"): (0.2, 0.2),
+    ("together", "llama-2-70b-chat"): (0.9, 0.9),
+    ("together", "yi-34b-chat"): (0.8, 0.8),
+    ("together", "codellama-34b-instruct"): (0.776, 0.776),
+    ("together", "wizardlm-13b"): (0.3, 0.3),
+}
+
+# Model names as the shared datasets spell them (arena-bench-v1 models.csv, arena-battles-1k README).
+DATASET_SPELLINGS = (
+    "gpt-4-0314", "gpt-4", "gpt-3.5-turbo", "Mixtral-8x7B-Instruct-v0.1", "claude-2.1", "claude-instant-1",
+    "Starling-LM-7B-alpha", "openchat_3.5", "Llama-2-70b-chat", "vicuna-33b-v1.3", "Mistral-7B-Instruct-v0.1",
+    "palm-2-chat-bison-001", "llama-13b", "palm-2", "vicuna-33b", "wizardlm-70b", "vicuna-13b", "guanaco-33b",
+    "koala-13b", "vicuna-7b", "llama-2-13b-chat", "gpt4all-13b-snoozy", "fastchat-t5-3b", "stablelm-7b",
+    "chatglm-6b", "oasst-pythia-12b", "mpt-7b-chat", "mpt-30b-chat", "alpaca-13b", "RWKV-4-Raven-14B",
+    "dolly-v2-12b", "chatglm2-6b", "llama-2-7b-chat", "zephyr-7b-beta",
+    # RouterBench names and the routerbench-subset column names
+    "claude-instant-v1", "claude-v1", "claude-v2", "mistralai/mixtral-8x7b-chat", "zero-one-ai/Yi-34B-Chat",
+    "meta/code-llama-instruct-34b-chat", "meta/llama-2-70b-chat", "WizardLM/WizardLM-13B-V1.2", "gpt4_1106",
+    "gpt35_turbo_1106", "mixtral_8x7b", "yi_34b",
+)  # fmt: skip
+
+MAINSTREAM = {
+    "openai": ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o1-mini", "o3-mini", "o3",
+               "o4-mini", "gpt-3.5-turbo", "gpt-4-turbo", "gpt-4", "text-embedding-3-small",
+               "text-embedding-3-large", "text-embedding-ada-002"),
+    "anthropic": ("claude-3-haiku", "claude-3-sonnet", "claude-3-opus", "claude-3-5-haiku", "claude-3-5-sonnet",
+                  "claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4"),
+    "gemini": ("gemini-1.5-flash", "gemini-1.5-flash-8b", "gemini-1.5-pro", "gemini-2.0-flash",
+               "gemini-2.0-flash-lite", "gemini-2.5-flash", "gemini-2.5-pro"),
+    "mistral": ("mistral-small", "mistral-medium", "mistral-large", "codestral", "open-mistral-nemo",
+                "ministral-8b"),
+    "deepseek": ("deepseek-chat", "deepseek-reasoner"),
+}  # fmt: skip
+
+
+def entry(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "m1", "provider": "acme", "input_per_mtok": 1.0, "output_per_mtok": 2.0, "context_window": 1000,
+    }  # fmt: skip
+    base.update(over)
+    return base
+
+
+# ---------------------------------------------------------------- the packaged data
+
+
+def test_catalog_size_and_providers() -> None:
+    cat = load_catalog()
+    assert len(cat) >= 150
+    assert len(cat.providers()) >= 12
+    known = {"openai", "anthropic", "gemini", "mistral", "together", "fireworks", "deepinfra", "groq", "deepseek",
+             "xai", "openrouter", "azure", "perplexity", "cerebras"}  # fmt: skip
+    assert set(cat.providers()) <= known
+    assert load_catalog() is cat  # cached
+
+
+def test_every_entry_is_sourced_and_sane() -> None:
+    for m in load_catalog():
+        assert m.quality_source.strip(), m.qualified_id
+        assert m.price_source.strip(), m.qualified_id
+        assert 0.0 <= m.quality_prior <= 1.0
+        assert m.kind in ("chat", "embedding")
+        date.fromisoformat(m.price_date)
+        if m.cached_input_per_mtok is not None:
+            assert m.cached_input_per_mtok <= m.input_per_mtok, m.qualified_id
+        if m.kind == "embedding":
+            assert m.output_per_mtok == 0.0 and m.context_window in (8191, 8192)
+        else:
+            assert m.streaming, m.qualified_id
+
+
+def test_packaged_file_spells_out_every_key() -> None:
+    text = resources.files("satisfice.catalog").joinpath("models.json").read_text(encoding="utf-8")
+    doc = json.loads(text)
+    assert doc["schema_version"] == 1
+    cat = load_catalog()
+    for raw, m in zip(doc["models"], cat, strict=True):
+        assert raw == m.to_public()
+
+
+@pytest.mark.parametrize(("key", "prices"), sorted(DATASET_PRICES.items()))
+def test_dataset_models_resolve_with_routerbench_prices(
+    key: tuple[str, str], prices: tuple[float, float]
+) -> None:
+    provider, model_id = key
+    cat = load_catalog()
+    [info] = cat.lookup(f"{provider}/{model_id}")
+    assert info.id == model_id and (info.input_per_mtok, info.output_per_mtok) == prices
+    assert "routerbench" in info.price_source.lower()
+    # the bare id finds the dataset's provider first (open models are hosted elsewhere too)
+    assert cat.lookup(model_id)[0] is info
+
+
+@pytest.mark.parametrize("name", DATASET_SPELLINGS)
+def test_dataset_spellings_resolve(name: str) -> None:
+    assert load_catalog().lookup(name), name
+
+
+def test_mainstream_models_present() -> None:
+    cat = load_catalog()
+    for provider, ids in MAINSTREAM.items():
+        for model_id in ids:
+            info = cat.get(provider, model_id)
+            assert info is not None and info.id == model_id, f"{provider}/{model_id}"
+    embeddings = [m for m in cat if m.kind == "embedding" and m.provider == "openai"]
+    assert {m.id for m in embeddings} >= {"text-embedding-3-small", "text-embedding-3-large"}
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def test_lookup_by_alias_and_qualified_id() -> None:
+    cat = load_catalog()
+    assert [m.qualified_id for m in cat.lookup("claude-instant-1")] == ["anthropic/claude-instant-1.2"]
+    assert [m.qualified_id for m in cat.lookup("anthropic/claude-3-5-haiku-20241022")] == [
+        "anthropic/claude-3-5-haiku"
+    ]
+    assert [m.qualified_id for m in cat.lookup("openai/gpt-4o-mini")] == ["openai/gpt-4o-mini"]
+    assert cat.get("openai", "gpt-4o-mini-2024-07-18") is cat.get("openai", "gpt-4o-mini")
+    assert cat.get("anthropic", "gpt-4o-mini") is None
+    assert cat.lookup("no-such-model") == [] and cat.lookup("openai/no-such-model") == []
+    assert cat.lookup("GPT-4O-MINI") == []  # case-sensitive
+
+
+def test_bare_name_returns_every_provider_in_file_order() -> None:
+    cat = load_catalog()
+    found = cat.lookup("gpt-4o-mini")
+    providers = [m.provider for m in found]
+    assert {"openai", "azure", "openrouter"} <= set(providers)
+    order = list(cat)
+    assert [order.index(m) for m in found] == sorted(order.index(m) for m in found)
+    assert len(cat.lookup("llama-3.3-70b-instruct")) >= 3
+
+
+def test_openrouter_double_slash() -> None:
+    cat = load_catalog()
+    found = cat.lookup("openrouter/openai/gpt-4o-mini")
+    assert len(found) == 1
+    m = found[0]
+    assert m.provider == "openrouter" and m.upstream_id == "openai/gpt-4o-mini"
+    assert cat.lookup("openrouter/gpt-4o-mini") == [m]
+    # the slug alone: "openai" is a provider and has gpt-4o-mini, so the first-party entry wins
+    assert cat.lookup("openai/gpt-4o-mini")[0].provider == "openai"
+    # a slug whose prefix is not a provider is a plain alias
+    assert [x.provider for x in cat.lookup("meta-llama/llama-3.1-70b-instruct")] == ["openrouter"]
+
+
+def test_by_provider_and_azure_deployment_names() -> None:
+    cat = load_catalog()
+    azure = cat.by_provider("azure")
+    assert azure and all(m.upstream_id == m.id for m in azure)
+    assert cat.by_provider("nope") == []
+    together = {m.id for m in cat.by_provider("together")}
+    assert "mixtral-8x7b-instruct" in together
+
+
+# ---------------------------------------------------------------- costs
+
+
+def test_cost_usd_arithmetic() -> None:
+    m = load_catalog().get("openai", "gpt-4o-mini")
+    assert m is not None
+    assert (m.input_per_mtok, m.output_per_mtok, m.cached_input_per_mtok) == (0.15, 0.6, 0.075)
+    assert m.cost_usd(1_000_000, 0) == pytest.approx(0.15)
+    assert m.cost_usd(1000, 500) == pytest.approx((1000 * 0.15 + 500 * 0.6) / 1e6)
+    # 400 of the 1000 prompt tokens came from the cache
+    assert m.cost_usd(1000, 500, cached_tokens=400) == pytest.approx(
+        (600 * 0.15 + 400 * 0.075 + 500 * 0.6) / 1e6
+    )
+    assert m.cost_usd(0, 0) == 0.0
+
+
+def test_cost_usd_cache_write_and_no_cache_price() -> None:
+    cat = load_catalog()
+    haiku = cat.get("anthropic", "claude-3-5-haiku")
+    assert haiku is not None and haiku.cached_input_per_mtok == 0.08
+    cost = haiku.cost_usd(10_000, 1000, cached_tokens=2000, cache_write_tokens=3000)
+    assert cost == pytest.approx((5000 * 0.8 + 2000 * 0.08 + 3000 * 0.8 * 1.25 + 1000 * 4.0) / 1e6)
+    mixtral = cat.get("together", "mixtral-8x7b-instruct")
+    assert mixtral is not None and mixtral.cached_input_per_mtok is None
+    assert mixtral.cost_usd(1000, 1000, cached_tokens=500) == pytest.approx(2000 * 0.6 / 1e6)
+    with pytest.raises(ValueError):
+        mixtral.cost_usd(-1, 0)
+
+
+def test_to_public_round_trips() -> None:
+    m = load_catalog().get("anthropic", "claude-3-5-sonnet")
+    assert m is not None
+    pub = m.to_public()
+    json.dumps(pub)
+    assert parse_entries([pub]) == [m]
+    assert m.qualified_id == "anthropic/claude-3-5-sonnet"
+
+
+# ---------------------------------------------------------------- overrides
+
+
+def test_with_overrides_merges_partial_entry() -> None:
+    cat = load_catalog()
+    new = cat.with_overrides([{"provider": "openai", "id": "gpt-4o-mini", "input_per_mtok": 0.1,
+                               "capabilities": {"vision": False}}])  # fmt: skip
+    m = new.get("openai", "gpt-4o-mini")
+    old = cat.get("openai", "gpt-4o-mini")
+    assert m is not None and old is not None
+    assert m.input_per_mtok == 0.1 and not m.vision
+    assert m.output_per_mtok == old.output_per_mtok and m.tools and m.aliases == old.aliases
+    assert old.input_per_mtok == 0.15  # the original catalog is untouched
+    assert len(new) == len(cat)
+    assert list(new).index(m) == list(cat).index(old)  # replaced in place
+
+
+def test_with_overrides_adds_entry_with_defaults() -> None:
+    cat = load_catalog()
+    new = cat.with_overrides([entry(provider="together", id="my-finetune", aliases=["mf"])])
+    assert len(new) == len(cat) + 1
+    [m] = new.lookup("together/mf")
+    assert m.upstream_id == "my-finetune" and m.kind == "chat" and m.cached_input_per_mtok is None
+    assert m.max_output == 4096 and m.streaming and not (m.tools or m.vision or m.json_schema or m.reasoning)
+    assert (m.quality_prior, m.quality_source, m.price_source) == (0.5, "user config", "user config")
+    assert (m.family, m.price_date, m.deprecated) == ("", "", False)
+    assert new.lookup("my-finetune") == [m]
+    assert "acme" in cat.with_overrides([entry()]).providers()
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([entry(input_per_mtok=-1)], "models[0].input_per_mtok: expected a number >= 0, got -1"),
+        ([entry(context_window="abc")], "models[0].context_window: expected a positive integer, got 'abc'"),
+        ([entry(), entry(id="m2", max_output=0)], "models[1].max_output: expected a positive integer, got 0"),
+        ([entry(quality_prior=1.5)], "models[0].quality_prior: expected a number in [0, 1], got 1.5"),
+        (
+            [entry(capabilities={"tools": "yes"})],
+            "models[0].capabilities.tools: expected a boolean, got 'yes'",
+        ),
+        ([entry(capabilities={"telepathy": True})], "models[0].capabilities.telepathy: unknown capability"),
+        ([{"id": "x", "provider": "acme", "input_per_mtok": 1}], "models[0].output_per_mtok: required key"),
+        ([entry(input_price=1)], "models[0].input_price: unknown key"),
+        ([entry(kind="image")], "models[0].kind: expected 'chat' or 'embedding', got 'image'"),
+        ([entry(price_date="last year")], "models[0].price_date: expected an ISO date"),
+        ([entry(provider="a/b")], "models[0].provider: expected a non-empty string"),
+        (
+            [entry(cached_input_per_mtok="free")],
+            "models[0].cached_input_per_mtok: expected a number >= 0 or null",
+        ),
+        ([entry(), entry()], "models[1].id: 'm1' is already the id of models[0]"),
+        (
+            [entry(), entry(id="m2", aliases=["m1"])],
+            "models[1].aliases[0]: 'm1' is already the id of models[0]",
+        ),
+        (["nope"], "models[0]: expected an object"),
+    ],
+)
+def test_parse_entries_errors_name_the_key(entries: list[Any], message: str) -> None:
+    with pytest.raises(CatalogError) as err:
+        parse_entries(entries)
+    assert message in str(err.value)
+
+
+def test_with_overrides_errors_name_the_key() -> None:
+    cat = load_catalog()
+    with pytest.raises(CatalogError, match=r"^models\[0\]\.input_per_mtok: expected a number >= 0, got -1$"):
+        cat.with_overrides([{"provider": "openai", "id": "gpt-4o", "input_per_mtok": -1}])
+    with pytest.raises(CatalogError, match=r"^models\[1\]\.context_window: required key is missing"):
+        cat.with_overrides([entry(), {"provider": "openai", "id": "brand-new", "input_per_mtok": 1,
+                                      "output_per_mtok": 1}])  # fmt: skip
+    with pytest.raises(CatalogError, match=r"^models\[0\]\.aliases\[0\]: 'gpt-4o' is already the id"):
+        cat.with_overrides([entry(provider="openai", id="my-4o", aliases=["gpt-4o"])])
+    assert isinstance(CatalogError("x"), ValueError)
+
+
+def test_catalog_rejects_duplicates_and_bad_documents() -> None:
+    [m] = parse_entries([entry()])
+    with pytest.raises(CatalogError, match="already the id"):
+        Catalog([m, m])
+    with pytest.raises(CatalogError, match="schema_version"):
+        catalog_from_document({"schema_version": 2, "models": []})
+    with pytest.raises(CatalogError, match=r"models\[0\]\.upstream_id: key is missing"):
+        catalog_from_document({"schema_version": 1, "models": [entry()]})
+    small = catalog_from_document({"schema_version": 1, "models": [entry()]}, complete=False)
+    assert isinstance(small.lookup("acme/m1")[0], ModelInfo)

@@ -1,0 +1,195 @@
+"""The official openai SDK against the real gateway on loopback, fake providers behind it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+import urllib.request
+
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+from tests.spec import validate
+
+
+@pytest.fixture()
+def client(gateway: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.base_url, api_key="sk-client", max_retries=0, timeout=20)
+
+
+def raw_post(gw: GatewayProcess, path: str, data: bytes, headers: dict[str, str] | None = None
+             ) -> tuple[int, dict[str, str], Any]:
+    req = urllib.request.Request(gw.url + path, data=data, method="POST",
+                                 headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read())
+
+
+def test_chat_with_catalog_model_forwards_key_and_upstream_id(
+    client: openai.OpenAI, gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}], temperature=0, seed=7)
+    resp = raw.parse()
+    assert resp.choices[0].message.content == "echo: hello there"
+    h = raw.headers
+    assert h["x-satisfice-model"] == "gpt-4o-mini" and h["x-satisfice-provider"] == "openai"
+    assert float(h["x-satisfice-cost-usd"]) > 0
+    sent = upstream.wait_for(lambda rs: any(r["headers"].get("x-satisfice-probe") is None and
+                                            (r["body"] or {}).get("seed") == 7 for r in rs))
+    req = [r for r in sent if (r["body"] or {}).get("seed") == 7][-1]
+    assert req["headers"]["authorization"] == "Bearer sk-fake-openai"  # the provider key, not the client's
+    assert req["body"]["temperature"] == 0
+    row = gateway.row(h["x-satisfice-request-id"])
+    assert row["model"] == "gpt-4o-mini" and row["status"] == 200 and row["prompt_tokens"] > 0
+    assert row["cost_usd"] == pytest.approx(float(h["x-satisfice-cost-usd"]), rel=1e-6)
+    validate("CreateChatCompletionResponse", resp.model_dump(exclude_unset=True))
+
+
+def test_stream_with_usage(client: openai.OpenAI, gateway: GatewayProcess) -> None:
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "one two three"}], stream=True,
+        stream_options={"include_usage": True},
+    ) as resp:
+        request_id = resp.headers["x-satisfice-request-id"]
+        chunks = list(resp.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "echo: one two three"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    row = gateway.row(request_id)
+    assert row["stream"] == 1 and row["outcome"] == "ok" and row["completion_tokens"] == chunks[-1].usage.completion_tokens
+    assert row["ttft_ms"] is not None and row["ttft_ms"] > 0
+
+
+def test_stream_without_usage_hides_the_usage_chunk_but_ledger_has_it(
+    client: openai.OpenAI, gateway: GatewayProcess
+) -> None:
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "alpha beta"}], stream=True,
+    ) as resp:
+        request_id = resp.headers["x-satisfice-request-id"]
+        chunks = list(resp.parse())
+    assert all(c.usage is None for c in chunks)
+    assert gateway.row(request_id)["completion_tokens"] > 0
+
+
+def test_tools_and_json_mode_pass_through(client: openai.OpenAI, upstream: FakeUpstream) -> None:
+    tools: Any = [{"type": "function", "function": {"name": "lookup", "description": "find",
+                                                    "parameters": {"type": "object", "properties": {}}}}]
+    resp = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "weather"}],
+                                          tools=tools, tool_choice="auto", parallel_tool_calls=False)
+    call = resp.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.function.name == "lookup" and json.loads(call.function.arguments) == {"echo": "weather"}
+    assert resp.choices[0].finish_reason == "tool_calls"
+    resp = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "json please"}],
+                                          response_format={"type": "json_object"})
+    assert json.loads(resp.choices[0].message.content or "") == {"echo": "json please"}
+    body = upstream.requests()[-1]["body"]
+    assert body["response_format"] == {"type": "json_object"}
+
+
+def test_image_parts_and_unknown_params_pass_through(client: openai.OpenAI, upstream: FakeUpstream) -> None:
+    client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "what is this"},
+                                               {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}],
+        n=2, logprobs=True, top_logprobs=2, stop=["END"], user="u-1", extra_body={"vendor_knob": 3},
+    )
+    body = upstream.requests()[-1]["body"]
+    assert body["n"] == 2 and body["logprobs"] is True and body["stop"] == ["END"] and body["vendor_knob"] == 3
+    assert body["messages"][0]["content"][1]["type"] == "image_url"
+
+
+def test_route_cheapest_picks_the_cheapest_candidate(client: openai.OpenAI, gateway: GatewayProcess) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="cheap", messages=[{"role": "user", "content": "hi"}])
+    assert raw.headers["x-satisfice-model"] == "gpt-4o-mini"
+    assert raw.headers["x-satisfice-route"] == "cheap"
+    assert "cheapest" in raw.headers["x-satisfice-reason"]
+    row = gateway.row(raw.headers["x-satisfice-request-id"])
+    # Baseline = the route's most expensive candidate, priced on the same tokens.
+    assert row["baseline_model"] == "gpt-4o" and row["baseline_cost_usd"] > row["cost_usd"] > 0
+    assert row["savings_usd"] == pytest.approx(row["baseline_cost_usd"] - row["cost_usd"])
+
+
+def test_models_list_conforms(client: openai.OpenAI, gateway: GatewayProcess) -> None:
+    with urllib.request.urlopen(gateway.base_url + "/models") as r:
+        body = json.loads(r.read())
+    validate("ListModelsResponse", body)
+    ids = {m["id"] for m in body["data"]}
+    assert {"gpt-4o-mini", "claude-3-5-haiku", "gemini-2.0-flash", "fallback", "auto"} <= ids
+    assert "mock-gpt" in ids  # the passthrough endpoint's own list is merged in
+    assert client.models.list().data
+
+
+def test_embeddings_pass_through(client: openai.OpenAI, gateway: GatewayProcess) -> None:
+    raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input=["a b", "c"])
+    resp = raw.parse()
+    assert len(resp.data) == 2 and len(resp.data[0].embedding) > 0
+    row = gateway.row(raw.headers["x-satisfice-request-id"])
+    assert row["endpoint"] == "embeddings" and row["prompt_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "param", "code"),
+    [
+        (b"{not json", 400, None, "invalid_json"),
+        (b"", 400, None, "invalid_json"),
+        (b"[]", 400, None, "invalid_type"),
+        (b'{"messages": [{"role": "user", "content": "x"}]}', 400, "model", "missing_required_parameter"),
+        (b'{"model": "gpt-4o-mini"}', 400, "messages", "missing_required_parameter"),
+        (b'{"model": 5, "messages": []}', 400, "model", "invalid_type"),
+        (b'{"model": "gpt-4o-mini", "messages": []}', 400, "messages", "invalid_value"),
+        (b'{"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}', 400, "messages[0].role",
+         "invalid_value"),
+        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', 400,
+         "temperature", "invalid_type"),
+        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": 9}', 400,
+         "temperature", "invalid_value"),
+        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', 400,
+         "stream", "invalid_type"),
+        (b'{"model": "no-such-model-x", "messages": [{"role": "user", "content": "x"}]}', 404, "model",
+         "model_not_found"),
+    ],
+)
+def test_bad_requests_get_openai_errors(
+    data: bytes, status: int, param: str | None, code: str, upstream: FakeUpstream, tmp_path_factory: Any,
+    strict_gateway: GatewayProcess,
+) -> None:
+    got, headers, body = raw_post(strict_gateway, "/v1/chat/completions", data)
+    assert got == status, body
+    validate("ErrorResponse", body)
+    assert body["error"]["param"] == param and body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert strict_gateway.row(headers["x-satisfice-request-id"])["status"] == status
+
+
+def test_body_over_the_limit_is_413(strict_gateway: GatewayProcess) -> None:
+    big = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "' + b"x" * 300_000 + b'"}]}'
+    status, _, body = raw_post(strict_gateway, "/v1/chat/completions", big)
+    assert status == 413 and body["error"]["code"] == "request_too_large"
+    validate("ErrorResponse", body)
+
+
+def test_unknown_path_and_wrong_method(gateway: GatewayProcess) -> None:
+    status, _, body = raw_post(gateway, "/v1/nope", b"{}")
+    assert status == 404 and body["error"]["type"] == "invalid_request_error"
+    req = urllib.request.Request(gateway.base_url + "/chat/completions", method="GET")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 405
+    validate("ErrorResponse", json.loads(e.value.read()))
+
+
+def test_sdk_raises_typed_errors(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model-x-y", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[])
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="openai/ctx", messages=[{"role": "user", "content": "x"}])
+    assert "maximum context length" in str(e.value)
