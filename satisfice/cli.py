@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -27,7 +28,8 @@ def banner(settings: Settings, host: str, port: int) -> str:
         lines += [
             "",
             "  *** SIMULATED PROVIDER: no provider key is configured. ***",
-            "  Answers come from a built-in simulator (real catalog prices, deterministic latency) and say so.",
+            "  Answers come from a built-in simulator (real catalog prices, deterministic latency)",
+            "  and say so.",
             "  Set OPENAI_API_KEY / ANTHROPIC_API_KEY / ... or pass --config to call real models.",
             "",
         ]
@@ -35,7 +37,10 @@ def banner(settings: Settings, host: str, port: int) -> str:
         if p.dialect == "simulated":
             continue
         key = f"key from {p.key_source}" if p.api_key else "no key"
-        lines.append(f"  provider {p.name:<12} {p.dialect:<9} {p.base_url}  ({key}{', passthrough' if p.passthrough else ''})")
+        lines.append(
+            f"  provider {p.name:<12} {p.dialect:<9} {p.base_url}  "
+            f"({key}{', passthrough' if p.passthrough else ''})"
+        )
     for r in settings.routes:
         lines.append(f"  route    {r.name:<12} {r.strategy:<9} {len(r.candidates)} candidates")
     lines.append(f"  ledger   {settings.ledger_path if settings.ledger_enabled else 'off'}")
@@ -93,8 +98,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"config error: routes.{route.name}: no candidate is servable", file=sys.stderr)
             return 2
     print(banner(parts.settings, parts.settings.host, parts.settings.port))
-    print(f"ok: {len(parts.directory.servable())} models servable, {len(parts.settings.routes)} routes"
-          + (f", {problems} warnings" if problems else ""))
+    print(
+        f"ok: {len(parts.directory.servable())} models servable, {len(parts.settings.routes)} routes"
+        + (f", {problems} warnings" if problems else "")
+    )
     return 0
 
 
@@ -102,32 +109,51 @@ def cmd_models(args: argparse.Namespace) -> int:
     from satisfice.wiring import build
 
     parts = build(_settings(args.config), with_ledger=False)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, route in parts.directory.routes.items():
-        rows.append({"id": name, "kind": "route", "provider": "satisfice", "strategy": route.strategy,
-                     "candidates": list(route.candidates)})
+        rows.append(
+            {
+                "id": name,
+                "kind": "route",
+                "provider": "satisfice",
+                "strategy": route.strategy,
+                "candidates": list(route.candidates),
+            }
+        )
     for t in sorted(parts.directory.servable(), key=lambda t: (t.dep.provider, t.dep.model)):
         info = t.info
-        rows.append({
-            "id": t.dep.model, "kind": info.kind if info else "chat", "provider": t.dep.provider,
-            "upstream_id": t.dep.upstream_model,
-            "input_per_mtok": info.input_per_mtok if info else None,
-            "output_per_mtok": info.output_per_mtok if info else None,
-            "context_window": info.context_window if info else None,
-        })
+        rows.append(
+            {
+                "id": t.dep.model,
+                "kind": info.kind if info else "chat",
+                "provider": t.dep.provider,
+                "upstream_id": t.dep.upstream_model,
+                "input_per_mtok": info.input_per_mtok if info else None,
+                "output_per_mtok": info.output_per_mtok if info else None,
+                "context_window": info.context_window if info else None,
+            }
+        )
     if args.json:
         sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     print(f"{'id':<40} {'provider':<12} {'in $/M':>8} {'out $/M':>8} {'context':>9}")
     for r in rows:
         if r["kind"] == "route":
-            print(f"{r['id']:<40} {'(route)':<12} {r['strategy']}: {', '.join(r['candidates'][:6])}"
-                  + (" ..." if len(r["candidates"]) > 6 else ""))
+            print(
+                f"{r['id']:<40} {'(route)':<12} {r['strategy']}: {', '.join(r['candidates'][:6])}"
+                + (" ..." if len(r["candidates"]) > 6 else "")
+            )
             continue
-        fmt = lambda v: "?" if v is None else f"{v:g}"  # noqa: E731
-        print(f"{r['id'][:40]:<40} {r['provider']:<12} {fmt(r['input_per_mtok']):>8} {fmt(r['output_per_mtok']):>8} "
-              f"{fmt(r['context_window']):>9}")
+        print(
+            f"{r['id'][:40]:<40} {r['provider']:<12} "
+            f"{fmt(r['input_per_mtok']):>8} {fmt(r['output_per_mtok']):>8} "
+            f"{fmt(r['context_window']):>9}"
+        )
     return 0
+
+
+def fmt(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -147,12 +173,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="satisfice", description="An LLM gateway that routes each request to the "
-                                "cheapest model that can answer it well.")
+    p = argparse.ArgumentParser(
+        prog="satisfice",
+        description="An LLM gateway that routes each request to the cheapest model that can answer it well.",
+    )
     p.add_argument("--version", action="version", version=f"satisfice {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the gateway")
-    s.add_argument("--config", help="config file (YAML or JSON); default $SATISFICE_CONFIG or the environment")
+    s.add_argument(
+        "--config", help="config file (YAML or JSON); default $SATISFICE_CONFIG or the environment"
+    )
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.set_defaults(func=cmd_serve)
@@ -172,8 +202,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("SATISFICE_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("SATISFICE_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -141,19 +141,34 @@ def _reliability(obj: Any, where: str, base: Reliability) -> Reliability:
 def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
     if not isinstance(obj, Mapping):
         raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
-    allowed = {"name", "type", "base_url", "api_key", "headers", "api_version", "models", "passthrough",
-               "model_map", "catalog"}
+    allowed = {
+        "name",
+        "type",
+        "base_url",
+        "api_key",
+        "headers",
+        "api_version",
+        "models",
+        "passthrough",
+        "model_map",
+        "catalog",
+    }
     _check_keys(obj, allowed, where)
     name = _get(obj, "name", where, str, None)
     if not name or not _NAME.match(name):
         raise ConfigError(f"{where}.name", "required: letters, digits, '_', '.', ':' or '-'")
     ptype = _get(obj, "type", where, str, name if name in PRESETS else None)
     if ptype is None:
-        raise ConfigError(f"{where}.type", f"required for a provider not named after a preset ({', '.join(PRESETS)}), "
-                          "e.g. type: openai for any OpenAI-compatible endpoint")
+        raise ConfigError(
+            f"{where}.type",
+            f"required for a provider not named after a preset ({', '.join(PRESETS)}), "
+            "e.g. type: openai for any OpenAI-compatible endpoint",
+        )
     preset = PRESETS.get(ptype)
     if preset is None and ptype not in DIALECTS:
-        raise ConfigError(f"{where}.type", f"unknown provider type {ptype!r} (known: {', '.join([*PRESETS, 'simulated'])})")
+        raise ConfigError(
+            f"{where}.type", f"unknown provider type {ptype!r} (known: {', '.join([*PRESETS, 'simulated'])})"
+        )
     dialect = preset.dialect if preset else ptype
     base_url = _get(obj, "base_url", where, str, None)
     if base_url is not None:
@@ -216,7 +231,9 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
         raise ConfigError(where, "route names use letters, digits, '_', '.', ':' or '-'")
     strategy = _get(obj, "strategy", where, str, "first")
     if strategy not in STRATEGIES:
-        raise ConfigError(f"{where}.strategy", f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+        raise ConfigError(
+            f"{where}.strategy", f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})"
+        )
     candidates = _get(obj, "candidates", where, list, None)
     if not candidates:
         raise ConfigError(f"{where}.candidates", "required: a non-empty list of models")
@@ -226,7 +243,9 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
     weights = _get(obj, "weights", where, list, [])
     if strategy == "weighted":
         if len(weights) != len(candidates):
-            raise ConfigError(f"{where}.weights", f"need one weight per candidate ({len(candidates)}), got {len(weights)}")
+            raise ConfigError(
+                f"{where}.weights", f"need one weight per candidate ({len(candidates)}), got {len(weights)}"
+            )
         for i, w in enumerate(weights):
             if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
                 raise ConfigError(f"{where}.weights[{i}]", f"expected a number >= 0, got {w!r}")
@@ -251,13 +270,17 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         doc = {}
     if not isinstance(doc, Mapping):
         raise ConfigError("(top level)", f"expected a mapping, got {type(doc).__name__}")
-    _check_keys(doc, {"server", "ledger", "providers", "routes", "models", "reliability", "embeddings"}, "config")
+    _check_keys(
+        doc, {"server", "ledger", "providers", "routes", "models", "reliability", "embeddings"}, "config"
+    )
     server = _get(doc, "server", "config", Mapping, {})
     _check_keys(server, {"host", "port", "max_body_bytes"}, "server")
     port = _get(server, "port", "server", int, 8080)
     if not 0 <= port <= 65535:
         raise ConfigError("server.port", f"must be 0..65535, got {port}")
-    max_body = int(_positive(_get(server, "max_body_bytes", "server", int, 10 * 1024 * 1024), "server.max_body_bytes"))
+    max_body = int(
+        _positive(_get(server, "max_body_bytes", "server", int, 10 * 1024 * 1024), "server.max_body_bytes")
+    )
     ledger = _get(doc, "ledger", "config", Mapping, {})
     _check_keys(ledger, {"path", "enabled"}, "ledger")
     reliability = _reliability(doc.get("reliability"), "reliability", Reliability())

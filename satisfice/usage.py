@@ -46,7 +46,9 @@ def usage_from_openai(obj: Any) -> Usage | None:
     return Usage(
         prompt_tokens=int(obj.get("prompt_tokens") or 0),
         completion_tokens=int(obj.get("completion_tokens") or 0),
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0) if isinstance(prompt_details, dict) else 0,
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0)
+        if isinstance(prompt_details, dict)
+        else 0,
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0)
         if isinstance(completion_details, dict)
         else 0,

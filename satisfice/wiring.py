@@ -32,7 +32,9 @@ class Parts:
 
 def simulated_provider(catalog: Catalog) -> ProviderSettings:
     models = tuple(m for m in SIMULATED_MODELS if catalog.lookup(m))
-    return ProviderSettings(name="simulated", dialect="simulated", base_url="", catalog_provider="*", models=models)
+    return ProviderSettings(
+        name="simulated", dialect="simulated", base_url="", catalog_provider="*", models=models
+    )
 
 
 def effective_settings(settings: Settings, catalog: Catalog) -> Settings:
@@ -44,10 +46,15 @@ def effective_settings(settings: Settings, catalog: Catalog) -> Settings:
         from satisfice.config import RouteSettings
 
         directory = ModelDirectory(settings, catalog, settings.providers)
-        chat = [t.dep.model for t in directory.servable() if t.info is not None and t.info.kind == "chat"
-                and not t.info.deprecated]
+        chat = [
+            t.dep.model
+            for t in directory.servable()
+            if t.info is not None and t.info.kind == "chat" and not t.info.deprecated
+        ]
         if chat:
-            auto = RouteSettings("auto", "cheapest", tuple(dict.fromkeys(chat)), reliability=settings.reliability)
+            auto = RouteSettings(
+                "auto", "cheapest", tuple(dict.fromkeys(chat)), reliability=settings.reliability
+            )
             settings = replace(settings, routes=(*settings.routes, auto))
     return settings
 

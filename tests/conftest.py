@@ -20,19 +20,36 @@ def upstream() -> Iterator[FakeUpstream]:
 
 def standard_config(up: FakeUpstream) -> dict[str, Any]:
     """Three providers on the fake (one per dialect) and routes that exercise failover."""
-    fast = {"timeout_s": 2.0, "deadline_s": 6.0, "retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.05,
-            "max_retry_wait_s": 1.5, "breaker_failures": 50, "breaker_window_s": 30, "breaker_cooldown_s": 30,
-            "stream_idle_timeout_s": 2.0}
+    fast = {
+        "timeout_s": 2.0,
+        "deadline_s": 6.0,
+        "retries": 1,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.05,
+        "max_retry_wait_s": 1.5,
+        "breaker_failures": 50,
+        "breaker_window_s": 30,
+        "breaker_cooldown_s": 30,
+        "stream_idle_timeout_s": 2.0,
+    }
     return {
         "reliability": fast,
         "providers": [
-            {"name": "openai", "base_url": up.openai_base, "api_key": "${FAKE_OPENAI_KEY}", "passthrough": True},
+            {
+                "name": "openai",
+                "base_url": up.openai_base,
+                "api_key": "${FAKE_OPENAI_KEY}",
+                "passthrough": True,
+            },
             {"name": "anthropic", "base_url": up.anthropic_base, "api_key": "sk-ant-test"},
             {"name": "gemini", "base_url": up.gemini_base, "api_key": "gm-test"},
         ],
         "routes": {
             "first-ok": {"strategy": "first", "candidates": ["gpt-4o-mini", "gpt-4o"]},
-            "fallback": {"strategy": "first", "candidates": ["openai/ratelimit-30", "openai/error500", "gpt-4o-mini"]},
+            "fallback": {
+                "strategy": "first",
+                "candidates": ["openai/ratelimit-30", "openai/error500", "gpt-4o-mini"],
+            },
             "cheap": {"strategy": "cheapest", "candidates": ["gpt-4o", "gpt-4o-mini", "claude-3-5-haiku"]},
             "claude": {"strategy": "first", "candidates": ["claude-3-5-haiku"]},
             "gem": {"strategy": "first", "candidates": ["gemini-2.0-flash"]},
@@ -50,22 +67,34 @@ def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
-def strict_gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def strict_gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     """A gateway with a small body limit, for the input-validation tests."""
     tmp: Path = tmp_path_factory.mktemp("gw-strict")
     config = standard_config(upstream)
     config["server"] = {"max_body_bytes": 200_000}
+    config["providers"][0]["passthrough"] = False  # unknown model names are then a 404 of our own
     with GatewayProcess(tmp, config, env={"FAKE_OPENAI_KEY": "sk-fake-openai"}) as gw:
         yield gw
 
 
 @pytest.fixture(scope="session")
-def tight_gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def tight_gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
     """Short timeouts, no retries and a breaker that opens after two failures."""
     tmp: Path = tmp_path_factory.mktemp("gw-tight")
     config = standard_config(upstream)
-    config["reliability"] = {"timeout_s": 0.5, "deadline_s": 1.2, "retries": 0, "breaker_failures": 2,
-                             "breaker_window_s": 60, "breaker_cooldown_s": 600, "stream_idle_timeout_s": 0.5}
+    config["reliability"] = {
+        "timeout_s": 0.5,
+        "deadline_s": 1.2,
+        "retries": 0,
+        "breaker_failures": 2,
+        "breaker_window_s": 60,
+        "breaker_cooldown_s": 600,
+        "stream_idle_timeout_s": 0.5,
+    }
     config["routes"] = {
         "hang-then-ok": {"candidates": ["openai/hang+a", "gpt-4o-mini"]},
         "all-hang": {"candidates": ["openai/hang+b", "openai/hang+c", "openai/hang+d"]},

@@ -55,8 +55,9 @@ class GatewayProcess:
         cmd = [sys.executable, "-m", "satisfice", "serve", "--port", str(self.port)]
         if self.config_path is not None:
             cmd += ["--config", str(self.config_path)]
-        self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.tmp, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            cmd, env=self.env, cwd=self.tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -42,17 +42,53 @@ DATASET_SPELLINGS = (
 )  # fmt: skip
 
 MAINSTREAM = {
-    "openai": ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o1-mini", "o3-mini", "o3",
-               "o4-mini", "gpt-3.5-turbo", "gpt-4-turbo", "gpt-4", "text-embedding-3-small",
-               "text-embedding-3-large", "text-embedding-ada-002"),
-    "anthropic": ("claude-3-haiku", "claude-3-sonnet", "claude-3-opus", "claude-3-5-haiku", "claude-3-5-sonnet",
-                  "claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4"),
-    "gemini": ("gemini-1.5-flash", "gemini-1.5-flash-8b", "gemini-1.5-pro", "gemini-2.0-flash",
-               "gemini-2.0-flash-lite", "gemini-2.5-flash", "gemini-2.5-pro"),
-    "mistral": ("mistral-small", "mistral-medium", "mistral-large", "codestral", "open-mistral-nemo",
-                "ministral-8b"),
+    "openai": (
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4.1-nano",
+        "o1",
+        "o1-mini",
+        "o3-mini",
+        "o3",
+        "o4-mini",
+        "gpt-3.5-turbo",
+        "gpt-4-turbo",
+        "gpt-4",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+        "text-embedding-ada-002",
+    ),
+    "anthropic": (
+        "claude-3-haiku",
+        "claude-3-sonnet",
+        "claude-3-opus",
+        "claude-3-5-haiku",
+        "claude-3-5-sonnet",
+        "claude-3-7-sonnet",
+        "claude-sonnet-4",
+        "claude-opus-4",
+    ),
+    "gemini": (
+        "gemini-1.5-flash",
+        "gemini-1.5-flash-8b",
+        "gemini-1.5-pro",
+        "gemini-2.0-flash",
+        "gemini-2.0-flash-lite",
+        "gemini-2.5-flash",
+        "gemini-2.5-pro",
+    ),
+    "mistral": (
+        "mistral-small",
+        "mistral-medium",
+        "mistral-large",
+        "codestral",
+        "open-mistral-nemo",
+        "ministral-8b",
+    ),
     "deepseek": ("deepseek-chat", "deepseek-reasoner"),
-}  # fmt: skip
+}
 
 
 def entry(**over: Any) -> dict[str, Any]:
@@ -70,8 +106,22 @@ def test_catalog_size_and_providers() -> None:
     cat = load_catalog()
     assert len(cat) >= 150
     assert len(cat.providers()) >= 12
-    known = {"openai", "anthropic", "gemini", "mistral", "together", "fireworks", "deepinfra", "groq", "deepseek",
-             "xai", "openrouter", "azure", "perplexity", "cerebras"}  # fmt: skip
+    known = {
+        "openai",
+        "anthropic",
+        "gemini",
+        "mistral",
+        "together",
+        "fireworks",
+        "deepinfra",
+        "groq",
+        "deepseek",
+        "xai",
+        "openrouter",
+        "azure",
+        "perplexity",
+        "cerebras",
+    }
     assert set(cat.providers()) <= known
     assert load_catalog() is cat  # cached
 

@@ -14,14 +14,21 @@ def err(doc: object, env: dict[str, str] | None = None) -> str:
 def test_errors_name_the_bad_key() -> None:
     assert err({"server": {"port": "80"}}).startswith("server.port:")
     assert err({"server": {"port": 70000}}).startswith("server.port:")
-    assert err({"routes": {"auto": {"strategy": "smart", "candidates": ["a"]}}}).startswith("routes.auto.strategy:")
+    assert err({"routes": {"auto": {"strategy": "smart", "candidates": ["a"]}}}).startswith(
+        "routes.auto.strategy:"
+    )
     assert err({"routes": {"auto": {"candidates": []}}}).startswith("routes.auto.candidates:")
-    assert err({"routes": {"r": {"strategy": "weighted", "candidates": ["a", "b"], "weights": [1]}}}).startswith(
-        "routes.r.weights:")
-    assert err({"providers": [{"name": "x", "type": "nope", "base_url": "http://h"}]}).startswith("providers[0].type:")
+    assert err(
+        {"routes": {"r": {"strategy": "weighted", "candidates": ["a", "b"], "weights": [1]}}}
+    ).startswith("routes.r.weights:")
+    assert err({"providers": [{"name": "x", "type": "nope", "base_url": "http://h"}]}).startswith(
+        "providers[0].type:"
+    )
     assert err({"providers": [{"name": "local", "base_url": "http://h"}]}).startswith("providers[0].type:")
     assert err({"providers": [{"name": "v", "type": "vllm"}]}).startswith("providers[0].base_url:")
-    assert err({"providers": [{"name": "openai", "base_url": "ftp://x"}]}).startswith("providers[0].base_url:")
+    assert err({"providers": [{"name": "openai", "base_url": "ftp://x"}]}).startswith(
+        "providers[0].base_url:"
+    )
     assert err({"reliability": {"timeout_s": -1}}).startswith("reliability.timeout_s:")
     assert err({"reliability": {"retries": True}}).startswith("reliability.retries:")
     assert err({"bogus": 1}).startswith("config.bogus:")
@@ -30,11 +37,21 @@ def test_errors_name_the_bad_key() -> None:
 
 def test_keys_come_from_env_references_and_presets() -> None:
     env = {"MY_KEY": "sk-secret", "ANTHROPIC_API_KEY": "ak"}
-    s = parse_settings({"providers": [
-        {"name": "openai", "api_key": "${MY_KEY}"},
-        {"name": "anthropic"},
-        {"name": "local", "type": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "env:UNSET"},
-    ]}, env)
+    s = parse_settings(
+        {
+            "providers": [
+                {"name": "openai", "api_key": "${MY_KEY}"},
+                {"name": "anthropic"},
+                {
+                    "name": "local",
+                    "type": "openai",
+                    "base_url": "http://127.0.0.1:1/v1",
+                    "api_key": "env:UNSET",
+                },
+            ]
+        },
+        env,
+    )
     openai, anthropic, local = s.providers
     assert openai.api_key == "sk-secret" and openai.key_source == "MY_KEY"
     assert anthropic.api_key == "ak" and anthropic.dialect == "anthropic"
@@ -54,7 +71,9 @@ def test_environment_only_mode() -> None:
 
 def test_route_reliability_inherits_and_overrides(tmp_path: Path) -> None:
     p = tmp_path / "c.yaml"
-    p.write_text("reliability: {retries: 3}\nroutes:\n  r:\n    candidates: [a]\n    reliability: {timeout_s: 2}\n")
+    p.write_text(
+        "reliability: {retries: 3}\nroutes:\n  r:\n    candidates: [a]\n    reliability: {timeout_s: 2}\n"
+    )
     s = load_settings(str(p), {})
     assert s.routes[0].reliability.retries == 3 and s.routes[0].reliability.timeout_s == 2
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 import openai
 import pytest
-import urllib.request
 
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
@@ -19,10 +19,15 @@ def client(gateway: GatewayProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=gateway.base_url, api_key="sk-client", max_retries=0, timeout=20)
 
 
-def raw_post(gw: GatewayProcess, path: str, data: bytes, headers: dict[str, str] | None = None
-             ) -> tuple[int, dict[str, str], Any]:
-    req = urllib.request.Request(gw.url + path, data=data, method="POST",
-                                 headers={"content-type": "application/json", **(headers or {})})
+def raw_post(
+    gw: GatewayProcess, path: str, data: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    req = urllib.request.Request(
+        gw.url + path,
+        data=data,
+        method="POST",
+        headers={"content-type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=20) as r:
             return r.status, dict(r.headers), json.loads(r.read())
@@ -34,14 +39,18 @@ def test_chat_with_catalog_model_forwards_key_and_upstream_id(
     client: openai.OpenAI, gateway: GatewayProcess, upstream: FakeUpstream
 ) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}], temperature=0, seed=7)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello there"}], temperature=0, seed=7
+    )
     resp = raw.parse()
     assert resp.choices[0].message.content == "echo: hello there"
     h = raw.headers
     assert h["x-satisfice-model"] == "gpt-4o-mini" and h["x-satisfice-provider"] == "openai"
     assert float(h["x-satisfice-cost-usd"]) > 0
-    sent = upstream.wait_for(lambda rs: any(r["headers"].get("x-satisfice-probe") is None and
-                                            (r["body"] or {}).get("seed") == 7 for r in rs))
+    sent = upstream.wait_for(
+        lambda rs: any(
+            r["headers"].get("x-satisfice-probe") is None and (r["body"] or {}).get("seed") == 7 for r in rs
+        )
+    )
     req = [r for r in sent if (r["body"] or {}).get("seed") == 7][-1]
     assert req["headers"]["authorization"] == "Bearer sk-fake-openai"  # the provider key, not the client's
     assert req["body"]["temperature"] == 0
@@ -53,7 +62,9 @@ def test_chat_with_catalog_model_forwards_key_and_upstream_id(
 
 def test_stream_with_usage(client: openai.OpenAI, gateway: GatewayProcess) -> None:
     with client.chat.completions.with_streaming_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "one two three"}], stream=True,
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "one two three"}],
+        stream=True,
         stream_options={"include_usage": True},
     ) as resp:
         request_id = resp.headers["x-satisfice-request-id"]
@@ -62,7 +73,11 @@ def test_stream_with_usage(client: openai.OpenAI, gateway: GatewayProcess) -> No
     assert text == "echo: one two three"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     row = gateway.row(request_id)
-    assert row["stream"] == 1 and row["outcome"] == "ok" and row["completion_tokens"] == chunks[-1].usage.completion_tokens
+    assert (
+        row["stream"] == 1
+        and row["outcome"] == "ok"
+        and row["completion_tokens"] == chunks[-1].usage.completion_tokens
+    )
     assert row["ttft_ms"] is not None and row["ttft_ms"] > 0
 
 
@@ -70,7 +85,9 @@ def test_stream_without_usage_hides_the_usage_chunk_but_ledger_has_it(
     client: openai.OpenAI, gateway: GatewayProcess
 ) -> None:
     with client.chat.completions.with_streaming_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "alpha beta"}], stream=True,
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "alpha beta"}],
+        stream=True,
     ) as resp:
         request_id = resp.headers["x-satisfice-request-id"]
         chunks = list(resp.parse())
@@ -79,15 +96,31 @@ def test_stream_without_usage_hides_the_usage_chunk_but_ledger_has_it(
 
 
 def test_tools_and_json_mode_pass_through(client: openai.OpenAI, upstream: FakeUpstream) -> None:
-    tools: Any = [{"type": "function", "function": {"name": "lookup", "description": "find",
-                                                    "parameters": {"type": "object", "properties": {}}}}]
-    resp = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "weather"}],
-                                          tools=tools, tool_choice="auto", parallel_tool_calls=False)
-    call = resp.choices[0].message.tool_calls[0]  # type: ignore[index]
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "description": "find",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+    ]
+    resp = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "weather"}],
+        tools=tools,
+        tool_choice="auto",
+        parallel_tool_calls=False,
+    )
+    call: Any = resp.choices[0].message.tool_calls[0]  # type: ignore[index]
     assert call.function.name == "lookup" and json.loads(call.function.arguments) == {"echo": "weather"}
     assert resp.choices[0].finish_reason == "tool_calls"
-    resp = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "json please"}],
-                                          response_format={"type": "json_object"})
+    resp = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "json please"}],
+        response_format={"type": "json_object"},
+    )
     assert json.loads(resp.choices[0].message.content or "") == {"echo": "json please"}
     body = upstream.requests()[-1]["body"]
     assert body["response_format"] == {"type": "json_object"}
@@ -96,17 +129,33 @@ def test_tools_and_json_mode_pass_through(client: openai.OpenAI, upstream: FakeU
 def test_image_parts_and_unknown_params_pass_through(client: openai.OpenAI, upstream: FakeUpstream) -> None:
     client.chat.completions.create(
         model="gpt-4o-mini",
-        messages=[{"role": "user", "content": [{"type": "text", "text": "what is this"},
-                                               {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}],
-        n=2, logprobs=True, top_logprobs=2, stop=["END"], user="u-1", extra_body={"vendor_knob": 3},
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ],
+            }
+        ],
+        n=2,
+        logprobs=True,
+        top_logprobs=2,
+        stop=["END"],
+        user="u-1",
+        extra_body={"vendor_knob": 3},
     )
     body = upstream.requests()[-1]["body"]
-    assert body["n"] == 2 and body["logprobs"] is True and body["stop"] == ["END"] and body["vendor_knob"] == 3
+    assert (
+        body["n"] == 2 and body["logprobs"] is True and body["stop"] == ["END"] and body["vendor_knob"] == 3
+    )
     assert body["messages"][0]["content"][1]["type"] == "image_url"
 
 
 def test_route_cheapest_picks_the_cheapest_candidate(client: openai.OpenAI, gateway: GatewayProcess) -> None:
-    raw = client.chat.completions.with_raw_response.create(model="cheap", messages=[{"role": "user", "content": "hi"}])
+    raw = client.chat.completions.with_raw_response.create(
+        model="cheap", messages=[{"role": "user", "content": "hi"}]
+    )
     assert raw.headers["x-satisfice-model"] == "gpt-4o-mini"
     assert raw.headers["x-satisfice-route"] == "cheap"
     assert "cheapest" in raw.headers["x-satisfice-reason"]
@@ -144,20 +193,45 @@ def test_embeddings_pass_through(client: openai.OpenAI, gateway: GatewayProcess)
         (b'{"model": "gpt-4o-mini"}', 400, "messages", "missing_required_parameter"),
         (b'{"model": 5, "messages": []}', 400, "model", "invalid_type"),
         (b'{"model": "gpt-4o-mini", "messages": []}', 400, "messages", "invalid_value"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}', 400, "messages[0].role",
-         "invalid_value"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', 400,
-         "temperature", "invalid_type"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": 9}', 400,
-         "temperature", "invalid_value"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', 400,
-         "stream", "invalid_type"),
-        (b'{"model": "no-such-model-x", "messages": [{"role": "user", "content": "x"}]}', 404, "model",
-         "model_not_found"),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}',
+            400,
+            "messages[0].role",
+            "invalid_value",
+        ),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
+            400,
+            "temperature",
+            "invalid_type",
+        ),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": 9}',
+            400,
+            "temperature",
+            "invalid_value",
+        ),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}',
+            400,
+            "stream",
+            "invalid_type",
+        ),
+        (
+            b'{"model": "no-such-model-x", "messages": [{"role": "user", "content": "x"}]}',
+            404,
+            "model",
+            "model_not_found",
+        ),
     ],
 )
 def test_bad_requests_get_openai_errors(
-    data: bytes, status: int, param: str | None, code: str, upstream: FakeUpstream, tmp_path_factory: Any,
+    data: bytes,
+    status: int,
+    param: str | None,
+    code: str,
+    upstream: FakeUpstream,
+    tmp_path_factory: Any,
     strict_gateway: GatewayProcess,
 ) -> None:
     got, headers, body = raw_post(strict_gateway, "/v1/chat/completions", data)
@@ -185,9 +259,14 @@ def test_unknown_path_and_wrong_method(gateway: GatewayProcess) -> None:
     validate("ErrorResponse", json.loads(e.value.read()))
 
 
-def test_sdk_raises_typed_errors(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="no-such-model-x-y", messages=[{"role": "user", "content": "x"}])
+def test_sdk_raises_typed_errors(client: openai.OpenAI, strict_gateway: GatewayProcess) -> None:
+    strict = openai.OpenAI(base_url=strict_gateway.base_url, api_key="k", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as nf:
+        strict.chat.completions.create(model="no-such-model-x-y", messages=[{"role": "user", "content": "x"}])
+    assert nf.value.code == "model_not_found"
+    with pytest.raises(openai.NotFoundError) as nf:  # a model known to the catalog, provider not configured
+        strict.chat.completions.create(model="grok-2", messages=[{"role": "user", "content": "x"}])
+    assert "not configured" in nf.value.message or "no configured provider" in nf.value.message
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt-4o-mini", messages=[])
     with pytest.raises(openai.BadRequestError) as e:

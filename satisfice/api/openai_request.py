@@ -21,11 +21,15 @@ def _type(body: dict[str, Any], key: str, kinds: type | tuple[type, ...], label:
         return None
     # bool is an int subclass in Python; JSON true is never a valid number here.
     if isinstance(val, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise InvalidRequest(f"Invalid type for '{key}': expected {label}, but got a boolean.", param=key,
-                             code="invalid_type")
+        raise InvalidRequest(
+            f"Invalid type for '{key}': expected {label}, but got a boolean.", param=key, code="invalid_type"
+        )
     if not isinstance(val, kinds):
-        raise InvalidRequest(f"Invalid type for '{key}': expected {label}, but got {type(val).__name__}.",
-                             param=key, code="invalid_type")
+        raise InvalidRequest(
+            f"Invalid type for '{key}': expected {label}, but got {type(val).__name__}.",
+            param=key,
+            code="invalid_type",
+        )
     return val
 
 
@@ -39,89 +43,141 @@ def _content(msg: dict[str, Any], where: str, role: str) -> None:
     content = msg.get("content")
     if content is None:
         if role in ("user", "system", "developer", "tool"):
-            raise InvalidRequest(f"Missing required parameter: '{where}.content'.", param=f"{where}.content",
-                                 code="missing_required_parameter")
-        if role == "assistant" and not msg.get("tool_calls") and not msg.get("function_call") \
-                and not msg.get("refusal") and not msg.get("audio"):
-            raise InvalidRequest(f"'{where}.content' is required unless 'tool_calls' is given.",
-                                 param=f"{where}.content", code="missing_required_parameter")
+            raise InvalidRequest(
+                f"Missing required parameter: '{where}.content'.",
+                param=f"{where}.content",
+                code="missing_required_parameter",
+            )
+        if (
+            role == "assistant"
+            and not msg.get("tool_calls")
+            and not msg.get("function_call")
+            and not msg.get("refusal")
+            and not msg.get("audio")
+        ):
+            raise InvalidRequest(
+                f"'{where}.content' is required unless 'tool_calls' is given.",
+                param=f"{where}.content",
+                code="missing_required_parameter",
+            )
         return
     if isinstance(content, str):
         return
     if not isinstance(content, list):
-        raise InvalidRequest(f"Invalid type for '{where}.content': expected a string or an array of content parts.",
-                             param=f"{where}.content", code="invalid_type")
+        raise InvalidRequest(
+            f"Invalid type for '{where}.content': expected a string or an array of content parts.",
+            param=f"{where}.content",
+            code="invalid_type",
+        )
     for j, part in enumerate(content):
         p = f"{where}.content[{j}]"
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise InvalidRequest(f"Invalid content part '{p}': expected an object with a 'type'.", param=p,
-                                 code="invalid_type")
+            raise InvalidRequest(
+                f"Invalid content part '{p}': expected an object with a 'type'.", param=p, code="invalid_type"
+            )
         kind = part["type"]
         if kind == "text" and not isinstance(part.get("text"), str):
-            raise InvalidRequest(f"Missing required parameter: '{p}.text'.", param=f"{p}.text",
-                                 code="missing_required_parameter")
+            raise InvalidRequest(
+                f"Missing required parameter: '{p}.text'.",
+                param=f"{p}.text",
+                code="missing_required_parameter",
+            )
         if kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else None
             if not isinstance(url, str) or not url:
-                raise InvalidRequest(f"Missing required parameter: '{p}.image_url.url'.", param=f"{p}.image_url.url",
-                                     code="missing_required_parameter")
+                raise InvalidRequest(
+                    f"Missing required parameter: '{p}.image_url.url'.",
+                    param=f"{p}.image_url.url",
+                    code="missing_required_parameter",
+                )
 
 
 def _messages(body: dict[str, Any]) -> None:
     messages = body.get("messages")
     if messages is None:
-        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages",
-                             code="missing_required_parameter")
+        raise InvalidRequest(
+            "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
+        )
     if not isinstance(messages, list):
-        raise InvalidRequest("Invalid type for 'messages': expected an array of messages.", param="messages",
-                             code="invalid_type")
+        raise InvalidRequest(
+            "Invalid type for 'messages': expected an array of messages.",
+            param="messages",
+            code="invalid_type",
+        )
     if not messages:
         raise _bad("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1.")
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
-            raise InvalidRequest(f"Invalid type for '{where}': expected an object.", param=where, code="invalid_type")
+            raise InvalidRequest(
+                f"Invalid type for '{where}': expected an object.", param=where, code="invalid_type"
+            )
         role = msg.get("role")
         if role not in ROLES:
-            raise _bad(f"{where}.role", f"Invalid value for '{where}.role': {role!r}. Supported values are: "
-                       + ", ".join(repr(r) for r in ROLES) + ".")
+            raise _bad(
+                f"{where}.role",
+                f"Invalid value for '{where}.role': {role!r}. Supported values are: "
+                + ", ".join(repr(r) for r in ROLES)
+                + ".",
+            )
         _content(msg, where, role)
         if role == "tool" and not isinstance(msg.get("tool_call_id"), str):
-            raise InvalidRequest(f"Missing required parameter: '{where}.tool_call_id'.",
-                                 param=f"{where}.tool_call_id", code="missing_required_parameter")
+            raise InvalidRequest(
+                f"Missing required parameter: '{where}.tool_call_id'.",
+                param=f"{where}.tool_call_id",
+                code="missing_required_parameter",
+            )
         calls = msg.get("tool_calls")
         if calls is not None:
             if not isinstance(calls, list):
-                raise InvalidRequest(f"Invalid type for '{where}.tool_calls': expected an array.",
-                                     param=f"{where}.tool_calls", code="invalid_type")
+                raise InvalidRequest(
+                    f"Invalid type for '{where}.tool_calls': expected an array.",
+                    param=f"{where}.tool_calls",
+                    code="invalid_type",
+                )
             for j, call in enumerate(calls):
                 fn = call.get("function") if isinstance(call, dict) else None
                 if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-                    raise InvalidRequest(f"Missing required parameter: '{where}.tool_calls[{j}].function.name'.",
-                                         param=f"{where}.tool_calls[{j}].function", code="missing_required_parameter")
+                    raise InvalidRequest(
+                        f"Missing required parameter: '{where}.tool_calls[{j}].function.name'.",
+                        param=f"{where}.tool_calls[{j}].function",
+                        code="missing_required_parameter",
+                    )
 
 
 def _tools(body: dict[str, Any]) -> None:
     tools = _type(body, "tools", list, "an array")
     for i, tool in enumerate(tools or ()):
         if not isinstance(tool, dict):
-            raise InvalidRequest(f"Invalid type for 'tools[{i}]': expected an object.", param=f"tools[{i}]",
-                                 code="invalid_type")
+            raise InvalidRequest(
+                f"Invalid type for 'tools[{i}]': expected an object.",
+                param=f"tools[{i}]",
+                code="invalid_type",
+            )
         if tool.get("type", "function") == "function":
             fn = tool.get("function")
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
-                raise InvalidRequest(f"Missing required parameter: 'tools[{i}].function.name'.",
-                                     param=f"tools[{i}].function.name", code="missing_required_parameter")
+                raise InvalidRequest(
+                    f"Missing required parameter: 'tools[{i}].function.name'.",
+                    param=f"tools[{i}].function.name",
+                    code="missing_required_parameter",
+                )
     choice = body.get("tool_choice")
     if choice is not None:
         if isinstance(choice, str):
             if choice not in ("none", "auto", "required"):
-                raise _bad("tool_choice", f"Invalid value for 'tool_choice': {choice!r}. Supported values are: "
-                           "'none', 'auto', 'required' or an object naming a function.")
+                raise _bad(
+                    "tool_choice",
+                    f"Invalid value for 'tool_choice': {choice!r}. Supported values are: "
+                    "'none', 'auto', 'required' or an object naming a function.",
+                )
         elif not isinstance(choice, dict):
-            raise InvalidRequest("Invalid type for 'tool_choice': expected a string or an object.", param="tool_choice",
-                                 code="invalid_type")
+            raise InvalidRequest(
+                "Invalid type for 'tool_choice': expected a string or an object.",
+                param="tool_choice",
+                code="invalid_type",
+            )
         if choice not in (None, "none", "auto") and not tools:
             raise _bad("tool_choice", "'tool_choice' is only allowed when 'tools' are specified.")
 
@@ -132,13 +188,19 @@ def _response_format(body: dict[str, Any]) -> None:
         return
     kind = rf.get("type")
     if kind not in ("text", "json_object", "json_schema"):
-        raise _bad("response_format.type", f"Invalid value for 'response_format.type': {kind!r}. Supported values "
-                   "are: 'text', 'json_object' and 'json_schema'.")
+        raise _bad(
+            "response_format.type",
+            f"Invalid value for 'response_format.type': {kind!r}. Supported values "
+            "are: 'text', 'json_object' and 'json_schema'.",
+        )
     if kind == "json_schema":
         js = rf.get("json_schema")
         if not isinstance(js, dict) or not isinstance(js.get("name"), str):
-            raise InvalidRequest("Missing required parameter: 'response_format.json_schema.name'.",
-                                 param="response_format.json_schema", code="missing_required_parameter")
+            raise InvalidRequest(
+                "Missing required parameter: 'response_format.json_schema.name'.",
+                param="response_format.json_schema",
+                code="missing_required_parameter",
+            )
 
 
 def validate_chat_request(body: Any) -> dict[str, Any]:
@@ -146,15 +208,20 @@ def validate_chat_request(body: Any) -> dict[str, Any]:
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_type")
     model = body.get("model")
     if model is None:
-        raise InvalidRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+        raise InvalidRequest(
+            "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
+        )
     if not isinstance(model, str) or not model.strip():
-        raise InvalidRequest("Invalid type for 'model': expected a non-empty string.", param="model",
-                             code="invalid_type")
+        raise InvalidRequest(
+            "Invalid type for 'model': expected a non-empty string.", param="model", code="invalid_type"
+        )
     _messages(body)
     stream = _type(body, "stream", bool, "a boolean")
     opts = _type(body, "stream_options", dict, "an object")
     if opts is not None and not stream:
-        raise _bad("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
+        raise _bad(
+            "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        )
     _range(body, "temperature", 0, 2)
     _range(body, "top_p", 0, 1)
     _range(body, "presence_penalty", -2, 2)
@@ -164,11 +231,16 @@ def validate_chat_request(body: Any) -> dict[str, Any]:
         if val is not None and key != "seed" and val < (0 if key == "top_logprobs" else 1):
             raise _bad(key, f"Invalid value for '{key}': {val} is below the minimum.")
     stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str) and not (
-        isinstance(stop, list) and all(isinstance(s, str) for s in stop)
+    if (
+        stop is not None
+        and not isinstance(stop, str)
+        and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
-        raise InvalidRequest("Invalid type for 'stop': expected a string or an array of strings.", param="stop",
-                             code="invalid_type")
+        raise InvalidRequest(
+            "Invalid type for 'stop': expected a string or an array of strings.",
+            param="stop",
+            code="invalid_type",
+        )
     _type(body, "logprobs", bool, "a boolean")
     _type(body, "user", str, "a string")
     _type(body, "logit_bias", dict, "an object")

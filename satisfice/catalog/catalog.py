@@ -90,8 +90,10 @@ class Catalog:
             where = f"models[{i}]"
             if not isinstance(raw, Mapping):
                 raise CatalogError(f"{where}: expected an object (a catalog entry), got {type(raw).__name__}")
-            key = (raw.get("provider"), raw.get("id"))
-            base = self._by_id.get(key) if isinstance(key[0], str) and isinstance(key[1], str) else None
+            provider, model_id = raw.get("provider"), raw.get("id")
+            base = None
+            if isinstance(provider, str) and isinstance(model_id, str):
+                base = self._by_id.get((provider, model_id))
             if base is None:
                 added.append((where, parse_entry(raw, where)))
                 continue
@@ -123,7 +125,7 @@ def catalog_from_document(doc: Any, *, source: str = DATA_FILE, complete: bool =
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
         raise CatalogError(f"{source}: schema_version: expected {SCHEMA_VERSION}, got {version!r}")
-    entries = doc.get("models")
+    entries: Any = doc.get("models")
     models = parse_entries(entries, where="models")
     if complete:
         for i, raw in enumerate(entries):

@@ -1,4 +1,4 @@
-"""One catalog entry (`ModelInfo`), its cost arithmetic, and the validation that builds it from JSON-like data."""
+"""One catalog entry (`ModelInfo`), its cost arithmetic, and the validation that builds it from JSON data."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 class CatalogError(ValueError):
-    """A catalog entry is invalid; the message names the entry and key, e.g. `models[3].context_window: ...`."""
+    """An invalid catalog entry; the message names entry and key, e.g. `models[3].context_window: ...`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,18 +127,15 @@ def _fail(where: str, key: str, expected: str, value: Any) -> CatalogError:
 
 def _name(obj: Mapping[str, Any], key: str, where: str, *, allow_slash: bool = True) -> str:
     value = obj.get(key)
-    ok = (
-        isinstance(value, str)
-        and value != ""
-        and value == value.strip()
-        and not any(c.isspace() for c in value)
-    )
-    if ok and not allow_slash and "/" in value:
-        ok = False
-    if not ok:
+    if (
+        not isinstance(value, str)
+        or value == ""
+        or any(c.isspace() for c in value)
+        or (not allow_slash and "/" in value)
+    ):
         what = "a non-empty string without spaces" + ("" if allow_slash else " or '/'")
         raise _fail(where, key, what, value)
-    return str(value)
+    return value
 
 
 def _text(obj: Mapping[str, Any], key: str, where: str) -> str:

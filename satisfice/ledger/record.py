@@ -9,10 +9,32 @@ from satisfice.catalog import ModelInfo
 from satisfice.usage import Usage
 
 COLUMNS = (
-    "id", "ts", "tenant", "endpoint", "route", "strategy", "model", "provider", "attempts", "n_attempts",
-    "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "usage_estimated",
-    "cost_usd", "baseline_model", "baseline_cost_usd", "savings_usd", "latency_ms", "ttft_ms",
-    "stream", "status", "outcome", "reason", "error",
+    "id",
+    "ts",
+    "tenant",
+    "endpoint",
+    "route",
+    "strategy",
+    "model",
+    "provider",
+    "attempts",
+    "n_attempts",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "usage_estimated",
+    "cost_usd",
+    "baseline_model",
+    "baseline_cost_usd",
+    "savings_usd",
+    "latency_ms",
+    "ttft_ms",
+    "stream",
+    "status",
+    "outcome",
+    "reason",
+    "error",
 )
 
 
@@ -53,10 +75,14 @@ class LedgerRow:
 def price(info: ModelInfo | None, usage: Usage) -> float:
     if info is None:
         return 0.0
-    return info.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.cache_write_tokens)
+    return info.cost_usd(
+        usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.cache_write_tokens
+    )
 
 
-def apply_costs(row: LedgerRow, info: ModelInfo | None, baseline: ModelInfo | None, usage: Usage | None) -> None:
+def apply_costs(
+    row: LedgerRow, info: ModelInfo | None, baseline: ModelInfo | None, usage: Usage | None
+) -> None:
     """Fill tokens, cost, baseline cost (the baseline model priced on the same tokens) and savings."""
     if usage is None:
         return

@@ -24,7 +24,7 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
         mix = conn.execute(
             f"""SELECT model, provider, COUNT(*), COALESCE(SUM(cost_usd), 0),
                        COALESCE(SUM(prompt_tokens + completion_tokens), 0)
-                FROM requests {where} {'AND' if where else 'WHERE'} model != ''
+                FROM requests {where} {"AND" if where else "WHERE"} model != ''
                 GROUP BY model, provider ORDER BY COUNT(*) DESC""",
             args,
         ).fetchall()
@@ -52,8 +52,14 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
         "first_ts": first,
         "last_ts": last,
         "models": [
-            {"model": m, "provider": p, "requests": n, "share_pct": 100.0 * n / answered if answered else 0.0,
-             "cost_usd": c, "tokens": t}
+            {
+                "model": m,
+                "provider": p,
+                "requests": n,
+                "share_pct": 100.0 * n / answered if answered else 0.0,
+                "cost_usd": c,
+                "tokens": t,
+            }
             for m, p, n, c, t in mix
         ],
     }
@@ -63,7 +69,8 @@ def render_table(s: dict[str, Any]) -> str:
     lines = [
         f"ledger            {s['ledger']}",
         f"requests          {s['requests']} ({s['ok']} ok; "
-        + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()) + ")",
+        + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
+        + ")",
         f"cost              ${s['cost_usd']:.6f}",
         f"baseline cost     ${s['baseline_cost_usd']:.6f}",
         f"savings           ${s['savings_usd']:.6f} ({s['savings_pct']:.1f} %)",

@@ -13,9 +13,10 @@ from satisfice.ledger.record import COLUMNS, LedgerRow
 
 log = logging.getLogger("satisfice.ledger")
 
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, ts REAL NOT NULL, tenant TEXT, endpoint TEXT, route TEXT, strategy TEXT,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, ts REAL NOT NULL,
+  tenant TEXT, endpoint TEXT, route TEXT, strategy TEXT,
   model TEXT, provider TEXT, attempts TEXT, n_attempts INTEGER,
   prompt_tokens INTEGER, completion_tokens INTEGER, cached_tokens INTEGER, reasoning_tokens INTEGER,
   usage_estimated INTEGER, cost_usd REAL, baseline_model TEXT, baseline_cost_usd REAL, savings_usd REAL,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import email.utils
 import time
-from enum import Enum
+from enum import StrEnum
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # 429
     SERVER_ERROR = "server_error"  # 5xx
     TIMEOUT = "timeout"
@@ -33,9 +33,13 @@ FAILOVER = frozenset(
     }
 )
 # Failures worth retrying on the same deployment (the others move on at once).
-RETRYABLE = frozenset({FailureKind.RATE_LIMITED, FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION})
+RETRYABLE = frozenset(
+    {FailureKind.RATE_LIMITED, FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION}
+)
 # Failures that count against a deployment's health in its circuit breaker.
-UNHEALTHY = frozenset({FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.BAD_RESPONSE})
+UNHEALTHY = frozenset(
+    {FailureKind.SERVER_ERROR, FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.BAD_RESPONSE}
+)
 
 
 class AttemptFailed(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from satisfice.usage import Usage
 
@@ -12,7 +12,7 @@ from satisfice.usage import Usage
 @dataclass(slots=True)
 class Completion:
     raw: bytes  # OpenAI chat.completion JSON, ready for the client
-    body: dict[str, object]  # the same, parsed
+    body: dict[str, Any]  # the same, parsed
     usage: Usage | None
 
 
@@ -24,7 +24,7 @@ class EventStream(Protocol):
     """
 
     usage: Usage | None
-    completion_text_parts: list[str]
+    events: list[bytes]  # every event relayed, to count tokens when the upstream reports no usage
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -6,6 +6,7 @@ Every way a call can go wrong ends up as an `AttemptFailed` with a kind the exec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,9 @@ from satisfice.providers.failures import AttemptFailed, FailureKind, classify_st
 from satisfice.providers.results import Completion
 from satisfice.providers.sse import SSEParser
 from satisfice.usage import Usage, usage_from_openai
+
+# Connecting is bounded on its own; the whole call is bounded by the executor's attempt timeout.
+CONNECT_TIMEOUT_S = 10.0
 
 
 def new_session(limit: int = 1000) -> aiohttp.ClientSession:
@@ -47,14 +51,14 @@ class HTTPRunner:
             raise RuntimeError("HTTPRunner.start() was not awaited")
         return self._session
 
-    async def _send(self, req: UpstreamRequest, timeout: float) -> aiohttp.ClientResponse:
+    async def _send(self, req: UpstreamRequest) -> aiohttp.ClientResponse:
         try:
             return await self.session.request(
                 req.method,
                 req.url,
                 data=req.body,
                 headers=req.headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 10.0)),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
             )
         except aiohttp.ClientConnectorError as e:
             raise AttemptFailed(FailureKind.CONNECTION, f"cannot connect to upstream: {e.os_error}") from None
@@ -72,17 +76,15 @@ class HTTPRunner:
         retry_after = parse_retry_after(resp.headers.get("retry-after"))
         ms = resp.headers.get("retry-after-ms")
         if ms:
-            try:
+            with contextlib.suppress(ValueError):
                 retry_after = float(ms) / 1000.0
-            except ValueError:
-                pass
         kind = classify_status(resp.status, info.context_window_exceeded)
         return AttemptFailed(kind, info.message, status=resp.status, retry_after=retry_after)
 
     async def complete(self, dialect: Dialect, dep: Deployment, body: dict[str, Any]) -> Completion:
         """One non-streaming call. The caller bounds it with a timeout (cancellation closes the socket)."""
         req = dialect.build_chat(dep, body, stream=False)
-        resp = await self._send(req, 30.0)
+        resp = await self._send(req)
         if resp.status >= 400:
             raise await self._fail(dialect, resp)
         try:
@@ -103,14 +105,14 @@ class HTTPRunner:
 
     async def stream(self, dialect: Dialect, dep: Deployment, body: dict[str, Any]) -> HTTPEventStream:
         req = dialect.build_chat(dep, body, stream=True)
-        resp = await self._send(req, 30.0)
+        resp = await self._send(req)
         if resp.status >= 400:
             raise await self._fail(dialect, resp)
         return HTTPEventStream(resp, dialect.stream_translator(dep))
 
     async def post_json(self, req: UpstreamRequest, dialect: Dialect) -> bytes:
         """A plain JSON call (embeddings): the body on success, AttemptFailed otherwise."""
-        resp = await self._send(req, 30.0)
+        resp = await self._send(req)
         if resp.status >= 400:
             raise await self._fail(dialect, resp)
         try:

@@ -52,8 +52,13 @@ def _answer(dep: Deployment, body: dict[str, Any]) -> tuple[str | None, list[dic
     if tools and body.get("tool_choice") != "none":
         fn = (tools[0] or {}).get("function") or {}
         call_id = "call_sim_" + hashlib.sha1(asked.encode()).hexdigest()[:12]
-        return None, [{"id": call_id, "type": "function",
-                       "function": {"name": fn.get("name", "tool"), "arguments": "{}"}}]
+        return None, [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": fn.get("name", "tool"), "arguments": "{}"},
+            }
+        ]
     rf = body.get("response_format")
     if isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema"):
         return orjson.dumps({"simulated": True, "model": dep.model, "note": text}).decode(), None
@@ -79,8 +84,12 @@ class SimulatedUpstream:
             "model": dep.model,
             "system_fingerprint": "satisfice-simulated",
             "choices": [
-                {"index": i, "message": message, "logprobs": None,
-                 "finish_reason": "tool_calls" if tool_calls else "stop"}
+                {
+                    "index": i,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": "tool_calls" if tool_calls else "stop",
+                }
                 for i in range(n if isinstance(n, int) and n > 0 else 1)
             ],
             "usage": usage.to_openai(),
@@ -104,7 +113,10 @@ class SimulatedStream:
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         chunk = {
-            "id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self.dep.model,
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self.dep.model,
             "system_fingerprint": "satisfice-simulated",
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
@@ -129,8 +141,14 @@ class SimulatedStream:
             prompt_tokens=tokens.count_prompt(self.body, self.dep.model),
             completion_tokens=tokens.count_text(content or orjson.dumps(tool_calls).decode(), self.dep.model),
         )
-        usage_chunk = {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                       "model": self.dep.model, "choices": [], "usage": self.usage.to_openai()}
+        usage_chunk = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self.dep.model,
+            "choices": [],
+            "usage": self.usage.to_openai(),
+        }
         yield b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
 
     async def aclose(self) -> None:

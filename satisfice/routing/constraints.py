@@ -38,7 +38,9 @@ def needs_of(body: dict[str, Any]) -> Needs:
     vision = False
     for msg in body.get("messages") or ():
         content = msg.get("content") if isinstance(msg, dict) else None
-        if isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "image_url" for p in content):
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") == "image_url" for p in content
+        ):
             vision = True
             break
     rf = body.get("response_format")

@@ -94,7 +94,8 @@ class ModelDirectory:
         if known:
             provs = sorted({m.provider for m in known})
             return (
-                f"The model '{name}' is in the catalog (provider {', '.join(provs)}) but no configured provider "
+                f"The model '{name}' is in the catalog (provider {', '.join(provs)}) "
+                "but no configured provider "
                 "serves it: add the provider to the config or set its API key in the environment."
             )
         return f"The model '{name}' does not exist or is not served by this gateway (see GET /v1/models)."

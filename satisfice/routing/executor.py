@@ -38,8 +38,12 @@ class Attempt:
     message: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"provider": self.provider, "model": self.model, "outcome": self.outcome,
-                               "latency_ms": round(self.latency_ms, 2)}
+        out: dict[str, Any] = {
+            "provider": self.provider,
+            "model": self.model,
+            "outcome": self.outcome,
+            "latency_ms": round(self.latency_ms, 2),
+        }
         if self.status is not None:
             out["status"] = self.status
         if self.message:
@@ -63,7 +67,7 @@ class Executor:
 
     def backoff(self, retry: int, rel: Reliability, retry_after: float | None) -> float:
         # Exponential with "equal jitter": half fixed, half random, so retries spread out.
-        delay = min(rel.backoff_max_s, rel.backoff_base_s * (2**retry))
+        delay = min(rel.backoff_max_s, rel.backoff_base_s * (2.0**retry))
         delay = delay / 2 + self.rng.uniform(0, delay / 2)
         return max(delay, retry_after) if retry_after is not None else delay
 
@@ -80,7 +84,9 @@ class Executor:
         for target in plan.targets:
             key = target.dep.key
             if not self.breakers.allow(key):
-                attempts.append(Attempt(target.dep.provider, target.dep.model, FailureKind.CIRCUIT_OPEN.value, 0.0))
+                attempts.append(
+                    Attempt(target.dep.provider, target.dep.model, FailureKind.CIRCUIT_OPEN.value, 0.0)
+                )
                 last = last or AttemptFailed(FailureKind.CIRCUIT_OPEN, f"circuit open for {key}")
                 continue
             retry = 0
@@ -88,8 +94,12 @@ class Executor:
                 remaining = deadline - self.clock()
                 if remaining <= 0:
                     self.breakers.release_probe(key)
-                    raise self._final(plan, attempts, AttemptFailed(FailureKind.TIMEOUT, "deadline exceeded"),
-                                      deadline_hit=True)
+                    raise self._final(
+                        plan,
+                        attempts,
+                        AttemptFailed(FailureKind.TIMEOUT, "deadline exceeded"),
+                        deadline_hit=True,
+                    )
                 started = self.clock()
                 try:
                     async with asyncio.timeout(min(rel.timeout_s, remaining)):
@@ -97,17 +107,27 @@ class Executor:
                 except AttemptFailed as e:
                     failure = e
                 except TimeoutError:
-                    failure = AttemptFailed(FailureKind.TIMEOUT, f"no answer within {min(rel.timeout_s, remaining):.1f}s")
+                    failure = AttemptFailed(
+                        FailureKind.TIMEOUT, f"no answer within {min(rel.timeout_s, remaining):.1f}s"
+                    )
                 except asyncio.CancelledError:
                     self.breakers.release_probe(key)
                     raise
                 else:
                     self.breakers.record_success(key)
-                    attempts.append(Attempt(target.dep.provider, target.dep.model, "ok", (self.clock() - started) * 1000))
+                    attempts.append(
+                        Attempt(target.dep.provider, target.dep.model, "ok", (self.clock() - started) * 1000)
+                    )
                     return target, result
                 attempts.append(
-                    Attempt(target.dep.provider, target.dep.model, failure.kind.value,
-                            (self.clock() - started) * 1000, failure.status, failure.message)
+                    Attempt(
+                        target.dep.provider,
+                        target.dep.model,
+                        failure.kind.value,
+                        (self.clock() - started) * 1000,
+                        failure.status,
+                        failure.message,
+                    )
                 )
                 if failure.kind in UNHEALTHY:
                     self.breakers.record_failure(key)
@@ -129,21 +149,38 @@ class Executor:
         raise self._final(plan, attempts, last, deadline_hit=False)
 
     @staticmethod
-    def _final(plan: Plan, attempts: list[Attempt], last: AttemptFailed, *, deadline_hit: bool) -> GatewayError:
-        tried = "; ".join(
-            f"{a.provider}/{a.model}: {a.outcome}{f' {a.status}' if a.status else ''}" for a in attempts
-        ) or "no attempt was made"
+    def _final(
+        plan: Plan, attempts: list[Attempt], last: AttemptFailed, *, deadline_hit: bool
+    ) -> GatewayError:
+        tried = (
+            "; ".join(
+                f"{a.provider}/{a.model}: {a.outcome}{f' {a.status}' if a.status else ''}" for a in attempts
+            )
+            or "no attempt was made"
+        )
         kinds = {a.outcome for a in attempts}
         if deadline_hit:
-            return UpstreamTimeout(f"The request deadline of {plan.reliability.deadline_s:g}s passed ({tried}).")
+            return UpstreamTimeout(
+                f"The request deadline of {plan.reliability.deadline_s:g}s passed ({tried})."
+            )
         if kinds == {FailureKind.CONTEXT_WINDOW.value}:
-            return ContextWindowExceeded(f"The prompt does not fit any candidate's context window: {last.message}",
-                                         param="messages")
+            return ContextWindowExceeded(
+                f"The prompt does not fit any candidate's context window: {last.message}", param="messages"
+            )
         if kinds == {FailureKind.RATE_LIMITED.value}:
             headers = {"retry-after": str(int(last.retry_after + 0.999))} if last.retry_after else {}
             return RateLimited(f"Every candidate is rate limited ({tried}).", headers=headers)
         if kinds == {FailureKind.TIMEOUT.value}:
             return UpstreamTimeout(f"No candidate answered in time ({tried}).")
+        if kinds == {FailureKind.REFUSED.value} and last.status is not None:
+            # Every provider refused (bad key, model unknown there): pass the provider's status on.
+            err = UpstreamFailed(
+                f"The upstream provider refused the request: {last.message}",
+                status=last.status,
+                code="model_not_found" if last.status == 404 else "upstream_refused",
+            )
+            err.type = "invalid_request_error" if last.status == 404 else "authentication_error"
+            return err
         if len(plan.targets) == 1:
             return UpstreamFailed(f"The upstream provider failed: {last.message} ({tried}).")
         return AllCandidatesFailed(f"All candidates failed ({tried}). Last error: {last.message}")
@@ -152,6 +189,9 @@ class Executor:
 def _client_error(failure: AttemptFailed) -> GatewayError:
     """An upstream 4xx that the client must fix: pass the provider's words and status on."""
     status = failure.status or 400
-    err = InvalidRequest(f"The upstream provider rejected the request: {failure.message}", status=status,
-                         code="upstream_rejected")
+    err = InvalidRequest(
+        f"The upstream provider rejected the request: {failure.message}",
+        status=status,
+        code="upstream_rejected",
+    )
     return err

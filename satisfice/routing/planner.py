@@ -23,7 +23,9 @@ class Plan:
 
 
 class Planner:
-    def __init__(self, directory: ModelDirectory, reliability: Reliability, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, directory: ModelDirectory, reliability: Reliability, rng: random.Random | None = None
+    ) -> None:
         self.directory = directory
         self.reliability = reliability
         self.rng = rng or random.Random()
@@ -45,7 +47,7 @@ class Planner:
             found = self.directory.catalog.lookup(route.baseline)
             return found[0] if found else None
         infos = [t.info for _, ts in expanded for t in ts if t.info is not None]
-        return max(infos, key=lambda i: (i.input_per_mtok + i.output_per_mtok), default=None)
+        return max(infos, key=lambda i: i.input_per_mtok + i.output_per_mtok, default=None)
 
     def plan(self, model: str, needs: Needs) -> Plan:
         route = self.directory.route(model)
@@ -62,7 +64,8 @@ class Planner:
                 info, need = overflow[0]
                 raise ContextWindowExceeded(
                     f"This model's maximum context length is {info.context_window} tokens. However, you "
-                    f"requested {need} tokens (prompt plus max_tokens). Please reduce the length of the messages "
+                    f"requested {need} tokens (prompt plus max_tokens). "
+                    "Please reduce the length of the messages "
                     "or max_tokens.",
                     param="messages",
                 )
@@ -92,7 +95,8 @@ class Planner:
         if not ok:
             err = ContextWindowExceeded if context_only else InvalidRequest
             raise err(
-                f"No candidate of route '{route.name}' can take this request ({'; '.join(sorted(set(skipped)))}).",
+                f"No candidate of route '{route.name}' can take this request "
+                f"({'; '.join(sorted(set(skipped)))}).",
                 param="messages" if context_only else None,
                 code="context_length_exceeded" if context_only else "no_capable_candidate",
             )
@@ -100,10 +104,13 @@ class Planner:
         if skipped:
             reason += f"; skipped {', '.join(sorted(set(skipped)))}"
         targets = [t for _, _, ts in ok for t in ts]
-        return Plan(route.name, route.strategy, targets, reason, self._baselines[route.name], route.reliability)
+        return Plan(
+            route.name, route.strategy, targets, reason, self._baselines[route.name], route.reliability
+        )
 
     def _order(self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs) -> str:
         if route.strategy == "cheapest":
+
             def cost(entry: tuple[int, str, list[Target]]) -> float:
                 info = entry[2][0].info
                 return estimated_cost(info, needs) if info is not None else float("inf")

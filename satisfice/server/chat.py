@@ -12,7 +12,6 @@ from aiohttp import web
 
 from satisfice.api.anthropic_messages import (
     anthropic_error_body,
-    message_id_from,
     messages_request_to_openai,
     openai_response_to_messages,
 )
@@ -51,7 +50,9 @@ class ChatEndpoints:
         self.idle_timeout_s = idle_timeout_s
 
     def _call(self, request: web.Request, endpoint: str) -> Call:
-        return Call(LedgerRow(id=new_request_id(), ts=time.time(), endpoint=endpoint, tenant=tenant_of(request)))
+        return Call(
+            LedgerRow(id=new_request_id(), ts=time.time(), endpoint=endpoint, tenant=tenant_of(request))
+        )
 
     async def _guard(
         self, call: Call, work: Callable[[], Awaitable[T]], render: Callable[[GatewayError], web.Response]
@@ -83,8 +84,9 @@ class ChatEndpoints:
             if isinstance(opened, web.Response):
                 return opened
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await relay(request, self.gateway, call, body, OpenAIEncoder(include_usage),
-                               self.idle_timeout_s, opened)
+            return await relay(
+                request, self.gateway, call, body, OpenAIEncoder(include_usage), self.idle_timeout_s, opened
+            )
         result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
         if isinstance(result, web.Response):
             return result
@@ -95,8 +97,11 @@ class ChatEndpoints:
         call = self._call(request, "messages")
 
         def render(err: GatewayError) -> web.Response:
-            return json_response(orjson.dumps(anthropic_error_body(err.status, err.message)), err.status,
-                                 {**call.headers(), **err.headers})
+            return json_response(
+                orjson.dumps(anthropic_error_body(err.status, err.message)),
+                err.status,
+                {**call.headers(), **err.headers},
+            )
 
         async def parse() -> dict[str, Any]:
             return validate_chat_request(messages_request_to_openai(await read_json(request, self.max_body)))
@@ -109,8 +114,11 @@ class ChatEndpoints:
             if isinstance(opened, web.Response):
                 return opened
             assert call.target is not None and call.needs is not None
-            encoder = AnthropicEncoder(call.target.dep.model, "msg_" + call.row.id[4:],
-                                       call.needs.prompt_tokens(call.target.dep.model))
+            encoder = AnthropicEncoder(
+                call.target.dep.model,
+                "msg_" + call.row.id[4:],
+                call.needs.prompt_tokens(call.target.dep.model),
+            )
             return await relay(request, self.gateway, call, body, encoder, self.idle_timeout_s, opened)
         result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
         if isinstance(result, web.Response):

@@ -21,9 +21,16 @@ from satisfice.routing.planner import Plan
 from satisfice.server.http import error_response, json_response, new_request_id, read_json, tenant_of
 from satisfice.usage import usage_from_openai
 
-KNOWN_PATHS = {"/v1/chat/completions": "POST", "/v1/messages": "POST", "/v1/models": "GET",
-               "/v1/embeddings": "POST", "/health": "GET", "/chat/completions": "POST", "/models": "GET",
-               "/embeddings": "POST"}
+KNOWN_PATHS = {
+    "/v1/chat/completions": "POST",
+    "/v1/messages": "POST",
+    "/v1/models": "GET",
+    "/v1/embeddings": "POST",
+    "/health": "GET",
+    "/chat/completions": "POST",
+    "/models": "GET",
+    "/embeddings": "POST",
+}
 _UPSTREAM_LIST_TTL_S = 60.0
 
 
@@ -39,10 +46,17 @@ class MiscEndpoints:
     async def models(self, request: web.Request) -> web.Response:
         data: dict[str, dict[str, Any]] = {}
         for name in self.directory.routes:
-            data[name] = {"id": name, "object": "model", "created": self.started, "owned_by": "satisfice-route"}
+            data[name] = {
+                "id": name,
+                "object": "model",
+                "created": self.started,
+                "owned_by": "satisfice-route",
+            }
         for t in self.directory.servable():
-            data.setdefault(t.dep.model, {"id": t.dep.model, "object": "model", "created": self.started,
-                                          "owned_by": t.dep.provider})
+            data.setdefault(
+                t.dep.model,
+                {"id": t.dep.model, "object": "model", "created": self.started, "owned_by": t.dep.provider},
+            )
         for m in await self._passthrough_models():
             data.setdefault(m["id"], m)
         return json_response(orjson.dumps({"object": "list", "data": list(data.values())}))
@@ -58,29 +72,43 @@ class MiscEndpoints:
                 continue
             headers = {"authorization": f"Bearer {p.api_key}"} if p.api_key else {}
             try:
-                async with asyncio.timeout(2.0), self.gateway.runner.session.get(
-                    f"{p.base_url}/models", headers=headers
-                ) as resp:
+                async with (
+                    asyncio.timeout(2.0),
+                    self.gateway.runner.session.get(f"{p.base_url}/models", headers=headers) as resp,
+                ):
                     listed = orjson.loads(await resp.read()) if resp.status == 200 else {}
             except (aiohttp.ClientError, OSError, TimeoutError, orjson.JSONDecodeError):
                 continue
             for m in listed.get("data") or [] if isinstance(listed, dict) else []:
                 if isinstance(m, dict) and isinstance(m.get("id"), str):
-                    out.append({"id": m["id"], "object": "model", "created": int(m.get("created") or self.started),
-                                "owned_by": str(m.get("owned_by") or p.name)})
+                    out.append(
+                        {
+                            "id": m["id"],
+                            "object": "model",
+                            "created": int(m.get("created") or self.started),
+                            "owned_by": str(m.get("owned_by") or p.name),
+                        }
+                    )
         self._upstream_models = (time.monotonic(), out)
         return out
 
     async def embeddings(self, request: web.Request) -> web.Response:
-        call = Call(LedgerRow(id=new_request_id(), ts=time.time(), endpoint="embeddings", tenant=tenant_of(request)))
+        call = Call(
+            LedgerRow(id=new_request_id(), ts=time.time(), endpoint="embeddings", tenant=tenant_of(request))
+        )
         try:
             body = await read_json(request, self.max_body)
             model = _validate_embeddings(body)
             targets = [t for t in self.directory.targets(model) if t.dep.dialect in ("openai", "azure")]
             if not targets:
-                raise InvalidRequest(f"The model '{model}' is not served by an embeddings-capable provider.",
-                                     param="model", code="model_not_supported")
-            plan = Plan(model, "direct", targets, "requested model", targets[0].info, self.gateway.planner.reliability)
+                raise InvalidRequest(
+                    f"The model '{model}' is not served by an embeddings-capable provider.",
+                    param="model",
+                    code="model_not_supported",
+                )
+            plan = Plan(
+                model, "direct", targets, "requested model", targets[0].info, self.gateway.planner.reliability
+            )
             call.plan = plan
             call.row.route, call.row.strategy, call.row.reason = model, "direct", plan.reason
 
@@ -101,20 +129,24 @@ class MiscEndpoints:
             self.gateway.submit(call, status=err.status, outcome="error", error=err)
             return error_response(err, call.headers())
         except AttemptFailed as e:
-            err = InvalidRequest(e.message, status=502, code="bad_upstream_response")
-            self.gateway.submit(call, status=502, outcome="error", error=err)
-            return error_response(err, call.headers())
+            bad = InvalidRequest(e.message, status=502, code="bad_upstream_response")
+            self.gateway.submit(call, status=502, outcome="error", error=bad)
+            return error_response(bad, call.headers())
         self.gateway.submit(call, status=200, outcome="ok")
         return json_response(raw, 200, call.headers())
 
     async def health(self, request: web.Request) -> web.Response:
         breakers = self.gateway.executor.breakers.snapshot()
-        return json_response(orjson.dumps({
-            "status": "ok",
-            "simulated": self.simulated,
-            "providers": sorted(self.directory.providers),
-            "open_breakers": sorted(k for k, v in breakers.items() if v != "closed"),
-        }))
+        return json_response(
+            orjson.dumps(
+                {
+                    "status": "ok",
+                    "simulated": self.simulated,
+                    "providers": sorted(self.directory.providers),
+                    "open_breakers": sorted(k for k, v in breakers.items() if v != "closed"),
+                }
+            )
+        )
 
     async def fallback(self, request: web.Request) -> web.Response:
         expected = KNOWN_PATHS.get(request.path)
@@ -131,13 +163,16 @@ def _validate_embeddings(body: Any) -> str:
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_type")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise InvalidRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+        raise InvalidRequest(
+            "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
+        )
     inp = body.get("input")
     if inp is None:
-        raise InvalidRequest("Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
+        raise InvalidRequest(
+            "Missing required parameter: 'input'.", param="input", code="missing_required_parameter"
+        )
     if not isinstance(inp, (str, list)) or (isinstance(inp, list) and not inp):
-        raise InvalidRequest("Invalid 'input': expected a string or a non-empty array.", param="input",
-                             code="invalid_type")
+        raise InvalidRequest(
+            "Invalid 'input': expected a string or a non-empty array.", param="input", code="invalid_type"
+        )
     return model
-
-

@@ -96,8 +96,9 @@ async def relay(
     except (ConnectionResetError, asyncio.CancelledError) as e:
         await stream.aclose()
         gateway.finish_stream(call, stream, body)
-        gateway.submit(call, status=499, outcome="client_closed", error="client disconnected mid-stream",
-                       ttft_s=ttft)
+        gateway.submit(
+            call, status=499, outcome="client_closed", error="client disconnected mid-stream", ttft_s=ttft
+        )
         if isinstance(e, asyncio.CancelledError):
             raise
         return resp

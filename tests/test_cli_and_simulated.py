@@ -1,0 +1,111 @@
+"""The commands a newcomer runs: keyless serve with the simulated provider, check, models, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.gateway_proc import ROOT, GatewayProcess
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    clean["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "satisfice", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_keyless_tryout_serves_simulated_answers_and_reports(tmp_path: Path) -> None:
+    with GatewayProcess(tmp_path, None) as gw:
+        c = openai.OpenAI(base_url=gw.base_url, api_key="anything", max_retries=0)
+        raw = c.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}]
+        )
+        resp = raw.parse()
+        assert "simulated" in (resp.choices[0].message.content or "")
+        assert (
+            raw.headers["x-satisfice-provider"] == "simulated" and raw.headers["x-satisfice-route"] == "auto"
+        )
+        assert (
+            float(raw.headers["x-satisfice-baseline-cost-usd"])
+            > float(raw.headers["x-satisfice-cost-usd"])
+            > 0
+        )
+        stream = c.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hey"}], stream=True
+        )
+        text = "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+        assert text.startswith("[simulated answer from gpt-4o]")
+        gw.rows(2)
+    assert "SIMULATED PROVIDER" in gw.output
+    report = run("report", "--ledger", gw.ledger, "--json", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert data["requests"] == 2 and data["ok"] == 2
+    assert data["baseline_cost_usd"] > data["cost_usd"] > 0 and data["savings_pct"] > 0
+    assert {m["model"] for m in data["models"]} == {"gpt-4o", raw.headers["x-satisfice-model"]}
+    table = run("report", "--ledger", gw.ledger, cwd=tmp_path)
+    assert "savings" in table.stdout and "blended price" in table.stdout and "gpt-4o" in table.stdout
+
+
+def test_check_names_the_bad_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("routes:\n  auto:\n    strategy: clever\n    candidates: [gpt-4o-mini]\n")
+    out = run("check", "--config", str(bad), cwd=tmp_path)
+    assert out.returncode == 2 and "routes.auto.strategy" in out.stderr
+    bad.write_text(
+        "models:\n  - {id: mine, provider: openai, input_per_mtok: -1, output_per_mtok: 1, "
+        "context_window: 10}\n"
+    )
+    out = run("check", "--config", str(bad), cwd=tmp_path)
+    assert out.returncode == 2 and "input_per_mtok" in out.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "providers:\n  - {name: openai, api_key: '${K}'}\nroutes:\n  r: {candidates: [gpt-4o-mini]}\n"
+    )
+    out = run("check", "--config", str(good), cwd=tmp_path, env={"K": "sk-very-secret"})
+    assert out.returncode == 0, out.stderr
+    assert "sk-very-secret" not in out.stdout + out.stderr and "key from K" in out.stdout
+
+
+def test_models_lists_what_is_servable(tmp_path: Path) -> None:
+    out = run("models", "--json", cwd=tmp_path, env={"ANTHROPIC_API_KEY": "x"})
+    rows = json.loads(out.stdout)
+    providers = {r["provider"] for r in rows if r["kind"] != "route"}
+    assert providers == {"anthropic"}
+    assert any(r["id"] == "claude-instant-1.2" for r in rows)
+    assert any(r["id"] == "auto" and r["kind"] == "route" for r in rows)
+
+
+def test_report_without_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
+    out = run("report", "--ledger", str(tmp_path / "none.db"), cwd=tmp_path)
+    assert out.returncode == 1 and "no ledger" in out.stderr
+
+
+@pytest.mark.parametrize("env", [{"OPENAI_BASE_URL": "UPSTREAM", "OPENAI_API_KEY": "sk-env"}])
+def test_environment_only_mode_serves_the_endpoints_models(
+    tmp_path: Path, env: dict[str, str], upstream: object
+) -> None:
+    from tests.fakes.upstream import FakeUpstream
+
+    assert isinstance(upstream, FakeUpstream)
+    env = {k: (upstream.openai_base if v == "UPSTREAM" else v) for k, v in env.items()}
+    with GatewayProcess(tmp_path, None, env=env) as gw:
+        c = openai.OpenAI(base_url=gw.base_url, api_key="client", max_retries=0)
+        resp = c.chat.completions.create(model="mock-gpt", messages=[{"role": "user", "content": "yo"}])
+        assert resp.choices[0].message.content == "echo: yo"
+        assert "mock-gpt" in {m.id for m in c.models.list().data}
+    sent = [r for r in upstream.requests() if r["model"] == "mock-gpt"][-1]
+    assert sent["headers"]["authorization"] == "Bearer sk-env"
