@@ -100,7 +100,9 @@ class Gateway:
             if dep.dialect == "simulated":
                 stream: EventStream = await self.simulated.stream(dep, body)
             else:
-                stream = await self.runner.stream(dialect(dep.dialect), dep, body)
+                stream = await self.runner.stream(
+                    dialect(dep.dialect), dep, body, plan.reliability.stream_idle_timeout_s
+                )
             try:
                 first = await anext(aiter(stream))
             except StopAsyncIteration:
@@ -115,9 +117,10 @@ class Gateway:
 
         target, (stream, first) = await self.executor.run(plan, attempt, call.attempts)
         call.target = target
-        # Headers go out before the answer exists: price the prompt now, the ledger gets the final cost.
+        # Headers go out before the answer exists: price an estimate of the prompt now (labelled as
+        # such); the ledger gets the final cost from the stream's usage.
         assert call.needs is not None
-        prompt_guess = Usage(prompt_tokens=call.needs.prompt_tokens(target.dep.model))
+        prompt_guess = Usage(prompt_tokens=call.needs.prompt_estimate)
         call.row.cost_usd = price(target.info, prompt_guess)
         if plan.baseline is not None:
             call.row.baseline_cost_usd = plan.baseline.cost_usd(prompt_guess.prompt_tokens, 0)

@@ -130,6 +130,6 @@ def count_prompt(body: dict[str, Any], model: str = "") -> int:
 
 
 def warm() -> None:
-    """Load both encodings now (start-up, in a worker thread) so the first request does not pay."""
-    for name in _ENCODINGS:
-        encoding(name)
+    """Load o200k now (start-up, in a worker thread) so the first request that needs an exact count
+    does not pay. cl100k (GPT-3.5/GPT-4 only) loads on first need: each encoding costs ~30-75 MB."""
+    encoding("o200k_base")

@@ -171,3 +171,19 @@ def test_stream_disconnect_mid_way_cancels_upstream(gateway: GatewayProcess, ups
         mine = [r for r in gateway.rows() if r["route"] == f"openai/chunkdelay-300+{tag}"]
         time.sleep(0.05)
     assert len(mine) == 1 and mine[0]["outcome"] == "client_closed"
+
+
+def test_stalled_stream_ends_with_a_timeout_error_event(tight_gateway: GatewayProcess) -> None:
+    rid = ""
+    with (
+        pytest.raises(openai.APIError) as e,
+        client_for(tight_gateway).chat.completions.with_streaming_response.create(
+            model=f"openai/chunkdelay-1500+{uuid.uuid4().hex[:6]}", messages=msg("a b c"), stream=True
+        ) as resp,
+    ):
+        rid = resp.headers["x-satisfice-request-id"]
+        for _ in resp.parse():
+            pass
+    assert "stalled" in str(e.value)
+    row = tight_gateway.row(rid)
+    assert row["outcome"] == "stream_error" and row["status"] == 504

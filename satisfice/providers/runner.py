@@ -51,14 +51,14 @@ class HTTPRunner:
             raise RuntimeError("HTTPRunner.start() was not awaited")
         return self._session
 
-    async def _send(self, req: UpstreamRequest) -> aiohttp.ClientResponse:
+    async def _send(
+        self, req: UpstreamRequest, idle_timeout_s: float | None = None
+    ) -> aiohttp.ClientResponse:
+        # sock_read bounds every gap between two reads: a stalled stream fails without a timer per event.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=idle_timeout_s)
         try:
             return await self.session.request(
-                req.method,
-                req.url,
-                data=req.body,
-                headers=req.headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
+                req.method, req.url, data=req.body, headers=req.headers, timeout=timeout
             )
         except aiohttp.ClientConnectorError as e:
             raise AttemptFailed(FailureKind.CONNECTION, f"cannot connect to upstream: {e.os_error}") from None
@@ -103,9 +103,11 @@ class HTTPRunner:
             raw = orjson.dumps(parsed)  # translated: serialise the OpenAI shape we built
         return Completion(raw=raw, body=parsed, usage=usage)
 
-    async def stream(self, dialect: Dialect, dep: Deployment, body: dict[str, Any]) -> HTTPEventStream:
+    async def stream(
+        self, dialect: Dialect, dep: Deployment, body: dict[str, Any], idle_timeout_s: float
+    ) -> HTTPEventStream:
         req = dialect.build_chat(dep, body, stream=True)
-        resp = await self._send(req)
+        resp = await self._send(req, idle_timeout_s)
         if resp.status >= 400:
             raise await self._fail(dialect, resp)
         return HTTPEventStream(resp, dialect.stream_translator(dep))
@@ -162,6 +164,8 @@ class HTTPEventStream:
                     self.events.append(event)
                     yield event
                 self.usage = translator.usage
+        except aiohttp.ServerTimeoutError:
+            raise AttemptFailed(FailureKind.TIMEOUT, "the upstream stream stalled") from None
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as e:
             raise AttemptFailed(FailureKind.CONNECTION, f"upstream stream cut short: {e!r}") from None
         self.finished = True

@@ -29,6 +29,11 @@ class Needs:
         return self._exact[enc]
 
     @property
+    def prompt_estimate(self) -> int:
+        """A cheap guess (~4 bytes a token for English) where an exact count is not worth its CPU."""
+        return max(1, self.prompt_bound // 4)
+
+    @property
     def expected_output(self) -> int:
         return self.max_output or DEFAULT_EXPECTED_OUTPUT
 
@@ -81,6 +86,4 @@ def context_overflow(info: ModelInfo, needs: Needs) -> int | None:
 
 
 def estimated_cost(info: ModelInfo, needs: Needs) -> float:
-    # The byte bound overestimates tokens ~4x for English; a quarter of it is a fair guess for ranking.
-    prompt_guess = max(1, needs.prompt_bound // 4)
-    return info.cost_usd(prompt_guess, needs.expected_output)
+    return info.cost_usd(needs.prompt_estimate, needs.expected_output)

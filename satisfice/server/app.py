@@ -17,7 +17,7 @@ def make_app(parts: Parts) -> web.Application:
     settings = parts.settings
     # client_max_size: aiohttp refuses bigger bodies itself; we render its refusal OpenAI-style.
     app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
-    chat = ChatEndpoints(parts.gateway, settings.max_body_bytes, settings.reliability.stream_idle_timeout_s)
+    chat = ChatEndpoints(parts.gateway, settings.max_body_bytes)
     misc = MiscEndpoints(parts.gateway, parts.directory, settings.max_body_bytes, settings.simulated)
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", chat.chat_completions)

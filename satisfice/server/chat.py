@@ -44,10 +44,9 @@ class AnthropicEncoder:
 
 
 class ChatEndpoints:
-    def __init__(self, gateway: Gateway, max_body: int, idle_timeout_s: float) -> None:
+    def __init__(self, gateway: Gateway, max_body: int) -> None:
         self.gateway = gateway
         self.max_body = max_body
-        self.idle_timeout_s = idle_timeout_s
 
     def _call(self, request: web.Request, endpoint: str) -> Call:
         return Call(
@@ -84,9 +83,7 @@ class ChatEndpoints:
             if isinstance(opened, web.Response):
                 return opened
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await relay(
-                request, self.gateway, call, body, OpenAIEncoder(include_usage), self.idle_timeout_s, opened
-            )
+            return await relay(request, self.gateway, call, body, OpenAIEncoder(include_usage), opened)
         result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
         if isinstance(result, web.Response):
             return result
@@ -117,9 +114,9 @@ class ChatEndpoints:
             encoder = AnthropicEncoder(
                 call.target.dep.model,
                 "msg_" + call.row.id[4:],
-                call.needs.prompt_tokens(call.target.dep.model),
+                call.needs.prompt_estimate,
             )
-            return await relay(request, self.gateway, call, body, encoder, self.idle_timeout_s, opened)
+            return await relay(request, self.gateway, call, body, encoder, opened)
         result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
         if isinstance(result, web.Response):
             return result

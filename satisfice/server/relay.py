@@ -10,7 +10,7 @@ from aiohttp import web
 
 from satisfice.errors import GatewayError, UpstreamFailed, UpstreamTimeout
 from satisfice.gateway import Call, Gateway
-from satisfice.providers.failures import AttemptFailed
+from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.server.http import sse_error_event
 
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -52,11 +52,11 @@ class OpenAIEncoder:
         return sse_error_event(err)
 
 
-def mid_stream_error(e: Exception, idle_timeout_s: float) -> GatewayError:
+def mid_stream_error(e: Exception) -> GatewayError:
     if isinstance(e, GatewayError):
         return e
-    if isinstance(e, TimeoutError):
-        return UpstreamTimeout(f"The upstream stream stalled for {idle_timeout_s:g}s.")
+    if isinstance(e, AttemptFailed) and e.kind is FailureKind.TIMEOUT:
+        return UpstreamTimeout(f"The upstream stream failed after it started: {e.message}.")
     message = e.message if isinstance(e, AttemptFailed) else str(e)
     return UpstreamFailed(f"The upstream stream failed after it started: {message}")
 
@@ -67,7 +67,6 @@ async def relay(
     call: Call,
     body: dict[str, Any],
     encoder: StreamEncoder,
-    idle_timeout_s: float,
     opened: tuple[Any, bytes],
 ) -> web.StreamResponse:
     """Send an opened stream to the client. Once the first byte is out there is no failover: an
@@ -83,8 +82,7 @@ async def relay(
         it = aiter(stream)
         while True:
             try:
-                async with asyncio.timeout(idle_timeout_s):
-                    event = await anext(it)
+                event = await anext(it)
             except StopAsyncIteration:
                 break
             out = encoder.feed(event)
@@ -102,9 +100,9 @@ async def relay(
         if isinstance(e, asyncio.CancelledError):
             raise
         return resp
-    except (AttemptFailed, TimeoutError, GatewayError) as e:
-        err = mid_stream_error(e, idle_timeout_s)
-        if isinstance(e, AttemptFailed | TimeoutError) and call.target is not None:
+    except (AttemptFailed, GatewayError) as e:
+        err = mid_stream_error(e)
+        if isinstance(e, AttemptFailed) and call.target is not None:
             gateway.executor.breakers.record_failure(call.target.dep.key)
         outcome, status, error = "stream_error", err.status, err.message
         await stream.aclose()
