@@ -94,7 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             except ModelNotFound as e:
                 print(f"warning: routes.{route.name}: candidate {cand!r} is not servable: {e.message}")
                 problems += 1
-        if not any(parts.planner._expanded[route.name]):
+        if not parts.planner.servable_candidates(route.name):
             print(f"config error: routes.{route.name}: no candidate is servable", file=sys.stderr)
             return 2
     print(banner(parts.settings, parts.settings.host, parts.settings.port))

@@ -100,6 +100,14 @@ class AllCandidatesFailed(GatewayError):
     code = "all_candidates_failed"
 
 
+class InternalError(GatewayError):
+    """A bug of ours: the request fails alone, the process and other requests go on."""
+
+    status = 500
+    type = "api_error"
+    code = "internal_error"
+
+
 class ServiceUnavailable(GatewayError):
     status = 503
     type = "api_error"

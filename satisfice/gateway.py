@@ -37,6 +37,7 @@ class Call:
     target: Target | None = None
     attempts: list[Attempt] = field(default_factory=list)
     needs: Needs | None = None
+    submitted: bool = False  # the one ledger row is written; later submits are ignored
 
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
@@ -167,7 +168,10 @@ class Gateway:
         error: GatewayError | str | None = None,
         ttft_s: float | None = None,
     ) -> None:
-        """Write the call's one ledger row (off the request path)."""
+        """Write the call's one ledger row (off the request path). Only the first submit counts."""
+        if call.submitted:
+            return
+        call.submitted = True
         row = call.row
         row.status = status
         row.outcome = outcome

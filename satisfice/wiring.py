@@ -39,21 +39,30 @@ def simulated_provider(catalog: Catalog) -> ProviderSettings:
 
 def effective_settings(settings: Settings, catalog: Catalog) -> Settings:
     """Add what the settings imply: the simulated provider when nothing real is configured, and a
-    default `auto` route over every servable chat model when the config defines none."""
+    default `auto` route over every servable chat model when the config defines none.
+
+    The default route's baseline is the candidate with the best quality prior (what a team would
+    otherwise send everything to), not the priciest: among dozens of models the priciest is often
+    a niche one, and savings against it would flatter us."""
     if settings.simulated and not any(p.dialect == "simulated" for p in settings.providers):
         settings = replace(settings, providers=(*settings.providers, simulated_provider(catalog)))
     if not any(r.name == "auto" for r in settings.routes):
         from satisfice.config import RouteSettings
 
         directory = ModelDirectory(settings, catalog, settings.providers)
-        chat = [
-            t.dep.model
+        infos = [
+            t.info
             for t in directory.servable()
             if t.info is not None and t.info.kind == "chat" and not t.info.deprecated
         ]
-        if chat:
+        if infos:
+            best = max(infos, key=lambda i: (i.quality_prior, -(i.input_per_mtok + i.output_per_mtok)))
             auto = RouteSettings(
-                "auto", "cheapest", tuple(dict.fromkeys(chat)), reliability=settings.reliability
+                "auto",
+                "cheapest",
+                tuple(dict.fromkeys(i.id for i in infos)),
+                baseline=best.id,
+                reliability=settings.reliability,
             )
             settings = replace(settings, routes=(*settings.routes, auto))
     return settings

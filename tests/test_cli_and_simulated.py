@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from tests.gateway_proc import ROOT, GatewayProcess
+from tests.spec import validate
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,6 +36,8 @@ def test_keyless_tryout_serves_simulated_answers_and_reports(tmp_path: Path) -> 
         )
         resp = raw.parse()
         assert "simulated" in (resp.choices[0].message.content or "")
+        validate("CreateChatCompletionResponse", json.loads(raw.http_response.content))
+        validate("CreateChatCompletionResponse", json.loads(raw.http_response.content))
         assert (
             raw.headers["x-satisfice-provider"] == "simulated" and raw.headers["x-satisfice-route"] == "auto"
         )
@@ -46,7 +49,10 @@ def test_keyless_tryout_serves_simulated_answers_and_reports(tmp_path: Path) -> 
         stream = c.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "hey"}], stream=True
         )
-        text = "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+        chunks = list(stream)
+        for ch in chunks:
+            validate("CreateChatCompletionStreamResponse", ch.model_dump(exclude_unset=True))
+        text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
         assert text.startswith("[simulated answer from gpt-4o]")
         gw.rows(2)
     assert "SIMULATED PROVIDER" in gw.output

@@ -49,6 +49,10 @@ class Planner:
         infos = [t.info for _, ts in expanded for t in ts if t.info is not None]
         return max(infos, key=lambda i: i.input_per_mtok + i.output_per_mtok, default=None)
 
+    def servable_candidates(self, route: str) -> list[str]:
+        """The route's candidates that a configured provider serves."""
+        return [cand for cand, _ in self._expanded.get(route, [])]
+
     def plan(self, model: str, needs: Needs) -> Plan:
         route = self.directory.route(model)
         if route is None:

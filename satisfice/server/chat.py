@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,13 +18,14 @@ from satisfice.api.anthropic_messages import (
 )
 from satisfice.api.anthropic_messages_stream import MessagesStreamEncoder
 from satisfice.api.openai_request import validate_chat_request
-from satisfice.errors import GatewayError
+from satisfice.errors import GatewayError, InternalError
 from satisfice.gateway import Call, Gateway
 from satisfice.ledger.record import LedgerRow
 from satisfice.server.http import error_response, json_response, new_request_id, read_json, tenant_of
 from satisfice.server.relay import OpenAIEncoder, relay
 
 T = TypeVar("T")
+log = logging.getLogger("satisfice.server")
 
 
 class AnthropicEncoder:
@@ -66,12 +68,31 @@ class ChatEndpoints:
             self.gateway.submit(call, status=499, outcome="client_closed", error="client disconnected")
             raise
 
+    async def _contained(
+        self, call: Call, work: Awaitable[web.StreamResponse], render: Callable[[GatewayError], web.Response]
+    ) -> web.StreamResponse:
+        """A bug in one request becomes a 500 for that request alone, with its ledger row."""
+        try:
+            return await work
+        except Exception as e:
+            log.exception("request %s failed", call.row.id)
+            err = InternalError(
+                f"Internal error in the gateway ({type(e).__name__}); request id {call.row.id}."
+            )
+            self.gateway.submit(call, status=err.status, outcome="error", error=err)
+            return render(err)
+
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         call = self._call(request, "chat.completions")
 
         def render(err: GatewayError) -> web.Response:
             return error_response(err, call.headers())
 
+        return await self._contained(call, self._chat_completions(request, call, render), render)
+
+    async def _chat_completions(
+        self, request: web.Request, call: Call, render: Callable[[GatewayError], web.Response]
+    ) -> web.StreamResponse:
         async def parse() -> dict[str, Any]:
             return validate_chat_request(await read_json(request, self.max_body))
 
@@ -100,6 +121,11 @@ class ChatEndpoints:
                 {**call.headers(), **err.headers},
             )
 
+        return await self._contained(call, self._messages(request, call, render), render)
+
+    async def _messages(
+        self, request: web.Request, call: Call, render: Callable[[GatewayError], web.Response]
+    ) -> web.StreamResponse:
         async def parse() -> dict[str, Any]:
             return validate_chat_request(messages_request_to_openai(await read_json(request, self.max_body)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from satisfice.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from satisfice.errors import GatewayError, InternalError, InvalidRequest, MethodNotAllowed, NotFound
 from satisfice.gateway import Call, Gateway
 from satisfice.ledger.record import LedgerRow, apply_costs
 from satisfice.providers.failures import AttemptFailed, FailureKind
@@ -32,6 +33,7 @@ KNOWN_PATHS = {
     "/embeddings": "POST",
 }
 _UPSTREAM_LIST_TTL_S = 60.0
+log = logging.getLogger("satisfice.server")
 
 
 class MiscEndpoints:
@@ -132,6 +134,11 @@ class MiscEndpoints:
             bad = InvalidRequest(e.message, status=502, code="bad_upstream_response")
             self.gateway.submit(call, status=502, outcome="error", error=bad)
             return error_response(bad, call.headers())
+        except Exception as e:
+            log.exception("embeddings request %s failed", call.row.id)
+            internal = InternalError(f"Internal error in the gateway ({type(e).__name__}).")
+            self.gateway.submit(call, status=500, outcome="error", error=internal)
+            return error_response(internal, call.headers())
         self.gateway.submit(call, status=200, outcome="ok")
         return json_response(raw, 200, call.headers())
 

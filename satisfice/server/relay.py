@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from satisfice.errors import GatewayError, UpstreamFailed, UpstreamTimeout
+from satisfice.errors import GatewayError, InternalError, UpstreamFailed, UpstreamTimeout
 from satisfice.gateway import Call, Gateway
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.server.http import sse_error_event
 
+log = logging.getLogger("satisfice.server")
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -57,8 +59,9 @@ def mid_stream_error(e: Exception) -> GatewayError:
         return e
     if isinstance(e, AttemptFailed) and e.kind is FailureKind.TIMEOUT:
         return UpstreamTimeout(f"The upstream stream failed after it started: {e.message}.")
-    message = e.message if isinstance(e, AttemptFailed) else str(e)
-    return UpstreamFailed(f"The upstream stream failed after it started: {message}")
+    if isinstance(e, AttemptFailed):
+        return UpstreamFailed(f"The upstream stream failed after it started: {e.message}")
+    return InternalError(f"Internal error in the gateway while streaming ({type(e).__name__}).")
 
 
 async def relay(
@@ -100,7 +103,9 @@ async def relay(
         if isinstance(e, asyncio.CancelledError):
             raise
         return resp
-    except (AttemptFailed, GatewayError) as e:
+    except Exception as e:
+        if not isinstance(e, AttemptFailed | GatewayError):
+            log.exception("stream relay of %s failed", call.row.id)
         err = mid_stream_error(e)
         if isinstance(e, AttemptFailed) and call.target is not None:
             gateway.executor.breakers.record_failure(call.target.dep.key)

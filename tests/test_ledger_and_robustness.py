@@ -1,0 +1,125 @@
+"""Exactly one ledger row per request, whatever happens to it; junk input never hurts the process."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+from tests.spec import validate
+
+
+def post(gw: GatewayProcess, path: str, data: bytes) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        gw.url + path, data=data, method="POST", headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw.startswith(b"{") else raw
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+JUNK: list[Any] = [
+    None,
+    1,
+    "x",
+    [],
+    {},
+    {"model": None},
+    {"model": "", "messages": [{"role": "user", "content": "x"}]},
+    {"model": "gpt-4o-mini", "messages": "hi"},
+    {"model": "gpt-4o-mini", "messages": [None]},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user"}]},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": 5}]},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [5]}]},
+    {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": 3}]}],
+    },
+    {"model": "gpt-4o-mini", "messages": [{"role": "tool", "content": "x"}]},
+    {"model": "gpt-4o-mini", "messages": [{"role": "assistant", "tool_calls": "no"}]},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "tools": {"a": 1}},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "tool_choice": "always"},
+    {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "xml"},
+    },
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "n": 0},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": -5},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stop": [1, 2]},
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream_options": {}},
+    {
+        "model": "claude-3-5-haiku",
+        "messages": [
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{not json"}}
+                ],
+            }
+        ],
+    },
+    {"model": "claude-3-5-haiku", "messages": [{"role": "user", "content": "x"}], "n": 3},
+    {"model": "gemini-2.0-flash", "messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]},
+]
+MESSAGES_JUNK: list[Any] = [
+    {},
+    {"model": "gpt-4o-mini"},
+    {"model": "gpt-4o-mini", "max_tokens": "5", "messages": []},
+    {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+    {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "weird"}]}]},
+]
+
+
+@pytest.fixture()
+def fresh_gateway(upstream: FakeUpstream, tmp_path: Path) -> Any:
+    with GatewayProcess(tmp_path, standard_config(upstream), env={"FAKE_OPENAI_KEY": "k"}) as gw:
+        yield gw
+
+
+def test_junk_gets_client_errors_and_exactly_one_row_each(fresh_gateway: GatewayProcess) -> None:
+    gw = fresh_gateway
+    sent = 0
+    for doc in JUNK:
+        status, body = post(gw, "/v1/chat/completions", json.dumps(doc).encode())
+        sent += 1
+        assert 400 <= status < 500, (doc, status, body)
+        validate("ErrorResponse", body)
+    for doc in MESSAGES_JUNK:
+        status, body = post(gw, "/v1/messages", json.dumps(doc).encode())
+        sent += 1
+        assert (
+            status == 400 and body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+        ), body
+    # A client that sends half a body and leaves is a request too (a 499 row), and disturbs no one.
+    with socket.create_connection(("127.0.0.1", gw.port)) as s:
+        s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"mo')
+    sent += 1
+    c = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
+    c.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "still fine"}])
+    list(
+        c.chat.completions.create(model="fallback", messages=[{"role": "user", "content": "s"}], stream=True)
+    )
+    with pytest.raises(openai.APIStatusError):
+        c.chat.completions.create(model="openai/error500", messages=[{"role": "user", "content": "x"}])
+    sent += 3
+    rows = gw.rows(sent)
+    assert len(gw.rows(sent + 1, timeout=1.0)) == sent  # and no extra row arrives later
+    ids = [r["id"] for r in rows]
+    assert len(set(ids)) == sent
+    statuses = [r["status"] for r in rows]
+    assert statuses.count(499) == 1 and statuses.count(502) == 1 and statuses.count(200) == 2

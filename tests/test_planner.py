@@ -1,0 +1,94 @@
+"""Plans from routes and direct model names, with the hard constraints of the request."""
+
+import random
+from typing import Any
+
+import pytest
+
+from satisfice.catalog import load_catalog
+from satisfice.config import parse_settings
+from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
+from satisfice.routing.constraints import needs_of
+from satisfice.routing.directory import ModelDirectory
+from satisfice.routing.planner import Planner
+
+ENV = {"OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k"}
+
+
+def planner(routes: dict[str, Any], seed: int = 0) -> Planner:
+    s = parse_settings({"routes": routes}, ENV)
+    return Planner(ModelDirectory(s, load_catalog(), s.providers), s.reliability, random.Random(seed))
+
+
+def body(**kw: Any) -> dict[str, Any]:
+    return {"model": "x", "messages": [{"role": "user", "content": "hello"}], **kw}
+
+
+def test_first_keeps_order_and_cheapest_sorts_by_price() -> None:
+    p = planner(
+        {
+            "f": {"candidates": ["gpt-4o", "gpt-4o-mini"]},
+            "c": {"strategy": "cheapest", "candidates": ["gpt-4o", "claude-3-5-haiku", "gpt-4o-mini"]},
+        }
+    )
+    assert [t.dep.model for t in p.plan("f", needs_of(body())).targets] == ["gpt-4o", "gpt-4o-mini"]
+    plan = p.plan("c", needs_of(body()))
+    assert [t.dep.model for t in plan.targets] == ["gpt-4o-mini", "claude-3-5-haiku", "gpt-4o"]
+    assert plan.baseline is not None and plan.baseline.id == "gpt-4o"
+
+
+def test_weighted_follows_the_weights() -> None:
+    p = planner(
+        {"w": {"strategy": "weighted", "candidates": ["gpt-4o", "gpt-4o-mini"], "weights": [1, 3]}}, seed=1
+    )
+    firsts = [p.plan("w", needs_of(body())).targets[0].dep.model for _ in range(2000)]
+    share = firsts.count("gpt-4o-mini") / len(firsts)
+    assert 0.70 < share < 0.80  # 3:1 weights, 2000 draws
+    # The other candidate stays as the fallback.
+    assert len(p.plan("w", needs_of(body())).targets) == 2
+
+
+def test_constraints_skip_candidates_that_cannot_take_the_request() -> None:
+    p = planner({"r": {"candidates": ["gpt-3.5-turbo-1106", "gpt-4o-mini"]}})
+    image = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}
+    plan = p.plan("r", needs_of(body(messages=[image])))
+    assert [t.dep.model for t in plan.targets] == ["gpt-4o-mini"] and "no image input" in plan.reason
+    long_prompt = body(messages=[{"role": "user", "content": "word " * 20000}])
+    plan = p.plan("r", needs_of(long_prompt))  # ~20k tokens: beyond gpt-3.5-turbo-1106's 16k window
+    assert [t.dep.model for t in plan.targets] == ["gpt-4o-mini"]
+
+
+def test_nothing_fits_is_a_clear_error() -> None:
+    p = planner({"small": {"candidates": ["gpt-3.5-turbo-1106"]}})
+    with pytest.raises(ContextWindowExceeded):
+        p.plan("small", needs_of(body(messages=[{"role": "user", "content": "word " * 20000}])))
+    with pytest.raises(InvalidRequest, match="no image input"):
+        p.plan(
+            "small",
+            needs_of(
+                body(
+                    messages=[
+                        {
+                            "role": "user",
+                            "content": [{"type": "image_url", "image_url": {"url": "https://x"}}],
+                        }
+                    ]
+                )
+            ),
+        )
+    with pytest.raises(ContextWindowExceeded, match="maximum context length is 16385"):
+        p.plan("gpt-3.5-turbo-1106", needs_of(body(messages=[{"role": "user", "content": "word " * 20000}])))
+
+
+def test_direct_names_resolve_by_id_alias_and_provider() -> None:
+    p = planner({})
+    assert p.plan("anthropic/claude-3-5-haiku", needs_of(body())).targets[0].dep.provider == "anthropic"
+    assert (
+        p.plan("claude-3-5-haiku", needs_of(body()))
+        .targets[0]
+        .dep.upstream_model.startswith("claude-3-5-haiku")
+    )
+    with pytest.raises(ModelNotFound, match="no configured provider"):
+        p.plan("gemini-2.0-flash", needs_of(body()))
+    with pytest.raises(ModelNotFound, match="does not exist"):
+        p.plan("totally-unknown", needs_of(body()))
