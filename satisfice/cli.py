@@ -198,6 +198,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--ledger", help="ledger file (default: the config's ledger.path)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_report)
+    from satisfice.evals import add_data_parser, add_eval_parser
+    from satisfice.predict import add_train_parser
+    from satisfice.router_cli import add_predict_parser, add_route_parser
+
+    add_route_parser(sub)
+    add_predict_parser(sub)
+    add_train_parser(sub)
+    add_eval_parser(sub)
+    add_data_parser(sub)
     return p
 
 

@@ -15,9 +15,12 @@ from typing import Any
 
 import yaml
 
+from satisfice.errors import GatewayError
 from satisfice.providers.presets import PRESETS
 
-STRATEGIES = ("first", "cheapest", "weighted")
+STRATEGIES = ("first", "cheapest", "weighted", "auto")
+ROUTERS = ("learned", "heuristic", "random", "prior")
+DEFAULT_KNOB = "loss=0.05"
 DIALECTS = ("openai", "azure", "anthropic", "gemini", "simulated")
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$|^env:([A-Za-z_][A-Za-z0-9_]*)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
@@ -66,6 +69,8 @@ class RouteSettings:
     weights: tuple[float, ...] = ()
     baseline: str | None = None
     reliability: Reliability = Reliability()
+    knob: str = DEFAULT_KNOB  # strategy auto: the default cost/quality knob (see routing/knob.py)
+    router: str = "learned"  # strategy auto: which quality predictor
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +231,10 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
 def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
     if not isinstance(obj, Mapping):
         raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
-    _check_keys(obj, {"strategy", "candidates", "weights", "baseline", "reliability"}, where)
-    if not _NAME.match(name) or "/" in name:
-        raise ConfigError(where, "route names use letters, digits, '_', '.', ':' or '-'")
+    allowed = {"strategy", "candidates", "weights", "baseline", "reliability", "knob", "router"}
+    _check_keys(obj, allowed, where)
+    if not _NAME.match(name) or "/" in name or ":" in name:
+        raise ConfigError(where, "route names use letters, digits, '_', '.' or '-' (':' starts a knob)")
     strategy = _get(obj, "strategy", where, str, "first")
     if strategy not in STRATEGIES:
         raise ConfigError(
@@ -254,6 +260,16 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
     elif weights:
         raise ConfigError(f"{where}.weights", "only used by strategy: weighted")
     baseline = _get(obj, "baseline", where, str, None)
+    knob = str(_get(obj, "knob", where, (str, int, float), DEFAULT_KNOB))
+    try:
+        from satisfice.routing.knob import parse_knob
+
+        parse_knob(knob)
+    except GatewayError as e:
+        raise ConfigError(f"{where}.knob", e.message) from None
+    router = _get(obj, "router", where, str, "learned")
+    if router not in ROUTERS:
+        raise ConfigError(f"{where}.router", f"unknown router {router!r} (known: {', '.join(ROUTERS)})")
     return RouteSettings(
         name=name,
         strategy=strategy,
@@ -261,6 +277,8 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
         weights=tuple(float(w) for w in weights),
         baseline=baseline,
         reliability=_reliability(obj.get("reliability"), f"{where}.reliability", base),
+        knob=knob,
+        router=router,
     )
 
 

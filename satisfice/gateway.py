@@ -38,6 +38,7 @@ class Call:
     attempts: list[Attempt] = field(default_factory=list)
     needs: Needs | None = None
     submitted: bool = False  # the one ledger row is written; later submits are ignored
+    knob: str | None = None  # the request's x-satisfice-knob header
 
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
@@ -49,6 +50,11 @@ class Call:
             out["x-satisfice-route"] = row.route
         if row.reason:
             out["x-satisfice-reason"] = row.reason.encode("ascii", "replace").decode()[:300]
+        if row.knob:
+            out["x-satisfice-knob"] = row.knob
+        planned = self.plan.targets[0].dep.model if self.plan is not None and self.plan.targets else None
+        if row.predicted_quality is not None and self.target is not None and self.target.dep.model == planned:
+            out["x-satisfice-predicted-quality"] = f"{row.predicted_quality:.4f}"
         out["x-satisfice-cost-usd"] = f"{row.cost_usd:.8f}"
         out["x-satisfice-baseline-cost-usd"] = f"{row.baseline_cost_usd:.8f}"
         if estimate:
@@ -67,11 +73,13 @@ class Gateway:
     def _plan(self, call: Call, body: dict[str, Any]) -> Plan:
         call.needs = needs_of(body)
         call.row.stream = bool(body.get("stream"))
-        plan = self.planner.plan(body["model"], call.needs)
+        plan = self.planner.plan(body["model"], call.needs, call.knob)
         call.plan = plan
         call.row.route = plan.route
         call.row.strategy = plan.strategy
         call.row.reason = plan.reason
+        call.row.knob = plan.knob or ""
+        call.row.predicted_quality = plan.predicted_quality
         return plan
 
     async def _complete_one(self, dep: Deployment, body: dict[str, Any]) -> Completion:

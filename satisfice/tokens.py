@@ -127,9 +127,3 @@ def count_prompt(body: dict[str, Any], model: str = "") -> int:
         + n_msgs * _TOKENS_PER_MESSAGE
         + _TOKENS_PER_REPLY
     )
-
-
-def warm() -> None:
-    """Load o200k now (start-up, in a worker thread) so the first request that needs an exact count
-    does not pay. cl100k (GPT-3.5/GPT-4 only) loads on first need: each encoding costs ~30-75 MB."""
-    encoding("o200k_base")

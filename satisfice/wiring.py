@@ -59,7 +59,7 @@ def effective_settings(settings: Settings, catalog: Catalog) -> Settings:
             best = max(infos, key=lambda i: (i.quality_prior, -(i.input_per_mtok + i.output_per_mtok)))
             auto = RouteSettings(
                 "auto",
-                "cheapest",
+                "auto",
                 tuple(dict.fromkeys(i.id for i in infos)),
                 baseline=best.id,
                 reliability=settings.reliability,

@@ -68,7 +68,9 @@ def read_jsonl(path: str | Path) -> Dataset:
         for m in r.outcomes:
             models[m] = None
     dense = all(len(r.outcomes) == len(models) for r in records)
-    return Dataset(p.stem, records, list(models), pairwise=not dense and all(len(r.outcomes) == 2 for r in records))
+    return Dataset(
+        p.stem, records, list(models), pairwise=not dense and all(len(r.outcomes) == 2 for r in records)
+    )
 
 
 def record_json(r: Record) -> dict[str, Any]:
@@ -76,8 +78,11 @@ def record_json(r: Record) -> dict[str, Any]:
         "id": r.id,
         "messages": list(r.messages),
         "outcomes": {
-            m: {k: v for k, v in (("quality", o.quality), ("cost_usd", o.cost_usd), ("response", o.response))
-                if v is not None}
+            m: {
+                k: v
+                for k, v in (("quality", o.quality), ("cost_usd", o.cost_usd), ("response", o.response))
+                if v is not None
+            }
             for m, o in r.outcomes.items()
         },
     }

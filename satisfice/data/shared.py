@@ -22,14 +22,28 @@ csv.field_size_limit(1 << 30)
 
 # name -> (folder, description)
 SHARED = {
-    "routerbench": ("routerbench-subset", "RouterBench 0-shot subset: ARC-Challenge, MBPP, Winogrande x 11 models"),
+    "routerbench": (
+        "routerbench-subset",
+        "RouterBench 0-shot subset: ARC-Challenge, MBPP, Winogrande x 11 models",
+    ),
     "mmlu": ("routellm-evals", "MMLU (RouteLLM evals): Mixtral-8x7B vs GPT-4-1106 correctness"),
-    "gsm8k": ("routellm-evals", "GSM8K (RouteLLM evals): Mixtral-8x7B vs GPT-4-1106 correctness, full answers"),
-    "arena-bench": ("arena-bench-v1", "Arena-Bench v1: 300 real chat prompts x 15 models, GPT-4 judge score / 10"),
+    "gsm8k": (
+        "routellm-evals",
+        "GSM8K (RouteLLM evals): Mixtral-8x7B vs GPT-4-1106 correctness, full answers",
+    ),
+    "arena-bench": (
+        "arena-bench-v1",
+        "Arena-Bench v1: 300 real chat prompts x 15 models, GPT-4 judge score / 10",
+    ),
     "arena-battles": ("arena-battles-1k", "Chatbot Arena battles: pairwise human votes, 29 models"),
 }
-ALIASES = {"routerbench-subset": "routerbench", "arena-bench-v1": "arena-bench", "arena-battles-1k": "arena-battles",
-           "routellm-mmlu": "mmlu", "routellm-gsm8k": "gsm8k"}
+ALIASES = {
+    "routerbench-subset": "routerbench",
+    "arena-bench-v1": "arena-bench",
+    "arena-battles-1k": "arena-battles",
+    "routellm-mmlu": "mmlu",
+    "routellm-gsm8k": "gsm8k",
+}
 
 
 def data_root() -> Path:
@@ -37,10 +51,16 @@ def data_root() -> Path:
     if env:
         return Path(env)
     here = Path(__file__).resolve().parents[2]  # the checkout (editable install)
-    for cand in (here.parent / "shared" / "data", Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data"):
+    for cand in (
+        here.parent / "shared" / "data",
+        Path.cwd().parent / "shared" / "data",
+        Path.cwd() / "shared" / "data",
+    ):
         if cand.is_dir():
             return cand
-    raise FileNotFoundError("shared data not found: set SATISFICE_DATA to the folder holding routerbench-subset/ etc.")
+    raise FileNotFoundError(
+        "shared data not found: set SATISFICE_DATA to the folder holding routerbench-subset/ etc."
+    )
 
 
 def _rows(path: Path) -> Iterator[dict[str, str]]:
@@ -65,7 +85,7 @@ def load_routerbench(root: Path) -> Dataset:
     short: list[str] = []
     for row in _rows(path):
         if not short:
-            short = [k[len("score_"):] for k in row if k.startswith("score_")]
+            short = [k[len("score_") :] for k in row if k.startswith("score_")]
             models = [canonical_model(s) for s in short]
         if any(row[f"score_{s}"] == "" for s in short):
             continue  # 14 ARC rows have no scores in the source
@@ -73,7 +93,9 @@ def load_routerbench(root: Path) -> Dataset:
             m: Outcome(float(row[f"score_{s}"]), float(row[f"cost_usd_{s}"]), row[f"response_{s}"])
             for s, m in zip(short, models, strict=True)
         }
-        records.append(Record(row["prompt_id"], _user(row["prompt"]), outcomes, row["source"], row["routerdc_split"]))
+        records.append(
+            Record(row["prompt_id"], _user(row["prompt"]), outcomes, row["source"], row["routerdc_split"])
+        )
     return Dataset("routerbench", records, models, description=SHARED["routerbench"][1])
 
 
@@ -104,14 +126,20 @@ def load_arena_bench(root: Path) -> Dataset:
     names: list[str] = []
     for row in _rows(folder / "scores.csv.gz"):
         if not names:
-            names = [k[len("score_"):] for k in row if k.startswith("score_")]
+            names = [k[len("score_") :] for k in row if k.startswith("score_")]
         outcomes = {
-            canonical_model(n): Outcome(float(row[f"score_{n}"]) / 10.0, None, answers.get((row["prompt_id"], n)))
+            canonical_model(n): Outcome(
+                float(row[f"score_{n}"]) / 10.0, None, answers.get((row["prompt_id"], n))
+            )
             for n in names
             if row[f"score_{n}"] != ""
         }
-        records.append(Record(row["prompt_id"], _user(prompts[row["prompt_id"]]), outcomes, "arena-chat", None))
-    return Dataset("arena-bench", records, [canonical_model(n) for n in names], description=SHARED["arena-bench"][1])
+        records.append(
+            Record(row["prompt_id"], _user(prompts[row["prompt_id"]]), outcomes, "arena-chat", None)
+        )
+    return Dataset(
+        "arena-bench", records, [canonical_model(n) for n in names], description=SHARED["arena-bench"][1]
+    )
 
 
 def load_arena_battles(root: Path) -> Dataset:
@@ -124,10 +152,16 @@ def load_arena_battles(root: Path) -> Dataset:
             continue
         qa, qb = votes[row["winner"]]
         turns = orjson.loads(row["user_turns_json"]) if row.get("user_turns_json") else [row["prompt"]]
-        messages = tuple({"role": "user", "content": str(t)} for t in turns[:1])  # the first turn is what was routed
-        records.append(Record(row["prompt_id"], messages, {a: Outcome(qa), b: Outcome(qb)}, "arena-battle", None))
+        messages = tuple(
+            {"role": "user", "content": str(t)} for t in turns[:1]
+        )  # the first turn is what was routed
+        records.append(
+            Record(row["prompt_id"], messages, {a: Outcome(qa), b: Outcome(qb)}, "arena-battle", None)
+        )
         models[a] = models[b] = None
-    return Dataset("arena-battles", records, list(models), pairwise=True, description=SHARED["arena-battles"][1])
+    return Dataset(
+        "arena-battles", records, list(models), pairwise=True, description=SHARED["arena-battles"][1]
+    )
 
 
 def load_shared(name: str) -> Dataset:

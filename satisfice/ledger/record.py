@@ -35,6 +35,8 @@ COLUMNS = (
     "outcome",
     "reason",
     "error",
+    "knob",
+    "predicted_quality",
 )
 
 
@@ -66,6 +68,8 @@ class LedgerRow:
     outcome: str = "ok"  # ok | error | client_closed | stream_error
     reason: str = ""
     error: str = ""
+    knob: str = ""  # strategy auto: the knob that decided
+    predicted_quality: float | None = None  # strategy auto: of the planned model
     extra: dict[str, Any] = field(default_factory=dict)
 
     def values(self) -> tuple[Any, ...]:

@@ -38,15 +38,26 @@ def parse_knob(text: str, *, param: str = "knob") -> Knob:
         kind, value = "quality", raw
     kind = kind.strip().lower()
     if kind not in KINDS:
-        raise InvalidRequest(f"Unknown knob form {kind!r} in {text!r}; use one of {', '.join(KINDS)}, e.g. quality=0.9.",
-                             param=param, code="invalid_knob")
+        raise InvalidRequest(
+            f"Unknown knob form {kind!r} in {text!r}; use one of {', '.join(KINDS)}, e.g. quality=0.9.",
+            param=param,
+            code="invalid_knob",
+        )
     try:
         v = float(value)
     except ValueError:
-        raise InvalidRequest(f"The knob value in {text!r} is not a number.", param=param, code="invalid_knob") from None
-    if not np.isfinite(v) or (kind in ("quality", "loss", "share") and not 0.0 <= v <= 1.0) or (kind == "wtp" and v <= 0):
+        raise InvalidRequest(
+            f"The knob value in {text!r} is not a number.", param=param, code="invalid_knob"
+        ) from None
+    if (
+        not np.isfinite(v)
+        or (kind in ("quality", "loss", "share") and not 0.0 <= v <= 1.0)
+        or (kind == "wtp" and v <= 0)
+    ):
         limits = "> 0" if kind == "wtp" else "between 0 and 1"
-        raise InvalidRequest(f"The knob {kind} must be {limits}, got {value}.", param=param, code="invalid_knob")
+        raise InvalidRequest(
+            f"The knob {kind} must be {limits}, got {value}.", param=param, code="invalid_knob"
+        )
     return Knob(kind, v)
 
 
@@ -78,11 +89,16 @@ def choose(quality: Array, cost: Array, knob: Knob, share_target: float | None =
     return best(quality, cost) if found is None else found
 
 
-def choose_many(quality: npt.NDArray[np.float64], cost: npt.NDArray[np.float64], knob: Knob,
-                share_target: float | None = None) -> npt.NDArray[np.int64]:
+def choose_many(
+    quality: npt.NDArray[np.float64],
+    cost: npt.NDArray[np.float64],
+    knob: Knob,
+    share_target: float | None = None,
+) -> npt.NDArray[np.int64]:
     """`choose` for every row of (n, m) quality and cost matrices."""
-    return np.array([choose(quality[i], cost[i], knob, share_target) for i in range(quality.shape[0])],
-                    dtype=np.int64)
+    return np.array(
+        [choose(quality[i], cost[i], knob, share_target) for i in range(quality.shape[0])], dtype=np.int64
+    )
 
 
 def strongest(reference_quality: Array) -> int:

@@ -5,21 +5,54 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from satisfice.catalog import ModelInfo
 from satisfice.config import Reliability, RouteSettings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
+from satisfice.routing.auto import AutoRouter
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
 from satisfice.routing.directory import ModelDirectory, Target
+from satisfice.routing.knob import Knob, parse_knob
+
+# Stand-in for a candidate the catalog does not know (a passthrough model): mid-range everything.
+_UNKNOWN = ModelInfo(
+    id="unknown",
+    provider="unknown",
+    upstream_id="unknown",
+    kind="chat",
+    aliases=(),
+    input_per_mtok=1.0,
+    output_per_mtok=2.0,
+    cached_input_per_mtok=None,
+    context_window=8192,
+    max_output=4096,
+    tools=False,
+    vision=False,
+    json_schema=False,
+    streaming=True,
+    reasoning=False,
+    quality_prior=0.5,
+    quality_source="unknown model",
+    family="",
+    price_date="",
+    price_source="",
+    deprecated=False,
+)
 
 
 @dataclass(slots=True)
 class Plan:
     route: str  # the route name, or the requested model for a direct call
-    strategy: str  # "direct" | "first" | "cheapest" | "weighted"
+    strategy: str  # "direct" | "first" | "cheapest" | "weighted" | "auto"
     targets: list[Target]
     reason: str
     baseline: ModelInfo | None
     reliability: Reliability
+    predicted_quality: float | None = None  # strategy auto: the chosen model's predicted quality
+    knob: str | None = None  # strategy auto: the knob that decided
+    # strategy auto: candidate -> (predicted quality, estimated cost $), for dry runs and debugging
+    scores: dict[str, tuple[float, float]] | None = None
 
 
 class Planner:
@@ -29,6 +62,7 @@ class Planner:
         self.directory = directory
         self.reliability = reliability
         self.rng = rng or random.Random()
+        self._auto: dict[str, AutoRouter] = {}
         # Routes are expanded once: candidate name -> its targets.
         self._expanded: dict[str, list[tuple[str, list[Target]]]] = {}
         self._baselines: dict[str, ModelInfo | None] = {}
@@ -41,6 +75,13 @@ class Planner:
                     continue  # not servable with this configuration; `satisfice check` reports it
             self._expanded[name] = expanded
             self._baselines[name] = self._baseline(route, expanded)
+            if route.strategy == "auto":
+                self._auto.setdefault(route.router, AutoRouter(route.router))
+
+    def warm(self) -> None:
+        """Load the quality predictors the routes use (start-up, off the event loop)."""
+        for router in self._auto.values():
+            router.warm()
 
     def _baseline(self, route: RouteSettings, expanded: list[tuple[str, list[Target]]]) -> ModelInfo | None:
         if route.baseline:
@@ -53,11 +94,18 @@ class Planner:
         """The route's candidates that a configured provider serves."""
         return [cand for cand, _ in self._expanded.get(route, [])]
 
-    def plan(self, model: str, needs: Needs) -> Plan:
+    def plan(self, model: str, needs: Needs, knob: str | None = None) -> Plan:
+        """`knob` comes from the request's x-satisfice-knob header; a model suffix (`auto:0.9`)
+        wins over it, and either wins over the route's own knob."""
         route = self.directory.route(model)
+        if route is None and ":" in model:
+            name, _, suffix = model.partition(":")
+            route = self.directory.route(name)
+            if route is not None:
+                knob = suffix
         if route is None:
             return self._direct(model, needs)
-        return self._route(route, needs)
+        return self._route(route, needs, knob)
 
     def _direct(self, model: str, needs: Needs) -> Plan:
         targets = self.directory.targets(model)
@@ -76,7 +124,7 @@ class Planner:
             targets = [t for t, (_, o) in zip(targets, overflow, strict=True) if o is None]
         return Plan(model, "direct", list(targets), "requested model", targets[0].info, self.reliability)
 
-    def _route(self, route: RouteSettings, needs: Needs) -> Plan:
+    def _route(self, route: RouteSettings, needs: Needs, knob_text: str | None = None) -> Plan:
         expanded = self._expanded[route.name]
         if not expanded:
             raise ModelNotFound(
@@ -104,13 +152,46 @@ class Planner:
                 param="messages" if context_only else None,
                 code="context_length_exceeded" if context_only else "no_capable_candidate",
             )
-        reason = self._order(route, ok, needs)
+        predicted: float | None = None
+        knob: str | None = None
+        scores: dict[str, tuple[float, float]] | None = None
+        if route.strategy == "auto":
+            parsed = parse_knob(
+                knob_text if knob_text else route.knob, param="model" if knob_text else "knob"
+            )
+            reason, predicted, scores = self._auto_order(route, ok, needs, parsed)
+            knob = str(parsed)
+        else:
+            reason = self._order(route, ok, needs)
         if skipped:
             reason += f"; skipped {', '.join(sorted(set(skipped)))}"
         targets = [t for _, _, ts in ok for t in ts]
         return Plan(
-            route.name, route.strategy, targets, reason, self._baselines[route.name], route.reliability
+            route.name,
+            route.strategy,
+            targets,
+            reason,
+            self._baselines[route.name],
+            route.reliability,
+            predicted,
+            knob,
+            scores,
         )
+
+    def _auto_order(
+        self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs, knob: Knob
+    ) -> tuple[str, float, dict[str, tuple[float, float]]]:
+        """Chosen candidate first, the rest by predicted quality (the fallback order). Candidates
+        the catalog does not know get the neutral prior of a mid-range model."""
+        infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]
+        decision = self._auto[route.router].decide(infos, needs, knob)
+        names = [cand for _, cand, _ in ok]
+        scores = {
+            n: (float(q), float(c)) for n, q, c in zip(names, decision.quality, decision.cost, strict=True)
+        }
+        rest = [int(i) for i in np.argsort(-decision.quality, kind="stable") if int(i) != decision.index]
+        ok[:] = [ok[i] for i in [decision.index, *rest]]
+        return decision.reason(names), float(decision.quality[decision.index]), scores
 
     def _order(self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs) -> str:
         if route.strategy == "cheapest":

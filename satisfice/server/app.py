@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from satisfice import tokens
 from satisfice.server.chat import ChatEndpoints
 from satisfice.server.misc import MiscEndpoints
 from satisfice.wiring import Parts
@@ -29,10 +28,12 @@ def make_app(parts: Parts) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await parts.gateway.runner.start()
-        # Load the tokenizer off the event loop so the first request does not pay for it.
-        warm = asyncio.get_running_loop().run_in_executor(None, tokens.warm)
+        # Load the routes' quality predictors off the event loop, so serving starts at once and the
+        # first auto-routed request rarely waits. The tokenizer (~75 MB) stays lazy: exact counts
+        # are needed only near a context window or when an upstream reports no usage.
+        warm_router = asyncio.get_running_loop().run_in_executor(None, parts.planner.warm)
         yield
-        warm.cancel()
+        warm_router.cancel()
         await parts.gateway.runner.close()
         parts.ledger.close()
 

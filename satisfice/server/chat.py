@@ -52,7 +52,8 @@ class ChatEndpoints:
 
     def _call(self, request: web.Request, endpoint: str) -> Call:
         return Call(
-            LedgerRow(id=new_request_id(), ts=time.time(), endpoint=endpoint, tenant=tenant_of(request))
+            LedgerRow(id=new_request_id(), ts=time.time(), endpoint=endpoint, tenant=tenant_of(request)),
+            knob=request.headers.get("x-satisfice-knob"),
         )
 
     async def _guard(

@@ -1,0 +1,64 @@
+"""`satisfice eval`: argparse registration and the command. The lead wires it into satisfice/cli.py:
+
+    from satisfice.evals import add_data_parser, add_eval_parser
+    add_eval_parser(sub); add_data_parser(sub)      # sub = parser.add_subparsers(...)
+
+Each registered sub-command sets `func` (returns the exit code): 0 ok, 2 for data or requests the
+evaluation cannot handle (the message goes to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+
+from satisfice.evals.protocols import ROUTERS
+
+
+def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "eval",
+        help="replay a labelled dataset under a router: cost-quality curve, RouteLLM metrics",
+        description=(
+            "Replay a dataset of per-prompt, per-model quality and cost, sweep the cost/quality knob and "
+            "write JSON plus a PNG plot. No prompt is scored by a predictor trained on it."
+        ),
+    )
+    p.add_argument("--dataset", required=True, help="a shared dataset name or a canonical JSONL file")
+    p.add_argument("--router", default="learned", choices=ROUTERS, help="default: learned")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--out", help="output folder (default eval-results/<dataset>-<router>/)")
+    p.add_argument("--folds", type=int, help="k-fold CV (default: the data's train/test split, else 5 folds)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-on", help="learned router: train on these datasets (NAME[,NAME]) and score all")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=cmd_eval)
+    return p
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from satisfice.evals.evaluate import evaluate
+    from satisfice.evals.progress import Progress
+    from satisfice.evals.replay import EvalError
+    from satisfice.evals.report import default_out_dir, render_text, write_outputs
+
+    train_on = [t.strip() for t in (args.train_on or "").split(",") if t.strip()]
+    progress = Progress(enabled=not args.no_progress)
+    try:
+        result = evaluate(
+            args.dataset, args.router, folds=args.folds, seed=args.seed, train_on=train_on, progress=progress
+        )
+    except EvalError as e:
+        progress.close()
+        print(f"satisfice eval: {e}", file=sys.stderr)
+        return 2
+    progress.close()
+    write_outputs(result, args.out or default_out_dir(args.dataset, args.router))
+    if args.json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    else:
+        print(render_text(result))
+    return 0

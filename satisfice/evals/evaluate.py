@@ -1,0 +1,162 @@
+"""`evaluate()`: replay a dataset of per-prompt, per-model quality and cost under a router.
+
+The router predicts each model's quality for each scored prompt (see `protocols` for who is trained
+on what), the knob's decision rule picks a model at many knob settings (`sweep`), and each setting is
+scored with the recorded quality and cost of the model it picked (`replay`). Everything is measured on
+the scored prompts only: baselines included.
+
+Two-model data adds RouteLLM's metrics (`metrics`): the router curve is (strong-call share, quality)
+over the share sweep, anchored at (0, weak) and (1, strong). Baselines: each single model, the random
+router (a share s of prompts sent to the strong model at random: the straight line, APGR 0.5) and the
+oracle (per prompt the cheapest model with the best observed quality; for 0/1 data the cheapest correct
+one, or the cheapest model when none is correct). For two-model data the oracle's curve is RouteLLM's
+"optimal" router: the best quality reachable with at most a share s of strong calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from satisfice.data.records import Dataset
+from satisfice.evals.metrics import curve_metrics, oracle_curve
+from satisfice.evals.pairwise import evaluate_pairwise
+from satisfice.evals.progress import Progress
+from satisfice.evals.protocols import score
+from satisfice.evals.replay import (
+    EvalError,
+    Replay,
+    build_replay,
+    oracle_picks,
+    single_models,
+    summarize_picks,
+)
+from satisfice.evals.standins import Fitter, QualityPredictor
+from satisfice.evals.sweep import SHARES, sweep_n_model, sweep_two_model
+
+
+def _load(dataset: Dataset | str) -> Dataset:
+    if isinstance(dataset, Dataset):
+        return dataset
+    from satisfice.data.jsonl import DataFormatError, load_dataset
+
+    try:
+        return load_dataset(dataset)
+    except (FileNotFoundError, KeyError, DataFormatError) as e:
+        raise EvalError(str(e)) from None
+
+
+def evaluate(
+    dataset: Dataset | str,
+    router: str | QualityPredictor = "learned",
+    *,
+    folds: int | None = None,
+    seed: int = 0,
+    train_on: Sequence[str] = (),
+    fit: Fitter | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate `router` (a name or a predictor object) on `dataset` (a Dataset, shared name or JSONL
+    path). `folds` forces k-fold CV (default: the data's split, else 5 folds); `fit` replaces
+    `satisfice.predict.fit` for the learned router. Returns the JSON-able result; raises EvalError."""
+    ds = _load(dataset)
+    if ds.pairwise:
+        return evaluate_pairwise(
+            ds, router, folds=folds, seed=seed, train_on=train_on, fit=fit, progress=progress
+        )
+    full = build_replay(ds)
+    scored = score(
+        full.records,
+        full.infos,
+        router,
+        dataset=ds.name,
+        folds=folds,
+        seed=seed,
+        train_on=train_on,
+        fit=fit,
+        progress=progress,
+    )
+    if scored.rows.size == 0:
+        raise EvalError(f"{ds.name}: the protocol left no prompt to score")
+    replay = full.subset(scored.rows)
+    two = len(replay.models) == 2
+    points = (sweep_two_model if two else sweep_n_model)(replay, scored.predicted, progress)
+    if progress is not None:
+        progress.close()
+    strong = replay.strong()
+    result: dict[str, Any] = {
+        "kind": "two-model" if two else "n-model",
+        "router": router if isinstance(router, str) else "custom",
+        "predictor": scored.predictor,
+        "dataset": ds.name,
+        "description": ds.description,
+        "protocol": scored.protocol,
+        "may_have_seen_data": scored.may_have_seen_data,
+        "n_prompts": replay.n,
+        "n_dropped_incomplete": replay.dropped,
+        "models": replay.models,
+        "strong_model": replay.models[strong],
+        "cost_source": replay.cost_source,
+        "decision_costs": {m: float(c) for m, c in zip(replay.models, replay.decision_cost, strict=True)},
+        "seed": seed,
+        "folds": folds,
+        "points": points,
+        "baselines": _baselines(replay),
+    }
+    strong_q = result["baselines"]["models"][replay.models[strong]]["quality"]
+    good = [p for p in points if p["quality"] >= 0.95 * strong_q - 1e-12]
+    cheapest = min(good, key=lambda p: p["cost_per_1k"]) if good else None
+    result["cheapest_at_95"] = (
+        None
+        if cheapest is None
+        else {k: cheapest[k] for k in ("knob", "quality", "cost_per_1k", "strong_share")}
+    )
+    if two:
+        result.update(_two_model(replay, points, result["baselines"]))
+    return result
+
+
+def _baselines(replay: Replay) -> dict[str, Any]:
+    m = len(replay.models)
+    oracle = summarize_picks(replay, oracle_picks(replay.quality, replay.cost))
+    return {
+        "models": single_models(replay),
+        "random": {
+            "quality": float(replay.quality.mean()),
+            "cost_per_1k": float(replay.cost.mean() * 1000),
+            "model_shares": {name: 1.0 / m for name in replay.models},
+            "note": "each prompt to a model drawn uniformly at random (expected values)",
+        },
+        "oracle": {**oracle, "note": "per prompt the cheapest model with the best observed quality"},
+    }
+
+
+def _two_model(replay: Replay, points: list[dict[str, Any]], baselines: dict[str, Any]) -> dict[str, Any]:
+    """RouteLLM's metrics for the router (returned) and for the random and oracle routers (added to
+    `baselines`)."""
+    strong = replay.strong()
+    weak = 1 - strong
+    weak_q = float(replay.quality[:, weak].mean())
+    strong_q = float(replay.quality[:, strong].mean())
+    shares = [0.0, *(p["strong_share"] for p in points), 1.0]
+    qualities = [weak_q, *(p["quality"] for p in points), strong_q]
+    ox, oy = oracle_curve(replay.quality[:, weak], replay.quality[:, strong])
+    out: dict[str, Any] = {
+        "weak_model": replay.models[weak],
+        "cost_metric": "strong_share (RouteLLM: the share of calls sent to the strong model)",
+        "share_calibration": "on the router's predictions for the scored prompts (no labels)",
+        **curve_metrics(shares, qualities, weak_q, strong_q),
+    }
+    if strong_q <= weak_q:
+        out["warning"] = "the strong model is not better than the weak one here: the metrics are undefined"
+    baselines["random"].update(curve_metrics([0.0, 1.0], [weak_q, strong_q], weak_q, strong_q))
+    baselines["random"]["note"] += "; on the share axis: a share s sent to the strong model at random"
+    baselines["oracle"].update(curve_metrics(ox, oy, weak_q, strong_q))
+    baselines["oracle"]["curve"] = {
+        "strong_share": SHARES,
+        "quality": [float(v) for v in np.interp(SHARES, ox, oy)],
+        "note": "RouteLLM's optimal router: the best quality with at most a share s of strong calls",
+    }
+    return out

@@ -1,0 +1,225 @@
+"""Outputs of an evaluation: the JSON file, the PNG plot (matplotlib, Agg, imported lazily) and the
+short human-readable table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+JSON_NAME, PNG_NAME = "result.json", "curve.png"
+
+
+def default_out_dir(dataset: str, router: str) -> Path:
+    stem = Path(dataset).stem if dataset.endswith((".jsonl", ".json")) else dataset
+    return Path("eval-results") / f"{stem}-{router}"
+
+
+def write_outputs(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
+    """Write result.json and curve.png into `out_dir`; record and return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"json": str(out / JSON_NAME), "png": str(out / PNG_NAME)}
+    result["files"] = files
+    plot(result, files["png"])
+    Path(files["json"]).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    return files
+
+
+def _f(v: float | None, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _money(v: float) -> str:
+    return f"{v:.4f}" if v < 0.1 else f"{v:.2f}"
+
+
+def _top(shares: dict[str, float], k: int = 3) -> str:
+    best = sorted(shares.items(), key=lambda kv: -kv[1])[:k]
+    return ", ".join(f"{m} {s:.0%}" for m, s in best if s > 0)
+
+
+def render_text(result: dict[str, Any]) -> str:
+    lines = [
+        f"satisfice eval: {result['dataset']}  router {result['router']} (predictor: {result['predictor']})",
+        f"protocol: {result['protocol']}",
+    ]
+    if result.get("may_have_seen_data"):
+        lines.append("WARNING: the predictor may have been trained on these prompts; not a held-out score")
+    if result["kind"] == "pairwise":
+        lines += _pairwise_lines(result)
+    else:
+        dropped = result.get("n_dropped_incomplete") or 0
+        lines.append(
+            f"{result['n_prompts']} prompts x {len(result['models'])} models"
+            + (f" ({dropped} prompts lacking an outcome dropped)" if dropped else "")
+            + f"; cost: {result['cost_source']}"
+        )
+        lines += _two_model_lines(result) if result["kind"] == "two-model" else _n_model_lines(result)
+    files = result.get("files")
+    if files:
+        lines.append(f"wrote {files['json']} and {files['png']}")
+    return "\n".join(lines)
+
+
+def _baseline_rows(result: dict[str, Any]) -> list[str]:
+    base = result["baselines"]
+    rows = [f"  {'baseline':<34} {'quality':>8} {'$/1k prompts':>13} {'strong share':>13}"]
+    models = sorted(base["models"].items(), key=lambda kv: kv[1]["cost_per_1k"])
+    for name, b in models:
+        share = 1.0 if name == result["strong_model"] else 0.0
+        rows.append(
+            f"  {name[:34]:<34} {_f(b['quality']):>8} {_money(b['cost_per_1k']):>13} {_f(share, 2):>13}"
+        )
+    for key, label in (
+        ("random", "random (uniform over models)"),
+        ("oracle", "oracle (cheapest best per prompt)"),
+    ):
+        b = base[key]
+        share = b["model_shares"].get(result["strong_model"], 0.0)
+        rows.append(f"  {label:<34} {_f(b['quality']):>8} {_money(b['cost_per_1k']):>13} {_f(share, 2):>13}")
+    return rows
+
+
+def _point_rows(points: list[dict[str, Any]], extra: bool) -> list[str]:
+    head = f"  {'knob (reported points)':<20} {'quality':>8} {'$/1k':>9} {'strong':>7}"
+    rows = [head + ("  PGR" if extra else "  top models")]
+    for p in points:
+        if not p.get("reported"):
+            continue
+        tail = f"  {_f(p.get('pgr'))}" if extra else f"  {_top(p['model_shares'])}"
+        rows.append(
+            f"  {p['knob']:<20} {_f(p['quality']):>8} {_money(p['cost_per_1k']):>9}"
+            f" {_f(p['strong_share'], 2):>7}" + tail
+        )
+    return rows
+
+
+def _cheapest(result: dict[str, Any]) -> list[str]:
+    c = result.get("cheapest_at_95")
+    if c is None:
+        return [f"no knob setting reaches 95% of {result['strong_model']}'s quality"]
+    return [
+        f"cheapest setting with >= 95% of {result['strong_model']}'s quality: {c['knob']} "
+        f"(quality {_f(c['quality'])}, ${_money(c['cost_per_1k'])}/1k, "
+        f"strong share {_f(c['strong_share'], 2)})"
+    ]
+
+
+def _two_model_lines(result: dict[str, Any]) -> list[str]:
+    base = result["baselines"]
+    lines = [
+        f"strong {result['strong_model']}, weak {result['weak_model']}; cost metric: strong-call share",
+        "",
+    ]
+    lines += [*_baseline_rows(result), ""]
+    lines.append(
+        f"  {'RouteLLM metrics':<20} {'APGR':>7} {'CPT(50%)':>9} {'CPT(80%)':>9} {'share for 95%':>14}"
+    )
+    for label, m in (("router", result), ("random", base["random"]), ("oracle", base["oracle"])):
+        lines.append(
+            f"  {label:<20} {_f(m.get('apgr')):>7} {_f(m.get('cpt50')):>9} {_f(m.get('cpt80')):>9}"
+            f" {_f(m.get('share_for_95')):>14}"
+        )
+    if result.get("warning"):
+        lines.append(f"  warning: {result['warning']}")
+    return [*lines, "", *_point_rows(result["points"], True), *_cheapest(result)]
+
+
+def _n_model_lines(result: dict[str, Any]) -> list[str]:
+    lines = [f"strong (best single) model: {result['strong_model']}", ""]
+    return [*lines, *_baseline_rows(result), "", *_point_rows(result["points"], False), *_cheapest(result)]
+
+
+def _pairwise_lines(result: dict[str, Any]) -> list[str]:
+    b = result["baselines"]
+    return [
+        "pairwise data: one human vote between two models per prompt, so it cannot be replayed as a",
+        "cost-quality sweep. Measured instead: " + result["metric"] + ".",
+        f"{result['n_decisive']} decisive battles ({result['n_ties']} ties left out), "
+        f"{len(result['models'])} models",
+        f"  {'router':<34} {_f(result['agreement'])}",
+        f"  {'random (coin flip)':<34} {_f(b['random'])}",
+        f"  {'the dearer model wins':<34} {_f(b['dearer_wins'])}",
+        f"  {'the higher catalog prior wins':<34} {_f(b['prior_wins'])}",
+    ]
+
+
+def plot(result: dict[str, Any], path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    try:
+        if result["kind"] == "pairwise":
+            b = result["baselines"]
+            labels = ["router", "coin flip", "dearer wins", "higher prior wins"]
+            ax.barh(labels, [result["agreement"], b["random"], b["dearer_wins"], b["prior_wins"]])
+            ax.set_xlim(0, 1)
+            ax.set_xlabel("agreement with the human vote (decisive battles)")
+        elif result["kind"] == "two-model":
+            _plot_two(ax, result)
+        else:
+            _plot_n(ax, result)
+        ax.set_title(f"{result['dataset']} / {result['router']}\n{result['protocol']}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def _plot_two(ax: Any, result: dict[str, Any]) -> None:
+    pts = sorted(result["points"], key=lambda p: (p["strong_share"], p["quality"]))
+    base = result["baselines"]
+    weak_q = base["models"][result["weak_model"]]["quality"]
+    strong_q = base["models"][result["strong_model"]]["quality"]
+    ax.plot(
+        [p["strong_share"] for p in pts],
+        [p["quality"] for p in pts],
+        ".-",
+        label=f"router (APGR {_f(result['apgr'])})",
+    )
+    rep = [p for p in pts if p["reported"]]
+    ax.plot([p["strong_share"] for p in rep], [p["quality"] for p in rep], "o", color="C0", fillstyle="none")
+    ax.plot([0, 1], [weak_q, strong_q], "--", color="grey", label="random router (APGR 0.500)")
+    oc = base["oracle"]["curve"]
+    ax.plot(
+        oc["strong_share"],
+        oc["quality"],
+        ":",
+        color="green",
+        label=f"oracle (APGR {_f(base['oracle']['apgr'])})",
+    )
+    ax.axhline(weak_q, color="grey", lw=0.8, label=f"{result['weak_model']} {weak_q:.3f}")
+    ax.axhline(strong_q, color="red", lw=0.8, label=f"{result['strong_model']} {strong_q:.3f}")
+    ax.set_xlabel("strong-model call share")
+    ax.set_ylabel("quality (mean)")
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def _plot_n(ax: Any, result: dict[str, Any]) -> None:
+    base = result["baselines"]
+    sweep = [p for p in result["points"] if p["knob"].startswith("quality=")]  # in knob order
+    wtp = [p for p in result["points"] if p["knob"].startswith("wtp=")]
+    ax.plot(
+        [p["cost_per_1k"] for p in sweep], [p["quality"] for p in sweep], ".-", label="router quality=0..1"
+    )
+    ax.plot([p["cost_per_1k"] for p in wtp], [p["quality"] for p in wtp], "s", label="router wtp=")
+    for p in (p for p in result["points"] if p["reported"]):
+        ax.annotate(p["knob"], (p["cost_per_1k"], p["quality"]), fontsize=6, alpha=0.7)
+    for name, b in base["models"].items():
+        ax.plot(b["cost_per_1k"], b["quality"], "x", color="grey")
+        ax.annotate(name, (b["cost_per_1k"], b["quality"]), fontsize=6, color="grey")
+    ax.plot(
+        base["oracle"]["cost_per_1k"], base["oracle"]["quality"], "*", color="green", ms=12, label="oracle"
+    )
+    ax.plot(base["random"]["cost_per_1k"], base["random"]["quality"], "D", color="grey", label="random")
+    costs = [p["cost_per_1k"] for p in result["points"]] + [b["cost_per_1k"] for b in base["models"].values()]
+    log = min(costs) > 0
+    ax.set_xscale("log" if log else "linear")
+    ax.set_xlabel("cost per 1,000 prompts (USD" + (", log)" if log else ")"))
+    ax.set_ylabel("quality (mean)")
+    ax.legend(fontsize=8, loc="lower right")

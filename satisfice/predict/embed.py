@@ -1,0 +1,98 @@
+"""The wordllama static sentence embedding, loaded offline from the files inside the PyPI package.
+
+wordllama 0.4 ships its token-embedding table (`weights/l2_supercat_256.safetensors`) and tokenizer
+(`tokenizers/l2_supercat_tokenizer_config.json`) inside the wheel. We read those two files directly:
+importing the `wordllama` package itself costs ~30 MB of modules and, without `cache_dir`, its
+`WordLlama.load()` tries a model hub. If the files move in a later version we fall back to
+`WordLlama.load(cache_dir=<package dir>, disable_download=True)`. No network is ever used.
+
+A sentence vector is the mean of the token vectors (what `WordLlama.embed` computes), L2-normalised.
+The table is kept as float32 (32 MB): gathering float16 rows and summing them is ~7x slower.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+DIM = 256
+WEIGHTS = "weights/l2_supercat_256.safetensors"
+TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
+F32 = npt.NDArray[np.float32]
+
+
+def _package_dir() -> Path:
+    spec = importlib.util.find_spec("wordllama")  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the predictor needs the PyPI package wordllama (pip install wordllama==0.4.0.post1)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+class Embedder:
+    """Token-mean sentence embeddings; thread-safe; never touches the network."""
+
+    def __init__(self) -> None:
+        root = _package_dir()
+        table: Any
+        if (root / WEIGHTS).is_file() and (root / TOKENIZER).is_file():
+            from safetensors.numpy import load_file
+            from tokenizers import Tokenizer
+
+            table = load_file(str(root / WEIGHTS))["embedding.weight"]
+            self._tok: Any = Tokenizer.from_file(str(root / TOKENIZER))
+        else:  # pragma: no cover - layout of another wordllama version
+            from wordllama import WordLlama
+
+            wl = WordLlama.load(cache_dir=root, disable_download=True)
+            table, self._tok = wl.embedding, wl.tokenizer
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self.table: F32 = np.ascontiguousarray(np.asarray(table)[:, :DIM], dtype=np.float32)
+        self.vocab = int(self.table.shape[0])
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> list[npt.NDArray[np.int64]]:
+        with self._lock:  # a tokenizers.Tokenizer is not documented as thread-safe
+            encs = self._tok.encode_batch_fast(texts, add_special_tokens=False)  # no offsets: faster
+        out = []
+        for e in encs:
+            arr = np.asarray(e.ids, dtype=np.int64)
+            np.clip(arr, 0, self.vocab - 1, out=arr)
+            out.append(arr)
+        return out
+
+    def token_ids(self, text: str) -> npt.NDArray[np.int64]:
+        return self._encode([text])[0]
+
+    def token_ids_batch(self, texts: list[str]) -> list[npt.NDArray[np.int64]]:
+        return self._encode(texts)
+
+    def pool(self, ids: npt.NDArray[np.int64]) -> F32:
+        """L2-normalised mean of the token vectors (zeros for no tokens)."""
+        if ids.size == 0:
+            return np.zeros(DIM, dtype=np.float32)
+        v: F32 = np.take(self.table, ids, axis=0).sum(axis=0)
+        n = float(np.sqrt(v @ v))
+        return v / n if n > 0 else v
+
+
+_LOCK = threading.Lock()
+
+
+@functools.cache
+def _cached() -> Embedder:
+    return Embedder()
+
+
+def get_embedder() -> Embedder:
+    """The process-wide embedder (loaded once, ~0.1 s, ~45 MB)."""
+    with _LOCK:
+        return _cached()

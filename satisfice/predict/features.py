@@ -1,0 +1,296 @@
+"""Prompt features: wordllama embeddings of the last user turn (whole and tail) plus cheap text statistics.
+
+x = [embedding of the last user message (256) | embedding of its last TAIL_TOKENS tokens (256)
+     | text statistics (len(STAT_NAMES))]
+
+The tail embedding sees the actual question of a few-shot prompt (whose body is mostly the shared
+examples). Everything here is deterministic, numpy only, and works on any OpenAI-style messages.
+Long texts are cut (head + tail) before tokenising so that the cost stays bounded.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from math import log1p
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from satisfice.predict.embed import DIM, get_embedder
+
+TAIL_TOKENS = 64
+HEAD_CHARS, TAIL_CHARS = 700, 400  # what is tokenised of a long message
+STATS_HEAD, STATS_TAIL = 2000, 1000  # what the text statistics scan
+STAT_NAMES = (
+    "log_chars",
+    "log_context_chars",
+    "log_user_turns",
+    "has_system",
+    "log_lines",
+    "code",
+    "code_fence",
+    "digits_frac",
+    "log_numbers",
+    "math_symbols",
+    "latex",
+    "choices",
+    "log_answer_markers",
+    "log_questions",
+    "non_ascii_frac",
+    "cjk_frac",
+    "word_len",
+    "upper_frac",
+    "log_tools",
+    "json_format",
+    "has_image",
+    "imperative_write",
+    "tail_share",
+)
+N_STATS = len(STAT_NAMES)
+N_FEATURES = 2 * DIM + N_STATS
+F32 = npt.NDArray[np.float32]
+
+_NUM = re.compile(r"\d+(?:[.,]\d+)?")
+_CHOICE = re.compile(r"(?m)^\s*\(?[A-Ea-e][).:]\s")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_CODE_MARKS = (
+    "def ",
+    "return ",
+    "import ",
+    "function",
+    "#include",
+    "=>",
+    "();",
+    "){",
+    ") {",
+    "print(",
+    "class ",
+    "const ",
+    "var ",
+    "SELECT ",
+    "</",
+    "public ",
+    "self.",
+    "console.",
+)
+_MATH_MARKS = ("+", "=", "*", "^", "/", "%", "<", ">", "√", "∫", "π")
+_WRITE = (
+    "write ",
+    "Write ",
+    "compose",
+    "story",
+    "essay",
+    "poem",
+    "email",
+    "letter",
+    "explain",
+    "Explain",
+    "describe",
+    "Describe",
+)
+
+
+def content_text(content: Any) -> tuple[str, bool]:
+    """Text of a message's content (string or list of parts) and whether it holds an image."""
+    if isinstance(content, str):
+        return content, False
+    if isinstance(content, list):
+        parts, image = [], False
+        for p in content:
+            if isinstance(p, Mapping):
+                kind = p.get("type")
+                if kind in ("image_url", "image", "input_image"):
+                    image = True
+                elif isinstance(p.get("text"), str):
+                    parts.append(p["text"])
+            elif isinstance(p, str):
+                parts.append(p)
+        return "\n".join(parts), image
+    return "", False
+
+
+def split_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[str, int, int, bool, bool]:
+    """(last user text, other chars, user turns, has system, has image)."""
+    last, other, turns, system, image = "", 0, 0, False, False
+    texts: list[tuple[str, str]] = []
+    for m in messages:
+        text, img = content_text(m.get("content"))
+        image = image or img
+        role = str(m.get("role", ""))
+        texts.append((role, text))
+        turns += role == "user"
+        system = system or (role in ("system", "developer") and bool(text))
+    idx = next((i for i in range(len(texts) - 1, -1, -1) if texts[i][0] == "user"), None)
+    if idx is None and texts:
+        idx = len(texts) - 1
+    for i, (_, text) in enumerate(texts):
+        if i == idx:
+            last = text
+        else:
+            other += len(text)
+    return last, other, turns, system, image
+
+
+def _cut(text: str, head: int = HEAD_CHARS, tail: int = TAIL_CHARS) -> str:
+    return text if len(text) <= head + tail else text[:head] + "\n" + text[-tail:]
+
+
+def _keep(chars: bytes) -> bytes:
+    """A bytes.translate delete-table that keeps only `chars` (C-speed character-class counting)."""
+    return bytes(b for b in range(256) if b not in chars)
+
+
+_DIGITS = _keep(b"0123456789")
+_UPPER = _keep(bytes(range(65, 91)))
+_LETTERS = _keep(bytes(range(65, 91)) + bytes(range(97, 123)))
+_SPACES = _keep(b" \n\t")
+
+
+def text_stats(
+    text: str,
+    other_chars: int,
+    turns: int,
+    system: bool,
+    image: bool,
+    n_tools: int,
+    json_format: bool,
+    tail_share: float,
+) -> F32:
+    n = len(text)
+    t = _cut(text, STATS_HEAD, STATS_TAIL)
+    m = max(len(t), 1)
+    ab = t.encode("ascii", "ignore")
+    non_ascii = len(t) - len(ab)
+    letters = len(ab.translate(None, _LETTERS)) or 1
+    spaces = len(ab.translate(None, _SPACES))
+    words = t.count(" ") + t.count("\n") + 1
+    code = sum(t.count(k) for k in _CODE_MARKS) + t.count(";\n") + t.count("{\n")
+    math = sum(t.count(k) for k in _MATH_MARKS)
+    latex = t.count("\\frac") + t.count("\\") // 2 + t.count("$")
+    cjk = len(_CJK.findall(t)) if non_ascii else 0
+    out = np.array(
+        [
+            log1p(n) / 8,
+            log1p(other_chars) / 8,
+            log1p(turns),
+            float(system),
+            log1p(t.count("\n")) / 4,
+            log1p(code) / 3,
+            float("```" in t),
+            min(len(ab.translate(None, _DIGITS)) / m * 5, 1.0),
+            log1p(len(_NUM.findall(t))) / 3,
+            log1p(math) / 3,
+            log1p(latex) / 3,
+            min(len(_CHOICE.findall(t)) / 4, 2.0),
+            log1p(t.count("Answer:") + t.count("answer:")) / 2,
+            log1p(t.count("?")) / 2,
+            non_ascii / m,
+            min(cjk / m * 3, 1.0),
+            min((m - spaces) / words / 10, 2.0),
+            len(ab.translate(None, _UPPER)) / letters,
+            log1p(n_tools),
+            float(json_format),
+            float(image),
+            float(any(k in t for k in _WRITE)),
+            tail_share,
+        ],
+        dtype=np.float32,
+    )
+    return out
+
+
+class FeatureCache:
+    """Prompt features by (text, context) key, bounded LRU; makes repeated texts free within a process."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self._d: OrderedDict[tuple[Any, ...], F32] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> F32 | None:
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: tuple[Any, ...], value: F32) -> None:
+        with self._lock:
+            self._d[key] = value
+            if len(self._d) > self._size:
+                self._d.popitem(last=False)
+
+
+CACHE = FeatureCache()
+
+
+def _assemble(
+    ids: npt.NDArray[np.int64],
+    text: str,
+    other: int,
+    turns: int,
+    system: bool,
+    image: bool,
+    n_tools: int,
+    json_format: bool,
+) -> F32:
+    emb = get_embedder()
+    tail = ids[-TAIL_TOKENS:]
+    out = np.empty(N_FEATURES, dtype=np.float32)
+    out[:DIM] = emb.pool(ids)
+    out[DIM : 2 * DIM] = emb.pool(tail)
+    share = tail.size / ids.size if ids.size else 1.0
+    out[2 * DIM :] = text_stats(text, other, turns, system, image, n_tools, json_format, share)
+    return out
+
+
+def _key(messages: Sequence[Mapping[str, Any]], n_tools: int, json_format: bool) -> tuple[Any, ...]:
+    last, other, turns, system, image = split_messages(messages)
+    return (last, other, turns, system, image, n_tools, json_format)
+
+
+def prompt_features(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    response_format: Mapping[str, Any] | None = None,
+    use_cache: bool = False,
+) -> F32:
+    """The feature vector (N_FEATURES,) of one request."""
+    n_tools = len(tools) if tools else 0
+    kind = str(response_format.get("type", "")) if response_format else ""
+    json_format = kind in ("json_object", "json_schema")
+    key = _key(messages, n_tools, json_format)
+    if use_cache and (hit := CACHE.get(key)) is not None:
+        return hit
+    ids = get_embedder().token_ids(_cut(key[0]))
+    out = _assemble(ids, *key)
+    if use_cache:
+        CACHE.put(key, out)
+    return out
+
+
+def features_many(prompts: Sequence[Sequence[Mapping[str, Any]]]) -> F32:
+    """(n, N_FEATURES) for many message lists, tokenising in batches and caching by text."""
+    keys = [_key(p, 0, False) for p in prompts]
+    out = np.empty((len(keys), N_FEATURES), dtype=np.float32)
+    todo: dict[tuple[Any, ...], list[int]] = {}
+    for i, k in enumerate(keys):
+        hit = CACHE.get(k)
+        if hit is None:
+            todo.setdefault(k, []).append(i)
+        else:
+            out[i] = hit
+    pending = list(todo)
+    emb = get_embedder()
+    for start in range(0, len(pending), 256):
+        chunk = pending[start : start + 256]
+        for k, ids in zip(chunk, emb.token_ids_batch([_cut(k[0]) for k in chunk]), strict=True):
+            v = _assemble(ids, *k)
+            CACHE.put(k, v)
+            out[todo[k]] = v
+    return out

@@ -1,0 +1,220 @@
+"""The learned quality predictor: an item-response (2PL) logistic model plus a low-rank specialisation.
+
+    [t, b, h] = V x + V2 tanh(U x)                      x = [standardised prompt features; 1]
+    kappa(x) = softplus(t)                              how much ability matters on this prompt (> 0)
+    theta(m) = a . z(m) + r[m]                          model ability (z: catalog model features)
+    g(m) = W z(m) + E[m]                                model specialisation
+    P(good | x, m) = sigmoid(kappa(x) * (theta(m) - b(x)) + h(x) . g(m))
+
+r[m] and E[m] are per-model residuals for models seen in training, shrunk toward 0 by L2; an unseen
+model uses z(m) alone, which is how any catalog model gets a sensible prediction. Because kappa > 0
+and the specialisation term is small, a stronger model is predicted better on almost every prompt.
+Inference is numpy only: one (k+2 x d) mat-vec per prompt and an (m x k) one for the candidates.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from satisfice.catalog import ModelInfo
+from satisfice.predict.base import Array, Messages, sigmoid
+from satisfice.predict.embed import DIM
+from satisfice.predict.features import N_FEATURES, features_many, prompt_features
+from satisfice.predict.model_features import N_MODEL_FEATURES, as_info, model_features, residual_key
+
+ARTIFACT_DIR = Path(__file__).parent / "artifacts"
+ARTIFACT = "quality-v1"
+FORMAT = 1
+
+
+@dataclass(slots=True)
+class Params:
+    cols: npt.NDArray[np.int64]  # prompt-feature columns used
+    mu: Array  # (d,) standardisation of those columns
+    sd: Array
+    V: Array  # (k + 2, d + 1): rows discrimination, difficulty, specialisation; last column the bias
+    W: Array  # (k, N_MODEL_FEATURES)
+    a: Array  # (N_MODEL_FEATURES,): ability
+    E: Array  # (n_seen, k)
+    r: Array  # (n_seen,)
+    seen: list[str]  # model ids with residuals
+    ref_x: npt.NDArray[np.float32]  # (r, N_FEATURES) reference prompt features
+    ref_family: list[str] = field(default_factory=list)
+    U: Array = field(default_factory=lambda: np.zeros((0, 1)))  # (hidden, d + 1): non-linear branch
+    V2: Array = field(default_factory=lambda: np.zeros((0, 0)))  # (k + 2, hidden)
+    centroids: Array = field(default_factory=lambda: np.zeros((0, 0)))  # (K, e) topic clusters
+    tau: float = 10.0  # softmax temperature of the cluster membership
+
+    def arrays(self) -> dict[str, Any]:
+        return {
+            "cols": self.cols,
+            "mu": self.mu,
+            "sd": self.sd,
+            "V": self.V,
+            "W": self.W,
+            "a": self.a,
+            "E": self.E,
+            "r": self.r,
+            "seen": np.array(self.seen, dtype=np.str_),
+            "ref_x": self.ref_x.astype(np.float16),
+            "ref_family": np.array(self.ref_family, dtype=np.str_),
+            "U": self.U,
+            "V2": self.V2,
+            "centroids": self.centroids,
+            "tau": np.array(self.tau),
+        }
+
+    @classmethod
+    def from_arrays(cls, d: Mapping[str, Any]) -> Params:
+        f = np.float64
+        return cls(
+            np.asarray(d["cols"], dtype=np.int64),
+            np.asarray(d["mu"], f),
+            np.asarray(d["sd"], f),
+            np.asarray(d["V"], f),
+            np.asarray(d["W"], f),
+            np.asarray(d["a"], f),
+            np.asarray(d["E"], f),
+            np.asarray(d["r"], f),
+            [str(s) for s in d["seen"]],
+            np.asarray(d["ref_x"], np.float32),
+            [str(s) for s in d["ref_family"]],
+            np.asarray(d["U"], f),
+            np.asarray(d["V2"], f),
+            np.asarray(d["centroids"], f),
+            float(d["tau"]),
+        )
+
+
+def expand(x: npt.NDArray[np.float32], cols: npt.NDArray[np.int64], centroids: Array, tau: float) -> Array:
+    """The model's input: the used feature columns, then (with K topic clusters) the soft cluster
+    membership of the embedding and membership x text statistics (topic-specific stat effects)."""
+    base = x[..., cols]
+    k = centroids.shape[0]
+    if k == 0:
+        out: Array = base.astype(np.float64)
+        return out
+    e = x[..., : centroids.shape[1]].astype(np.float64)
+    e = e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-9)
+    sims = tau * (e @ centroids.T)
+    w = np.exp(sims - sims.max(axis=-1, keepdims=True))
+    w /= w.sum(axis=-1, keepdims=True)
+    stats = x[..., 2 * DIM :].astype(np.float64)
+    inter = (w[..., :, None] * stats[..., None, :]).reshape(*w.shape[:-1], k * stats.shape[-1])
+    return np.concatenate([base, w, inter], axis=-1)
+
+
+class LearnedPredictor:
+    """`QualityPredictor` over trained `Params`; deterministic and thread-safe."""
+
+    def __init__(self, params: Params, meta: Mapping[str, Any] | None = None, name: str = "learned") -> None:
+        self.name = name
+        self.params = params
+        self.meta: dict[str, Any] = dict(meta or {})
+        p = params
+        if p.ref_x.shape[1:] != (N_FEATURES,) or p.W.shape[1] != N_MODEL_FEATURES:
+            raise ValueError("artifact does not match this version's feature layout (retrain it)")
+        lin = p.V[:, :-1] / p.sd  # fold the standardisation into the projection
+        self._A = np.ascontiguousarray(lin.T)  # (d, k)
+        self._b = p.V[:, -1] - lin @ p.mu
+        self._hidden = p.U.shape[0] > 0
+        if self._hidden:
+            ulin = p.U[:, :-1] / p.sd
+            self._U = np.ascontiguousarray(ulin.T)  # (d, hidden)
+            self._u = p.U[:, -1] - ulin @ p.mu
+            self._V2 = np.ascontiguousarray(p.V2.T)  # (hidden, k + 2)
+        self._seen = {m: i for i, m in enumerate(p.seen)}
+        self._models: dict[ModelInfo, tuple[Array, float]] = {}
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- pieces
+
+    def project(self, x: npt.NDArray[np.float32]) -> Array:
+        """[t, b, h] for prompt features x of shape (n, N_FEATURES) or (N_FEATURES,)."""
+        xs = expand(x, self.params.cols, self.params.centroids, self.params.tau)
+        out: Array = xs @ self._A + self._b
+        if self._hidden:
+            out = out + np.tanh(xs @ self._U + self._u) @ self._V2
+        return out
+
+    def model_terms(self, models: Sequence[ModelInfo | str]) -> tuple[Array, Array]:
+        """(G, theta): (m, k) specialisation and (m,) ability of the candidates (cached per entry)."""
+        k = self._A.shape[1] - 2
+        G, c = np.empty((len(models), k)), np.empty(len(models))
+        for j, raw in enumerate(models):
+            info = as_info(raw)
+            hit = self._models.get(info)
+            if hit is None:
+                z = model_features(info)
+                g, cj = self.params.W @ z, float(self.params.a @ z)
+                i = residual_key(info, self._seen)
+                if i is not None:
+                    g, cj = g + self.params.E[i], cj + float(self.params.r[i])
+                hit = (g, cj)
+                with self._lock:
+                    if len(self._models) > 10_000:
+                        self._models.clear()
+                    self._models[info] = hit
+            G[j], c[j] = hit
+        return G, c
+
+    def logits(self, t: Array, models: Sequence[ModelInfo | str]) -> Array:
+        """Logits (n, m) (or (m,)) from projected prompt features `t` (see `project`)."""
+        G, theta = self.model_terms(models)
+        kappa = np.logaddexp(0.0, t[..., :1])  # softplus
+        out: Array = kappa * (theta - t[..., 1:2]) + t[..., 2:] @ G.T
+        return out
+
+    # ---------------------------------------------------------------- QualityPredictor
+
+    def predict(
+        self,
+        messages: Messages,
+        models: Sequence[ModelInfo],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> Array:
+        x = prompt_features(messages, tools=tools, response_format=response_format)
+        return sigmoid(self.logits(self.project(x), models))
+
+    def predict_many(self, prompts: Sequence[Messages], models: Sequence[ModelInfo]) -> Array:
+        if not prompts:
+            return np.zeros((0, len(models)))
+        return sigmoid(self.logits(self.project(features_many(prompts)), models))
+
+    def predict_features(self, x: npt.NDArray[np.float32], models: Sequence[ModelInfo | str]) -> Array:
+        return sigmoid(self.logits(self.project(x), models))
+
+    def reference_quality(self, models: Sequence[ModelInfo]) -> Array:
+        return self.predict_features(self.params.ref_x, models)
+
+    # ---------------------------------------------------------------- artifact
+
+    def save(self, stem: Path) -> tuple[Path, Path]:
+        """Write `stem`.npz (compressed arrays) and `stem`.json (the record of data and settings)."""
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        with npz.open("wb") as f:
+            np.savez_compressed(f, **self.params.arrays())
+        meta = {"format": FORMAT, **self.meta}
+        js.write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+        return npz, js
+
+    @classmethod
+    def load(cls, stem: Path, name: str = "learned") -> LearnedPredictor:
+        npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        meta = json.loads(js.read_text(encoding="utf-8")) if js.is_file() else {}
+        if meta.get("format", FORMAT) != FORMAT:
+            raise ValueError(f"{js}: artifact format {meta.get('format')} is not {FORMAT}")
+        with np.load(npz, allow_pickle=False) as d:
+            params = Params.from_arrays(d)
+        return cls(params, meta, name)

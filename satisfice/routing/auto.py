@@ -1,0 +1,105 @@
+"""Strategy `auto`: predict each candidate's quality on the prompt, then the knob picks the
+cheapest good-enough one. The predictor is local (no network) and loaded once, lazily."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from satisfice.catalog import ModelInfo
+from satisfice.routing.constraints import Needs, estimated_cost
+from satisfice.routing.knob import Knob, calibrate_share, choose
+
+if TYPE_CHECKING:
+    from satisfice.predict import QualityPredictor
+
+# A typical request, to price candidates when calibrating the share knob.
+_TYPICAL_PROMPT, _TYPICAL_OUTPUT = 500, 256
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    index: int  # into the candidate list
+    quality: npt.NDArray[np.float64]  # predicted quality per candidate
+    cost: npt.NDArray[np.float64]  # estimated cost per candidate for this request
+    knob: Knob
+    target: float | None  # the quality target the knob resolved to (None for wtp)
+
+    def reason(self, names: list[str]) -> str:
+        i = self.index
+        best = int(np.argmax(self.quality))
+        head = f"auto ({self.knob}): {names[i]} predicted {self.quality[i]:.2f}"
+        if self.target is not None:
+            met = self.quality[i] >= self.target - 1e-12
+            head += (
+                f", cheapest meeting {self.target:.2f}"
+                if met
+                else f", best available (none meets {self.target:.2f})"
+            )
+        else:
+            head += f", best quality minus cost/{self.knob.value:g}$"
+        if best != i:
+            head += f"; best {names[best]} {self.quality[best]:.2f}"
+        return head
+
+
+_load_lock = threading.Lock()
+
+
+def _predictor(name: str) -> QualityPredictor:
+    # Loaded by a start-up thread while requests may already ask for it: load once, under a lock.
+    with _load_lock:
+        from satisfice.predict import load_predictor
+
+        return load_predictor(name)
+
+
+class AutoRouter:
+    def __init__(self, predictor: str = "learned") -> None:
+        self.predictor_name = predictor
+        self._share_targets: dict[tuple[tuple[str, ...], float], float] = {}
+
+    @property
+    def predictor(self) -> QualityPredictor:
+        return _predictor(self.predictor_name)
+
+    def warm(self) -> None:
+        self.predictor  # noqa: B018  (loads the artifact and the embedding model)
+
+    def share_target(self, infos: list[ModelInfo], share: float) -> float:
+        key = (tuple(i.qualified_id for i in infos), share)
+        found = self._share_targets.get(key)
+        if found is None:
+            ref = self.predictor.reference_quality(infos)
+            cost = np.array([i.cost_usd(_TYPICAL_PROMPT, _TYPICAL_OUTPUT) for i in infos], dtype=np.float64)
+            found = calibrate_share(ref, cost, share)
+            self._share_targets[key] = found
+        return found
+
+    def decide(self, infos: list[ModelInfo], needs: Needs, knob: Knob) -> Decision:
+        body: dict[str, Any] = needs.body
+        quality = np.asarray(
+            self.predictor.predict(
+                body.get("messages") or [],
+                infos,
+                tools=body.get("tools"),
+                response_format=body.get("response_format"),
+            ),
+            dtype=np.float64,
+        )
+        cost = np.array([estimated_cost(i, needs) for i in infos], dtype=np.float64)
+        target: float | None
+        if knob.kind == "share":
+            target = self.share_target(infos, knob.value)
+        elif knob.kind == "loss":
+            target = float(quality.max()) - knob.value
+        elif knob.kind == "quality":
+            target = knob.value
+        else:
+            target = None
+        index = choose(quality, cost, knob, target if knob.kind == "share" else None)
+        return Decision(index, quality, cost, knob, target)

@@ -1,0 +1,90 @@
+"""`tool_args`: tool calls name offered tools, their arguments parse and match the tool's parameters, and
+`tool_choice` is obeyed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from satisfice.verify.base import Check, Verdict, clip, failed, passed, unsure
+from satisfice.verify.schema import validate
+from satisfice.verify.text import parse_json, tool_calls
+
+
+def offered_tools(request: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Tool name → its function definition, from `tools` and the legacy `functions`."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for tool in request.get("tools") or ():
+        fn = tool.get("function") if isinstance(tool, Mapping) else None
+        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
+            out[fn["name"]] = fn
+    for fn in request.get("functions") or ():
+        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
+            out[fn["name"]] = fn
+    return out
+
+
+def _choice(request: Mapping[str, Any]) -> tuple[str, str | None]:
+    """("auto" | "none" | "required" | "named", name)."""
+    choice = request.get("tool_choice", request.get("function_call"))
+    if isinstance(choice, str):
+        return (choice if choice in ("none", "required") else "auto"), None
+    if isinstance(choice, Mapping):
+        fn = choice.get("function")
+        name = fn.get("name") if isinstance(fn, Mapping) else choice.get("name")
+        if isinstance(name, str):
+            return "named", name
+    return "auto", None
+
+
+class ToolArgs:
+    name = "tool_args"
+
+    def check(
+        self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
+    ) -> Check:
+        calls = tool_calls(answer)
+        tools = offered_tools(request)
+        mode, wanted = _choice(request)
+        if not calls:
+            if tools and mode == "required":
+                return failed(self.name, 'tool_choice "required" but no tool call')
+            if tools and mode == "named":
+                return failed(self.name, f"tool_choice names {wanted!r} but no tool call")
+            return passed(self.name, "no tool calls")
+        if mode == "none":
+            return failed(self.name, 'tool_choice "none" but the answer calls a tool')
+        doubts: list[str] = []
+        for i, call in enumerate(calls):
+            fn = call.get("function")
+            if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+                return failed(self.name, f"tool call {i} has no function name")
+            name = fn["name"]
+            spec = tools.get(name)
+            if spec is None:
+                return failed(self.name, f"call to {clip(name, 40)!r}, which was not offered")
+            if mode == "named" and name != wanted:
+                return failed(self.name, f"tool_choice names {wanted!r} but the answer calls {name!r}")
+            raw = fn.get("arguments")
+            if isinstance(raw, Mapping):  # some providers hand back parsed arguments
+                args: Any = raw
+            elif isinstance(raw, str) or raw is None:
+                # "" (seen from some providers for argument-less calls) means {}
+                ok, args = parse_json((raw or "").strip() or "{}")
+                if not ok:
+                    return failed(self.name, f"{name}: arguments are not valid JSON")
+            else:
+                return failed(self.name, f"{name}: arguments are a {type(raw).__name__}")
+            if not isinstance(args, dict):
+                return failed(self.name, f"{name}: arguments are a JSON {type(args).__name__}, not an object")
+            params = spec.get("parameters")
+            if params is None:
+                continue
+            verdict, why = validate(args, params, strict=bool(spec.get("strict")))
+            if verdict is Verdict.FAIL:
+                return failed(self.name, f"{name}: {why}")
+            if verdict is Verdict.UNSURE:
+                doubts.append(f"{name}: {why}")
+        if doubts:
+            return unsure(self.name, "; ".join(doubts))
+        return passed(self.name, f"{len(calls)} tool call(s) valid")

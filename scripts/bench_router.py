@@ -1,0 +1,169 @@
+"""Decision-time and memory benchmark of the router's quality predictor.
+
+    python scripts/bench_router.py [--router learned] [--calls 3000] [--json]
+
+How it measures (printed too):
+  * one fresh process; memory is the resident set size (VmRSS, and the peak VmHWM) from
+    /proc/self/status, read after importing numpy + satisfice and again after loading the predictor
+    and making every call: the difference is the memory the predictor adds;
+  * load time: wall time of load_predictor(name) (artifact + embedding table + tokenizer);
+  * decision time: wall time (perf_counter_ns) of predict(messages, candidates) followed by
+    routing.knob.choose(), per call, single thread, garbage collector left on; prompts are real ones
+    drawn round-robin from the shared datasets (chat, MMLU, GSM8K, RouterBench few-shot, arena
+    battles; built-in prompts when the data is absent), each prompt seen for the first time (no
+    feature cache), after 100 warm-up calls on other prompts; 4 and 12 candidate models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from satisfice.catalog import ModelInfo, load_catalog
+from satisfice.routing.knob import Knob, choose
+
+CANDIDATES_4 = ("gpt-4-1106-preview", "gpt-3.5-turbo-1106", "claude-instant-1.2", "mixtral-8x7b-instruct")
+CANDIDATES_12 = (
+    *CANDIDATES_4,
+    "gpt-4o",
+    "gpt-4o-mini",
+    "claude-3-5-sonnet",
+    "gemini-2.0-flash",
+    "llama-3.1-8b-instruct",
+    "llama-3.3-70b-instruct",
+    "deepseek-chat",
+    "o3-mini",
+)
+FALLBACK = [
+    "hi",
+    "What is the capital of France?",
+    "Write a Python function to merge two sorted lists.",
+    "Prove that sqrt(2) is irrational.",
+    "Summarise the causes of World War I in 200 words.",
+]
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size in MB."""
+    cur = peak = 0.0
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                cur = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    return cur, peak
+
+
+def prompts(limit: int) -> dict[str, list[str]]:
+    try:
+        from satisfice.data.jsonl import load_dataset
+
+        out: dict[str, list[str]] = {}
+        for name in ("arena-bench", "arena-battles", "mmlu", "gsm8k", "routerbench"):
+            recs = load_dataset(name).records
+            step = max(1, len(recs) // limit)
+            out[name] = [r.prompt_text() for r in recs[::step][:limit]]
+        return out
+    except Exception as e:
+        print(f"(shared data unavailable: {e}; using built-in prompts)")
+        return {"builtin": FALLBACK * (limit // len(FALLBACK) + 1)}
+
+
+def infos(names: tuple[str, ...]) -> list[ModelInfo]:
+    cat = load_catalog()
+    return [cat.lookup(n)[0] for n in names]
+
+
+def pct(xs: list[float]) -> dict[str, float]:
+    a = np.array(xs) / 1e6  # ns -> ms
+    return {
+        "n": len(xs),
+        "p50_ms": round(float(np.percentile(a, 50)), 4),
+        "p90_ms": round(float(np.percentile(a, 90)), 4),
+        "p99_ms": round(float(np.percentile(a, 99)), 4),
+        "max_ms": round(float(a.max()), 3),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--router", default="learned")
+    ap.add_argument("--calls", type=int, default=3000, help="timed calls per candidate-set size")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    import satisfice.predict as sp
+
+    pool = prompts(args.calls // 5 + 40)
+    rss0, _ = rss_mb()
+    t0 = time.perf_counter()
+    pred = sp.load_predictor(args.router)
+    load_s = time.perf_counter() - t0
+    rss_loaded, _ = rss_mb()
+    knob = Knob("quality", 0.8)
+    report: dict[str, Any] = {"router": args.router, "load_seconds": round(load_s, 3)}
+    warm = [p for texts in pool.values() for p in texts[-8:]]
+    for text in warm * 3:  # warm-up: 100+ calls on prompts that are not timed
+        pred.predict([{"role": "user", "content": text}], infos(CANDIDATES_4))
+    for label, names in (("4 candidates", CANDIDATES_4), ("12 candidates", CANDIDATES_12)):
+        cands = infos(names)
+        cost = np.array([m.cost_usd(500, 256) for m in cands])
+        by_source: dict[str, list[float]] = {}
+        order = [
+            (src, v[i])
+            for i in range(max(len(v) for v in pool.values()))
+            for src, v in pool.items()
+            if i < len(v) - 8
+        ]
+        for src, text in order[: args.calls]:
+            msgs = [{"role": "user", "content": text}]
+            t = time.perf_counter_ns()
+            q = pred.predict(msgs, cands)
+            choose(q, cost, knob)
+            by_source.setdefault(src, []).append(time.perf_counter_ns() - t)
+        allx = [x for xs in by_source.values() for x in xs]
+        report[label] = {"all": pct(allx), **{s: pct(xs) for s, xs in by_source.items()}}
+    rss_end, peak = rss_mb()
+    report["memory_mb"] = {
+        "rss_before_load": round(rss0, 1),
+        "rss_after_load": round(rss_loaded, 1),
+        "rss_after_calls": round(rss_end, 1),
+        "peak_rss": round(peak, 1),
+        "added": round(rss_end - rss0, 1),
+    }
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print((__doc__ or "").split("How it measures (printed too):")[1].rstrip())
+    print(f"\nrouter {args.router}: load {load_s * 1000:.0f} ms")
+    for label in ("4 candidates", "12 candidates"):
+        print(f"decision time, {label} (predict + knob.choose):")
+        for src, r in report[label].items():
+            print(
+                f"  {src:14s} n={r['n']:<5} p50 {r['p50_ms']:.3f} ms  p90 {r['p90_ms']:.3f}  "
+                f"p99 {r['p99_ms']:.3f}  max {r['max_ms']:.2f}"
+            )
+    m = report["memory_mb"]
+    print(
+        f"memory: RSS {m['rss_before_load']} MB before load -> {m['rss_after_load']} after load -> "
+        f"{m['rss_after_calls']} after the calls (peak {m['peak_rss']}): added {m['added']} MB"
+    )
+    a4 = report["4 candidates"]["all"]
+    ok = a4["p50_ms"] <= 0.2 and a4["p99_ms"] <= 1.0 and m["added"] <= 100
+    print(
+        f"budget (p50 <= 0.2 ms, p99 <= 1 ms, <= 100 MB added): {'met' if ok else 'NOT met'} (4 candidates)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""`satisfice eval` and `satisfice data convert` through a small argparse harness (the lead wires cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from satisfice.data.convert import add_data_parser, convert
+from satisfice.data.jsonl import read_jsonl
+from satisfice.evals import add_eval_parser
+from tests.evals.helpers import ModelPredictor, row, two_model_predictor, two_model_rows, write_jsonl
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="satisfice")
+    sub = p.add_subparsers(dest="command", required=True)
+    add_eval_parser(sub)
+    add_data_parser(sub)
+    args = p.parse_args(argv)
+    return int(args.func(args))
+
+
+@pytest.fixture
+def fake_router(monkeypatch: pytest.MonkeyPatch) -> None:
+    from satisfice.evals import protocols
+
+    monkeypatch.setattr(protocols, "load_router", lambda name, seed=0: two_model_predictor())
+
+
+@pytest.mark.usefixtures("fake_router")
+def test_eval_json_and_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "tiny.jsonl", two_model_rows())
+    out = tmp_path / "out"
+    argv = ["eval", "--dataset", str(data), "--router", "heuristic", "--json", "--out", str(out)]
+    assert run(argv) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    for key in (
+        "router",
+        "dataset",
+        "protocol",
+        "n_prompts",
+        "baselines",
+        "points",
+        "apgr",
+        "cpt50",
+        "cpt80",
+    ):
+        assert key in res
+    assert res["router"] == "heuristic" and res["dataset"] == "tiny"
+    assert res["protocol"] == "no training (heuristic): all prompts scored"
+    assert res["apgr"] == pytest.approx(0.6) and res["share_for_95"] == pytest.approx(0.56)
+    assert set(res["baselines"]) == {"models", "random", "oracle"}
+    assert (out / "curve.png").read_bytes()[:8] == PNG_MAGIC
+    assert orjson.loads((out / "result.json").read_bytes())["apgr"] == res["apgr"]
+
+
+@pytest.mark.usefixtures("fake_router")
+def test_eval_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "tiny.jsonl", two_model_rows())
+    assert run(["eval", "--dataset", str(data), "--router", "prior", "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "protocol: no training (prior)" in text
+    assert "APGR" in text and "oracle" in text and "share=0.5" in text
+    assert f"{tmp_path / 'o' / 'curve.png'}" in text
+    assert "sweep share=0..1" in captured.err  # the progress bar, on stderr only
+
+
+def test_pairwise_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from satisfice.evals import protocols
+
+    a, b, c = "gpt-4-1106-preview", "mixtral-8x7b-instruct", "claude-1"
+    predictor = ModelPredictor({a: 0.9, b: 0.6, c: 0.7})
+    monkeypatch.setattr(protocols, "load_router", lambda name, seed=0: predictor)
+    rows = [row("v1", {a: (1.0, None), b: (0.0, None)}), row("v2", {c: (0.0, None), b: (1.0, None)})]
+    data = write_jsonl(tmp_path / "votes.jsonl", rows)
+    assert run(["eval", "--dataset", str(data), "--router", "prior", "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    assert "pairwise data" in text and "cannot be replayed" in text and "agreement" in text
+    assert "router                             0.500" in text  # v1 right, v2 wrong
+    assert (tmp_path / "o" / "curve.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_unreplayable_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [row("x1", {"a-model": (1.0, 0.1)}), row("x2", {"b-model": (1.0, 0.1), "c-model": (0.0, 0.1)})]
+    data = write_jsonl(tmp_path / "sparse.jsonl", rows)
+    assert run(["eval", "--dataset", str(data), "--router", "prior", "--out", str(tmp_path / "o")]) == 2
+    assert "cannot be replayed" in capsys.readouterr().err
+    assert run(["eval", "--dataset", str(tmp_path / "missing.jsonl"), "--router", "prior"]) == 2
+
+
+def test_real_prior_router_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Whatever implements "prior" (satisfice.predict or the stand-in), the output is well-formed."""
+    data = write_jsonl(tmp_path / "tiny.jsonl", two_model_rows())
+    argv = ["eval", "--dataset", str(data), "--router", "prior", "--json", "--no-progress"]
+    assert run([*argv, "--out", str(tmp_path / "o")]) == 0
+    res: dict[str, Any] = orjson.loads(capsys.readouterr().out)
+    assert 0.4 <= res["points"][50]["quality"] <= 0.8
+    assert res["baselines"]["random"]["apgr"] == pytest.approx(0.5)
+
+
+def shared_available() -> bool:
+    try:
+        from satisfice.data.shared import data_root
+
+        return (data_root() / "routellm-evals" / "gsm8k.csv.gz").exists()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not shared_available(), reason="shared data not found")
+def test_convert_round_trips(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    from satisfice.data.shared import load_shared
+
+    assert (
+        run(["data", "convert", "--dataset", "gsm8k", "--dataset", "arena-battles", "--out", str(tmp_path)])
+        == 0
+    )
+    for name in ("gsm8k", "arena-battles"):
+        original = load_shared(name)
+        back = read_jsonl(tmp_path / f"{name}.jsonl")
+        assert back.name == name
+        assert back.records == original.records
+        assert back.models == original.models
+        assert back.pairwise == original.pairwise
+    capsysbinary.readouterr()
+    assert run(["data", "convert", "--dataset", "gsm8k", "--out", "-"]) == 0
+    assert capsysbinary.readouterr().out == (tmp_path / "gsm8k.jsonl").read_bytes()
+    with pytest.raises(KeyError):
+        convert(["nope"], tmp_path)

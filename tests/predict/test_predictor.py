@@ -1,0 +1,205 @@
+"""The quality predictor: the packaged artifact, catalog features for unseen models, fit(), baselines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from satisfice.catalog import ModelInfo, load_catalog
+from satisfice.data.records import Outcome, Record
+from satisfice.predict import QualityPredictor, add_train_parser, fit, load_predictor
+from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR, LearnedPredictor
+from satisfice.predict.model_features import as_info, neutral_info
+
+HARD = [
+    "Prove that there are infinitely many primes of the form 4k+3, then find the error in this proof attempt "
+    "and explain it step by step.",
+    "Implement a lock-free multi-producer multi-consumer queue in C++ with correct memory ordering, "
+    "and explain why each atomic operation is needed.",
+    "A tank holds 1200 litres. Pipe A fills it in 6 hours, pipe B in 4 hours, and a drain empties it in "
+    "8 hours. If all three are opened at 9:15, at what time is the tank full? Show your work.",
+]
+
+
+def msgs(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+def cat(*names: str) -> list[ModelInfo]:
+    return [load_catalog().lookup(n)[0] for n in names]
+
+
+@pytest.fixture(scope="module")
+def learned() -> QualityPredictor:
+    return load_predictor("learned")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    yield
+
+
+def test_artifact_loads_offline_and_is_deterministic(no_network: None) -> None:
+    from satisfice.predict.embed import Embedder
+
+    Embedder()  # the embedding table and tokenizer come from the installed wheel, never a hub
+    a = LearnedPredictor.load(ARTIFACT_DIR / ARTIFACT)
+    b = LearnedPredictor.load(ARTIFACT_DIR / ARTIFACT)
+    models = cat("gpt-4-1106-preview", "mixtral-8x7b-instruct", "gpt-4o")
+    for text in [*HARD, "hi"]:
+        assert np.array_equal(a.predict(msgs(text), models), b.predict(msgs(text), models))
+    meta = json.loads((ARTIFACT_DIR / ARTIFACT).with_suffix(".json").read_text())
+    assert meta["seed"] == 0 and meta["data"] and meta["settings"]
+    assert (ARTIFACT_DIR / ARTIFACT).with_suffix(".npz").stat().st_size < 5_000_000
+
+
+def test_shapes_and_ranges(learned: QualityPredictor) -> None:
+    models = cat("gpt-4-1106-preview", "gpt-3.5-turbo-1106", "claude-instant-1.2", "mixtral-8x7b-instruct")
+    q = learned.predict(msgs("What is the boiling point of water?"), models)
+    assert q.shape == (4,) and q.dtype == np.float64 and np.all((q >= 0) & (q <= 1))
+    many = learned.predict_many([msgs(t) for t in HARD], models)
+    assert many.shape == (3, 4) and np.all((many >= 0) & (many <= 1))
+    assert np.allclose(many[0], learned.predict(msgs(HARD[0]), models))
+    ref = learned.reference_quality(models)
+    assert ref.shape[1] == 4 and 300 <= ref.shape[0] <= 700 and np.all((ref >= 0) & (ref <= 1))
+    assert learned.predict_many([], models).shape == (0, 4)
+    assert learned.predict(msgs("hi"), []).shape == (0,)
+
+
+def test_odd_requests_do_not_crash(learned: QualityPredictor) -> None:
+    models = cat("gpt-4o", "gpt-4o-mini")
+    odd: list[list[dict[str, Any]]] = [
+        [{"role": "system", "content": "You are terse."}],  # no user turn
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": {"url": "data:,"}},
+                ],
+            }
+        ],
+        [{"role": "user", "content": ""}],
+        [
+            {"role": "user", "content": None},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "再见"},
+        ],
+        msgs("x " * 200_000),
+    ]
+    for m in odd:
+        q = learned.predict(m, models, tools=[{"type": "function"}], response_format={"type": "json_object"})
+        assert q.shape == (2,) and np.all(np.isfinite(q))
+
+
+def test_unseen_catalog_models_follow_their_priors(learned: QualityPredictor) -> None:
+    strong, weak = cat("gpt-4o"), cat("mistral-7b-instruct")
+    for text in HARD:
+        assert learned.predict(msgs(text), strong)[0] > learned.predict(msgs(text), weak)[0]
+    # An unseen mid-prior model lands between a weak and a strong one, on average over hard prompts.
+    models = cat("llama-2-7b-chat", "llama-3.1-70b-instruct", "o1")
+    mean = learned.predict_many([msgs(t) for t in HARD], models).mean(axis=0)
+    assert mean[0] < mean[1] < mean[2]
+    # A model the catalog does not know gets neutral features and a finite prediction.
+    q = learned.predict(msgs(HARD[0]), [as_info("totally-unknown-model"), neutral_info("x y")])
+    assert np.all((q > 0) & (q < 1))
+
+
+def _toy(n: int) -> list[Record]:
+    out = []
+    for i in range(n):
+        hard = i % 2 == 0
+        text = (
+            f"Solve the integral of x^{i} * sin(x) dx step by step and prove convergence {i}"
+            if hard
+            else f"Say hello to my friend number {i} in a cheerful way"
+        )
+        out.append(
+            Record(
+                str(i),
+                tuple(msgs(text)),
+                {"mistral-7b-instruct": Outcome(0.0 if hard else 1.0), "gpt-4-1106-preview": Outcome(1.0)},
+                "toy",
+            )
+        )
+    return out
+
+
+def test_fit_learns_an_obvious_signal_deterministically() -> None:
+    recs = _toy(60)
+    a = fit(recs, seed=3, steps=150, reference_per_family=10)
+    b = fit(recs, seed=3, steps=150, reference_per_family=10)
+    models = cat("mistral-7b-instruct", "gpt-4-1106-preview")
+    hard = a.predict(msgs("Solve the integral of x^2 * cos(x) dx step by step and prove it"), models)
+    easy = a.predict(msgs("Say hello to my neighbour in a cheerful way"), models)
+    assert hard[1] - hard[0] > easy[1] - easy[0] + 0.2
+    assert hard[0] < easy[0]
+    assert np.array_equal(
+        hard, b.predict(msgs("Solve the integral of x^2 * cos(x) dx step by step and prove it"), models)
+    )
+    with pytest.raises(TypeError):
+        fit(recs, no_such_setting=1)
+
+
+def test_train_command_writes_a_loadable_artifact(tmp_path: Path) -> None:
+    from satisfice.data.jsonl import record_json
+
+    data = tmp_path / "toy.jsonl"
+    data.write_text("".join(json.dumps(record_json(r)) + "\n" for r in _toy(40)))
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path / "m"),
+            "--set",
+            "steps=60",
+            "--set",
+            "reference_per_family=5",
+        ]
+    )
+    assert args.func(args) == 0
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert meta["seed"] == 1 and meta["data"][0]["rows"] == 40 and meta["settings"]["steps"] == 60
+    p = load_predictor(str(tmp_path / "m.npz"))
+    assert p.predict(msgs("hello"), cat("gpt-4o")).shape == (1,)
+
+
+def test_baselines() -> None:
+    models = cat("gpt-4o", "mistral-7b-instruct", "gpt-4o-mini")
+    rnd = load_predictor("random")
+    a, b = rnd.predict(msgs("one prompt"), models), rnd.predict(msgs("another prompt"), models)
+    assert np.array_equal(a, rnd.predict(msgs("one prompt"), models)) and not np.array_equal(a, b)
+    assert np.all((a >= 0) & (a < 1))
+    assert rnd.predict(msgs("one prompt"), models[::-1])[0] == a[-1]  # per (prompt, model), not per slot
+    prior = load_predictor("prior")
+    assert list(prior.predict(msgs("x"), models)) == [m.quality_prior for m in models]
+    heur = load_predictor("heuristic")
+    easy, hard = heur.predict(msgs("hi there"), models), heur.predict(msgs(HARD[0]), models)
+    assert np.all(hard <= easy) and hard[0] > hard[1]
+    tools = heur.predict(
+        msgs("call the tool"), cat("gpt-4o", "mistral-7b-instruct"), tools=[{"type": "function"}]
+    )
+    assert tools[1] < 0.2 * models[1].quality_prior + 1e-9
+    for p in (rnd, prior, heur):
+        assert p.reference_quality(models).shape[1] == 3
+        assert p.predict_many([msgs("a"), msgs("b")], models).shape == (2, 3)
+    with pytest.raises(ValueError):
+        load_predictor("no-such-router")

@@ -1,0 +1,137 @@
+"""Strategy auto end to end: the real gateway, the learned predictor, the fake upstream."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import ROOT, GatewayProcess
+
+CANDIDATES = ["tiny-cheap", "gpt-4o-mini", "claude-3-5-haiku", "gpt-4o"]
+
+
+@pytest.fixture(scope="module")
+def auto_gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    config = standard_config(upstream)
+    # A very cheap model with a tiny context window and no tools: the knob would love it, the
+    # constraints must keep long prompts and tool requests away from it.
+    config["models"] = [
+        {
+            "id": "tiny-cheap",
+            "provider": "openai",
+            "input_per_mtok": 0.01,
+            "output_per_mtok": 0.01,
+            "context_window": 1000,
+            "max_output": 500,
+            "quality_prior": 0.3,
+        }
+    ]
+    config["routes"] = {
+        "smart": {"strategy": "auto", "candidates": CANDIDATES, "knob": "quality=0.7", "baseline": "gpt-4o"}
+    }
+    with GatewayProcess(tmp_path_factory.mktemp("gw-auto"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
+        yield gw
+
+
+def client(gw: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=30)
+
+
+def ask(gw: GatewayProcess, model: str, text: str = "What is 2+2?", **kw: Any) -> dict[str, str]:
+    raw = client(gw).chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": text}], **kw
+    )
+    raw.parse()
+    return dict(raw.headers)
+
+
+def test_auto_route_reports_prediction_knob_and_reason(auto_gateway: GatewayProcess) -> None:
+    h = ask(auto_gateway, "smart")
+    assert h["x-satisfice-route"] == "smart" and h["x-satisfice-model"] in CANDIDATES
+    assert h["x-satisfice-knob"] == "quality=0.7"
+    assert 0.0 <= float(h["x-satisfice-predicted-quality"]) <= 1.0
+    assert h["x-satisfice-reason"].startswith("auto (quality=0.7)")
+    row = auto_gateway.row(h["x-satisfice-request-id"])
+    assert row["strategy"] == "auto" and row["knob"] == "quality=0.7"
+    assert row["predicted_quality"] == pytest.approx(float(h["x-satisfice-predicted-quality"]), abs=1e-4)
+    assert row["baseline_model"] == "gpt-4o"
+
+
+def test_knob_extremes_via_suffix_and_header(auto_gateway: GatewayProcess) -> None:
+    assert ask(auto_gateway, "smart:0")["x-satisfice-model"] == "tiny-cheap"  # anything is good enough
+    top = ask(auto_gateway, "smart:quality=1")  # nothing is predicted perfect: the best predicted
+    assert top["x-satisfice-model"] != "tiny-cheap" and "none meets" in top["x-satisfice-reason"]
+    h = ask(auto_gateway, "smart", extra_headers={"x-satisfice-knob": "quality=0"})
+    assert h["x-satisfice-model"] == "tiny-cheap" and h["x-satisfice-knob"] == "quality=0"
+    assert ask(auto_gateway, "smart:loss=0")["x-satisfice-model"] == top["x-satisfice-model"]
+
+
+def test_constraints_beat_the_knob(auto_gateway: GatewayProcess) -> None:
+    long_prompt = "Summarise this text. " + "lorem ipsum dolor sit amet " * 400  # ~2.4k tokens > 1000
+    assert ask(auto_gateway, "smart:0", long_prompt)["x-satisfice-model"] != "tiny-cheap"
+    tools: Any = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    h = ask(auto_gateway, "smart:0", "call f", tools=tools)
+    assert h["x-satisfice-model"] != "tiny-cheap" and "tiny-cheap: no tool calling" in h["x-satisfice-reason"]
+
+
+def test_bad_knob_is_a_400(auto_gateway: GatewayProcess) -> None:
+    with pytest.raises(openai.BadRequestError) as e:
+        ask(auto_gateway, "smart:fast")
+    assert e.value.code == "invalid_knob"
+    with pytest.raises(openai.BadRequestError):
+        ask(auto_gateway, "smart", extra_headers={"x-satisfice-knob": "loss=7"})
+
+
+def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "satisfice", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_predict_cli_contract(tmp_path: Path) -> None:
+    lines = [
+        {"id": "a", "messages": [{"role": "user", "content": "Prove Fermat's last theorem for n=3."}]},
+        {"id": "b", "messages": [{"role": "user", "content": "hi"}]},
+    ]
+    models = "gpt-4-1106-preview,gpt-3.5-turbo-1106,claude-instant-1.2,mixtral-8x7b-instruct,gpt-4o-mini"
+    out = run_cli("predict", "--models", models, stdin="\n".join(json.dumps(x) for x in lines) + "\n")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"]
+    for r in rows:
+        assert set(r["quality"]) == set(models.split(",")) and all(0 <= q <= 1 for q in r["quality"].values())
+    again = run_cli("predict", "--models", models, stdin="\n".join(json.dumps(x) for x in lines) + "\n")
+    assert again.stdout == out.stdout  # deterministic
+    bad = run_cli("predict", "--models", "no-such-model", stdin="")
+    assert bad.returncode == 2 and "unknown model" in bad.stderr
+    bad = run_cli("predict", "--models", "gpt-4o", stdin="{oops\n")
+    assert bad.returncode == 2 and "line 1" in bad.stderr
+
+
+def test_route_cli_dry_run(tmp_path: Path) -> None:
+    out = run_cli("route", "Write a haiku about autumn", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["strategy"] == "auto" and data["choice"] in {c["model"] for c in data["candidates"]}
+    assert data["reason"].startswith("auto (loss=0.05)")
+    text = run_cli("route", "Write a haiku", "--knob", "quality=0")
+    assert text.returncode == 0 and "choice:" in text.stdout and "predicted" in text.stdout

@@ -1,0 +1,116 @@
+# ruff: noqa: RUF001  (curly apostrophes and CJK punctuation are test data)
+"""refusal: clear refusals fail, hedges are unsure, and ordinary phrasing never trips it."""
+
+from __future__ import annotations
+
+import pytest
+
+from satisfice.verify import Verdict
+from tests.verify.helpers import ans, call, check, req, verdict
+
+PASS, FAIL, UNSURE = Verdict.PASS, Verdict.FAIL, Verdict.UNSURE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry, but I can't help with that.",
+        "I cannot assist with this request.",
+        "I can’t help with creating malware.",  # curly apostrophe
+        "As an AI, I am unable to provide that information.",
+        "**I won't be able to help with that.**",
+        "I must decline this request.",
+        "Sorry, I can't do that.",
+        "That request goes against my guidelines.",
+        "Es tut mir leid, aber dabei kann ich nicht helfen.",
+        "Ich kann Ihnen dabei leider nicht helfen.",
+        "Je suis désolé, mais je ne peux pas vous aider avec cela.",
+        "Je ne peux pas répondre à cette question.",
+        "Lo siento, pero no puedo ayudarte con eso.",
+        "No puedo proporcionar esa información.",
+        "Mi dispiace, ma non posso aiutarti.",
+        "Desculpe, mas não posso ajudar com isso.",
+    ],
+)
+def test_clear_refusals_fail(text: str) -> None:
+    assert verdict("refusal", req("Do the thing."), ans(text)) is FAIL
+
+
+def test_message_refusal_field_fails() -> None:
+    result = check("refusal", req(), ans(None, refusal="I can't comply."))
+    assert result.verdict is FAIL and "message.refusal" in result.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm not sure, but I think the answer is 42.",
+        "As an AI language model, I don't have personal opinions. Many people prefer tea.",
+        "I don't have access to real-time data, but the last known price was $10.",
+        "I am unable to verify this claim; the sources disagree.",
+        "Sorry! The capital is Paris.",  # a bare apology at the start
+        "Ich bin mir nicht sicher, aber es könnte Dienstag sein.",
+        "Je ne suis pas sûr, mais je pense que oui.",
+        "No estoy seguro, pero creo que sí.",
+        "En tant qu'IA, je n'ai pas d'opinion personnelle sur ce sujet.",
+    ],
+)
+def test_hedges_are_unsure(text: str) -> None:
+    assert verdict("refusal", req("Question?"), ans(text)) is UNSURE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I cannot stress enough how important backups are. Here is a plan: ...",
+        "I can't help but notice that your loop never ends: `while True` needs a break.",
+        "I cannot recommend this library highly enough; it is fast and well documented.",
+        "I can't wait to see what you build! Start with the tutorial.",
+        "I'm sorry to hear that your server went down. First, check the logs.",
+        "I apologize for the confusion. Here is the corrected code:\n\n```python\nprint(1)\n```",
+        "Sorry about that, the correct answer is 12.",
+        "Je ne peux pas assez insister sur l'importance des sauvegardes.",
+        "Ich kann nicht genug betonen, wie wichtig Backups sind.",
+        "The error 'I cannot connect to the database' means the host is unreachable.",
+        "Paris is the capital of France.",
+        "",
+    ],
+)
+def test_no_false_positives(text: str) -> None:
+    assert verdict("refusal", req("Question?"), ans(text)) is PASS
+
+
+def test_refusal_late_in_a_long_answer_is_ignored() -> None:
+    text = "Here is the full plan. " * 30 + "I cannot help with the legal part; ask a lawyer."
+    assert verdict("refusal", req("Plan my company."), ans(text)) is PASS
+
+
+def test_disclaimer_followed_by_a_real_answer_is_unsure() -> None:
+    text = "I can't provide medical advice, but here is general information. " + "Rest and fluids help. " * 40
+    result = check("refusal", req("I have a cold."), ans(text))
+    assert result.verdict is UNSURE and "long answer" in result.reason
+
+
+def test_markers_from_the_prompt_do_not_count() -> None:
+    quote = req('What does "I cannot help you with that" mean?')
+    assert verdict("refusal", quote, ans('"I cannot help you with that" means the speaker declines.')) is PASS
+    translate = req("Translate into German: I'm sorry, but I cannot help you.")
+    assert verdict("refusal", translate, ans("Es tut mir leid, aber ich kann dir nicht helfen.")) is PASS
+    # A translation request alone does not excuse a real refusal.
+    assert (
+        verdict("refusal", req("Translate 'good morning' into French."), ans("Sorry, I can't do that."))
+        is FAIL
+    )
+    # A hedge the user wrote is not the model's hedge.
+    assert verdict("refusal", req("Reply with: I'm not sure."), ans("I'm not sure.")) is PASS
+
+
+def test_tool_calls_are_not_refusals() -> None:
+    answer = ans("I'm not sure, let me check.", tool_calls=[call("lookup", "{}")])
+    assert verdict("refusal", req(), answer) is PASS
+
+
+def test_window_threshold() -> None:
+    text = "x " * 100 + "I'm not sure about this."
+    assert verdict("refusal", req(), ans(text)) is UNSURE
+    assert verdict("refusal", req(), ans(text), refusal_window_chars=100) is PASS

@@ -1,0 +1,76 @@
+"""truncation and degenerate: cut-off, empty, looping and suspiciously short answers."""
+
+from __future__ import annotations
+
+from satisfice.verify import Verdict
+from tests.verify.helpers import ans, call, check, req, verdict
+
+PASS, FAIL, UNSURE = Verdict.PASS, Verdict.FAIL, Verdict.UNSURE
+PROSE = (
+    "Cascades send a request to a cheap model first. A verifier then checks the answer, and only "
+    "answers that fall short are escalated to a stronger, more expensive model. "
+)
+LONG_PROMPT = "Here is our architecture document. " * 12 + "Explain in detail how the cache layer works."
+
+
+def test_truncation() -> None:
+    assert verdict("truncation", req(), ans("cut", "length")) is FAIL
+    assert verdict("truncation", req(), ans("filtered", "content_filter")) is FAIL
+    assert verdict("truncation", req(), ans("done", "stop")) is PASS
+    assert verdict("truncation", req(), ans(None, "tool_calls", tool_calls=[call("f", "{}")])) is PASS
+    assert verdict("truncation", req(), ans("no reason", None)) is PASS
+    assert verdict("truncation", req(), {"choices": []}) is PASS
+
+
+def test_empty_answers_fail() -> None:
+    assert verdict("degenerate", req(), ans("")) is FAIL
+    assert verdict("degenerate", req(), ans("  \n\t ")) is FAIL
+    assert verdict("degenerate", req(), ans(None)) is FAIL
+    assert verdict("degenerate", req(), ans("<think>hmm</think>\n")) is FAIL
+    assert verdict("degenerate", req(), ans(None, tool_calls=[call("f", "{}")])) is PASS
+
+
+def test_normal_answers_pass() -> None:
+    assert verdict("degenerate", req("Explain cascades."), ans(PROSE * 2)) is PASS
+    assert verdict("degenerate", req("2+2?"), ans("4")) is PASS  # short prompt, short answer
+    matrix = "[" + ",\n".join("[0, 0, 0, 0, 0, 0, 0, 0]" for _ in range(20)) + "]"
+    assert verdict("degenerate", req("A zero matrix please"), ans(matrix)) is PASS
+    code = "\n".join(f"    assert add({i}, {i}) == {2 * i}" for i in range(30))
+    assert verdict("degenerate", req("Write tests"), ans(f"```python\ndef test():\n{code}\n```")) is PASS
+    table = "| a | b |\n|---|---|\n" + "".join(f"| {i} | {i * i} |\n" for i in range(40))
+    assert verdict("degenerate", req("Squares table"), ans(table)) is PASS
+
+
+def test_repetition_fails() -> None:
+    looping = PROSE + "and then " * 40
+    result = check("degenerate", req(), ans(looping))
+    assert result.verdict is FAIL and "loop" in result.reason
+    assert (
+        verdict("degenerate", req(), ans(PROSE + "the the the the the the the the the the the the the"))
+        is FAIL
+    )
+    lines = PROSE + "\n" + "\n".join(["Thank you for your question!"] * 12)
+    assert "line repeated" in check("degenerate", req(), ans(lines)).reason
+    # A paragraph repeated many times, ending mid-sentence (cut off by max_tokens).
+    paragraph = "We choose the cheapest model whose predicted quality clears the bar for this request. "
+    assert verdict("degenerate", req(), ans(paragraph * 8 + "We choose the che")) is FAIL
+    few_words = " ".join(["alpha beta gamma delta"] * 80)  # a tiny vocabulary, not exactly periodic
+    assert verdict("degenerate", req(), ans(few_words.replace("gamma", "x", 30))) is FAIL
+
+
+def test_requested_repetition_passes() -> None:
+    request = req("Write 'I will not talk in class' 10 times.")
+    assert verdict("degenerate", request, ans("I will not talk in class.\n" * 10)) is PASS
+
+
+def test_short_answer_to_demanding_prompt_is_unsure() -> None:
+    result = check("degenerate", req(LONG_PROMPT), ans("It caches."))
+    assert result.verdict is UNSURE and "demanding" in result.reason
+    assert verdict("degenerate", req(LONG_PROMPT), ans(PROSE)) is PASS
+    brief = req(LONG_PROMPT + " Answer with just one word.")
+    assert verdict("degenerate", brief, ans("Redis.")) is PASS
+    lookup = req("Here is our architecture document. " * 12 + "Which port does the cache use?")
+    assert verdict("degenerate", lookup, ans("6379")) is PASS  # long but not demanding
+    json_mode = req(LONG_PROMPT, response_format={"type": "json_object"})
+    assert verdict("degenerate", json_mode, ans('{"a": 1}')) is PASS
+    assert verdict("degenerate", req(LONG_PROMPT), ans("It caches."), min_answer_chars=5) is PASS
