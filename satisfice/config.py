@@ -18,10 +18,11 @@ import yaml
 from satisfice.errors import GatewayError
 from satisfice.providers.presets import PRESETS
 
-STRATEGIES = ("first", "cheapest", "weighted", "auto")
+STRATEGIES = ("first", "cheapest", "weighted", "auto", "cascade")
 ROUTERS = ("learned", "heuristic", "random", "prior")
 DEFAULT_KNOB = "loss=0.05"
-DIALECTS = ("openai", "azure", "anthropic", "gemini", "simulated")
+DIALECTS = ("openai", "azure", "anthropic", "gemini", "simulated", "replay")
+LOCAL_DIALECTS = ("simulated", "replay")  # answered in-process, no base URL
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$|^env:([A-Za-z_][A-Za-z0-9_]*)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
@@ -62,6 +63,19 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CascadeSettings:
+    """Strategy cascade: try a cheap plausible candidate, verify its answer, escalate on failure."""
+
+    max_escalations: int = 2
+    escalate_on_unsure: bool = False  # unsure verdicts keep the cheap answer unless this is set
+    plausible_margin: float = 0.1  # the first try may be predicted this far below the knob's target
+    escalation_budget_pct: float = 100.0  # failed attempts' spend may reach this % of the route's spend
+    hold_tokens: int = 48  # streams: tokens held back and checked before any byte is released
+    judge_model: str | None = None  # a cheap model asked when the verifiers are unsure (verify.judge)
+    verify: Any = None  # satisfice.verify.VerifySettings (kept Any: config must not import verify eagerly)
+
+
+@dataclass(frozen=True, slots=True)
 class RouteSettings:
     name: str
     strategy: str
@@ -71,6 +85,7 @@ class RouteSettings:
     reliability: Reliability = Reliability()
     knob: str = DEFAULT_KNOB  # strategy auto: the default cost/quality knob (see routing/knob.py)
     router: str = "learned"  # strategy auto: which quality predictor
+    cascade: CascadeSettings | None = None  # strategy cascade only
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +172,7 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
         "passthrough",
         "model_map",
         "catalog",
+        "dataset",
     }
     _check_keys(obj, allowed, where)
     name = _get(obj, "name", where, str, None)
@@ -180,7 +196,7 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
         base_url, _ = resolve_env(base_url, f"{where}.base_url", env)
     if base_url is None and preset is not None:
         base_url = (env.get(preset.base_url_env) if preset.base_url_env else None) or preset.base_url
-    if base_url is None and dialect != "simulated":
+    if base_url is None and dialect not in LOCAL_DIALECTS:
         raise ConfigError(f"{where}.base_url", f"required for provider type {ptype!r}")
     if base_url and not re.match(r"^https?://", base_url):
         raise ConfigError(f"{where}.base_url", f"must start with http:// or https://, got {base_url!r}")
@@ -202,6 +218,15 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
     options = []
     if "api_version" in obj:
         options.append(("api_version", _get(obj, "api_version", where, str, "")))
+    if dialect == "replay":
+        dataset = _get(obj, "dataset", where, str, None)
+        if not dataset:
+            raise ConfigError(
+                f"{where}.dataset", "required for type replay: a dataset name or canonical JSONL path"
+            )
+        options.append(("dataset", dataset))
+    elif "dataset" in obj:
+        raise ConfigError(f"{where}.dataset", "only used by type: replay")
     models = _get(obj, "models", where, list, [])
     for i, m in enumerate(models):
         if not isinstance(m, str) or not m:
@@ -212,7 +237,7 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
             raise ConfigError(f"{where}.model_map.{k}", "expected the upstream model id as a string")
     # A provider serves the catalog entries filed under its own name unless told otherwise
     # (e.g. a self-hosted proxy of OpenAI: `catalog: openai`).
-    catalog = _get(obj, "catalog", where, str, name)
+    catalog = _get(obj, "catalog", where, str, "*" if dialect in LOCAL_DIALECTS else name)
     return ProviderSettings(
         name=name,
         dialect=dialect,
@@ -231,7 +256,7 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
 def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
     if not isinstance(obj, Mapping):
         raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
-    allowed = {"strategy", "candidates", "weights", "baseline", "reliability", "knob", "router"}
+    allowed = {"strategy", "candidates", "weights", "baseline", "reliability", "knob", "router", "cascade"}
     _check_keys(obj, allowed, where)
     if not _NAME.match(name) or "/" in name or ":" in name:
         raise ConfigError(where, "route names use letters, digits, '_', '.' or '-' (':' starts a knob)")
@@ -268,8 +293,11 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
     except GatewayError as e:
         raise ConfigError(f"{where}.knob", e.message) from None
     router = _get(obj, "router", where, str, "learned")
-    if router not in ROUTERS:
-        raise ConfigError(f"{where}.router", f"unknown router {router!r} (known: {', '.join(ROUTERS)})")
+    if router not in ROUTERS and not router.endswith(".npz"):
+        raise ConfigError(
+            f"{where}.router",
+            f"unknown router {router!r} (known: {', '.join(ROUTERS)}, or a trained .npz artifact)",
+        )
     return RouteSettings(
         name=name,
         strategy=strategy,
@@ -279,6 +307,43 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
         reliability=_reliability(obj.get("reliability"), f"{where}.reliability", base),
         knob=knob,
         router=router,
+        cascade=_cascade(obj.get("cascade"), f"{where}.cascade") if strategy == "cascade" else None,
+    )
+
+
+def _cascade(obj: Any, where: str) -> CascadeSettings:
+    from satisfice.verify import VerifySettings
+
+    if obj is None:
+        return CascadeSettings(verify=VerifySettings())
+    if not isinstance(obj, Mapping):
+        raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
+    base = CascadeSettings()
+    _check_keys(obj, set(CascadeSettings.__dataclass_fields__), where)
+    max_esc = _get(obj, "max_escalations", where, int, base.max_escalations)
+    if max_esc < 0:
+        raise ConfigError(f"{where}.max_escalations", f"must be >= 0, got {max_esc}")
+    hold = _get(obj, "hold_tokens", where, int, base.hold_tokens)
+    if hold < 0:
+        raise ConfigError(f"{where}.hold_tokens", f"must be >= 0, got {hold}")
+    margin = _positive(
+        _get(obj, "plausible_margin", where, float, base.plausible_margin),
+        f"{where}.plausible_margin",
+        allow_zero=True,
+    )
+    budget = _positive(
+        _get(obj, "escalation_budget_pct", where, float, base.escalation_budget_pct),
+        f"{where}.escalation_budget_pct",
+        allow_zero=True,
+    )
+    return CascadeSettings(
+        max_escalations=max_esc,
+        escalate_on_unsure=_get(obj, "escalate_on_unsure", where, bool, False),
+        plausible_margin=margin,
+        escalation_budget_pct=budget,
+        hold_tokens=hold,
+        judge_model=_get(obj, "judge_model", where, str, None),
+        verify=VerifySettings.from_config(obj.get("verify"), f"{where}.verify"),
     )
 
 
@@ -320,7 +385,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
             raise ConfigError(f"models[{i}]", "expected a mapping (a catalog entry)")
     embeddings = _get(doc, "embeddings", "config", Mapping, {})
     _check_keys(embeddings, {"model"}, "embeddings")
-    real = [p for p in providers if p.dialect != "simulated"]
+    real = [p for p in providers if p.dialect != "simulated"]  # a replay provider counts as real
     return Settings(
         host=_get(server, "host", "server", str, "127.0.0.1"),
         port=port,

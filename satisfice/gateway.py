@@ -12,14 +12,14 @@ from typing import Any
 import orjson
 
 from satisfice import tokens
+from satisfice.cascade import CascadeRunner
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, price
 from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.registry import dialect
-from satisfice.providers.results import Completion, EventStream
+from satisfice.providers.results import Completion, EventStream, LocalUpstream
 from satisfice.providers.runner import HTTPRunner
-from satisfice.providers.simulated import SimulatedUpstream
 from satisfice.routing.constraints import Needs, needs_of
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt, Executor
@@ -39,6 +39,7 @@ class Call:
     needs: Needs | None = None
     submitted: bool = False  # the one ledger row is written; later submits are ignored
     knob: str | None = None  # the request's x-satisfice-knob header
+    extra_cost_usd: float = 0.0  # cascades: streams abandoned before this one, billed up to the cancel
 
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
@@ -63,12 +64,20 @@ class Call:
 
 
 class Gateway:
-    def __init__(self, planner: Planner, executor: Executor, runner: HTTPRunner, ledger: LedgerSink) -> None:
+    def __init__(
+        self,
+        planner: Planner,
+        executor: Executor,
+        runner: HTTPRunner,
+        ledger: LedgerSink,
+        local: dict[str, LocalUpstream] | None = None,
+    ) -> None:
         self.planner = planner
         self.executor = executor
         self.runner = runner
-        self.simulated = SimulatedUpstream()
+        self.local = local or {}  # provider name -> in-process upstream (simulated, replay)
         self.ledger = ledger
+        self.cascade = CascadeRunner(executor, planner.directory, self._complete_one)
 
     def _plan(self, call: Call, body: dict[str, Any]) -> Plan:
         call.needs = needs_of(body)
@@ -83,12 +92,22 @@ class Gateway:
         return plan
 
     async def _complete_one(self, dep: Deployment, body: dict[str, Any]) -> Completion:
-        if dep.dialect == "simulated":
-            return await self.simulated.complete(dep, body)
+        local = self.local.get(dep.provider)
+        if local is not None:
+            return await local.complete(dep, body)
         return await self.runner.complete(dialect(dep.dialect), dep, body)
 
     async def complete(self, call: Call, body: dict[str, Any]) -> Completion:
         plan = self._plan(call, body)
+
+        if plan.steps is not None:
+            target, result, usage, total, trail = await self.cascade.complete(
+                plan, body, call.attempts, lambda t, r: self._estimate_completion_usage(t, body, r)
+            )
+            call.target = target
+            call.row.reason = f"{call.row.reason}; {trail}"
+            self._account(call, usage, total)  # every attempt's cost, failed cheap ones included
+            return result
 
         async def attempt(target: Target) -> Completion:
             return await self._complete_one(target.dep, body)
@@ -96,7 +115,7 @@ class Gateway:
         target, result = await self.executor.run(plan, attempt, call.attempts)
         call.target = target
         usage = result.usage or self._estimate_completion_usage(target, body, result)
-        self._account(call, usage)
+        self._account(call, usage, result.cost_usd)
         return result
 
     async def open_stream(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
@@ -106,8 +125,9 @@ class Gateway:
 
         async def attempt(target: Target) -> tuple[EventStream, bytes]:
             dep = target.dep
-            if dep.dialect == "simulated":
-                stream: EventStream = await self.simulated.stream(dep, body)
+            local = self.local.get(dep.provider)
+            if local is not None:
+                stream: EventStream = await local.stream(dep, body)
             else:
                 stream = await self.runner.stream(
                     dialect(dep.dialect), dep, body, plan.reliability.stream_idle_timeout_s
@@ -124,7 +144,14 @@ class Gateway:
                 raise
             return stream, first
 
-        target, (stream, first) = await self.executor.run(plan, attempt, call.attempts)
+        if plan.steps is not None:
+            target, stream, first, abandoned, trail = await self.cascade.open_stream(
+                plan, body, call.attempts, attempt
+            )
+            call.extra_cost_usd = abandoned
+            call.row.reason = f"{call.row.reason}; {trail}" if trail else call.row.reason
+        else:
+            target, (stream, first) = await self.executor.run(plan, attempt, call.attempts)
         call.target = target
         # Headers go out before the answer exists: price an estimate of the prompt now (labelled as
         # such); the ledger gets the final cost from the stream's usage.
@@ -145,14 +172,20 @@ class Gateway:
                 completion_tokens=tokens.count_text(text, call.target.dep.model),
                 estimated=True,
             )
-        self._account(call, usage)
+        cost = stream.cost_usd
+        if call.extra_cost_usd:  # a cascade abandoned earlier streams: they were billed too
+            cost = (cost if cost is not None else price(call.target.info, usage)) + call.extra_cost_usd
+        self._account(call, usage, cost)
 
-    def _account(self, call: Call, usage: Usage) -> None:
+    def _account(self, call: Call, usage: Usage, cost_usd: float | None = None) -> None:
         assert call.target is not None and call.plan is not None
         row = call.row
         row.model = call.target.dep.model
         row.provider = call.target.dep.provider
         apply_costs(row, call.target.info, call.plan.baseline, usage)
+        if cost_usd is not None:  # the provider said what the call cost (replay of recorded calls)
+            row.cost_usd = cost_usd
+            row.savings_usd = row.baseline_cost_usd - cost_usd
 
     @staticmethod
     def _estimate_completion_usage(target: Target, body: dict[str, Any], result: Completion) -> Usage:

@@ -10,8 +10,9 @@ from satisfice.config import ProviderSettings, Settings
 from satisfice.gateway import Gateway
 from satisfice.ledger.record import LedgerSink, NullLedger
 from satisfice.ledger.sqlite import SQLiteLedger
+from satisfice.providers.results import LocalUpstream
 from satisfice.providers.runner import HTTPRunner
-from satisfice.providers.simulated import SIMULATED_MODELS
+from satisfice.providers.simulated import SIMULATED_MODELS, SimulatedUpstream
 from satisfice.routing.breaker import BreakerBoard
 from satisfice.routing.directory import ModelDirectory
 from satisfice.routing.executor import Executor
@@ -73,9 +74,28 @@ def build_catalog(settings: Settings) -> Catalog:
     return catalog.with_overrides(settings.models) if settings.models else catalog
 
 
+def local_upstreams(settings: Settings) -> tuple[Settings, dict[str, LocalUpstream]]:
+    """In-process providers by provider name; a replay provider serves its dataset's models."""
+    local: dict[str, LocalUpstream] = {}
+    providers = []
+    for p in settings.providers:
+        if p.dialect == "simulated":
+            local[p.name] = SimulatedUpstream()
+        elif p.dialect == "replay":
+            from satisfice.providers.replay import ReplayUpstream
+
+            replay = ReplayUpstream.load(dict(p.options)["dataset"])
+            local[p.name] = replay
+            if not p.models:
+                p = replace(p, models=tuple(replay.models))
+        providers.append(p)
+    return replace(settings, providers=tuple(providers)), local
+
+
 def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
     catalog = build_catalog(settings)
     settings = effective_settings(settings, catalog)
+    settings, local = local_upstreams(settings)
     directory = ModelDirectory(settings, catalog, settings.providers)
     rel = settings.reliability
     breakers = BreakerBoard(rel.breaker_failures, rel.breaker_window_s, rel.breaker_cooldown_s)
@@ -84,5 +104,5 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
         SQLiteLedger(settings.ledger_path) if with_ledger and settings.ledger_enabled else NullLedger()
     )
     runner = HTTPRunner()
-    gateway = Gateway(planner, Executor(breakers), runner, ledger)
+    gateway = Gateway(planner, Executor(breakers), runner, ledger, local)
     return Parts(settings, catalog, directory, planner, gateway, ledger)

@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+MODEL = "mock-gpt"
 MOCK = Path(os.environ.get("SATISFICE_SHARED", ROOT.parent / "shared")) / "bench" / "mock_upstream.py"
 
 
@@ -71,7 +72,10 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--model", default="mock-gpt", help="e.g. auto: the learned route over the catalog")
     a = ap.parse_args()
+    global MODEL
+    MODEL = a.model
     mport, gport = free_port(), free_port()
     tmp = tempfile.mkdtemp()
     mock = subprocess.Popen(

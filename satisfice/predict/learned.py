@@ -94,6 +94,16 @@ class Params:
         )
 
 
+def membership(x: npt.NDArray[np.float32], centroids: Array, tau: float) -> Array:
+    """Soft assignment of the (leading dims of the) embedding to the topic clusters."""
+    e = x[..., : centroids.shape[1]].astype(np.float64)
+    e = e / np.maximum(np.sqrt(np.sum(e * e, axis=-1, keepdims=True)), 1e-9)
+    sims = tau * (e @ centroids.T)
+    w: Array = np.exp(sims - sims.max(axis=-1, keepdims=True))
+    w /= w.sum(axis=-1, keepdims=True)
+    return w
+
+
 def expand(x: npt.NDArray[np.float32], cols: npt.NDArray[np.int64], centroids: Array, tau: float) -> Array:
     """The model's input: the used feature columns, then (with K topic clusters) the soft cluster
     membership of the embedding and membership x text statistics (topic-specific stat effects)."""
@@ -102,11 +112,7 @@ def expand(x: npt.NDArray[np.float32], cols: npt.NDArray[np.int64], centroids: A
     if k == 0:
         out: Array = base.astype(np.float64)
         return out
-    e = x[..., : centroids.shape[1]].astype(np.float64)
-    e = e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-9)
-    sims = tau * (e @ centroids.T)
-    w = np.exp(sims - sims.max(axis=-1, keepdims=True))
-    w /= w.sum(axis=-1, keepdims=True)
+    w = membership(x, centroids, tau)
     stats = x[..., 2 * DIM :].astype(np.float64)
     inter = (w[..., :, None] * stats[..., None, :]).reshape(*w.shape[:-1], k * stats.shape[-1])
     return np.concatenate([base, w, inter], axis=-1)
@@ -131,6 +137,12 @@ class LearnedPredictor:
             self._U = np.ascontiguousarray(ulin.T)  # (d, hidden)
             self._u = p.U[:, -1] - ulin @ p.mu
             self._V2 = np.ascontiguousarray(p.V2.T)  # (hidden, k + 2)
+        # Fast path without the hidden branch: apply the cluster x statistics block without building it.
+        nb, K, k2 = p.cols.size, p.centroids.shape[0], self._A.shape[1]
+        self._A_base, self._A_w = self._A[:nb], self._A[nb : nb + K]
+        self._A_int = np.ascontiguousarray(
+            self._A[nb + K :].reshape(K, -1, k2).transpose(1, 0, 2).reshape(-1, K * k2)
+        )  # (stats, K * (k + 2))
         self._seen = {m: i for i, m in enumerate(p.seen)}
         self._models: dict[ModelInfo, tuple[Array, float]] = {}
         self._lock = threading.Lock()
@@ -139,10 +151,17 @@ class LearnedPredictor:
 
     def project(self, x: npt.NDArray[np.float32]) -> Array:
         """[t, b, h] for prompt features x of shape (n, N_FEATURES) or (N_FEATURES,)."""
-        xs = expand(x, self.params.cols, self.params.centroids, self.params.tau)
-        out: Array = xs @ self._A + self._b
+        p = self.params
         if self._hidden:
-            out = out + np.tanh(xs @ self._U + self._u) @ self._V2
+            xs = expand(x, p.cols, p.centroids, p.tau)
+            out: Array = xs @ self._A + self._b + np.tanh(xs @ self._U + self._u) @ self._V2
+            return out
+        out = x[..., p.cols] @ self._A_base + self._b
+        K = p.centroids.shape[0]
+        if K:
+            w = membership(x, p.centroids, p.tau)
+            per = (x[..., 2 * DIM :] @ self._A_int).reshape(*w.shape[:-1], K, -1)  # (..., K, k + 2)
+            out = out + w @ self._A_w + np.einsum("...k,...kj->...j", w, per)
         return out
 
     def model_terms(self, models: Sequence[ModelInfo | str]) -> tuple[Array, Array]:

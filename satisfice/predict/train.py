@@ -50,7 +50,7 @@ class Settings:
     pair_abs_weight: float = 0.0  # also fit each side of a vote to its own quality (both-bad ties -> 0)
     emb_dims: int = 256  # leading dimensions of each wordllama embedding that are used
     pairwise_families: tuple[str, ...] = ("arena-battle",)
-    reference_per_family: int = 80
+    reference_per_family: int = 60
     reference_chat: int = 150  # reference rows for chat-like families (arena-*)
 
     @classmethod

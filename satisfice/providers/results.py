@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from satisfice.providers.base import Deployment
 from satisfice.usage import Usage
 
 
@@ -14,6 +15,17 @@ class Completion:
     raw: bytes  # OpenAI chat.completion JSON, ready for the client
     body: dict[str, Any]  # the same, parsed
     usage: Usage | None
+    # What the call cost when the provider says so itself (the replay provider's recorded cost);
+    # None: the catalog price times the usage.
+    cost_usd: float | None = None
+
+
+class LocalUpstream(Protocol):
+    """A provider answered in-process, without HTTP (the simulated and replay providers)."""
+
+    async def complete(self, dep: Deployment, body: dict[str, Any]) -> Completion: ...
+
+    async def stream(self, dep: Deployment, body: dict[str, Any]) -> EventStream: ...
 
 
 class EventStream(Protocol):
@@ -23,8 +35,20 @@ class EventStream(Protocol):
     `aclose()` releases the upstream connection, aborting it when the stream did not finish.
     """
 
-    usage: Usage | None
-    events: list[bytes]  # every event relayed, to count tokens when the upstream reports no usage
+    # Read-only here, so wrappers may delegate them with properties.
+    @property
+    def usage(self) -> Usage | None: ...
+
+    @property
+    def cost_usd(self) -> float | None:
+        """What the call cost when the provider says so itself (the replay provider's recorded
+        cost); None: the catalog price times the usage."""
+        ...
+
+    @property
+    def events(self) -> list[bytes]:
+        """Every event relayed, to count tokens when the upstream reports no usage."""
+        ...
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

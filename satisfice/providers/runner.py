@@ -132,6 +132,7 @@ class HTTPEventStream:
         self._resp = resp
         self._translator = translator
         self.usage: Usage | None = None
+        self.cost_usd: float | None = None  # HTTP providers never say: the catalog prices the usage
         self.events: list[bytes] = []  # kept to count tokens when the upstream reports no usage
         self.finished = False
         self._it = self._events()  # one generator: the first event is read before the rest

@@ -16,7 +16,7 @@ import orjson
 
 from satisfice import tokens
 from satisfice.providers.base import Deployment
-from satisfice.providers.results import Completion
+from satisfice.providers.results import Completion, EventStream
 from satisfice.usage import Usage
 
 # Models the try-out serves (those present in the catalog are used).
@@ -96,7 +96,7 @@ class SimulatedUpstream:
         }
         return Completion(raw=orjson.dumps(parsed), body=parsed, usage=usage)
 
-    async def stream(self, dep: Deployment, body: dict[str, Any]) -> SimulatedStream:
+    async def stream(self, dep: Deployment, body: dict[str, Any]) -> EventStream:
         return SimulatedStream(dep, body)
 
 
@@ -105,6 +105,7 @@ class SimulatedStream:
         self.dep = dep
         self.body = body
         self.usage: Usage | None = None
+        self.cost_usd: float | None = None
         self.events: list[bytes] = []
         self._it = self._events()  # one generator: the first event is read before the rest
 

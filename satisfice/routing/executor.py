@@ -36,6 +36,8 @@ class Attempt:
     latency_ms: float
     status: int | None = None
     message: str = ""
+    cost_usd: float | None = None  # cascades: what this answered attempt cost
+    verdict: str = ""  # cascades: the verifiers' verdict on this attempt's answer
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,6 +50,10 @@ class Attempt:
             out["status"] = self.status
         if self.message:
             out["message"] = self.message[:300]
+        if self.cost_usd is not None:
+            out["cost_usd"] = self.cost_usd
+        if self.verdict:
+            out["verdict"] = self.verdict
         return out
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from satisfice.catalog import ModelInfo
-from satisfice.config import Reliability, RouteSettings
+from satisfice.config import CascadeSettings, Reliability, RouteSettings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
 from satisfice.routing.auto import AutoRouter
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
@@ -53,6 +53,9 @@ class Plan:
     knob: str | None = None  # strategy auto: the knob that decided
     # strategy auto: candidate -> (predicted quality, estimated cost $), for dry runs and debugging
     scores: dict[str, tuple[float, float]] | None = None
+    # strategy cascade: the escalation ladder, one list of deployments per step, cheapest first
+    steps: list[list[Target]] | None = None
+    cascade: CascadeSettings | None = None
 
 
 class Planner:
@@ -75,7 +78,7 @@ class Planner:
                     continue  # not servable with this configuration; `satisfice check` reports it
             self._expanded[name] = expanded
             self._baselines[name] = self._baseline(route, expanded)
-            if route.strategy == "auto":
+            if route.strategy in ("auto", "cascade"):
                 self._auto.setdefault(route.router, AutoRouter(route.router))
 
     def warm(self) -> None:
@@ -155,11 +158,15 @@ class Planner:
         predicted: float | None = None
         knob: str | None = None
         scores: dict[str, tuple[float, float]] | None = None
-        if route.strategy == "auto":
+        steps: list[list[Target]] | None = None
+        if route.strategy in ("auto", "cascade"):
             parsed = parse_knob(
                 knob_text if knob_text else route.knob, param="model" if knob_text else "knob"
             )
-            reason, predicted, scores = self._auto_order(route, ok, needs, parsed)
+            if route.strategy == "cascade":
+                reason, predicted, scores, steps = self._cascade_steps(route, ok, needs, parsed)
+            else:
+                reason, predicted, scores = self._auto_order(route, ok, needs, parsed)
             knob = str(parsed)
         else:
             reason = self._order(route, ok, needs)
@@ -176,6 +183,8 @@ class Planner:
             predicted,
             knob,
             scores,
+            steps,
+            route.cascade,
         )
 
     def _auto_order(
@@ -192,6 +201,30 @@ class Planner:
         rest = [int(i) for i in np.argsort(-decision.quality, kind="stable") if int(i) != decision.index]
         ok[:] = [ok[i] for i in [decision.index, *rest]]
         return decision.reason(names), float(decision.quality[decision.index]), scores
+
+    def _cascade_steps(
+        self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs, knob: Knob
+    ) -> tuple[str, float, dict[str, tuple[float, float]], list[list[Target]]]:
+        """The ladder: the cheapest candidate that is plausible (predicted within the margin of the
+        knob's target), then ever better predicted candidates by cost, ending with the best."""
+        assert route.cascade is not None
+        infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]
+        decision = self._auto[route.router].decide(infos, needs, knob)
+        q, c = decision.quality, decision.cost
+        names = [cand for _, cand, _ in ok]
+        target = decision.target if decision.target is not None else float(q[decision.index])
+        plausible = [i for i in range(len(ok)) if q[i] >= target - route.cascade.plausible_margin]
+        first = min(plausible, key=lambda i: (c[i], -q[i])) if plausible else decision.index
+        better = sorted((i for i in range(len(ok)) if q[i] > q[first]), key=lambda i: (c[i], -q[i]))
+        ladder = [first, *better][: route.cascade.max_escalations + 1]
+        top = int(np.argmax(q))
+        if top not in ladder:
+            ladder[-1] = top  # the last resort is the best predicted candidate
+        scores = {n: (float(qq), float(cc)) for n, qq, cc in zip(names, q, c, strict=True)}
+        reason = f"cascade ({knob}): " + " -> ".join(f"{names[i]} {q[i]:.2f}" for i in ladder)
+        steps = [ok[i][2] for i in ladder]
+        ok[:] = [ok[i] for i in ladder]
+        return reason, float(q[first]), scores, steps
 
     def _order(self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs) -> str:
         if route.strategy == "cheapest":

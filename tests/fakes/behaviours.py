@@ -58,6 +58,9 @@ def parse_behaviour(model: str) -> Behaviour:
 # --- the deterministic answer ----------------------------------------------------------------------
 
 
+REFUSAL = "I'm sorry, but I can't help with that request."
+
+
 @dataclass(frozen=True)
 class Answer:
     text: str  # message text, or the tool call's JSON arguments
@@ -120,7 +123,12 @@ def openai_answer(body: JSON) -> Answer:
         tool = str(forced or as_dict(tools[0].get("function")).get("name", ""))
     fmt = as_dict(body.get("response_format")).get("type")
     last_is_user = bool(messages) and messages[-1].get("role") == "user"
-    return _answer(texts, last_user, last_is_user, tool, fmt in ("json_object", "json_schema"))
+    answer = _answer(texts, last_user, last_is_user, tool, fmt in ("json_object", "json_schema"))
+    if "refuse" in str(body.get("model", "")).split("+"):
+        # A model that declines: what a cascade's refusal verifier must catch.
+        text = REFUSAL
+        return Answer(text, None, {}, answer.prompt_tokens, words(text))
+    return answer
 
 
 def anthropic_answer(body: JSON) -> Answer:

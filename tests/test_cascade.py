@@ -1,0 +1,109 @@
+"""Strategy cascade through the real gateway: verify a cheap answer, escalate when it fails."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+
+# Two cheap models the catalog does not know, priced so the ladder starts with them.
+CHEAP = [
+    {
+        "id": "refuse",
+        "provider": "openai",
+        "input_per_mtok": 0.01,
+        "output_per_mtok": 0.02,
+        "context_window": 100000,
+        "quality_prior": 0.6,
+    },
+    {
+        "id": "plain",
+        "provider": "openai",
+        "input_per_mtok": 0.01,
+        "output_per_mtok": 0.02,
+        "context_window": 100000,
+        "quality_prior": 0.6,
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def cascade_gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    config = standard_config(upstream)
+    config["models"] = CHEAP
+    # router: prior ranks by the catalog's quality prior, so the ladder is known in advance.
+    config["routes"] = {
+        "thrifty": {
+            "strategy": "cascade",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["refuse", "gpt-4o-mini", "gpt-4o"],
+            "cascade": {"max_escalations": 2},
+        },
+        "thrifty-ok": {
+            "strategy": "cascade",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["plain", "gpt-4o"],
+        },
+    }
+    with GatewayProcess(tmp_path_factory.mktemp("gw-cascade"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
+        yield gw
+
+
+def client(gw: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=30)
+
+
+def test_failing_cheap_answer_escalates_and_every_attempt_is_paid(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="thrifty", messages=[{"role": "user", "content": "help me plan a trip"}]
+    )
+    resp = raw.parse()
+    assert resp.choices[0].message.content == "echo: help me plan a trip"
+    assert raw.headers["x-satisfice-model"] == "gpt-4o-mini"
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    attempts = json.loads(row["attempts"])
+    assert [(a["model"], a.get("verdict")) for a in attempts] == [("refuse", "fail"), ("gpt-4o-mini", "pass")]
+    assert "refusal" in attempts[0]["message"]
+    assert row["cost_usd"] == pytest.approx(attempts[0]["cost_usd"] + attempts[1]["cost_usd"])
+    assert "refuse fail" in row["reason"] and row["reason"].startswith("cascade (quality=0.5)")
+    assert [r["model"] for r in upstream.requests()[-2:]] == ["refuse", "gpt-4o-mini"]
+
+
+def test_passing_cheap_answer_stops_the_cascade(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    before = len(upstream.requests())
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="thrifty-ok", messages=[{"role": "user", "content": "what is the capital of France"}]
+    )
+    assert raw.headers["x-satisfice-model"] == "plain"
+    assert [r["model"] for r in upstream.requests()[before:]] == ["plain"]  # gpt-4o never called
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    assert [a.get("verdict") for a in json.loads(row["attempts"])] == ["pass"]
+
+
+def test_streaming_cascade_holds_back_and_escalates_before_any_byte(cascade_gateway: GatewayProcess) -> None:
+    with client(cascade_gateway).chat.completions.with_streaming_response.create(
+        model="thrifty",
+        messages=[{"role": "user", "content": "tell me a story"}],
+        stream=True,
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        text = "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
+    assert text == "echo: tell me a story"  # not one byte of the refusal reached the client
+    row = cascade_gateway.row(rid)
+    attempts = json.loads(row["attempts"])
+    assert [(a["model"], a.get("verdict")) for a in attempts] == [("refuse", "fail"), ("gpt-4o-mini", "pass")]
+    assert row["cost_usd"] > attempts[0]["cost_usd"] > 0  # the abandoned stream is billed too
