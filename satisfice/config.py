@@ -18,7 +18,7 @@ import yaml
 from satisfice.errors import GatewayError
 from satisfice.providers.presets import PRESETS
 
-STRATEGIES = ("first", "cheapest", "weighted", "auto", "cascade")
+STRATEGIES = ("first", "cheapest", "weighted", "auto", "cascade", "speculative")
 ROUTERS = ("learned", "heuristic", "random", "prior")
 DEFAULT_KNOB = "loss=0.05"
 DIALECTS = ("openai", "azure", "anthropic", "gemini", "simulated", "replay")
@@ -72,6 +72,8 @@ class CascadeSettings:
     escalation_budget_pct: float = 100.0  # failed attempts' spend may reach this % of the route's spend
     hold_tokens: int = 48  # streams: tokens held back and checked before any byte is released
     judge_model: str | None = None  # a cheap model asked when the verifiers are unsure (verify.judge)
+    # strategy speculative: the cheap answer must arrive this soon after both requests started
+    speculative_deadline_ms: float = 200.0
     verify: Any = None  # satisfice.verify.VerifySettings (kept Any: config must not import verify eagerly)
 
 
@@ -307,7 +309,11 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
         reliability=_reliability(obj.get("reliability"), f"{where}.reliability", base),
         knob=knob,
         router=router,
-        cascade=_cascade(obj.get("cascade"), f"{where}.cascade") if strategy == "cascade" else None,
+        cascade=(
+            _cascade(obj.get("cascade"), f"{where}.cascade")
+            if strategy in ("cascade", "speculative")
+            else None
+        ),
     )
 
 
@@ -336,6 +342,10 @@ def _cascade(obj: Any, where: str) -> CascadeSettings:
         f"{where}.escalation_budget_pct",
         allow_zero=True,
     )
+    spec_ms = _positive(
+        _get(obj, "speculative_deadline_ms", where, float, base.speculative_deadline_ms),
+        f"{where}.speculative_deadline_ms",
+    )
     return CascadeSettings(
         max_escalations=max_esc,
         escalate_on_unsure=_get(obj, "escalate_on_unsure", where, bool, False),
@@ -343,6 +353,7 @@ def _cascade(obj: Any, where: str) -> CascadeSettings:
         escalation_budget_pct=budget,
         hold_tokens=hold,
         judge_model=_get(obj, "judge_model", where, str, None),
+        speculative_deadline_ms=spec_ms,
         verify=VerifySettings.from_config(obj.get("verify"), f"{where}.verify"),
     )
 

@@ -24,6 +24,7 @@ from satisfice.routing.constraints import Needs, needs_of
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt, Executor
 from satisfice.routing.planner import Plan, Planner
+from satisfice.speculative import speculate
 from satisfice.usage import Usage
 
 
@@ -101,8 +102,13 @@ class Gateway:
         plan = self._plan(call, body)
 
         if plan.steps is not None:
-            target, result, usage, total, trail = await self.cascade.complete(
-                plan, body, call.attempts, lambda t, r: self._estimate_completion_usage(t, body, r)
+            run = speculate if plan.strategy == "speculative" else CascadeRunner.complete
+            target, result, usage, total, trail = await run(
+                self.cascade,
+                plan,
+                body,
+                call.attempts,
+                lambda t, r: self._estimate_completion_usage(t, body, r),
             )
             call.target = target
             call.row.reason = f"{call.row.reason}; {trail}"

@@ -12,24 +12,24 @@ from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
-# Two cheap models the catalog does not know, priced so the ladder starts with them.
+
+def model(name: str, price: float, prior: float) -> dict[str, object]:
+    return {
+        "id": name,
+        "provider": "openai",
+        "input_per_mtok": price,
+        "output_per_mtok": 2 * price,
+        "context_window": 100000,
+        "quality_prior": prior,
+    }
+
+
+# Models the catalog does not know (fake-upstream behaviours), priced so the ladders are known.
 CHEAP = [
-    {
-        "id": "refuse",
-        "provider": "openai",
-        "input_per_mtok": 0.01,
-        "output_per_mtok": 0.02,
-        "context_window": 100000,
-        "quality_prior": 0.6,
-    },
-    {
-        "id": "plain",
-        "provider": "openai",
-        "input_per_mtok": 0.01,
-        "output_per_mtok": 0.02,
-        "context_window": 100000,
-        "quality_prior": 0.6,
-    },
+    model("refuse", 0.01, 0.6),
+    model("plain", 0.01, 0.6),
+    model("slow-800+cheapslow", 0.01, 0.6),
+    model("slow-3000+strong", 5.0, 0.97),
 ]
 
 
@@ -53,6 +53,20 @@ def cascade_gateway(
             "router": "prior",
             "knob": "quality=0.5",
             "candidates": ["plain", "gpt-4o"],
+        },
+        "race": {
+            "strategy": "speculative",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["plain", "slow-3000+strong"],
+            "cascade": {"speculative_deadline_ms": 1500},
+        },
+        "race-slow": {
+            "strategy": "speculative",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["slow-800+cheapslow", "gpt-4o"],
+            "cascade": {"speculative_deadline_ms": 200},
         },
     }
     with GatewayProcess(tmp_path_factory.mktemp("gw-cascade"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
@@ -107,3 +121,37 @@ def test_streaming_cascade_holds_back_and_escalates_before_any_byte(cascade_gate
     attempts = json.loads(row["attempts"])
     assert [(a["model"], a.get("verdict")) for a in attempts] == [("refuse", "fail"), ("gpt-4o-mini", "pass")]
     assert row["cost_usd"] > attempts[0]["cost_usd"] > 0  # the abandoned stream is billed too
+
+
+def test_speculative_cheap_wins_and_the_strong_request_is_cancelled_and_charged(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="race", messages=[{"role": "user", "content": "quick question"}]
+    )
+    assert raw.headers["x-satisfice-model"] == "plain"
+    upstream.wait_for(lambda rs: any(r["model"] == "slow-3000+strong" and r["cancelled"] for r in rs))
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    attempts = {a["model"]: a for a in json.loads(row["attempts"])}
+    assert attempts["plain"]["verdict"] == "pass"
+    assert (
+        attempts["slow-3000+strong"]["outcome"] == "cancelled"
+        and attempts["slow-3000+strong"]["cost_usd"] > 0
+    )
+    assert row["cost_usd"] == pytest.approx(
+        attempts["plain"]["cost_usd"] + attempts["slow-3000+strong"]["cost_usd"]
+    )
+
+
+def test_speculative_slow_cheap_loses_to_the_strong_model(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="race-slow", messages=[{"role": "user", "content": "another question"}]
+    )
+    assert raw.headers["x-satisfice-model"] == "gpt-4o"
+    upstream.wait_for(lambda rs: any(r["model"] == "slow-800+cheapslow" and r["cancelled"] for r in rs))
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    outcomes = {a["model"]: a["outcome"] for a in json.loads(row["attempts"])}
+    assert outcomes == {"slow-800+cheapslow": "cancelled", "gpt-4o": "ok"}
+    assert "not done in 200 ms" in row["reason"]

@@ -78,7 +78,7 @@ class Planner:
                     continue  # not servable with this configuration; `satisfice check` reports it
             self._expanded[name] = expanded
             self._baselines[name] = self._baseline(route, expanded)
-            if route.strategy in ("auto", "cascade"):
+            if route.strategy in ("auto", "cascade", "speculative"):
                 self._auto.setdefault(route.router, AutoRouter(route.router))
 
     def warm(self) -> None:
@@ -159,11 +159,11 @@ class Planner:
         knob: str | None = None
         scores: dict[str, tuple[float, float]] | None = None
         steps: list[list[Target]] | None = None
-        if route.strategy in ("auto", "cascade"):
+        if route.strategy in ("auto", "cascade", "speculative"):
             parsed = parse_knob(
                 knob_text if knob_text else route.knob, param="model" if knob_text else "knob"
             )
-            if route.strategy == "cascade":
+            if route.strategy in ("cascade", "speculative"):
                 reason, predicted, scores, steps = self._cascade_steps(route, ok, needs, parsed)
             else:
                 reason, predicted, scores = self._auto_order(route, ok, needs, parsed)
@@ -216,12 +216,16 @@ class Planner:
         plausible = [i for i in range(len(ok)) if q[i] >= target - route.cascade.plausible_margin]
         first = min(plausible, key=lambda i: (c[i], -q[i])) if plausible else decision.index
         better = sorted((i for i in range(len(ok)) if q[i] > q[first]), key=lambda i: (c[i], -q[i]))
-        ladder = [first, *better][: route.cascade.max_escalations + 1]
         top = int(np.argmax(q))
-        if top not in ladder:
-            ladder[-1] = top  # the last resort is the best predicted candidate
+        if route.strategy == "speculative":
+            ladder = [first, top] if top != first else [first]  # race the cheap one against the best
+        else:
+            ladder = [first, *better][: route.cascade.max_escalations + 1]
+            if top not in ladder:
+                ladder[-1] = top  # the last resort is the best predicted candidate
         scores = {n: (float(qq), float(cc)) for n, qq, cc in zip(names, q, c, strict=True)}
-        reason = f"cascade ({knob}): " + " -> ".join(f"{names[i]} {q[i]:.2f}" for i in ladder)
+        joiner = " vs " if route.strategy == "speculative" else " -> "
+        reason = f"{route.strategy} ({knob}): " + joiner.join(f"{names[i]} {q[i]:.2f}" for i in ladder)
         steps = [ok[i][2] for i in ladder]
         ok[:] = [ok[i] for i in ladder]
         return reason, float(q[first]), scores, steps

@@ -1,0 +1,351 @@
+"""`satisfice eval --live`: replay a dataset's prompts through the REAL gateway on 127.0.0.1.
+
+The gateway is built by `satisfice.wiring.build` from a generated config: one `type: replay` provider
+over the dataset (recorded answers at their recorded cost, `satisfice.providers.replay`), one route
+(default `auto`: strategy auto over the dataset's models) and a SQLite ledger in a temp folder. It is
+served in-process by aiohttp on a free loopback port; an aiohttp client sends OpenAI chat requests
+(`--concurrency` at a time), one sweep point per knob (`x-satisfice-knob`). Each answer is scored with
+the recorded quality of the model the gateway says answered; its cost, attempts and latency are the
+gateway's own ledger row. No prompt is scored by a router trained on it: learned routers are fitted
+on the train split (or on the other folds), saved as .npz and configured as the route's `router:`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from satisfice.data.records import Record
+from satisfice.evals.evaluate import _baselines, _two_model
+from satisfice.evals.metrics import pgr
+from satisfice.evals.progress import Progress
+from satisfice.evals.replay import EvalError, Replay, build_replay
+from satisfice.evals.sweep import REPORTED_TARGETS, wtp_grid
+
+IntArray = npt.NDArray[np.int64]
+SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+LATENCY_NOTE = (
+    "ledger latency_ms: the gateway's own time per request (request read to ledger row), since the "
+    "replay upstream answers at once; measured with {c} concurrent requests in one process shared "
+    "with the load-generating client (use --concurrency 1 for the unloaded figure)"
+)
+
+
+@dataclass(slots=True)
+class Fold:
+    rows: IntArray  # indices into the replay's records: the prompts this gateway answers
+    router: str  # the route's router: a predictor name or a fitted .npz artifact
+    train: list[Record] | None = None  # fit on these first (then `router` is where to save)
+
+
+def _folds(full: Replay, router: str, folds: int | None, seed: int, limit: int | None, work: Path) -> tuple[
+    list[Fold], str, bool
+]:
+    n, records = full.n, full.records
+    cap = n if limit is None else max(limit, 0)
+    if router != "learned":
+        rows = np.arange(min(cap, n), dtype=np.int64)
+        if router == "learned-artifact":
+            return [Fold(rows, "learned")], "learned artifact as is: MAY HAVE SEEN THIS DATA", True
+        return [Fold(rows, router)], f"no training ({router}): all prompts scored", False
+    train = [r for r in records if r.split == "train"]
+    test = np.array([i for i, r in enumerate(records) if r.split == "test"], dtype=np.int64)
+    if folds is None and train and test.size:
+        protocol = f"split: {full.name} train→test ({len(train)} train, {test.size} scored)"
+        return [Fold(test[:cap], str(work / "router-split.npz"), train)], protocol, False
+    k = folds or 5
+    if not 2 <= k <= n:
+        raise EvalError(f"--folds must be between 2 and the number of prompts ({n}), got {k}")
+    parts = np.array_split(np.random.default_rng(seed).permutation(n).astype(np.int64), k)
+    out = []
+    for i, held in enumerate(parts):
+        keep = np.ones(n, dtype=np.bool_)
+        keep[held] = False
+        rows = np.sort(held[held < cap])
+        if rows.size:
+            fit_on = [records[int(j)] for j in np.flatnonzero(keep)]
+            out.append(Fold(rows, str(work / f"router-fold{i + 1}.npz"), fit_on))
+    return out, f"{k}-fold CV, seed {seed}: one gateway per fold, with that fold's fitted artifact", False
+
+
+def _fit(fold: Fold, seed: int) -> None:
+    from satisfice.predict import fit
+
+    assert fold.train is not None
+    save = getattr(fit(fold.train, seed=seed), "save", None)
+    if not callable(save):
+        raise EvalError("satisfice.predict.fit returned a predictor without save(): cannot serve it")
+    save(Path(fold.router).with_suffix(""))
+
+
+def default_knobs(full: Replay) -> list[str]:
+    if len(full.models) == 2:
+        return [f"share={s:g}" for s in SHARES]
+    return [f"quality={t:g}" for t in REPORTED_TARGETS] + [f"wtp={w:g}" for w in wtp_grid(full.decision_cost)]
+
+
+def _route(spec: str | None, models: list[str], router: str) -> tuple[str, dict[str, Any]]:
+    """The route under test: default `auto`; else a strategy name or a YAML/JSON route-body file."""
+    if spec is None:
+        return "auto", {"strategy": "auto", "candidates": models, "router": router}
+    if Path(spec).is_file():
+        import yaml
+
+        body = yaml.safe_load(Path(spec).read_text())
+        if not isinstance(body, dict):
+            raise EvalError(f"--route {spec}: expected a mapping (a route's body: strategy, candidates, ...)")
+        name = "live"
+    else:
+        body, name = {"strategy": spec}, "live"
+    return name, {**body, "candidates": body.get("candidates") or models, "router": router}
+
+
+def _settings(dataset: str, route: tuple[str, dict[str, Any]], ledger: Path) -> Any:
+    from satisfice.config import ConfigError, parse_settings
+
+    doc = {
+        "providers": [{"name": "replay", "type": "replay", "dataset": dataset}],
+        "routes": {route[0]: route[1]},
+        "ledger": {"path": str(ledger)},
+    }
+    try:
+        return parse_settings(doc, env={}, source="satisfice eval --live")
+    except ConfigError as e:
+        raise EvalError(f"--route: {e}") from None
+
+
+async def _serve(settings: Any, jobs: list[tuple[str, Record]], route: str, conc: int, bar: Progress) -> list[
+    dict[str, Any]
+]:
+    """Serve one gateway on loopback, send every (knob, record) request; the responses' facts."""
+    from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+
+    from satisfice.server.app import make_app
+    from satisfice.wiring import build
+
+    parts = build(settings)
+    runner = web.AppRunner(make_app(parts), access_log=None)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
+    sem = asyncio.Semaphore(conc)
+
+    async def send(http: ClientSession, knob: str, r: Record) -> dict[str, Any]:
+        body = {"model": route, "messages": list(r.messages), "metadata": {"replay_id": r.id}}
+        async with sem, http.post(url, json=body, headers={"x-satisfice-knob": knob}) as resp:
+            raw = await resp.read()
+        bar.advance()
+        content = None
+        if resp.status == 200:
+            content = (orjson.loads(raw).get("choices") or [{}])[0].get("message", {}).get("content")
+        h = resp.headers
+        return {"request_id": h.get("x-satisfice-request-id", ""), "status": resp.status,
+                "model": h.get("x-satisfice-model", ""), "content": content}  # fmt: skip
+
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, parts.planner.warm)
+        conn = TCPConnector(limit=conc)
+        async with ClientSession(connector=conn, timeout=ClientTimeout(total=600)) as http:
+            await send(http, jobs[0][0], jobs[0][1])  # warm-up (lazy tokenizer etc.): not scored
+            return list(await asyncio.gather(*(send(http, k, r) for k, r in jobs)))
+    finally:
+        await runner.cleanup()  # flushes and closes the ledger
+
+
+def _ledger(path: Path) -> dict[str, dict[str, Any]]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        cols = "id, model, cost_usd, n_attempts, attempts, latency_ms, status"
+        return {r["id"]: dict(r) for r in conn.execute(f"SELECT {cols} FROM requests")}
+    finally:
+        conn.close()
+
+
+def _point(knob: str, rows: list[dict[str, Any]], replay: Replay, strong_q: float) -> dict[str, Any]:
+    ok = [r for r in rows if r["status"] == 200]
+    n = len(rows)
+    lat = np.array([r["latency_ms"] for r in rows], dtype=np.float64)
+    shares = {m: sum(r["model"] == m for r in ok) / n for m in replay.models}
+    quality = sum(r["quality"] for r in ok) / n
+    return {
+        "knob": knob,
+        "quality": quality,
+        "quality_vs_strong": quality / strong_q if strong_q else None,
+        "cost_per_1k": 1000 * sum(r["cost_usd"] for r in rows) / n,
+        "data_cost_per_1k": 1000 * sum(r["data_cost_usd"] for r in ok) / n,
+        "strong_share": shares[replay.models[replay.strong()]],
+        "model_shares": shares,
+        "escalation_rate": sum(r["answered_attempts"] > 1 for r in rows) / n,
+        "added_latency_ms": {"mean": float(lat.mean()), "p50": float(np.percentile(lat, 50)),
+                             "p90": float(np.percentile(lat, 90))},  # fmt: skip
+        "n_requests": n,
+        "n_errors": n - len(ok),
+        "reported": True,
+    }
+
+
+def evaluate_live(
+    dataset: str,
+    router: str = "learned",
+    *,
+    route: str | None = None,
+    knobs: Sequence[str] = (),
+    concurrency: int = 8,
+    limit: int | None = None,
+    folds: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    requests: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run `dataset` through the real gateway (see the module doc); the same JSON shape as `evaluate`
+    plus `escalation_rate` and `added_latency_ms` per point. Per-request facts go to `requests`."""
+    from satisfice.data.jsonl import DataFormatError
+    from satisfice.errors import GatewayError
+    from satisfice.providers.replay import ReplayUpstream
+    from satisfice.routing.knob import parse_knob
+
+    bar = progress or Progress(enabled=False)
+    try:
+        ds = ReplayUpstream.load(dataset).dataset
+        knob_list = [str(parse_knob(k)) for k in knobs]
+    except (FileNotFoundError, KeyError, DataFormatError) as e:
+        raise EvalError(str(e)) from None
+    except GatewayError as e:
+        raise EvalError(f"--knobs: {e.message}") from None
+    if ds.pairwise:
+        raise EvalError(f"{ds.name}: pairwise votes have no per-model answers to replay live")
+    full = build_replay(ds)
+    with tempfile.TemporaryDirectory(prefix="satisfice-live-") as tmp:
+        work = Path(tmp)
+        plan, protocol, seen = _folds(full, router, folds, seed, limit, work)
+        scored = np.sort(np.concatenate([f.rows for f in plan])) if plan else np.zeros(0, np.int64)
+        if scored.size == 0:
+            raise EvalError(f"{ds.name}: the protocol left no prompt to score")
+        lacking = sum(full.records[i].outcomes[m].response is None for i in scored for m in full.models)
+        if lacking:
+            raise EvalError(f"{ds.name}: {lacking} (prompt, model) outcomes have no recorded answer to replay")
+        knob_list = knob_list or default_knobs(full)
+        index = {m: j for j, m in enumerate(full.models)}
+        facts: list[dict[str, Any]] = []
+        for i, fold in enumerate(plan):
+            label = f"fold {i + 1}/{len(plan)}" if len(plan) > 1 else "gateway"
+            if fold.train is not None:
+                bar.stage(f"{label}: fit", 1)
+                _fit(fold, seed)
+                bar.advance()
+            name, body = _route(route, full.models, fold.router)
+            settings = _settings(dataset, (name, body), work / f"ledger-{i}.db")
+            jobs = [(k, int(j)) for k in knob_list for j in fold.rows]
+            bar.stage(f"{label}: replay", len(jobs))
+            got = asyncio.run(_serve(settings, [(k, full.records[j]) for k, j in jobs], name, concurrency, bar))
+            ledger = _ledger(work / f"ledger-{i}.db")
+            for (knob, j), g in zip(jobs, got, strict=True):
+                row = ledger.get(g["request_id"]) or {}
+                model = row.get("model") or g["model"]
+                m = index.get(model)
+                ok = g["status"] == 200 and m is not None
+                if g["status"] == 200 and m is None:
+                    raise EvalError(f"the gateway answered with {model!r}, which the data does not score")
+                answered = sum(a.get("outcome") == "ok" for a in orjson.loads(row.get("attempts") or "[]"))
+                outcome = full.records[j].outcomes.get(model)
+                facts.append({
+                    "knob": knob, "id": full.records[j].id, "request_id": g["request_id"],
+                    "status": g["status"] if ok else g["status"] or 599, "model": model,
+                    "quality": float(full.quality[j, m]) if ok and m is not None else 0.0,
+                    "cost_usd": float(row.get("cost_usd") or 0.0),
+                    "data_cost_usd": float(full.cost[j, m]) if ok and m is not None else 0.0,
+                    "answer_matches": ok and outcome is not None and g["content"] == outcome.response,
+                    "n_attempts": row.get("n_attempts"), "answered_attempts": answered,
+                    "latency_ms": float(row.get("latency_ms") or 0.0),
+                })  # fmt: skip
+    bar.close()
+    replay = full.subset(scored)
+    baselines = _baselines(replay)
+    strong_model = replay.models[replay.strong()]
+    strong_q = baselines["models"][strong_model]["quality"]
+    points = [_point(k, [f for f in facts if f["knob"] == k], replay, strong_q) for k in knob_list]
+    two = len(replay.models) == 2
+    if requests is not None:
+        requests.extend(facts)
+    predictor = {"learned": "learned (fitted in-process, served as .npz)", "learned-artifact": "learned"}
+    result: dict[str, Any] = {
+        "kind": "two-model" if two else "n-model",
+        "live": True,
+        "router": router,
+        "predictor": predictor.get(router, router),
+        "dataset": ds.name,
+        "description": ds.description,
+        "protocol": protocol + ("" if limit is None else f"; first {scored.size} scored prompts (--limit)"),
+        "may_have_seen_data": seen,
+        "gateway": {"route": _route(route, full.models, "<per protocol>"), "servers": len(plan),
+                    "concurrency": concurrency, "knobs": knob_list},  # fmt: skip
+        "n_prompts": replay.n,
+        "n_requests": len(facts),
+        "n_errors": sum(f["status"] != 200 for f in facts),
+        "n_answer_mismatch": sum(f["status"] == 200 and not f["answer_matches"] for f in facts),
+        "n_dropped_incomplete": full.dropped,
+        "models": replay.models,
+        "strong_model": strong_model,
+        "cost_source": "the gateway's ledger cost_usd (the replayed call's recorded cost, else catalog price x "
+        "counted tokens); baselines: " + replay.cost_source,
+        "latency_note": LATENCY_NOTE.format(c=concurrency),
+        "seed": seed,
+        "folds": folds,
+        "points": points,
+        "baselines": baselines,
+    }
+    good = [p for p in points if p["quality"] >= 0.95 * strong_q - 1e-12]
+    best = min(good, key=lambda p: p["cost_per_1k"]) if good else None
+    keys = ("knob", "quality", "cost_per_1k", "strong_share")
+    result["cheapest_at_95"] = None if best is None else {k: best[k] for k in keys}
+    if two:
+        weak_q = baselines["models"][replay.models[1 - replay.strong()]]["quality"]
+        for p in points:
+            p["pgr"] = pgr(p["quality"], weak_q, strong_q)
+        result.update(_two_model(replay, points, baselines))
+        result["share_calibration"] = "by the gateway, on its predictor's reference prompts (not the scored ones)"
+    return result
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from satisfice.evals.report import default_out_dir, render_text, write_outputs
+
+    if args.train_on:
+        print("satisfice eval: --train-on is not supported with --live", file=sys.stderr)
+        return 2
+    progress = Progress(enabled=not args.no_progress)
+    requests: list[dict[str, Any]] = []
+    knobs = [k.strip() for k in (args.knobs or "").split(",") if k.strip()]
+    try:
+        result = evaluate_live(
+            args.dataset, args.router, route=args.route, knobs=knobs, concurrency=max(1, args.concurrency),
+            limit=args.limit, folds=args.folds, seed=args.seed, progress=progress, requests=requests,
+        )  # fmt: skip
+    except EvalError as e:
+        progress.close()
+        print(f"satisfice eval --live: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(f"{default_out_dir(args.dataset, args.router)}-live")
+    write_outputs(result, out)
+    (out / "requests.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in requests))
+    if args.json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    else:
+        print(render_text(result))
+        print(f"per request: {out / 'requests.jsonl'}; {result['latency_note']}")
+    return 0

@@ -1,0 +1,124 @@
+"""Strategy speculative: start the cheap and the strong model together. If the cheap answer arrives
+within the deadline and passes verification, the strong request is cancelled (its connection
+closed); otherwise the strong answer is used and the cheap request cancelled if still running.
+
+Cancelled requests are charged in the ledger: a non-streaming call shows nothing of its partial
+output, so the estimate is its prompt tokens at the catalog's input price (providers bill the
+prompt of a request they started). Streams on a speculative route use the cascade's hold-and-verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from satisfice import tokens
+from satisfice.cascade import CascadeRunner
+from satisfice.ledger.record import price
+from satisfice.providers.results import Completion
+from satisfice.routing.directory import Target
+from satisfice.routing.executor import Attempt
+from satisfice.routing.planner import Plan
+from satisfice.usage import Usage
+from satisfice.verify import Verdict, verify
+
+Result = tuple[Target, Completion]
+
+
+def _cancel_charge(target: Target, body: dict[str, Any]) -> float:
+    return price(
+        target.info, Usage(prompt_tokens=tokens.count_prompt(body, target.dep.model), estimated=True)
+    )
+
+
+async def speculate(
+    runner: CascadeRunner,
+    plan: Plan,
+    body: dict[str, Any],
+    attempts: list[Attempt],
+    estimate: Callable[[Target, Completion], Usage],
+) -> tuple[Target, Completion, Usage, float, str]:
+    """(answering target, completion, its usage, total cost incl. the cancelled call, trail)."""
+    assert plan.steps is not None and plan.cascade is not None
+    if len(plan.steps) < 2:  # the cheap candidate is the best one: nothing to race
+        return await runner.complete(plan, body, attempts, estimate)
+    cs = plan.cascade
+    cheap_step, strong_step = plan.steps[0], plan.steps[-1]
+    cheap_attempts: list[Attempt] = []
+    strong_attempts: list[Attempt] = []
+    started = time.perf_counter()
+
+    def run(step: list[Target], log: list[Attempt]) -> asyncio.Task[Result]:
+        sub = dataclasses.replace(plan, targets=step, steps=None)
+        return asyncio.ensure_future(
+            runner.executor.run(sub, lambda t: runner.complete_one(t.dep, body), log)
+        )
+
+    strong = run(strong_step, strong_attempts)
+    cheap = run(cheap_step, cheap_attempts)
+
+    def cost_of(target: Target, result: Completion) -> tuple[Usage, float]:
+        usage = result.usage or estimate(target, result)
+        return usage, (result.cost_usd if result.cost_usd is not None else price(target.info, usage))
+
+    async def cancel(task: asyncio.Task[Result], step: list[Target], log: list[Attempt]) -> float:
+        """Cancel a losing call (its upstream connection closes) and charge it; 0 if it had failed."""
+        if task.done():
+            if task.exception() is None:
+                target, result = task.result()
+                return cost_of(target, result)[1]  # it finished: its real cost
+            return 0.0
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        charge = _cancel_charge(step[0], body)
+        log.append(
+            Attempt(
+                step[0].dep.provider,
+                step[0].dep.model,
+                "cancelled",
+                (time.perf_counter() - started) * 1000,
+                cost_usd=charge,
+            )
+        )
+        return charge
+
+    try:
+        done, _ = await asyncio.wait({cheap}, timeout=cs.speculative_deadline_ms / 1000)
+        if cheap in done and cheap.exception() is None:
+            target, result = cheap.result()
+            usage, cost = cost_of(target, result)
+            outcome = await verify(body, result.body, cs.verify)
+            answered = next(a for a in reversed(cheap_attempts) if a.outcome == "ok")
+            answered.cost_usd, answered.verdict, answered.message = (
+                cost,
+                outcome.verdict.value,
+                outcome.reason(),
+            )
+            bad = outcome.verdict is Verdict.FAIL or (
+                outcome.verdict is Verdict.UNSURE and cs.escalate_on_unsure
+            )
+            if not bad:
+                lost = await cancel(strong, strong_step, strong_attempts)
+                return target, result, usage, cost + lost, f"{target.dep.model} won within the deadline"
+            trail = f"{target.dep.model} {outcome.reason()}"
+            spent = cost
+        else:
+            failed = cheap.done()
+            spent = await cancel(cheap, cheap_step, cheap_attempts)
+            why = "failed" if failed else f"not done in {cs.speculative_deadline_ms:g} ms"
+            trail = f"{cheap_step[0].dep.model} {why}"
+        target, result = await strong
+        usage, cost = cost_of(target, result)
+        answered = next(a for a in reversed(strong_attempts) if a.outcome == "ok")
+        answered.cost_usd = cost
+        return target, result, usage, spent + cost, f"{trail}; {target.dep.model} answered"
+    finally:
+        for task in (cheap, strong):
+            if not task.done():  # the client left, or the strong call failed: leave nothing running
+                task.cancel()
+        attempts.extend(cheap_attempts + strong_attempts)
