@@ -78,6 +78,15 @@ class CascadeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HedgeSettings:
+    """Start the next candidate when the primary is slower than this percentile of its history."""
+
+    percentile: float = 90.0
+    min_samples: int = 20  # no hedging before the primary has this much history
+    budget_pct: float = 10.0  # hedge spend may reach this % of the route's spend
+
+
+@dataclass(frozen=True, slots=True)
 class RouteSettings:
     name: str
     strategy: str
@@ -88,6 +97,7 @@ class RouteSettings:
     knob: str = DEFAULT_KNOB  # strategy auto: the default cost/quality knob (see routing/knob.py)
     router: str = "learned"  # strategy auto: which quality predictor
     cascade: CascadeSettings | None = None  # strategy cascade only
+    hedge: HedgeSettings | None = None  # latency hedge (strategies other than cascade/speculative)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +268,17 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
 def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
     if not isinstance(obj, Mapping):
         raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
-    allowed = {"strategy", "candidates", "weights", "baseline", "reliability", "knob", "router", "cascade"}
+    allowed = {
+        "strategy",
+        "candidates",
+        "weights",
+        "baseline",
+        "reliability",
+        "knob",
+        "router",
+        "cascade",
+        "hedge",
+    }
     _check_keys(obj, allowed, where)
     if not _NAME.match(name) or "/" in name or ":" in name:
         raise ConfigError(where, "route names use letters, digits, '_', '.' or '-' (':' starts a knob)")
@@ -314,7 +334,31 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
             if strategy in ("cascade", "speculative")
             else None
         ),
+        hedge=_hedge(obj.get("hedge"), f"{where}.hedge", strategy),
     )
+
+
+def _hedge(obj: Any, where: str, strategy: str) -> HedgeSettings | None:
+    if obj is None or obj is False:
+        return None
+    if strategy in ("cascade", "speculative"):
+        raise ConfigError(where, f"a latency hedge does not combine with strategy {strategy}")
+    if obj is True:
+        return HedgeSettings()
+    if not isinstance(obj, Mapping):
+        raise ConfigError(where, f"expected a mapping or true, got {type(obj).__name__}")
+    _check_keys(obj, set(HedgeSettings.__dataclass_fields__), where)
+    base = HedgeSettings()
+    pct = _get(obj, "percentile", where, float, base.percentile)
+    if not 0 < pct < 100:
+        raise ConfigError(f"{where}.percentile", f"must be between 0 and 100, got {pct}")
+    samples = _get(obj, "min_samples", where, int, base.min_samples)
+    if samples < 1:
+        raise ConfigError(f"{where}.min_samples", f"must be >= 1, got {samples}")
+    budget = _positive(
+        _get(obj, "budget_pct", where, float, base.budget_pct), f"{where}.budget_pct", allow_zero=True
+    )
+    return HedgeSettings(pct, samples, budget)
 
 
 def _cascade(obj: Any, where: str) -> CascadeSettings:

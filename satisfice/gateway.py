@@ -6,6 +6,7 @@ Handlers for each wire format (OpenAI, Anthropic) call this; it speaks the inter
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from satisfice.providers.runner import HTTPRunner
 from satisfice.routing.constraints import Needs, needs_of
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt, Executor
+from satisfice.routing.hedge import Hedger
 from satisfice.routing.planner import Plan, Planner
 from satisfice.speculative import speculate
 from satisfice.usage import Usage
@@ -79,6 +81,7 @@ class Gateway:
         self.local = local or {}  # provider name -> in-process upstream (simulated, replay)
         self.ledger = ledger
         self.cascade = CascadeRunner(executor, planner.directory, self._complete_one)
+        self.hedger = Hedger(executor)
 
     def _plan(self, call: Call, body: dict[str, Any]) -> Plan:
         call.needs = needs_of(body)
@@ -118,7 +121,14 @@ class Gateway:
         async def attempt(target: Target) -> Completion:
             return await self._complete_one(target.dep, body)
 
-        target, result = await self.executor.run(plan, attempt, call.attempts)
+        async def keep(_: Completion) -> None:
+            return None
+
+        if plan.hedge is not None:
+            hedged = await self.hedger.run(plan, attempt, call.attempts, self._cancel_charge(call), keep)
+            target, result = hedged.target, hedged.result
+        else:
+            target, result = await self.executor.run(plan, attempt, call.attempts)
         call.target = target
         usage = result.usage or self._estimate_completion_usage(target, body, result)
         self._account(call, usage, result.cost_usd)
@@ -156,6 +166,13 @@ class Gateway:
             )
             call.extra_cost_usd = abandoned
             call.row.reason = f"{call.row.reason}; {trail}" if trail else call.row.reason
+        elif plan.hedge is not None:
+
+            async def release(opened: tuple[EventStream, bytes]) -> None:
+                await opened[0].aclose()
+
+            hedged = await self.hedger.run(plan, attempt, call.attempts, self._cancel_charge(call), release)
+            target, (stream, first) = hedged.target, hedged.result
         else:
             target, (stream, first) = await self.executor.run(plan, attempt, call.attempts)
         call.target = target
@@ -192,6 +209,21 @@ class Gateway:
         if cost_usd is not None:  # the provider said what the call cost (replay of recorded calls)
             row.cost_usd = cost_usd
             row.savings_usd = row.baseline_cost_usd - cost_usd
+        cancelled = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome == "cancelled")
+        if cancelled and call.plan.strategy != "speculative":  # a hedge's loser (speculative adds its own)
+            row.cost_usd += cancelled
+            row.savings_usd = row.baseline_cost_usd - row.cost_usd
+        if call.plan.hedge is not None:
+            self.hedger.spend.record(call.plan.route, row.cost_usd - cancelled)
+
+    def _cancel_charge(self, call: Call) -> Callable[[Target], float]:
+        """A cancelled call's charge: its prompt at the input price (the partial output is unseen)."""
+
+        def charge(target: Target) -> float:
+            assert call.needs is not None
+            return price(target.info, Usage(prompt_tokens=call.needs.prompt_estimate, estimated=True))
+
+        return charge
 
     @staticmethod
     def _estimate_completion_usage(target: Target, body: dict[str, Any], result: Completion) -> Usage:

@@ -35,6 +35,12 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-on", help="learned router: train on these datasets (NAME[,NAME]) and score all")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    live = p.add_argument_group("--live: the real gateway on 127.0.0.1, answers replayed from the data")
+    live.add_argument("--live", action="store_true", help="send the prompts through the real gateway")
+    live.add_argument("--route", help="the route under test: a strategy or a YAML route body (default: auto)")
+    live.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    live.add_argument("--limit", type=int, help="replay only the first N scored prompts")
+    live.add_argument("--knobs", help="comma-separated knob settings, e.g. quality=0.8,wtp=0.1")
     p.set_defaults(func=cmd_eval)
     return p
 
@@ -45,6 +51,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from satisfice.evals.replay import EvalError
     from satisfice.evals.report import default_out_dir, render_text, write_outputs
 
+    if getattr(args, "live", False):
+        from satisfice.evals.live import cmd_live
+
+        return cmd_live(args)
     train_on = [t.strip() for t in (args.train_on or "").split(",") if t.strip()]
     progress = Progress(enabled=not args.no_progress)
     try:

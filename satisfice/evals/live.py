@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from satisfice.config import ConfigError, Settings, parse_settings
 from satisfice.data.records import Record
 from satisfice.evals.evaluate import _baselines, _two_model
 from satisfice.evals.metrics import pgr
@@ -50,9 +51,9 @@ class Fold:
     train: list[Record] | None = None  # fit on these first (then `router` is where to save)
 
 
-def _folds(full: Replay, router: str, folds: int | None, seed: int, limit: int | None, work: Path) -> tuple[
-    list[Fold], str, bool
-]:
+def _folds(
+    full: Replay, router: str, folds: int | None, seed: int, limit: int | None, work: Path
+) -> tuple[list[Fold], str, bool]:
     n, records = full.n, full.records
     cap = n if limit is None else max(limit, 0)
     if router != "learned":
@@ -98,23 +99,21 @@ def default_knobs(full: Replay) -> list[str]:
 
 def _route(spec: str | None, models: list[str], router: str) -> tuple[str, dict[str, Any]]:
     """The route under test: default `auto`; else a strategy name or a YAML/JSON route-body file."""
-    if spec is None:
-        return "auto", {"strategy": "auto", "candidates": models, "router": router}
-    if Path(spec).is_file():
+    body: Any = {"strategy": spec or "auto"}
+    if spec and Path(spec).is_file():
         import yaml
 
         body = yaml.safe_load(Path(spec).read_text())
         if not isinstance(body, dict):
             raise EvalError(f"--route {spec}: expected a mapping (a route's body: strategy, candidates, ...)")
-        name = "live"
-    else:
-        body, name = {"strategy": spec}, "live"
-    return name, {**body, "candidates": body.get("candidates") or models, "router": router}
+    return "auto" if spec is None else "live", {
+        **body,
+        "candidates": body.get("candidates") or models,
+        "router": router,
+    }
 
 
-def _settings(dataset: str, route: tuple[str, dict[str, Any]], ledger: Path) -> Any:
-    from satisfice.config import ConfigError, parse_settings
-
+def _settings(dataset: str, route: tuple[str, dict[str, Any]], ledger: Path) -> Settings:
     doc = {
         "providers": [{"name": "replay", "type": "replay", "dataset": dataset}],
         "routes": {route[0]: route[1]},
@@ -126,10 +125,11 @@ def _settings(dataset: str, route: tuple[str, dict[str, Any]], ledger: Path) -> 
         raise EvalError(f"--route: {e}") from None
 
 
-async def _serve(settings: Any, jobs: list[tuple[str, Record]], route: str, conc: int, bar: Progress) -> list[
-    dict[str, Any]
-]:
-    """Serve one gateway on loopback, send every (knob, record) request; the responses' facts."""
+async def _serve(
+    settings: Settings, jobs: list[tuple[str, Record]], route: str, conc: int, bar: Progress
+) -> list[dict[str, Any]]:
+    """Serve one gateway on loopback and send every (knob, record) request; per request what the
+    response said (`request_id`, `status`, `content`) and the gateway's ledger row (`ledger`)."""
     from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
     from satisfice.server.app import make_app
@@ -149,31 +149,62 @@ async def _serve(settings: Any, jobs: list[tuple[str, Record]], route: str, conc
         async with sem, http.post(url, json=body, headers={"x-satisfice-knob": knob}) as resp:
             raw = await resp.read()
         bar.advance()
-        content = None
-        if resp.status == 200:
-            content = (orjson.loads(raw).get("choices") or [{}])[0].get("message", {}).get("content")
-        h = resp.headers
-        return {"request_id": h.get("x-satisfice-request-id", ""), "status": resp.status,
-                "model": h.get("x-satisfice-model", ""), "content": content}  # fmt: skip
+        choices = (orjson.loads(raw).get("choices") or [{}]) if resp.status == 200 else [{}]
+        rid = resp.headers.get("x-satisfice-request-id", "")
+        return {
+            "request_id": rid,
+            "status": resp.status,
+            "content": choices[0].get("message", {}).get("content"),
+        }
 
     try:
         await asyncio.get_running_loop().run_in_executor(None, parts.planner.warm)
         conn = TCPConnector(limit=conc)
         async with ClientSession(connector=conn, timeout=ClientTimeout(total=600)) as http:
             await send(http, jobs[0][0], jobs[0][1])  # warm-up (lazy tokenizer etc.): not scored
-            return list(await asyncio.gather(*(send(http, k, r) for k, r in jobs)))
+            got = list(await asyncio.gather(*(send(http, k, r) for k, r in jobs)))
     finally:
         await runner.cleanup()  # flushes and closes the ledger
-
-
-def _ledger(path: Path) -> dict[str, dict[str, Any]]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
+    db = sqlite3.connect(settings.ledger_path)
+    db.row_factory = sqlite3.Row
     try:
-        cols = "id, model, cost_usd, n_attempts, attempts, latency_ms, status"
-        return {r["id"]: dict(r) for r in conn.execute(f"SELECT {cols} FROM requests")}
+        cols = "id, model, cost_usd, n_attempts, attempts, latency_ms"
+        ledger = {r["id"]: dict(r) for r in db.execute(f"SELECT {cols} FROM requests")}
     finally:
-        conn.close()
+        db.close()
+    return [{**g, "ledger": ledger.get(g["request_id"]) or {}} for g in got]
+
+
+def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One fact row per request: the answering model (the ledger's word) and its recorded quality;
+    the gateway's cost, attempts and latency; what the data says the answered attempts cost."""
+    index = {m: j for j, m in enumerate(full.models)}
+    out = []
+    for (knob, j), g in zip(jobs, got, strict=True):
+        row, ok, record = g["ledger"], g["status"] == 200, full.records[j]
+        model = row.get("model") or ""
+        if ok and model not in index:
+            raise EvalError(f"the gateway answered with {model!r}, which the data does not score")
+        attempts = orjson.loads(row.get("attempts") or "[]")
+        answered = [a["model"] for a in attempts if a.get("outcome") == "ok" and a["model"] in index]
+        outcome = record.outcomes.get(model)
+        out.append(
+            {
+                "knob": knob,
+                "id": record.id,
+                "request_id": g["request_id"],
+                "status": g["status"],
+                "model": model,
+                "quality": float(full.quality[j, index[model]]) if ok else 0.0,
+                "cost_usd": float(row.get("cost_usd") or 0.0),
+                "data_cost_usd": sum(float(full.cost[j, index[a]]) for a in answered) if ok else 0.0,
+                "answer_matches": ok and outcome is not None and g["content"] == outcome.response,
+                "n_attempts": row.get("n_attempts"),
+                "answered_attempts": len(answered),
+                "latency_ms": float(row.get("latency_ms") or 0.0),
+            }
+        )
+    return out
 
 
 def _point(knob: str, rows: list[dict[str, Any]], replay: Replay, strong_q: float) -> dict[str, Any]:
@@ -191,8 +222,11 @@ def _point(knob: str, rows: list[dict[str, Any]], replay: Replay, strong_q: floa
         "strong_share": shares[replay.models[replay.strong()]],
         "model_shares": shares,
         "escalation_rate": sum(r["answered_attempts"] > 1 for r in rows) / n,
-        "added_latency_ms": {"mean": float(lat.mean()), "p50": float(np.percentile(lat, 50)),
-                             "p90": float(np.percentile(lat, 90))},  # fmt: skip
+        "added_latency_ms": {
+            "mean": float(lat.mean()),
+            "p50": float(np.percentile(lat, 50)),
+            "p90": float(np.percentile(lat, 90)),
+        },
         "n_requests": n,
         "n_errors": n - len(ok),
         "reported": True,
@@ -238,9 +272,10 @@ def evaluate_live(
             raise EvalError(f"{ds.name}: the protocol left no prompt to score")
         lacking = sum(full.records[i].outcomes[m].response is None for i in scored for m in full.models)
         if lacking:
-            raise EvalError(f"{ds.name}: {lacking} (prompt, model) outcomes have no recorded answer to replay")
+            raise EvalError(
+                f"{ds.name}: {lacking} (prompt, model) outcomes have no recorded answer to replay"
+            )
         knob_list = knob_list or default_knobs(full)
-        index = {m: j for j, m in enumerate(full.models)}
         facts: list[dict[str, Any]] = []
         for i, fold in enumerate(plan):
             label = f"fold {i + 1}/{len(plan)}" if len(plan) > 1 else "gateway"
@@ -252,27 +287,10 @@ def evaluate_live(
             settings = _settings(dataset, (name, body), work / f"ledger-{i}.db")
             jobs = [(k, int(j)) for k in knob_list for j in fold.rows]
             bar.stage(f"{label}: replay", len(jobs))
-            got = asyncio.run(_serve(settings, [(k, full.records[j]) for k, j in jobs], name, concurrency, bar))
-            ledger = _ledger(work / f"ledger-{i}.db")
-            for (knob, j), g in zip(jobs, got, strict=True):
-                row = ledger.get(g["request_id"]) or {}
-                model = row.get("model") or g["model"]
-                m = index.get(model)
-                ok = g["status"] == 200 and m is not None
-                if g["status"] == 200 and m is None:
-                    raise EvalError(f"the gateway answered with {model!r}, which the data does not score")
-                answered = sum(a.get("outcome") == "ok" for a in orjson.loads(row.get("attempts") or "[]"))
-                outcome = full.records[j].outcomes.get(model)
-                facts.append({
-                    "knob": knob, "id": full.records[j].id, "request_id": g["request_id"],
-                    "status": g["status"] if ok else g["status"] or 599, "model": model,
-                    "quality": float(full.quality[j, m]) if ok and m is not None else 0.0,
-                    "cost_usd": float(row.get("cost_usd") or 0.0),
-                    "data_cost_usd": float(full.cost[j, m]) if ok and m is not None else 0.0,
-                    "answer_matches": ok and outcome is not None and g["content"] == outcome.response,
-                    "n_attempts": row.get("n_attempts"), "answered_attempts": answered,
-                    "latency_ms": float(row.get("latency_ms") or 0.0),
-                })  # fmt: skip
+            got = asyncio.run(
+                _serve(settings, [(k, full.records[j]) for k, j in jobs], name, concurrency, bar)
+            )
+            facts += _score(full, jobs, got)
     bar.close()
     replay = full.subset(scored)
     baselines = _baselines(replay)
@@ -292,8 +310,12 @@ def evaluate_live(
         "description": ds.description,
         "protocol": protocol + ("" if limit is None else f"; first {scored.size} scored prompts (--limit)"),
         "may_have_seen_data": seen,
-        "gateway": {"route": _route(route, full.models, "<per protocol>"), "servers": len(plan),
-                    "concurrency": concurrency, "knobs": knob_list},  # fmt: skip
+        "gateway": {
+            "route": route or "auto (strategy auto over the dataset's models)",
+            "routers": [Path(f.router).name for f in plan],
+            "concurrency": concurrency,
+            "knobs": knob_list,
+        },
         "n_prompts": replay.n,
         "n_requests": len(facts),
         "n_errors": sum(f["status"] != 200 for f in facts),
@@ -301,8 +323,8 @@ def evaluate_live(
         "n_dropped_incomplete": full.dropped,
         "models": replay.models,
         "strong_model": strong_model,
-        "cost_source": "the gateway's ledger cost_usd (the replayed call's recorded cost, else catalog price x "
-        "counted tokens); baselines: " + replay.cost_source,
+        "cost_source": "the gateway's ledger cost_usd (the replayed call's recorded cost, else catalog "
+        "price x counted tokens); baselines: " + replay.cost_source,
         "latency_note": LATENCY_NOTE.format(c=concurrency),
         "seed": seed,
         "folds": folds,
@@ -318,7 +340,7 @@ def evaluate_live(
         for p in points:
             p["pgr"] = pgr(p["quality"], weak_q, strong_q)
         result.update(_two_model(replay, points, baselines))
-        result["share_calibration"] = "by the gateway, on its predictor's reference prompts (not the scored ones)"
+        result["share_calibration"] = "by the gateway, on its predictor's reference prompts (not the scored)"
     return result
 
 
@@ -333,9 +355,17 @@ def cmd_live(args: argparse.Namespace) -> int:
     knobs = [k.strip() for k in (args.knobs or "").split(",") if k.strip()]
     try:
         result = evaluate_live(
-            args.dataset, args.router, route=args.route, knobs=knobs, concurrency=max(1, args.concurrency),
-            limit=args.limit, folds=args.folds, seed=args.seed, progress=progress, requests=requests,
-        )  # fmt: skip
+            args.dataset,
+            args.router,
+            route=args.route,
+            knobs=knobs,
+            concurrency=max(1, args.concurrency),
+            limit=args.limit,
+            folds=args.folds,
+            seed=args.seed,
+            progress=progress,
+            requests=requests,
+        )
     except EvalError as e:
         progress.close()
         print(f"satisfice eval --live: {e}", file=sys.stderr)

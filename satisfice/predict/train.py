@@ -34,21 +34,21 @@ class Settings:
     rank: int = 4  # of the specialisation term
     steps: int = 400
     lr: float = 0.02
-    l2_v: float = 1e-3  # prompt discrimination and difficulty
+    l2_v: float = 3e-3  # prompt discrimination and difficulty
     l2_h: float = 3e-3  # prompt side of the specialisation term
     l2_w: float = 1e-2  # model-feature side of the specialisation term
     l2_a: float = 1e-4  # ability from model features
     l2_e: float = 3e-2  # per-model specialisation residual (seen models)
     l2_r: float = 3e-3  # per-model ability residual
     model_feats: tuple[str, ...] = ("bias", "prior", "log_price", "coder")
-    clusters: int = 0  # K topic clusters of the embedding (k-means) gating the text statistics
+    clusters: int = 32  # K topic clusters of the embedding (k-means) gating the text statistics
     cluster_dims: int = 64  # leading embedding dimensions the clusters look at
     hidden: int = 0  # tanh units of the prompt encoder's non-linear branch (0: linear only)
     l2_u: float = 1e-3  # its weights
-    family_power: float = 0.5
+    family_power: float = 0.25
     pair_weight: float = 1.0
-    pair_abs_weight: float = 0.0  # also fit each side of a vote to its own quality (both-bad ties -> 0)
-    emb_dims: int = 256  # leading dimensions of each wordllama embedding that are used
+    pair_abs_weight: float = 0.5  # also fit each side of a vote to its own quality (both-bad ties -> 0)
+    emb_dims: int = 64  # leading (Matryoshka) dimensions of each wordllama embedding that are used
     pairwise_families: tuple[str, ...] = ("arena-battle",)
     reference_per_family: int = 60
     reference_chat: int = 150  # reference rows for chat-like families (arena-*)
@@ -154,7 +154,8 @@ def optimize(
     d: Prepared, s: Settings, seed: int
 ) -> tuple[dict[str, Array], npt.NDArray[np.int64], Array, Array, Array]:
     cols = feature_columns(s.emb_dims)
-    cent = kmeans(d.X[:, : s.cluster_dims], s.clusters, seed) if s.clusters else np.zeros((0, 0))
+    k = min(s.clusters, len(d.X))
+    cent = kmeans(d.X[:, : s.cluster_dims], k, seed) if k else np.zeros((0, 0))
     Xc = expand(d.X, cols, cent, TAU)
     mu, sd = Xc.mean(axis=0), Xc.std(axis=0) + 1e-3
     Xs = np.hstack([(Xc - mu) / sd, np.ones((Xc.shape[0], 1))]).astype(np.float32)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from satisfice.catalog import ModelInfo
-from satisfice.config import CascadeSettings, Reliability, RouteSettings
+from satisfice.config import CascadeSettings, HedgeSettings, Reliability, RouteSettings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
 from satisfice.routing.auto import AutoRouter
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
@@ -56,6 +56,7 @@ class Plan:
     # strategy cascade: the escalation ladder, one list of deployments per step, cheapest first
     steps: list[list[Target]] | None = None
     cascade: CascadeSettings | None = None
+    hedge: HedgeSettings | None = None
 
 
 class Planner:
@@ -185,6 +186,7 @@ class Planner:
             scores,
             steps,
             route.cascade,
+            route.hedge,
         )
 
     def _auto_order(

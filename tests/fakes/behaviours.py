@@ -18,6 +18,8 @@ Provider = Literal["openai", "anthropic", "gemini"]
 JSON = dict[str, Any]
 
 _NUM_TOKEN = re.compile(r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream)-(\d+)$")
+# slowafter-N-MS: the first N requests for this model name are fast, later ones wait MS (latency hedges)
+_SLOW_AFTER = re.compile(r"^slowafter-(\d+)-(\d+)$")
 _NUM_FIELDS = {"slow": "slow_ms", "chunkdelay": "chunkdelay_ms", "slowstream": "slowstream_ms"}
 _NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut")
 
@@ -37,6 +39,7 @@ class Behaviour:
     badjson: bool = False
     ctx: bool = False
     nousage: bool = False
+    slow_after: tuple[int, int] | None = None  # (fast requests, then ms of delay)
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -44,7 +47,10 @@ def parse_behaviour(model: str) -> Behaviour:
     for token in model.split("+"):
         token = token.strip()
         m = _NUM_TOKEN.match(token)
-        if m:
+        after = _SLOW_AFTER.match(token)
+        if after:
+            b.slow_after = (int(after.group(1)), int(after.group(2)))
+        elif m:
             setattr(b, _NUM_FIELDS[m.group(1)], int(m.group(2)))
         elif token == "ratelimit":
             b.retry_after = 1

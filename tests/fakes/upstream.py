@@ -135,6 +135,12 @@ async def _prepare(
     b = parse_behaviour(model)
     if b.slow_ms:
         await asyncio.sleep(b.slow_ms / 1000)
+    if b.slow_after is not None:
+        counts = request.app[STATE].flaky  # the same per-model-name counter, reset with the log
+        key = "slowafter:" + model
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] > b.slow_after[0]:
+            await asyncio.sleep(b.slow_after[1] / 1000)
     if b.hang:
         await asyncio.sleep(3600)
     if b.retry_after is not None:

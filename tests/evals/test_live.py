@@ -1,0 +1,163 @@
+"""`satisfice eval --live`: tiny canonical fixtures replayed through the real gateway on loopback."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from satisfice.evals import add_eval_parser, live
+from tests.evals.helpers import write_jsonl
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MIX, GPT35, GPT4 = "mixtral-8x7b-instruct", "gpt-3.5-turbo-1106", "gpt-4-1106-preview"
+BASE_COST = {MIX: 0.0002, GPT35: 0.0006, GPT4: 0.005}
+TOPICS = (
+    "What is 12 plus 30? Answer with the number.",
+    "Write a Python function that reverses a linked list.",
+    "Translate 'good night' into Spanish.",
+    "Prove that there are infinitely many primes.",
+    "Which planet is closest to the sun?\nA) Venus\nB) Mercury\nC) Mars\nAnswer:",
+    "Summarise the causes of the French Revolution in two sentences.",
+    "Solve for x: 3x + 7 = 25. Show each step.",
+    "Name three sorting algorithms and their worst-case complexity.",
+)
+
+
+def quality(i: int, model: str) -> float:
+    return {MIX: float(i % 2), GPT35: float(i % 3 != 0), GPT4: float(i != 5)}[model]
+
+
+def cost(i: int, model: str) -> float:
+    return BASE_COST[model] * (1 + i / 10)
+
+
+def fixture(tmp_path: Path, models: Sequence[str] = (MIX, GPT35, GPT4)) -> Path:
+    rows = [
+        {
+            "id": f"q{i}",
+            "split": "train" if i < 5 else "test",
+            "messages": [{"role": "user", "content": text}],
+            "outcomes": {
+                m: {"quality": quality(i, m), "cost_usd": cost(i, m), "response": f"[{m}] answer {i}"}
+                for m in models
+            },
+        }
+        for i, text in enumerate(TOPICS)
+    ]
+    return write_jsonl(tmp_path / "tiny.jsonl", rows)
+
+
+def run(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="satisfice")
+    add_eval_parser(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(argv)
+    return int(args.func(args))
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What each gateway run answered, with the ledger row the gateway wrote for it."""
+    seen: list[dict[str, Any]] = []
+    real = live._serve
+
+    async def spy(*args: Any, **kw: Any) -> list[dict[str, Any]]:
+        got = await real(*args, **kw)
+        seen.extend(got)
+        return got
+
+    monkeypatch.setattr(live, "_serve", spy)
+    return seen
+
+
+def test_prior_router_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["eval", "--live", "--dataset", str(fixture(tmp_path)), "--router", "prior"]
+    assert run([*argv, "--json", "--out", str(out), "--concurrency", "4"]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert res["live"] is True and res["kind"] == "n-model" and res["router"] == "prior"
+    assert res["protocol"] == "no training (prior): all prompts scored"
+    assert res["n_prompts"] == 8 and res["n_errors"] == 0 and res["n_answer_mismatch"] == 0
+    assert (out / "curve.png").read_bytes()[:8] == PNG_MAGIC
+    assert orjson.loads((out / "result.json").read_bytes())["points"] == res["points"]
+    facts = [orjson.loads(line) for line in (out / "requests.jsonl").read_bytes().splitlines()]
+    knobs = [p["knob"] for p in res["points"]]
+    assert knobs[:5] == ["quality=0.5", "quality=0.7", "quality=0.8", "quality=0.9", "quality=0.95"]
+    assert all(k.startswith("wtp=") for k in knobs[5:]) and len(facts) == len(served) == 8 * len(knobs)
+    by_id = {g["request_id"]: g["ledger"] for g in served}
+    for p in res["points"]:
+        rows = [f for f in facts if f["knob"] == p["knob"]]
+        answered = [(int(f["id"][1:]), by_id[f["request_id"]]["model"]) for f in rows]
+        assert p["quality"] == pytest.approx(sum(quality(i, m) for i, m in answered) / 8)
+        assert p["cost_per_1k"] == pytest.approx(1000 * sum(cost(i, m) for i, m in answered) / 8)
+        assert p["data_cost_per_1k"] == pytest.approx(p["cost_per_1k"])
+        assert sum(p["model_shares"].values()) == pytest.approx(1.0)
+        assert p["strong_share"] == p["model_shares"][GPT4]
+        assert p["escalation_rate"] == 0.0 and p["added_latency_ms"]["p50"] > 0
+    # The catalog priors (mixtral 0.706, gpt-3.5 0.70, gpt-4 0.85): quality<=0.7 -> mixtral, else GPT-4.
+    shares = {p["knob"]: p["model_shares"] for p in res["points"]}
+    assert shares["quality=0.5"][MIX] == shares["quality=0.7"][MIX] == 1.0
+    assert shares["quality=0.8"][GPT4] == shares["quality=0.95"][GPT4] == 1.0
+    base = res["baselines"]
+    assert base["models"][GPT4] == pytest.approx(
+        {"quality": 7 / 8, "cost_per_1k": 1000 * sum(cost(i, GPT4) for i in range(8)) / 8}
+    )
+    assert base["oracle"]["quality"] == 1.0
+    for row in by_id.values():
+        assert row["n_attempts"] == 1
+
+
+def test_two_model_share_knobs_and_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = fixture(tmp_path, (MIX, GPT4))
+    argv = ["eval", "--live", "--dataset", str(data), "--router", "heuristic", "--limit", "4"]
+    assert run([*argv, "--knobs", "share=0.2,share=0.8", "--json", "--out", str(tmp_path / "o")]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert res["kind"] == "two-model" and res["n_prompts"] == 4 and res["n_requests"] == 8
+    assert res["protocol"].endswith("; first 4 scored prompts (--limit)")
+    assert [p["knob"] for p in res["points"]] == ["share=0.2", "share=0.8"]
+    assert {"apgr", "cpt50", "weak_model", "share_calibration"} <= set(res)
+    assert all("pgr" in p for p in res["points"])
+
+
+def test_learned_router_fits_on_train_and_replays_test(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import satisfice.predict
+
+    trained: list[set[str]] = []
+    real_fit = satisfice.predict.fit
+
+    def recording_fit(records: Any, *, seed: int = 0) -> Any:
+        trained.append({r.id for r in records})
+        return real_fit(records, seed=seed)
+
+    monkeypatch.setattr(satisfice.predict, "fit", recording_fit)
+    out = tmp_path / "out"
+    argv = ["eval", "--live", "--dataset", str(fixture(tmp_path)), "--knobs", "quality=0.8,wtp=0.1"]
+    assert run([*argv, "--json", "--out", str(out)]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert trained == [{f"q{i}" for i in range(5)}]
+    assert res["protocol"] == "split: tiny train→test (5 train, 3 scored)"
+    assert (
+        res["n_prompts"] == 3 and res["n_errors"] == 0 and res["gateway"]["routers"] == ["router-split.npz"]
+    )
+    facts = [orjson.loads(line) for line in (out / "requests.jsonl").read_bytes().splitlines()]
+    assert {f["id"] for f in facts} == {"q5", "q6", "q7"} and len(facts) == 6
+
+
+def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(fixture(tmp_path))
+    assert run(["eval", "--live", "--dataset", data, "--router", "prior", "--knobs", "speed=3"]) == 2
+    assert "--knobs" in capsys.readouterr().err
+    assert run(["eval", "--live", "--dataset", str(tmp_path / "missing.jsonl")]) == 2
+    rows = orjson.loads(b"[" + b",".join(Path(data).read_bytes().splitlines()) + b"]")
+    del rows[0]["outcomes"][MIX]["response"]
+    bare = write_jsonl(tmp_path / "bare.jsonl", rows)
+    assert run(["eval", "--live", "--dataset", str(bare), "--router", "prior"]) == 2
+    assert "no recorded answer" in capsys.readouterr().err
