@@ -77,6 +77,19 @@ class CascadeRunner:
 
         return VerifyContext(judge=ask)
 
+    async def _second_sample(
+        self, target: Target, body: dict[str, Any], attempts: list[Attempt], spent: list[float]
+    ) -> dict[str, Any] | None:
+        """Self-consistency: one more sample from the same cheap model (paid, and in the ledger)."""
+        try:
+            again = await self.complete_one(target.dep, body)
+        except (GatewayError, AttemptFailed):
+            return None
+        cost = again.cost_usd if again.cost_usd is not None else price(target.info, again.usage or Usage())
+        spent[0] += cost
+        attempts.append(Attempt(target.dep.provider, target.dep.model, "second_sample", 0.0, cost_usd=cost))
+        return again.body
+
     async def complete(
         self,
         plan: Plan,
@@ -105,7 +118,10 @@ class CascadeRunner:
             usage = result.usage or estimate(target, result)
             cost = result.cost_usd if result.cost_usd is not None else price(target.info, usage)
             spent[0] += cost
-            outcome = await verify(body, result.body, cs.verify, self._judge(cs, attempts, spent))
+            context = self._judge(cs, attempts, spent)
+            if cs.verify.self_consistency and not last:
+                context.second_answer = await self._second_sample(target, body, attempts, spent)
+            outcome = await verify(body, result.body, cs.verify, context)
             answered = next(a for a in reversed(attempts) if a.outcome == "ok")
             answered.cost_usd, answered.verdict = cost, outcome.verdict.value
             answered.message = outcome.reason()

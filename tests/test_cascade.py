@@ -54,6 +54,13 @@ def cascade_gateway(
             "knob": "quality=0.5",
             "candidates": ["plain", "gpt-4o"],
         },
+        "consistent": {
+            "strategy": "cascade",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["plain", "gpt-4o"],
+            "cascade": {"verify": {"self_consistency": True}},
+        },
         "race": {
             "strategy": "speculative",
             "router": "prior",
@@ -155,3 +162,17 @@ def test_speculative_slow_cheap_loses_to_the_strong_model(
     outcomes = {a["model"]: a["outcome"] for a in json.loads(row["attempts"])}
     assert outcomes == {"slow-800+cheapslow": "cancelled", "gpt-4o": "ok"}
     assert "not done in 200 ms" in row["reason"]
+
+
+def test_self_consistency_samples_the_cheap_model_twice_and_pays_for_both(
+    cascade_gateway: GatewayProcess,
+) -> None:
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="consistent", messages=[{"role": "user", "content": "What is 6 times 7?"}]
+    )
+    assert raw.headers["x-satisfice-model"] == "plain"
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    attempts = json.loads(row["attempts"])
+    assert [(a["model"], a["outcome"]) for a in attempts] == [("plain", "ok"), ("plain", "second_sample")]
+    assert attempts[0]["verdict"] == "pass"
+    assert row["cost_usd"] == pytest.approx(attempts[0]["cost_usd"] + attempts[1]["cost_usd"])
