@@ -97,8 +97,10 @@ def default_knobs(full: Replay) -> list[str]:
     return [f"quality={t:g}" for t in REPORTED_TARGETS] + [f"wtp={w:g}" for w in wtp_grid(full.decision_cost)]
 
 
-def _route(spec: str | None, models: list[str], router: str) -> tuple[str, dict[str, Any]]:
-    """The route under test: default `auto`; else a strategy name or a YAML/JSON route-body file."""
+def _settings(dataset: str, spec: str | None, models: list[str], router: str, ledger: Path) -> Settings:
+    """One replay provider over the dataset and the route under test, named `auto` by default (strategy
+    auto over the dataset's models), else `live`: `spec` is a strategy name or a YAML/JSON route-body
+    file (its candidates default to the dataset's models; its `router` is set by the protocol)."""
     body: Any = {"strategy": spec or "auto"}
     if spec and Path(spec).is_file():
         import yaml
@@ -106,27 +108,20 @@ def _route(spec: str | None, models: list[str], router: str) -> tuple[str, dict[
         body = yaml.safe_load(Path(spec).read_text())
         if not isinstance(body, dict):
             raise EvalError(f"--route {spec}: expected a mapping (a route's body: strategy, candidates, ...)")
-    return "auto" if spec is None else "live", {
-        **body,
-        "candidates": body.get("candidates") or models,
-        "router": router,
-    }
-
-
-def _settings(dataset: str, route: tuple[str, dict[str, Any]], ledger: Path) -> Settings:
+    body = {**body, "candidates": body.get("candidates") or models, "router": router}
     doc = {
         "providers": [{"name": "replay", "type": "replay", "dataset": dataset}],
-        "routes": {route[0]: route[1]},
+        "routes": {"auto" if spec is None else "live": body},
         "ledger": {"path": str(ledger)},
     }
     try:
         return parse_settings(doc, env={}, source="satisfice eval --live")
     except ConfigError as e:
-        raise EvalError(f"--route: {e}") from None
+        raise EvalError(f"the generated gateway config: {e}") from None
 
 
 async def _serve(
-    settings: Settings, jobs: list[tuple[str, Record]], route: str, conc: int, bar: Progress
+    settings: Settings, jobs: list[tuple[str, Record]], conc: int, bar: Progress
 ) -> list[dict[str, Any]]:
     """Serve one gateway on loopback and send every (knob, record) request; per request what the
     response said (`request_id`, `status`, `content`) and the gateway's ledger row (`ledger`)."""
@@ -142,7 +137,7 @@ async def _serve(
     sock.bind(("127.0.0.1", 0))
     await web.SockSite(runner, sock).start()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
-    sem = asyncio.Semaphore(conc)
+    sem, route = asyncio.Semaphore(conc), settings.routes[0].name
 
     async def send(http: ClientSession, knob: str, r: Record) -> dict[str, Any]:
         body = {"model": route, "messages": list(r.messages), "metadata": {"replay_id": r.id}}
@@ -253,7 +248,7 @@ def evaluate_live(
     from satisfice.providers.replay import ReplayUpstream
     from satisfice.routing.knob import parse_knob
 
-    bar = progress or Progress(enabled=False)
+    bar, concurrency = progress or Progress(enabled=False), max(1, concurrency)
     try:
         ds = ReplayUpstream.load(dataset).dataset
         knob_list = [str(parse_knob(k)) for k in knobs]
@@ -272,9 +267,7 @@ def evaluate_live(
             raise EvalError(f"{ds.name}: the protocol left no prompt to score")
         lacking = sum(full.records[i].outcomes[m].response is None for i in scored for m in full.models)
         if lacking:
-            raise EvalError(
-                f"{ds.name}: {lacking} (prompt, model) outcomes have no recorded answer to replay"
-            )
+            raise EvalError(f"{ds.name}: {lacking} (prompt, model) pairs have no recorded answer to replay")
         knob_list = knob_list or default_knobs(full)
         facts: list[dict[str, Any]] = []
         for i, fold in enumerate(plan):
@@ -283,13 +276,10 @@ def evaluate_live(
                 bar.stage(f"{label}: fit", 1)
                 _fit(fold, seed)
                 bar.advance()
-            name, body = _route(route, full.models, fold.router)
-            settings = _settings(dataset, (name, body), work / f"ledger-{i}.db")
+            settings = _settings(dataset, route, full.models, fold.router, work / f"ledger-{i}.db")
             jobs = [(k, int(j)) for k in knob_list for j in fold.rows]
             bar.stage(f"{label}: replay", len(jobs))
-            got = asyncio.run(
-                _serve(settings, [(k, full.records[j]) for k, j in jobs], name, concurrency, bar)
-            )
+            got = asyncio.run(_serve(settings, [(k, full.records[j]) for k, j in jobs], concurrency, bar))
             facts += _score(full, jobs, got)
     bar.close()
     replay = full.subset(scored)
@@ -359,7 +349,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             args.router,
             route=args.route,
             knobs=knobs,
-            concurrency=max(1, args.concurrency),
+            concurrency=args.concurrency,
             limit=args.limit,
             folds=args.folds,
             seed=args.seed,

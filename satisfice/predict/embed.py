@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import threading
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ class Embedder:
         self.vocab = int(self.table.shape[0])
         self._lock = threading.Lock()
         self._pieces: dict[str, bytes] = {}  # word piece -> its token ids (uint16 bytes)
+        vocab = [self._tok.id_to_token(i) or "" for i in range(self.vocab)]
+        self._word_start = np.array([t.startswith("▁") for t in vocab], dtype=bool)
 
     def _encode(self, texts: list[str]) -> list[npt.NDArray[np.int64]]:
         with self._lock:  # a tokenizers.Tokenizer is not documented as thread-safe
@@ -94,8 +97,19 @@ class Embedder:
         return [self.token_ids(t) for t in texts]
 
     def _encode_pieces(self, pieces: list[str]) -> list[bytes]:
+        """Token ids of each piece, as if tokenised alone. All pieces are tokenised in ONE call, joined by
+        spaces, and split again before each token that starts with "▁": no Llama-2 token holds a "▁"
+        after its first character, so BPE merges never cross a space and the split is exact. When the
+        count does not match (a piece that itself contains "▁", an empty piece), pieces are tokenised
+        one by one instead; both ways give the same ids, so the cache never changes a result."""
         top = self.vocab - 1
-        return [np.minimum(ids, top).astype(np.uint16).tobytes() for ids in self._encode(pieces)]
+        ids = self._encode([" ".join(pieces)])[0] if all(pieces) else np.zeros(0, np.int64)
+        starts = np.flatnonzero(self._word_start[ids])
+        if all(pieces) and starts.size == len(pieces) and (starts.size == 0 or starts[0] == 0):
+            buf = np.minimum(ids, top).astype(np.uint16).tobytes()
+            cuts = (2 * np.r_[starts, ids.size]).tolist()
+            return [buf[a:b] for a, b in itertools.pairwise(cuts)]
+        return [np.minimum(c, top).astype(np.uint16).tobytes() for c in self._encode(pieces)]
 
     def pool(self, ids: npt.NDArray[np.int64]) -> F32:
         """L2-normalised mean of the token vectors (zeros for no tokens)."""

@@ -204,9 +204,10 @@ def text_stats(
 
 
 class FeatureCache:
-    """Prompt features by (text, context) key, bounded LRU; makes repeated texts free within a process."""
+    """Prompt features by (text, context) key, bounded LRU (25k rows, ~55 MB at most): makes repeated
+    texts free within a process (cross-validation refits, batch prediction). Not used by `predict`."""
 
-    def __init__(self, size: int = 200_000) -> None:
+    def __init__(self, size: int = 25_000) -> None:
         self._d: OrderedDict[tuple[Any, ...], F32] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()

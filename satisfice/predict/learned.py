@@ -29,6 +29,7 @@ from satisfice.predict.base import Array, Messages, sigmoid
 from satisfice.predict.embed import DIM
 from satisfice.predict.features import N_FEATURES, features_many, prompt_features
 from satisfice.predict.model_features import N_MODEL_FEATURES, as_info, model_features, residual_key
+from satisfice.predict.topics import expand, membership
 
 ARTIFACT_DIR = Path(__file__).parent / "artifacts"
 ARTIFACT = "quality-v1"
@@ -92,30 +93,6 @@ class Params:
             np.asarray(d["centroids"], f),
             float(d["tau"]),
         )
-
-
-def membership(x: npt.NDArray[np.float32], centroids: Array, tau: float) -> Array:
-    """Soft assignment of the (leading dims of the) embedding to the topic clusters."""
-    e = x[..., : centroids.shape[1]].astype(np.float64)
-    e = e / np.maximum(np.sqrt(np.sum(e * e, axis=-1, keepdims=True)), 1e-9)
-    sims = tau * (e @ centroids.T)
-    w: Array = np.exp(sims - sims.max(axis=-1, keepdims=True))
-    w /= w.sum(axis=-1, keepdims=True)
-    return w
-
-
-def expand(x: npt.NDArray[np.float32], cols: npt.NDArray[np.int64], centroids: Array, tau: float) -> Array:
-    """The model's input: the used feature columns, then (with K topic clusters) the soft cluster
-    membership of the embedding and membership x text statistics (topic-specific stat effects)."""
-    base = x[..., cols]
-    k = centroids.shape[0]
-    if k == 0:
-        out: Array = base.astype(np.float64)
-        return out
-    w = membership(x, centroids, tau)
-    stats = x[..., 2 * DIM :].astype(np.float64)
-    inter = (w[..., :, None] * stats[..., None, :]).reshape(*w.shape[:-1], k * stats.shape[-1])
-    return np.concatenate([base, w, inter], axis=-1)
 
 
 class LearnedPredictor:

@@ -20,9 +20,10 @@ import numpy.typing as npt
 
 from satisfice.data.records import Record
 from satisfice.predict.features import N_FEATURES, STAT_NAMES, features_many
-from satisfice.predict.learned import LearnedPredictor, Params, expand
+from satisfice.predict.learned import LearnedPredictor, Params
 from satisfice.predict.model_features import NAMES as MODEL_FEATURE_NAMES
 from satisfice.predict.model_features import as_info, features_matrix
+from satisfice.predict.topics import expand, kmeans
 
 Array = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -209,7 +210,7 @@ def optimize(
         vreg = p["V"] * reg
         vreg[:, -1] = 0.0
         grads = {
-            "V": (dT.T.astype(np.float32) @ Xs).astype(np.float64) + 2 * vreg,
+            "V": (Xs.T @ dT.astype(np.float32)).T.astype(np.float64) + 2 * vreg,
             "W": (dG.T @ Z + 2 * s.l2_w * p["W"]) * use,
             "E": dG + 2 * s.l2_e * p["E"],
             "a": (Z.T @ dtheta + 2 * s.l2_a * p["a"]) * use,
@@ -217,31 +218,11 @@ def optimize(
         }
         if s.hidden:
             dA = (dT @ p["V2"]) * (1 - Hh * Hh)
-            grads["U"] = (dA.T.astype(np.float32) @ Xs).astype(np.float64) + 2 * s.l2_u * p["U"]
+            grads["U"] = (Xs.T @ dA.astype(np.float32)).T.astype(np.float64) + 2 * s.l2_u * p["U"]
             grads["V2"] = dT.T @ Hh + 2 * s.l2_u * p["V2"]
         frac = step / max(s.steps - 1, 1)
         opt.step(p, grads, s.lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac))))  # cosine decay to 10 %
     return p, cols, mu, sd, cent
-
-
-def kmeans(E: F32, k: int, seed: int, iters: int = 20) -> Array:
-    """Spherical k-means (k-means++ start, deterministic given the seed) on L2-normalised rows."""
-    X = E.astype(np.float64)
-    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-9)
-    rng = np.random.default_rng(seed + 101)
-    C = [X[rng.integers(len(X))]]
-    for _ in range(1, k):
-        d2 = np.clip(1.0 - np.max(X @ np.array(C).T, axis=1), 0, None)
-        C.append(X[rng.choice(len(X), p=d2 / d2.sum())] if d2.sum() > 0 else X[rng.integers(len(X))])
-    cent = np.array(C)
-    for _ in range(iters):
-        lab = np.argmax(X @ cent.T, axis=1)
-        for j in range(k):
-            member = X[lab == j]
-            if len(member):
-                v = member.sum(axis=0)
-                cent[j] = v / max(np.linalg.norm(v), 1e-9)
-    return cent
 
 
 def loss(d: Prepared, pred: LearnedPredictor) -> float:

@@ -161,3 +161,18 @@ def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     bare = write_jsonl(tmp_path / "bare.jsonl", rows)
     assert run(["eval", "--live", "--dataset", str(bare), "--router", "prior"]) == 2
     assert "no recorded answer" in capsys.readouterr().err
+
+
+def test_route_option_strategy_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(fixture(tmp_path))
+    argv = ["eval", "--live", "--dataset", data, "--router", "prior", "--knobs", "quality=0.9", "--json"]
+    assert run([*argv, "--route", "first", "--out", str(tmp_path / "a")]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert res["points"][0]["model_shares"][MIX] == 1.0  # strategy first: the first candidate
+    assert res["gateway"]["route"] == "first"
+    route = tmp_path / "route.yaml"
+    route.write_text(f"strategy: cheapest\ncandidates: [{GPT4}, {GPT35}]\n")
+    assert run([*argv, "--route", str(route), "--out", str(tmp_path / "b")]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert res["points"][0]["model_shares"][GPT35] == 1.0
+    assert res["points"][0]["quality"] == pytest.approx(sum(quality(i, GPT35) for i in range(8)) / 8)

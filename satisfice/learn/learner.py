@@ -1,0 +1,185 @@
+"""Learning from outcomes: success statistics per (route, prompt cluster, model) shift the router's
+predictions, but only once the promotion gate has shown on logged outcomes that they do not make
+routing worse.
+
+Two sets of statistics: the candidate ones (every outcome folds in at once, in the store) and the
+promoted ones (a snapshot of the candidate ones taken when a gate check passed). `adjust`, on the
+request path, reads only the promoted snapshot, held in memory and swapped whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from satisfice.learn.gate import Estimate, Segment, estimate
+from satisfice.learn.records import (
+    SOURCES,
+    Array,
+    BetaStat,
+    Decision,
+    GateResult,
+    Outcome,
+    StatKey,
+    posterior,
+)
+from satisfice.learn.store import LearnStore
+
+log = logging.getLogger("satisfice.learn")
+DAY = 86400.0
+
+
+def _differs(old: Mapping[StatKey, BetaStat], new: Mapping[StatKey, BetaStat], seg: Segment) -> bool:
+    mine = {k: v for k, v in new.items() if k[:2] == seg}
+    return mine != {k: v for k, v in old.items() if k[:2] == seg}
+
+
+class Learner:
+    def __init__(
+        self,
+        store: LearnStore,
+        *,
+        half_life_s: float = 7 * DAY,
+        prior_strength: float = 10.0,
+        min_evidence: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        tolerance: float = 0.005,
+        min_checked: int = 20,
+        max_checked: int = 20_000,
+        window_s: float | None = None,
+        retention_s: float | None = None,
+        wtp_usd: float | None = None,
+    ) -> None:
+        """`tolerance`: how much lower (in mean reward) the candidate may estimate and still be
+        promoted. `min_checked`: fewer replayable decisions than this and nothing is promoted.
+        `window_s` (default 4 half-lives): how far back the gate looks, at most `max_checked`
+        decisions. `retention_s` (default the window, at least 30 days): decisions older than this are
+        pruned. `wtp_usd`: dollars per quality point, to charge cost in the gate's reward for knobs
+        other than wtp (None: reward is the score alone)."""
+        if half_life_s <= 0 or prior_strength < 0 or min_evidence < 0:
+            raise ValueError("half_life_s must be > 0; prior_strength and min_evidence >= 0")
+        self.store = store
+        self.half_life_s = half_life_s
+        self.prior_strength = prior_strength
+        self.min_evidence = min_evidence
+        self.clock = clock
+        self.tolerance = tolerance
+        self.min_checked = min_checked
+        self.max_checked = max_checked
+        self.window_s = window_s if window_s is not None else 4 * half_life_s
+        self.retention_s = retention_s if retention_s is not None else max(self.window_s, 30 * DAY)
+        self.wtp_usd = wtp_usd
+        self._promoted = store.promoted()
+        self._gate = threading.Lock()
+
+    # ---------------------------------------------------------------- the request path
+
+    def record_decision(self, d: Decision) -> None:
+        self.store.save_decision(d)
+
+    def record_answer(self, request_id: str, model: str) -> None:
+        """The model whose answer the client got, when a cascade escalated past the chosen one:
+        feedback without a model is credited to it."""
+        self.store.set_answer(request_id, model)
+
+    def observe(self, request_id: str, score: float, source: str, model: str | None = None) -> bool:
+        """Fold an outcome in (score in [0, 1]: 1 good, 0 bad). `model` defaults to the model that
+        answered (feedback) or the chosen one. False when the request id is unknown."""
+        if source not in SOURCES:
+            raise ValueError(f"unknown outcome source {source!r}; one of {', '.join(SOURCES)}")
+        if isinstance(score, bool) or not math.isfinite(score) or not 0.0 <= score <= 1.0:
+            raise ValueError(f"score must be a number in [0, 1], got {score!r}")
+        d = self.store.decision(request_id)
+        if d is None:
+            return False
+        if model is None:
+            model = d.answered if source == "feedback" and d.answered else d.model
+        o = Outcome(request_id, d.route, d.cluster, model, source, float(score), d.ts, self.clock())
+        self.store.add_outcome(o, self.half_life_s)
+        return True
+
+    def adjust(self, route: str, cluster: int, models: Sequence[str], predicted: Array) -> Array:
+        """The predictions shifted by the PROMOTED statistics (unchanged where evidence is thin)."""
+        promoted = self._promoted  # swapped whole by the gate: no lock needed
+        if not promoted:
+            return np.array(predicted, dtype=np.float64)
+        return posterior(
+            predicted,
+            [promoted.get((route, cluster, m)) for m in models],
+            now=self.clock(),
+            half_life=self.half_life_s,
+            prior_strength=self.prior_strength,
+            min_evidence=self.min_evidence,
+        )
+
+    # ---------------------------------------------------------------- the gate (off the request path)
+
+    def run_gate(self) -> GateResult:
+        """Replay the logged decisions with the promoted and the candidate statistics, per (route,
+        cluster) segment; promote a segment's candidate statistics when their estimated value is not
+        worse (within `tolerance`) on at least `min_checked` decisions. Logs the check either way."""
+        with self._gate:
+            self.store.flush()  # outcomes still queued belong in both the statistics and the replay
+            now = self.clock()
+            old, candidate = self._promoted, self.store.stats()
+            per = estimate(
+                self.store.logged(now - self.window_s, self.max_checked),
+                old,
+                candidate,
+                now=now,
+                half_life=self.half_life_s,
+                prior_strength=self.prior_strength,
+                min_evidence=self.min_evidence,
+                wtp_usd=self.wtp_usd,
+            )
+            total, passed, notes = Estimate(), set[Segment](), dict[str, list[str]]()
+            for seg, e in sorted(per.items()):
+                total.add(e)
+                label = f"{seg[0]}/{seg[1]} {e.new - e.old:+.4f} on {e.n}"
+                if not _differs(old, candidate, seg):
+                    continue
+                if e.n < self.min_checked:
+                    notes.setdefault("too few outcomes", []).append(label)
+                elif e.new >= e.old - self.tolerance:
+                    passed.add(seg)
+                    notes.setdefault("promoted", []).append(label)
+                else:
+                    notes.setdefault("blocked", []).append(label)
+            if passed:
+                merged = {k: v for k, v in old.items() if k[:2] not in passed}
+                merged.update((k, v) for k, v in candidate.items() if k[:2] in passed)
+                self.store.save_promoted(merged)
+                self._promoted = merged
+            overall = (
+                f"candidate {total.new:.4f} vs promoted {total.old:.4f} over {total.n} decisions "
+                f"({total.changed} routed differently, {total.skipped} skipped)"
+            )
+            detail = "; ".join(
+                f"{k}: {', '.join(v[:10])}{' ...' if len(v) > 10 else ''}" for k, v in notes.items()
+            )
+            result = GateResult(
+                bool(passed),
+                total.old,
+                total.new,
+                total.n,
+                "replay" if total.exact else "dr",
+                f"{overall}; {detail or 'no changed statistics to check'}",
+                now,
+                total.changed,
+                len(passed),
+                len(notes.get("blocked", [])),
+            )
+            self.store.log_check(result)
+            log.info("learn gate %s (%s): %s", "promoted" if passed else "kept", result.method, result.reason)
+            self.store.prune(now - self.retention_s)
+            return result
+
+    def promoted(self) -> dict[tuple[str, int, str], tuple[float, float]]:
+        """The promoted statistics decayed to now, (successes, failures) per key (for reports)."""
+        now = self.clock()
+        return {k: v.decayed(now, self.half_life_s) for k, v in self._promoted.items()}

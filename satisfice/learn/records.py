@@ -1,0 +1,126 @@
+"""What the learner logs and keeps: routing decisions, their outcomes, decayed Beta statistics, gate checks.
+
+Statistics are per (route, prompt cluster, model): a success mass `s` and a failure mass `f`, both
+decayed exponentially (half-life) to their reference time `t`. An outcome with score x in [0, 1] adds
+x to `s` and 1 - x to `f`, weighted by how old the routed request is, so late feedback counts as
+evidence about the model at the time it answered, and folding is order-independent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+StatKey = tuple[str, int, str]  # (route, cluster, model)
+SOURCES = ("verify", "escalation", "upstream_error", "feedback")
+
+
+@dataclass(slots=True)
+class Decision:
+    """One auto/cascade routing decision. `predictions` are the predictor's RAW qualities (before
+    `Learner.adjust`): the gate re-applies both sets of statistics to them when it replays."""
+
+    request_id: str
+    ts: float
+    route: str
+    cluster: int
+    model: str  # the chosen candidate (the logged action)
+    predicted: float  # its quality as routing saw it (adjusted)
+    candidates: list[str]
+    predictions: list[float]
+    knob: str  # str(Knob), e.g. "quality=0.8"; the gate replays it
+    propensity: float = 1.0  # P(choosing `model`) under the logging policy; 1.0 when deterministic
+    costs: list[float] = field(default_factory=list)  # estimated $ per candidate (empty: unknown)
+    share_target: float | None = None  # the calibrated target of a share knob
+    answered: str | None = None  # the model whose answer the client got (cascades), when known
+
+    def stat_key(self, model: str) -> StatKey:
+        return (self.route, self.cluster, model)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    request_id: str
+    route: str
+    cluster: int
+    model: str
+    source: str
+    score: float  # in [0, 1]
+    ts: float  # the decision's time: what the decay ages
+    observed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BetaStat:
+    s: float
+    f: float
+    t: float
+
+    def decayed(self, now: float, half_life: float) -> tuple[float, float]:
+        w = 0.5 ** (max(now - self.t, 0.0) / half_life)
+        return self.s * w, self.f * w
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """One gate check. The values are the estimated mean reward of routing with the previously
+    promoted statistics and with all candidate statistics, over the `n` replayed decisions."""
+
+    promoted: bool  # some segment's statistics were promoted
+    old_value: float
+    new_value: float
+    n: int  # logged decisions the estimate used
+    method: str  # "replay" (every action's outcome observed) | "dr" (direct method + IPS correction)
+    reason: str
+    ts: float = 0.0
+    changed: int = 0  # decisions the candidate statistics route differently
+    promoted_segments: int = 0  # (route, cluster) segments whose new statistics were promoted
+    blocked_segments: int = 0  # segments whose new statistics replay showed worse
+
+
+def fold(stat: BetaStat | None, score: float, ts: float, half_life: float, sign: float = 1.0) -> BetaStat:
+    """Add (sign=1) or remove (sign=-1, a replaced outcome) one outcome of the request made at `ts`."""
+    if stat is None:
+        stat = BetaStat(0.0, 0.0, ts)
+    t = max(stat.t, ts)
+    old = 0.5 ** ((t - stat.t) / half_life)
+    new = sign * 0.5 ** ((t - ts) / half_life)
+    # Removal can leave rounding dust below zero.
+    return BetaStat(max(stat.s * old + score * new, 0.0), max(stat.f * old + (1.0 - score) * new, 0.0), t)
+
+
+def apply_outcome(
+    stat: BetaStat | None, previous: Outcome | None, outcome: Outcome, half_life: float
+) -> BetaStat:
+    """The statistic after `outcome`, which replaces `previous` (same request, model and source)."""
+    if previous is not None:
+        stat = fold(stat, previous.score, previous.ts, half_life, -1.0)
+    return fold(stat, outcome.score, outcome.ts, half_life)
+
+
+def posterior(
+    predicted: Array,
+    stats: Sequence[BetaStat | None],
+    *,
+    now: float,
+    half_life: float,
+    prior_strength: float,
+    min_evidence: float,
+) -> Array:
+    """Posterior means: a Beta(k p, k (1 - p)) prior centred on each prediction p, updated with the
+    decayed successes and failures; predictions with too little evidence pass unchanged."""
+    out = np.array(predicted, dtype=np.float64)
+    for j, st in enumerate(stats):
+        if st is None:
+            continue
+        s, f = st.decayed(now, half_life)
+        if s + f < min_evidence or s + f <= 0.0:
+            continue
+        p = min(max(float(out[j]), 0.0), 1.0) if math.isfinite(out[j]) else 0.5
+        out[j] = (prior_strength * p + s) / (prior_strength + s + f)
+    return out

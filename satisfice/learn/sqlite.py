@@ -1,0 +1,277 @@
+"""The learner's SQLite store (WAL). Writes are queued and applied in batches by one thread, so the
+request path never waits on the database; recent decisions are also kept in memory so that outcomes
+reported during a request (verification, escalation) find their decision without a read."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome
+
+log = logging.getLogger("satisfice.learn")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+  request_id TEXT PRIMARY KEY, ts REAL NOT NULL, route TEXT NOT NULL, cluster INTEGER NOT NULL,
+  model TEXT NOT NULL, predicted REAL, candidates TEXT NOT NULL, predictions TEXT NOT NULL,
+  knob TEXT NOT NULL, propensity REAL NOT NULL, costs TEXT NOT NULL, share_target REAL, answered TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts);
+CREATE TABLE IF NOT EXISTS outcomes (
+  request_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, route TEXT NOT NULL,
+  cluster INTEGER NOT NULL, score REAL NOT NULL, ts REAL NOT NULL, observed_at REAL NOT NULL,
+  PRIMARY KEY (request_id, model, source)
+);
+CREATE TABLE IF NOT EXISTS stats (
+  route TEXT NOT NULL, cluster INTEGER NOT NULL, model TEXT NOT NULL, s REAL NOT NULL, f REAL NOT NULL,
+  t REAL NOT NULL, PRIMARY KEY (route, cluster, model)
+);
+CREATE TABLE IF NOT EXISTS promoted (
+  route TEXT NOT NULL, cluster INTEGER NOT NULL, model TEXT NOT NULL, s REAL NOT NULL, f REAL NOT NULL,
+  t REAL NOT NULL, PRIMARY KEY (route, cluster, model)
+);
+CREATE TABLE IF NOT EXISTS checks (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, promoted INTEGER NOT NULL,
+  old_value REAL NOT NULL, new_value REAL NOT NULL, n INTEGER NOT NULL, method TEXT NOT NULL,
+  reason TEXT NOT NULL, changed INTEGER NOT NULL, promoted_segments INTEGER NOT NULL,
+  blocked_segments INTEGER NOT NULL
+);
+"""
+_D_COLS = (
+    "request_id, ts, route, cluster, model, predicted, candidates, predictions, knob, propensity, costs, "
+    "share_target, answered"
+)
+_O_COLS = "request_id, route, cluster, model, source, score, ts, observed_at"
+_PICK = (
+    "SELECT request_id FROM decisions d WHERE ts >= ? AND EXISTS "
+    "(SELECT 1 FROM outcomes o WHERE o.request_id = d.request_id) ORDER BY ts DESC LIMIT ?"
+)
+_CHECK_COLS = tuple(f.name for f in dataclasses.fields(GateResult))
+_STOP = object()
+Op = Callable[[sqlite3.Connection], None]
+
+
+def _decision_row(d: Decision) -> tuple[Any, ...]:
+    return (
+        d.request_id, d.ts, d.route, d.cluster, d.model, d.predicted, orjson.dumps(d.candidates).decode(),
+        orjson.dumps(d.predictions).decode(), d.knob, d.propensity, orjson.dumps(d.costs).decode(),
+        d.share_target, d.answered,
+    )  # fmt: skip
+
+
+def _decision(r: tuple[Any, ...]) -> Decision:
+    return Decision(
+        r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6]), orjson.loads(r[7]), r[8], r[9],
+        orjson.loads(r[10]), r[11], r[12],
+    )  # fmt: skip
+
+
+def _read_stats(conn: sqlite3.Connection, table: str) -> dict[StatKey, BetaStat]:
+    rows = conn.execute(f"SELECT route, cluster, model, s, f, t FROM {table}")
+    return {(r[0], r[1], r[2]): BetaStat(r[3], r[4], r[5]) for r in rows}
+
+
+def _add_outcome(conn: sqlite3.Connection, o: Outcome, half_life_s: float) -> None:
+    # Read-modify-write is safe: this thread is the only writer.
+    prev = conn.execute(
+        f"SELECT {_O_COLS} FROM outcomes WHERE request_id = ? AND model = ? AND source = ?",
+        (o.request_id, o.model, o.source),
+    ).fetchone()
+    row = conn.execute(
+        "SELECT s, f, t FROM stats WHERE route = ? AND cluster = ? AND model = ?",
+        (o.route, o.cluster, o.model),
+    ).fetchone()
+    st = apply_outcome(BetaStat(*row) if row else None, Outcome(*prev) if prev else None, o, half_life_s)
+    conn.execute(
+        "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?)",
+        (o.route, o.cluster, o.model, *_stat_row(st)),
+    )
+    conn.execute(
+        f"INSERT OR REPLACE INTO outcomes ({_O_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(o)
+    )
+
+
+def _stat_row(st: BetaStat) -> tuple[float, float, float]:
+    return (st.s, st.f, st.t)
+
+
+class SQLiteLearnStore:
+    def __init__(self, path: str, *, batch: int = 200, flush_s: float = 0.1, recent: int = 20_000) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # One connection behind a lock: the writer thread and the gate's reads share it.
+        self._conn = sqlite3.connect(path, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(SCHEMA)
+        self._db = threading.Lock()
+        self._recent: OrderedDict[str, Decision] = OrderedDict()
+        self._recent_max = recent
+        self._recent_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._batch, self._flush_s = batch, flush_s
+        self._thread = threading.Thread(target=self._run, name="satisfice-learn", daemon=True)
+        self._thread.start()
+
+    # ---------------------------------------------------------------- request path (queued)
+
+    def _remember(self, d: Decision) -> None:
+        with self._recent_lock:
+            self._recent[d.request_id] = d
+            self._recent.move_to_end(d.request_id)
+            while len(self._recent) > self._recent_max:
+                self._recent.popitem(last=False)
+
+    def save_decision(self, d: Decision) -> None:
+        self._remember(d)
+        row = _decision_row(d)
+        self._queue.put(
+            lambda c: c.execute(
+                f"INSERT OR REPLACE INTO decisions ({_D_COLS}) VALUES ({','.join('?' * 13)})", row
+            )
+        )
+
+    def decision(self, request_id: str) -> Decision | None:
+        with self._recent_lock:
+            hit = self._recent.get(request_id)
+        if hit is not None:
+            return hit
+        with self._db:  # older than the in-memory window: a keyed read
+            r = self._conn.execute(
+                f"SELECT {_D_COLS} FROM decisions WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return _decision(r) if r else None
+
+    def set_answer(self, request_id: str, model: str) -> None:
+        with self._recent_lock:
+            d = self._recent.get(request_id)
+            if d is not None:
+                self._recent[request_id] = dataclasses.replace(d, answered=model)
+        self._queue.put(
+            lambda c: c.execute("UPDATE decisions SET answered = ? WHERE request_id = ?", (model, request_id))
+        )
+
+    def add_outcome(self, o: Outcome, half_life_s: float) -> None:
+        self._queue.put(lambda c: _add_outcome(c, o, half_life_s))
+
+    # ---------------------------------------------------------------- the gate (off the request path)
+
+    def stats(self) -> dict[StatKey, BetaStat]:
+        with self._db:
+            return _read_stats(self._conn, "stats")
+
+    def promoted(self) -> dict[StatKey, BetaStat]:
+        with self._db:
+            return _read_stats(self._conn, "promoted")
+
+    def save_promoted(self, stats: Mapping[StatKey, BetaStat]) -> None:
+        rows = [(*k, *_stat_row(v)) for k, v in stats.items()]
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM promoted")
+            c.executemany("INSERT INTO promoted VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+        self._queue.put(op)
+        self.flush()
+
+    def log_check(self, r: GateResult) -> None:
+        row = tuple(getattr(r, name) for name in _CHECK_COLS)
+        sql = f"INSERT INTO checks ({', '.join(_CHECK_COLS)}) VALUES ({', '.join('?' * len(_CHECK_COLS))})"
+        self._queue.put(lambda c: c.execute(sql, row))
+        self.flush()
+
+    def checks(self, limit: int = 100) -> list[GateResult]:
+        with self._db:
+            rows = self._conn.execute(
+                f"SELECT {', '.join(_CHECK_COLS)} FROM checks ORDER BY seq DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [GateResult(**dict(zip(_CHECK_COLS, r, strict=True))) for r in reversed(rows)]
+
+    def logged(self, since: float, limit: int) -> list[tuple[Decision, list[Outcome]]]:
+        with self._db:
+            ds = self._conn.execute(
+                f"SELECT {_D_COLS} FROM decisions WHERE request_id IN ({_PICK}) ORDER BY ts", (since, limit)
+            ).fetchall()
+            os = self._conn.execute(
+                f"SELECT {_O_COLS} FROM outcomes WHERE request_id IN ({_PICK})", (since, limit)
+            ).fetchall()
+        by_id: dict[str, list[Outcome]] = {}
+        for r in os:
+            by_id.setdefault(r[0], []).append(Outcome(*r))
+        return [(d, by_id.get(d.request_id, [])) for d in map(_decision, ds)]
+
+    def prune(self, before: float) -> None:
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "DELETE FROM outcomes WHERE request_id IN (SELECT request_id FROM decisions WHERE ts < ?)",
+                (before,),
+            )
+            c.execute("DELETE FROM decisions WHERE ts < ?", (before,))
+
+        self._queue.put(op)
+
+    def flush(self) -> None:
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout=30)
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=10)
+
+    # ---------------------------------------------------------------- the writer thread
+
+    def _apply(self, ops: list[Op]) -> None:
+        with self._db:
+            try:
+                with self._conn:
+                    for op in ops:
+                        op(self._conn)
+                return
+            except sqlite3.Error:
+                pass
+            for op in ops:  # one bad write must not take its batch with it
+                try:
+                    with self._conn:
+                        op(self._conn)
+                except sqlite3.Error:
+                    log.exception("learn store write failed")
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            ops: list[Op] = []
+            waiting: list[threading.Event] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                    break
+                if isinstance(item, threading.Event):
+                    waiting.append(item)  # answered once what came before it is committed
+                    break
+                ops.append(item)  # type: ignore[arg-type]
+                if len(ops) >= self._batch:
+                    break
+                try:
+                    item = self._queue.get(timeout=self._flush_s if not ops else 0.005)
+                except queue.Empty:
+                    break
+            if ops:
+                self._apply(ops)
+            for ev in waiting:
+                ev.set()
+        with self._db:
+            self._conn.close()

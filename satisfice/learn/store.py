@@ -1,0 +1,135 @@
+"""Where the learner keeps decisions, outcomes, statistics and gate checks: a small interface with an
+in-memory implementation (tests, single-process trials) and SQLite (`satisfice.learn.sqlite`);
+Redis can follow behind the same interface.
+
+Calls from the request path (`save_decision`, `set_answer`, `add_outcome`, `decision`) must not wait
+on a database; the rest serve the gate, which runs off the request path and may block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Mapping
+from typing import Protocol
+
+from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome
+
+OutcomeKey = tuple[str, str, str]  # (request_id, model, source): a later outcome replaces an earlier one
+
+
+class LearnStore(Protocol):
+    def save_decision(self, d: Decision) -> None: ...
+
+    def decision(self, request_id: str) -> Decision | None: ...
+
+    def set_answer(self, request_id: str, model: str) -> None:
+        """Record which model's answer the client got (a cascade may escalate past the chosen one)."""
+        ...
+
+    def add_outcome(self, o: Outcome, half_life_s: float) -> None:
+        """Log the outcome and fold it into its (route, cluster, model) statistic, replacing an
+        earlier outcome of the same request, model and source."""
+        ...
+
+    def stats(self) -> dict[StatKey, BetaStat]: ...
+
+    def save_promoted(self, stats: Mapping[StatKey, BetaStat]) -> None:
+        """Replace the promoted statistics (the ones routing uses) as a whole."""
+        ...
+
+    def promoted(self) -> dict[StatKey, BetaStat]: ...
+
+    def log_check(self, r: GateResult) -> None: ...
+
+    def checks(self, limit: int = 100) -> list[GateResult]:
+        """The latest gate checks, oldest first."""
+        ...
+
+    def logged(self, since: float, limit: int) -> list[tuple[Decision, list[Outcome]]]:
+        """The latest `limit` decisions made at or after `since` that have outcomes, oldest first."""
+        ...
+
+    def prune(self, before: float) -> None:
+        """Forget decisions (and their outcomes) made before `before`; statistics stay."""
+        ...
+
+    def flush(self) -> None:
+        """Return once every write made so far is readable."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemoryLearnStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decisions: dict[str, Decision] = {}
+        self._outcomes: dict[str, dict[OutcomeKey, Outcome]] = {}
+        self._stats: dict[StatKey, BetaStat] = {}
+        self._promoted: dict[StatKey, BetaStat] = {}
+        self._checks: list[GateResult] = []
+
+    def save_decision(self, d: Decision) -> None:
+        with self._lock:
+            self._decisions[d.request_id] = d
+
+    def decision(self, request_id: str) -> Decision | None:
+        with self._lock:
+            return self._decisions.get(request_id)
+
+    def set_answer(self, request_id: str, model: str) -> None:
+        with self._lock:
+            d = self._decisions.get(request_id)
+            if d is not None:
+                self._decisions[request_id] = dataclasses.replace(d, answered=model)
+
+    def add_outcome(self, o: Outcome, half_life_s: float) -> None:
+        key: OutcomeKey = (o.request_id, o.model, o.source)
+        stat_key: StatKey = (o.route, o.cluster, o.model)
+        with self._lock:
+            per = self._outcomes.setdefault(o.request_id, {})
+            self._stats[stat_key] = apply_outcome(self._stats.get(stat_key), per.get(key), o, half_life_s)
+            per[key] = o
+
+    def stats(self) -> dict[StatKey, BetaStat]:
+        with self._lock:
+            return dict(self._stats)
+
+    def save_promoted(self, stats: Mapping[StatKey, BetaStat]) -> None:
+        with self._lock:
+            self._promoted = dict(stats)
+
+    def promoted(self) -> dict[StatKey, BetaStat]:
+        with self._lock:
+            return dict(self._promoted)
+
+    def log_check(self, r: GateResult) -> None:
+        with self._lock:
+            self._checks.append(r)
+
+    def checks(self, limit: int = 100) -> list[GateResult]:
+        with self._lock:
+            return self._checks[-limit:] if limit > 0 else []
+
+    def logged(self, since: float, limit: int) -> list[tuple[Decision, list[Outcome]]]:
+        with self._lock:
+            found = [
+                (d, list(self._outcomes[rid].values()))
+                for rid, d in self._decisions.items()
+                if d.ts >= since and self._outcomes.get(rid)
+            ]
+        found.sort(key=lambda e: e[0].ts)
+        return found[-limit:] if limit > 0 else []
+
+    def prune(self, before: float) -> None:
+        with self._lock:
+            for rid in [rid for rid, d in self._decisions.items() if d.ts < before]:
+                del self._decisions[rid]
+                self._outcomes.pop(rid, None)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,87 @@
+"""POST /v1/feedback {"request_id", "score", "comment"?}: a client's verdict on a routed answer.
+
+The score (a number in [0, 1]; 1 good) becomes an outcome of the model that answered, which moves the
+learner's candidate statistics; routing changes only after the promotion gate accepts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from satisfice.errors import GatewayError, InvalidRequest, NotFound
+from satisfice.learn.learner import Learner
+from satisfice.server.http import error_response, json_response, read_json
+
+MAX_COMMENT = 4000
+
+
+def _parse(body: Any) -> tuple[str, float]:
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_type")
+    for key in ("request_id", "score"):
+        if key not in body:
+            raise InvalidRequest(
+                f"Missing required parameter: '{key}'.", param=key, code="missing_required_parameter"
+            )
+    rid, score = body["request_id"], body["score"]
+    if not isinstance(rid, str) or not rid.strip():
+        raise InvalidRequest(
+            "Invalid 'request_id': expected the non-empty id of a routed request.",
+            param="request_id",
+            code="invalid_type" if not isinstance(rid, str) else "invalid_value",
+        )
+    # A boolean is an int in Python; the API asks for a number, so say so rather than guess.
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        raise InvalidRequest(
+            f"Invalid type for 'score': expected a number between 0 and 1, but got {_kind(score)}.",
+            param="score",
+            code="invalid_type",
+        )
+    if not math.isfinite(score) or not 0.0 <= score <= 1.0:
+        raise InvalidRequest(
+            f"Invalid 'score': {score} is not between 0 and 1.", param="score", code="invalid_value"
+        )
+    comment = body.get("comment")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
+        raise InvalidRequest(
+            f"Invalid 'comment': expected a string of at most {MAX_COMMENT} characters.",
+            param="comment",
+            code="invalid_value",
+        )
+    return rid.strip(), float(score)
+
+
+def _kind(v: Any) -> str:
+    return {bool: "a boolean", str: "a string", type(None): "null", list: "an array", dict: "an object"}.get(
+        type(v), type(v).__name__
+    )
+
+
+class FeedbackEndpoint:
+    def __init__(self, learner: Learner, max_body: int) -> None:
+        self.learner = learner
+        self.max_body = max_body
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            rid, score = _parse(await read_json(request, self.max_body))
+            # A decision older than the store's in-memory window is a database read: keep it off the loop.
+            found = await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(self.learner.observe, rid, score, "feedback")
+            )
+            if not found:
+                raise NotFound(
+                    f"No routed request with id '{rid}' is known (only auto and cascade requests, "
+                    "within the retention window, take feedback).",
+                    param="request_id",
+                    code="request_not_found",
+                )
+        except GatewayError as err:
+            return error_response(err)
+        return json_response(orjson.dumps({"ok": True, "request_id": rid}))
