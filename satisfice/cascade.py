@@ -99,30 +99,48 @@ class CascadeRunner:
     ) -> tuple[Target, Completion, Usage, float, str]:
         """(answering target, its completion, its usage, total cost of every attempt, trail)."""
         assert plan.steps is not None and plan.cascade is not None
-        cs = plan.cascade
+        cs, steps = plan.cascade, plan.steps
         spent = [0.0]
         trail: list[str] = []
-        for i, step in enumerate(plan.steps):
-            last = i == len(plan.steps) - 1
-            try:
-                target, result = await self.executor.run(
-                    dataclasses.replace(plan, targets=step, steps=None),
-                    lambda t: self.complete_one(t.dep, body),
-                    attempts,
-                )
-            except GatewayError:
-                if last:
-                    raise
-                trail.append(f"{step[0].dep.model} unavailable")
+        fetched: dict[int, tuple[Target, Completion] | None] = {}
+
+        async def answer(i: int) -> tuple[Target, Completion] | None:
+            """Step i's answer, asked once (an agreement check may already have asked for it)."""
+            if i not in fetched:
+                try:
+                    fetched[i] = await self.executor.run(
+                        dataclasses.replace(plan, targets=steps[i], steps=None),
+                        lambda t: self.complete_one(t.dep, body),
+                        attempts,
+                    )
+                except GatewayError:
+                    if i == len(steps) - 1:
+                        raise
+                    fetched[i] = None
+                    trail.append(f"{steps[i][0].dep.model} unavailable")
+            return fetched[i]
+
+        for i in range(len(steps)):
+            last = i == len(steps) - 1
+            got = await answer(i)
+            if got is None:
                 continue
+            target, result = got
+            answered = next(
+                a for a in reversed(attempts) if a.model == target.dep.model and a.outcome == "ok"
+            )
             usage = result.usage or estimate(target, result)
             cost = result.cost_usd if result.cost_usd is not None else price(target.info, usage)
             spent[0] += cost
             context = self._judge(cs, attempts, spent)
-            if cs.verify.self_consistency and not last:
+            if cs.agreement and not last:
+                # The next rung answers too; the cheap answer stands only if the two agree, and
+                # on escalation the next rung's answer is already in hand.
+                nxt = await answer(i + 1)
+                context.second_answer = nxt[1].body if nxt is not None else None
+            elif cs.verify.self_consistency and not last:
                 context.second_answer = await self._second_sample(target, body, attempts, spent)
             outcome = await verify(body, result.body, cs.verify, context)
-            answered = next(a for a in reversed(attempts) if a.outcome == "ok")
             answered.cost_usd, answered.verdict = cost, outcome.verdict.value
             answered.message = outcome.reason()
             trail.append(f"{target.dep.model} {outcome.reason()}")
@@ -135,6 +153,12 @@ class CascadeRunner:
             if bad and not last:
                 trail.append("escalation budget spent")
             self.budget.record(plan.route, cost, failed=False)
+            for j, other in fetched.items():  # an agreement partner that was asked but not used is paid too
+                if j > i and other is not None:
+                    extra = other[1].cost_usd
+                    spent[0] += (
+                        extra if extra is not None else price(other[0].info, other[1].usage or Usage())
+                    )
             return target, result, usage, spent[0], "; ".join(trail)
         raise AssertionError("unreachable: the last step returns or raises")
 

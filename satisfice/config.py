@@ -72,6 +72,9 @@ class CascadeSettings:
     escalation_budget_pct: float = 100.0  # failed attempts' spend may reach this % of the route's spend
     hold_tokens: int = 48  # streams: tokens held back and checked before any byte is released
     judge_model: str | None = None  # a cheap model asked when the verifiers are unsure (verify.judge)
+    # Verify each rung by asking the next one too: the cheaper answer stands when both agree
+    # (short answers: numbers, choices); on disagreement the next rung's answer is already there.
+    agreement: bool = False
     # strategy speculative: the cheap answer must arrive this soon after both requests started
     speculative_deadline_ms: float = 200.0
     verify: Any = None  # satisfice.verify.VerifySettings (kept Any: config must not import verify eagerly)
@@ -393,13 +396,24 @@ def _cascade(obj: Any, where: str) -> CascadeSettings:
     return CascadeSettings(
         max_escalations=max_esc,
         escalate_on_unsure=_get(obj, "escalate_on_unsure", where, bool, False),
+        agreement=_get(obj, "agreement", where, bool, False),
         plausible_margin=margin,
         escalation_budget_pct=budget,
         hold_tokens=hold,
         judge_model=_get(obj, "judge_model", where, str, None),
         speculative_deadline_ms=spec_ms,
-        verify=VerifySettings.from_config(obj.get("verify"), f"{where}.verify"),
+        verify=_agreement_verify(
+            VerifySettings.from_config(obj.get("verify"), f"{where}.verify"),
+            _get(obj, "agreement", where, bool, False),
+        ),
     )
+
+
+def _agreement_verify(settings: Any, agreement: bool) -> Any:
+    """An agreement cascade compares two answers: the self-consistency verifier must run."""
+    import dataclasses
+
+    return dataclasses.replace(settings, self_consistency=True) if agreement else settings
 
 
 def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: str = "config") -> Settings:

@@ -26,6 +26,7 @@ def model(name: str, price: float, prior: float) -> dict[str, object]:
 
 # Models the catalog does not know (fake-upstream behaviours), priced so the ladders are known.
 CHEAP = [
+    model("alt", 0.01, 0.6),
     model("refuse", 0.01, 0.6),
     model("plain", 0.01, 0.6),
     model("slow-800+cheapslow", 0.01, 0.6),
@@ -60,6 +61,13 @@ def cascade_gateway(
             "knob": "quality=0.5",
             "candidates": ["plain", "gpt-4o"],
             "cascade": {"verify": {"self_consistency": True}},
+        },
+        "agree": {
+            "strategy": "cascade",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["alt", "gpt-4o-mini", "gpt-4o"],
+            "cascade": {"agreement": True},
         },
         "race": {
             "strategy": "speculative",
@@ -176,3 +184,19 @@ def test_self_consistency_samples_the_cheap_model_twice_and_pays_for_both(
     assert [(a["model"], a["outcome"]) for a in attempts] == [("plain", "ok"), ("plain", "second_sample")]
     assert attempts[0]["verdict"] == "pass"
     assert row["cost_usd"] == pytest.approx(attempts[0]["cost_usd"] + attempts[1]["cost_usd"])
+
+
+def test_agreement_cascade_escalates_on_disagreement_and_reuses_the_partner_answer(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    before = len(upstream.requests())
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="agree", messages=[{"role": "user", "content": "what is 6 times 7"}]
+    )
+    assert raw.headers["x-satisfice-model"] == "gpt-4o-mini"  # alt disagreed; mini agreed with gpt-4o
+    # Each rung was asked exactly once: the partner's answer was reused on escalation.
+    assert sorted(r["model"] for r in upstream.requests()[before:]) == ["alt", "gpt-4o", "gpt-4o-mini"]
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    verdicts = {a["model"]: a.get("verdict") for a in json.loads(row["attempts"])}
+    assert verdicts["alt"] == "fail" and verdicts["gpt-4o-mini"] == "pass"
+    assert row["cost_usd"] > 0 and "alt fail" in row["reason"]

@@ -51,7 +51,7 @@ def cluster_of(
         from satisfice.predict.features import prompt_features
 
         try:
-            features = prompt_features(messages, use_cache=True)
+            features = prompt_features(messages)
         except Exception:
             log.warning("prompt features failed; cluster 0", exc_info=True)
             return 0

@@ -34,9 +34,11 @@ log = logging.getLogger("satisfice.learn")
 DAY = 86400.0
 
 
-def _differs(old: Mapping[StatKey, BetaStat], new: Mapping[StatKey, BetaStat], seg: Segment) -> bool:
-    mine = {k: v for k, v in new.items() if k[:2] == seg}
-    return mine != {k: v for k, v in old.items() if k[:2] == seg}
+def _by_segment(stats: Mapping[StatKey, BetaStat]) -> dict[Segment, dict[StatKey, BetaStat]]:
+    out: dict[Segment, dict[StatKey, BetaStat]] = {}
+    for k, v in stats.items():
+        out.setdefault((k[0], k[1]), {})[k] = v
+    return out
 
 
 class Learner:
@@ -56,7 +58,8 @@ class Learner:
         wtp_usd: float | None = None,
     ) -> None:
         """`tolerance`: how much lower (in mean reward) the candidate may estimate and still be
-        promoted. `min_checked`: fewer replayable decisions than this and nothing is promoted.
+        promoted. `min_checked`: a (route, cluster) segment with fewer replayable decisions keeps its
+        promoted statistics.
         `window_s` (default 4 half-lives): how far back the gate looks, at most `max_checked`
         decisions. `retention_s` (default the window, at least 30 days): decisions older than this are
         pruned. `wtp_usd`: dollars per quality point, to charge cost in the gate's reward for knobs
@@ -137,22 +140,24 @@ class Learner:
                 min_evidence=self.min_evidence,
                 wtp_usd=self.wtp_usd,
             )
+            old_seg, new_seg = _by_segment(old), _by_segment(candidate)
             total, passed, notes = Estimate(), set[Segment](), dict[str, list[str]]()
             for seg, e in sorted(per.items()):
                 total.add(e)
                 label = f"{seg[0]}/{seg[1]} {e.new - e.old:+.4f} on {e.n}"
-                if not _differs(old, candidate, seg):
-                    continue
+                if old_seg.get(seg, {}) == new_seg.get(seg, {}):
+                    continue  # nothing new here: nothing to promote
                 if e.n < self.min_checked:
                     notes.setdefault("too few outcomes", []).append(label)
                 elif e.new >= e.old - self.tolerance:
                     passed.add(seg)
                     notes.setdefault("promoted", []).append(label)
                 else:
-                    notes.setdefault("blocked", []).append(label)
+                    notes.setdefault("blocked (worse)", []).append(label)
             if passed:
-                merged = {k: v for k, v in old.items() if k[:2] not in passed}
-                merged.update((k, v) for k, v in candidate.items() if k[:2] in passed)
+                merged = {k: v for k, v in old.items() if (k[0], k[1]) not in passed}
+                for seg in passed:
+                    merged.update(new_seg.get(seg, {}))
                 self.store.save_promoted(merged)
                 self._promoted = merged
             overall = (
@@ -172,14 +177,14 @@ class Learner:
                 now,
                 total.changed,
                 len(passed),
-                len(notes.get("blocked", [])),
+                len(notes.get("blocked (worse)", [])),
             )
             self.store.log_check(result)
             log.info("learn gate %s (%s): %s", "promoted" if passed else "kept", result.method, result.reason)
             self.store.prune(now - self.retention_s)
             return result
 
-    def promoted(self) -> dict[tuple[str, int, str], tuple[float, float]]:
+    def promoted(self) -> dict[StatKey, tuple[float, float]]:
         """The promoted statistics decayed to now, (successes, failures) per key (for reports)."""
         now = self.clock()
         return {k: v.decayed(now, self.half_life_s) for k, v in self._promoted.items()}

@@ -212,6 +212,10 @@ class SQLiteLearnStore:
         return [(d, by_id.get(d.request_id, [])) for d in map(_decision, ds)]
 
     def prune(self, before: float) -> None:
+        with self._recent_lock:
+            for rid in [rid for rid, d in self._recent.items() if d.ts < before]:
+                del self._recent[rid]
+
         def op(c: sqlite3.Connection) -> None:
             c.execute(
                 "DELETE FROM outcomes WHERE request_id IN (SELECT request_id FROM decisions WHERE ts < ?)",
@@ -222,6 +226,8 @@ class SQLiteLearnStore:
         self._queue.put(op)
 
     def flush(self) -> None:
+        if not self._thread.is_alive():  # closed: nothing will answer
+            return
         done = threading.Event()
         self._queue.put(done)
         done.wait(timeout=30)
@@ -240,13 +246,13 @@ class SQLiteLearnStore:
                     for op in ops:
                         op(self._conn)
                 return
-            except sqlite3.Error:
+            except Exception:  # the writer thread must outlive any one bad write
                 pass
             for op in ops:  # one bad write must not take its batch with it
                 try:
                     with self._conn:
                         op(self._conn)
-                except sqlite3.Error:
+                except Exception:
                     log.exception("learn store write failed")
 
     def _run(self) -> None:

@@ -226,7 +226,8 @@ class FeatureCache:
                 self._d.popitem(last=False)
 
 
-CACHE = FeatureCache()
+CACHE = FeatureCache()  # batch paths: training, cross-validation, predict_many
+REQUEST_CACHE = FeatureCache(4096)  # per-request path (~9 MB at most): predict() and prompt_features()
 
 
 def _assemble(
@@ -242,8 +243,7 @@ def _assemble(
     emb = get_embedder()
     tail = ids[-TAIL_TOKENS:]
     out = np.empty(N_FEATURES, dtype=np.float32)
-    out[:DIM] = emb.pool(ids)
-    out[DIM : 2 * DIM] = emb.pool(tail)
+    out[:DIM], out[DIM : 2 * DIM] = emb.pool_with_tail(ids, TAIL_TOKENS)
     share = tail.size / ids.size if ids.size else 1.0
     out[2 * DIM :] = text_stats(text, other, turns, system, image, n_tools, json_format, share)
     return out
@@ -266,12 +266,13 @@ def prompt_features(
     kind = str(response_format.get("type", "")) if response_format else ""
     json_format = kind in ("json_object", "json_schema")
     key = _key(messages, n_tools, json_format)
-    if use_cache and (hit := CACHE.get(key)) is not None:
+    if use_cache and (hit := REQUEST_CACHE.get(key)) is not None:
         return hit
     ids = get_embedder().token_ids(_cut(key[0]))
     out = _assemble(ids, *key)
     if use_cache:
-        CACHE.put(key, out)
+        out.setflags(write=False)  # shared through the cache: nobody may change it
+        REQUEST_CACHE.put(key, out)
     return out
 
 

@@ -3,7 +3,7 @@
     [t, b, h] = V x + V2 tanh(U x)                      x = [standardised prompt features; 1]
     kappa(x) = softplus(t)                              how much ability matters on this prompt (> 0)
     theta(m) = a . z(m) + r[m]                          model ability (z: catalog model features)
-    g(m) = W z(m) + E[m]                                model specialisation
+    g(m) = W clip(z(m)) + E[m]                          model specialisation (z clipped to the seen range)
     P(good | x, m) = sigmoid(kappa(x) * (theta(m) - b(x)) + h(x) . g(m))
 
 r[m] and E[m] are per-model residuals for models seen in training, shrunk toward 0 by L2; an unseen
@@ -53,6 +53,8 @@ class Params:
     V2: Array = field(default_factory=lambda: np.zeros((0, 0)))  # (k + 2, hidden)
     centroids: Array = field(default_factory=lambda: np.zeros((0, 0)))  # (K, e) topic clusters
     tau: float = 10.0  # softmax temperature of the cluster membership
+    zlo: Array = field(default_factory=lambda: np.full(N_MODEL_FEATURES, -np.inf))  # training models' range
+    zhi: Array = field(default_factory=lambda: np.full(N_MODEL_FEATURES, np.inf))  # of the model features
 
     def arrays(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,8 @@ class Params:
             "V2": self.V2,
             "centroids": self.centroids,
             "tau": np.array(self.tau),
+            "zlo": self.zlo,
+            "zhi": self.zhi,
         }
 
     @classmethod
@@ -92,6 +96,8 @@ class Params:
             np.asarray(d["V2"], f),
             np.asarray(d["centroids"], f),
             float(d["tau"]),
+            np.asarray(d["zlo"], f),
+            np.asarray(d["zhi"], f),
         )
 
 
@@ -138,7 +144,8 @@ class LearnedPredictor:
         if K:
             w = membership(x, p.centroids, p.tau)
             per = (x[..., 2 * DIM :] @ self._A_int).reshape(*w.shape[:-1], K, -1)  # (..., K, k + 2)
-            out = out + w @ self._A_w + np.einsum("...k,...kj->...j", w, per)
+            mixed = w @ per if w.ndim == 1 else np.einsum("nk,nkj->nj", w, per)
+            out = out + w @ self._A_w + mixed
         return out
 
     def model_terms(self, models: Sequence[ModelInfo | str]) -> tuple[Array, Array]:
@@ -150,7 +157,8 @@ class LearnedPredictor:
             hit = self._models.get(info)
             if hit is None:
                 z = model_features(info)
-                g, cj = self.params.W @ z, float(self.params.a @ z)
+                zc = np.clip(z, self.params.zlo, self.params.zhi)  # no extrapolation of specialisation
+                g, cj = self.params.W @ zc, float(self.params.a @ z)
                 i = residual_key(info, self._seen)
                 if i is not None:
                     g, cj = g + self.params.E[i], cj + float(self.params.r[i])
@@ -179,7 +187,7 @@ class LearnedPredictor:
         tools: Sequence[Mapping[str, Any]] | None = None,
         response_format: Mapping[str, Any] | None = None,
     ) -> Array:
-        x = prompt_features(messages, tools=tools, response_format=response_format)
+        x = prompt_features(messages, tools=tools, response_format=response_format, use_cache=True)
         return sigmoid(self.logits(self.project(x), models))
 
     def predict_many(self, prompts: Sequence[Messages], models: Sequence[ModelInfo]) -> Array:

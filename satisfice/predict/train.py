@@ -41,7 +41,10 @@ class Settings:
     l2_a: float = 1e-4  # ability from model features
     l2_e: float = 3e-2  # per-model specialisation residual (seen models)
     l2_r: float = 3e-3  # per-model ability residual
-    model_feats: tuple[str, ...] = ("bias", "prior", "log_price", "coder")
+    model_feats: tuple[str, ...] = ("bias", "prior", "log_price", "coder")  # of the ability
+    # of the specialisation term, clipped to the training models' range: not the prior, so that the prior
+    # acts only through the ability, monotonically (a weaker model is never lifted above a stronger one)
+    spec_feats: tuple[str, ...] = ("bias", "log_price", "coder")
     clusters: int = 32  # K topic clusters of the embedding (k-means) gating the text statistics
     cluster_dims: int = 64  # leading embedding dimensions the clusters look at
     hidden: int = 0  # tanh units of the prompt encoder's non-linear branch (0: linear only)
@@ -62,7 +65,7 @@ class Settings:
             raise TypeError(
                 f"unknown training settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
-        for key in ("pairwise_families", "model_feats"):
+        for key in ("pairwise_families", "model_feats", "spec_feats"):
             if key in kw:
                 kw[key] = tuple(kw[key])
         return cls(**kw)
@@ -153,7 +156,7 @@ class _Adam:
 
 def optimize(
     d: Prepared, s: Settings, seed: int
-) -> tuple[dict[str, Array], npt.NDArray[np.int64], Array, Array, Array]:
+) -> tuple[dict[str, Array], npt.NDArray[np.int64], Array, Array, Array, Array, Array]:
     cols = feature_columns(s.emb_dims)
     k = min(s.clusters, len(d.X))
     cent = kmeans(d.X[:, : s.cluster_dims], k, seed) if k else np.zeros((0, 0))
@@ -162,7 +165,8 @@ def optimize(
     Xs = np.hstack([(Xc - mu) / sd, np.ones((Xc.shape[0], 1))]).astype(np.float32)
     dim = Xs.shape[1]
     use = np.array([name in s.model_feats for name in MODEL_FEATURE_NAMES], dtype=np.float64)
-    Z = d.Z * use  # unused model features are zero, so their weights stay 0
+    use_w = np.array([name in s.spec_feats for name in MODEL_FEATURE_NAMES], dtype=np.float64)
+    Z, Zw = d.Z * use, d.Z * use_w  # unused model features are zero, so their weights stay 0
     m, M = Z.shape
     rng = np.random.default_rng(seed)
     V0 = rng.normal(0, 0.01, (s.rank + 2, dim))
@@ -171,7 +175,7 @@ def optimize(
     a0[MODEL_FEATURE_NAMES.index("prior")] = 0.5  # ability starts as the catalog prior
     p: dict[str, Array] = {
         "V": V0,
-        "W": rng.normal(0, 0.1, (s.rank, M)) * use,
+        "W": rng.normal(0, 0.1, (s.rank, M)) * use_w,
         "a": a0,
         "E": np.zeros((m, s.rank)),
         "r": np.zeros(m),
@@ -192,7 +196,7 @@ def optimize(
             T += Hh @ p["V2"].T
         t, b, H = T[:, 0], T[:, 1], T[:, 2:]
         kappa = np.logaddexp(0.0, t)
-        G = Z @ p["W"].T + p["E"]
+        G = Zw @ p["W"].T + p["E"]
         theta = Z @ p["a"] + p["r"]
         S = kappa[:, None] * (theta[None, :] - b[:, None]) + H @ G.T
         dS = np.where(dense, Wt * (0.5 * (1 + np.tanh(0.5 * S)) - Y), 0.0)
@@ -211,7 +215,7 @@ def optimize(
         vreg[:, -1] = 0.0
         grads = {
             "V": (Xs.T @ dT.astype(np.float32)).T.astype(np.float64) + 2 * vreg,
-            "W": (dG.T @ Z + 2 * s.l2_w * p["W"]) * use,
+            "W": (dG.T @ Zw + 2 * s.l2_w * p["W"]) * use_w,
             "E": dG + 2 * s.l2_e * p["E"],
             "a": (Z.T @ dtheta + 2 * s.l2_a * p["a"]) * use,
             "r": dtheta + 2 * s.l2_r * p["r"],
@@ -222,7 +226,7 @@ def optimize(
             grads["V2"] = dT.T @ Hh + 2 * s.l2_u * p["V2"]
         frac = step / max(s.steps - 1, 1)
         opt.step(p, grads, s.lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac))))  # cosine decay to 10 %
-    return p, cols, mu, sd, cent
+    return p, cols, mu, sd, cent, d.Z.min(axis=0), d.Z.max(axis=0)
 
 
 def loss(d: Prepared, pred: LearnedPredictor) -> float:
@@ -257,7 +261,7 @@ def fit(records: Sequence[Record], *, seed: int = 0, **settings: Any) -> Learned
     s = Settings.make(**settings)
     t0 = time.perf_counter()
     d = prepare(records, s)
-    p, cols, mu, sd, cent = optimize(d, s, seed)
+    p, cols, mu, sd, cent, zlo, zhi = optimize(d, s, seed)
     ref = reference_rows(d, s, seed)
     params = Params(
         cols,
@@ -275,6 +279,8 @@ def fit(records: Sequence[Record], *, seed: int = 0, **settings: Any) -> Learned
         p["V2"],
         cent,
         TAU,
+        zlo,
+        zhi,
     )
     meta = {
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

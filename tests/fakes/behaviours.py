@@ -130,7 +130,11 @@ def openai_answer(body: JSON) -> Answer:
     fmt = as_dict(body.get("response_format")).get("type")
     last_is_user = bool(messages) and messages[-1].get("role") == "user"
     answer = _answer(texts, last_user, last_is_user, tool, fmt in ("json_object", "json_schema"))
-    if "refuse" in str(body.get("model", "")).split("+"):
+    tokens = str(body.get("model", "")).split("+")
+    if "alt" in tokens:  # a model that answers differently from all the others (agreement checks)
+        text = "The answer is 41."
+        return Answer(text, None, {}, answer.prompt_tokens, words(text))
+    if "refuse" in tokens:
         # A model that declines: what a cascade's refusal verifier must catch.
         text = REFUSAL
         return Answer(text, None, {}, answer.prompt_tokens, words(text))
