@@ -37,7 +37,7 @@ def test_gate_blocks_statistics_that_route_worse(kind: str, tmp_path: Path) -> N
     assert not result.promoted
     assert result.n == 50 and result.changed == 10 and result.method == "replay"
     assert result.old_value == pytest.approx(1.0) and result.new_value == pytest.approx(0.8)
-    assert "worse" in result.reason
+    assert result.blocked_segments == 1 and "blocked (worse): r/0 -0.2000 on 50" in result.reason
     assert lrn.adjust("r", 0, CANDS, np.array(HARD)) == pytest.approx(HARD)  # routing unchanged
     assert store.promoted() == {}
     assert store.checks() == [result]
@@ -75,7 +75,11 @@ def test_gate_needs_enough_outcomes_and_honours_propensity() -> None:
         lrn.record_decision(decision(f"x{i}", model="strong", propensity=0.5))
         lrn.observe(f"x{i}", 1.0, "verify")
     result = lrn.run_gate()
-    assert result.method == "dr" and result.n == 25
+    assert result.method == "dr" and result.n == 25 and result.promoted
+    # Old routing picks cheap everywhere: 0 observed on the a-requests, 0.75 predicted on the x-ones.
+    assert result.old_value == pytest.approx(20 * 0.75 / 25)
+    # New routing picks strong: 0.9 predicted on the a-requests; 0.9 + (1 - 0.9) / 0.5 on the x-ones.
+    assert result.new_value == pytest.approx((5 * 0.9 + 20 * 1.1) / 25)
 
 
 def test_checks_and_promotion_persist_across_reopen(tmp_path: Path) -> None:
@@ -91,12 +95,42 @@ def test_checks_and_promotion_persist_across_reopen(tmp_path: Path) -> None:
     clock.now += 10
     promoted = lrn.run_gate()  # cluster 3 improves; cluster 0 stays as it was
     assert not blocked.promoted and promoted.promoted
+    assert promoted.promoted_segments == 1 and promoted.blocked_segments == 1  # cluster 0 still worse
     store.close()
 
     store = SQLiteLearnStore(path)
     assert store.checks() == [blocked, promoted]
     assert store.decision("h3") == decision("h3", HARD)  # from the database, not the in-memory window
     again = learner(store, clock)
-    assert again.adjust("r", 3, CANDS, np.array([0.75, 0.9]))[0] == pytest.approx(7.5 / 40)
+    failures = 30 * 0.5 ** (10 / 1000)  # decayed over the 10 s since the outcomes
+    assert again.adjust("r", 3, CANDS, np.array([0.75, 0.9]))[0] == pytest.approx(7.5 / (10 + failures))
+    assert again.adjust("r", 0, CANDS, np.array(HARD)) == pytest.approx(HARD)  # never promoted
     assert again.observe("e1", 0.0, "feedback")
+    store.close()
+
+
+def test_gate_reward_charges_cost_for_a_wtp_knob() -> None:
+    store = make_store("memory", Path())
+    lrn = learner(store, Clock())
+    for i in range(20):  # wtp=0.02: cheap costs 0.05 quality points, strong 0.5
+        lrn.record_decision(decision(f"w{i}", knob="wtp=0.02"))
+        lrn.observe(f"w{i}", 0.0, "verify")
+    result = lrn.run_gate()
+    assert result.promoted and result.changed == 20
+    assert result.old_value == pytest.approx(0.0 - 0.05) and result.new_value == pytest.approx(0.9 - 0.5)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_prune_forgets_old_decisions_but_keeps_statistics(kind: str, tmp_path: Path) -> None:
+    store = make_store(kind, tmp_path)
+    lrn = learner(store, Clock())
+    lrn.record_decision(decision("old", ts=10.0))
+    lrn.record_decision(decision("new", ts=2000.0))
+    lrn.observe("old", 1.0, "verify")
+    lrn.observe("new", 1.0, "verify")
+    store.prune(1000.0)
+    store.flush()
+    assert [d.request_id for d, _ in store.logged(0.0, 10)] == ["new"]
+    assert ("r", 0, "cheap") in store.stats()
+    assert store.decision("old") is None and not lrn.observe("old", 0.0, "feedback")
     store.close()

@@ -65,6 +65,22 @@ def test_artifact_loads_offline_and_is_deterministic(no_network: None) -> None:
     assert (ARTIFACT_DIR / ARTIFACT).with_suffix(".npz").stat().st_size < 5_000_000
 
 
+def test_embedding_is_wordllamas_and_cache_independent() -> None:
+    import wordllama
+    from wordllama import WordLlama
+
+    from satisfice.predict.embed import Embedder
+
+    text = "Write a Python function that merges two sorted lists.\nIt should run in O(n) time, please!"
+    cold, warm = Embedder(), Embedder()
+    warm.token_ids("Write a function that merges lists in time")  # pre-fill some pieces
+    ids = cold.token_ids(text)
+    assert np.array_equal(ids, warm.token_ids(text)) and np.array_equal(ids, cold.token_ids(text))
+    assert np.array_equal(ids, cold._encode([text])[0])  # = tokenising the whole text at once
+    wl = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+    assert float(wl.embed([text], norm=True)[0] @ cold.pool(ids)) > 0.9999
+
+
 def test_shapes_and_ranges(learned: QualityPredictor) -> None:
     models = cat("gpt-4-1106-preview", "gpt-3.5-turbo-1106", "claude-instant-1.2", "mixtral-8x7b-instruct")
     q = learned.predict(msgs("What is the boiling point of water?"), models)
@@ -112,6 +128,15 @@ def test_unseen_catalog_models_follow_their_priors(learned: QualityPredictor) ->
     models = cat("llama-2-7b-chat", "llama-3.1-70b-instruct", "o1")
     mean = learned.predict_many([msgs(t) for t in HARD], models).mean(axis=0)
     assert mean[0] < mean[1] < mean[2]
+    # A user-defined weak, ultra-cheap model (outside the training models' price range) is never lifted
+    # above stronger ones: the prior acts monotonically, the specialisation does not extrapolate.
+    from satisfice.catalog import parse_entries
+
+    tiny = parse_entries([{"id": "tiny-cheap", "provider": "openai", "input_per_mtok": 0.01,
+                           "output_per_mtok": 0.01, "context_window": 1000, "quality_prior": 0.3}])[0]  # fmt: skip
+    for text in [*HARD, "What is 2+2?", "hi", "Write a haiku about autumn.", "def f(x): return x"]:
+        q = learned.predict(msgs(text), [tiny, *cat("gpt-4o-mini", "claude-3-5-haiku", "gpt-4o")])
+        assert q[0] < q[1:].min(), text
     # A model the catalog does not know gets neutral features and a finite prediction.
     q = learned.predict(msgs(HARD[0]), [as_info("totally-unknown-model"), neutral_info("x y")])
     assert np.all((q > 0) & (q < 1))
