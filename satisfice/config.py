@@ -115,6 +115,10 @@ class Settings:
     models: tuple[Mapping[str, Any], ...] = ()  # catalog overrides / additions
     reliability: Reliability = Reliability()
     embedding_model: str | None = None
+    learn_path: str = "satisfice-learn.db"  # online learning statistics (SQLite)
+    learn_enabled: bool = True
+    learn_half_life_s: float = 7 * 86400.0
+    learn_gate_interval_s: float = 1800.0  # how often the promotion gate checks new statistics
     simulated: bool = False  # no provider configured: serve the built-in simulated provider
     source: str = "defaults"
 
@@ -422,9 +426,10 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         doc = {}
     if not isinstance(doc, Mapping):
         raise ConfigError("(top level)", f"expected a mapping, got {type(doc).__name__}")
-    _check_keys(
-        doc, {"server", "ledger", "providers", "routes", "models", "reliability", "embeddings"}, "config"
-    )
+    sections = {"server", "ledger", "providers", "routes", "models", "reliability", "embeddings", "learning"}
+    _check_keys(doc, sections, "config")
+    learning = _get(doc, "learning", "config", Mapping, {})
+    _check_keys(learning, {"path", "enabled", "half_life_s", "gate_interval_s"}, "learning")
     server = _get(doc, "server", "config", Mapping, {})
     _check_keys(server, {"host", "port", "max_body_bytes"}, "server")
     port = _get(server, "port", "server", int, 8080)
@@ -466,6 +471,14 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         models=tuple(models),
         reliability=reliability,
         embedding_model=_get(embeddings, "model", "embeddings", str, None),
+        learn_path=_get(learning, "path", "learning", str, env.get("SATISFICE_LEARN", "satisfice-learn.db")),
+        learn_enabled=_get(learning, "enabled", "learning", bool, True),
+        learn_half_life_s=_positive(
+            _get(learning, "half_life_s", "learning", float, 7 * 86400.0), "learning.half_life_s"
+        ),
+        learn_gate_interval_s=_positive(
+            _get(learning, "gate_interval_s", "learning", float, 1800.0), "learning.gate_interval_s"
+        ),
         simulated=not real,
         source=source,
     )

@@ -93,6 +93,7 @@ class Gateway:
         call.row.reason = plan.reason
         call.row.knob = plan.knob or ""
         call.row.predicted_quality = plan.predicted_quality
+        self._log_decision(call, plan)
         return plan
 
     async def _complete_one(self, dep: Deployment, body: dict[str, Any]) -> Completion:
@@ -200,6 +201,40 @@ class Gateway:
             cost = (cost if cost is not None else price(call.target.info, usage)) + call.extra_cost_usd
         self._account(call, usage, cost)
 
+    def _log_decision(self, call: Call, plan: Plan) -> None:
+        """Hand an auto/cascade decision to the online learner (it queues; nothing waits)."""
+        learner, d = self.planner.learner, plan.decision
+        if learner is None or d is None or plan.names is None or d.raw_quality is None:
+            return
+        from satisfice.learn import Decision as Logged
+
+        learner.record_decision(
+            Logged(
+                request_id=call.row.id,
+                ts=call.row.ts,
+                route=plan.route,
+                cluster=d.cluster,
+                model=plan.targets[0].dep.model if plan.targets else plan.names[d.index],
+                predicted=float(d.quality[d.index]),
+                candidates=list(plan.names),
+                predictions=[float(v) for v in d.raw_quality],
+                knob=str(d.knob),
+                costs=[float(v) for v in d.cost],
+                share_target=d.target if d.knob.kind == "share" else None,
+            )
+        )
+
+    def _learn_outcomes(self, call: Call) -> None:
+        """Verdicts of cascade attempts become outcomes; the answering model is noted for feedback."""
+        learner = self.planner.learner
+        if learner is None or call.plan is None or call.plan.decision is None:
+            return
+        for a in call.attempts:
+            if a.verdict in ("pass", "fail"):
+                learner.observe(call.row.id, 1.0 if a.verdict == "pass" else 0.0, "verify", model=a.model)
+        if call.target is not None:
+            learner.record_answer(call.row.id, call.target.dep.model)
+
     def _account(self, call: Call, usage: Usage, cost_usd: float | None = None) -> None:
         assert call.target is not None and call.plan is not None
         row = call.row
@@ -215,6 +250,7 @@ class Gateway:
             row.savings_usd = row.baseline_cost_usd - row.cost_usd
         if call.plan.hedge is not None:
             self.hedger.spend.record(call.plan.route, row.cost_usd - cancelled)
+        self._learn_outcomes(call)
 
     def _cancel_charge(self, call: Call) -> Callable[[Target], float]:
         """A cancelled call's charge: its prompt at the input price (the partial output is unseen)."""

@@ -99,7 +99,16 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
     directory = ModelDirectory(settings, catalog, settings.providers)
     rel = settings.reliability
     breakers = BreakerBoard(rel.breaker_failures, rel.breaker_window_s, rel.breaker_cooldown_s)
-    planner = Planner(directory, rel)
+    learner = None
+    if (
+        with_ledger
+        and settings.learn_enabled
+        and any(r.strategy in ("auto", "cascade", "speculative") for r in settings.routes)
+    ):
+        from satisfice.learn import Learner, SQLiteLearnStore
+
+        learner = Learner(SQLiteLearnStore(settings.learn_path), half_life_s=settings.learn_half_life_s)
+    planner = Planner(directory, rel, learner=learner)
     ledger: LedgerSink = (
         SQLiteLedger(settings.ledger_path) if with_ledger and settings.ledger_enabled else NullLedger()
     )

@@ -38,6 +38,7 @@ class GatewayProcess:
             self.config_path.write_text(yaml.safe_dump(config))
         base_env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
         base_env["SATISFICE_LEDGER"] = self.ledger
+        base_env["SATISFICE_LEARN"] = str(tmp / "learn.db")
         base_env["PYTHONPATH"] = str(ROOT)
         self.env = {**base_env, **(env or {})}
         self.proc: subprocess.Popen[str] | None = None

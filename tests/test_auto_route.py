@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,35 @@ def test_route_cli_dry_run(tmp_path: Path) -> None:
     assert data["reason"].startswith("auto (loss=0.05)")
     text = run_cli("route", "Write a haiku", "--knob", "quality=0")
     assert text.returncode == 0 and "choice:" in text.stdout and "predicted" in text.stdout
+
+
+def test_feedback_endpoint_through_the_gateway(auto_gateway: GatewayProcess) -> None:
+    import urllib.error
+    import urllib.request
+
+    h = ask(auto_gateway, "smart", "Explain recursion briefly.")
+
+    def post(body: object) -> tuple[int, dict[str, Any]]:
+        req = urllib.request.Request(
+            auto_gateway.base_url + "/feedback",
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    rid = h["x-satisfice-request-id"]
+    deadline = time.monotonic() + 5
+    status, body = post({"request_id": rid, "score": 0.0})
+    while status == 404 and time.monotonic() < deadline:  # the decision is written off-path
+        time.sleep(0.05)
+        status, body = post({"request_id": rid, "score": 0.0})
+    assert status == 200 and body["request_id"] == rid
+    status, body = post({"request_id": "req_unknown", "score": 1})
+    assert status == 404 and body["error"]["code"] == "request_not_found"
+    status, body = post({"request_id": rid, "score": 3})
+    assert status == 400 and body["error"]["param"] == "score"

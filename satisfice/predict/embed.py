@@ -63,16 +63,30 @@ class Embedder:
         self._pieces: dict[str, bytes] = {}  # word piece -> its token ids (uint16 bytes)
         vocab = [self._tok.id_to_token(i) or "" for i in range(self.vocab)]
         self._word_start = np.array([t.startswith("▁") for t in vocab], dtype=bool)
+        self._prenorm = self._python_normaliser()
+
+    def _python_normaliser(self) -> bool:
+        """The Llama-2 normaliser is Prepend("▁") + Replace(" ", "▁"). Doing it in Python is ~25 % faster
+        (the tokenizer's NormalizedString tracks alignments we do not need); used only when a probe
+        gives the same ids both ways."""
+        probe = "Hello  world, ça va? 12 + 3 = 15\n  def f(x):\n\treturn x ▁ 日本"
+        want = self._tok.encode(probe, add_special_tokens=False).ids
+        norm = self._tok.normalizer
+        try:
+            self._tok.normalizer = None
+            if self._tok.encode("▁" + probe.replace(" ", "▁"), add_special_tokens=False).ids == want:
+                return True
+        except Exception:  # any surprise: keep the tokenizer's own normaliser
+            pass
+        self._tok.normalizer = norm
+        return False
 
     def _encode(self, texts: list[str]) -> list[npt.NDArray[np.int64]]:
+        if self._prenorm:
+            texts = ["▁" + t.replace(" ", "▁") if t else "" for t in texts]
         with self._lock:  # a tokenizers.Tokenizer is not documented as thread-safe
             encs = self._tok.encode_batch_fast(texts, add_special_tokens=False)  # no offsets: faster
-        out = []
-        for e in encs:
-            arr = np.asarray(e.ids, dtype=np.int64)
-            np.clip(arr, 0, self.vocab - 1, out=arr)
-            out.append(arr)
-        return out
+        return [np.asarray(e.ids, dtype=np.int64) for e in encs]
 
     def token_ids(self, text: str) -> npt.NDArray[np.int64]:
         """Token ids of `text`, tokenised piece by piece: the text is split at spaces and each piece is
@@ -102,20 +116,20 @@ class Embedder:
         after its first character, so BPE merges never cross a space and the split is exact. When the
         count does not match (a piece that itself contains "▁", an empty piece), pieces are tokenised
         one by one instead; both ways give the same ids, so the cache never changes a result."""
-        top = self.vocab - 1
         ids = self._encode([" ".join(pieces)])[0] if all(pieces) else np.zeros(0, np.int64)
         starts = np.flatnonzero(self._word_start[ids])
         if all(pieces) and starts.size == len(pieces) and (starts.size == 0 or starts[0] == 0):
-            buf = np.minimum(ids, top).astype(np.uint16).tobytes()
-            cuts = (2 * np.r_[starts, ids.size]).tolist()
+            buf = ids.astype(np.uint16).tobytes()  # ids < 32000
+            cuts = [2 * c for c in starts.tolist()]
+            cuts.append(2 * ids.size)
             return [buf[a:b] for a, b in itertools.pairwise(cuts)]
-        return [np.minimum(c, top).astype(np.uint16).tobytes() for c in self._encode(pieces)]
+        return [c.astype(np.uint16).tobytes() for c in self._encode(pieces)]
 
     def pool(self, ids: npt.NDArray[np.int64]) -> F32:
         """L2-normalised mean of the token vectors (zeros for no tokens)."""
         if ids.size == 0:
             return np.zeros(DIM, dtype=np.float32)
-        v: F32 = np.take(self.table, ids, axis=0).sum(axis=0)
+        v: F32 = np.take(self.table, ids, axis=0, mode="clip").sum(axis=0)
         return _unit(v)
 
     def pool_with_tail(self, ids: npt.NDArray[np.int64], tail: int) -> tuple[F32, F32]:
@@ -123,7 +137,7 @@ class Embedder:
         if ids.size == 0:
             z = np.zeros(DIM, dtype=np.float32)
             return z, z
-        rows = np.take(self.table, ids, axis=0)
+        rows = np.take(self.table, ids, axis=0, mode="clip")
         full = _unit(rows.sum(axis=0))
         return full, (full if ids.size <= tail else _unit(rows[-tail:].sum(axis=0)))
 

@@ -4,6 +4,7 @@ cheapest good-enough one. The predictor is local (no network) and loaded once, l
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,9 @@ from satisfice.routing.knob import Knob, calibrate_share, choose
 if TYPE_CHECKING:
     from satisfice.predict import QualityPredictor
 
+# Shifts raw predictions for a prompt cluster with the learner's promoted statistics.
+Adjuster = Callable[[int, npt.NDArray[np.float64]], npt.NDArray[np.float64]]
+
 # A typical request, to price candidates when calibrating the share knob.
 _TYPICAL_PROMPT, _TYPICAL_OUTPUT = 500, 256
 
@@ -28,6 +32,8 @@ class Decision:
     cost: npt.NDArray[np.float64]  # estimated cost per candidate for this request
     knob: Knob
     target: float | None  # the quality target the knob resolved to (None for wtp)
+    raw_quality: npt.NDArray[np.float64] | None = None  # before online learning shifted it
+    cluster: int = 0  # the prompt's cluster (learning statistics are kept per cluster)
 
     def reason(self, names: list[str]) -> str:
         i = self.index
@@ -80,17 +86,32 @@ class AutoRouter:
             self._share_targets[key] = found
         return found
 
-    def decide(self, infos: list[ModelInfo], needs: Needs, knob: Knob) -> Decision:
+    def decide(
+        self, infos: list[ModelInfo], needs: Needs, knob: Knob, learned: Adjuster | None = None
+    ) -> Decision:
+        """`learned(cluster, raw)` shifts the predictions with promoted online statistics."""
         body: dict[str, Any] = needs.body
-        quality = np.asarray(
-            self.predictor.predict(
-                body.get("messages") or [],
-                infos,
-                tools=body.get("tools"),
-                response_format=body.get("response_format"),
-            ),
-            dtype=np.float64,
-        )
+        messages = body.get("messages") or []
+        predictor = self.predictor
+        features = getattr(predictor, "predict_features", None)
+        cluster = 0
+        if features is not None:  # the learned predictor: features once, for prediction and cluster
+            from satisfice.learn import cluster_of
+            from satisfice.predict.features import prompt_features
+
+            x = prompt_features(
+                messages, tools=body.get("tools"), response_format=body.get("response_format"), use_cache=True
+            )
+            raw = np.asarray(features(x, infos), dtype=np.float64)
+            cluster = cluster_of(messages, x, predictor=self.predictor_name)
+        else:
+            raw = np.asarray(
+                predictor.predict(
+                    messages, infos, tools=body.get("tools"), response_format=body.get("response_format")
+                ),
+                dtype=np.float64,
+            )
+        quality = learned(cluster, raw) if learned is not None else raw
         cost = np.array([estimated_cost(i, needs) for i in infos], dtype=np.float64)
         target: float | None
         if knob.kind == "share":
@@ -102,4 +123,4 @@ class AutoRouter:
         else:
             target = None
         index = choose(quality, cost, knob, target if knob.kind == "share" else None)
-        return Decision(index, quality, cost, knob, target)
+        return Decision(index, quality, cost, knob, target, raw, cluster)

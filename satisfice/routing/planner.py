@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from satisfice.learn import Learner
 
 from satisfice.catalog import ModelInfo
 from satisfice.config import CascadeSettings, HedgeSettings, Reliability, RouteSettings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
-from satisfice.routing.auto import AutoRouter
+from satisfice.routing.auto import Adjuster, AutoRouter, Decision
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.knob import Knob, parse_knob
@@ -57,12 +61,20 @@ class Plan:
     steps: list[list[Target]] | None = None
     cascade: CascadeSettings | None = None
     hedge: HedgeSettings | None = None
+    # auto/cascade/speculative: the decision and its candidates' names, for the online learner
+    decision: Decision | None = None
+    names: list[str] | None = None
 
 
 class Planner:
     def __init__(
-        self, directory: ModelDirectory, reliability: Reliability, rng: random.Random | None = None
+        self,
+        directory: ModelDirectory,
+        reliability: Reliability,
+        rng: random.Random | None = None,
+        learner: Learner | None = None,
     ) -> None:
+        self.learner = learner
         self.directory = directory
         self.reliability = reliability
         self.rng = rng or random.Random()
@@ -160,6 +172,7 @@ class Planner:
         knob: str | None = None
         scores: dict[str, tuple[float, float]] | None = None
         steps: list[list[Target]] | None = None
+        self._last: tuple[Decision, list[str]] | None = None
         if route.strategy in ("auto", "cascade", "speculative"):
             parsed = parse_knob(
                 knob_text if knob_text else route.knob, param="model" if knob_text else "knob"
@@ -187,6 +200,8 @@ class Planner:
             steps,
             route.cascade,
             route.hedge,
+            self._last[0] if self._last else None,
+            self._last[1] if self._last else None,
         )
 
     def _auto_order(
@@ -195,14 +210,21 @@ class Planner:
         """Chosen candidate first, the rest by predicted quality (the fallback order). Candidates
         the catalog does not know get the neutral prior of a mid-range model."""
         infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]
-        decision = self._auto[route.router].decide(infos, needs, knob)
         names = [cand for _, cand, _ in ok]
+        decision = self._auto[route.router].decide(infos, needs, knob, self._adjuster(route.name, names))
+        self._last = (decision, names)
         scores = {
             n: (float(q), float(c)) for n, q, c in zip(names, decision.quality, decision.cost, strict=True)
         }
         rest = [int(i) for i in np.argsort(-decision.quality, kind="stable") if int(i) != decision.index]
         ok[:] = [ok[i] for i in [decision.index, *rest]]
         return decision.reason(names), float(decision.quality[decision.index]), scores
+
+    def _adjuster(self, route: str, names: list[str]) -> Adjuster | None:
+        learner = self.learner
+        if learner is None:
+            return None
+        return lambda cluster, raw: learner.adjust(route, cluster, names, raw)
 
     def _cascade_steps(
         self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs, knob: Knob
@@ -211,9 +233,10 @@ class Planner:
         knob's target), then ever better predicted candidates by cost, ending with the best."""
         assert route.cascade is not None
         infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]
-        decision = self._auto[route.router].decide(infos, needs, knob)
-        q, c = decision.quality, decision.cost
         names = [cand for _, cand, _ in ok]
+        decision = self._auto[route.router].decide(infos, needs, knob, self._adjuster(route.name, names))
+        self._last = (decision, names)
+        q, c = decision.quality, decision.cost
         target = decision.target if decision.target is not None else float(q[decision.index])
         plausible = [i for i in range(len(ok)) if q[i] >= target - route.cascade.plausible_margin]
         first = min(plausible, key=lambda i: (c[i], -q[i])) if plausible else decision.index

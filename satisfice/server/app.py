@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,6 +11,21 @@ from aiohttp import web
 from satisfice.server.chat import ChatEndpoints
 from satisfice.server.misc import MiscEndpoints
 from satisfice.wiring import Parts
+
+log = logging.getLogger("satisfice.server")
+
+
+async def run_gate_forever(parts: Parts) -> None:
+    """The promotion gate, off the event loop: at start-up, then every gate interval."""
+    learner = parts.planner.learner
+    assert learner is not None
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await loop.run_in_executor(None, learner.run_gate)
+        except Exception:
+            log.exception("promotion gate failed")
+        await asyncio.sleep(parts.settings.learn_gate_interval_s)
 
 
 def make_app(parts: Parts) -> web.Application:
@@ -24,6 +40,11 @@ def make_app(parts: Parts) -> web.Application:
         app.router.add_post(f"{prefix}/embeddings", misc.embeddings)
     app.router.add_post("/v1/messages", chat.messages)
     app.router.add_get("/health", misc.health)
+    learner = parts.planner.learner
+    if learner is not None:
+        from satisfice.server.feedback import FeedbackEndpoint
+
+        app.router.add_post("/v1/feedback", FeedbackEndpoint(learner, settings.max_body_bytes).handle)
     app.router.add_route("*", "/{tail:.*}", misc.fallback)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -31,9 +52,15 @@ def make_app(parts: Parts) -> web.Application:
         # Load the routes' quality predictors off the event loop, so serving starts at once and the
         # first auto-routed request rarely waits. The tokenizer (~75 MB) stays lazy: exact counts
         # are needed only near a context window or when an upstream reports no usage.
-        warm_router = asyncio.get_running_loop().run_in_executor(None, parts.planner.warm)
+        loop = asyncio.get_running_loop()
+        warm_router = loop.run_in_executor(None, parts.planner.warm)
+        gate = asyncio.ensure_future(run_gate_forever(parts)) if parts.planner.learner is not None else None
         yield
         warm_router.cancel()
+        if gate is not None:
+            gate.cancel()
+        if parts.planner.learner is not None:
+            parts.planner.learner.store.close()
         await parts.gateway.runner.close()
         parts.ledger.close()
 

@@ -31,6 +31,7 @@ KNOWN_PATHS = {
     "/chat/completions": "POST",
     "/models": "GET",
     "/embeddings": "POST",
+    "/v1/feedback": "POST",
 }
 _UPSTREAM_LIST_TTL_S = 60.0
 log = logging.getLogger("satisfice.server")

@@ -1,0 +1,104 @@
+"""POST /v1/feedback over a real aiohttp server on loopback, and the prompt clusters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from satisfice.learn import MemoryLearnStore, cluster_of
+from satisfice.learn.cluster import centroids
+from satisfice.server.feedback import FeedbackEndpoint
+from tests.learn.helpers import Clock, decision, learner
+
+
+async def _post_all(endpoint: FeedbackEndpoint, bodies: list[Any]) -> list[tuple[int, Any]]:
+    app = web.Application()
+    app.router.add_post("/v1/feedback", endpoint.handle)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        out = []
+        for body in bodies:
+            kw = {"data": body} if isinstance(body, bytes) else {"json": body}
+            resp = await client.post("/v1/feedback", **kw)
+            out.append((resp.status, await resp.json()))
+        return out
+
+
+def test_feedback_endpoint() -> None:
+    store = MemoryLearnStore()
+    lrn = learner(store, Clock())
+    lrn.record_decision(decision("req_1"))
+    bodies: list[Any] = [
+        {"request_id": "req_1", "score": 0.25, "comment": "half right"},
+        {"request_id": "req_unknown", "score": 1},
+        {"request_id": "req_1", "score": True},
+        {"request_id": "req_1", "score": "0.5"},
+        {"request_id": "req_1", "score": 1.5},
+        {"score": 1},
+        {"request_id": 7, "score": 1},
+        [1, 2],
+        b"{not json",
+        b"x" * 5000,
+    ]
+    got = asyncio.run(_post_all(FeedbackEndpoint(lrn, max_body=4096), bodies))
+    assert got[0] == (200, {"ok": True, "request_id": "req_1"})
+    assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1000.0) == (0.25, 0.75)
+    status, err = got[1]
+    assert status == 404 and err["error"]["code"] == "request_not_found"
+    assert err["error"]["param"] == "request_id" and err["error"]["type"] == "invalid_request_error"
+    expected = [
+        (400, "score", "invalid_type"),
+        (400, "score", "invalid_type"),
+        (400, "score", "invalid_value"),
+        (400, "request_id", "missing_required_parameter"),
+        (400, "request_id", "invalid_type"),
+        (400, None, "invalid_type"),
+        (400, None, "invalid_json"),
+        (413, None, "request_too_large"),
+    ]
+    for (status, body), (want, param, code) in zip(got[2:], expected, strict=True):
+        assert status == want and body["error"]["param"] == param and body["error"]["code"] == code, body
+    assert "boolean" in got[2][1]["error"]["message"]
+
+
+def test_cluster_of_is_cheap_and_stable() -> None:
+    from satisfice.predict.features import prompt_features
+
+    c = centroids()
+    assert c is not None and c.shape[0] > 1
+    code = [{"role": "user", "content": "Write a Python function that reverses a linked list."}]
+    x = prompt_features(code)
+    k = cluster_of(code, x)
+    assert 0 <= k < c.shape[0] and cluster_of(code) == k
+    from satisfice.predict import load_predictor
+    from satisfice.predict.learned import LearnedPredictor
+    from satisfice.predict.topics import membership
+
+    pred = load_predictor("learned")
+    assert isinstance(pred, LearnedPredictor)
+    assert k == int(np.argmax(membership(x, pred.params.centroids, pred.params.tau)))
+    t = time.perf_counter()
+    for _ in range(1000):
+        cluster_of(code, x)
+    assert (time.perf_counter() - t) / 1000 < 1e-3  # ~10 us; loose so a busy machine does not fail it
+    assert cluster_of([], None) >= 0
+    assert cluster_of(code, predictor="prior") == 0  # no centroids: one cluster
+
+
+def test_cluster_is_the_argmax_of_membership(monkeypatch: pytest.MonkeyPatch) -> None:
+    from satisfice.learn import cluster
+    from satisfice.predict.topics import membership
+
+    rng = np.random.default_rng(0)
+    cents = rng.normal(size=(8, 64))
+    cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+    monkeypatch.setitem(cluster._centroids, "synthetic", cents)
+    for _ in range(50):
+        x = rng.normal(size=600).astype(np.float32)
+        want = int(np.argmax(membership(x, cents, 10.0)))
+        assert cluster_of([], x, predictor="synthetic") == want
