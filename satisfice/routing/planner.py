@@ -17,7 +17,7 @@ from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFoun
 from satisfice.routing.auto import Adjuster, AutoRouter, Decision
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
 from satisfice.routing.directory import ModelDirectory, Target
-from satisfice.routing.knob import Knob, parse_knob
+from satisfice.routing.knob import parse_knob
 
 # Stand-in for a candidate the catalog does not know (a passthrough model): mid-range everything.
 _UNKNOWN = ModelInfo(
@@ -172,15 +172,25 @@ class Planner:
         knob: str | None = None
         scores: dict[str, tuple[float, float]] | None = None
         steps: list[list[Target]] | None = None
-        self._last: tuple[Decision, list[str]] | None = None
+        decision: Decision | None = None
+        names = [cand for _, cand, _ in ok]
         if route.strategy in ("auto", "cascade", "speculative"):
             parsed = parse_knob(
                 knob_text if knob_text else route.knob, param="model" if knob_text else "knob"
             )
-            if route.strategy in ("cascade", "speculative"):
-                reason, predicted, scores, steps = self._cascade_steps(route, ok, needs, parsed)
+            # Candidates the catalog does not know get the neutral prior of a mid-range model.
+            infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]
+            decision = self._auto[route.router].decide(
+                infos, needs, parsed, self._adjuster(route.name, names)
+            )
+            scores = {
+                n: (float(q), float(c))
+                for n, q, c in zip(names, decision.quality, decision.cost, strict=True)
+            }
+            if route.strategy == "auto":
+                reason, predicted = self._auto_order(decision, names, ok)
             else:
-                reason, predicted, scores = self._auto_order(route, ok, needs, parsed)
+                reason, predicted, steps = self._cascade_steps(route, decision, names, ok)
             knob = str(parsed)
         else:
             reason = self._order(route, ok, needs)
@@ -200,25 +210,18 @@ class Planner:
             steps,
             route.cascade,
             route.hedge,
-            self._last[0] if self._last else None,
-            self._last[1] if self._last else None,
+            decision,
+            names if decision is not None else None,
         )
 
+    @staticmethod
     def _auto_order(
-        self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs, knob: Knob
-    ) -> tuple[str, float, dict[str, tuple[float, float]]]:
-        """Chosen candidate first, the rest by predicted quality (the fallback order). Candidates
-        the catalog does not know get the neutral prior of a mid-range model."""
-        infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]
-        names = [cand for _, cand, _ in ok]
-        decision = self._auto[route.router].decide(infos, needs, knob, self._adjuster(route.name, names))
-        self._last = (decision, names)
-        scores = {
-            n: (float(q), float(c)) for n, q, c in zip(names, decision.quality, decision.cost, strict=True)
-        }
+        decision: Decision, names: list[str], ok: list[tuple[int, str, list[Target]]]
+    ) -> tuple[str, float]:
+        """Chosen candidate first, the rest by predicted quality (the fallback order)."""
         rest = [int(i) for i in np.argsort(-decision.quality, kind="stable") if int(i) != decision.index]
         ok[:] = [ok[i] for i in [decision.index, *rest]]
-        return decision.reason(names), float(decision.quality[decision.index]), scores
+        return decision.reason(names), float(decision.quality[decision.index])
 
     def _adjuster(self, route: str, names: list[str]) -> Adjuster | None:
         learner = self.learner
@@ -226,16 +229,13 @@ class Planner:
             return None
         return lambda cluster, raw: learner.adjust(route, cluster, names, raw)
 
+    @staticmethod
     def _cascade_steps(
-        self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs, knob: Knob
-    ) -> tuple[str, float, dict[str, tuple[float, float]], list[list[Target]]]:
+        route: RouteSettings, decision: Decision, names: list[str], ok: list[tuple[int, str, list[Target]]]
+    ) -> tuple[str, float, list[list[Target]]]:
         """The ladder: the cheapest candidate that is plausible (predicted within the margin of the
         knob's target), then ever better predicted candidates by cost, ending with the best."""
         assert route.cascade is not None
-        infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]
-        names = [cand for _, cand, _ in ok]
-        decision = self._auto[route.router].decide(infos, needs, knob, self._adjuster(route.name, names))
-        self._last = (decision, names)
         q, c = decision.quality, decision.cost
         target = decision.target if decision.target is not None else float(q[decision.index])
         plausible = [i for i in range(len(ok)) if q[i] >= target - route.cascade.plausible_margin]
@@ -248,12 +248,13 @@ class Planner:
             ladder = [first, *better][: route.cascade.max_escalations + 1]
             if top not in ladder:
                 ladder[-1] = top  # the last resort is the best predicted candidate
-        scores = {n: (float(qq), float(cc)) for n, qq, cc in zip(names, q, c, strict=True)}
         joiner = " vs " if route.strategy == "speculative" else " -> "
-        reason = f"{route.strategy} ({knob}): " + joiner.join(f"{names[i]} {q[i]:.2f}" for i in ladder)
+        reason = f"{route.strategy} ({decision.knob}): " + joiner.join(
+            f"{names[i]} {q[i]:.2f}" for i in ladder
+        )
         steps = [ok[i][2] for i in ladder]
         ok[:] = [ok[i] for i in ladder]
-        return reason, float(q[first]), scores, steps
+        return reason, float(q[first]), steps
 
     def _order(self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs) -> str:
         if route.strategy == "cheapest":
