@@ -132,8 +132,18 @@ def test_unseen_catalog_models_follow_their_priors(learned: QualityPredictor) ->
     # above stronger ones: the prior acts monotonically, the specialisation does not extrapolate.
     from satisfice.catalog import parse_entries
 
-    tiny = parse_entries([{"id": "tiny-cheap", "provider": "openai", "input_per_mtok": 0.01,
-                           "output_per_mtok": 0.01, "context_window": 1000, "quality_prior": 0.3}])[0]  # fmt: skip
+    tiny = parse_entries(
+        [
+            {
+                "id": "tiny-cheap",
+                "provider": "openai",
+                "input_per_mtok": 0.01,
+                "output_per_mtok": 0.01,
+                "context_window": 1000,
+                "quality_prior": 0.3,
+            }
+        ]
+    )[0]
     for text in [*HARD, "What is 2+2?", "hi", "Write a haiku about autumn.", "def f(x): return x"]:
         q = learned.predict(msgs(text), [tiny, *cat("gpt-4o-mini", "claude-3-5-haiku", "gpt-4o")])
         assert q[0] < q[1:].min(), text
