@@ -196,6 +196,9 @@ def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]])
                 "answer_matches": ok and outcome is not None and g["content"] == outcome.response,
                 "n_attempts": row.get("n_attempts"),
                 "answered_attempts": len(answered),
+                # Escalated: a verified answer failed and the cascade moved on (an agreement partner
+                # that was asked but not needed is not an escalation).
+                "escalated": any(a.get("verdict") == "fail" for a in attempts),
                 "latency_ms": float(row.get("latency_ms") or 0.0),
             }
         )
@@ -216,7 +219,7 @@ def _point(knob: str, rows: list[dict[str, Any]], replay: Replay, strong_q: floa
         "data_cost_per_1k": 1000 * sum(r["data_cost_usd"] for r in ok) / n,
         "strong_share": shares[replay.models[replay.strong()]],
         "model_shares": shares,
-        "escalation_rate": sum(r["answered_attempts"] > 1 for r in rows) / n,
+        "escalation_rate": sum(bool(r["escalated"]) for r in rows) / n,
         "added_latency_ms": {
             "mean": float(lat.mean()),
             "p50": float(np.percentile(lat, 50)),
