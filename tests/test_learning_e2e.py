@@ -1,0 +1,83 @@
+"""Learning end to end: negative feedback on a cheap model, a promotion gate check, and routing
+moves to the stronger candidate — all through the real gateway."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+
+
+@pytest.fixture(scope="module")
+def learning_gateway(
+    upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    config = standard_config(upstream)
+    config["models"] = [
+        {
+            "id": "cheapo",
+            "provider": "openai",
+            "input_per_mtok": 0.01,
+            "output_per_mtok": 0.02,
+            "context_window": 100000,
+            "quality_prior": 0.8,
+        }
+    ]
+    # prior router: both candidates look good enough, so the knob picks the cheap one until learning says no.
+    config["routes"] = {
+        "learn": {
+            "strategy": "auto",
+            "router": "prior",
+            "knob": "quality=0.6",
+            "candidates": ["cheapo", "gpt-4o"],
+        }
+    }
+    config["learning"] = {"gate_interval_s": 0.5}
+    with GatewayProcess(tmp_path_factory.mktemp("gw-learn"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
+        yield gw
+
+
+def feedback(gw: GatewayProcess, rid: str, score: float) -> int:
+    req = urllib.request.Request(
+        gw.base_url + "/feedback",
+        method="POST",
+        data=json.dumps({"request_id": rid, "score": score}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_feedback_passes_the_gate_and_shifts_routing(learning_gateway: GatewayProcess) -> None:
+    c = openai.OpenAI(base_url=learning_gateway.base_url, api_key="k", max_retries=0, timeout=30)
+    prompt = [{"role": "user", "content": "Summarise the causes of the French Revolution."}]
+    ids = []
+    for _ in range(30):
+        raw = c.chat.completions.with_raw_response.create(model="learn", messages=prompt)  # type: ignore[arg-type]
+        assert raw.headers["x-satisfice-model"] == "cheapo"
+        ids.append(raw.headers["x-satisfice-request-id"])
+    for rid in ids:  # users hated every cheap answer
+        deadline = time.monotonic() + 5
+        while feedback(learning_gateway, rid, 0.0) == 404 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the decision is written off the request path
+    deadline = time.monotonic() + 15
+    moved = None
+    while time.monotonic() < deadline:  # the gate runs every 0.5 s; routing shifts once it promotes
+        raw = c.chat.completions.with_raw_response.create(model="learn", messages=prompt)  # type: ignore[arg-type]
+        if raw.headers["x-satisfice-model"] == "gpt-4o":
+            moved = raw
+            break
+        time.sleep(0.3)
+    assert moved is not None, "routing never moved away from the model the feedback condemned"
+    assert float(moved.headers["x-satisfice-predicted-quality"]) >= 0.6
