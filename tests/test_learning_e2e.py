@@ -54,7 +54,7 @@ def feedback(gw: GatewayProcess, rid: str, score: float) -> int:
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status
+            return int(r.status)
     except urllib.error.HTTPError as e:
         return e.code
 
