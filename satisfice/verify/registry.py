@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 
+from satisfice.verify.arithmetic import Arithmetic
 from satisfice.verify.base import AsyncVerifier, Verifier
 from satisfice.verify.degenerate import Degenerate
 from satisfice.verify.judge import Judge
@@ -23,6 +24,7 @@ VERIFIERS: dict[str, Verifier | AsyncVerifier] = {
     "tool_args": ToolArgs(),
     "refusal": Refusal(),
     "language": Language(),
+    "arithmetic": Arithmetic(),
     "self_consistency": SelfConsistency(),
     "judge": Judge(),
 }
@@ -35,6 +37,7 @@ DEFAULT_CHAIN: tuple[str, ...] = (
     "tool_args",
     "refusal",
     "language",
+    "arithmetic",
 )
 
 # Thresholds that belong to no single verifier.
