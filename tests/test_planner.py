@@ -92,3 +92,20 @@ def test_direct_names_resolve_by_id_alias_and_provider() -> None:
         p.plan("gemini-2.0-flash", needs_of(body()))
     with pytest.raises(ModelNotFound, match="does not exist"):
         p.plan("totally-unknown", needs_of(body()))
+
+
+def test_one_word_answers_are_priced_as_short_outputs() -> None:
+    from satisfice.routing.constraints import DEFAULT_EXPECTED_OUTPUT, SHORT_EXPECTED_OUTPUT
+
+    mc = 'Which?\nA) x\nB) y\nPrint only a single choice from "A" or "B" without explanation.\nAnswer:'
+    assert needs_of(body(messages=[{"role": "user", "content": mc}])).expected_output == SHORT_EXPECTED_OUTPUT
+    assert (
+        needs_of(body(messages=[{"role": "user", "content": "Answer yes or no: is it?"}])).expected_output
+        == 8
+    )
+    essay = "Write an essay about the sea."
+    assert (
+        needs_of(body(messages=[{"role": "user", "content": essay}])).expected_output
+        == DEFAULT_EXPECTED_OUTPUT
+    )
+    assert needs_of(body(messages=[{"role": "user", "content": mc}], max_tokens=50)).expected_output == 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,14 @@ from satisfice.catalog import ModelInfo
 
 # Output we assume when a request sets no max_tokens, to price and fit it.
 DEFAULT_EXPECTED_OUTPUT = 256
+# ...and when the prompt asks for a one-word / one-letter answer (multiple choice, yes/no): pricing
+# such a request as 256 output tokens overstates output-heavy models' cost several times over.
+SHORT_EXPECTED_OUTPUT = 8
+_SHORT_ANSWER = re.compile(
+    r"(single (choice|letter|word)|one (word|letter|number)|only (the )?(letter|number|answer)|"
+    r"answer with (a |one |only )?(single )?(letter|word|number|yes or no)|\byes or no\b|\nAnswer:\s*$)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(slots=True)
@@ -21,6 +30,7 @@ class Needs:
     vision: bool
     json_schema: bool
     _exact: dict[str, int] = field(default_factory=dict)  # exact counts per encoding, computed on demand
+    _short: bool | None = None  # the prompt asks for a one-word answer (computed on demand)
 
     def prompt_tokens(self, model: str) -> int:
         enc = tokens.encoding_name_for(model)
@@ -35,7 +45,20 @@ class Needs:
 
     @property
     def expected_output(self) -> int:
-        return self.max_output or DEFAULT_EXPECTED_OUTPUT
+        if self.max_output:
+            return self.max_output
+        if self._short is None:
+            self._short = _asks_short_answer(self.body)
+        return SHORT_EXPECTED_OUTPUT if self._short else DEFAULT_EXPECTED_OUTPUT
+
+
+def _asks_short_answer(body: dict[str, Any]) -> bool:
+    """Does the last user message ask for a one-word / one-letter answer? (Only its tail is read.)"""
+    for msg in reversed(body.get("messages") or []):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            text, _ = tokens.message_text(msg.get("content"))
+            return bool(_SHORT_ANSWER.search(text[-300:]))
+    return False
 
 
 def needs_of(body: dict[str, Any]) -> Needs:
