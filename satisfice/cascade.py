@@ -183,7 +183,7 @@ class CascadeRunner:
                 continue
             if last or cs.hold_tokens == 0:
                 return target, stream, first, abandoned, "; ".join(trail)
-            held, text, finished, failed = [first], _delta_text(first), False, ""
+            held, text, finished, failed = [first], delta_text(first), False, ""
             it = aiter(stream)
             try:
                 while len(text) < cs.hold_tokens * _CHARS_PER_TOKEN:
@@ -193,11 +193,11 @@ class CascadeRunner:
                         finished = True
                         break
                     held.append(event)
-                    text += _delta_text(event)
+                    text += delta_text(event)
             except AttemptFailed as e:
                 failed = f"stream failed: {e.message}"
             if not failed:
-                failed = await self._held_verdict(body, held, text, finished, cs)
+                failed = await self.held_verdict(body, held, text, finished, cs)
             answered = next(a for a in reversed(attempts) if a.outcome == "ok")
             answered.verdict = "fail" if failed else "pass"
             if failed and self.budget.allows(plan.route, cs.escalation_budget_pct):
@@ -221,7 +221,7 @@ class CascadeRunner:
         raise AssertionError("unreachable: the last step returns or raises")
 
     @staticmethod
-    async def _held_verdict(
+    async def held_verdict(
         body: dict[str, Any], held: list[bytes], text: str, finished: bool, cs: CascadeSettings
     ) -> str:
         if finished:  # a short answer came whole: verify all of it
@@ -284,7 +284,7 @@ def _chunk(event: bytes) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _delta_text(event: bytes) -> str:
+def delta_text(event: bytes) -> str:
     if b'"content"' not in event:
         return ""
     choices = _chunk(event).get("choices") or []

@@ -26,7 +26,7 @@ from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt, Executor
 from satisfice.routing.hedge import Hedger
 from satisfice.routing.planner import Plan, Planner
-from satisfice.speculative import speculate
+from satisfice.speculative import speculate, speculate_stream
 from satisfice.usage import Usage
 
 
@@ -162,8 +162,9 @@ class Gateway:
             return stream, first
 
         if plan.steps is not None:
-            target, stream, first, abandoned, trail = await self.cascade.open_stream(
-                plan, body, call.attempts, attempt
+            open_ladder = speculate_stream if plan.strategy == "speculative" else CascadeRunner.open_stream
+            target, stream, first, abandoned, trail = await open_ladder(
+                self.cascade, plan, body, call.attempts, attempt
             )
             call.extra_cost_usd = abandoned
             call.row.reason = f"{call.row.reason}; {trail}" if trail else call.row.reason

@@ -4,7 +4,8 @@ closed); otherwise the strong answer is used and the cheap request cancelled if 
 
 Cancelled requests are charged in the ledger: a non-streaming call shows nothing of its partial
 output, so the estimate is its prompt tokens at the catalog's input price (providers bill the
-prompt of a request they started). Streams on a speculative route use the cascade's hold-and-verify.
+prompt of a request they started). For streams the cheap answer must end within the deadline and pass
+before any byte is released (`speculate_stream`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from satisfice import tokens
-from satisfice.cascade import CascadeRunner
+from satisfice.cascade import CascadeRunner, HeldStream, delta_text
 from satisfice.ledger.record import price
-from satisfice.providers.results import Completion
+from satisfice.providers.results import Completion, EventStream
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt
 from satisfice.routing.planner import Plan
@@ -122,3 +123,95 @@ async def speculate(
             if not task.done():  # the client left, or the strong call failed: leave nothing running
                 task.cancel()
         attempts.extend(cheap_attempts + strong_attempts)
+
+
+async def speculate_stream(
+    runner: CascadeRunner,
+    plan: Plan,
+    body: dict[str, Any],
+    attempts: list[Attempt],
+    open_one: Callable[[Target], Awaitable[tuple[EventStream, bytes]]],
+) -> tuple[Target, EventStream, bytes, float, str]:
+    """The streaming race: the cheap stream must end within the deadline and pass verification
+    before any byte goes out; then the strong stream is closed. Otherwise the strong stream is
+    relayed and the cheap one closed. Returns (target, stream, first event, cost of the loser, trail)."""
+    assert plan.steps is not None and plan.cascade is not None
+    if len(plan.steps) < 2:
+        return await runner.open_stream(plan, body, attempts, open_one)
+    cs = plan.cascade
+    cheap_step, strong_step = plan.steps[0], plan.steps[-1]
+    cheap_log: list[Attempt] = []
+    strong_log: list[Attempt] = []
+    started = time.perf_counter()
+
+    async def read_cheap() -> tuple[Target, EventStream, list[bytes]]:
+        sub = dataclasses.replace(plan, targets=cheap_step, steps=None)
+        target, (stream, first) = await runner.executor.run(sub, open_one, cheap_log)
+        events = [first]
+        try:
+            async for event in aiter(stream):
+                events.append(event)
+        except BaseException:
+            await stream.aclose()
+            raise
+        return target, stream, events
+
+    strong = asyncio.ensure_future(
+        runner.executor.run(dataclasses.replace(plan, targets=strong_step, steps=None), open_one, strong_log)
+    )
+    cheap = asyncio.ensure_future(read_cheap())
+
+    def cancelled(step: list[Target], log: list[Attempt]) -> float:
+        charge = _cancel_charge(step[0], body)
+        log.append(
+            Attempt(
+                step[0].dep.provider,
+                step[0].dep.model,
+                "cancelled",
+                (time.perf_counter() - started) * 1000,
+                cost_usd=charge,
+            )
+        )
+        return charge
+
+    try:
+        done, _ = await asyncio.wait({cheap}, timeout=cs.speculative_deadline_ms / 1000)
+        if cheap in done and cheap.exception() is None:
+            target, stream, events = cheap.result()
+            text = "".join(delta_text(e) for e in events)
+            failed = await CascadeRunner.held_verdict(body, events, text, True, cs)
+            answered = next(a for a in reversed(cheap_log) if a.outcome == "ok")
+            answered.verdict = "fail" if failed else "pass"
+            if not failed:
+                strong.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    _, (late, _first) = await strong
+                    await late.aclose()  # it opened in the meantime: close it
+                lost = cancelled(strong_step, strong_log)
+                return (
+                    target,
+                    HeldStream(stream, events[1:]),
+                    events[0],
+                    lost,
+                    f"{target.dep.model} won within the deadline",
+                )
+            trail = f"{target.dep.model} {failed}"
+            spent = (
+                price(target.info, stream.usage or Usage()) if stream.cost_usd is None else stream.cost_usd
+            )
+        else:
+            failed_early = cheap.done()
+            if not failed_early:
+                cheap.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await cheap
+            spent = 0.0 if failed_early else cancelled(cheap_step, cheap_log)
+            why = "failed" if failed_early else f"not done in {cs.speculative_deadline_ms:g} ms"
+            trail = f"{cheap_step[0].dep.model} {why}"
+        target, (stream, first) = await strong
+        return target, stream, first, spent, f"{trail}; {target.dep.model} answered"
+    finally:
+        for task in (cheap, strong):
+            if not task.done():
+                task.cancel()
+        attempts.extend(cheap_log + strong_log)

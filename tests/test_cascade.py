@@ -200,3 +200,35 @@ def test_agreement_cascade_escalates_on_disagreement_and_reuses_the_partner_answ
     verdicts = {a["model"]: a.get("verdict") for a in json.loads(row["attempts"])}
     assert verdicts["alt"] == "fail" and verdicts["gpt-4o-mini"] == "pass"
     assert row["cost_usd"] > 0 and "alt fail" in row["reason"]
+
+
+def test_speculative_stream_cheap_wins_and_the_strong_stream_is_closed(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    before = sum(r["model"] == "slow-3000+strong" and r["cancelled"] for r in upstream.requests())
+    with client(cascade_gateway).chat.completions.with_streaming_response.create(
+        model="race", messages=[{"role": "user", "content": "streamed quick question"}], stream=True
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        text = "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
+    assert text == "echo: streamed quick question"
+    upstream.wait_for(
+        lambda rs: sum(r["model"] == "slow-3000+strong" and r["cancelled"] for r in rs) > before
+    )
+    row = cascade_gateway.row(rid)
+    attempts = {a["model"]: a for a in json.loads(row["attempts"])}
+    assert row["model"] == "plain" and attempts["plain"]["verdict"] == "pass"
+    assert attempts["slow-3000+strong"]["outcome"] == "cancelled"
+    assert row["cost_usd"] > attempts["slow-3000+strong"]["cost_usd"] > 0
+
+
+def test_speculative_stream_slow_cheap_loses(cascade_gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    with client(cascade_gateway).chat.completions.with_streaming_response.create(
+        model="race-slow", messages=[{"role": "user", "content": "streamed other question"}], stream=True
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        text = "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
+    assert text == "echo: streamed other question"
+    row = cascade_gateway.row(rid)
+    outcomes = {a["model"]: a["outcome"] for a in json.loads(row["attempts"])}
+    assert outcomes == {"slow-800+cheapslow": "cancelled", "gpt-4o": "ok"}
