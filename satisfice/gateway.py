@@ -15,7 +15,7 @@ import orjson
 from satisfice import tokens
 from satisfice.cascade import CascadeRunner
 from satisfice.errors import GatewayError
-from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, price
+from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, cancel_charge, price
 from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.registry import dialect
@@ -126,7 +126,7 @@ class Gateway:
             return None
 
         if plan.hedge is not None:
-            hedged = await self.hedger.run(plan, attempt, call.attempts, self._cancel_charge(call), keep)
+            hedged = await self.hedger.run(plan, attempt, call.attempts, self._cancel_charge(body), keep)
             target, result = hedged.target, hedged.result
         else:
             target, result = await self.executor.run(plan, attempt, call.attempts)
@@ -173,7 +173,7 @@ class Gateway:
             async def release(opened: tuple[EventStream, bytes]) -> None:
                 await opened[0].aclose()
 
-            hedged = await self.hedger.run(plan, attempt, call.attempts, self._cancel_charge(call), release)
+            hedged = await self.hedger.run(plan, attempt, call.attempts, self._cancel_charge(body), release)
             target, (stream, first) = hedged.target, hedged.result
         else:
             target, (stream, first) = await self.executor.run(plan, attempt, call.attempts)
@@ -253,12 +253,12 @@ class Gateway:
             self.hedger.spend.record(call.plan.route, row.cost_usd - cancelled)
         self._learn_outcomes(call)
 
-    def _cancel_charge(self, call: Call) -> Callable[[Target], float]:
+    @staticmethod
+    def _cancel_charge(body: dict[str, Any]) -> Callable[[Target], float]:
         """A cancelled call's charge: its prompt at the input price (the partial output is unseen)."""
 
         def charge(target: Target) -> float:
-            assert call.needs is not None
-            return price(target.info, Usage(prompt_tokens=call.needs.prompt_estimate, estimated=True))
+            return cancel_charge(target.info, tokens.count_prompt(body, target.dep.model))
 
         return charge
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from satisfice import tokens
 from satisfice.cascade import CascadeRunner, HeldStream, delta_text
-from satisfice.ledger.record import price
+from satisfice.ledger.record import cancel_charge, price
 from satisfice.providers.results import Completion, EventStream
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt
@@ -30,10 +30,12 @@ from satisfice.verify import Verdict, verify
 Result = tuple[Target, Completion]
 
 
-def _cancel_charge(target: Target, body: dict[str, Any]) -> float:
-    return price(
-        target.info, Usage(prompt_tokens=tokens.count_prompt(body, target.dep.model), estimated=True)
-    )
+def _cancel(step: list[Target], body: dict[str, Any], log: list[Attempt], started: float) -> float:
+    """Record the loser of a race as cancelled and return its charge."""
+    target = step[0]
+    charge = cancel_charge(target.info, tokens.count_prompt(body, target.dep.model))
+    log.append(Attempt.cancelled(target, (time.perf_counter() - started) * 1000, charge))
+    return charge
 
 
 async def speculate(
@@ -76,17 +78,7 @@ async def speculate(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-        charge = _cancel_charge(step[0], body)
-        log.append(
-            Attempt(
-                step[0].dep.provider,
-                step[0].dep.model,
-                "cancelled",
-                (time.perf_counter() - started) * 1000,
-                cost_usd=charge,
-            )
-        )
-        return charge
+        return _cancel(step, body, log, started)
 
     try:
         done, _ = await asyncio.wait({cheap}, timeout=cs.speculative_deadline_ms / 1000)
@@ -161,19 +153,6 @@ async def speculate_stream(
     )
     cheap = asyncio.ensure_future(read_cheap())
 
-    def cancelled(step: list[Target], log: list[Attempt]) -> float:
-        charge = _cancel_charge(step[0], body)
-        log.append(
-            Attempt(
-                step[0].dep.provider,
-                step[0].dep.model,
-                "cancelled",
-                (time.perf_counter() - started) * 1000,
-                cost_usd=charge,
-            )
-        )
-        return charge
-
     try:
         done, _ = await asyncio.wait({cheap}, timeout=cs.speculative_deadline_ms / 1000)
         if cheap in done and cheap.exception() is None:
@@ -187,7 +166,7 @@ async def speculate_stream(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     _, (late, _first) = await strong
                     await late.aclose()  # it opened in the meantime: close it
-                lost = cancelled(strong_step, strong_log)
+                lost = _cancel(strong_step, body, strong_log, started)
                 return (
                     target,
                     HeldStream(stream, events[1:]),
@@ -205,7 +184,7 @@ async def speculate_stream(
                 cheap.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await cheap
-            spent = 0.0 if failed_early else cancelled(cheap_step, cheap_log)
+            spent = 0.0 if failed_early else _cancel(cheap_step, body, cheap_log, started)
             why = "failed" if failed_early else f"not done in {cs.speculative_deadline_ms:g} ms"
             trail = f"{cheap_step[0].dep.model} {why}"
         target, (stream, first) = await strong

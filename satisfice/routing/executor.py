@@ -39,6 +39,11 @@ class Attempt:
     cost_usd: float | None = None  # cascades: what this answered attempt cost
     verdict: str = ""  # cascades: the verifiers' verdict on this attempt's answer
 
+    @classmethod
+    def cancelled(cls, target: Target, elapsed_ms: float, charge: float) -> Attempt:
+        """A call that lost a race (speculative, hedge): closed, and charged what it cost."""
+        return cls(target.dep.provider, target.dep.model, "cancelled", elapsed_ms, cost_usd=charge)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "provider": self.provider,

@@ -133,15 +133,7 @@ class Hedger:
                             late = await other
                             await discard(late[1])  # it answered in the meantime: release it
                         cost = charge(loser)
-                        log.append(
-                            Attempt(
-                                loser.dep.provider,
-                                loser.dep.model,
-                                "cancelled",
-                                (time.perf_counter() - started) * 1000,
-                                cost_usd=cost,
-                            )
-                        )
+                        log.append(Attempt.cancelled(loser, (time.perf_counter() - started) * 1000, cost))
                         self.spend.record(plan.route, cost, extra=True)
                     target, result = task.result()
                     self.history.learn(first_log + second_log)
