@@ -246,7 +246,7 @@ class Gateway:
             row.cost_usd = cost_usd
             row.savings_usd = row.baseline_cost_usd - cost_usd
         cancelled = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome == "cancelled")
-        if cancelled and call.plan.strategy != "speculative":  # a hedge's loser (speculative adds its own)
+        if cancelled:  # losers of a race (speculative, hedge) are charged through their attempts
             row.cost_usd += cancelled
             row.savings_usd = row.baseline_cost_usd - row.cost_usd
         if call.plan.hedge is not None:

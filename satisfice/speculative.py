@@ -30,12 +30,11 @@ from satisfice.verify import Verdict, verify
 Result = tuple[Target, Completion]
 
 
-def _cancel(step: list[Target], body: dict[str, Any], log: list[Attempt], started: float) -> float:
-    """Record the loser of a race as cancelled and return its charge."""
+def _cancel(step: list[Target], body: dict[str, Any], log: list[Attempt], started: float) -> None:
+    """Record the loser of a race as a cancelled attempt carrying its charge."""
     target = step[0]
     charge = cancel_charge(target.info, tokens.count_prompt(body, target.dep.model))
     log.append(Attempt.cancelled(target, (time.perf_counter() - started) * 1000, charge))
-    return charge
 
 
 async def speculate(
@@ -45,7 +44,8 @@ async def speculate(
     attempts: list[Attempt],
     estimate: Callable[[Target, Completion], Usage],
 ) -> tuple[Target, Completion, Usage, float, str]:
-    """(answering target, completion, its usage, total cost incl. the cancelled call, trail)."""
+    """(answering target, completion, its usage, cost of every answered call, trail); a cancelled
+    call is charged through its `cancelled` attempt."""
     assert plan.steps is not None and plan.cascade is not None
     if len(plan.steps) < 2:  # the cheap candidate is the best one: nothing to race
         return await runner.complete(plan, body, attempts, estimate)
@@ -69,7 +69,9 @@ async def speculate(
         return usage, (result.cost_usd if result.cost_usd is not None else price(target.info, usage))
 
     async def cancel(task: asyncio.Task[Result], step: list[Target], log: list[Attempt]) -> float:
-        """Cancel a losing call (its upstream connection closes) and charge it; 0 if it had failed."""
+        """Cancel a losing call (its upstream connection closes). Returns what it cost if it had
+        already answered; a cancelled call's charge goes into its `cancelled` attempt, which the
+        gateway adds to the row like every cancelled attempt."""
         if task.done():
             if task.exception() is None:
                 target, result = task.result()
@@ -78,7 +80,8 @@ async def speculate(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-        return _cancel(step, body, log, started)
+        _cancel(step, body, log, started)
+        return 0.0
 
     try:
         done, _ = await asyncio.wait({cheap}, timeout=cs.speculative_deadline_ms / 1000)
@@ -126,7 +129,7 @@ async def speculate_stream(
 ) -> tuple[Target, EventStream, bytes, float, str]:
     """The streaming race: the cheap stream must end within the deadline and pass verification
     before any byte goes out; then the strong stream is closed. Otherwise the strong stream is
-    relayed and the cheap one closed. Returns (target, stream, first event, cost of the loser, trail)."""
+    relayed and the cheap one closed. Returns (target, stream, first event, cost of a cheap answer that failed, trail)."""
     assert plan.steps is not None and plan.cascade is not None
     if len(plan.steps) < 2:
         return await runner.open_stream(plan, body, attempts, open_one)
@@ -166,12 +169,12 @@ async def speculate_stream(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     _, (late, _first) = await strong
                     await late.aclose()  # it opened in the meantime: close it
-                lost = _cancel(strong_step, body, strong_log, started)
+                _cancel(strong_step, body, strong_log, started)  # charged through its attempt
                 return (
                     target,
                     HeldStream(stream, events[1:]),
                     events[0],
-                    lost,
+                    0.0,
                     f"{target.dep.model} won within the deadline",
                 )
             trail = f"{target.dep.model} {failed}"
@@ -184,7 +187,9 @@ async def speculate_stream(
                 cheap.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await cheap
-            spent = 0.0 if failed_early else _cancel(cheap_step, body, cheap_log, started)
+            if not failed_early:
+                _cancel(cheap_step, body, cheap_log, started)  # charged through its attempt
+            spent = 0.0
             why = "failed" if failed_early else f"not done in {cs.speculative_deadline_ms:g} ms"
             trail = f"{cheap_step[0].dep.model} {why}"
         target, (stream, first) = await strong
