@@ -129,7 +129,9 @@ async def speculate_stream(
 ) -> tuple[Target, EventStream, bytes, float, str]:
     """The streaming race: the cheap stream must end within the deadline and pass verification
     before any byte goes out; then the strong stream is closed. Otherwise the strong stream is
-    relayed and the cheap one closed. Returns (target, stream, first event, cost of a cheap answer that failed, trail)."""
+    relayed and the cheap one closed.
+
+    Returns (target, stream, first event, cost of a cheap answer that failed, trail)."""
     assert plan.steps is not None and plan.cascade is not None
     if len(plan.steps) < 2:
         return await runner.open_stream(plan, body, attempts, open_one)
