@@ -184,7 +184,7 @@ def test_repeated_block_is_collapsed_but_never_inside_the_last_user_turn() -> No
 
 def test_whitespace_keeps_indentation_code_and_images() -> None:
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
-    msgs = [
+    msgs: list[dict[str, Any]] = [
         {"role": "system", "content": "Be   brief.   \n\n\n\nReally."},
         {
             "role": "user",
