@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from satisfice.cache.settings import CachePolicy, CacheStoreSettings, policy_from_config, store_from_config
 from satisfice.errors import GatewayError
 from satisfice.providers.presets import PRESETS
 
@@ -101,6 +102,7 @@ class RouteSettings:
     router: str = "learned"  # strategy auto: which quality predictor
     cascade: CascadeSettings | None = None  # strategy cascade only
     hedge: HedgeSettings | None = None  # latency hedge (strategies other than cascade/speculative)
+    cache: CachePolicy | None = None  # None: the top-level cache policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ class Settings:
     learn_half_life_s: float = 7 * 86400.0
     learn_gate_interval_s: float = 1800.0  # how often the promotion gate checks new statistics
     simulated: bool = False  # no provider configured: serve the built-in simulated provider
+    cache_store: CacheStoreSettings = field(default_factory=CacheStoreSettings)
+    cache_policy: CachePolicy = field(default_factory=CachePolicy)  # the default; routes may override it
     source: str = "defaults"
 
 
@@ -272,7 +276,7 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
     )
 
 
-def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
+def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolicy) -> RouteSettings:
     if not isinstance(obj, Mapping):
         raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
     allowed = {
@@ -285,6 +289,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
         "router",
         "cascade",
         "hedge",
+        "cache",
     }
     _check_keys(obj, allowed, where)
     if not _NAME.match(name) or "/" in name or ":" in name:
@@ -342,6 +347,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability) -> RouteSettings:
             else None
         ),
         hedge=_hedge(obj.get("hedge"), f"{where}.hedge", strategy),
+        cache=None if obj.get("cache") is None else policy_from_config(obj["cache"], f"{where}.cache", cache),
     )
 
 
@@ -426,7 +432,17 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         doc = {}
     if not isinstance(doc, Mapping):
         raise ConfigError("(top level)", f"expected a mapping, got {type(doc).__name__}")
-    sections = {"server", "ledger", "providers", "routes", "models", "reliability", "embeddings", "learning"}
+    sections = {
+        "server",
+        "ledger",
+        "providers",
+        "routes",
+        "models",
+        "reliability",
+        "embeddings",
+        "learning",
+        "cache",
+    }
     _check_keys(doc, sections, "config")
     learning = _get(doc, "learning", "config", Mapping, {})
     _check_keys(learning, {"path", "enabled", "half_life_s", "gate_interval_s"}, "learning")
@@ -452,7 +468,12 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         if n in names[:i]:
             raise ConfigError(f"providers[{i}].name", f"duplicate provider name {n!r}")
     routes_raw = _get(doc, "routes", "config", Mapping, {})
-    routes = tuple(_route(str(n), r, f"routes.{n}", reliability) for n, r in routes_raw.items())
+    cache_raw = doc.get("cache")
+    cache_policy = policy_from_config(cache_raw, "cache", CachePolicy())
+    cache_store = store_from_config(cache_raw, env.get("SATISFICE_CACHE", "satisfice-cache.db"))
+    routes = tuple(
+        _route(str(n), r, f"routes.{n}", reliability, cache_policy) for n, r in routes_raw.items()
+    )
     models = _get(doc, "models", "config", list, [])
     for i, m in enumerate(models):
         if not isinstance(m, Mapping):
@@ -480,6 +501,8 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
             _get(learning, "gate_interval_s", "learning", float, 1800.0), "learning.gate_interval_s"
         ),
         simulated=not real,
+        cache_store=cache_store,
+        cache_policy=cache_policy,
         source=source,
     )
 

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 
 from satisfice import tokens
+from satisfice.cache.assemble import CachedStream, completion_from_events
+from satisfice.cache.layer import CacheTicket, Hit, ResponseCache
 from satisfice.cascade import CascadeRunner
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, cancel_charge, price
@@ -43,13 +45,21 @@ class Call:
     submitted: bool = False  # the one ledger row is written; later submits are ignored
     knob: str | None = None  # the request's x-satisfice-knob header
     extra_cost_usd: float = 0.0  # cascades: streams abandoned before this one, billed up to the cancel
+    # The request's x-satisfice-cache and Cache-Control headers (lower-case names).
+    cache_headers: dict[str, str] = field(default_factory=dict)
+    cache: CacheTicket | None = None
+    hit: Hit | None = None  # answered from the cache: nothing was planned or called
 
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
-        out = {"x-satisfice-request-id": row.id}
+        out = {"x-satisfice-request-id": row.id, "x-satisfice-cache": row.cache}
         if self.target is not None:
             out["x-satisfice-model"] = self.target.dep.model
             out["x-satisfice-provider"] = self.target.dep.provider
+        elif self.hit is not None:
+            out["x-satisfice-model"] = row.model
+            out["x-satisfice-provider"] = row.provider
+            out["x-satisfice-cache-saved-usd"] = f"{row.cache_saved_usd:.8f}"
         if row.route:
             out["x-satisfice-route"] = row.route
         if row.reason:
@@ -61,7 +71,7 @@ class Call:
             out["x-satisfice-predicted-quality"] = f"{row.predicted_quality:.4f}"
         out["x-satisfice-cost-usd"] = f"{row.cost_usd:.8f}"
         out["x-satisfice-baseline-cost-usd"] = f"{row.baseline_cost_usd:.8f}"
-        if estimate:
+        if estimate and self.hit is None:
             out["x-satisfice-cost-estimated"] = "prompt-only"
         return out
 
@@ -74,12 +84,14 @@ class Gateway:
         runner: HTTPRunner,
         ledger: LedgerSink,
         local: dict[str, LocalUpstream] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.planner = planner
         self.executor = executor
         self.runner = runner
         self.local = local or {}  # provider name -> in-process upstream (simulated, replay)
         self.ledger = ledger
+        self.cache = cache
         self.cascade = CascadeRunner(executor, planner.directory, self._complete_one)
         self.hedger = Hedger(executor)
 
@@ -102,7 +114,72 @@ class Gateway:
             return await local.complete(dep, body)
         return await self.runner.complete(dialect(dep.dialect), dep, body)
 
+    async def _cache_lookup(self, call: Call, body: dict[str, Any]) -> Hit | None:
+        """Decide what the request may do with the cache and look it up; a hit is accounted here."""
+        if self.cache is None:
+            return None
+        ticket = call.cache = self.cache.ticket(call.row.tenant, call.knob, body, call.cache_headers)
+        hit = await self.cache.lookup(ticket)
+        call.row.cache = ticket.status
+        if hit is None:
+            return None
+        call.hit = hit
+        entry, row = hit.entry, call.row
+        model = str(body.get("model", ""))
+        route = model.partition(":")[0]  # `auto:0.9` is route auto with a knob
+        row.route = route if route in self.planner.directory.routes else model
+        row.strategy = "cache"
+        row.stream = bool(body.get("stream"))
+        row.model, row.provider = entry.model, entry.provider
+        row.cost_usd = 0.0
+        row.baseline_model, row.baseline_cost_usd = entry.baseline_model, entry.baseline_cost_usd
+        row.savings_usd = entry.baseline_cost_usd
+        row.cache_saved_usd = entry.cost_usd
+        similar = f", cosine {hit.similarity:.3f}" if hit.similarity is not None else ""
+        age = self.cache.clock() - entry.created
+        row.reason = f"{hit.kind} cache hit{similar}: the answer of {entry.request_id}, {age:.0f} s old"
+        self.cache.served(row.id, hit)
+        return hit
+
+    def _note_miss(self, call: Call) -> None:
+        if call.cache is not None and call.cache.note:
+            call.row.reason = f"{call.row.reason}; {call.cache.note}"
+
+    async def _cache_save(self, call: Call, body: dict[str, Any]) -> None:
+        """Keep a successful answer for repeats (when the request may write the cache)."""
+        ticket = call.cache
+        if self.cache is None or ticket is None or not ticket.use.write or call.target is None:
+            return
+        row, model = call.row, call.target.dep.model
+        await self.cache.save(
+            ticket,
+            body,
+            model=model,
+            provider=call.target.dep.provider,
+            cost_usd=row.cost_usd,
+            baseline_cost_usd=row.baseline_cost_usd,
+            baseline_model=row.baseline_model,
+            request_id=row.id,
+            proven=any(a.verdict == "pass" and a.model == model for a in call.attempts),
+        )
+
+    def _hit_body(self, call: Call, hit: Hit) -> dict[str, Any]:
+        body: dict[str, Any] = orjson.loads(hit.entry.body)
+        body["id"] = "chatcmpl-" + call.row.id[4:]
+        body["created"] = int(time.time())
+        return body
+
     async def complete(self, call: Call, body: dict[str, Any]) -> Completion:
+        hit = await self._cache_lookup(call, body)
+        if hit is not None:
+            answer = self._hit_body(call, hit)
+            return Completion(orjson.dumps(answer), answer, None, 0.0)
+        result = await self._complete_planned(call, body)
+        self._note_miss(call)
+        await self._cache_save(call, result.body)
+        return result
+
+    async def _complete_planned(self, call: Call, body: dict[str, Any]) -> Completion:
         plan = self._plan(call, body)
 
         if plan.steps is not None:
@@ -137,7 +214,16 @@ class Gateway:
 
     async def open_stream(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
         """Open a stream and read its first event: failover happens only up to here, before any
-        byte has gone to the client."""
+        byte has gone to the client. A cache hit is replayed as a stream."""
+        hit = await self._cache_lookup(call, body)
+        if hit is not None:
+            cached = CachedStream(self._hit_body(call, hit), "chatcmpl-" + call.row.id[4:])
+            return cached, await anext(aiter(cached))
+        opened = await self._open_planned(call, body)
+        self._note_miss(call)
+        return opened
+
+    async def _open_planned(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
         plan = self._plan(call, body)
 
         async def attempt(target: Target) -> tuple[EventStream, bytes]:
@@ -188,6 +274,8 @@ class Gateway:
         return stream, first
 
     def finish_stream(self, call: Call, stream: EventStream, body: dict[str, Any]) -> None:
+        if call.hit is not None:  # accounted at the lookup
+            return
         assert call.target is not None
         usage = stream.usage
         if usage is None:
@@ -201,6 +289,13 @@ class Gateway:
         if call.extra_cost_usd:  # a cascade abandoned earlier streams: they were billed too
             cost = (cost if cost is not None else price(call.target.info, usage)) + call.extra_cost_usd
         self._account(call, usage, cost)
+
+    async def stream_done(self, call: Call, stream: EventStream) -> None:
+        """A stream that ended well: keep the answer it amounts to for repeats."""
+        if call.hit is None and call.cache is not None and call.cache.use.write:
+            answer = completion_from_events(stream.events)
+            if answer is not None:
+                await self._cache_save(call, answer)
 
     def _log_decision(self, call: Call, plan: Plan) -> None:
         """Hand an auto/cascade decision to the online learner (it queues; nothing waits)."""

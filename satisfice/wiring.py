@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from satisfice.cache.layer import ResponseCache
 from satisfice.catalog import Catalog, load_catalog
 from satisfice.config import ProviderSettings, Settings
 from satisfice.gateway import Gateway
@@ -92,6 +93,21 @@ def local_upstreams(settings: Settings) -> tuple[Settings, dict[str, LocalUpstre
     return replace(settings, providers=tuple(providers)), local
 
 
+def build_cache(settings: Settings) -> ResponseCache:
+    from satisfice.cache.entry import CacheStore
+    from satisfice.cache.memory import MemoryStore
+
+    conf = settings.cache_store
+    store: CacheStore
+    if conf.backend == "sqlite":
+        from satisfice.cache.sqlite_store import SQLiteStore
+
+        store = SQLiteStore(conf.path, conf.max_entries)
+    else:
+        store = MemoryStore(conf.max_entries)
+    return ResponseCache(store, settings.cache_policy, {r.name: r.cache for r in settings.routes})
+
+
 def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
     catalog = build_catalog(settings)
     settings = effective_settings(settings, catalog)
@@ -113,5 +129,6 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
         SQLiteLedger(settings.ledger_path) if with_ledger and settings.ledger_enabled else NullLedger()
     )
     runner = HTTPRunner()
-    gateway = Gateway(planner, Executor(breakers), runner, ledger, local)
+    cache = build_cache(settings) if with_ledger else None
+    gateway = Gateway(planner, Executor(breakers), runner, ledger, local, cache)
     return Parts(settings, catalog, directory, planner, gateway, ledger)

@@ -37,6 +37,11 @@ COLUMNS = (
     "error",
     "knob",
     "predicted_quality",
+    "cache",
+    "cache_saved_usd",
+    "trim_tokens_before",
+    "trim_tokens_after",
+    "trim_saved_usd",
 )
 
 
@@ -70,6 +75,11 @@ class LedgerRow:
     error: str = ""
     knob: str = ""  # strategy auto: the knob that decided
     predicted_quality: float | None = None  # strategy auto: of the planned model
+    cache: str = "off"  # off | miss | hit-exact | hit-semantic
+    cache_saved_usd: float = 0.0  # a hit: what producing the served answer had cost
+    trim_tokens_before: int = 0  # prompt trimming (0/0: not trimmed)
+    trim_tokens_after: int = 0
+    trim_saved_usd: float = 0.0  # the trimmed tokens at the answering model's input price
     extra: dict[str, Any] = field(default_factory=dict)
 
     def values(self) -> tuple[Any, ...]:

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS requests (
   prompt_tokens INTEGER, completion_tokens INTEGER, cached_tokens INTEGER, reasoning_tokens INTEGER,
   usage_estimated INTEGER, cost_usd REAL, baseline_model TEXT, baseline_cost_usd REAL, savings_usd REAL,
   latency_ms REAL, ttft_ms REAL, stream INTEGER, status INTEGER, outcome TEXT, reason TEXT, error TEXT,
-  knob TEXT, predicted_quality REAL
+  knob TEXT, predicted_quality REAL, cache TEXT, cache_saved_usd REAL,
+  trim_tokens_before INTEGER, trim_tokens_after INTEGER, trim_saved_usd REAL
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_id ON requests (id);
@@ -40,7 +41,16 @@ def connect(path: str) -> sqlite3.Connection:
     conn.executescript(SCHEMA)
     # Ledgers written by an older version lack later columns: add them (SQLite adds them as NULL).
     have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
-    for name, kind in (("knob", "TEXT"), ("predicted_quality", "REAL")):
+    added = (
+        ("knob", "TEXT"),
+        ("predicted_quality", "REAL"),
+        ("cache", "TEXT"),
+        ("cache_saved_usd", "REAL"),
+        ("trim_tokens_before", "INTEGER"),
+        ("trim_tokens_after", "INTEGER"),
+        ("trim_saved_usd", "REAL"),
+    )
+    for name, kind in added:
         if name not in have:
             conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
     return conn

@@ -40,15 +40,18 @@ def make_app(parts: Parts) -> web.Application:
         app.router.add_post(f"{prefix}/embeddings", misc.embeddings)
     app.router.add_post("/v1/messages", chat.messages)
     app.router.add_get("/health", misc.health)
-    learner = parts.planner.learner
-    if learner is not None:
+    learner, cache = parts.planner.learner, parts.gateway.cache
+    if learner is not None or cache is not None:
         from satisfice.server.feedback import FeedbackEndpoint
 
-        app.router.add_post("/v1/feedback", FeedbackEndpoint(learner, settings.max_body_bytes).handle)
+        feedback = FeedbackEndpoint(learner, cache, settings.max_body_bytes)
+        app.router.add_post("/v1/feedback", feedback.handle)
     app.router.add_route("*", "/{tail:.*}", misc.fallback)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await parts.gateway.runner.start()
+        if parts.gateway.cache is not None:
+            await parts.gateway.cache.start()
         # Load the routes' quality predictors off the event loop, so serving starts at once and the
         # first auto-routed request rarely waits. The tokenizer (~75 MB) stays lazy: exact counts
         # are needed only near a context window or when an upstream reports no usage.
@@ -62,6 +65,8 @@ def make_app(parts: Parts) -> web.Application:
         if parts.planner.learner is not None:
             parts.planner.learner.store.close()
         await parts.gateway.runner.close()
+        if parts.gateway.cache is not None:
+            await parts.gateway.cache.close()
         parts.ledger.close()
 
     app.cleanup_ctx.append(lifecycle)

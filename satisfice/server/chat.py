@@ -25,6 +25,7 @@ from satisfice.server.http import error_response, json_response, new_request_id,
 from satisfice.server.relay import OpenAIEncoder, relay
 
 T = TypeVar("T")
+_CACHE_HEADERS = ("x-satisfice-cache", "cache-control")
 log = logging.getLogger("satisfice.server")
 
 
@@ -51,9 +52,11 @@ class ChatEndpoints:
         self.max_body = max_body
 
     def _call(self, request: web.Request, endpoint: str) -> Call:
+        headers = request.headers
         return Call(
             LedgerRow(id=new_request_id(), ts=time.time(), endpoint=endpoint, tenant=tenant_of(request)),
-            knob=request.headers.get("x-satisfice-knob"),
+            knob=headers.get("x-satisfice-knob"),
+            cache_headers={k: headers[k] for k in _CACHE_HEADERS if k in headers},
         )
 
     async def _guard(
@@ -137,17 +140,16 @@ class ChatEndpoints:
             opened = await self._guard(call, lambda: self.gateway.open_stream(call, body), render)
             if isinstance(opened, web.Response):
                 return opened
-            assert call.target is not None and call.needs is not None
             encoder = AnthropicEncoder(
-                call.target.dep.model,
+                call.target.dep.model if call.target is not None else call.row.model,
                 "msg_" + call.row.id[4:],
-                call.needs.prompt_estimate,
+                call.needs.prompt_estimate if call.needs is not None else 0,
             )
             return await relay(request, self.gateway, call, body, encoder, opened)
         result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
         if isinstance(result, web.Response):
             return result
-        assert call.target is not None
-        out = openai_response_to_messages(result.body, model=call.target.dep.model)
+        model = call.target.dep.model if call.target is not None else call.row.model
+        out = openai_response_to_messages(result.body, model=model)
         self.gateway.submit(call, status=200, outcome="ok")
         return json_response(orjson.dumps(out), 200, call.headers())

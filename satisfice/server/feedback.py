@@ -1,7 +1,9 @@
 """POST /v1/feedback {"request_id", "score", "comment"?}: a client's verdict on a routed answer.
 
 The score (a number in [0, 1]; 1 good) becomes an outcome of the model that answered, which moves the
-learner's candidate statistics; routing changes only after the promotion gate accepts them.
+learner's candidate statistics; routing changes only after the promotion gate accepts them. The
+cache hears it too: bad feedback evicts the answer the request produced or was served, good feedback
+proves an answer that waits for proof.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from satisfice.cache.layer import ResponseCache
 from satisfice.errors import GatewayError, InvalidRequest, NotFound
 from satisfice.learn.learner import Learner
 from satisfice.server.http import error_response, json_response, read_json
@@ -64,21 +67,26 @@ def _kind(v: Any) -> str:
 
 
 class FeedbackEndpoint:
-    def __init__(self, learner: Learner, max_body: int) -> None:
+    def __init__(self, learner: Learner | None, cache: ResponseCache | None, max_body: int) -> None:
         self.learner = learner
+        self.cache = cache
         self.max_body = max_body
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             rid, score = _parse(await read_json(request, self.max_body))
-            # A decision older than the store's in-memory window is a database read: keep it off the loop.
-            found = await asyncio.get_running_loop().run_in_executor(
-                None, functools.partial(self.learner.observe, rid, score, "feedback")
-            )
+            found = False
+            if self.learner is not None:
+                # A decision older than the store's in-memory window is a database read: off the loop.
+                found = await asyncio.get_running_loop().run_in_executor(
+                    None, functools.partial(self.learner.observe, rid, score, "feedback")
+                )
+            if self.cache is not None:
+                found = await self.cache.feedback(rid, score) or found
             if not found:
                 raise NotFound(
-                    f"No routed request with id '{rid}' is known (only auto and cascade requests, "
-                    "within the retention window, take feedback).",
+                    f"No request with id '{rid}' is known (auto and cascade requests, and cached "
+                    "answers, within their retention window, take feedback).",
                     param="request_id",
                     code="request_not_found",
                 )

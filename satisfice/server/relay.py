@@ -94,6 +94,7 @@ async def relay(
         gateway.finish_stream(call, stream, body)
         await resp.write(encoder.finish())
         await resp.write_eof()
+        await gateway.stream_done(call, stream)
     except (ConnectionResetError, asyncio.CancelledError) as e:
         await stream.aclose()
         gateway.finish_stream(call, stream, body)

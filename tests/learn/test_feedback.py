@@ -45,7 +45,7 @@ def test_feedback_endpoint() -> None:
         b"{not json",
         b"x" * 5000,
     ]
-    got = asyncio.run(_post_all(FeedbackEndpoint(lrn, max_body=4096), bodies))
+    got = asyncio.run(_post_all(FeedbackEndpoint(lrn, None, max_body=4096), bodies))
     assert got[0] == (200, {"ok": True, "request_id": "req_1"})
     assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1000.0) == (0.25, 0.75)
     status, err = got[1]

@@ -1,0 +1,1 @@
+"""Exact and semantic response caching (see layer.ResponseCache)."""

@@ -1,0 +1,49 @@
+"""One cached answer and the store interface every backend (memory, SQLite, later Redis) offers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class CacheEntry:
+    key: str  # request_key() of the request that produced the answer
+    body: bytes  # the OpenAI chat.completion JSON as the client received it
+    model: str
+    provider: str
+    cost_usd: float  # what producing the answer cost: a hit saves this much
+    baseline_cost_usd: float  # what the route's baseline model would have cost
+    baseline_model: str
+    created: float  # epoch seconds
+    expires: float  # epoch seconds; never served after this
+    request_id: str  # the request that produced it (feedback on it can evict the entry)
+    proven: bool = False  # a verifier passed it or feedback approved it
+    scope: str = ""  # semantic lookups: scope_key() of the request (everything but the messages)
+    text: str = ""  # semantic lookups: the conversation text the guard compares
+    vector: bytes = b""  # semantic lookups: the conversation's float32 embedding
+
+    def fresh(self, now: float, max_age_s: float | None = None) -> bool:
+        if now >= self.expires:
+            return False
+        return max_age_s is None or now - self.created <= max_age_s
+
+
+class CacheStore(Protocol):
+    """Entries by key. Backends expire entries by their own clock and bound their size; `put`
+    returns the keys it evicted so the semantic index can forget them too."""
+
+    async def get(self, key: str) -> CacheEntry | None: ...
+
+    async def put(self, entry: CacheEntry) -> list[str]: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def by_request(self, request_id: str) -> CacheEntry | None: ...
+
+    async def semantic_entries(self) -> Iterable[CacheEntry]:
+        """Every live entry with a vector: the semantic index is rebuilt from these at start-up."""
+        ...
+
+    async def close(self) -> None: ...

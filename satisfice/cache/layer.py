@@ -1,0 +1,216 @@
+"""The response cache as the gateway sees it: decide what a request may do with the cache, look
+it up (exact, then semantic), store answers, and forget answers that feedback says were wrong.
+
+An entry is only ever served within its tenant and scope (see key.py); errors, cut streams and
+filtered answers are never stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from satisfice.cache.control import OFF, CacheUse, cache_use
+from satisfice.cache.entry import CacheEntry, CacheStore
+from satisfice.cache.key import request_key, scope_key
+from satisfice.cache.settings import CachePolicy
+
+_RECENT = 10_000  # request ids remembered for feedback: answers awaiting proof, hits served
+
+
+@dataclass(slots=True)
+class CacheTicket:
+    """One request's dealings with the cache, from the lookup to the store."""
+
+    use: CacheUse
+    policy: CachePolicy
+    key: str = ""
+    scope: str = ""
+    text: str = ""  # semantic only: the conversation text
+    vector: Any = None  # semantic only: its embedding (numpy float32)
+    status: str = "off"  # off | miss | hit-exact | hit-semantic: the x-satisfice-cache header
+    note: str = ""  # for the ledger's reason: what the lookup found
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    entry: CacheEntry
+    kind: str  # exact | semantic
+    similarity: float | None = None
+
+
+def _bounded_put(d: OrderedDict[str, Any], key: str, value: Any) -> None:
+    d[key] = value
+    d.move_to_end(key)
+    while len(d) > _RECENT:
+        d.popitem(last=False)
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        store: CacheStore,
+        default: CachePolicy,
+        routes: Mapping[str, CachePolicy | None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.default = default
+        self.routes = dict(routes)
+        self.clock = clock
+        self.semantic_on = default.semantic or any(p is not None and p.semantic for p in routes.values())
+        self._index: Any = None  # semantic.SemanticIndex, loaded only when a policy uses it
+        self._pending: OrderedDict[str, CacheEntry] = OrderedDict()  # require_proven: not yet proven
+        self._served: OrderedDict[str, str] = OrderedDict()  # hit request id -> entry key
+
+    async def start(self) -> None:
+        """Rebuild the semantic index from the store (a persistent store survives restarts)."""
+        if self.semantic_on:
+            from satisfice.cache.semantic import SemanticIndex
+
+            self._index = SemanticIndex()
+            self._index.load(await self.store.semantic_entries())
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def policy_for(self, model: str) -> CachePolicy:
+        """A route's own policy (also for `route:knob` names), else the top-level default."""
+        policy = self.routes.get(model) or self.routes.get(model.partition(":")[0])
+        return policy if policy is not None else self.default
+
+    def ticket(
+        self, tenant: str, knob: str | None, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> CacheTicket:
+        """What this request may do (raises InvalidRequest for a malformed cache header)."""
+        policy = self.policy_for(str(body.get("model", "")))
+        use = cache_use(policy, body, headers)
+        if not use.active:
+            return CacheTicket(OFF, policy)
+        ticket = CacheTicket(use, policy, request_key(tenant, knob, body), status="miss")
+        if policy.semantic and self._index is not None:
+            from satisfice.cache.guard import conversation_text
+            from satisfice.cache.semantic import embed_text
+
+            ticket.scope = scope_key(tenant, knob, body)
+            ticket.text = conversation_text(body.get("messages") or [])
+            ticket.vector = embed_text(ticket.text)
+        return ticket
+
+    async def lookup(self, ticket: CacheTicket) -> Hit | None:
+        if not ticket.use.read:
+            return None
+        now = self.clock()
+        entry = await self.store.get(ticket.key)
+        if entry is not None and entry.fresh(now, ticket.use.max_age_s):
+            ticket.status = "hit-exact"
+            return Hit(entry, "exact")
+        if ticket.vector is None:
+            return None
+        from satisfice.cache.semantic import Refusal, semantic_lookup
+
+        found = await semantic_lookup(
+            self._index,
+            self.store.get,
+            ticket.scope,
+            ticket.text,
+            ticket.vector,
+            ticket.policy.semantic_threshold,
+            lambda e: e.fresh(self.clock(), ticket.use.max_age_s),
+        )
+        if isinstance(found, Refusal):
+            ticket.note = f"semantic near-miss rejected (cosine {found.similarity:.3f}): {found.reason}"
+            return None
+        if found is None:
+            return None
+        ticket.status = "hit-semantic"
+        return Hit(found[0], "semantic", found[1])
+
+    def served(self, request_id: str, hit: Hit) -> None:
+        """Remember which entry answered a request, so feedback on that request can evict it."""
+        _bounded_put(self._served, request_id, hit.entry.key)
+
+    async def save(
+        self,
+        ticket: CacheTicket,
+        body: dict[str, Any],
+        *,
+        model: str,
+        provider: str,
+        cost_usd: float,
+        baseline_cost_usd: float,
+        baseline_model: str,
+        request_id: str,
+        proven: bool,
+    ) -> bool:
+        """Store a successful answer; returns whether it is servable now (not awaiting proof)."""
+        if not ticket.use.write or not _storable(body):
+            return False
+        now = self.clock()
+        entry = CacheEntry(
+            key=ticket.key,
+            body=orjson.dumps(body),
+            model=model,
+            provider=provider,
+            cost_usd=cost_usd,
+            baseline_cost_usd=baseline_cost_usd,
+            baseline_model=baseline_model,
+            created=now,
+            expires=now + ticket.policy.ttl_s,
+            request_id=request_id,
+            proven=proven,
+            scope=ticket.scope,
+            text=ticket.text,
+            vector=ticket.vector.tobytes() if ticket.vector is not None else b"",
+        )
+        if ticket.policy.require_proven and not proven:
+            _bounded_put(self._pending, request_id, entry)
+            return False
+        await self._put(entry)
+        return True
+
+    async def _put(self, entry: CacheEntry) -> None:
+        evicted = await self.store.put(entry)
+        if self._index is not None:
+            for key in evicted:
+                self._index.remove(key)
+            if entry.vector:
+                import numpy as np
+
+                self._index.add(entry.scope, entry.key, np.frombuffer(entry.vector, dtype=np.float32))
+
+    async def feedback(self, request_id: str, score: float) -> bool:
+        """Good feedback (score >= 0.5) proves an answer awaiting proof; bad feedback evicts the
+        entry the request produced or was served from. Returns whether the cache knew the request."""
+        pending = self._pending.pop(request_id, None)
+        key = self._served.get(request_id)
+        entry = await self.store.by_request(request_id) if key is None else await self.store.get(key)
+        if score >= 0.5:
+            if pending is not None:
+                pending.proven = True
+                await self._put(pending)
+            elif entry is not None and not entry.proven:
+                entry.proven = True
+                await self._put(entry)
+        else:
+            for k in {key, entry.key if entry is not None else None} - {None}:
+                assert k is not None
+                await self.store.delete(k)
+                if self._index is not None:
+                    self._index.remove(k)
+        return pending is not None or key is not None or entry is not None
+
+
+def _storable(body: dict[str, Any]) -> bool:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return False
+    # A filtered or unfinished answer is not one to repeat.
+    return all(
+        isinstance(c, dict) and c.get("finish_reason") not in (None, "content_filter") for c in choices
+    )
