@@ -31,6 +31,7 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
         outcomes = conn.execute(
             f"SELECT outcome, COUNT(*) FROM requests {where} GROUP BY outcome ORDER BY COUNT(*) DESC", args
         ).fetchall()
+        levers = _levers(conn, where, args)
     finally:
         conn.close()
     requests, ok, cost, baseline, p_tok, c_tok, cached, first, last = row
@@ -51,6 +52,7 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
         "blended_usd_per_mtok": (cost / tokens * 1e6) if tokens else 0.0,
         "first_ts": first,
         "last_ts": last,
+        **levers,
         "models": [
             {
                 "model": m,
@@ -62,6 +64,37 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
             }
             for m, p, n, c, t in mix
         ],
+    }
+
+
+def _levers(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """What the cache and prompt trimming saved (zero for a ledger written before they existed)."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(requests)")}
+    if not {"cache", "trim_tokens_before"} <= have:
+        return {
+            "cache_hits": {},
+            "cache_saved_usd": 0.0,
+            "trimmed": 0,
+            "trim_tokens_saved": 0,
+            "trim_saved_usd": 0.0,
+        }
+    hits = conn.execute(
+        f"""SELECT cache, COUNT(*), COALESCE(SUM(cache_saved_usd), 0) FROM requests {where}
+            {"AND" if where else "WHERE"} cache LIKE 'hit-%' GROUP BY cache""",
+        args,
+    ).fetchall()
+    trimmed, saved_tokens, saved_usd = conn.execute(
+        f"""SELECT COUNT(*), COALESCE(SUM(trim_tokens_before - trim_tokens_after), 0),
+                   COALESCE(SUM(trim_saved_usd), 0)
+            FROM requests {where} {"AND" if where else "WHERE"} trim_tokens_before > trim_tokens_after""",
+        args,
+    ).fetchone()
+    return {
+        "cache_hits": {kind: n for kind, n, _ in hits},
+        "cache_saved_usd": sum(usd for _, _, usd in hits),
+        "trimmed": trimmed,
+        "trim_tokens_saved": saved_tokens,
+        "trim_saved_usd": saved_usd,
     }
 
 
@@ -77,6 +110,11 @@ def render_table(s: dict[str, Any]) -> str:
         f"tokens            {s['prompt_tokens']} prompt + {s['completion_tokens']} completion "
         f"({s['cached_tokens']} cached)",
         f"blended price     ${s['blended_usd_per_mtok']:.4f} per million tokens",
+        f"cache hits        {sum(s['cache_hits'].values())} ("
+        + (", ".join(f"{k} {v}" for k, v in sorted(s["cache_hits"].items())) or "none")
+        + f"), saving ${s['cache_saved_usd']:.6f}",
+        f"trimming          {s['trimmed']} requests trimmed, {s['trim_tokens_saved']} prompt tokens "
+        f"and ${s['trim_saved_usd']:.6f} saved",
         "",
         f"{'model':<34} {'provider':<14} {'requests':>9} {'share':>7} {'cost $':>12}",
     ]

@@ -4,6 +4,8 @@ upstream on loopback counting what reaches it, and the ledger on disk."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -254,3 +256,26 @@ def test_the_sqlite_backend_survives_a_restart(upstream: FakeUpstream, tmp_path:
     with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
         assert ask(gw, messages).headers["x-satisfice-cache"] == "hit-exact"
     assert reached_upstream(upstream, messages) == 1
+
+
+def test_report_shows_hits_and_what_they_saved(cached: GatewayProcess) -> None:
+    messages = question()
+    first, second = ask(cached, messages), ask(cached, messages)
+    cached.row(second.headers["x-satisfice-request-id"])  # written by the background writer
+    cost = cached.row(first.headers["x-satisfice-request-id"])["cost_usd"]
+    out = subprocess.run(
+        [sys.executable, "-m", "satisfice", "report", "--ledger", cached.ledger, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(out.stdout)
+    assert report["cache_hits"]["hit-exact"] >= 1
+    assert report["cache_saved_usd"] >= cost > 0
+    table = subprocess.run(
+        [sys.executable, "-m", "satisfice", "report", "--ledger", cached.ledger],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "cache hits" in table and "hit-exact" in table
