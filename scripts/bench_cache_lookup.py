@@ -1,0 +1,112 @@
+"""Exact-cache lookup overhead, in process: what a request pays to ask the cache (ticket: the
+policy check and the normalized key; lookup: the store read), for a miss and for a hit.
+
+Usage: python scripts/bench_cache_lookup.py [--entries 10000] [--n 20000] [--backend memory|sqlite]
+
+Method: a ResponseCache over the chosen store is filled with `--entries` answers to distinct
+chat requests (a system prompt, three turns, about 1.2 kB of JSON each). Then `--n` lookups run
+one after another on one thread, half repeats (hits) and half new requests (misses), each timed
+with perf_counter_ns around ticket() + lookup(). Prints p50/p90/p99 per kind. The issue's target
+is a lookup overhead of at most 0.05 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from satisfice.cache.entry import CacheStore
+from satisfice.cache.layer import ResponseCache
+from satisfice.cache.memory import MemoryStore
+from satisfice.cache.settings import CachePolicy
+from satisfice.cache.sqlite_store import SQLiteStore
+
+ANSWER = {
+    "id": "chatcmpl-x",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "An answer. " * 30}, "finish_reason": "stop"}
+    ],
+    "usage": {"prompt_tokens": 300, "completion_tokens": 90, "total_tokens": 390},
+}
+
+
+def body(i: int) -> dict[str, Any]:
+    return {
+        "model": "auto",
+        "temperature": 0,
+        "max_tokens": 400,
+        "messages": [
+            {"role": "system", "content": "You are a careful assistant for an accounting team. " * 4},
+            {
+                "role": "user",
+                "content": f"Ticket {i}: the March invoice total looks wrong, can you check it?",
+            },
+            {"role": "assistant", "content": "Of course. Which line items do you think are off? " * 3},
+            {"role": "user", "content": f"Lines 4 and 7 of invoice {i * 7919 % 100003}, please."},
+        ],
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+async def run(entries: int, n: int, backend: str) -> None:
+    tmp = tempfile.mkdtemp()
+    store: CacheStore = (
+        MemoryStore(entries * 2) if backend == "memory" else SQLiteStore(Path(tmp) / "c.db", entries * 2)
+    )
+    cache = ResponseCache(store, CachePolicy(), {})
+    for i in range(entries):
+        t = cache.ticket("key_tenant", None, body(i), {})
+        await cache.save(
+            t,
+            ANSWER,
+            model="m",
+            provider="p",
+            cost_usd=1e-4,
+            baseline_cost_usd=1e-3,
+            baseline_model="b",
+            request_id=f"req_{i}",
+            proven=False,
+        )
+    times: dict[str, list[float]] = {"hit": [], "miss": []}
+    for j in range(n):
+        i = (j * 7) % entries if j % 2 == 0 else entries + j
+        b = body(i)
+        t0 = time.perf_counter_ns()
+        ticket = cache.ticket("key_tenant", None, b, {})
+        hit = await cache.lookup(ticket)
+        elapsed = (time.perf_counter_ns() - t0) / 1e6
+        times["hit" if hit is not None else "miss"].append(elapsed)
+    await cache.close()
+    print(f"exact cache lookup, {backend} store, {entries} entries, {n} lookups (one thread, in process)")
+    for kind, vals in times.items():
+        print(
+            f"  {kind:<5} n={len(vals):<6} p50 {statistics.median(vals):.4f} ms  "
+            f"p90 {pct(vals, 0.9):.4f} ms  p99 {pct(vals, 0.99):.4f} ms"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--entries", type=int, default=10_000)
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--backend", choices=("memory", "sqlite"), default="memory")
+    args = ap.parse_args()
+    asyncio.run(run(args.entries, args.n, args.backend))
+
+
+if __name__ == "__main__":
+    main()
