@@ -103,6 +103,7 @@ class RouteSettings:
     cascade: CascadeSettings | None = None  # strategy cascade only
     hedge: HedgeSettings | None = None  # latency hedge (strategies other than cascade/speculative)
     cache: CachePolicy | None = None  # None: the top-level cache policy
+    trim: Any = None  # satisfice.trim.TrimSettings (opt-in prompt trimming); None: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +291,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         "cascade",
         "hedge",
         "cache",
+        "trim",
     }
     _check_keys(obj, allowed, where)
     if not _NAME.match(name) or "/" in name or ":" in name:
@@ -348,7 +350,17 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         ),
         hedge=_hedge(obj.get("hedge"), f"{where}.hedge", strategy),
         cache=None if obj.get("cache") is None else policy_from_config(obj["cache"], f"{where}.cache", cache),
+        trim=_trim(obj.get("trim"), f"{where}.trim"),
     )
+
+
+def _trim(obj: Any, where: str) -> Any:
+    if obj is None:
+        return None
+    from satisfice.trim import TrimSettings
+
+    settings = TrimSettings.from_config(obj, where)
+    return settings if settings.enabled else None
 
 
 def _hedge(obj: Any, where: str, strategy: str) -> HedgeSettings | None:
@@ -471,9 +483,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
     cache_raw = doc.get("cache")
     cache_policy = policy_from_config(cache_raw, "cache", CachePolicy())
     cache_store = store_from_config(cache_raw, env.get("SATISFICE_CACHE", "satisfice-cache.db"))
-    routes = tuple(
-        _route(str(n), r, f"routes.{n}", reliability, cache_policy) for n, r in routes_raw.items()
-    )
+    routes = tuple(_route(str(n), r, f"routes.{n}", reliability, cache_policy) for n, r in routes_raw.items())
     models = _get(doc, "models", "config", list, [])
     for i, m in enumerate(models):
         if not isinstance(m, Mapping):

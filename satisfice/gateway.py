@@ -16,7 +16,7 @@ from satisfice import tokens
 from satisfice.cache.assemble import CachedStream, completion_from_events
 from satisfice.cache.layer import CacheTicket, Hit, ResponseCache
 from satisfice.cascade import CascadeRunner
-from satisfice.errors import GatewayError
+from satisfice.errors import ContextWindowExceeded, GatewayError
 from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, cancel_charge, price
 from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed, FailureKind
@@ -49,6 +49,8 @@ class Call:
     cache_headers: dict[str, str] = field(default_factory=dict)
     cache: CacheTicket | None = None
     hit: Hit | None = None  # answered from the cache: nothing was planned or called
+    sent: dict[str, Any] | None = None  # the body as sent upstream (trimmed), when it differs
+    notes: list[str] = field(default_factory=list)  # for the ledger's reason: cache near-misses, trimming
 
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
@@ -141,9 +143,41 @@ class Gateway:
         self.cache.served(row.id, hit)
         return hit
 
-    def _note_miss(self, call: Call) -> None:
+    def _annotate(self, call: Call) -> None:
         if call.cache is not None and call.cache.note:
-            call.row.reason = f"{call.row.reason}; {call.cache.note}"
+            call.notes.append(call.cache.note)
+        if call.notes:
+            call.row.reason = "; ".join([call.row.reason, *call.notes])
+
+    def _trim(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
+        """Opt-in per route: fit the conversation into the route's token budget and its largest
+        context window (candidates with smaller windows are then left out by the planner)."""
+        route, _ = self.planner.route_for(str(body["model"]))
+        if route is None or route.trim is None:
+            return body
+        from satisfice.trim import trim
+
+        tools = body.get("tools")
+        result = trim(
+            body["messages"],
+            route.trim,
+            context_window=self.planner.largest_context(route.name),
+            max_output_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or 0),
+            extra_tokens=tokens.count_text(orjson.dumps(tools).decode()) if tools else 0,
+        )
+        if not result.fits:
+            raise ContextWindowExceeded(
+                f"The conversation does not fit route '{route.name}' even after trimming: the system "
+                f"prompt and the last user turn alone need {result.tokens_after} tokens, and the limit "
+                f"is {result.limit}. Please shorten them or lower max_tokens.",
+                param="messages",
+            )
+        if not result.actions:
+            return body
+        call.row.trim_tokens_before, call.row.trim_tokens_after = result.tokens_before, result.tokens_after
+        call.notes.append("trimmed: " + ", ".join(result.actions))
+        call.sent = {**body, "messages": result.messages}
+        return call.sent
 
     async def _cache_save(self, call: Call, body: dict[str, Any]) -> None:
         """Keep a successful answer for repeats (when the request may write the cache)."""
@@ -174,8 +208,8 @@ class Gateway:
         if hit is not None:
             answer = self._hit_body(call, hit)
             return Completion(orjson.dumps(answer), answer, None, 0.0)
-        result = await self._complete_planned(call, body)
-        self._note_miss(call)
+        result = await self._complete_planned(call, self._trim(call, body))
+        self._annotate(call)
         await self._cache_save(call, result.body)
         return result
 
@@ -219,8 +253,8 @@ class Gateway:
         if hit is not None:
             cached = CachedStream(self._hit_body(call, hit), "chatcmpl-" + call.row.id[4:])
             return cached, await anext(aiter(cached))
-        opened = await self._open_planned(call, body)
-        self._note_miss(call)
+        opened = await self._open_planned(call, self._trim(call, body))
+        self._annotate(call)
         return opened
 
     async def _open_planned(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
@@ -277,6 +311,7 @@ class Gateway:
         if call.hit is not None:  # accounted at the lookup
             return
         assert call.target is not None
+        body = call.sent or body
         usage = stream.usage
         if usage is None:
             text = _stream_text(stream.events)
@@ -340,6 +375,9 @@ class Gateway:
         if cost_usd is not None:  # the provider said what the call cost (replay of recorded calls)
             row.cost_usd = cost_usd
             row.savings_usd = row.baseline_cost_usd - cost_usd
+        if row.trim_tokens_before > row.trim_tokens_after and call.target.info is not None:
+            trimmed = row.trim_tokens_before - row.trim_tokens_after
+            row.trim_saved_usd = trimmed * call.target.info.input_per_mtok / 1e6
         cancelled = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome == "cancelled")
         if cancelled:  # losers of a race (speculative, hedge) are charged through their attempts
             row.cost_usd += cancelled

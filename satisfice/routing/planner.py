@@ -110,15 +110,26 @@ class Planner:
         """The route's candidates that a configured provider serves."""
         return [cand for cand, _ in self._expanded.get(route, [])]
 
-    def plan(self, model: str, needs: Needs, knob: str | None = None) -> Plan:
-        """`knob` comes from the request's x-satisfice-knob header; a model suffix (`auto:0.9`)
-        wins over it, and either wins over the route's own knob."""
+    def route_for(self, model: str) -> tuple[RouteSettings | None, str | None]:
+        """The route a model name asks for, and the knob of a `route:knob` name."""
         route = self.directory.route(model)
         if route is None and ":" in model:
             name, _, suffix = model.partition(":")
             route = self.directory.route(name)
             if route is not None:
-                knob = suffix
+                return route, suffix
+        return route, None
+
+    def largest_context(self, route: str) -> int | None:
+        """The largest context window among a route's servable candidates (None: unknown)."""
+        windows = [t.info.context_window for _, ts in self._expanded.get(route, []) for t in ts if t.info]
+        return max(windows, default=None)
+
+    def plan(self, model: str, needs: Needs, knob: str | None = None) -> Plan:
+        """`knob` comes from the request's x-satisfice-knob header; a model suffix (`auto:0.9`)
+        wins over it, and either wins over the route's own knob."""
+        route, suffix = self.route_for(model)
+        knob = suffix if suffix is not None else knob
         if route is None:
             return self._direct(model, needs)
         return self._route(route, needs, knob)
