@@ -1,9 +1,19 @@
 """Run the shared gateway overhead harness with Satisfice plugged in beside its peers.
 
-    .venv/bin/python scripts/bench_gateway.py [--peer floor --peer litellm --peer portkey] [harness args...]
+    .venv/bin/python scripts/bench_gateway.py [--routed] [--peer floor ...] [harness args...]
 
-Satisfice runs as `satisfice serve` in environment-only mode (OPENAI_BASE_URL = the harness's mock,
-so the model names pass through unchanged) with the SQLite ledger on, one process on one core.
+By default Satisfice runs as `satisfice serve` in environment-only mode (OPENAI_BASE_URL = the
+harness's mock, so the model names pass through unchanged) with the SQLite ledger on, one process on
+one core.
+
+With --routed (issue 6's setting) it runs from a config file instead: the requested model `mock-gpt`
+is a route with strategy `auto` and the learned router over two catalog-priced candidates the mock
+serves (`mock-small`, `mock-large`); the ledger is on; the exact cache is on for every request
+(`when: always`) with a 1 ms TTL, so every request computes its key, looks it up, misses (the
+previous identical request's entry has expired) and stores its answer: "cache on and missing".
+The harness sends one fixed prompt, so the router's feature cache answers every request after the
+first; scripts/bench_router.py measures the decision on prompts new to the process.
+
 Everything the harness prints (its method, the tables, ratios) is passed through; results land in
 bench-results/ (gitignored).
 """
@@ -17,10 +27,46 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = Path(os.environ.get("SATISFICE_SHARED", ROOT.parent / "shared")) / "bench"
 CACHE = Path(os.environ.get("GWBENCH_CACHE", Path.home() / ".cache" / "gwbench"))
+
+
+ROUTED_CONFIG: dict[str, Any] = {
+    "providers": [
+        {
+            "name": "mock",
+            "type": "openai",
+            "base_url": "${BENCH_UPSTREAM}",
+            "api_key": "${BENCH_KEY}",
+            "models": ["mock-small", "mock-large"],
+        }
+    ],
+    "models": [
+        {
+            "id": "mock-small",
+            "provider": "mock",
+            "input_per_mtok": 0.15,
+            "output_per_mtok": 0.6,
+            "context_window": 128000,
+            "quality_prior": 0.75,
+        },
+        {
+            "id": "mock-large",
+            "provider": "mock",
+            "input_per_mtok": 2.5,
+            "output_per_mtok": 10.0,
+            "context_window": 128000,
+            "quality_prior": 0.9,
+        },
+    ],
+    "routes": {
+        "mock-gpt": {"strategy": "auto", "router": "learned", "candidates": ["mock-small", "mock-large"]}
+    },
+    "cache": {"when": "always", "ttl_s": 0.001},
+}
 
 
 def main(argv: list[str]) -> int:
@@ -29,26 +75,27 @@ def main(argv: list[str]) -> int:
         print(f"harness venv missing: run `bash {SHARED_BENCH}/setup.sh` first", file=sys.stderr)
         return 2
     satisfice = shutil.which("satisfice", path=str(ROOT / ".venv" / "bin")) or "satisfice"
-    spec = [
-        {
-            "name": "satisfice",
-            "cmd": f"{satisfice} serve --host 127.0.0.1 --port {{port}}",
-            "env": {
-                "OPENAI_BASE_URL": "{upstream_base_url}",
-                "OPENAI_API_KEY": "{api_key}",
-                "SATISFICE_LEDGER": "{workdir}/ledger.db",
-            },
-            "health": "/health",
-        }
-    ]
-    spec_file = Path(tempfile.mkdtemp(prefix="satisfice-bench-")) / "gateways.json"
+    tmp = Path(tempfile.mkdtemp(prefix="satisfice-bench-"))
+    routed = "--routed" in argv
+    args = [a for a in argv if a != "--routed"]
+    cmd = f"{satisfice} serve --host 127.0.0.1 --port {{port}}"
+    env = {"SATISFICE_LEDGER": "{workdir}/ledger.db", "SATISFICE_LEARN": "{workdir}/learn.db"}
+    if routed:
+        (tmp / "satisfice.json").write_text(json.dumps(ROUTED_CONFIG))
+        cmd += f" --config {tmp / 'satisfice.json'}"
+        env |= {"BENCH_UPSTREAM": "{upstream_base_url}", "BENCH_KEY": "{api_key}"}
+    else:
+        env |= {"OPENAI_BASE_URL": "{upstream_base_url}", "OPENAI_API_KEY": "{api_key}"}
+    name = "satisfice-routed" if routed else "satisfice"
+    spec = [{"name": name, "cmd": cmd, "env": env, "health": "/health"}]
+    spec_file = tmp / "gateways.json"
     spec_file.write_text(json.dumps(spec))
-    args = argv or ["--peer", "floor", "--peer", "litellm", "--peer", "portkey", "--repeats", "2"]
+    args = args or ["--peer", "floor", "--peer", "litellm", "--peer", "portkey", "--repeats", "2"]
     if "--out" not in args:
         args += ["--out", str(ROOT / "bench-results")]
-    cmd = [str(harness_py), str(SHARED_BENCH / "gateway_bench.py"), "--gateway-file", str(spec_file), *args]
-    print("running:", " ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    run = [str(harness_py), str(SHARED_BENCH / "gateway_bench.py"), "--gateway-file", str(spec_file), *args]
+    print("running:", " ".join(run), flush=True)
+    return subprocess.call(run)
 
 
 if __name__ == "__main__":
