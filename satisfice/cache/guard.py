@@ -1,0 +1,279 @@
+"""The correctness guard of the semantic cache: after a cosine match, refuse near-misses.
+
+Sentence embeddings put "turn on the lights" and "turn off the lights" (or "in 3 sentences" and "in 5
+sentences", "in Python" and "in Rust") almost on top of each other, so a similarity threshold alone serves
+wrong answers. The guard compares the facts that change an answer and that a paraphrase keeps:
+
+- negation: negation words, negating prefixes (lock/unlock, legal/illegal), opposite words (on/off);
+- numbers (digits and number words: "3" equals "three"), dates and times, units;
+- named entities (capitalised or mixed-case words, identifiers) and constraint words from closed
+  classes (programming and human languages, formats, tones, audiences, kinds of text).
+
+Any difference rejects: a false hit serves a wrong answer, a false miss only costs one upstream call.
+Pure Python, deterministic, no network; tens of microseconds for a chat prompt.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from satisfice.cache import guard_lexicon as lex
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    ok: bool  # True: the cached answer may be served for the query
+    reason: str  # e.g. "numbers differ: 3 vs 5", "negation differs", "same"
+
+
+def conversation_text(messages: list[dict[str, Any]]) -> str:
+    """OpenAI messages -> one text ("role: content" lines, system included), for embedding and guard.
+
+    Content may be a string or a list of parts; non-text parts (images, audio) are skipped. Tool calls
+    add their names and arguments, so two requests that differ only there never look the same."""
+    lines: list[str] = []
+    for m in messages:
+        role = str(m.get("role") or "user")
+        parts = [_content_text(m.get("content"))]
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function") or {} if isinstance(call, dict) else {}
+            parts.append(f"[tool call {fn.get('name', '')}({fn.get('arguments', '')})]")
+        legacy = m.get("function_call")
+        if isinstance(legacy, dict):
+            parts.append(f"[tool call {legacy.get('name', '')}({legacy.get('arguments', '')})]")
+        lines.append(f"{role}: " + " ".join(p for p in parts if p))
+    return "\n".join(lines)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and part.get("type") in ("text", "input_text"):
+                texts.append(str(part.get("text") or ""))
+        return " ".join(texts)
+    return ""
+
+
+def guard(query: str, cached: str) -> GuardVerdict:
+    """May the answer cached for `cached` be served for `query`? Conservative: any doubt rejects."""
+    if query == cached:
+        return GuardVerdict(True, "same")
+    a, b = _features(query), _features(cached)
+    for name, fa, fb in (
+        ("negation differs", a.negation, b.negation),
+        ("numbers differ", a.numbers, b.numbers),
+        ("dates differ", a.dates, b.dates),
+    ):
+        if fa != fb:
+            return GuardVerdict(False, f"{name}: {_show(fa - fb)} vs {_show(fb - fa)}")
+    if a.units != b.units:
+        return GuardVerdict(False, f"units differ: {_show(a.units)} vs {_show(b.units)}")
+    opposite = _prefixed(a.words, b.words) or _opposites(a.lemmas, b.lemmas)
+    if opposite:
+        return GuardVerdict(False, f"negation differs: {opposite}")
+    for cls, members in lex.CLASSES.items():
+        ca, cb = a.lemmas.keys() & members, b.lemmas.keys() & members
+        if ca != cb:
+            return GuardVerdict(False, f"{cls} differs: {_show(ca - cb)} vs {_show(cb - ca)}")
+    lost = _unmatched(a.entities, b.words) or _unmatched(b.entities, a.words)
+    if lost:
+        return GuardVerdict(False, f"entities differ: {lost}")
+    rare = _unstemmed(a.rare, b.words) or _unstemmed(b.rare, a.words)
+    if rare:  # lower-cased names and terms: "penicillin" vs "insulin"
+        return GuardVerdict(False, f"rare terms differ: {rare}")
+    return GuardVerdict(True, "same")
+
+
+@dataclass(frozen=True)
+class _Features:
+    words: frozenset[str]  # lower-cased words
+    lemmas: dict[str, int]  # crude lemmas (plural/-ed/-ing stripped where the lexicon knows the word)
+    negation: Counter[str]
+    numbers: Counter[str]
+    dates: Counter[str]
+    units: tuple[str, ...]  # in order: "10 miles to km" is not "10 km to miles"
+    entities: frozenset[str]
+    rare: frozenset[str]  # words outside the common vocabulary (after stripping inflections)
+
+
+_TOKEN = re.compile(
+    r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?"  # 3, 1,000, 2.5, 6:30, 3/4, 2023-05 (split at '-'), 21st
+    r"|[A-Za-z][A-Za-z0-9]*(?:[+#]+|(?:['\u2019][a-z]+)?)"  # words, c++, c#, don't
+    r"|[$€£¥%°]"
+)
+_SENTENCE_END = re.compile(r"[.!?:;\n\"“(]")
+_MIXED = re.compile(r"[A-Za-z].*(?:[A-Z]|\d)|\d.*[A-Za-z]")  # iPhone, useEffect, GDPR, S24, python3
+
+
+@functools.lru_cache(maxsize=4096)  # a hot cached entry is guarded again and again
+def _features(text: str) -> _Features:
+    words: list[str] = []
+    entities: set[str] = set()
+    end = 0  # where the previous token ended: the gap since then tells whether a sentence starts
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        low = tok.lower().replace("\u2019", "'")  # typographic apostrophe
+        if tok[0].isalpha():
+            starts = end == 0 or _SENTENCE_END.search(text, end, m.start()) is not None
+            if _is_entity(tok, starts):
+                entities.add(_expand(low)[0])
+        words.extend(_expand(low))
+        end = m.end()
+    lemmas: Counter[str] = Counter(_lemma(w) for w in words)
+    return _Features(
+        words=frozenset(words),
+        lemmas=dict(lemmas),
+        negation=_negations(words),
+        numbers=_numbers(words),
+        dates=_dates(words),
+        units=tuple(u for w in words if (u := lex.UNITS.get(_lemma(w)) or lex.UNITS.get(w))),
+        entities=frozenset(entities),
+        rare=frozenset(w for w in words if _is_rare(w)),
+    )
+
+
+@functools.cache
+def _common_words() -> frozenset[str]:
+    """Whole-word tokens of the router's Llama-2 vocabulary (~12.7k words): a word list by frequency,
+    read from the tokenizer file that wordllama ships. Empty if missing: the rare-term check is off."""
+    try:
+        from satisfice.predict.embed import TOKENIZER, _package_dir
+
+        with open(_package_dir() / TOKENIZER, "rb") as f:
+            vocab = json.load(f)["model"]["vocab"]
+    except Exception:  # pragma: no cover - another wordllama layout
+        return frozenset()
+    return frozenset(t[1:].lower() for t in vocab if t.startswith("▁") and t[1:].isalpha())
+
+
+def _is_rare(w: str) -> bool:
+    common = _common_words()
+    if not common or len(w) <= 3 or not w.isalpha() or w in common:
+        return False
+    return not any(w.endswith(sfx) and w[: -len(sfx)] + add in common for sfx, add in _INFLECTIONS)
+
+
+_INFLECTIONS = (
+    ("s", ""),
+    ("es", ""),
+    ("ies", "y"),
+    ("ed", ""),
+    ("ed", "e"),
+    ("d", ""),
+    ("ing", ""),
+    ("ing", "e"),
+    ("er", ""),
+    ("est", ""),
+    ("ly", ""),
+)
+
+
+def _unstemmed(rare: frozenset[str], other: frozenset[str]) -> str:
+    """Rare words with no word in the other text sharing a 5-letter stem (invite ~ invitation)."""
+    stems = {w[:5] for w in other if len(w) >= 5}
+    return ", ".join(sorted(w for w in rare if w not in other and w[:5] not in stems))
+
+
+def _expand(low: str) -> list[str]:
+    """Contractions to their negation ("don't" -> "do", "not"); possessives dropped."""
+    if low.endswith("n't"):
+        stem = {"won't": "will", "can't": "can", "shan't": "shall"}.get(low, low[:-3])
+        return [stem, "not"]
+    if low == "cannot":
+        return ["can", "not"]
+    if low.endswith(("'s", "'re", "'ve", "'ll", "'d", "'m")):
+        return [low.split("'")[0]]
+    return [low]
+
+
+def _is_entity(tok: str, sentence_start: bool) -> bool:
+    if tok in ("I", "I'm", "I've", "I'd", "I'll") or len(tok) < 2:
+        return False
+    if _MIXED.match(tok) and not tok[1:].islower():
+        return True  # inner capitals or digits: product names, identifiers, acronyms
+    return tok[0].isupper() and not sentence_start
+
+
+def _lemma(w: str) -> str:
+    """The lexicon's form of a word: tries the word, then without -s/-es/-ed/-d/-ing (or -ing plus e)."""
+    if w in lex.SYNONYMS:
+        return lex.SYNONYMS[w]
+    if w in lex.KNOWN:
+        return w
+    for suffix, add in (("s", ""), ("es", ""), ("ed", ""), ("d", ""), ("ing", ""), ("ing", "e")):
+        if w.endswith(suffix) and (base := w[: -len(suffix)] + add) in lex.KNOWN:
+            return lex.SYNONYMS.get(base, base)
+    return w
+
+
+def _negations(words: list[str]) -> Counter[str]:
+    return Counter(lex.NEGATIONS[w] for w in words if w in lex.NEGATIONS)
+
+
+def _prefixed(wa: frozenset[str], wb: frozenset[str]) -> str:
+    """ "unlock" in one text where the other has "lock" (and not "unlock"): a negating prefix. Matching
+    against the other text's words avoids a list of words that merely start with un-/dis-/in-."""
+    for x, y in ((wa, wb), (wb, wa)):
+        for w in x - y:
+            for p in lex.NEG_PREFIXES:
+                if w.startswith(p) and len(w) > len(p) + 2 and w[len(p) :] in y:
+                    return f"{w} vs {w[len(p) :]}"
+    return ""
+
+
+def _numbers(words: list[str]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for w in words:
+        if w[0].isdigit():
+            out[_number_form(w)] += 1
+        elif w in lex.NUMBER_WORDS:
+            out[lex.NUMBER_WORDS[w]] += 1
+    return out
+
+
+def _number_form(w: str) -> str:
+    w = re.sub(r"(st|nd|rd|th)$", "", w)
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", w):
+        w = w.replace(",", "")
+    if re.fullmatch(r"\d+\.\d+", w):
+        return str(float(w))
+    return w.lstrip("0") or "0"
+
+
+def _dates(words: list[str]) -> Counter[str]:
+    out: Counter[str] = Counter(w for w in words if w in lex.DATE_WORDS)
+    for prev, w in itertools.pairwise(words):
+        if prev in lex.DATE_MODIFIERS and (_lemma(w) in lex.PERIODS or w in lex.DATE_WORDS):
+            out[f"{prev} {_lemma(w)}"] += 1
+        if prev.isdigit() and w in ("am", "pm"):
+            out[w] += 1
+    return out
+
+
+def _opposites(la: dict[str, int], lb: dict[str, int]) -> str:
+    """Opposite words ("on" vs "off"): a pair whose counts differ, with each side used somewhere."""
+    for x, y in lex.OPPOSITES:
+        ax, ay, bx, by = la.get(x, 0), la.get(y, 0), lb.get(x, 0), lb.get(y, 0)
+        if (ax, ay) != (bx, by) and ax + bx > 0 and ay + by > 0:
+            return f"{x} vs {y}"
+    return ""
+
+
+def _unmatched(entities: Iterable[str], other_words: frozenset[str]) -> str:
+    return ", ".join(sorted(e for e in entities if e not in other_words))
+
+
+def _show(items: Iterable[str]) -> str:
+    return ", ".join(sorted(items)) or "-"
