@@ -47,23 +47,30 @@ def banner(settings: Settings, host: str, port: int) -> str:
     return "\n".join(lines)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def settings_from(config: str | None) -> Settings:
+    return _settings(config)
+
+
+def run_server(
+    settings: Settings, host: str | None, port: int | None, *, reuse_port: bool, quiet: bool
+) -> None:
+    """Build the gateway and serve until SIGINT/SIGTERM (one process)."""
     from aiohttp import web
 
     from satisfice.server.app import make_app
     from satisfice.wiring import build
 
-    settings = _settings(args.config)
     parts = build(settings)
-    host = args.host or parts.settings.host
-    port = args.port if args.port is not None else parts.settings.port
+    host = host or parts.settings.host
+    port = port if port is not None else parts.settings.port
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    print(banner(parts.settings, host, port), flush=True)
+    if not quiet:
+        print(banner(parts.settings, host, port), flush=True)
     web.run_app(
         make_app(parts),
         host=host,
@@ -72,8 +79,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print=None,
         handler_cancellation=True,  # a client that leaves cancels its handler and the upstream call
         shutdown_timeout=5.0,
+        reuse_port=reuse_port or None,
     )
-    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args.config)
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        run_server(settings, args.host, args.port, reuse_port=False, quiet=False)
+        return 0
+    from satisfice.server.workers import supervise
+
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    if port == 0:
+        print("error: --workers needs a fixed port (they share it)", file=sys.stderr)
+        return 2
+    print(banner(settings, host, port) + f"\n  workers  {args.workers} processes on one port", flush=True)
+    return supervise(args.config, host, port, args.workers)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -185,6 +211,12 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (default 1; e.g. one per core)",
+    )
     s.set_defaults(func=cmd_serve)
     c = sub.add_parser("check", help="validate a config without serving")
     c.add_argument("--config")

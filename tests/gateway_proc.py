@@ -26,7 +26,14 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    def __init__(self, tmp: Path, config: dict[str, Any] | None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        config: dict[str, Any] | None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        self.args = args  # extra `satisfice serve` arguments
         self.tmp = tmp
         self.port = free_port()
         self.ledger = str(tmp / "ledger.db")
@@ -53,7 +60,7 @@ class GatewayProcess:
         return f"{self.url}/v1"
 
     def __enter__(self) -> GatewayProcess:
-        cmd = [sys.executable, "-m", "satisfice", "serve", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "satisfice", "serve", "--port", str(self.port), *self.args]
         if self.config_path is not None:
             cmd += ["--config", str(self.config_path)]
         self.proc = subprocess.Popen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -149,6 +150,7 @@ class MiscEndpoints:
             orjson.dumps(
                 {
                     "status": "ok",
+                    "pid": os.getpid(),  # which worker answered (serve --workers N)
                     "simulated": self.simulated,
                     "providers": sorted(self.directory.providers),
                     "open_breakers": sorted(k for k, v in breakers.items() if v != "closed"),

@@ -1,0 +1,50 @@
+"""`satisfice serve --workers N`: N processes share one port (SO_REUSEPORT), so throughput scales
+with cores. The parent only supervises: it starts the workers, and on SIGINT/SIGTERM stops them.
+
+Each worker has its own in-process state (breakers, memory cache, hedge history); the ledger, the
+learning statistics and a SQLite cache are files all workers share (SQLite WAL).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from types import FrameType
+
+
+def _worker(config: str | None, host: str, port: int) -> None:
+    from satisfice.cli import run_server, settings_from
+
+    run_server(settings_from(config), host, port, reuse_port=True, quiet=True)
+
+
+def supervise(config: str | None, host: str, port: int, workers: int) -> int:
+    """Run `workers` server processes on host:port until a signal, then stop them. Returns an exit
+    code: 0 after a signal, 1 when a worker died on its own."""
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop or threads forked
+    procs = [
+        ctx.Process(target=_worker, args=(config, host, port), name=f"satisfice-worker-{i}", daemon=False)
+        for i in range(workers)
+    ]
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    for p in procs:
+        p.start()
+    while not stop.is_set() and all(p.is_alive() for p in procs):
+        stop.wait(0.2)
+    for p in procs:
+        if p.is_alive() and p.pid is not None:
+            os.kill(p.pid, signal.SIGINT)  # aiohttp shuts down gracefully on SIGINT
+    for p in procs:
+        p.join(10)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    return 0 if stop.is_set() else 1

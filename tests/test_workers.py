@@ -1,0 +1,37 @@
+"""`satisfice serve --workers 2`: two processes share the port, both serve, one ledger gets every row."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import openai
+
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+
+
+def test_two_workers_share_the_port_and_the_ledger(upstream: FakeUpstream, tmp_path: Path) -> None:
+    with GatewayProcess(
+        tmp_path, standard_config(upstream), env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")
+    ) as gw:
+        pids = set()
+        for _ in range(60):  # a new connection each time: the kernel spreads them over the workers
+            with urllib.request.urlopen(gw.url + "/health", timeout=5) as r:
+                pids.add(json.loads(r.read())["pid"])
+        assert len(pids) == 2
+        assert gw.proc is not None and gw.proc.pid not in pids  # the parent only supervises
+        client = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
+        ids = set()
+        for i in range(20):
+            raw = openai.OpenAI(
+                base_url=gw.base_url, api_key="k", max_retries=0
+            ).chat.completions.with_raw_response
+            resp = raw.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello {i}"}])
+            ids.add(resp.headers["x-satisfice-request-id"])
+        client.close()
+        rows = gw.rows(count=20)
+        assert ids <= {r["id"] for r in rows}
+    assert gw.proc.returncode == 0  # stopped cleanly on SIGINT, workers included
