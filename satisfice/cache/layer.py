@@ -71,10 +71,14 @@ class ResponseCache:
     async def start(self) -> None:
         """Rebuild the semantic index from the store (a persistent store survives restarts)."""
         if self.semantic_on:
-            from satisfice.cache.semantic import SemanticIndex
+            import asyncio
+
+            from satisfice.cache.semantic import SemanticIndex, embed_text
 
             self._index = SemanticIndex()
             self._index.load(await self.store.semantic_entries())
+            # Load the embedding table now (off the loop), not on the first request.
+            await asyncio.get_running_loop().run_in_executor(None, embed_text, "warm up")
 
     async def close(self) -> None:
         await self.store.close()

@@ -1,0 +1,104 @@
+"""The semantic side of the cache: an index per scope of conversation embeddings, searched for a
+close paraphrase, then the correctness guard that rejects near-misses (a different number, a
+negation, another entity...). Cosine similarity alone serves wrong answers; the guard is the point."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from satisfice.cache.entry import CacheEntry
+from satisfice.cache.guard import guard
+from satisfice.cache.vector_index import VectorIndex
+
+Vector = npt.NDArray[np.float32]
+_CANDIDATES = 4  # entries above the threshold to try the guard on, best first
+
+
+def embed_text(text: str) -> Vector:
+    """The router's own embedding (wordllama, in-package), so the cache adds no second model."""
+    from satisfice.predict.embed import get_embedder
+
+    emb = get_embedder()
+    return np.ascontiguousarray(emb.pool(emb.token_ids(text)), dtype=np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    key: str
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why the best near entry was not served (for the ledger's reason)."""
+
+    similarity: float
+    reason: str
+
+
+class SemanticIndex:
+    """Keys of cached entries by scope. One asyncio thread uses it; no locking."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[str, VectorIndex] = {}
+        self._scope_of: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._scope_of)
+
+    def add(self, scope: str, key: str, vector: Vector) -> None:
+        self.remove(key)
+        index = self._indexes.get(scope)
+        if index is None:
+            index = self._indexes[scope] = VectorIndex(int(vector.shape[0]))
+        index.add(key, vector)
+        self._scope_of[key] = scope
+
+    def remove(self, key: str) -> None:
+        scope = self._scope_of.pop(key, None)
+        if scope is None:
+            return
+        index = self._indexes[scope]
+        index.remove(key)
+        if len(index) == 0:
+            del self._indexes[scope]
+
+    def load(self, entries: Iterable[CacheEntry]) -> None:
+        for e in entries:
+            self.add(e.scope, e.key, np.frombuffer(e.vector, dtype=np.float32))
+
+    def near(self, scope: str, vector: Vector, threshold: float) -> list[Match]:
+        index = self._indexes.get(scope)
+        if index is None:
+            return []
+        found = index.search(vector, _CANDIDATES)
+        return [Match(k, s) for k, s in found if s >= threshold]
+
+
+async def semantic_lookup(
+    index: SemanticIndex,
+    get: Callable[[str], Awaitable[CacheEntry | None]],
+    scope: str,
+    text: str,
+    vector: Vector,
+    threshold: float,
+    fresh: Callable[[CacheEntry], bool],
+) -> tuple[CacheEntry, float] | Refusal | None:
+    """The best entry above the threshold that passes the guard; else why the best one failed."""
+    refusal: Refusal | None = None
+    for match in index.near(scope, vector, threshold):
+        entry = await get(match.key)
+        if entry is None:
+            index.remove(match.key)  # evicted or expired in the store
+            continue
+        if not fresh(entry):  # too old for this request's max-age
+            continue
+        verdict = guard(text, entry.text)
+        if verdict.ok:
+            return entry, match.similarity
+        refusal = refusal or Refusal(match.similarity, verdict.reason)
+    return refusal

@@ -1,0 +1,102 @@
+"""The semantic cache through the real gateway: a paraphrase is served the stored answer, a
+near-miss is not (and the ledger says why), and scopes (tenant, parameters) are never crossed."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from openai.types.chat import ChatCompletionChunk
+
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+
+
+@pytest.fixture(scope="module")
+def semantic(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    tmp: Path = tmp_path_factory.mktemp("gw-semantic")
+    config = standard_config(upstream)
+    config["routes"]["faq"] = {
+        "strategy": "first",
+        "candidates": ["gpt-4o-mini"],
+        "cache": {"semantic": True},
+    }
+    with GatewayProcess(tmp, config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
+        yield gw
+
+
+def ask(gw: GatewayProcess, text: str, *, key: str = "sk-a", **kw: Any) -> Any:
+    client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    params: dict[str, Any] = {"model": "faq", "temperature": 0, **kw}
+    return client.chat.completions.with_raw_response.create(
+        messages=[
+            {"role": "system", "content": f"Tenant note {kw.get('seed', '')}"},
+            {"role": "user", "content": text},
+        ],
+        **params,
+    )
+
+
+def test_a_paraphrase_is_served_and_a_near_miss_is_not(
+    semantic: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    topic = uuid.uuid4().hex[:6]  # keeps this test's entries apart from other tests' (same scope otherwise)
+    first = ask(semantic, f"How do I reset the password of my account {topic}?", seed=1)
+    assert first.headers["x-satisfice-cache"] == "miss"
+    para = ask(semantic, f"How can I reset my account {topic} password?", seed=1)
+    assert para.headers["x-satisfice-cache"] == "hit-semantic"
+    assert para.parse().choices[0].message.content == first.parse().choices[0].message.content
+    row = semantic.row(para.headers["x-satisfice-request-id"])
+    assert row["cache"] == "hit-semantic" and row["cost_usd"] == 0 and "cosine" in row["reason"]
+    near = ask(semantic, f"How do I not reset the password of my account {topic}?", seed=1)
+    assert near.headers["x-satisfice-cache"] == "miss"
+    near_row = semantic.row(near.headers["x-satisfice-request-id"])
+    assert "near-miss rejected" in near_row["reason"] and "negation" in near_row["reason"]
+    numbers = ask(semantic, f"Convert 30 miles to kilometres for route {topic}", seed=1)
+    assert numbers.headers["x-satisfice-cache"] == "miss"
+    other = ask(semantic, f"Convert 45 miles to kilometres for route {topic}", seed=1)
+    assert other.headers["x-satisfice-cache"] == "miss"
+    assert "numbers differ" in semantic.row(other.headers["x-satisfice-request-id"])["reason"]
+
+
+def test_semantic_matches_never_cross_tenants_or_parameters(semantic: GatewayProcess) -> None:
+    topic = uuid.uuid4().hex[:6]
+    assert (
+        ask(semantic, f"Can you explain the return policy of shop {topic}?", seed=2).headers[
+            "x-satisfice-cache"
+        ]
+        == "miss"
+    )
+    para = f"Please explain the return policy of shop {topic}."
+    assert ask(semantic, para, seed=2, key="sk-b").headers["x-satisfice-cache"] == "miss"  # another tenant
+    assert ask(semantic, para, seed=2, max_tokens=50).headers["x-satisfice-cache"] == "miss"  # other params
+    assert ask(semantic, para, seed=2).headers["x-satisfice-cache"] == "hit-semantic"
+
+
+def test_a_semantic_hit_streams(semantic: GatewayProcess, upstream: FakeUpstream) -> None:
+    topic = uuid.uuid4().hex[:6]
+    first = ask(semantic, f"Which plan includes priority support for team {topic}?", seed=3).parse()
+    client = openai.OpenAI(base_url=semantic.base_url, api_key="sk-a", max_retries=0)
+    with client.chat.completions.with_streaming_response.create(
+        model="faq",
+        temperature=0,
+        seed=3,
+        stream=True,
+        messages=[
+            {"role": "system", "content": "Tenant note 3"},
+            {"role": "user", "content": f"Which plan has priority support for team {topic}?"},
+        ],
+    ) as resp:
+        assert resp.headers["x-satisfice-cache"] == "hit-semantic"
+        chunks = [c for c in resp.parse() if isinstance(c, ChatCompletionChunk)]
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == first.choices[0].message.content
+    )
+    assert sum(1 for r in upstream.requests() if topic in json.dumps(r["body"])) == 1
