@@ -14,6 +14,9 @@ previous identical request's entry has expired) and stores its answer: "cache on
 The harness sends one fixed prompt, so the router's feature cache answers every request after the
 first; scripts/bench_router.py measures the decision on prompts new to the process.
 
+With --routed --cache-hits the cache TTL is an hour instead, so after the first request every
+request is an exact cache hit: the cost of serving a hit.
+
 Everything the harness prints (its method, the tables, ratios) is passed through; results land in
 bench-results/ (gitignored).
 """
@@ -76,17 +79,18 @@ def main(argv: list[str]) -> int:
         return 2
     satisfice = shutil.which("satisfice", path=str(ROOT / ".venv" / "bin")) or "satisfice"
     tmp = Path(tempfile.mkdtemp(prefix="satisfice-bench-"))
-    routed = "--routed" in argv
-    args = [a for a in argv if a != "--routed"]
+    routed, hits = "--routed" in argv, "--cache-hits" in argv
+    args = [a for a in argv if a not in ("--routed", "--cache-hits")]
     cmd = f"{satisfice} serve --host 127.0.0.1 --port {{port}}"
     env = {"SATISFICE_LEDGER": "{workdir}/ledger.db", "SATISFICE_LEARN": "{workdir}/learn.db"}
     if routed:
-        (tmp / "satisfice.json").write_text(json.dumps(ROUTED_CONFIG))
+        config = {**ROUTED_CONFIG, "cache": {"when": "always", "ttl_s": 3600 if hits else 0.001}}
+        (tmp / "satisfice.json").write_text(json.dumps(config))
         cmd += f" --config {tmp / 'satisfice.json'}"
         env |= {"BENCH_UPSTREAM": "{upstream_base_url}", "BENCH_KEY": "{api_key}"}
     else:
         env |= {"OPENAI_BASE_URL": "{upstream_base_url}", "OPENAI_API_KEY": "{api_key}"}
-    name = "satisfice-routed" if routed else "satisfice"
+    name = ("satisfice-hits" if hits else "satisfice-routed") if routed else "satisfice"
     spec = [{"name": name, "cmd": cmd, "env": env, "health": "/health"}]
     spec_file = tmp / "gateways.json"
     spec_file.write_text(json.dumps(spec))
