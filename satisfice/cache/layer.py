@@ -30,9 +30,10 @@ class CacheTicket:
     use: CacheUse
     policy: CachePolicy
     key: str = ""
-    scope: str = ""
+    scope: str = ""  # semantic only: the request without its messages (see key.scope_key)
+    messages: list[Any] | None = None  # semantic only: embedded lazily, after an exact miss
     text: str = ""  # semantic only: the conversation text
-    vector: Any = None  # semantic only: its embedding (numpy float32)
+    vector: Any = None  # semantic only: its embedding (numpy float32), once computed
     status: str = "off"  # off | miss | hit-exact | hit-semantic: the x-satisfice-cache header
     note: str = ""  # for the ledger's reason: what the lookup found
 
@@ -98,13 +99,20 @@ class ResponseCache:
             return CacheTicket(OFF, policy)
         ticket = CacheTicket(use, policy, request_key(tenant, knob, body), status="miss")
         if policy.semantic and self._index is not None:
+            ticket.scope = scope_key(tenant, knob, body)
+            ticket.messages = body.get("messages") or []
+        return ticket
+
+    @staticmethod
+    def _embed(ticket: CacheTicket) -> None:
+        """The conversation's text and embedding, computed once and only when needed (an exact hit
+        never pays for them)."""
+        if ticket.vector is None and ticket.messages is not None:
             from satisfice.cache.guard import conversation_text
             from satisfice.cache.semantic import embed_text
 
-            ticket.scope = scope_key(tenant, knob, body)
-            ticket.text = conversation_text(body.get("messages") or [])
+            ticket.text = conversation_text(ticket.messages)
             ticket.vector = embed_text(ticket.text)
-        return ticket
 
     async def lookup(self, ticket: CacheTicket) -> Hit | None:
         if not ticket.use.read:
@@ -114,8 +122,9 @@ class ResponseCache:
         if entry is not None and entry.fresh(now, ticket.use.max_age_s):
             ticket.status = "hit-exact"
             return Hit(entry, "exact")
-        if ticket.vector is None:
+        if ticket.messages is None:
             return None
+        self._embed(ticket)
         from satisfice.cache.semantic import Refusal, semantic_lookup
 
         found = await semantic_lookup(
@@ -155,6 +164,7 @@ class ResponseCache:
         """Store a successful answer; returns whether it is servable now (not awaiting proof)."""
         if not ticket.use.write or not _storable(body):
             return False
+        self._embed(ticket)
         now = self.clock()
         entry = CacheEntry(
             key=ticket.key,
