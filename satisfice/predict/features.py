@@ -49,6 +49,9 @@ STAT_NAMES = (
     "has_image",
     "imperative_write",
     "tail_share",
+    "math_words",
+    "code_words",
+    "reason_words",
 )
 N_STATS = len(STAT_NAMES)
 N_FEATURES = 2 * DIM + N_STATS
@@ -92,6 +95,12 @@ _WRITE = (
     "describe",
     "Describe",
 )
+
+# The no-ML heuristic's cues (`baselines.difficulty`), as cheap substring counts on the lower-cased text:
+# they carry over between benchmark families better than anything else measured (docs/router.md).
+_MATH_WORDS = ("prove", "solve", "equation", "integral", "probability", "\\frac")
+_CODE_WORDS = ("python", "javascript", "code", "sql")
+_REASON_WORDS = ("step by step", "explain why", "derive", "analyze", "analyse", "compare", "design")
 
 
 def content_text(content: Any) -> tuple[str, bool]:
@@ -172,6 +181,7 @@ def text_stats(
     math = sum(t.count(k) for k in _MATH_MARKS)
     latex = t.count("\\frac") + t.count("\\") // 2 + t.count("$")
     cjk = len(_CJK.findall(t)) if non_ascii else 0
+    low = t.lower()
     out = np.array(
         [
             log1p(n) / 8,
@@ -197,6 +207,9 @@ def text_stats(
             float(image),
             float(any(k in t for k in _WRITE)),
             tail_share,
+            log1p(sum(low.count(k) for k in _MATH_WORDS)) / 2,
+            log1p(sum(low.count(k) for k in _CODE_WORDS)) / 2,
+            log1p(sum(low.count(k) for k in _REASON_WORDS)) / 2,
         ],
         dtype=np.float32,
     )

@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from satisfice.catalog import ModelInfo
 from satisfice.predict.base import Array, Messages, sigmoid
+from satisfice.predict.cues import cue_difficulty, mid_quantile, quantile_value
 from satisfice.predict.embed import DIM
 from satisfice.predict.features import N_FEATURES, features_many, prompt_features
 from satisfice.predict.model_features import N_MODEL_FEATURES, as_info, model_features, residual_key
@@ -55,6 +56,7 @@ class Params:
     tau: float = 10.0  # softmax temperature of the cluster membership
     zlo: Array = field(default_factory=lambda: np.full(N_MODEL_FEATURES, -np.inf))  # training models' range
     zhi: Array = field(default_factory=lambda: np.full(N_MODEL_FEATURES, np.inf))  # of the model features
+    cue_blend: float = 1.0  # weight of the learned difficulty's rank against the hand-set cue's (1 = off)
 
     def arrays(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class Params:
             "tau": np.array(self.tau),
             "zlo": self.zlo,
             "zhi": self.zhi,
+            "cue_blend": np.array(self.cue_blend),
         }
 
     @classmethod
@@ -98,6 +101,7 @@ class Params:
             float(d["tau"]),
             np.asarray(d["zlo"], f),
             np.asarray(d["zhi"], f),
+            float(d["cue_blend"]) if "cue_blend" in d else 1.0,
         )
 
 
@@ -123,17 +127,38 @@ class LearnedPredictor:
         # Fast path without the hidden branch: apply the cluster x statistics block without building it.
         nb, K, k2 = p.cols.size, p.centroids.shape[0], self._A.shape[1]
         self._A_base, self._A_w = self._A[:nb], self._A[nb : nb + K]
-        self._A_int = np.ascontiguousarray(
-            self._A[nb + K :].reshape(K, -1, k2).transpose(1, 0, 2).reshape(-1, K * k2)
+        self._A_int = (
+            np.ascontiguousarray(self._A[nb + K :].reshape(K, -1, k2).transpose(1, 0, 2).reshape(-1, K * k2))
+            if K
+            else np.zeros((0, 0))
         )  # (stats, K * (k + 2))
         self._seen = {m: i for i, m in enumerate(p.seen)}
+        # Rank blend of the difficulty b with the hand-set cue difficulty (`cues`), both as quantiles
+        # against the artifact's reference prompts, so that it works one prompt at a time.
+        self._blend = float(p.cue_blend)
+        self._b_ref, self._cue_ref = np.zeros(0), np.zeros(0)
+        if self._blend < 1.0:
+            self._b_ref = np.sort(self._project_raw(p.ref_x)[:, 1])
+            self._cue_ref = np.sort(cue_difficulty(p.ref_x))
         self._models: dict[ModelInfo, tuple[Array, float]] = {}
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- pieces
 
     def project(self, x: npt.NDArray[np.float32]) -> Array:
-        """[t, b, h] for prompt features x of shape (n, N_FEATURES) or (N_FEATURES,)."""
+        """[t, b, h] for prompt features x of shape (n, N_FEATURES) or (N_FEATURES,); with `cue_blend` < 1
+        the difficulty b is the reference quantile of w * rank(b) + (1 - w) * rank(cue difficulty)."""
+        out = self._project_raw(x)
+        if self._blend >= 1.0:
+            return out
+        w = self._blend
+        u_cue = mid_quantile(self._cue_ref, cue_difficulty(x))
+        u = w * mid_quantile(self._b_ref, out[..., 1]) + (1 - w) * u_cue
+        out = np.array(out, dtype=np.float64)
+        out[..., 1] = quantile_value(self._b_ref, u)
+        return out
+
+    def _project_raw(self, x: npt.NDArray[np.float32]) -> Array:
         p = self.params
         if self._hidden:
             xs = expand(x, p.cols, p.centroids, p.tau)

@@ -45,17 +45,29 @@ class Settings:
     # of the specialisation term, clipped to the training models' range: not the prior, so that the prior
     # acts only through the ability, monotonically (a weaker model is never lifted above a stronger one)
     spec_feats: tuple[str, ...] = ("bias", "log_price", "coder")
-    clusters: int = 32  # K topic clusters of the embedding (k-means) gating the text statistics
+    clusters: int = 0  # K topic clusters of the embedding (k-means) gating the text statistics
     cluster_dims: int = 64  # leading embedding dimensions the clusters look at
     hidden: int = 0  # tanh units of the prompt encoder's non-linear branch (0: linear only)
     l2_u: float = 1e-3  # its weights
     family_power: float = 0.25
     pair_weight: float = 1.0
     pair_abs_weight: float = 0.5  # also fit each side of a vote to its own quality (both-bad ties -> 0)
-    emb_dims: int = 64  # leading (Matryoshka) dimensions of each wordllama embedding that are used
+    # leading (Matryoshka) dimensions of each wordllama embedding that are used. 0 by default: with a
+    # benchmark family left out of training, embedding and topic-cluster weights ranked its prompts worse
+    # than random (docs/router.md), the text statistics carry over
+    emb_dims: int = 0
     pairwise_families: tuple[str, ...] = ("arena-battle",)
     reference_per_family: int = 60
     reference_chat: int = 150  # reference rows for chat-like families (arena-*)
+    # Per-family offsets of [t, b, h], fitted in training only and dropped at inference (0 = off): they
+    # absorb between-family level differences ("GSM8K is hard"), so the prompt weights learn what ranks
+    # prompts WITHIN a family, which is what carries over to an unseen benchmark. L2 strength of the
+    # offsets (small: they should absorb the family means).
+    family_offsets: bool = True
+    l2_f: float = 1e-4
+    # At inference, rank-blend the learned difficulty with the hand-set cue difficulty (`cues`): weight of
+    # the learned rank (1 = learned only). Chosen by leave-one-family-out only (docs/router.md).
+    cue_blend: float = 0.5
 
     @classmethod
     def make(cls, **kw: Any) -> Settings:
@@ -134,7 +146,7 @@ def prepare(records: Sequence[Record], s: Settings) -> Prepared:
 def feature_columns(emb_dims: int) -> npt.NDArray[np.int64]:
     from satisfice.predict.embed import DIM
 
-    d = max(1, min(emb_dims, DIM))
+    d = max(0, min(emb_dims, DIM))
     return np.concatenate([np.arange(d), DIM + np.arange(d), 2 * DIM + np.arange(N_FEATURES - 2 * DIM)])
 
 
@@ -182,6 +194,12 @@ def optimize(
         "U": rng.normal(0, 1.0 / np.sqrt(dim), (s.hidden, dim)),
         "V2": np.zeros((s.rank + 2, s.hidden)),
     }
+    fam_names = sorted(set(d.family))
+    fam_idx = np.array([fam_names.index(f) for f in d.family], dtype=np.int64)
+    onehot = np.zeros((len(d.family), len(fam_names)))
+    onehot[np.arange(len(d.family)), fam_idx] = 1.0
+    if s.family_offsets:
+        p["F"] = np.zeros((len(fam_names), s.rank + 2))
     opt = _Adam({k: v.shape for k, v in p.items()})
     Y, Wt = d.Y, d.Wt
     dense = Wt > 0
@@ -194,6 +212,8 @@ def optimize(
         if s.hidden:
             Hh = np.tanh((Xs @ p["U"].T.astype(np.float32)).astype(np.float64))
             T += Hh @ p["V2"].T
+        if s.family_offsets:
+            T += p["F"][fam_idx]
         t, b, H = T[:, 0], T[:, 1], T[:, 2:]
         kappa = np.logaddexp(0.0, t)
         G = Zw @ p["W"].T + p["E"]
@@ -220,6 +240,8 @@ def optimize(
             "a": (Z.T @ dtheta + 2 * s.l2_a * p["a"]) * use,
             "r": dtheta + 2 * s.l2_r * p["r"],
         }
+        if s.family_offsets:
+            grads["F"] = onehot.T @ dT + 2 * s.l2_f * p["F"]
         if s.hidden:
             dA = (dT @ p["V2"]) * (1 - Hh * Hh)
             grads["U"] = (Xs.T @ dA.astype(np.float32)).T.astype(np.float64) + 2 * s.l2_u * p["U"]
@@ -273,7 +295,7 @@ def fit(records: Sequence[Record], *, seed: int = 0, **settings: Any) -> Learned
         p["E"],
         p["r"],
         list(d.models),
-        d.X[ref],
+        d.X[ref].astype(np.float16).astype(np.float32),  # as stored: in-process = loaded artifact
         [d.family[i] for i in ref],
         p["U"],
         p["V2"],
@@ -281,6 +303,7 @@ def fit(records: Sequence[Record], *, seed: int = 0, **settings: Any) -> Learned
         TAU,
         zlo,
         zhi,
+        s.cue_blend,
     )
     meta = {
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
