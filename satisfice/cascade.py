@@ -249,7 +249,13 @@ class HeldStream:
     def __init__(self, inner: EventStream, held: list[bytes]) -> None:
         self.inner = inner
         self.held = held
+        self._replaying = True
+        self._held_more = False
         self._it = self._events()
+
+    @property
+    def more(self) -> bool:
+        return self._held_more if self._replaying else self.inner.more
 
     @property
     def usage(self) -> Usage | None:
@@ -267,8 +273,10 @@ class HeldStream:
         return self._it
 
     async def _events(self) -> AsyncIterator[bytes]:
-        for event in self.held:
+        for i, event in enumerate(self.held):
+            self._held_more = i < len(self.held) - 1  # held events are at hand; the next live one is not
             yield event
+        self._replaying = False
         async for event in aiter(self.inner):
             yield event
 

@@ -96,6 +96,7 @@ class CachedStream:
         self.id = completion_id
         self.created = int(time.time())
         self.events: list[bytes] = []
+        self.more = True  # the whole answer is at hand: the relay may write it in one go
         self._usage = usage_from_openai(body.get("usage"))
         self._it = self._events()
 
@@ -136,12 +137,11 @@ class CachedStream:
         return out
 
     async def _events(self) -> AsyncIterator[bytes]:
-        for choice in self.body.get("choices") or []:
-            for event in self._choice_chunks(choice):
-                self.events.append(event)
-                yield event
+        events = [e for choice in self.body.get("choices") or [] for e in self._choice_chunks(choice)]
         if self.body.get("usage") is not None:
-            event = self._chunk([], self.body["usage"])
+            events.append(self._chunk([], self.body["usage"]))
+        for i, event in enumerate(events):
+            self.more = i < len(events) - 1
             self.events.append(event)
             yield event
 

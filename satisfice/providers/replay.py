@@ -149,6 +149,7 @@ class ReplayStream:
         self.usage: Usage | None = None  # known once the stream is exhausted
         self.cost_usd: float | None = cost_usd
         self.events: list[bytes] = []
+        self.more = False
         self._cid, self._model, self._response, self._usage = cid, model, response, usage
         self._created = int(time.time())
         self._it = self._events()

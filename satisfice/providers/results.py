@@ -50,6 +50,13 @@ class EventStream(Protocol):
         """Every event relayed, to count tokens when the upstream reports no usage."""
         ...
 
+    @property
+    def more(self) -> bool:
+        """Another event is ready now (it came in the same read as the one just yielded): a relay
+        may hold this event's bytes and write them together with the next, one write instead of
+        many. False when unsure: the relay then writes at once."""
+        ...
+
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 
     async def aclose(self) -> None: ...

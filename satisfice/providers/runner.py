@@ -134,6 +134,7 @@ class HTTPEventStream:
         self.usage: Usage | None = None
         self.cost_usd: float | None = None  # HTTP providers never say: the catalog prices the usage
         self.events: list[bytes] = []  # kept to count tokens when the upstream reports no usage
+        self.more = False  # another event from the same upstream read is ready (see EventStream)
         self.finished = False
         self._it = self._events()  # one generator: the first event is read before the rest
 
@@ -145,20 +146,12 @@ class HTTPEventStream:
         translator = self._translator
         try:
             async for block in self._resp.content.iter_any():
-                for name, data in parser.feed(block):
-                    if translator is None:
-                        if data == b"[DONE]":
-                            continue
-                        if b'"usage"' in data:
-                            self._read_usage(data)
-                        event = b"data: " + data + b"\n\n"
-                        self.events.append(event)
-                        yield event
-                    else:
-                        for chunk in translator.feed(name, data):
-                            event = b"data: " + orjson.dumps(chunk) + b"\n\n"
-                            self.events.append(event)
-                            yield event
+                batch = self._batch(parser.feed(block))
+                last = len(batch) - 1
+                for i, event in enumerate(batch):
+                    self.more = i < last
+                    yield event
+                self.more = False
             if translator is not None:
                 for chunk in translator.finish():
                     event = b"data: " + orjson.dumps(chunk) + b"\n\n"
@@ -170,6 +163,22 @@ class HTTPEventStream:
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as e:
             raise AttemptFailed(FailureKind.CONNECTION, f"upstream stream cut short: {e!r}") from None
         self.finished = True
+
+    def _batch(self, parsed: list[tuple[str | None, bytes]]) -> list[bytes]:
+        """The OpenAI events one upstream read amounts to (recorded in self.events)."""
+        out: list[bytes] = []
+        translator = self._translator
+        for name, data in parsed:
+            if translator is None:
+                if data == b"[DONE]":
+                    continue
+                if b'"usage"' in data:
+                    self._read_usage(data)
+                out.append(b"data: " + data + b"\n\n")
+            else:
+                out.extend(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in translator.feed(name, data))
+        self.events.extend(out)
+        return out
 
     def _read_usage(self, data: bytes) -> None:
         try:

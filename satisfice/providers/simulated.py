@@ -107,6 +107,7 @@ class SimulatedStream:
         self.usage: Usage | None = None
         self.cost_usd: float | None = None
         self.events: list[bytes] = []
+        self.more = False  # chunks are paced apart: write each at once
         self._it = self._events()  # one generator: the first event is read before the rest
 
     def __aiter__(self) -> AsyncIterator[bytes]:

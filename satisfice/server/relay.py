@@ -83,6 +83,7 @@ async def relay(
         await resp.write(encoder.start() + encoder.feed(first))
         ttft = time.perf_counter() - call.started
         it = aiter(stream)
+        pending: list[bytes] = []  # events that arrived together go out in one write
         while True:
             try:
                 event = await anext(it)
@@ -90,9 +91,13 @@ async def relay(
                 break
             out = encoder.feed(event)
             if out:
-                await resp.write(out)
+                pending.append(out)
+            if pending and not stream.more:
+                await resp.write(b"".join(pending))
+                pending.clear()
         gateway.finish_stream(call, stream, body)
-        await resp.write(encoder.finish())
+        pending.append(encoder.finish())
+        await resp.write(b"".join(pending))
         await resp.write_eof()
         await gateway.stream_done(call, stream)
     except (ConnectionResetError, asyncio.CancelledError) as e:
