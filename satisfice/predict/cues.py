@@ -12,6 +12,8 @@ predictor does, and it carries over to families never seen in training (docs/rou
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -38,6 +40,21 @@ def cue_difficulty(x: npt.NDArray[np.float32]) -> Array:
     d = 0.1 + 0.15 * length + 0.25 * maths + 0.25 * code + 0.15 * reason + 0.05 * turns
     out: Array = np.minimum(d, 1.0)
     return out
+
+
+def cue_difficulty_one(x: npt.NDArray[np.float32]) -> float:
+    """`cue_difficulty` of one feature vector in plain Python floats (~10x faster per request)."""
+    v: list[float] = x[_COLS].tolist()
+    chars = math.expm1(8.0 * v[0])
+    length = min(math.log1p(chars / 200.0) / math.log1p(20.0), 1.0)
+    code = v[2] > 0 or v[3] > 0 or v[4] > 0
+    turns = min(max(math.expm1(v[6]) - 1.0, 0.0), 3.0) / 3.0
+    d = 0.1 + 0.15 * length + 0.25 * (v[1] > 0) + 0.25 * code + 0.15 * (v[5] > 0) + 0.05 * turns
+    return min(d, 1.0)
+
+
+_COLS = [_S[n] for n in ("log_chars", "math_words", "code", "code_fence", "code_words", "reason_words")]
+_COLS.append(_S["log_user_turns"])
 
 
 def mid_quantile(sorted_ref: Array, v: Array | float) -> Array:

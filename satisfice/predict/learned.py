@@ -14,6 +14,7 @@ Inference is numpy only: one (k+2 x d) mat-vec per prompt and an (m x k) one for
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ import numpy.typing as npt
 
 from satisfice.catalog import ModelInfo
 from satisfice.predict.base import Array, Messages, sigmoid
-from satisfice.predict.cues import cue_difficulty, mid_quantile, quantile_value
+from satisfice.predict.cues import cue_difficulty, cue_difficulty_one, mid_quantile, quantile_value
 from satisfice.predict.embed import DIM
 from satisfice.predict.features import N_FEATURES, features_many, prompt_features
 from satisfice.predict.model_features import N_MODEL_FEATURES, as_info, model_features, residual_key
@@ -140,6 +141,8 @@ class LearnedPredictor:
         if self._blend < 1.0:
             self._b_ref = np.sort(self._project_raw(p.ref_x)[:, 1])
             self._cue_ref = np.sort(cue_difficulty(p.ref_x))
+        self._b_list: list[float] = self._b_ref.tolist()
+        self._cue_list: list[float] = self._cue_ref.tolist()
         self._models: dict[ModelInfo, tuple[Array, float]] = {}
         self._lock = threading.Lock()
 
@@ -152,11 +155,33 @@ class LearnedPredictor:
         if self._blend >= 1.0:
             return out
         w = self._blend
+        out = np.array(out, dtype=np.float64)
+        if x.ndim == 1:  # one request: plain Python (numpy calls on scalars cost ~2 us each)
+            out[1] = self._quantile_one(
+                w * self._rank_one(self._b_list, float(out[1]))
+                + (1 - w) * (self._rank_one(self._cue_list, cue_difficulty_one(x)))
+            )
+            return out
         u_cue = mid_quantile(self._cue_ref, cue_difficulty(x))
         u = w * mid_quantile(self._b_ref, out[..., 1]) + (1 - w) * u_cue
-        out = np.array(out, dtype=np.float64)
         out[..., 1] = quantile_value(self._b_ref, u)
         return out
+
+    @staticmethod
+    def _rank_one(ref: list[float], v: float) -> float:
+        """`cues.mid_quantile` for one value."""
+        return (bisect.bisect_left(ref, v) + bisect.bisect_right(ref, v)) / (2.0 * len(ref))
+
+    def _quantile_one(self, u: float) -> float:
+        """`cues.quantile_value` for one quantile."""
+        ref, n = self._b_list, len(self._b_list)
+        pos = u * n - 0.5
+        if pos <= 0:
+            return ref[0]
+        if pos >= n - 1:
+            return ref[-1]
+        i = int(pos)
+        return ref[i] + (pos - i) * (ref[i + 1] - ref[i])
 
     def _project_raw(self, x: npt.NDArray[np.float32]) -> Array:
         p = self.params

@@ -107,3 +107,15 @@ def test_blend_weight_moves_difficulty_toward_the_cue_rank() -> None:
     raw, blended = learned.project(x), cue_only.project(x)
     assert np.array_equal(raw[:, [0, 2, 3]], blended[:, [0, 2, 3]])  # only the difficulty changes
     assert blended[1, 1] > blended[0, 1]  # the cue ranks the maths proof as harder than "hi"
+
+
+def test_one_request_path_equals_the_batch_path() -> None:
+    from satisfice.predict import load_predictor
+    from satisfice.predict.cues import cue_difficulty_one
+
+    p = load_predictor("learned")
+    assert isinstance(p, LearnedPredictor)
+    texts = ["hi", "Solve the equation step by step.", "Write Python code " * 50, "x" * 3000]
+    X = np.stack([prompt_features(msgs(t)) for t in texts])
+    assert np.allclose(np.stack([p.project(x) for x in X]), p.project(X), atol=1e-12)
+    assert np.allclose([cue_difficulty_one(x) for x in X], cue_difficulty(X))
