@@ -8,9 +8,13 @@ from collections.abc import Mapping
 
 from satisfice.verify.arithmetic import Arithmetic
 from satisfice.verify.base import AsyncVerifier, Verifier
+from satisfice.verify.consistency import AnswerConsistency
 from satisfice.verify.degenerate import Degenerate
+from satisfice.verify.final_answer import FinalAnswer
 from satisfice.verify.judge import Judge
 from satisfice.verify.language import Language
+from satisfice.verify.math_score import MathScore
+from satisfice.verify.quantities import QuantitiesUsed
 from satisfice.verify.refusal import Refusal
 from satisfice.verify.response_format import ResponseFormat
 from satisfice.verify.self_consistency import SelfConsistency
@@ -25,6 +29,11 @@ VERIFIERS: dict[str, Verifier | AsyncVerifier] = {
     "refusal": Refusal(),
     "language": Language(),
     "arithmetic": Arithmetic(),
+    # Maths word problems (silent elsewhere); not in the default chain: opt in per route.
+    "final_answer": FinalAnswer(),
+    "quantities_used": QuantitiesUsed(),
+    "answer_consistency": AnswerConsistency(),
+    "math_score": MathScore(),
     "self_consistency": SelfConsistency(),
     "judge": Judge(),
 }

@@ -1,0 +1,90 @@
+"""The signals the maths verifiers read from a word problem and its worked answer. Each is 0/1 (or a
+small bounded number for the score); `None` when the pair is not a maths word problem with a numeric
+answer, so the verifiers stay silent on everything else."""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from satisfice.verify import mathtext as mt
+from satisfice.verify.arithmetic import wrong_equations
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    final: float  # the final number: the stated answer, else the last number written
+    stated: bool  # it was stated explicitly ("#### 42", "the answer is 42")
+    cut: bool  # stops mid-computation
+    conflict: bool  # two different stated answers
+    last_differs: bool  # a stated answer, then a different number is the last one written
+    fraction_count: bool  # a fractional answer to a "how many" question
+    fractional: bool  # a fractional final answer at all (word problems mostly have whole answers)
+    not_computed: bool  # the answer computes results, but the final number is none of them
+    not_last_result: bool  # the final number differs from the last computed result
+    copied: bool  # the final number is one the question gave and no step computed
+    wrong_arithmetic: int  # worked equations that do not add up
+    unused: tuple[mt.Quantity, ...]  # given quantities the answer never writes
+    n_given: int  # quantities the question gives (digits only)
+    n_quantities: int  # quantities the question gives (number words included)
+    n_results: int
+    question_chars: int
+    answer_chars: int
+
+    def features(self) -> dict[str, float]:
+        """The inputs of the score (math_score), each bounded to about [0, 2]."""
+        return {
+            "no_marker": float(not self.stated),
+            "cut": float(self.cut),
+            "conflict": float(self.conflict),
+            "last_differs": float(self.last_differs),
+            "fraction_count": float(self.fraction_count),
+            "fractional": float(self.fractional),
+            "not_computed": float(self.not_computed),
+            "not_last_result": float(self.not_last_result),
+            "copied": float(self.copied),
+            "wrong_arithmetic": float(self.wrong_arithmetic > 0),
+            "unused_1": float(len(self.unused) >= 1),
+            "unused_2": float(len(self.unused) >= 2),
+            "unused_share": len(self.unused) / max(1, self.n_given),
+            "n_quantities": min(self.n_quantities, 10) / 5,
+            "n_results": min(self.n_results, 10) / 5,
+            "question_len": math.log1p(self.question_chars) / 6,
+            "answer_len": math.log1p(self.answer_chars) / 6,
+            "huge": float(abs(self.final) >= 10_000),
+        }
+
+
+@functools.lru_cache(maxsize=16)
+def signals(question: str, answer: str) -> Signals | None:
+    """Cached: several verifiers of one chain read the same pair."""
+    if not mt.is_word_problem(question):
+        return None
+    final, stated = mt.final_number(answer)
+    if final is None:
+        return None
+    given = mt.quantities(question)
+    results = mt.results(answer)
+    computed = any(mt.close(final, r) for r in results)
+    tail = mt.quantities(answer[-2000:])
+    whole = abs(final - round(final)) < 1e-9
+    return Signals(
+        final=final,
+        stated=stated,
+        cut=mt.cut_off(answer),
+        conflict=len({round(v, 4) for v in mt.stated_answers(answer)}) > 1,
+        last_differs=stated and bool(tail) and not mt.close(tail[-1].value, final),
+        fraction_count=not whole and mt.asks_count(question),
+        fractional=not whole,
+        not_computed=bool(results) and not computed,
+        not_last_result=bool(results) and not mt.close(results[-1], final),
+        copied=not computed and any(mt.close(final, q.value) for q in given),
+        wrong_arithmetic=len(wrong_equations(answer)),
+        unused=tuple(mt.unused(question, answer)),
+        n_given=len({q.value for q in given}),
+        n_quantities=len(mt.quantities(question, words=True)),
+        n_results=len(results),
+        question_chars=len(question),
+        answer_chars=len(answer),
+    )

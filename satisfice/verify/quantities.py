@@ -1,0 +1,34 @@
+"""`quantities_used`: a worked maths answer should use every quantity the question gives.
+
+Wrong solutions often ignore a number. A given quantity counts as used when the answer writes it in
+any form (a percentage p as p, p/100, 1 ± p/100 or 100 - p; a fraction through its denominator).
+`max_unused_quantities` or more unused ones fail; fewer, but some, are unsure (one number can be used
+implicitly: "the other two" for "a family of 5, three of them")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from satisfice.verify.base import Check, failed, passed, threshold, unsure
+from satisfice.verify.mathsignals import signals
+from satisfice.verify.text import content, last_user_text, strip_code
+
+
+class QuantitiesUsed:
+    name = "quantities_used"
+    defaults: Mapping[str, float] = {"max_unused_quantities": 2}
+
+    def check(
+        self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
+    ) -> Check:
+        s = signals(last_user_text(request), strip_code(content(answer)))
+        if s is None:
+            return passed(self.name, "not a maths word problem with a numeric answer")
+        if not s.unused:
+            return passed(self.name, f"all {s.n_given} given quantities used")
+        names = ", ".join(q.text for q in s.unused[:4])
+        why = f"{len(s.unused)} of {s.n_given} given quantities never used: {names}"
+        if len(s.unused) >= threshold(settings, self.defaults, "max_unused_quantities"):
+            return failed(self.name, why)
+        return unsure(self.name, why)

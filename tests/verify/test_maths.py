@@ -1,0 +1,87 @@
+"""The maths verifiers on crafted word problems and answers."""
+
+from __future__ import annotations
+
+from satisfice.verify import Verdict, Verifier, VerifySettings
+from satisfice.verify import mathtext as mt
+from satisfice.verify.consistency import AnswerConsistency
+from satisfice.verify.final_answer import FinalAnswer
+from satisfice.verify.math_score import MathScore
+from satisfice.verify.quantities import QuantitiesUsed
+from tests.verify.helpers import DEFAULTS, ans, req
+
+Q = (
+    "James runs 3 sprints 3 times a week. He runs 60 meters each sprint. "
+    "How many total meters does he run a week?"
+)
+GOOD = "3 x 60 = <<3*60=180>>180 meters a session, so 180 x 3 = <<180*3=540>>540 meters.\n#### 540"
+
+
+def verdict(verifier: Verifier, question: str, answer: str) -> Verdict:
+    return verifier.check(req(question), ans(answer), DEFAULTS).verdict
+
+
+def test_parsing_helpers() -> None:
+    qs = mt.quantities("It costs $1,250.50, 20% off, for 3 people.")
+    assert [(q.value, q.percent) for q in qs] == [(1250.5, False), (20.0, True), (3.0, False)]
+    assert mt.final_number("So 4 + 5 = 9.\n#### 9") == (9.0, True)
+    assert mt.final_number("She has 12 apples left.") == (12.0, False)
+    assert mt.results("<<3*60=180>>180 and 2 + 2 = 4") == [180.0, 4.0]
+    assert mt.cut_off("a total of 15 + 25 = <<15+2") and not mt.cut_off("15 + 25 = 40.")
+    assert mt.is_word_problem(Q) and not mt.is_word_problem("Write a poem about 2 cats.")
+
+
+def test_good_answer_passes_every_maths_verifier() -> None:
+    for v in (FinalAnswer(), QuantitiesUsed(), AnswerConsistency(), MathScore()):
+        assert verdict(v, Q, GOOD) is Verdict.PASS, v.name
+
+
+def test_final_answer_catches_cut_conflicting_and_fractional_counts() -> None:
+    assert verdict(FinalAnswer(), Q, "3 x 60 = <<3*60=180>>180 a session; 180 x 3 = <<180*3") is Verdict.FAIL
+    assert verdict(FinalAnswer(), Q, "180 x 3 = 540. The answer is 540.\n#### 560") is Verdict.FAIL
+    assert verdict(FinalAnswer(), Q, "540 / 7 = 77.14\n#### 77.14") is Verdict.FAIL
+    check = FinalAnswer().check(req(Q), ans("#### 540 meters in 7 days"), DEFAULTS)
+    assert check.verdict is Verdict.FAIL and "different number" in check.reason
+    assert verdict(FinalAnswer(), Q, "180 x 3 = 540, so he runs 540 meters.") is Verdict.UNSURE
+
+
+def test_quantities_used_counts_forms_and_fails_at_the_threshold() -> None:
+    q = "A shirt costs $40 and is 25% off. Tom buys 3 and pays a $2 fee. How much does he pay?"
+    used = "40 * 0.75 = 30; 30 * 3 = 90; 90 + 2 = 92.\n#### 92"
+    assert verdict(QuantitiesUsed(), q, used) is Verdict.PASS  # 25% used as 0.75
+    assert verdict(QuantitiesUsed(), q, "40 * 3 = 120; 120 + 2 = 122\n#### 122") is Verdict.UNSURE
+    check = QuantitiesUsed().check(req(q), ans("40 * 3 = 120\n#### 120"), DEFAULTS)
+    assert check.verdict is Verdict.FAIL and "25%" in check.reason and "$2" in check.reason
+    strict = VerifySettings(thresholds={"max_unused_quantities": 1}).params
+    assert QuantitiesUsed().check(req(q), ans("40 * 3 = 120; 120 + 2 = 122\n#### 122"), strict).verdict is (
+        Verdict.FAIL
+    )
+
+
+def test_answer_consistency_final_number_must_be_computed() -> None:
+    assert verdict(AnswerConsistency(), Q, "3 x 60 = 180; 180 x 3 = 540.\n#### 450") is Verdict.FAIL
+    assert verdict(AnswerConsistency(), Q, "He runs the same 60 each time.\n#### 60") is Verdict.UNSURE
+    assert verdict(AnswerConsistency(), Q, "180 x 3 = 540; 540 - 0 = 540; so 180 x 3\n#### 540") is (
+        Verdict.PASS
+    )
+
+
+def test_math_score_fails_suspicious_answers_and_has_a_dial() -> None:
+    bad = "3 x 60 = 180. So he runs 77.5 meters"
+    check = MathScore().check(req(Q), ans(bad), DEFAULTS)
+    assert check.verdict is Verdict.FAIL and "P(wrong)" in check.reason
+    lax = VerifySettings(thresholds={"math_wrong_max_ratio": 1.0}).params
+    assert MathScore().check(req(Q), ans(bad), lax).verdict is Verdict.PASS
+
+
+def test_silent_outside_maths_word_problems() -> None:
+    for v in (FinalAnswer(), QuantitiesUsed(), AnswerConsistency(), MathScore()):
+        assert verdict(v, "What is the capital of France?", "Paris, since 1 + 1 = 3.") is Verdict.PASS
+        assert verdict(v, Q, "I am not sure how to solve this.") is Verdict.PASS
+
+
+def test_route_config_accepts_the_maths_chain() -> None:
+    settings = VerifySettings.from_config(
+        {"chain": ["arithmetic", "final_answer", "math_score"], "thresholds": {"math_wrong_max_ratio": 0.3}}
+    )
+    assert settings.params["math_wrong_max_ratio"] == 0.3
