@@ -1,4 +1,6 @@
-"""The prompt cluster a request belongs to: the learned predictor's topic centroid nearest its embedding."""
+"""The prompt cluster a request belongs to: the centroid nearest its embedding, among the prompt
+clusters the learned predictor's artifact keeps for the learner (or its topic clusters, in older
+artifacts)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ def centroids(predictor: str = "learned") -> npt.NDArray[np.float64] | None:
                 from satisfice.predict.learned import LearnedPredictor
 
                 pred = load_predictor(predictor)
-                if isinstance(pred, LearnedPredictor) and pred.params.centroids.shape[0] > 0:
-                    found = np.ascontiguousarray(pred.params.centroids)
+                if isinstance(pred, LearnedPredictor):
+                    params = pred.params
+                    cent = params.learn_centroids if params.learn_centroids.shape[0] else params.centroids
+                    found = np.ascontiguousarray(cent) if cent.shape[0] else None
             except Exception:  # no artifact, no embedder: everything is cluster 0
                 log.warning("prompt clusters unavailable (predictor %r)", predictor, exc_info=True)
             _centroids[predictor] = found
@@ -55,5 +59,5 @@ def cluster_of(
         except Exception:
             log.warning("prompt features failed; cluster 0", exc_info=True)
             return 0
-    # membership is a softmax of tau * cosine similarity: normalising and softmax keep the argmax.
+    # the nearest centroid by dot product (the centroids and the embedding are unit-scale).
     return int(np.argmax(c @ features[: c.shape[1]].astype(np.float64)))

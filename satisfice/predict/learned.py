@@ -58,6 +58,8 @@ class Params:
     zlo: Array = field(default_factory=lambda: np.full(N_MODEL_FEATURES, -np.inf))  # training models' range
     zhi: Array = field(default_factory=lambda: np.full(N_MODEL_FEATURES, np.inf))  # of the model features
     cue_blend: float = 1.0  # weight of the learned difficulty's rank against the hand-set cue's (1 = off)
+    # (K, e) k-means centroids of the embedding: the online learner's prompt clusters (not a feature)
+    learn_centroids: Array = field(default_factory=lambda: np.zeros((0, 0)))
 
     def arrays(self) -> dict[str, Any]:
         return {
@@ -79,6 +81,7 @@ class Params:
             "zlo": self.zlo,
             "zhi": self.zhi,
             "cue_blend": np.array(self.cue_blend),
+            "learn_centroids": self.learn_centroids,
         }
 
     @classmethod
@@ -103,6 +106,7 @@ class Params:
             np.asarray(d["zlo"], f),
             np.asarray(d["zhi"], f),
             float(d["cue_blend"]) if "cue_blend" in d else 1.0,
+            np.asarray(d["learn_centroids"], f) if "learn_centroids" in d else np.zeros((0, 0)),
         )
 
 

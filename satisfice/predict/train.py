@@ -46,6 +46,9 @@ class Settings:
     # acts only through the ability, monotonically (a weaker model is never lifted above a stronger one)
     spec_feats: tuple[str, ...] = ("bias", "log_price", "coder")
     clusters: int = 0  # K topic clusters of the embedding (k-means) gating the text statistics
+    # K prompt clusters of the embedding kept for the online learner's per-cluster statistics only
+    # (learn/cluster.py); they do not enter the prediction
+    learn_clusters: int = 16
     cluster_dims: int = 64  # leading embedding dimensions the clusters look at
     hidden: int = 0  # tanh units of the prompt encoder's non-linear branch (0: linear only)
     l2_u: float = 1e-3  # its weights
@@ -278,6 +281,11 @@ def reference_rows(d: Prepared, s: Settings, seed: int) -> npt.NDArray[np.int64]
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
+def _learn_clusters(d: Prepared, s: Settings, seed: int) -> Array:
+    k = min(s.learn_clusters, len(d.X))
+    return kmeans(d.X[:, : s.cluster_dims], k, seed) if k else np.zeros((0, 0))
+
+
 def fit(records: Sequence[Record], *, seed: int = 0, **settings: Any) -> LearnedPredictor:
     """Train in-process; deterministic given the seed (and the records' order)."""
     s = Settings.make(**settings)
@@ -304,6 +312,7 @@ def fit(records: Sequence[Record], *, seed: int = 0, **settings: Any) -> Learned
         zlo,
         zhi,
         s.cue_blend,
+        _learn_clusters(d, s, seed),
     )
     meta = {
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
