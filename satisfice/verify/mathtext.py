@@ -34,6 +34,8 @@ _ASKS = re.compile(
     r"\b(?:how\s+(?:many|much|long|far|old|fast)|what\s+(?:is|was|will|are)|find|calculate)\b", re.I
 )
 MAX_CHARS = 20_000  # bound the work on very long texts
+# Programming tasks also give numbers and ask "find ...": their answers are code, not worked maths.
+_CODE_TASK = re.compile(r"```|\b(?:function|def|program|python|code)\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ def close(a: float, b: float) -> bool:
 @functools.lru_cache(maxsize=32)
 def is_word_problem(question: str) -> bool:
     """A maths word problem: it gives at least two quantities and asks for a number."""
+    if _CODE_TASK.search(question[:MAX_CHARS]):
+        return False
     return len(quantities(question, words=True)) >= 2 and bool(_ASKS.search(question[-MAX_CHARS:]))
 
 

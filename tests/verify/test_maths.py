@@ -85,3 +85,8 @@ def test_route_config_accepts_the_maths_chain() -> None:
         {"chain": ["arithmetic", "final_answer", "math_score"], "thresholds": {"math_wrong_max_ratio": 0.3}}
     )
     assert settings.params["math_wrong_max_ratio"] == 0.3
+
+
+def test_programming_tasks_are_not_word_problems() -> None:
+    task = "Write a python function to find the sum of 3 numbers that are 2 apart. What is the result?"
+    assert verdict(MathScore(), task, "def f(a): return 3 * a + 6  # 7 + 2 = 10") is Verdict.PASS
