@@ -113,6 +113,10 @@ def _settings(dataset: str, spec: str | None, models: list[str], router: str, le
         "providers": [{"name": "replay", "type": "replay", "dataset": dataset}],
         "routes": {"auto" if spec is None else "live": body},
         "ledger": {"path": str(ledger)},
+        # A fresh learning store per run: statistics learned by an earlier run must not steer this one.
+        "learning": {"path": str(ledger.with_name(ledger.stem + "-learn.db"))},
+        # Every replayed prompt must reach the router: an answer served from the cache measures nothing.
+        "cache": {"when": "never"},
     }
     try:
         return parse_settings(doc, env={}, source="satisfice eval --live")

@@ -75,8 +75,14 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_prior_router_end_to_end(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    served: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # nothing of the run may land here (a learning store would leak into the next)
     out = tmp_path / "out"
     argv = ["eval", "--live", "--dataset", str(fixture(tmp_path)), "--router", "prior"]
     assert run([*argv, "--json", "--out", str(out), "--concurrency", "4"]) == 0
@@ -111,6 +117,7 @@ def test_prior_router_end_to_end(
     assert base["oracle"]["quality"] == 1.0
     for row in by_id.values():
         assert row["n_attempts"] == 1
+    assert list(cwd.iterdir()) == []
 
 
 def test_two_model_share_knobs_and_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
