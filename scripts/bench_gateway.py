@@ -6,16 +6,17 @@ By default Satisfice runs as `satisfice serve` in environment-only mode (OPENAI_
 harness's mock, so the model names pass through unchanged) with the SQLite ledger on, one process on
 one core.
 
-With --routed (issue 6's setting) it runs from a config file instead: the requested model `mock-gpt`
-is a route with strategy `auto` and the learned router over two catalog-priced candidates the mock
-serves (`mock-small`, `mock-large`); the ledger is on; the exact cache is on for every request
-(`when: always`) with a 1 ms TTL, so every request computes its key, looks it up, misses (the
-previous identical request's entry has expired) and stores its answer: "cache on and missing".
+With --routed (issue 6's setting) a second variant, satisfice-routed, runs from a config file:
+the requested model `mock-gpt` is a route with strategy `auto` and the learned router over two
+catalog-priced candidates the mock serves (`mock-small`, `mock-large`); the ledger is on; the
+exact cache is on for every request (`when: always`) with a 1 ms TTL, so every request computes
+its key, looks it up, misses (the previous identical request's entry has expired) and stores its
+answer: "cache on and missing".
 The harness sends one fixed prompt, so the router's feature cache answers every request after the
 first; scripts/bench_router.py measures the decision on prompts new to the process.
 
-With --routed --cache-hits the cache TTL is an hour instead, so after the first request every
-request is an exact cache hit: the cost of serving a hit.
+With --cache-hits a third variant, satisfice-hits, has a cache TTL of an hour instead, so after the
+first request every request is an exact cache hit: the cost of serving a hit.
 
 Everything the harness prints (its method, the tables, ratios) is passed through; results land in
 bench-results/ (gitignored).
@@ -72,6 +73,22 @@ ROUTED_CONFIG: dict[str, Any] = {
 }
 
 
+def _spec(name: str, satisfice: str, tmp: Path) -> dict[str, Any]:
+    """The harness's gateway spec of one variant: satisfice (environment-only passthrough),
+    satisfice-routed (auto route, cache on and missing), satisfice-hits (every request a cache hit)."""
+    cmd = f"{satisfice} serve --host 127.0.0.1 --port {{port}}"
+    env = {"SATISFICE_LEDGER": "{workdir}/ledger.db", "SATISFICE_LEARN": "{workdir}/learn.db"}
+    if name == "satisfice":
+        env |= {"OPENAI_BASE_URL": "{upstream_base_url}", "OPENAI_API_KEY": "{api_key}"}
+    else:
+        ttl = 3600 if name == "satisfice-hits" else 0.001
+        config = {**ROUTED_CONFIG, "cache": {"when": "always", "ttl_s": ttl}}
+        (tmp / f"{name}.json").write_text(json.dumps(config))
+        cmd += f" --config {tmp / f'{name}.json'}"
+        env |= {"BENCH_UPSTREAM": "{upstream_base_url}", "BENCH_KEY": "{api_key}"}
+    return {"name": name, "cmd": cmd, "env": env, "health": "/health"}
+
+
 def main(argv: list[str]) -> int:
     harness_py = CACHE / "bench-venv" / "bin" / "python"
     if not harness_py.exists():
@@ -79,19 +96,11 @@ def main(argv: list[str]) -> int:
         return 2
     satisfice = shutil.which("satisfice", path=str(ROOT / ".venv" / "bin")) or "satisfice"
     tmp = Path(tempfile.mkdtemp(prefix="satisfice-bench-"))
-    routed, hits = "--routed" in argv, "--cache-hits" in argv
+    variants = ["satisfice"]
+    variants += ["satisfice-routed"] if "--routed" in argv else []
+    variants += ["satisfice-hits"] if "--cache-hits" in argv else []
     args = [a for a in argv if a not in ("--routed", "--cache-hits")]
-    cmd = f"{satisfice} serve --host 127.0.0.1 --port {{port}}"
-    env = {"SATISFICE_LEDGER": "{workdir}/ledger.db", "SATISFICE_LEARN": "{workdir}/learn.db"}
-    if routed:
-        config = {**ROUTED_CONFIG, "cache": {"when": "always", "ttl_s": 3600 if hits else 0.001}}
-        (tmp / "satisfice.json").write_text(json.dumps(config))
-        cmd += f" --config {tmp / 'satisfice.json'}"
-        env |= {"BENCH_UPSTREAM": "{upstream_base_url}", "BENCH_KEY": "{api_key}"}
-    else:
-        env |= {"OPENAI_BASE_URL": "{upstream_base_url}", "OPENAI_API_KEY": "{api_key}"}
-    name = ("satisfice-hits" if hits else "satisfice-routed") if routed else "satisfice"
-    spec = [{"name": name, "cmd": cmd, "env": env, "health": "/health"}]
+    spec = [_spec(name, satisfice, tmp) for name in variants]
     spec_file = tmp / "gateways.json"
     spec_file.write_text(json.dumps(spec))
     args = args or ["--peer", "floor", "--peer", "litellm", "--peer", "portkey", "--repeats", "2"]
