@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from satisfice.batching import next_batch
 from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome
 
 log = logging.getLogger("satisfice.learn")
@@ -106,7 +107,7 @@ def _stat_row(st: BetaStat) -> tuple[float, float, float]:
 
 
 class SQLiteLearnStore:
-    def __init__(self, path: str, *, batch: int = 200, flush_s: float = 0.1, recent: int = 20_000) -> None:
+    def __init__(self, path: str, *, batch: int = 1000, recent: int = 20_000) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -120,7 +121,7 @@ class SQLiteLearnStore:
         self._recent_max = recent
         self._recent_lock = threading.Lock()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._batch, self._flush_s = batch, flush_s
+        self._batch = batch
         self._thread = threading.Thread(target=self._run, name="satisfice-learn", daemon=True)
         self._thread.start()
 
@@ -256,28 +257,23 @@ class SQLiteLearnStore:
                     log.exception("learn store write failed")
 
     def _run(self) -> None:
+        def urgent(item: object) -> bool:
+            return item is _STOP or isinstance(item, threading.Event)
+
         stop = False
         while not stop:
             ops: list[Op] = []
-            waiting: list[threading.Event] = []
-            item = self._queue.get()
-            while True:
+            for item in next_batch(self._queue, self._batch, urgent):
                 if item is _STOP:
                     stop = True
                     break
-                if isinstance(item, threading.Event):
-                    waiting.append(item)  # answered once what came before it is committed
-                    break
-                ops.append(item)  # type: ignore[arg-type]
-                if len(ops) >= self._batch:
-                    break
-                try:
-                    item = self._queue.get(timeout=self._flush_s if not ops else 0.005)
-                except queue.Empty:
-                    break
+                if isinstance(item, threading.Event):  # a flush: answered once what came before is committed
+                    self._apply(ops)
+                    ops = []
+                    item.set()
+                else:
+                    ops.append(item)  # type: ignore[arg-type]
             if ops:
                 self._apply(ops)
-            for ev in waiting:
-                ev.set()
         with self._db:
             self._conn.close()

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from satisfice.batching import next_batch
 from satisfice.ledger.record import COLUMNS, LedgerRow
 
 log = logging.getLogger("satisfice.ledger")
@@ -57,12 +58,11 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 class SQLiteLedger:
-    def __init__(self, path: str, *, batch: int = 200, flush_s: float = 0.1) -> None:
+    def __init__(self, path: str, *, batch: int = 1000) -> None:
         self.path = path
         self._conn = connect(path)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._batch = batch
-        self._flush_s = flush_s
         self._thread = threading.Thread(target=self._run, name="satisfice-ledger", daemon=True)
         self._thread.start()
 
@@ -70,27 +70,17 @@ class SQLiteLedger:
         self._queue.put(row.values())
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            rows: list[tuple[object, ...]] = []
-            item = self._queue.get()
-            while True:
-                if item is _STOP:
-                    stop = True
-                    break
-                rows.append(item)  # type: ignore[arg-type]
-                if len(rows) >= self._batch:
-                    break
-                try:
-                    item = self._queue.get(timeout=self._flush_s if not rows else 0.005)
-                except queue.Empty:
-                    break
+        while True:
+            items = next_batch(self._queue, self._batch, lambda item: item is _STOP)
+            rows = [item for item in items if item is not _STOP]
             if rows:
                 try:
                     with self._conn:
-                        self._conn.executemany(INSERT, rows)
+                        self._conn.executemany(INSERT, rows)  # type: ignore[arg-type]
                 except sqlite3.Error:
                     log.exception("ledger write failed; %d rows lost", len(rows))
+            if len(rows) < len(items):  # _STOP: everything queued before it is written
+                break
         self._conn.close()
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ def decision(
 
 def make_store(kind: str, tmp_path: Path) -> LearnStore:
     if kind == "sqlite":
-        return SQLiteLearnStore(str(tmp_path / "learn.db"), flush_s=0.01)
+        return SQLiteLearnStore(str(tmp_path / "learn.db"))
     return MemoryLearnStore()
 
 

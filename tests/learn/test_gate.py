@@ -85,7 +85,7 @@ def test_gate_needs_enough_outcomes_and_honours_propensity() -> None:
 def test_checks_and_promotion_persist_across_reopen(tmp_path: Path) -> None:
     path = str(tmp_path / "learn.db")
     clock = Clock()
-    store: LearnStore = SQLiteLearnStore(path, flush_s=0.01)
+    store: LearnStore = SQLiteLearnStore(path)
     lrn = learner(store, clock)
     log_pooled_cluster(lrn)
     blocked = lrn.run_gate()
