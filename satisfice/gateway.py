@@ -363,7 +363,8 @@ class Gateway:
         for a in call.attempts:
             if a.verdict in ("pass", "fail"):
                 learner.observe(call.row.id, 1.0 if a.verdict == "pass" else 0.0, "verify", model=a.model)
-        if call.target is not None:
+        decided = call.plan.targets[0].dep.model if call.plan.targets else None
+        if call.target is not None and call.target.dep.model != decided:  # a cascade escalated
             learner.record_answer(call.row.id, call.target.dep.model)
 
     def _account(self, call: Call, usage: Usage, cost_usd: float | None = None) -> None:

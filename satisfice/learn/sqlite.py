@@ -102,6 +102,29 @@ def _add_outcome(conn: sqlite3.Connection, o: Outcome, half_life_s: float) -> No
     )
 
 
+_INSERT_DECISION = f"INSERT OR REPLACE INTO decisions ({_D_COLS}) VALUES ({','.join('?' * 13)})"
+
+
+def _runs(ops: list[Op | Decision]) -> list[list[Op | Decision]]:
+    """Split queued writes into runs: consecutive decisions together, every other op alone."""
+    runs: list[list[Op | Decision]] = []
+    for op in ops:
+        if isinstance(op, Decision) and runs and isinstance(runs[-1][0], Decision):
+            runs[-1].append(op)
+        else:
+            runs.append([op])
+    return runs
+
+
+def _write(conn: sqlite3.Connection, group: list[Op | Decision]) -> None:
+    if isinstance(group[0], Decision):
+        conn.executemany(_INSERT_DECISION, [_decision_row(d) for d in group if isinstance(d, Decision)])
+    else:
+        for op in group:
+            if not isinstance(op, Decision):
+                op(conn)
+
+
 def _stat_row(st: BetaStat) -> tuple[float, float, float]:
     return (st.s, st.f, st.t)
 
@@ -136,12 +159,7 @@ class SQLiteLearnStore:
 
     def save_decision(self, d: Decision) -> None:
         self._remember(d)
-        row = _decision_row(d)
-        self._queue.put(
-            lambda c: c.execute(
-                f"INSERT OR REPLACE INTO decisions ({_D_COLS}) VALUES ({','.join('?' * 13)})", row
-            )
-        )
+        self._queue.put(d)  # the writer turns runs of decisions into one executemany
 
     def decision(self, request_id: str) -> Decision | None:
         with self._recent_lock:
@@ -240,19 +258,19 @@ class SQLiteLearnStore:
 
     # ---------------------------------------------------------------- the writer thread
 
-    def _apply(self, ops: list[Op]) -> None:
+    def _apply(self, ops: list[Op | Decision]) -> None:
         with self._db:
             try:
                 with self._conn:
-                    for op in ops:
-                        op(self._conn)
+                    for group in _runs(ops):
+                        _write(self._conn, group)
                 return
             except Exception:  # the writer thread must outlive any one bad write
                 pass
             for op in ops:  # one bad write must not take its batch with it
                 try:
                     with self._conn:
-                        op(self._conn)
+                        _write(self._conn, [op])
                 except Exception:
                     log.exception("learn store write failed")
 
@@ -262,7 +280,7 @@ class SQLiteLearnStore:
 
         stop = False
         while not stop:
-            ops: list[Op] = []
+            ops: list[Op | Decision] = []
             for item in next_batch(self._queue, self._batch, urgent):
                 if item is _STOP:
                     stop = True
