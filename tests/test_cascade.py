@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
 
 import openai
 import pytest
 
+from tests.cache.test_cache_e2e import feedback
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
@@ -108,6 +111,29 @@ def test_failing_cheap_answer_escalates_and_every_attempt_is_paid(
     assert row["cost_usd"] == pytest.approx(attempts[0]["cost_usd"] + attempts[1]["cost_usd"])
     assert "refuse fail" in row["reason"] and row["reason"].startswith("cascade (quality=0.5)")
     assert [r["model"] for r in upstream.requests()[-2:]] == ["refuse", "gpt-4o-mini"]
+    # Feedback on this request is about the answer the client got: the escalated model's.
+    rid = raw.headers["x-satisfice-request-id"]
+    assert feedback(cascade_gateway, rid, 0.0) == 200
+    assert outcome_models(cascade_gateway, rid, "feedback") == ["gpt-4o-mini"]
+    assert outcome_models(cascade_gateway, rid, "verify", expect=2) == ["gpt-4o-mini", "refuse"]
+
+
+def outcome_models(gw: GatewayProcess, rid: str, source: str, expect: int = 1) -> list[str]:
+    """The models the learning store credited with outcomes of one request (waits for the writer)."""
+    deadline = time.monotonic() + 5
+    while True:
+        conn = sqlite3.connect(gw.env["SATISFICE_LEARN"])
+        try:
+            rows = conn.execute(
+                "SELECT model FROM outcomes WHERE request_id = ? AND source = ? ORDER BY model", (rid, source)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+        finally:
+            conn.close()
+        if len(rows) >= expect or time.monotonic() > deadline:
+            return [r[0] for r in rows]
+        time.sleep(0.05)
 
 
 def test_passing_cheap_answer_stops_the_cascade(
