@@ -15,7 +15,7 @@ from satisfice.cache.guard import guard
 from satisfice.cache.vector_index import VectorIndex
 
 Vector = npt.NDArray[np.float32]
-_CANDIDATES = 4  # entries above the threshold to try the guard on, best first
+_CANDIDATES = 2  # entries above the threshold to try the guard on, best first (each costs a guard parse)
 
 
 def embed_text(text: str) -> Vector:
