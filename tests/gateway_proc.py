@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -118,3 +120,17 @@ class GatewayProcess:
                     return r
             time.sleep(0.05)
         raise AssertionError(f"no ledger row for {request_id}")
+
+    def feedback(self, request_id: str, score: float) -> int:
+        """POST /v1/feedback; the HTTP status."""
+        req = urllib.request.Request(
+            self.base_url + "/feedback",
+            method="POST",
+            data=json.dumps({"request_id": request_id, "score": score}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return e.code

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.cache.test_cache_e2e import feedback
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
@@ -113,7 +112,7 @@ def test_failing_cheap_answer_escalates_and_every_attempt_is_paid(
     assert [r["model"] for r in upstream.requests()[-2:]] == ["refuse", "gpt-4o-mini"]
     # Feedback on this request is about the answer the client got: the escalated model's.
     rid = raw.headers["x-satisfice-request-id"]
-    assert feedback(cascade_gateway, rid, 0.0) == 200
+    assert cascade_gateway.feedback(rid, 0.0) == 200
     assert outcome_models(cascade_gateway, rid, "feedback") == ["gpt-4o-mini"]
     assert outcome_models(cascade_gateway, rid, "verify", expect=2) == ["gpt-4o-mini", "refuse"]
 

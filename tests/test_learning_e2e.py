@@ -3,9 +3,7 @@ moves to the stronger candidate — all through the real gateway."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import openai
@@ -45,20 +43,6 @@ def learning_gateway(
         yield gw
 
 
-def feedback(gw: GatewayProcess, rid: str, score: float) -> int:
-    req = urllib.request.Request(
-        gw.base_url + "/feedback",
-        method="POST",
-        data=json.dumps({"request_id": rid, "score": score}).encode(),
-        headers={"content-type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 def test_feedback_passes_the_gate_and_shifts_routing(learning_gateway: GatewayProcess) -> None:
     c = openai.OpenAI(base_url=learning_gateway.base_url, api_key="k", max_retries=0, timeout=30)
     prompt = [{"role": "user", "content": "Summarise the causes of the French Revolution."}]
@@ -69,7 +53,7 @@ def test_feedback_passes_the_gate_and_shifts_routing(learning_gateway: GatewayPr
         ids.append(raw.headers["x-satisfice-request-id"])
     for rid in ids:  # users hated every cheap answer
         deadline = time.monotonic() + 5
-        while feedback(learning_gateway, rid, 0.0) == 404 and time.monotonic() < deadline:
+        while learning_gateway.feedback(rid, 0.0) == 404 and time.monotonic() < deadline:
             time.sleep(0.05)  # the decision is written off the request path
     deadline = time.monotonic() + 15
     moved = None

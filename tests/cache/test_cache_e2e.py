@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,29 +221,15 @@ def test_the_anthropic_endpoint_shares_the_cache(cached: GatewayProcess, upstrea
     assert sum(1 for r in upstream.requests() if marker in json.dumps(r["body"])) == 1
 
 
-def feedback(gw: GatewayProcess, rid: str, score: float) -> int:
-    req = urllib.request.Request(
-        gw.base_url + "/feedback",
-        method="POST",
-        data=json.dumps({"request_id": rid, "score": score}).encode(),
-        headers={"content-type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 def test_bad_feedback_evicts_the_answer(cached: GatewayProcess, upstream: FakeUpstream) -> None:
     messages = question()
     ask(cached, messages)
     hit = ask(cached, messages)
     assert hit.headers["x-satisfice-cache"] == "hit-exact"
-    assert feedback(cached, hit.headers["x-satisfice-request-id"], 0.0) == 200  # feedback on the hit
+    assert cached.feedback(hit.headers["x-satisfice-request-id"], 0.0) == 200  # feedback on the hit
     assert ask(cached, messages).headers["x-satisfice-cache"] == "miss"
     assert reached_upstream(upstream, messages) == 2
-    assert feedback(cached, "req_unknown", 0.0) == 404
+    assert cached.feedback("req_unknown", 0.0) == 404
 
 
 def test_the_sqlite_backend_survives_a_restart(upstream: FakeUpstream, tmp_path: Path) -> None:

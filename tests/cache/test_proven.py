@@ -10,7 +10,6 @@ from typing import Any
 import openai
 import pytest
 
-from tests.cache.test_cache_e2e import feedback
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
@@ -64,13 +63,13 @@ def test_an_unverified_answer_waits_for_good_feedback(proving: GatewayProcess) -
     text = f"Name a prime number. {uuid.uuid4().hex}"
     first = ask(proving, "unverified", text)
     assert ask(proving, "unverified", text).headers["x-satisfice-cache"] == "miss"  # not proven yet
-    assert feedback(proving, first.headers["x-satisfice-request-id"], 1.0) == 200
+    assert proving.feedback(first.headers["x-satisfice-request-id"], 1.0) == 200
     assert ask(proving, "unverified", text).headers["x-satisfice-cache"] == "hit-exact"
 
 
 def test_bad_feedback_on_a_waiting_answer_discards_it(proving: GatewayProcess) -> None:
     text = f"Name an even number. {uuid.uuid4().hex}"
     first = ask(proving, "unverified", text)
-    assert feedback(proving, first.headers["x-satisfice-request-id"], 0.0) == 200
-    assert feedback(proving, first.headers["x-satisfice-request-id"], 1.0) == 404  # nothing left to prove
+    assert proving.feedback(first.headers["x-satisfice-request-id"], 0.0) == 200
+    assert proving.feedback(first.headers["x-satisfice-request-id"], 1.0) == 404  # nothing left to prove
     assert ask(proving, "unverified", text).headers["x-satisfice-cache"] == "miss"
