@@ -120,16 +120,17 @@ class Gateway:
         """Decide what the request may do with the cache and look it up; a hit is accounted here."""
         if self.cache is None:
             return None
-        ticket = call.cache = self.cache.ticket(call.row.tenant, call.knob, body, call.cache_headers)
+        model = str(body.get("model", ""))
+        route, _ = self.planner.route_for(model)
+        name = route.name if route is not None else None
+        ticket = call.cache = self.cache.ticket(call.row.tenant, call.knob, body, call.cache_headers, name)
         hit = await self.cache.lookup(ticket)
         call.row.cache = ticket.status
         if hit is None:
             return None
         call.hit = hit
         entry, row = hit.entry, call.row
-        model = str(body.get("model", ""))
-        route = model.partition(":")[0]  # `auto:0.9` is route auto with a knob
-        row.route = route if route in self.planner.directory.routes else model
+        row.route = name or model
         row.strategy = "cache"
         row.stream = bool(body.get("stream"))
         row.model, row.provider = entry.model, entry.provider

@@ -84,16 +84,19 @@ class ResponseCache:
     async def close(self) -> None:
         await self.store.close()
 
-    def policy_for(self, model: str) -> CachePolicy:
-        """A route's own policy (also for `route:knob` names), else the top-level default."""
-        policy = self.routes.get(model) or self.routes.get(model.partition(":")[0])
-        return policy if policy is not None else self.default
-
     def ticket(
-        self, tenant: str, knob: str | None, body: dict[str, Any], headers: Mapping[str, str]
+        self,
+        tenant: str,
+        knob: str | None,
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+        route: str | None = None,
     ) -> CacheTicket:
-        """What this request may do (raises InvalidRequest for a malformed cache header)."""
-        policy = self.policy_for(str(body.get("model", "")))
+        """What this request may do, under `route`'s policy (the route the request's model names,
+        as the planner resolved it; None: a direct model, the top-level policy). Raises
+        InvalidRequest for a malformed cache header."""
+        policy = self.routes.get(route) if route is not None else None
+        policy = policy if policy is not None else self.default
         use = cache_use(policy, body, headers)
         if not use.active:
             return CacheTicket(OFF, policy)
