@@ -17,26 +17,40 @@ from satisfice.verify.mathsignals import Signals, signals
 from satisfice.verify.text import content, last_user_text, strip_code
 
 # Fitted weights (scripts/eval_gsm8k_cascade.py --fit, even-hash half, L2 1.0, deterministic full-batch GD).
-BIAS = -0.889
+# Default threshold 0.28: on the even half the widest one keeping >= 96 % of GPT-4's accuracy (38.8 % GPT-4).
+BIAS = -0.667
 WEIGHTS: Mapping[str, float] = {
-    "no_marker": 1.303,
-    "cut": 1.373,
-    "conflict": 0.606,
-    "last_differs": 1.831,
-    "fraction_count": 0.352,
-    "fractional": 2.590,
-    "not_computed": 0.755,
-    "not_last_result": 1.011,
-    "copied": -0.346,
-    "wrong_arithmetic": 1.409,
-    "unused_1": 0.458,
-    "unused_2": 0.345,
-    "unused_share": 0.348,
-    "n_quantities": 0.475,
-    "n_results": -0.581,
-    "question_len": 0.179,
-    "answer_len": -0.575,
-    "huge": 0.906,
+    "no_marker": 1.414,
+    "cut": 1.332,
+    "conflict": 0.233,
+    "last_differs": 1.753,
+    "fraction_count": 0.349,
+    "fractional": 2.571,
+    "not_computed": 0.652,
+    "not_last_result": 0.901,
+    "copied": -0.181,
+    "wrong_arithmetic": 1.464,
+    "unused_1": 0.287,
+    "unused_2": 0.456,
+    "unused_share": 0.460,
+    "n_quantities": 0.292,
+    "n_results": -0.465,
+    "question_len": 0.033,
+    "answer_len": -0.631,
+    "huge": 0.600,
+    "doubt_assumes": -0.689,
+    "doubt_rounds": 0.525,
+    "doubt_hedges": 1.453,
+    "doubt_algebra": 0.329,
+    "doubt_chained": 0.859,
+    "cues": 1.013,
+    "unused_words": 0.339,
+    "steps_per_quantity": -0.484,
+    "magnitude": 0.390,
+    "negative": -0.478,
+    "invented_1": -0.145,
+    "invented_2": 0.245,
+    "no_calculator": -0.108,
 }
 
 
@@ -50,7 +64,7 @@ def p_wrong(s: Signals) -> tuple[float, list[str]]:
 
 class MathScore:
     name = "math_score"
-    defaults: Mapping[str, float] = {"math_wrong_max_ratio": 0.28}
+    defaults: Mapping[str, float] = {"math_wrong_max_ratio": 0.28}  # chosen on the even half
 
     def check(
         self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]

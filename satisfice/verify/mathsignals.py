@@ -31,6 +31,12 @@ class Signals:
     n_results: int
     question_chars: int
     answer_chars: int
+    doubts: tuple[str, ...] = ()  # what the wording admits: assumes, rounds, hedges, algebra, chained
+    cues: int = 0  # kinds of multi-step wording in the question (percent, multiples, rest, ...)
+    unused_words: int = 0  # number words of the question ("twice", "half") the answer never uses
+    max_given: float = 0.0  # the largest quantity the question gives
+    invented: int = 0  # numbers the answer brings in that neither the question nor a step explains
+    calculator: bool = False  # the answer writes GSM8K calculator tags "<<6*7=42>>"
 
     def features(self) -> dict[str, float]:
         """The inputs of the score (math_score), each bounded to about [0, 2]."""
@@ -53,7 +59,19 @@ class Signals:
             "question_len": math.log1p(self.question_chars) / 6,
             "answer_len": math.log1p(self.answer_chars) / 6,
             "huge": float(abs(self.final) >= 10_000),
+            **{f"doubt_{k}": float(k in self.doubts) for k in DOUBTS},
+            "cues": self.cues / 3,
+            "unused_words": float(self.unused_words > 0),
+            "steps_per_quantity": min(self.n_results / max(1, self.n_given), 3.0) / 1.5,
+            "magnitude": max(-2.0, min(3.0, math.log10((abs(self.final) + 1) / (self.max_given + 1)))) / 1.5,
+            "negative": float(self.final < 0),
+            "invented_1": float(self.invented >= 1),
+            "invented_2": float(self.invented >= 2),
+            "no_calculator": float(not self.calculator),
         }
+
+
+DOUBTS = ("assumes", "rounds", "hedges", "algebra", "chained")
 
 
 @functools.lru_cache(maxsize=16)
@@ -87,4 +105,10 @@ def signals(question: str, answer: str) -> Signals | None:
         n_results=len(results),
         question_chars=len(question),
         answer_chars=len(answer),
+        doubts=tuple(k for k, v in mt.doubts(answer).items() if v),
+        cues=mt.cues(question),
+        unused_words=mt.unused_words(question, answer),
+        max_given=max((abs(q.value) for q in given), default=0.0),
+        invented=mt.invented(question, answer),
+        calculator="<<" in answer,
     )

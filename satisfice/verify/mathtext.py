@@ -34,6 +34,21 @@ _ASKS = re.compile(
     r"\b(?:how\s+(?:many|much|long|far|old|fast)|what\s+(?:is|was|will|are)|find|calculate)\b", re.I
 )
 MAX_CHARS = 20_000  # bound the work on very long texts
+# Answer-side doubt: the model assumes, rounds or corrects itself (GSM8K answers are exact and
+# determined), or sets up algebra. Question-side difficulty cues: several steps of a kind models slip on.
+_ASSUMES = re.compile(r"\bassum|\bnot\s+(?:enough|possible|clear)|\bcannot\b|\bunclear|\bambiguous", re.I)
+_ROUNDS = re.compile(r"\bround|\bapproximately|\babout\b|\u2248|\bnearest\b", re.I)
+_HEDGES = re.compile(r"\bhowever\b|\bbut\b|\bwait\b|\bactually\b|\bmistake|\binstead\b", re.I)
+_ALGEBRA = re.compile(r"\blet\b.{0,20}\b(?:be|denote|represent)|\bdenote|\bequation\b|\bsolve\b", re.I)
+# A chained expression "a = b = c" (a step restated or re-computed within one line).
+_CHAIN = re.compile(r"=[^=\n<>]{1,40}=[^=\n<>]{1,40}=")
+_CUES: dict[str, re.Pattern[str]] = {
+    "percent": re.compile(r"%|\bpercent", re.I),
+    "times": re.compile(r"\btwice|\btimes\b|\bhalf\b|\bdouble|\btriple|\bthird\b|\bquarter", re.I),
+    "rest": re.compile(r"\bremain|\brest\b|\bleft\b|\bremainder", re.I),
+    "compare": re.compile(r"\bmore\s+than\b|\bless\s+than\b|\bfewer\b|\bolder\b|\byounger\b", re.I),
+    "rate": re.compile(r"\baverage\b|\bratio\b|\bprofit\b|\bdiscount\b|\binterest\b|\bspeed\b", re.I),
+}
 # Programming tasks also give numbers and ask "find ...": their answers are code, not worked maths.
 _CODE_TASK = re.compile(r"```|\b(?:function|def|program|python|code)\b", re.I)
 
@@ -152,3 +167,52 @@ def unused(question: str, answer: str) -> list[Quantity]:
         if not any(close(s, f) for f in forms(q) for s in seen):
             out.append(q)
     return out
+
+
+def doubts(answer: str) -> dict[str, bool]:
+    """What the answer's wording admits: assumptions, rounding, self-correction, algebra, and chained
+    "a = b = c" steps."""
+    text = answer[:MAX_CHARS]
+    return {
+        "assumes": bool(_ASSUMES.search(text)),
+        "rounds": bool(_ROUNDS.search(text)),
+        "hedges": bool(_HEDGES.search(text)),
+        "algebra": bool(_ALGEBRA.search(text)),
+        "chained": bool(_CHAIN.search(text)),
+    }
+
+
+def cues(question: str) -> int:
+    """How many kinds of multi-step wording the question uses (percentages, multiples, remainders,
+    comparisons, rates): a rough difficulty."""
+    text = question[-MAX_CHARS:]
+    return sum(bool(p.search(text)) for p in _CUES.values())
+
+
+def unused_words(question: str, answer: str) -> int:
+    """Number words of the question ("twice", "half", "three") whose value the answer never writes,
+    neither as a word nor as a number."""
+    seen = [q.value for q in quantities(answer, words=True)] + [a / b for a, b in fractions(answer)]
+    values = {_WORDS[m.group(1).lower()] for m in _WORD.finditer(question[-MAX_CHARS:])}
+    return sum(not any(close(s, v) for s in seen) for v in values)
+
+
+# Constants an answer may bring in without the question giving them (days, months, hours, percent...).
+_CONSTANTS = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 10, 12, 24, 30, 31, 52, 60, 100, 365, 1000})
+
+
+def invented(question: str, answer: str) -> int:
+    """Distinct numbers the answer writes that the question does not give (in any form), no step
+    computes and no common constant explains: often a misread or made-up quantity."""
+    given = [v for q in quantities(question, words=True) for v in forms(q)]
+    given += [q.value / 100 for q in quantities(question)]
+    computed = results(answer)
+    out = set()
+    for q in quantities(answer):
+        v = q.value
+        if v in _CONSTANTS or v in out:
+            continue
+        if any(close(v, g) for g in given) or any(close(v, r) for r in computed):
+            continue
+        out.add(v)
+    return len(out)

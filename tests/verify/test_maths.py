@@ -6,7 +6,8 @@ from satisfice.verify import Verdict, Verifier, VerifySettings
 from satisfice.verify import mathtext as mt
 from satisfice.verify.consistency import AnswerConsistency
 from satisfice.verify.final_answer import FinalAnswer
-from satisfice.verify.math_score import MathScore
+from satisfice.verify.math_score import MathScore, p_wrong
+from satisfice.verify.mathsignals import signals
 from satisfice.verify.quantities import QuantitiesUsed
 from tests.verify.helpers import DEFAULTS, ans, req
 
@@ -32,8 +33,12 @@ def test_parsing_helpers() -> None:
 
 
 def test_good_answer_passes_every_maths_verifier() -> None:
-    for v in (FinalAnswer(), QuantitiesUsed(), AnswerConsistency(), MathScore()):
+    for v in (FinalAnswer(), QuantitiesUsed(), AnswerConsistency()):
         assert verdict(v, Q, GOOD) is Verdict.PASS, v.name
+    # math_score is a prior as much as a check: a terse answer to a "times" question sits near the
+    # default threshold (P(wrong) about 0.30 vs 0.28), so it passes only on a laxer route.
+    lax = VerifySettings(thresholds={"math_wrong_max_ratio": 0.35}).params
+    assert MathScore().check(req(Q), ans(GOOD), lax).verdict is Verdict.PASS
 
 
 def test_final_answer_catches_cut_conflicting_and_fractional_counts() -> None:
@@ -90,3 +95,31 @@ def test_route_config_accepts_the_maths_chain() -> None:
 def test_programming_tasks_are_not_word_problems() -> None:
     task = "Write a python function to find the sum of 3 numbers that are 2 apart. What is the result?"
     assert verdict(MathScore(), task, "def f(a): return 3 * a + 6  # 7 + 2 = 10") is Verdict.PASS
+
+
+def test_new_signals_doubts_cues_number_words_and_invented_numbers() -> None:
+    assert mt.doubts("Assuming a month has 30 days, that is about 4 weeks = 28 = 4 x 7 = 28") == {
+        "assumes": True,
+        "rounds": True,
+        "hedges": False,
+        "algebra": False,
+        "chained": True,
+    }
+    assert mt.doubts("But wait, let x be the cost; solve the equation.")["hedges"]
+    assert mt.cues("He spends 20% and twice the rest. How many are left?") == 3
+    assert mt.cues(Q) == 1  # "3 times a week"
+    assert mt.cues("Tom has 3 cats and 2 dogs. How many pets does he have?") == 0
+    q = "Ann has twice as many apples as Bob, who has 4. How many do they have?"
+    assert mt.unused_words(q, "4 + 4 = 8\n#### 8") == 1
+    assert mt.unused_words(q, "4 x 2 = 8; 8 + 4 = 12\n#### 12") == 0
+    assert mt.invented(Q, GOOD) == 0
+    assert mt.invented(Q, "3 x 75 = 225 meters.\n#### 225") == 1  # 75 is neither given nor computed
+
+
+def test_math_score_reads_the_new_signals() -> None:
+    s = signals(Q, GOOD)
+    assert s is not None and s.features()["doubt_hedges"] == 0.0
+    hedged = GOOD.replace("meters.\n", "meters, but wait, assuming it rounds.\n")
+    worse = signals(Q, hedged)
+    assert worse is not None and worse.features()["doubt_hedges"] == 1.0
+    assert p_wrong(worse)[0] > p_wrong(s)[0]
