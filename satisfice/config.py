@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,17 @@ def _check_keys(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
     for key in obj:
         if key not in allowed:
             raise ConfigError(f"{where}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def config_section(obj: Any, where: str, allowed: Iterable[str]) -> Mapping[str, Any]:
+    """A config section as a mapping (None: empty) with only `allowed` keys; ConfigError naming
+    the key otherwise. Sections parsed outside this module (verify, trim, cache) use it too."""
+    if obj is None:
+        return {}
+    if not isinstance(obj, Mapping):
+        raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
+    _check_keys(obj, set(allowed), where)
+    return obj
 
 
 def resolve_env(value: str, key: str, env: Mapping[str, str]) -> tuple[str | None, str]:

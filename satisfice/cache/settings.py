@@ -57,14 +57,9 @@ def _config_error(key: str, message: str) -> Exception:
 
 
 def _mapping(obj: Any, where: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    if obj is None:
-        return {}
-    if not isinstance(obj, Mapping):
-        raise _config_error(where, f"expected a mapping, got {type(obj).__name__}")
-    for key in obj:
-        if key not in allowed:
-            raise _config_error(f"{where}.{key}", f"unknown key (allowed: {', '.join(allowed)})")
-    return obj
+    from satisfice.config import config_section  # config imports this module: import it lazily
+
+    return config_section(obj, where, allowed)
 
 
 def _number(obj: Mapping[str, Any], key: str, where: str, low: float, high: float | None) -> float | None:

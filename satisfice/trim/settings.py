@@ -10,7 +10,6 @@ Config shape (a route's `trim:` mapping; every key optional):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,15 +64,11 @@ class TrimSettings:
     @classmethod
     def from_config(cls, obj: Any, where: str = "trim") -> TrimSettings:
         """Validated settings from a config mapping; errors are config.ConfigError naming the key."""
-        from satisfice.config import ConfigError  # config pulls in YAML: only when parsing config
+        from satisfice.config import ConfigError, config_section  # config pulls in YAML: only here
 
         if obj is None:
             return cls()
-        if not isinstance(obj, Mapping):
-            raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
-        for key in obj:
-            if key not in _KEYS:
-                raise ConfigError(f"{where}.{key}", f"unknown key (allowed: {', '.join(_KEYS)})")
+        obj = config_section(obj, where, _KEYS)
         enabled = obj.get("enabled", False)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{where}.enabled", f"expected true or false, got {enabled!r}")

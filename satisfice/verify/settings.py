@@ -79,15 +79,11 @@ class VerifySettings:
     @classmethod
     def from_config(cls, obj: Any, where: str = "verify") -> VerifySettings:
         """Validated settings from a config mapping; errors are config.ConfigError naming the key."""
-        from satisfice.config import ConfigError  # config pulls in YAML: only when parsing config
+        from satisfice.config import ConfigError, config_section  # config pulls in YAML: only here
 
         if obj is None:
             return cls()
-        if not isinstance(obj, Mapping):
-            raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
-        for key in obj:
-            if key not in _KEYS:
-                raise ConfigError(f"{where}.{key}", f"unknown key (allowed: {', '.join(_KEYS)})")
+        obj = config_section(obj, where, _KEYS)
         chain = obj.get("chain", DEFAULT_CHAIN)
         if not isinstance(chain, (list, tuple)):
             raise ConfigError(
