@@ -73,3 +73,15 @@ def test_bad_feedback_on_a_waiting_answer_discards_it(proving: GatewayProcess) -
     assert proving.feedback(first.headers["x-satisfice-request-id"], 0.0) == 200
     assert proving.feedback(first.headers["x-satisfice-request-id"], 1.0) == 404  # nothing left to prove
     assert ask(proving, "unverified", text).headers["x-satisfice-cache"] == "miss"
+
+
+def test_a_verified_streamed_answer_is_stored_and_served_again(proving: GatewayProcess) -> None:
+    text = f"What is the capital of Italy? {uuid.uuid4().hex}"
+    client = openai.OpenAI(base_url=proving.base_url, api_key="k", max_retries=0)
+    stream = client.chat.completions.create(
+        model="verified", messages=[{"role": "user", "content": text}], temperature=0, stream=True
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    again = ask(proving, "verified", text)
+    assert again.headers["x-satisfice-cache"] == "hit-exact"  # the held, verified stream was stored
+    assert again.parse().choices[0].message.content == streamed
