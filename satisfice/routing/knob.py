@@ -11,6 +11,8 @@ Forms (per route, per key, per request as `x-satisfice-knob` or a model suffix `
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,13 @@ class Knob:
 
 
 def parse_knob(text: str, *, param: str = "knob") -> Knob:
+    """The knob a text names; InvalidRequest (naming `param`) when it names none. Parsed once per
+    distinct text: a route's knob is read on every request."""
+    return _parse_knob(text, param)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_knob(text: str, param: str) -> Knob:
     raw = text.strip()
     kind, sep, value = raw.partition("=")
     if not sep:
@@ -50,7 +59,7 @@ def parse_knob(text: str, *, param: str = "knob") -> Knob:
             f"The knob value in {text!r} is not a number.", param=param, code="invalid_knob"
         ) from None
     if (
-        not np.isfinite(v)
+        not math.isfinite(v)
         or (kind in ("quality", "loss", "share") and not 0.0 <= v <= 1.0)
         or (kind == "wtp" and v <= 0)
     ):
