@@ -16,6 +16,7 @@ from satisfice import tokens
 from satisfice.cache.assemble import CachedStream, completion_from_events
 from satisfice.cache.layer import CacheTicket, Hit, ResponseCache
 from satisfice.cascade import CascadeRunner
+from satisfice.config import RouteSettings
 from satisfice.errors import ContextWindowExceeded, GatewayError
 from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, cancel_charge, price
 from satisfice.providers.base import Deployment
@@ -49,6 +50,7 @@ class Call:
     cache_headers: dict[str, str] = field(default_factory=dict)
     cache: CacheTicket | None = None
     hit: Hit | None = None  # answered from the cache: nothing was planned or called
+    route: RouteSettings | None = None  # the route the model names (None: a direct model), resolved once
     sent: dict[str, Any] | None = None  # the body as sent upstream (trimmed), when it differs
     notes: list[str] = field(default_factory=list)  # for the ledger's reason: cache near-misses, trimming
 
@@ -120,9 +122,7 @@ class Gateway:
         """Decide what the request may do with the cache and look it up; a hit is accounted here."""
         if self.cache is None:
             return None
-        model = str(body.get("model", ""))
-        route, _ = self.planner.route_for(model)
-        name = route.name if route is not None else None
+        name = call.route.name if call.route is not None else None
         ticket = call.cache = self.cache.ticket(call.row.tenant, call.knob, body, call.cache_headers, name)
         hit = await self.cache.lookup(ticket)
         call.row.cache = ticket.status
@@ -130,7 +130,7 @@ class Gateway:
             return None
         call.hit = hit
         entry, row = hit.entry, call.row
-        row.route = name or model
+        row.route = name or str(body.get("model", ""))
         row.strategy = "cache"
         row.stream = bool(body.get("stream"))
         row.model, row.provider = entry.model, entry.provider
@@ -153,7 +153,7 @@ class Gateway:
     def _trim(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
         """Opt-in per route: fit the conversation into the route's token budget and its largest
         context window (candidates with smaller windows are then left out by the planner)."""
-        route, _ = self.planner.route_for(str(body["model"]))
+        route = call.route
         if route is None or route.trim is None:
             return body
         from satisfice.trim import trim
@@ -205,6 +205,7 @@ class Gateway:
         return body
 
     async def complete(self, call: Call, body: dict[str, Any]) -> Completion:
+        call.route, _ = self.planner.route_for(str(body.get("model", "")))
         hit = await self._cache_lookup(call, body)
         if hit is not None:
             answer = self._hit_body(call, hit)
@@ -250,6 +251,7 @@ class Gateway:
     async def open_stream(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
         """Open a stream and read its first event: failover happens only up to here, before any
         byte has gone to the client. A cache hit is replayed as a stream."""
+        call.route, _ = self.planner.route_for(str(body.get("model", "")))
         hit = await self._cache_lookup(call, body)
         if hit is not None:
             cached = CachedStream(self._hit_body(call, hit), "chatcmpl-" + call.row.id[4:])
