@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,32 +71,41 @@ def _parse_knob(text: str, param: str) -> Knob:
     return Knob(kind, v)
 
 
-def _cheapest_meeting(quality: Array, cost: Array, target: float) -> int | None:
-    ok = np.flatnonzero(quality >= target - 1e-12)
-    if ok.size == 0:
+def _cheapest_meeting(q: list[float], c: list[float], target: float) -> int | None:
+    ok = [i for i, v in enumerate(q) if v >= target - 1e-12]
+    if not ok:
         return None
-    return int(ok[np.lexsort((-quality[ok], cost[ok]))[0]])  # cheapest; ties -> the better one
+    return min(ok, key=lambda i: (c[i], -q[i]))  # cheapest; ties -> the better one, then the first
 
 
-def best(quality: Array, cost: Array) -> int:
-    return int(np.lexsort((cost, -quality))[0])  # best predicted; ties -> the cheaper one
+def best(q: list[float], c: list[float]) -> int:
+    return min(range(len(q)), key=lambda i: (-q[i], c[i]))  # best predicted; ties -> the cheaper one
 
 
-def choose(quality: Array, cost: Array, knob: Knob, share_target: float | None = None) -> int:
+def choose(
+    quality: Array | Sequence[float],
+    cost: Array | Sequence[float],
+    knob: Knob,
+    share_target: float | None = None,
+) -> int:
     """Index of the candidate to use. `share_target` is the calibrated quality target for a
-    `share` knob (see `calibrate_share`); without it a share knob falls back to its raw value."""
-    if quality.size == 0:
+    `share` knob (see `calibrate_share`); without it a share knob falls back to its raw value.
+    Plain Python over a handful of candidates: numpy's per-call cost would dominate here."""
+    q = quality.tolist() if isinstance(quality, np.ndarray) else list(quality)
+    c = cost.tolist() if isinstance(cost, np.ndarray) else list(cost)
+    if not q:
         raise ValueError("no candidates")
     if knob.kind == "wtp":
-        return int(np.lexsort((cost, -(quality - cost / knob.value)))[0])
+        w = knob.value
+        return min(range(len(q)), key=lambda i: (c[i] / w - q[i], c[i]))  # utility; ties -> cheaper
     if knob.kind == "loss":
-        target = float(quality.max()) - knob.value
+        target = max(q) - knob.value
     elif knob.kind == "share":
         target = share_target if share_target is not None else knob.value
     else:
         target = knob.value
-    found = _cheapest_meeting(quality, cost, target)
-    return best(quality, cost) if found is None else found
+    found = _cheapest_meeting(q, c, target)
+    return best(q, c) if found is None else found
 
 
 def choose_many(
@@ -105,9 +115,8 @@ def choose_many(
     share_target: float | None = None,
 ) -> npt.NDArray[np.int64]:
     """`choose` for every row of (n, m) quality and cost matrices."""
-    return np.array(
-        [choose(quality[i], cost[i], knob, share_target) for i in range(quality.shape[0])], dtype=np.int64
-    )
+    q, c = np.asarray(quality).tolist(), np.broadcast_to(cost, np.shape(quality)).tolist()
+    return np.array([choose(qi, ci, knob, share_target) for qi, ci in zip(q, c, strict=True)], dtype=np.int64)
 
 
 def strongest(reference_quality: Array) -> int:
@@ -121,10 +130,9 @@ def calibrate_share(reference_quality: npt.NDArray[np.float64], cost: Array, sha
     `reference_quality` is (n, m) predictions for the candidates on a reference prompt set; `cost`
     is one typical cost per candidate. The share is monotone in the target, so bisection finds it."""
     strong = strongest(reference_quality)
-    costs = np.broadcast_to(cost, reference_quality.shape)
 
     def strong_share(target: float) -> float:
-        picks = choose_many(reference_quality, np.asarray(costs, dtype=np.float64), Knob("quality", target))
+        picks = choose_many(reference_quality, cost, Knob("quality", target))
         return float(np.mean(picks == strong))
 
     lo, hi = 0.0, 1.0

@@ -194,10 +194,8 @@ class Planner:
             decision = self._auto[route.router].decide(
                 infos, needs, parsed, self._adjuster(route.name, names)
             )
-            scores = {
-                n: (float(q), float(c))
-                for n, q, c in zip(names, decision.quality, decision.cost, strict=True)
-            }
+            q, c = decision.quality.tolist(), decision.cost.tolist()
+            scores = {n: (q[i], c[i]) for i, n in enumerate(names)}
             if route.strategy == "auto":
                 reason, predicted = self._auto_order(decision, names, ok)
             else:
@@ -230,7 +228,8 @@ class Planner:
         decision: Decision, names: list[str], ok: list[tuple[int, str, list[Target]]]
     ) -> tuple[str, float]:
         """Chosen candidate first, the rest by predicted quality (the fallback order)."""
-        rest = [int(i) for i in np.argsort(-decision.quality, kind="stable") if int(i) != decision.index]
+        q = decision.quality.tolist()
+        rest = sorted((i for i in range(len(q)) if i != decision.index), key=lambda i: -q[i])  # stable
         ok[:] = [ok[i] for i in [decision.index, *rest]]
         return decision.reason(names), float(decision.quality[decision.index])
 
