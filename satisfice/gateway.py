@@ -18,6 +18,7 @@ from satisfice.cache.layer import CacheTicket, Hit, ResponseCache
 from satisfice.cascade import CascadeRunner
 from satisfice.config import RouteSettings
 from satisfice.errors import ContextWindowExceeded, GatewayError
+from satisfice.learn.records import Decision as LoggedDecision
 from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, cancel_charge, price
 from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed, FailureKind
@@ -340,10 +341,8 @@ class Gateway:
         learner, d = self.planner.learner, plan.decision
         if learner is None or d is None or plan.names is None or d.raw_quality is None:
             return
-        from satisfice.learn import Decision as Logged
-
         learner.record_decision(
-            Logged(
+            LoggedDecision(
                 request_id=call.row.id,
                 ts=call.row.ts,
                 route=plan.route,
@@ -351,9 +350,9 @@ class Gateway:
                 model=plan.targets[0].dep.model if plan.targets else plan.names[d.index],
                 predicted=float(d.quality[d.index]),
                 candidates=list(plan.names),
-                predictions=[float(v) for v in d.raw_quality],
+                predictions=d.raw_quality.tolist(),
                 knob=str(d.knob),
-                costs=[float(v) for v in d.cost],
+                costs=d.cost.tolist(),
                 share_target=d.target if d.knob.kind == "share" else None,
             )
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from satisfice.catalog import ModelInfo
 from satisfice.predict.base import Array, Messages, sigmoid
 from satisfice.predict.cues import cue_difficulty, cue_difficulty_one, mid_quantile, quantile_value
 from satisfice.predict.embed import DIM
-from satisfice.predict.features import N_FEATURES, features_many, prompt_features
+from satisfice.predict.features import N_FEATURES, features_many, request_features
 from satisfice.predict.model_features import N_MODEL_FEATURES, as_info, model_features, residual_key
 from satisfice.predict.topics import expand, membership
 
@@ -138,6 +139,9 @@ class LearnedPredictor:
             else np.zeros((0, 0))
         )  # (stats, K * (k + 2))
         self._seen = {m: i for i, m in enumerate(p.seen)}
+        # Does any weight read the embedding block? (The default artifact: no; the learner's clusters
+        # read the token ids instead, so the request path can skip pooling.)
+        self.uses_embedding = bool(self._hidden or K or (p.cols < 2 * DIM).any())
         # Rank blend of the difficulty b with the hand-set cue difficulty (`cues`), both as quantiles
         # against the artifact's reference prompts, so that it works one prompt at a time.
         self._blend = float(p.cue_blend)
@@ -147,7 +151,9 @@ class LearnedPredictor:
             self._cue_ref = np.sort(cue_difficulty(p.ref_x))
         self._b_list: list[float] = self._b_ref.tolist()
         self._cue_list: list[float] = self._cue_ref.tolist()
-        self._models: dict[ModelInfo, tuple[Array, float]] = {}
+        # Candidate terms by catalog entry: by identity first (cheap), by value (hashes every field).
+        self._models: dict[int, tuple[ModelInfo, tuple[Array, float, tuple[float, ...]]]] = {}
+        self._by_value: dict[ModelInfo, tuple[Array, float, tuple[float, ...]]] = {}
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- pieces
@@ -155,20 +161,28 @@ class LearnedPredictor:
     def project(self, x: npt.NDArray[np.float32]) -> Array:
         """[t, b, h] for prompt features x of shape (n, N_FEATURES) or (N_FEATURES,); with `cue_blend` < 1
         the difficulty b is the reference quantile of w * rank(b) + (1 - w) * rank(cue difficulty)."""
+        if x.ndim == 1:
+            return np.array(self._terms_one(x), dtype=np.float64)
         out = self._project_raw(x)
         if self._blend >= 1.0:
             return out
         w = self._blend
         out = np.array(out, dtype=np.float64)
-        if x.ndim == 1:  # one request: plain Python (numpy calls on scalars cost ~2 us each)
-            out[1] = self._quantile_one(
-                w * self._rank_one(self._b_list, float(out[1]))
-                + (1 - w) * (self._rank_one(self._cue_list, cue_difficulty_one(x)))
-            )
-            return out
         u_cue = mid_quantile(self._cue_ref, cue_difficulty(x))
         u = w * mid_quantile(self._b_ref, out[..., 1]) + (1 - w) * u_cue
         out[..., 1] = quantile_value(self._b_ref, u)
+        return out
+
+    def _terms_one(self, x: npt.NDArray[np.float32]) -> list[float]:
+        """`project` of one feature vector, as floats: one request, where numpy calls on scalars
+        (~1-2 us each) would be most of the work."""
+        out: list[float] = self._project_raw(x).tolist()
+        if self._blend < 1.0:
+            w = self._blend
+            out[1] = self._quantile_one(
+                w * self._rank_one(self._b_list, out[1])
+                + (1 - w) * (self._rank_one(self._cue_list, cue_difficulty_one(x)))
+            )
         return out
 
     @staticmethod
@@ -202,26 +216,35 @@ class LearnedPredictor:
             out = out + w @ self._A_w + mixed
         return out
 
+    def _model_entry(self, raw: ModelInfo | str) -> tuple[Array, float, tuple[float, ...]]:
+        """(g, theta, g as floats) of one candidate, cached per catalog entry."""
+        info = as_info(raw)
+        found = self._models.get(id(info))
+        if found is not None and found[0] is info:  # catalog entries live as long as the catalog
+            return found[1]
+        hit = self._by_value.get(info)
+        if hit is None:
+            z = model_features(info)
+            zc = np.clip(z, self.params.zlo, self.params.zhi)  # no extrapolation of specialisation
+            g, cj = self.params.W @ zc, float(self.params.a @ z)
+            i = residual_key(info, self._seen)
+            if i is not None:
+                g, cj = g + self.params.E[i], cj + float(self.params.r[i])
+            hit = (g, cj, tuple(g.tolist()))
+        with self._lock:
+            if len(self._models) > 10_000:
+                self._models.clear()
+                self._by_value.clear()
+            self._by_value[info] = hit
+            self._models[id(info)] = (info, hit)
+        return hit
+
     def model_terms(self, models: Sequence[ModelInfo | str]) -> tuple[Array, Array]:
         """(G, theta): (m, k) specialisation and (m,) ability of the candidates (cached per entry)."""
         k = self._A.shape[1] - 2
         G, c = np.empty((len(models), k)), np.empty(len(models))
         for j, raw in enumerate(models):
-            info = as_info(raw)
-            hit = self._models.get(info)
-            if hit is None:
-                z = model_features(info)
-                zc = np.clip(z, self.params.zlo, self.params.zhi)  # no extrapolation of specialisation
-                g, cj = self.params.W @ zc, float(self.params.a @ z)
-                i = residual_key(info, self._seen)
-                if i is not None:
-                    g, cj = g + self.params.E[i], cj + float(self.params.r[i])
-                hit = (g, cj)
-                with self._lock:
-                    if len(self._models) > 10_000:
-                        self._models.clear()
-                    self._models[info] = hit
-            G[j], c[j] = hit
+            G[j], c[j], _ = self._model_entry(raw)
         return G, c
 
     def logits(self, t: Array, models: Sequence[ModelInfo | str]) -> Array:
@@ -241,8 +264,9 @@ class LearnedPredictor:
         tools: Sequence[Mapping[str, Any]] | None = None,
         response_format: Mapping[str, Any] | None = None,
     ) -> Array:
-        x = prompt_features(messages, tools=tools, response_format=response_format, use_cache=True)
-        return sigmoid(self.logits(self.project(x), models))
+        embed = self.uses_embedding
+        f = request_features(messages, tools=tools, response_format=response_format, embed=embed)
+        return self.predict_features(f.x, models)
 
     def predict_many(self, prompts: Sequence[Messages], models: Sequence[ModelInfo]) -> Array:
         if not prompts:
@@ -250,7 +274,21 @@ class LearnedPredictor:
         return sigmoid(self.logits(self.project(features_many(prompts)), models))
 
     def predict_features(self, x: npt.NDArray[np.float32], models: Sequence[ModelInfo | str]) -> Array:
+        if x.ndim == 1:
+            return self._predict_one(x, models)
         return sigmoid(self.logits(self.project(x), models))
+
+    def _predict_one(self, x: npt.NDArray[np.float32], models: Sequence[ModelInfo | str]) -> Array:
+        """`predict_features` for one prompt, the candidate side in plain Python: with a handful of
+        candidates numpy's per-call cost is most of the work (the request path)."""
+        t, b, *h = self._terms_one(x)
+        kappa = max(t, 0.0) + math.log1p(math.exp(-abs(t)))  # softplus, overflow-free
+        out = []
+        for raw in models:
+            _, theta, g = self._model_entry(raw)
+            s = kappa * (theta - b) + sum(hi * gi for hi, gi in zip(h, g, strict=True))
+            out.append(0.5 * (1.0 + math.tanh(0.5 * s)))  # the same logistic as `sigmoid`
+        return np.array(out, dtype=np.float64)
 
     def reference_quality(self, models: Sequence[ModelInfo]) -> Array:
         return self.predict_features(self.params.ref_x, models)

@@ -12,6 +12,9 @@ import numpy as np
 import numpy.typing as npt
 
 from satisfice.catalog import ModelInfo
+from satisfice.learn.cluster import cluster_of
+from satisfice.predict.features import request_features
+from satisfice.predict.learned import LearnedPredictor
 from satisfice.routing.constraints import Needs, estimated_cost
 from satisfice.routing.knob import Knob, calibrate_share, choose
 
@@ -93,17 +96,16 @@ class AutoRouter:
         body: dict[str, Any] = needs.body
         messages = body.get("messages") or []
         predictor = self.predictor
-        features = getattr(predictor, "predict_features", None)
         cluster = 0
-        if features is not None:  # the learned predictor: features once, for prediction and cluster
-            from satisfice.learn import cluster_of
-            from satisfice.predict.features import prompt_features
-
-            x = prompt_features(
-                messages, tools=body.get("tools"), response_format=body.get("response_format"), use_cache=True
+        if isinstance(predictor, LearnedPredictor):  # features once, for prediction and cluster
+            f = request_features(
+                messages,
+                tools=body.get("tools"),
+                response_format=body.get("response_format"),
+                embed=predictor.uses_embedding,
             )
-            raw = np.asarray(features(x, infos), dtype=np.float64)
-            cluster = cluster_of(messages, x, predictor=self.predictor_name)
+            raw = predictor.predict_features(f.x, infos)
+            cluster = cluster_of(messages, f.ids, predictor=self.predictor_name)
         else:
             raw = np.asarray(
                 predictor.predict(
