@@ -1,6 +1,11 @@
 """The prompt cluster a request belongs to: the centroid nearest its embedding, among the prompt
 clusters the learned predictor's artifact keeps for the learner (or its topic clusters, in older
-artifacts)."""
+artifacts).
+
+The embedding is the mean of the last user message's wordllama token vectors, normalised; the cluster
+is argmax_k c_k . e. Normalising does not change the argmax and the mean is linear, so the score of
+every cluster is the sum over the prompt's tokens of a precomputed (vocab, K) table: a K-wide gather
+instead of a 256-wide one, and the request path never builds the embedding itself."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ log = logging.getLogger("satisfice.learn")
 
 _lock = threading.Lock()
 _centroids: dict[str, npt.NDArray[np.float64] | None] = {}
+_tables: dict[str, npt.NDArray[np.float64] | None] = {}
 
 
 def centroids(predictor: str = "learned") -> npt.NDArray[np.float64] | None:
@@ -40,24 +46,40 @@ def centroids(predictor: str = "learned") -> npt.NDArray[np.float64] | None:
         return _centroids[predictor]
 
 
+def _token_scores(predictor: str) -> npt.NDArray[np.float64] | None:
+    """(vocab, K): each token vector's dot product with every centroid (cached per predictor)."""
+    if predictor in _tables:
+        return _tables[predictor]
+    c = centroids(predictor)
+    table: npt.NDArray[np.float64] | None = None
+    if c is not None:
+        try:
+            from satisfice.predict.embed import get_embedder
+
+            rows = get_embedder().table[:, : c.shape[1]].astype(np.float64)
+            table = np.ascontiguousarray(rows @ c.T)
+        except Exception:
+            log.warning("prompt clusters unavailable (no embedding)", exc_info=True)
+    with _lock:
+        _tables[predictor] = table
+    return table
+
+
 def cluster_of(
     messages: Sequence[Mapping[str, Any]],
-    features: npt.NDArray[np.float32] | None = None,
+    ids: npt.NDArray[np.integer[Any]] | None = None,
     *,
     predictor: str = "learned",
 ) -> int:
-    """argmax of the predictor's cluster `membership`; 0 when clusters are unavailable. Pass the
-    request's `prompt_features` as `features` to skip recomputing the embedding (then ~10 us)."""
-    c = centroids(predictor)
-    if c is None:
+    """The prompt's cluster; 0 when clusters are unavailable or the prompt has no text. Pass the
+    request's token ids (`features.request_features`) as `ids` to skip tokenising it again."""
+    scores = _token_scores(predictor)
+    if scores is None:
         return 0
-    if features is None:
-        from satisfice.predict.features import prompt_features
+    if ids is None:
+        from satisfice.predict.features import token_ids
 
-        try:
-            features = prompt_features(messages)
-        except Exception:
-            log.warning("prompt features failed; cluster 0", exc_info=True)
-            return 0
-    # the nearest centroid by dot product (the centroids and the embedding are unit-scale).
-    return int(np.argmax(c @ features[: c.shape[1]].astype(np.float64)))
+        ids = token_ids(messages)
+    if ids.size == 0:
+        return 0
+    return int(np.argmax(scores[ids].sum(axis=0)))

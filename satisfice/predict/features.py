@@ -14,8 +14,9 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from math import log1p
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +57,7 @@ STAT_NAMES = (
 N_STATS = len(STAT_NAMES)
 N_FEATURES = 2 * DIM + N_STATS
 F32 = npt.NDArray[np.float32]
+V = TypeVar("V")
 
 _NUM = re.compile(r"\d+(?:[.,]\d+)?")
 _CHOICE = re.compile(r"(?m)^\s*\(?[A-Ea-e][).:]\s")
@@ -216,31 +218,32 @@ def text_stats(
     return out
 
 
-class FeatureCache:
-    """Prompt features by (text, context) key, bounded LRU (25k rows, ~55 MB at most): makes repeated
-    texts free within a process (cross-validation refits, batch prediction). Not used by `predict`."""
+class FeatureCache(Generic[V]):
+    """Prompt features by (text, context) key, bounded LRU: makes repeated texts free within a process."""
 
     def __init__(self, size: int = 25_000) -> None:
-        self._d: OrderedDict[tuple[Any, ...], F32] = OrderedDict()
+        self._d: OrderedDict[tuple[Any, ...], V] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> F32 | None:
+    def get(self, key: tuple[Any, ...]) -> V | None:
         with self._lock:
             v = self._d.get(key)
             if v is not None:
                 self._d.move_to_end(key)
             return v
 
-    def put(self, key: tuple[Any, ...], value: F32) -> None:
+    def put(self, key: tuple[Any, ...], value: V) -> None:
         with self._lock:
             self._d[key] = value
             if len(self._d) > self._size:
                 self._d.popitem(last=False)
 
 
-CACHE = FeatureCache()  # batch paths: training, cross-validation, predict_many
-REQUEST_CACHE = FeatureCache(4096)  # per-request path (~9 MB at most): predict() and prompt_features()
+# Batch paths (training, cross-validation, predict_many): 25k rows, ~55 MB at most.
+CACHE: FeatureCache[F32] = FeatureCache()
+# The request path (`request_features`): ~13 MB at most.
+REQUEST_CACHE: FeatureCache[RequestFeatures] = FeatureCache(4096)
 
 
 def _assemble(
@@ -252,12 +255,13 @@ def _assemble(
     image: bool,
     n_tools: int,
     json_format: bool,
+    embed: bool = True,
 ) -> F32:
-    emb = get_embedder()
-    tail = ids[-TAIL_TOKENS:]
-    out = np.empty(N_FEATURES, dtype=np.float32)
-    out[:DIM], out[DIM : 2 * DIM] = emb.pool_with_tail(ids, TAIL_TOKENS)
-    share = tail.size / ids.size if ids.size else 1.0
+    """The feature vector; with `embed=False` the embedding block stays zero (nothing is pooled)."""
+    out = np.zeros(N_FEATURES, dtype=np.float32)
+    if embed:
+        out[:DIM], out[DIM : 2 * DIM] = get_embedder().pool_with_tail(ids, TAIL_TOKENS)
+    share = min(ids.size, TAIL_TOKENS) / ids.size if ids.size else 1.0
     out[2 * DIM :] = text_stats(text, other, turns, system, image, n_tools, json_format, share)
     return out
 
@@ -267,26 +271,56 @@ def _key(messages: Sequence[Mapping[str, Any]], n_tools: int, json_format: bool)
     return (last, other, turns, system, image, n_tools, json_format)
 
 
+def token_ids(messages: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.int64]:
+    """The wordllama token ids the embedding pools: the last user message's (the last message's when
+    none is a user's), of a long text its head and tail."""
+    return get_embedder().token_ids(_cut(split_messages(messages)[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFeatures:
+    x: F32  # the feature vector (read-only: shared through the cache)
+    ids: npt.NDArray[np.uint16]  # the token ids the embedding pools (read-only)
+
+
+def request_features(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    response_format: Mapping[str, Any] | None = None,
+    embed: bool = True,
+) -> RequestFeatures:
+    """The request path's features, cached by text: the vector and the token ids (for the learner's
+    prompt cluster). `embed=False` leaves the embedding block zero, for a predictor that gives it no
+    weight: pooling 512 dimensions is a tenth of a new prompt's cost."""
+    n_tools = len(tools) if tools else 0
+    kind = str(response_format.get("type", "")) if response_format else ""
+    json_format = kind in ("json_object", "json_schema")
+    key = (*_key(messages, n_tools, json_format), embed)
+    hit = REQUEST_CACHE.get(key)
+    if hit is not None:
+        return hit
+    ids = get_embedder().token_ids(_cut(key[0]))
+    x = _assemble(ids, *key)
+    x.setflags(write=False)
+    small = ids.astype(np.uint16)  # ids < 32000; a quarter of the cache's memory
+    small.setflags(write=False)
+    out = RequestFeatures(x, small)
+    REQUEST_CACHE.put(key, out)
+    return out
+
+
 def prompt_features(
     messages: Sequence[Mapping[str, Any]],
     *,
     tools: Sequence[Mapping[str, Any]] | None = None,
     response_format: Mapping[str, Any] | None = None,
-    use_cache: bool = False,
 ) -> F32:
-    """The feature vector (N_FEATURES,) of one request."""
+    """The whole feature vector (N_FEATURES,) of one request, uncached."""
     n_tools = len(tools) if tools else 0
     kind = str(response_format.get("type", "")) if response_format else ""
-    json_format = kind in ("json_object", "json_schema")
-    key = _key(messages, n_tools, json_format)
-    if use_cache and (hit := REQUEST_CACHE.get(key)) is not None:
-        return hit
-    ids = get_embedder().token_ids(_cut(key[0]))
-    out = _assemble(ids, *key)
-    if use_cache:
-        out.setflags(write=False)  # shared through the cache: nobody may change it
-        REQUEST_CACHE.put(key, out)
-    return out
+    key = _key(messages, n_tools, kind in ("json_object", "json_schema"))
+    return _assemble(get_embedder().token_ids(_cut(key[0])), *key)
 
 
 def features_many(prompts: Sequence[Sequence[Mapping[str, Any]]]) -> F32:

@@ -66,42 +66,53 @@ def test_feedback_endpoint() -> None:
 
 
 def test_cluster_of_is_stable_and_separates_topics() -> None:
-    from satisfice.predict.features import prompt_features
+    from satisfice.predict import load_predictor
+    from satisfice.predict.features import prompt_features, request_features
+    from satisfice.predict.learned import LearnedPredictor
 
     c = centroids()
     assert c is not None and c.shape[0] > 1
-    code = [{"role": "user", "content": "Write a Python function that reverses a linked list."}]
-    x = prompt_features(code)
-    k = cluster_of(code, x)
-    assert 0 <= k < c.shape[0] and cluster_of(code) == k
-    from satisfice.predict import load_predictor
-    from satisfice.predict.learned import LearnedPredictor
-
     pred = load_predictor("learned")
     assert isinstance(pred, LearnedPredictor)
-    # The learner's clusters are the artifact's own k-means centroids, not a prediction feature.
-    assert k == int(np.argmax(pred.params.learn_centroids @ x[: c.shape[1]].astype(np.float64)))
-    others = [
+    texts = [
+        "Write a Python function that reverses a linked list.",
         "Translate 'good morning' into French.",
         "What is 17 times 23?",
         "Write a sonnet about the sea.",
         "Which vitamins are in spinach?",
+        "Summarise the causes of the First World War in three sentences, then list two sources.",
     ]
-    clusters = {k, *(cluster_of([{"role": "user", "content": t}]) for t in others)}
+    clusters = set()
+    for t in texts:
+        msgs = [{"role": "user", "content": t}]
+        k = cluster_of(msgs)
+        # The definition: the artifact's k-means centroid nearest the normalised embedding. The
+        # request path computes it from token scores without building the embedding.
+        x = prompt_features(msgs)
+        assert k == int(np.argmax(pred.params.learn_centroids @ x[: c.shape[1]].astype(np.float64)))
+        assert cluster_of(msgs, request_features(msgs, embed=False).ids) == k  # the cached ids agree
+        assert cluster_of([{"role": "system", "content": "Be brief."}, *msgs]) == k  # the user turn decides
+        clusters.add(k)
     assert len(clusters) >= 3  # different kinds of prompt land in different clusters
-    assert cluster_of([], None) >= 0
-    assert cluster_of(code, predictor="prior") == 0  # no centroids: one cluster
+    assert cluster_of([]) == 0  # no text: cluster 0
+    assert cluster_of([{"role": "user", "content": texts[0]}], predictor="prior") == 0  # no centroids
 
 
 def test_cluster_is_the_argmax_of_membership(monkeypatch: pytest.MonkeyPatch) -> None:
     from satisfice.learn import cluster
+    from satisfice.predict.embed import get_embedder
+    from satisfice.predict.features import N_FEATURES
     from satisfice.predict.topics import membership
 
     rng = np.random.default_rng(0)
     cents = rng.normal(size=(8, 64))
     cents /= np.linalg.norm(cents, axis=1, keepdims=True)
     monkeypatch.setitem(cluster._centroids, "synthetic", cents)
+    monkeypatch.delitem(cluster._tables, "synthetic", raising=False)
+    emb = get_embedder()
     for _ in range(50):
-        x = rng.normal(size=600).astype(np.float32)
+        ids = rng.integers(0, emb.vocab, size=int(rng.integers(1, 300)))
+        x = np.zeros(N_FEATURES, dtype=np.float32)
+        x[: emb.table.shape[1]] = emb.pool(ids)  # the embedding the clusters are defined on
         want = int(np.argmax(membership(x, cents, 10.0)))
-        assert cluster_of([], x, predictor="synthetic") == want
+        assert cluster_of([], ids, predictor="synthetic") == want
