@@ -1,33 +1,42 @@
 """`arithmetic`: the answer's own worked arithmetic must add up.
 
 Answers that show their work ("16 - 3 - 4 = 9") are re-computed: a wrong equation is a cheap,
-reliable sign of a wrong answer (on GSM8K it flags 16 % of Mixtral-8x7B's wrong answers and 3 %
-of its right ones, measured on the shared data). Only plain numbers joined by + - * / x and the
-multiplication and division signs are evaluated, with the usual precedence; percentages, powers,
-units and anything else are skipped, never guessed.
+reliable sign of a wrong answer. Plain numbers joined by + - * / x, the multiplication and division
+signs (also markdown's escaped "\\*" and LaTeX's \\times and \\div), parentheses and percentages
+("25% * 80" is 0.25 * 80) are evaluated with the usual precedence. A chain "a + b = c + d = e" is
+checked link by link, a number may carry a unit or a rate ("12 tomatoes/day x 7 days = 84"), and a
+stated result may be rounded (to its own decimals, or a quotient to a whole number). Powers,
+variables ("x * 4 + 8 = 40"), a fraction "of" something and anything else are skipped, never
+guessed.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from satisfice.verify.base import Check, failed, passed
 from satisfice.verify.text import content, strip_code
 
-_NUM = r"\$?\d[\d,]*(?:\.\d+)?(?![\d%])"
-_EQUATION = re.compile(
-    r"(?<![\w.^%])("
-    + _NUM
-    + "(?:\\s*[-+*/x\u00d7\u00f7]\\s*"
-    + _NUM
-    + r")+)\s*=\s*(-?"
-    + _NUM
-    + r")(?![\w^/])"
+# One number with an optional sign, dollar sign, thousands commas, decimals, percent sign, and a unit
+# or rate written after it ("3 days", "12 miles/gallon", "$5 per hour"); "x" is never a unit.
+_UNIT_WORDS = (
+    r"\s*(?!(?:x|times|of|and|or|is|are|to|by|per|in|for|on)\b)[A-Za-z]{2,}(?:(?:/|\s+per\s+)[A-Za-z]+)?"
 )
+_UNIT = "(?:" + _UNIT_WORDS + ")?"
+_TERM = r"\(*\s*-?\s*\$?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*%)?" + _UNIT + r"(?:\s*\))*"
+_OP = r"\s*(?:[-+*/\u00d7\u00f7]|\\\*|\\times|\\div|\bx\b|\btimes\b)\s*"
+_EXPR = _TERM + "(?:" + _OP + _TERM + ")*"
+_CHAIN = re.compile(r"(?<![\w.^%/$])" + _EXPR + r"(?:\s*=\s*" + _EXPR + r")+")
+_SPLIT = re.compile(r"\s*=\s*")
+_OPERATOR = re.compile(r"[-+*/\u00d7\u00f7]|\\\*|\\times|\\div|\bx\b|\btimes\b")
+_STRIP_UNITS = re.compile(r"(?<=[\d%])" + _UNIT_WORDS)
+_TRAILING_UNIT = re.compile(r"(?<=[\d%])" + _UNIT_WORDS + r"\s*$")
 _OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -37,8 +46,16 @@ _OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
 MAX_EQUATIONS = 64  # bound the work on very long answers
 
 
-def _number(text: str) -> float:
-    return float(text.replace("$", "").replace(",", ""))
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One checked link "lhs = rhs" of a worked chain."""
+
+    lhs: str
+    rhs: str
+    value: float  # what the left side computes to
+    stated: float  # what the answer says it is
+    ok: bool
+    rounded: bool  # right only once rounded (a quotient to a whole number, or beyond its decimals)
 
 
 def _evaluate(node: ast.AST) -> float:
@@ -46,27 +63,93 @@ def _evaluate(node: ast.AST) -> float:
         return _evaluate(node.body)
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
         return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_evaluate(node.operand)
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
         return _OPS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
     raise ValueError("not plain arithmetic")
 
 
+def _python(expr: str) -> str:
+    """The expression as Python arithmetic: units dropped, operators and percentages spelled out."""
+    expr = _STRIP_UNITS.sub("", expr)
+    expr = expr.replace("\\times", "*").replace("\\div", "/").replace("\\*", "*")
+    expr = re.sub(r"\bx\b|\btimes\b|\u00d7", "*", expr).replace("\u00f7", "/")
+    expr = expr.replace("$", "")
+    expr = re.sub(r"(\d),(?=\d{3})", r"\1", expr)
+    expr = re.sub(
+        r"(?<![\d.])(\d+)/(\d+)(?![\d.])", r"(\1/\2)", expr
+    )  # "27 / 3/4": a tight fraction is one number
+    return re.sub(r"(\d+(?:\.\d+)?)\s*%", r"(\1/100)", expr)
+
+
+def _value(expr: str) -> float:
+    return _evaluate(ast.parse(_python(expr).strip(), mode="eval"))
+
+
+def _close(value: float, stated: float) -> bool:
+    return abs(value - stated) <= max(0.01, 0.005 * abs(stated))
+
+
+def _decimals(text: str) -> int:
+    m = re.search(r"\.(\d+)", text)
+    return len(m.group(1)) if m else 0
+
+
+def _compare(lhs: str, rhs: str) -> Step | None:
+    """Check one link; None when it cannot be judged."""
+    try:
+        value, stated = _value(lhs), _value(rhs)
+    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError, OverflowError):
+        return None
+    if not (math.isfinite(value) and math.isfinite(stated)):
+        return None
+    if "%" in rhs and "%" not in lhs and _close(value, stated * 100):
+        stated *= 100  # "0.1 * 100 = 10%": the left side already counts in percent
+    if _close(value, stated):  # rounding in prose is fine
+        return Step(lhs, rhs, value, stated, True, False)
+    plain = not _OPERATOR.search(rhs.lstrip(" -"))
+    shown = _decimals(rhs)
+    rounded = plain and (
+        (shown > 0 and abs(value - stated) <= 0.5 * 10**-shown + 1e-9)
+        or ("/" in _python(lhs) and shown == 0 and stated in (math.floor(value), math.ceil(value)))
+    )
+    return Step(lhs, rhs, value, stated, rounded, rounded)
+
+
+def _operators(expr: str) -> bool:
+    return bool(_OPERATOR.search(_STRIP_UNITS.sub("", expr).lstrip(" (-")))
+
+
+def steps(text: str) -> list[Step]:
+    """Every judged link of the worked equations in `text`, in order (at most MAX_EQUATIONS)."""
+    out: list[Step] = []
+    for m in _CHAIN.finditer(text):
+        before = text[: m.start()].rstrip()
+        if before.endswith(("*", "+", "/", "-", "^", "\u00d7", "\u00f7", "(")) or re.search(
+            r"(?:\bof|\bx|\b[a-zA-Z]\s*[-+*/])$", before
+        ):
+            continue  # the left side starts mid-expression: a variable, a power or "a fraction of"
+        after = text[m.end() : m.end() + 3]
+        open_end = after[:1].isalpha() or bool(re.match(r"\s*(?:[-+*/^\u00d7\u00f7]|x\s)", after))
+        parts = _SPLIT.split(_TRAILING_UNIT.sub("", m.group(0).strip()))
+        for i in range(len(parts) - 1):
+            lhs, rhs = parts[i], parts[i + 1]
+            if not (_operators(lhs) or _operators(rhs)):
+                continue  # "a = b" with plain numbers restates, it does not compute
+            if i == len(parts) - 2 and open_end:
+                continue  # the right side goes on: a power, a variable, more terms in words
+            step = _compare(lhs, rhs)
+            if step is not None:
+                out.append(step)
+            if len(out) >= MAX_EQUATIONS:
+                return out
+    return out
+
+
 def wrong_equations(text: str) -> list[str]:
     """The worked equations in `text` whose left side does not equal the right side."""
-    wrong = []
-    for i, m in enumerate(_EQUATION.finditer(text)):
-        if i >= MAX_EQUATIONS:
-            break
-        lhs, rhs = m.group(1), m.group(2).rstrip(",")
-        expr = re.sub("[x\u00d7]", "*", lhs).replace("\u00f7", "/").replace("$", "").replace(",", "")
-        try:
-            value = _evaluate(ast.parse(expr, mode="eval"))
-            stated = _number(rhs)
-        except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
-            continue
-        if abs(value - stated) > max(0.01, 0.005 * abs(stated)):  # rounding in prose is fine
-            wrong.append(f"{lhs.strip()} = {rhs.strip()} (is {value:g})")
-    return wrong
+    return [f"{s.lhs.strip()} = {s.rhs.strip()} (is {s.value:g})" for s in steps(text) if not s.ok]
 
 
 class Arithmetic:

@@ -1,4 +1,4 @@
-from satisfice.verify.arithmetic import Arithmetic, wrong_equations
+from satisfice.verify.arithmetic import Arithmetic, steps, wrong_equations
 from satisfice.verify.base import Verdict
 
 
@@ -31,3 +31,36 @@ def test_code_blocks_are_not_checked() -> None:
 def test_long_answers_are_bounded() -> None:
     text = "1 + 1 = 3. " * 5000
     assert len(wrong_equations(text)) == 64
+
+
+def test_chained_steps_are_checked_link_by_link() -> None:
+    # "a + b * c = a + d = e": every link is right, so nothing is wrong (the old reading took "= a").
+    assert wrong_equations("So 10 + 2*10 = 10 + 20 = 30 eggs, and 8 + 3 * 8 = $8 + $24 = $32.") == []
+    assert wrong_equations("<<8*12+4=96+4=100>>100 inches") == []
+    assert wrong_equations("10 + 2*10 = 10 + 20 = 40 eggs") == ["10 + 20 = 40 (is 30)"]
+
+
+def test_units_rates_percentages_and_rounding() -> None:
+    assert wrong_equations("12 tomatoes/day x 7 days = 84 tomatoes; 3 hours * $15 per hour = $45") == []
+    assert wrong_equations("12 tomatoes/day x 7 days = 74 tomatoes") == [
+        "12 tomatoes/day x 7 days = 74 (is 84)"
+    ]
+    assert wrong_equations("25% * 80 = 20; 0.1 * 100 = 10% of it; (6 / 12) x 100 = 50%.") == []
+    assert wrong_equations("(12 / 20) x 100 = 55%.") == ["(12 / 20) x 100 = 55% (is 60)"]
+    # A quotient rounded to a whole number (boxes needed), or a value rounded to its shown decimals.
+    assert wrong_equations("73 / 8 = 9 boxes; 50 / 13 = 3.85 cubes; 27 / 3/4 = 36 batches") == []
+    assert wrong_equations("50 / 13 = 3.7 cubes") == ["50 / 13 = 3.7 (is 3.84615)"]
+    steps_ = steps("73 / 8 = 9 boxes and 2 + 2 = 4")
+    assert [(s.ok, s.rounded) for s in steps_] == [(True, True), (True, False)]
+
+
+def test_markdown_and_signs() -> None:
+    assert wrong_equations("80/100 \\* 2 \\* 20 = 64 pizzas; -6 + 3 = -3 degrees") == [
+        "80/100 \\* 2 \\* 20 = 64 (is 32)"
+    ]
+
+
+def test_open_ended_sides_are_skipped() -> None:
+    # A variable before or after, more terms spelled out in words: the side is incomplete.
+    text = "x * 4 + 8 = 40; 10 = 100 - 9X; total 50,000 = 8,000 + 4,000 + the third week; 2/3 of 60 = 40"
+    assert wrong_equations(text) == []
