@@ -23,7 +23,10 @@ import numpy as np
 
 from satisfice.data.records import Record
 from satisfice.data.shared import load_shared
+from satisfice.verify.base import Verdict
+from satisfice.verify.chain import verify_sync
 from satisfice.verify.mathsignals import signals
+from satisfice.verify.settings import VerifySettings
 
 WEAK, STRONG = "mixtral-8x7b-instruct", "gpt-4-1106-preview"
 BASE_CHAIN = ["truncation", "degenerate", "response_format", "tool_args", "refusal", "language", "arithmetic"]
@@ -39,7 +42,9 @@ def _question(r: Record) -> str:
     return str(r.messages[-1]["content"])
 
 
-def features(records: list[Record]) -> tuple[list[str], np.ndarray]:
+def features(records: list[Record]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The score's inputs per record, and which records it reads at all (a question that is not a maths
+    word problem, or an answer without a number, is passed by math_score unseen)."""
     rows, keys = [], None
     for r in records:
         s = signals(_question(r), r.outcomes[WEAK].response or "")
@@ -47,7 +52,20 @@ def features(records: list[Record]) -> tuple[list[str], np.ndarray]:
         keys = keys or (list(f) if f else None)
         rows.append(f)
     names = keys or []
-    return names, np.array([[f.get(k, 0.0) for k in names] for f in rows], dtype=np.float64)
+    x = np.array([[f.get(k, 0.0) for k in names] for f in rows], dtype=np.float64)
+    return names, x, np.array([bool(f) for f in rows])
+
+
+def base_fails(records: list[Record]) -> np.ndarray:
+    """Whether the route's base chain (arithmetic and the general checks) already fails the weak answer."""
+    vs = VerifySettings(chain=tuple(BASE_CHAIN))
+    out = []
+    for r in records:
+        answer = {
+            "choices": [{"message": {"content": r.outcomes[WEAK].response or ""}, "finish_reason": "stop"}]
+        }
+        out.append(verify_sync({"messages": list(r.messages)}, answer, vs).verdict is Verdict.FAIL)
+    return np.array(out)
 
 
 def fit(x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5) -> tuple[np.ndarray, float]:
@@ -60,25 +78,54 @@ def fit(x: np.ndarray, y: np.ndarray, steps: int = 4000, lr: float = 0.5) -> tup
     return w, b
 
 
+def auc(score: np.ndarray, y: np.ndarray) -> float:
+    """P(a random wrong answer scores above a random right one), ties counted half."""
+    pos, neg = score[y > 0.5], score[y <= 0.5]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    gt = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(gt / (len(pos) * len(neg)))
+
+
+def cv_auc(x: np.ndarray, y: np.ndarray, ids: list[str], folds: int = 5) -> float:
+    """Cross-validated AUC inside one subset (folds by a second hash of the id): for choosing signals
+    on the tuned half without touching the held-out one."""
+    fold = np.array([int(hashlib.sha256(f"cv:{i}".encode()).hexdigest(), 16) % folds for i in ids])
+    p = np.zeros(len(y))
+    for k in range(folds):
+        w, b = fit(x[fold != k], y[fold != k])
+        p[fold == k] = 1 / (1 + np.exp(-(x[fold == k] @ w + b)))
+    return auc(p, y)
+
+
 def cmd_fit(records: list[Record]) -> None:
-    names, x = features(records)
+    names, x, seen = features(records)
     wrong = np.array([1.0 - r.outcomes[WEAK].quality for r in records])
     weak = np.array([r.outcomes[WEAK].quality for r in records])
     strong = np.array([r.outcomes[STRONG].quality for r in records])
     half = np.array([even(r.id) for r in records])
-    w, b = fit(x[half], wrong[half])
-    print(f"fitted on the even-hash half ({half.sum()} prompts), L2 {L2}; paste into math_score.py:")
+    train = half & seen
+    w, b = fit(x[train], wrong[train])
+    print(
+        f"fitted on the even-hash half ({train.sum()} prompts math_score reads), L2 {L2}; for math_score.py:"
+    )
     print(f"BIAS = {b:.3f}")
     print("WEIGHTS: Mapping[str, float] = {")
     for k, v in zip(names, w, strict=True):
         print(f'    "{k}": {v:.3f},')
     print("}")
-    p = 1 / (1 + np.exp(-(x @ w + b)))
-    print("\noffline (every prompt starts on the weak model; a fail escalates):")
+    p = np.where(seen, 1 / (1 + np.exp(-(x @ w + b))), 0.0)  # unseen: math_score passes
+    ids = [r.id for r, t in zip(records, train, strict=True) if t]
+    print(f"\n5-fold AUC inside the even half: {cv_auc(x[train], wrong[train], ids):.3f}")
+    for label, m in (("tuned", train), ("held-out", ~half & seen)):
+        print(f"AUC of P(wrong), {label}: {auc(p[m], wrong[m]):.3f}")
+    base = base_fails(records)
+    print("\noffline mirror of the live cascade (every prompt starts on the weak model; the base chain or")
+    print("math_score failing it escalates; unread prompts pass):")
     print("threshold  subset     escalation  accuracy  % of GPT-4")
     for t in (0.22, 0.24, 0.26, 0.27, 0.28, 0.29, 0.30, 0.32, 0.34, 0.40, 0.50):
         for label, m in (("tuned", half), ("held-out", ~half), ("all", np.ones_like(half))):
-            esc = p[m] > t
+            esc = (p[m] > t) | base[m]
             acc = float(np.where(esc, strong[m], weak[m]).mean())
             print(f"{t:9.2f}  {label:9s}  {esc.mean():10.3f}  {acc:8.4f}  {acc / strong[m].mean():9.3f}")
 

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 
 # A number as written in prose: 1,250 / 3.5 / $40 / 60% (the sign and the % are read separately).
-_NUMBER = re.compile(r"(?<![\w.])(-)?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\d)(\s*%|\s*percent\b)?")
+# A leading-dot decimal (".5 hours") is read too: its whole part is then empty.
+_NUMBER = re.compile(r"(?<![\w.])(-)?\$?(\d{1,3}(?:,\d{3})+|\d+|(?=\.\d))(\.\d+)?(?!\d)(\s*%|\s*percent\b)?")
 _FRACTION = re.compile(r"(?<![\w./])(\d+)\s*/\s*(\d+)(?![\d/])")
 _WORDS: dict[str, float] = {
     "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -31,7 +32,9 @@ _CUT = re.compile(r"(?:<<[^>]*|[=+\-*/\u00d7\u00f7(]\s*\$?|[:,])\s*$")
 # What a question asks for when its answer must be a whole number.
 _COUNT = re.compile(r"\bhow\s+many\b", re.I)
 _ASKS = re.compile(
-    r"\b(?:how\s+(?:many|much|long|far|old|fast)|what\s+(?:is|was|will|are)|find|calculate)\b", re.I
+    r"\b(?:how\s+(?:many|much|long|far|old|fast|tall|big|heavy|often)|what(?:'s|\u2019s|\s+(?:is|was|will|are|"
+    r"would|percent|percentage|fraction|speed|number|amount|price|total|distance))|find|calculate)\b",
+    re.I,
 )
 MAX_CHARS = 20_000  # bound the work on very long texts
 # Answer-side doubt: the model assumes, rounds or corrects itself (GSM8K answers are exact and
@@ -50,7 +53,11 @@ _CUES: dict[str, re.Pattern[str]] = {
     "rate": re.compile(r"\baverage\b|\bratio\b|\bprofit\b|\bdiscount\b|\binterest\b|\bspeed\b", re.I),
 }
 # Programming tasks also give numbers and ask "find ...": their answers are code, not worked maths.
-_CODE_TASK = re.compile(r"```|\b(?:function|def|program|python|code)\b", re.I)
+_CODE_TASK = re.compile(
+    r"```|\bdef\s|\b(?:python|javascript|java|c\+\+|sql|code)\b|\b(?:write|implement|complete)\s+(?:an?\s+|the\s+)?"
+    r"(?:\w+\s+)?(?:function|program|script|method|class)\b|\b(?:function|program)\s+(?:that|to|which|named|called)\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,7 @@ class Quantity:
 
 
 def _value(whole: str, frac: str | None) -> float:
-    return float(whole.replace(",", "") + (frac or ""))
+    return float((whole.replace(",", "") or "0") + (frac or ""))
 
 
 def quantities(text: str, *, words: bool = False) -> list[Quantity]:

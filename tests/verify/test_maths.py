@@ -123,3 +123,12 @@ def test_math_score_reads_the_new_signals() -> None:
     worse = signals(Q, hedged)
     assert worse is not None and worse.features()["doubt_hedges"] == 1.0
     assert p_wrong(worse)[0] > p_wrong(s)[0]
+
+
+def test_word_problem_guard_reads_more_questions_but_not_code_tasks() -> None:
+    assert mt.is_word_problem("A new program had 60 downloads, then 3 times as many. What's the total?")
+    assert mt.is_word_problem("A 10-foot shark has 2 remoras. What percentage of its length are they?")
+    assert mt.is_word_problem("Tina is 5 feet and Al 2 feet taller. How tall is Al?")
+    assert not mt.is_word_problem("Write a python function to find the sum of 2 and 3 numbers.")
+    assert not mt.is_word_problem("Write a function that returns the 2 largest of 5 numbers. Find them.")
+    assert [q.value for q in mt.quantities("Each dog takes .5 hours, 10 dogs.")] == [0.5, 10.0]
