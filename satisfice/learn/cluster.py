@@ -56,8 +56,7 @@ def _token_scores(predictor: str) -> npt.NDArray[np.float64] | None:
         try:
             from satisfice.predict.embed import get_embedder
 
-            rows = get_embedder().table[:, : c.shape[1]].astype(np.float64)
-            table = np.ascontiguousarray(rows @ c.T)
+            table = np.ascontiguousarray(get_embedder().project_table(c.T))
         except Exception:
             log.warning("prompt clusters unavailable (no embedding)", exc_info=True)
     with _lock:

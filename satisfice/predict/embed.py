@@ -43,27 +43,52 @@ class Embedder:
 
     def __init__(self) -> None:
         root = _package_dir()
-        table: Any
+        self._table: F32 | None = None
+        self._weights: Path | None = None
         if (root / WEIGHTS).is_file() and (root / TOKENIZER).is_file():
-            from safetensors.numpy import load_file
             from tokenizers import Tokenizer
 
-            table = load_file(str(root / WEIGHTS))["embedding.weight"]
+            self._weights = root / WEIGHTS  # read on first use (`table`)
             self._tok: Any = Tokenizer.from_file(str(root / TOKENIZER))
         else:  # pragma: no cover - layout of another wordllama version
             from wordllama import WordLlama
 
             wl = WordLlama.load(cache_dir=root, disable_download=True)
-            table, self._tok = wl.embedding, wl.tokenizer
+            self._table = _float32(wl.embedding)
+            self._tok = wl.tokenizer
         self._tok.no_padding()
         self._tok.no_truncation()
-        self.table: F32 = np.ascontiguousarray(np.asarray(table)[:, :DIM], dtype=np.float32)
-        self.vocab = int(self.table.shape[0])
+        self.vocab = int(self._tok.get_vocab_size())
         self._lock = threading.Lock()
+        self._table_lock = threading.Lock()
         self._pieces: dict[str, bytes] = {}  # word piece -> its token ids (uint16 bytes)
         vocab = [self._tok.id_to_token(i) or "" for i in range(self.vocab)]
         self._word_start = np.array([t.startswith("▁") for t in vocab], dtype=bool)
         self._prenorm = self._python_normaliser()
+
+    def _read_table(self) -> F32:
+        from safetensors.numpy import load_file
+
+        assert self._weights is not None
+        return _float32(load_file(str(self._weights))["embedding.weight"])
+
+    @property
+    def table(self) -> F32:
+        """The (vocab, DIM) token vectors, read on first use and kept (32 MB as float32: gathering
+        float16 rows and summing them is ~7x slower). The default router never pools, so a gateway
+        that does not embed (no semantic cache, no embedding-weighted predictor) never holds them."""
+        if self._table is None:
+            with self._table_lock:
+                if self._table is None:
+                    self._table = self._read_table()
+        return self._table
+
+    def project_table(self, m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """(vocab, k): every token vector's leading m.shape[0] dimensions times `m` (DIM', k), in float64.
+        Uses the kept table if it is loaded; otherwise reads it for this once and lets it go."""
+        table = self._table if self._table is not None else self._read_table()
+        out: npt.NDArray[np.float64] = table[:, : m.shape[0]].astype(np.float64) @ m
+        return out
 
     def _python_normaliser(self) -> bool:
         """The Llama-2 normaliser is Prepend("▁") + Replace(" ", "▁"). Doing it in Python is ~25 % faster
@@ -140,6 +165,10 @@ class Embedder:
         rows = np.take(self.table, ids, axis=0, mode="clip")
         full = _unit(rows.sum(axis=0))
         return full, (full if ids.size <= tail else _unit(rows[-tail:].sum(axis=0)))
+
+
+def _float32(table: Any) -> F32:
+    return np.ascontiguousarray(np.asarray(table)[:, :DIM], dtype=np.float32)
 
 
 def _unit(v: F32) -> F32:

@@ -77,7 +77,15 @@ class AutoRouter:
         return _predictor(self.predictor_name)
 
     def warm(self) -> None:
-        self.predictor  # noqa: B018  (loads the artifact and the embedding model)
+        """Load the artifact, the tokenizer and the learner's cluster scores before traffic comes."""
+        predictor = self.predictor
+        if isinstance(predictor, LearnedPredictor):
+            warm = [{"role": "user", "content": "warm up"}]
+            cluster_of(
+                warm,
+                request_features(warm, embed=predictor.uses_embedding).ids,
+                predictor=self.predictor_name,
+            )
 
     def share_target(self, infos: list[ModelInfo], share: float) -> float:
         key = (tuple(i.qualified_id for i in infos), share)
