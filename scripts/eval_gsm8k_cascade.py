@@ -32,6 +32,9 @@ WEAK, STRONG = "mixtral-8x7b-instruct", "gpt-4-1106-preview"
 BASE_CHAIN = ["truncation", "degenerate", "response_format", "tool_args", "refusal", "language", "arithmetic"]
 RULES = ["final_answer", "quantities_used", "answer_consistency"]
 L2 = 1.0
+# Signals left out of the fit (weight 0): backward elimination on the 5-fold AUC inside the even half
+# (each drop gained >= 0.001 there; 0.797 -> 0.808). The held-out half played no part.
+DROPPED = ("invented_1", "n_quantities", "huge", "unused_words", "unused_1", "no_calculator")
 
 
 def even(record_id: str) -> bool:
@@ -48,7 +51,7 @@ def features(records: list[Record]) -> tuple[list[str], np.ndarray, np.ndarray]:
     rows, keys = [], None
     for r in records:
         s = signals(_question(r), r.outcomes[WEAK].response or "")
-        f = s.features() if s is not None else {}
+        f = {k: v for k, v in s.features().items() if k not in DROPPED} if s is not None else {}
         keys = keys or (list(f) if f else None)
         rows.append(f)
     names = keys or []

@@ -29,7 +29,7 @@ _UNIT_WORDS = (
     r"\s*(?!(?:x|times|of|and|or|is|are|to|by|per|in|for|on)\b)[A-Za-z]{2,}(?:(?:/|\s+per\s+)[A-Za-z]+)?"
 )
 _UNIT = "(?:" + _UNIT_WORDS + ")?"
-_TERM = r"\(*\s*-?\s*\$?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*%)?" + _UNIT + r"(?:\s*\))*"
+_TERM = r"(?:\(\s*)*-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*%)?" + _UNIT + r"(?:\s*\))*"
 _OP = r"\s*(?:[-+*/\u00d7\u00f7]|\\\*|\\times|\\div|\bx\b|\btimes\b)\s*"
 _EXPR = _TERM + "(?:" + _OP + _TERM + ")*"
 _CHAIN = re.compile(r"(?<![\w.^%/$])" + _EXPR + r"(?:\s*=\s*" + _EXPR + r")+")
@@ -37,6 +37,12 @@ _SPLIT = re.compile(r"\s*=\s*")
 _OPERATOR = re.compile(r"[-+*/\u00d7\u00f7]|\\\*|\\times|\\div|\bx\b|\btimes\b")
 _STRIP_UNITS = re.compile(r"(?<=[\d%])" + _UNIT_WORDS)
 _TRAILING_UNIT = re.compile(r"(?<=[\d%])" + _UNIT_WORDS + r"\s*$")
+_TIMES = re.compile(r"\bx\b|\btimes\b|\u00d7")
+_THOUSANDS = re.compile(r"(\d),(?=\d{3})")
+_TIGHT_FRACTION = re.compile(r"(?<![\d.])(\d+)/(\d+)(?![\d.])")  # "27 / 3/4": a tight fraction is one number
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+_OPEN_START = re.compile(r"(?:\bof|\bx|\b[a-zA-Z]\s*[-+*/^(\u00d7\u00f7]|[-+*/^(\u00d7\u00f7])\s*$")
+_OPEN_END = re.compile(r"[A-Za-z]|\s*(?:[-+*/^\u00d7\u00f7]|x\s)")
 _OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -74,13 +80,9 @@ def _python(expr: str) -> str:
     """The expression as Python arithmetic: units dropped, operators and percentages spelled out."""
     expr = _STRIP_UNITS.sub("", expr)
     expr = expr.replace("\\times", "*").replace("\\div", "/").replace("\\*", "*")
-    expr = re.sub(r"\bx\b|\btimes\b|\u00d7", "*", expr).replace("\u00f7", "/")
-    expr = expr.replace("$", "")
-    expr = re.sub(r"(\d),(?=\d{3})", r"\1", expr)
-    expr = re.sub(
-        r"(?<![\d.])(\d+)/(\d+)(?![\d.])", r"(\1/\2)", expr
-    )  # "27 / 3/4": a tight fraction is one number
-    return re.sub(r"(\d+(?:\.\d+)?)\s*%", r"(\1/100)", expr)
+    expr = _TIMES.sub("*", expr).replace("\u00f7", "/").replace("$", "")
+    expr = _TIGHT_FRACTION.sub(r"(\1/\2)", _THOUSANDS.sub(r"\1", expr))
+    return _PERCENT.sub(r"(\1/100)", expr)
 
 
 def _value(expr: str) -> float:
@@ -125,13 +127,9 @@ def steps(text: str) -> list[Step]:
     """Every judged link of the worked equations in `text`, in order (at most MAX_EQUATIONS)."""
     out: list[Step] = []
     for m in _CHAIN.finditer(text):
-        before = text[: m.start()].rstrip()
-        if before.endswith(("*", "+", "/", "-", "^", "\u00d7", "\u00f7", "(")) or re.search(
-            r"(?:\bof|\bx|\b[a-zA-Z]\s*[-+*/])$", before
-        ):
+        if _OPEN_START.search(text, max(0, m.start() - 12), m.start()):
             continue  # the left side starts mid-expression: a variable, a power or "a fraction of"
-        after = text[m.end() : m.end() + 3]
-        open_end = after[:1].isalpha() or bool(re.match(r"\s*(?:[-+*/^\u00d7\u00f7]|x\s)", after))
+        open_end = bool(_OPEN_END.match(text, m.end(), m.end() + 3))
         parts = _SPLIT.split(_TRAILING_UNIT.sub("", m.group(0).strip()))
         for i in range(len(parts) - 1):
             lhs, rhs = parts[i], parts[i + 1]

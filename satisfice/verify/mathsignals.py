@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 from satisfice.verify import mathtext as mt
-from satisfice.verify.arithmetic import wrong_equations
+from satisfice.verify.arithmetic import steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,13 @@ class Signals:
     max_given: float = 0.0  # the largest quantity the question gives
     invented: int = 0  # numbers the answer brings in that neither the question nor a step explains
     calculator: bool = False  # the answer writes GSM8K calculator tags "<<6*7=42>>"
+    n_steps: int = 0  # worked equations the arithmetic check could judge
+    wrong_steps: int = 0  # of those, how many do not add up (wrong_arithmetic counts the same)
+    rounded_steps: int = 0  # right only once rounded (a quotient to a whole number, ...)
+    fractional_steps: bool = (
+        False  # a step yields a non-whole number though the question gives only whole ones
+    )
+    unit_missing: bool = False  # the question asks "how many <things>" and the answer's end never names them
 
     def features(self) -> dict[str, float]:
         """The inputs of the score (math_score), each bounded to about [0, 2]."""
@@ -68,6 +75,12 @@ class Signals:
             "invented_1": float(self.invented >= 1),
             "invented_2": float(self.invented >= 2),
             "no_calculator": float(not self.calculator),
+            "no_steps": float(self.n_steps == 0),
+            "one_step": float(self.n_steps == 1),
+            "wrong_steps_2": float(self.wrong_steps >= 2),
+            "rounded_step": float(self.rounded_steps > 0),
+            "fractional_steps": float(self.fractional_steps),
+            "unit_missing": float(self.unit_missing),
         }
 
 
@@ -87,6 +100,8 @@ def signals(question: str, answer: str) -> Signals | None:
     computed = any(mt.close(final, r) for r in results)
     tail = mt.quantities(answer[-2000:])
     whole = abs(final - round(final)) < 1e-9
+    worked = steps(answer)
+    whole_given = all(abs(q.value - round(q.value)) < 1e-9 and not q.percent for q in given)
     return Signals(
         final=final,
         stated=stated,
@@ -98,7 +113,7 @@ def signals(question: str, answer: str) -> Signals | None:
         not_computed=bool(results) and not computed,
         not_last_result=bool(results) and not mt.close(results[-1], final),
         copied=not computed and any(mt.close(final, q.value) for q in given),
-        wrong_arithmetic=len(wrong_equations(answer)),
+        wrong_arithmetic=sum(not st.ok for st in worked),
         unused=tuple(mt.unused(question, answer)),
         n_given=len({q.value for q in given}),
         n_quantities=len(mt.quantities(question, words=True)),
@@ -111,4 +126,11 @@ def signals(question: str, answer: str) -> Signals | None:
         max_given=max((abs(q.value) for q in given), default=0.0),
         invented=mt.invented(question, answer),
         calculator="<<" in answer,
+        n_steps=len(worked),
+        wrong_steps=sum(not st.ok for st in worked),
+        rounded_steps=sum(st.rounded for st in worked),
+        fractional_steps=whole_given
+        and "$" not in question
+        and any(abs(st.value - round(st.value)) > 1e-6 for st in worked if st.ok),
+        unit_missing=mt.unit_missing(question, answer),
     )

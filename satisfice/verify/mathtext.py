@@ -223,3 +223,21 @@ def invented(question: str, answer: str) -> int:
             continue
         out.add(v)
     return len(out)
+
+
+_ASKED_UNIT = re.compile(
+    r"\bhow\s+many\s+(?:more\s+|fewer\s+|less\s+|total\s+|whole\s+|full\s+)?([a-z]{3,})", re.I
+)
+_NOT_UNITS = frozenset(
+    {"more", "times", "of", "does", "did", "do", "will", "can", "are", "were", "is", "was", "have", "has"}
+)
+
+
+def unit_missing(question: str, answer: str) -> bool:
+    """The question asks "how many <things>" and the end of the answer never names those things (nor
+    a word sharing their first five letters): the answer may have counted something else."""
+    asked = _ASKED_UNIT.findall(question[-600:])
+    if not asked or asked[-1].lower() in _NOT_UNITS:
+        return False
+    stem = asked[-1].lower()[:5].rstrip("s")
+    return stem not in answer[-400:].lower()

@@ -132,3 +132,44 @@ def test_word_problem_guard_reads_more_questions_but_not_code_tasks() -> None:
     assert not mt.is_word_problem("Write a python function to find the sum of 2 and 3 numbers.")
     assert not mt.is_word_problem("Write a function that returns the 2 largest of 5 numbers. Find them.")
     assert [q.value for q in mt.quantities("Each dog takes .5 hours, 10 dogs.")] == [0.5, 10.0]
+
+
+def test_step_signals_count_judged_equations() -> None:
+    two = signals(Q, GOOD)
+    assert two is not None and two.n_steps == 2 and two.wrong_steps == 0
+    assert two.features()["no_steps"] == 0.0 and two.features()["one_step"] == 0.0
+    terse = signals(Q, "He runs 540 meters.\n#### 540")
+    assert terse is not None and terse.features()["no_steps"] == 1.0
+    one = signals(Q, "3 x 3 x 60 = 540 meters.\n#### 540")
+    assert one is not None and one.features()["one_step"] == 1.0
+    bad = signals(Q, "3 x 60 = 190 meters, 190 x 3 = 560.\n#### 560")
+    assert bad is not None and bad.wrong_steps == 2 and bad.features()["wrong_steps_2"] == 1.0
+
+
+def test_rounded_and_fractional_steps() -> None:
+    q = "A box holds 8 pencils. How many boxes are needed for 73 pencils?"
+    rounded = signals(q, "73 / 8 = 9 boxes (rounding up).\n#### 9")
+    assert rounded is not None and rounded.rounded_steps == 1 and rounded.wrong_steps == 0
+    assert rounded.features()["rounded_step"] == 1.0
+    # Whole numbers given, a step yields 9.125: a sign of a wrong operation (not for money questions).
+    frac = signals(q, "73 / 8 = 9.125, so 9.125 boxes.\n#### 9.125")
+    assert frac is not None and frac.fractional_steps
+    money = "A pen costs $8. 5 friends share the cost of 3 pens. How much does each pay?"
+    shared = signals(money, "3 * 8 = 24; 24 / 5 = 4.8 dollars.\n#### 4.8")
+    assert shared is not None and not shared.fractional_steps
+
+
+def test_unit_missing_when_the_counted_things_are_never_named() -> None:
+    assert not mt.unit_missing(Q, GOOD)  # "meters" is named at the end
+    assert mt.unit_missing(Q, "3 x 60 = 180 per session; 180 x 3 = 540 in all.\n#### 540")
+    assert not mt.unit_missing("Tom has 3 bags of 4. How many does he have?", "3 x 4 = 12\n#### 12")
+    s = signals(Q, "3 x 60 = 180 per session; 180 x 3 = 540 in all.\n#### 540")
+    assert s is not None and s.features()["unit_missing"] == 1.0
+
+
+def test_math_score_ignores_the_signals_the_fit_dropped() -> None:
+    from satisfice.verify.math_score import WEIGHTS
+
+    s = signals(Q, GOOD)
+    assert s is not None and set(WEIGHTS) <= set(s.features())
+    assert "invented_1" not in WEIGHTS and "no_calculator" not in WEIGHTS
