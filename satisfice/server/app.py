@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from satisfice.server import gc_tuning
 from satisfice.server.chat import ChatEndpoints
 from satisfice.server.misc import MiscEndpoints
 from satisfice.wiring import Parts
@@ -56,7 +57,16 @@ def make_app(parts: Parts) -> web.Application:
         # first auto-routed request rarely waits. The tokenizer (~75 MB) stays lazy: exact counts
         # are needed only near a context window or when an upstream reports no usage.
         loop = asyncio.get_running_loop()
-        warm_router = loop.run_in_executor(None, parts.planner.warm)
+        gc_tuning.tune()
+
+        async def warm() -> None:
+            try:
+                await loop.run_in_executor(None, parts.planner.warm)
+            except Exception:  # the first routed request will load it again, and say why it fails
+                log.exception("loading the router failed")
+            gc_tuning.freeze_startup_objects()  # what start-up built stays out of later collections
+
+        warm_router = asyncio.ensure_future(warm())
         gate = asyncio.ensure_future(run_gate_forever(parts)) if parts.planner.learner is not None else None
         yield
         warm_router.cancel()
