@@ -14,7 +14,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import log1p
 from typing import Any, Generic, TypeVar
 
@@ -281,6 +281,9 @@ def token_ids(messages: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.int64]:
 class RequestFeatures:
     x: F32  # the feature vector (read-only: shared through the cache)
     ids: npt.NDArray[np.uint16]  # the token ids the embedding pools (read-only)
+    # What consumers derive from the prompt alone (the predictor's terms, the learner's cluster),
+    # kept with the cached features so that a repeated prompt does not derive it again.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 def request_features(

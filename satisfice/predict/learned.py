@@ -30,7 +30,7 @@ from satisfice.catalog import ModelInfo
 from satisfice.predict.base import Array, Messages, sigmoid
 from satisfice.predict.cues import cue_difficulty, cue_difficulty_one, mid_quantile, quantile_value
 from satisfice.predict.embed import DIM
-from satisfice.predict.features import N_FEATURES, features_many, request_features
+from satisfice.predict.features import N_FEATURES, RequestFeatures, features_many, request_features
 from satisfice.predict.model_features import N_MODEL_FEATURES, as_info, model_features, residual_key
 from satisfice.predict.topics import expand, membership
 
@@ -266,7 +266,7 @@ class LearnedPredictor:
     ) -> Array:
         embed = self.uses_embedding
         f = request_features(messages, tools=tools, response_format=response_format, embed=embed)
-        return self.predict_features(f.x, models)
+        return self.predict_request(f, models)
 
     def predict_many(self, prompts: Sequence[Messages], models: Sequence[ModelInfo]) -> Array:
         if not prompts:
@@ -281,7 +281,18 @@ class LearnedPredictor:
     def _predict_one(self, x: npt.NDArray[np.float32], models: Sequence[ModelInfo | str]) -> Array:
         """`predict_features` for one prompt, the candidate side in plain Python: with a handful of
         candidates numpy's per-call cost is most of the work (the request path)."""
-        t, b, *h = self._terms_one(x)
+        return self._predict_terms(self._terms_one(x), models)
+
+    def predict_request(self, f: RequestFeatures, models: Sequence[ModelInfo | str]) -> Array:
+        """`predict_features` of the request path's cached features; the prompt's projected terms are
+        kept with them, so a repeated prompt costs only the candidate side."""
+        terms = f.memo.get(self)
+        if terms is None:
+            terms = f.memo[self] = self._terms_one(f.x)
+        return self._predict_terms(terms, models)
+
+    def _predict_terms(self, terms: list[float], models: Sequence[ModelInfo | str]) -> Array:
+        t, b, *h = terms
         kappa = max(t, 0.0) + math.log1p(math.exp(-abs(t)))  # softplus, overflow-free
         out = []
         for raw in models:

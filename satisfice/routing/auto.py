@@ -112,8 +112,12 @@ class AutoRouter:
                 response_format=body.get("response_format"),
                 embed=predictor.uses_embedding,
             )
-            raw = predictor.predict_features(f.x, infos)
-            cluster = cluster_of(messages, f.ids, predictor=self.predictor_name)
+            raw = predictor.predict_request(f, infos)
+            memo = ("cluster", self.predictor_name)
+            known: int | None = f.memo.get(memo)
+            if known is None:
+                known = f.memo[memo] = cluster_of(messages, f.ids, predictor=self.predictor_name)
+            cluster = known
         else:
             raw = np.asarray(
                 predictor.predict(

@@ -65,6 +65,19 @@ def test_artifact_loads_offline_and_is_deterministic(no_network: None) -> None:
     assert (ARTIFACT_DIR / ARTIFACT).with_suffix(".npz").stat().st_size < 5_000_000
 
 
+def test_request_path_predicts_what_the_batch_path_does() -> None:
+    """The request path (one prompt in plain floats, embedding not pooled when unweighted, terms kept
+    with the cached features) gives the batch path's numbers, on a repeat too."""
+    from satisfice.predict.features import prompt_features
+
+    p = LearnedPredictor.load(ARTIFACT_DIR / ARTIFACT)
+    models = cat("gpt-4-1106-preview", "mixtral-8x7b-instruct", "gpt-4o")
+    for text in [*HARD, "hi", "Prove that there are infinitely many primes, step by step."]:
+        batch = p.predict_features(prompt_features(msgs(text))[None, :], models)[0]
+        first, repeat = p.predict(msgs(text), models), p.predict(msgs(text), models)
+        assert np.allclose(first, batch, rtol=0, atol=1e-12) and np.array_equal(first, repeat)
+
+
 def test_embedding_is_wordllamas_and_cache_independent() -> None:
     import wordllama
     from wordllama import WordLlama
