@@ -159,6 +159,8 @@ _DIGITS = _keep(b"0123456789")
 _UPPER = _keep(bytes(range(65, 91)))
 _LETTERS = _keep(bytes(range(65, 91)) + bytes(range(97, 123)))
 _SPACES = _keep(b" \n\t")
+_MATH_ASCII = _keep(b"".join(k.encode() for k in _MATH_MARKS if k.isascii()))
+_MATH_OTHER = tuple(k for k in _MATH_MARKS if not k.isascii())
 
 
 def text_stats(
@@ -180,7 +182,9 @@ def text_stats(
     spaces = len(ab.translate(None, _SPACES))
     words = t.count(" ") + t.count("\n") + 1
     code = sum(t.count(k) for k in _CODE_MARKS) + t.count(";\n") + t.count("{\n")
-    math = sum(t.count(k) for k in _MATH_MARKS)
+    # The ASCII maths marks in one C pass over the ASCII bytes; the rest only when there are any.
+    math = len(ab.translate(None, _MATH_ASCII)) + (sum(t.count(k) for k in _MATH_OTHER) if non_ascii else 0)
+    digits = len(ab.translate(None, _DIGITS))
     latex = t.count("\\frac") + t.count("\\") // 2 + t.count("$")
     cjk = len(_CJK.findall(t)) if non_ascii else 0
     low = t.lower()
@@ -193,8 +197,8 @@ def text_stats(
             log1p(t.count("\n")) / 4,
             log1p(code) / 3,
             float("```" in t),
-            min(len(ab.translate(None, _DIGITS)) / m * 5, 1.0),
-            log1p(len(_NUM.findall(t))) / 3,
+            min(digits / m * 5, 1.0),
+            log1p(len(_NUM.findall(t)) if digits or non_ascii else 0) / 3,  # no digit, no number
             log1p(math) / 3,
             log1p(latex) / 3,
             min(len(_CHOICE.findall(t)) / 4, 2.0),

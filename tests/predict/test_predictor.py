@@ -251,3 +251,28 @@ def test_baselines() -> None:
         assert p.predict_many([msgs("a"), msgs("b")], models).shape == (2, 3)
     with pytest.raises(ValueError):
         load_predictor("no-such-router")
+
+
+def test_text_stats_count_numbers_and_maths_marks_exactly() -> None:
+    """Hand-counted: the fast paths (ASCII byte passes, skipping the number regex without digits) must
+    count what the plain definitions count, Unicode digits and non-ASCII maths marks included."""
+    from math import log1p
+
+    from satisfice.predict.features import STAT_NAMES, text_stats
+
+    col = {n: i for i, n in enumerate(STAT_NAMES)}
+
+    def stats(text: str) -> dict[str, float]:
+        v = text_stats(text, 0, 1, False, False, 0, False, 1.0)
+        return {n: float(v[i]) for n, i in col.items()}
+
+    s = stats("x = 3 * 4 ^ 2 / 7 % 5 < 9 > 1 + 2")  # 8 ASCII marks, 8 numbers
+    assert s["math_symbols"] == pytest.approx(log1p(8) / 3)
+    assert s["log_numbers"] == pytest.approx(log1p(8) / 3)
+    s = stats("√2 and π, then ∫ f")  # 3 non-ASCII marks, 1 number
+    assert s["math_symbols"] == pytest.approx(log1p(3) / 3)
+    assert s["log_numbers"] == pytest.approx(log1p(1) / 3)
+    s = stats("٣ apples and ١٢ pears")  # Arabic-Indic digits: numbers, though no ASCII digit
+    assert s["log_numbers"] == pytest.approx(log1p(2) / 3) and s["digits_frac"] == 0.0
+    s = stats("no numbers here, only words")
+    assert s["log_numbers"] == 0.0 and s["math_symbols"] == 0.0
