@@ -6,7 +6,8 @@ How it measures (printed too):
   * one fresh process; memory is the resident set size (VmRSS, and the peak VmHWM) from
     /proc/self/status, read after importing numpy + satisfice and again after loading the predictor
     and making every call: the difference is the memory the predictor adds;
-  * load time: wall time of load_predictor(name) (artifact + embedding table + tokenizer);
+  * load time: wall time of load_predictor(name) (artifact + tokenizer; the 32 MB token table is read
+    only when something pools the embedding, which the default predictor does not);
   * decision time: wall time (perf_counter_ns) of predict(messages, candidates) followed by
     routing.knob.choose(), per call, single thread, garbage collector left on. Prompts are real ones
     from the shared datasets (chat, MMLU, GSM8K, RouterBench few-shot, arena battles; built-in ones
