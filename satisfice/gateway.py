@@ -348,11 +348,11 @@ class Gateway:
                 route=plan.route,
                 cluster=d.cluster,
                 model=plan.targets[0].dep.model if plan.targets else plan.names[d.index],
-                predicted=float(d.quality[d.index]),
+                predicted=d.quality[d.index],
                 candidates=list(plan.names),
-                predictions=d.raw_quality.tolist(),
+                predictions=list(d.raw_quality),
                 knob=str(d.knob),
-                costs=d.cost.tolist(),
+                costs=list(d.cost),
                 share_target=d.target if d.knob.kind == "share" else None,
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 
@@ -17,8 +18,10 @@ def test_two_workers_share_the_port_and_the_ledger(upstream: FakeUpstream, tmp_p
     with GatewayProcess(
         tmp_path, standard_config(upstream), env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")
     ) as gw:
-        pids = set()
-        for _ in range(60):  # a new connection each time: the kernel spreads them over the workers
+        pids: set[int] = set()
+        deadline = time.monotonic() + 30  # the second worker may still be starting when the first answers
+        while len(pids) < 2 and time.monotonic() < deadline:
+            # a new connection each time: the kernel spreads them over the listening workers
             with urllib.request.urlopen(gw.url + "/health", timeout=5) as r:
                 pids.add(json.loads(r.read())["pid"])
         assert len(pids) == 2

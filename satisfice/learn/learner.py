@@ -20,7 +20,6 @@ import numpy as np
 from satisfice.learn.gate import Estimate, Segment, estimate
 from satisfice.learn.records import (
     SOURCES,
-    Array,
     BetaStat,
     Decision,
     GateResult,
@@ -106,19 +105,22 @@ class Learner:
         self.store.add_outcome(o, self.half_life_s)
         return True
 
-    def adjust(self, route: str, cluster: int, models: Sequence[str], predicted: Array) -> Array:
+    def adjust(
+        self, route: str, cluster: int, models: Sequence[str], predicted: Sequence[float]
+    ) -> list[float]:
         """The predictions shifted by the PROMOTED statistics (unchanged where evidence is thin)."""
         promoted = self._promoted  # swapped whole by the gate: no lock needed
         if not promoted:
-            return np.array(predicted, dtype=np.float64)
-        return posterior(
-            predicted,
+            return [float(v) for v in predicted]
+        adjusted: list[float] = posterior(
+            np.asarray(predicted, dtype=np.float64),
             [promoted.get((route, cluster, m)) for m in models],
             now=self.clock(),
             half_life=self.half_life_s,
             prior_strength=self.prior_strength,
             min_evidence=self.min_evidence,
-        )
+        ).tolist()
+        return adjusted
 
     # ---------------------------------------------------------------- the gate (off the request path)
 

@@ -266,7 +266,7 @@ class LearnedPredictor:
     ) -> Array:
         embed = self.uses_embedding
         f = request_features(messages, tools=tools, response_format=response_format, embed=embed)
-        return self.predict_request(f, models)
+        return np.array(self.predict_request(f, models), dtype=np.float64)
 
     def predict_many(self, prompts: Sequence[Messages], models: Sequence[ModelInfo]) -> Array:
         if not prompts:
@@ -281,17 +281,17 @@ class LearnedPredictor:
     def _predict_one(self, x: npt.NDArray[np.float32], models: Sequence[ModelInfo | str]) -> Array:
         """`predict_features` for one prompt, the candidate side in plain Python: with a handful of
         candidates numpy's per-call cost is most of the work (the request path)."""
-        return self._predict_terms(self._terms_one(x), models)
+        return np.array(self._predict_terms(self._terms_one(x), models), dtype=np.float64)
 
-    def predict_request(self, f: RequestFeatures, models: Sequence[ModelInfo | str]) -> Array:
-        """`predict_features` of the request path's cached features; the prompt's projected terms are
-        kept with them, so a repeated prompt costs only the candidate side."""
+    def predict_request(self, f: RequestFeatures, models: Sequence[ModelInfo | str]) -> list[float]:
+        """`predict_features` of the request path's cached features, as floats; the prompt's
+        projected terms are kept with them, so a repeated prompt costs only the candidate side."""
         terms = f.memo.get(self)
         if terms is None:
             terms = f.memo[self] = self._terms_one(f.x)
         return self._predict_terms(terms, models)
 
-    def _predict_terms(self, terms: list[float], models: Sequence[ModelInfo | str]) -> Array:
+    def _predict_terms(self, terms: list[float], models: Sequence[ModelInfo | str]) -> list[float]:
         t, b, *h = terms
         kappa = max(t, 0.0) + math.log1p(math.exp(-abs(t)))  # softplus, overflow-free
         out = []
@@ -299,7 +299,7 @@ class LearnedPredictor:
             _, theta, g = self._model_entry(raw)
             s = kappa * (theta - b) + sum(hi * gi for hi, gi in zip(h, g, strict=True))
             out.append(0.5 * (1.0 + math.tanh(0.5 * s)))  # the same logistic as `sigmoid`
-        return np.array(out, dtype=np.float64)
+        return out
 
     def reference_quality(self, models: Sequence[ModelInfo]) -> Array:
         return self.predict_features(self.params.ref_x, models)

@@ -4,12 +4,11 @@ cheapest good-enough one. The predictor is local (no network) and loaded once, l
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from satisfice.catalog import ModelInfo
 from satisfice.learn.cluster import cluster_of
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from satisfice.predict import QualityPredictor
 
 # Shifts raw predictions for a prompt cluster with the learner's promoted statistics.
-Adjuster = Callable[[int, npt.NDArray[np.float64]], npt.NDArray[np.float64]]
+Adjuster = Callable[[int, list[float]], list[float]]
 
 # A typical request, to price candidates when calibrating the share knob.
 _TYPICAL_PROMPT, _TYPICAL_OUTPUT = 500, 256
@@ -30,17 +29,20 @@ _TYPICAL_PROMPT, _TYPICAL_OUTPUT = 500, 256
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """One request's choice. Plain floats, not numpy: the request path handles a handful of
+    candidates, and under load each numpy call there measured several microseconds."""
+
     index: int  # into the candidate list
-    quality: npt.NDArray[np.float64]  # predicted quality per candidate
-    cost: npt.NDArray[np.float64]  # estimated cost per candidate for this request
+    quality: list[float]  # predicted quality per candidate
+    cost: list[float]  # estimated cost per candidate for this request
     knob: Knob
     target: float | None  # the quality target the knob resolved to (None for wtp)
-    raw_quality: npt.NDArray[np.float64] | None = None  # before online learning shifted it
+    raw_quality: list[float] | None = None  # before online learning shifted it
     cluster: int = 0  # the prompt's cluster (learning statistics are kept per cluster)
 
     def reason(self, names: list[str]) -> str:
         i = self.index
-        best = int(np.argmax(self.quality))
+        best = first_best(self.quality)
         head = f"auto ({self.knob}): {names[i]} predicted {self.quality[i]:.2f}"
         if self.target is not None:
             met = self.quality[i] >= self.target - 1e-12
@@ -54,6 +56,11 @@ class Decision:
         if best != i:
             head += f"; best {names[best]} {self.quality[best]:.2f}"
         return head
+
+
+def first_best(values: Sequence[float]) -> int:
+    """Index of the largest value, the first on ties (numpy's argmax, without numpy)."""
+    return max(range(len(values)), key=values.__getitem__)
 
 
 _load_lock = threading.Lock()
@@ -124,14 +131,14 @@ class AutoRouter:
                     messages, infos, tools=body.get("tools"), response_format=body.get("response_format")
                 ),
                 dtype=np.float64,
-            )
+            ).tolist()
         quality = learned(cluster, raw) if learned is not None else raw
-        cost = np.array([estimated_cost(i, needs) for i in infos], dtype=np.float64)
+        cost = [estimated_cost(i, needs) for i in infos]
         target: float | None
         if knob.kind == "share":
             target = self.share_target(infos, knob.value)
         elif knob.kind == "loss":
-            target = float(quality.max()) - knob.value
+            target = max(quality) - knob.value
         elif knob.kind == "quality":
             target = knob.value
         else:

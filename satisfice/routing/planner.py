@@ -6,15 +6,13 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from satisfice.learn import Learner
 
 from satisfice.catalog import ModelInfo
 from satisfice.config import CascadeSettings, HedgeSettings, Reliability, RouteSettings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
-from satisfice.routing.auto import Adjuster, AutoRouter, Decision
+from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.knob import parse_knob
@@ -194,7 +192,7 @@ class Planner:
             decision = self._auto[route.router].decide(
                 infos, needs, parsed, self._adjuster(route.name, names)
             )
-            q, c = decision.quality.tolist(), decision.cost.tolist()
+            q, c = decision.quality, decision.cost
             scores = {n: (q[i], c[i]) for i, n in enumerate(names)}
             if route.strategy == "auto":
                 reason, predicted = self._auto_order(decision, names, ok)
@@ -228,10 +226,10 @@ class Planner:
         decision: Decision, names: list[str], ok: list[tuple[int, str, list[Target]]]
     ) -> tuple[str, float]:
         """Chosen candidate first, the rest by predicted quality (the fallback order)."""
-        q = decision.quality.tolist()
+        q = decision.quality
         rest = sorted((i for i in range(len(q)) if i != decision.index), key=lambda i: -q[i])  # stable
         ok[:] = [ok[i] for i in [decision.index, *rest]]
-        return decision.reason(names), float(decision.quality[decision.index])
+        return decision.reason(names), decision.quality[decision.index]
 
     def _adjuster(self, route: str, names: list[str]) -> Adjuster | None:
         learner = self.learner
@@ -247,11 +245,11 @@ class Planner:
         knob's target), then ever better predicted candidates by cost, ending with the best."""
         assert route.cascade is not None
         q, c = decision.quality, decision.cost
-        target = decision.target if decision.target is not None else float(q[decision.index])
+        target = decision.target if decision.target is not None else q[decision.index]
         plausible = [i for i in range(len(ok)) if q[i] >= target - route.cascade.plausible_margin]
         first = min(plausible, key=lambda i: (c[i], -q[i])) if plausible else decision.index
         better = sorted((i for i in range(len(ok)) if q[i] > q[first]), key=lambda i: (c[i], -q[i]))
-        top = int(np.argmax(q))
+        top = first_best(q)
         if route.strategy == "speculative":
             ladder = [first, top] if top != first else [first]  # race the cheap one against the best
         else:

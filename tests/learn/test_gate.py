@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from satisfice.learn import Learner, SQLiteLearnStore
@@ -38,7 +37,7 @@ def test_gate_blocks_statistics_that_route_worse(kind: str, tmp_path: Path) -> N
     assert result.n == 50 and result.changed == 10 and result.method == "replay"
     assert result.old_value == pytest.approx(1.0) and result.new_value == pytest.approx(0.8)
     assert result.blocked_segments == 1 and "blocked (worse): r/0 -0.2000 on 50" in result.reason
-    assert lrn.adjust("r", 0, CANDS, np.array(HARD)) == pytest.approx(HARD)  # routing unchanged
+    assert lrn.adjust("r", 0, CANDS, list(HARD)) == pytest.approx(HARD)  # routing unchanged
     assert store.promoted() == {}
     assert store.checks() == [result]
     store.close()
@@ -55,7 +54,7 @@ def test_gate_promotes_statistics_that_route_better(kind: str, tmp_path: Path) -
     # strong was never observed on these prompts: it is credited with the predictor's own 0.9
     assert result.promoted and result.method == "dr" and result.changed == 30
     assert result.old_value == pytest.approx(0.0) and result.new_value == pytest.approx(0.9)
-    adjusted = lrn.adjust("r", 0, CANDS, np.array([0.75, 0.9]))
+    adjusted = lrn.adjust("r", 0, CANDS, [0.75, 0.9])
     assert adjusted[0] == pytest.approx(7.5 / 40)
     assert store.checks()[-1] == result and store.promoted()
     store.close()
@@ -103,8 +102,8 @@ def test_checks_and_promotion_persist_across_reopen(tmp_path: Path) -> None:
     assert store.decision("h3") == decision("h3", HARD)  # from the database, not the in-memory window
     again = learner(store, clock)
     failures = 30 * 0.5 ** (10 / 1000)  # decayed over the 10 s since the outcomes
-    assert again.adjust("r", 3, CANDS, np.array([0.75, 0.9]))[0] == pytest.approx(7.5 / (10 + failures))
-    assert again.adjust("r", 0, CANDS, np.array(HARD)) == pytest.approx(HARD)  # never promoted
+    assert again.adjust("r", 3, CANDS, [0.75, 0.9])[0] == pytest.approx(7.5 / (10 + failures))
+    assert again.adjust("r", 0, CANDS, list(HARD)) == pytest.approx(HARD)  # never promoted
     assert again.observe("e1", 0.0, "feedback")
     store.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from satisfice.learn import BetaStat, Learner, MemoryLearnStore
@@ -48,15 +47,15 @@ def test_posterior_mean_and_minimum_evidence() -> None:
     )
     clock = Clock(1000.0)
     lrn = Learner(store, half_life_s=1000.0, prior_strength=10.0, min_evidence=5.0, clock=clock)
-    out = lrn.adjust("r", 0, CANDS, np.array([0.5, 0.9]))
+    out = lrn.adjust("r", 0, CANDS, [0.5, 0.9])
     # cheap: Beta(5, 5) prior + 8 successes, 2 failures -> 13 / 20; strong: 4 < min_evidence, unchanged
     assert out == pytest.approx([0.65, 0.9])
-    assert lrn.adjust("r", 1, CANDS, np.array([0.5, 0.9])) == pytest.approx([0.5, 0.9])  # other cluster
-    assert lrn.adjust("other", 0, CANDS, np.array([0.5, 0.9])) == pytest.approx([0.5, 0.9])
+    assert lrn.adjust("r", 1, CANDS, [0.5, 0.9]) == pytest.approx([0.5, 0.9])  # other cluster
+    assert lrn.adjust("other", 0, CANDS, [0.5, 0.9]) == pytest.approx([0.5, 0.9])
     clock.now = 2000.0  # evidence halves to 5: still enough -> (5 + 4) / 15
-    assert lrn.adjust("r", 0, CANDS, np.array([0.5, 0.9]))[0] == pytest.approx(0.6)
+    assert lrn.adjust("r", 0, CANDS, [0.5, 0.9])[0] == pytest.approx(0.6)
     clock.now = 2001.0  # just under 5
-    assert lrn.adjust("r", 0, CANDS, np.array([0.5, 0.9]))[0] == pytest.approx(0.5)
+    assert lrn.adjust("r", 0, CANDS, [0.5, 0.9])[0] == pytest.approx(0.5)
 
 
 def test_adjust_uses_only_promoted_statistics() -> None:
@@ -67,7 +66,7 @@ def test_adjust_uses_only_promoted_statistics() -> None:
         lrn.record_decision(decision(f"q{i}"))
         lrn.observe(f"q{i}", 0.0, "verify")
         lrn.observe(f"q{i}", 1.0, "verify", model="strong")
-    raw = np.array([0.75, 0.9])
+    raw = [0.75, 0.9]
     assert lrn.adjust("r", 0, CANDS, raw) == pytest.approx(raw)  # candidate statistics only, so far
     assert store.stats()[("r", 0, "cheap")].f == pytest.approx(20.0)
     result = lrn.run_gate()
