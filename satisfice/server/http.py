@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import Any
 
 import orjson
@@ -14,9 +15,33 @@ from satisfice.errors import BodyTooLarge, GatewayError, InvalidRequest
 JSON_TYPE = "application/json"
 
 
+class _RandomPool:
+    """os.urandom read 6 KB at a time, handed out 12 bytes per id: one system call per 512 ids
+    instead of one per request (under load each call also handed the GIL to a waiting thread)."""
+
+    _CHUNK = 12 * 512
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buf = b""
+        self._pos = 0
+        self._pid = os.getpid()
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            if self._pos + n > len(self._buf) or self._pid != os.getpid():  # a forked child draws afresh
+                self._buf, self._pos, self._pid = os.urandom(self._CHUNK), 0, os.getpid()
+            out = self._buf[self._pos : self._pos + n]
+            self._pos += n
+            return out
+
+
+_IDS = _RandomPool()
+
+
 def new_request_id() -> str:
-    # Unguessable (feedback names a request by it); os.urandom directly skips secrets' layers.
-    return "req_" + os.urandom(12).hex()
+    # Unguessable (feedback names a request by it): 96 bits from the operating system's generator.
+    return "req_" + _IDS.take(12).hex()
 
 
 def tenant_of(request: web.Request) -> str:
