@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from satisfice.verify.base import Check, failed, passed, unsure
-from satisfice.verify.mathsignals import signals
-from satisfice.verify.text import content, last_user_text, strip_code
+from satisfice.verify.mathsignals import NOT_MATHS, answer_signals
 
 
 class AnswerConsistency:
@@ -20,9 +19,9 @@ class AnswerConsistency:
     def check(
         self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Check:
-        s = signals(last_user_text(request), strip_code(content(answer)))
+        s = answer_signals(request, answer)
         if s is None:
-            return passed(self.name, "not a maths word problem with a numeric answer")
+            return passed(self.name, NOT_MATHS)
         if s.not_computed:
             return failed(self.name, f"final answer {s.final:g} is not the result of any step")
         if s.copied:

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from satisfice.verify.base import Check, failed, passed, threshold
-from satisfice.verify.mathsignals import Signals, signals
-from satisfice.verify.text import content, last_user_text, strip_code
+from satisfice.verify.mathsignals import NOT_MATHS, Signals, answer_signals
 
 # Fitted weights (scripts/eval_gsm8k_cascade.py --fit, even-hash half, L2 1.0, deterministic full-batch GD).
 # Signals the fit leaves out (DROPPED there: invented_1, n_quantities, huge, unused_words, unused_1,
@@ -71,9 +70,9 @@ class MathScore:
     def check(
         self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Check:
-        s = signals(last_user_text(request), strip_code(content(answer)))
+        s = answer_signals(request, answer)
         if s is None:
-            return passed(self.name, "not a maths word problem with a numeric answer")
+            return passed(self.name, NOT_MATHS)
         p, top = p_wrong(s)
         limit = threshold(settings, self.defaults, "math_wrong_max_ratio")
         why = f"P(wrong)={p:.2f} vs {limit:g}" + (f" ({', '.join(top)})" if top else "")

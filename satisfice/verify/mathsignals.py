@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from satisfice.verify import mathtext as mt
 from satisfice.verify.arithmetic import steps
+from satisfice.verify.text import content, last_user_text, strip_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,14 @@ class Signals:
 
 
 DOUBTS = ("assumes", "rounds", "hedges", "algebra", "chained")
+
+
+NOT_MATHS = "not a maths word problem with a numeric answer"  # why a maths verifier passes an answer
+
+
+def answer_signals(request: Mapping[str, Any], answer: Mapping[str, Any]) -> Signals | None:
+    """`signals` of a chat request's last user message and its answer's text (code stripped)."""
+    return signals(last_user_text(request), strip_code(content(answer)))
 
 
 @functools.lru_cache(maxsize=16)

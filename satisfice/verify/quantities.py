@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from satisfice.verify.base import Check, failed, passed, threshold, unsure
-from satisfice.verify.mathsignals import signals
-from satisfice.verify.text import content, last_user_text, strip_code
+from satisfice.verify.mathsignals import NOT_MATHS, answer_signals
 
 
 class QuantitiesUsed:
@@ -22,9 +21,9 @@ class QuantitiesUsed:
     def check(
         self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Check:
-        s = signals(last_user_text(request), strip_code(content(answer)))
+        s = answer_signals(request, answer)
         if s is None:
-            return passed(self.name, "not a maths word problem with a numeric answer")
+            return passed(self.name, NOT_MATHS)
         if not s.unused:
             return passed(self.name, f"all {s.n_given} given quantities used")
         names = ", ".join(q.text for q in s.unused[:4])
