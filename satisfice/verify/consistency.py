@@ -10,18 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from satisfice.verify.base import Check, failed, passed, unsure
-from satisfice.verify.mathsignals import NOT_MATHS, answer_signals
+from satisfice.verify.mathsignals import MathsVerifier, Signals
 
 
-class AnswerConsistency:
+class AnswerConsistency(MathsVerifier):
     name = "answer_consistency"
 
-    def check(
-        self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
-    ) -> Check:
-        s = answer_signals(request, answer)
-        if s is None:
-            return passed(self.name, NOT_MATHS)
+    def judge(self, s: Signals, settings: Mapping[str, Any]) -> Check:
         if s.not_computed:
             return failed(self.name, f"final answer {s.final:g} is not the result of any step")
         if s.copied:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from satisfice.verify.base import Check, failed, passed, threshold
-from satisfice.verify.mathsignals import NOT_MATHS, Signals, answer_signals
+from satisfice.verify.mathsignals import MathsVerifier, Signals
 
 # Fitted weights (scripts/eval_gsm8k_cascade.py --fit, even-hash half, L2 1.0, deterministic full-batch GD).
 # Signals the fit leaves out (DROPPED there: invented_1, n_quantities, huge, unused_words, unused_1,
@@ -63,16 +63,11 @@ def p_wrong(s: Signals) -> tuple[float, list[str]]:
     return 1.0 / (1.0 + math.exp(-z)), top
 
 
-class MathScore:
+class MathScore(MathsVerifier):
     name = "math_score"
     defaults: Mapping[str, float] = {"math_wrong_max_ratio": 0.28}  # chosen on the even half
 
-    def check(
-        self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
-    ) -> Check:
-        s = answer_signals(request, answer)
-        if s is None:
-            return passed(self.name, NOT_MATHS)
+    def judge(self, s: Signals, settings: Mapping[str, Any]) -> Check:
         p, top = p_wrong(s)
         limit = threshold(settings, self.defaults, "math_wrong_max_ratio")
         why = f"P(wrong)={p:.2f} vs {limit:g}" + (f" ({', '.join(top)})" if top else "")

@@ -12,6 +12,7 @@ from typing import Any
 
 from satisfice.verify import mathtext as mt
 from satisfice.verify.arithmetic import steps
+from satisfice.verify.base import Check, passed
 from satisfice.verify.text import content, last_user_text, strip_code
 
 
@@ -90,12 +91,22 @@ class Signals:
 DOUBTS = ("assumes", "rounds", "hedges", "algebra", "chained")
 
 
-NOT_MATHS = "not a maths word problem with a numeric answer"  # why a maths verifier passes an answer
+class MathsVerifier:
+    """Base of the verifiers of maths word-problem answers: an answer to anything else passes, and
+    `judge` sees the signals of the request's last user message and the answer (code stripped)."""
 
+    name = "maths"
 
-def answer_signals(request: Mapping[str, Any], answer: Mapping[str, Any]) -> Signals | None:
-    """`signals` of a chat request's last user message and its answer's text (code stripped)."""
-    return signals(last_user_text(request), strip_code(content(answer)))
+    def check(
+        self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
+    ) -> Check:
+        s = signals(last_user_text(request), strip_code(content(answer)))
+        if s is None:
+            return passed(self.name, "not a maths word problem with a numeric answer")
+        return self.judge(s, settings)
+
+    def judge(self, s: Signals, settings: Mapping[str, Any]) -> Check:
+        raise NotImplementedError
 
 
 @functools.lru_cache(maxsize=16)

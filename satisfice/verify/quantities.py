@@ -11,19 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from satisfice.verify.base import Check, failed, passed, threshold, unsure
-from satisfice.verify.mathsignals import NOT_MATHS, answer_signals
+from satisfice.verify.mathsignals import MathsVerifier, Signals
 
 
-class QuantitiesUsed:
+class QuantitiesUsed(MathsVerifier):
     name = "quantities_used"
     defaults: Mapping[str, float] = {"max_unused_quantities": 2}
 
-    def check(
-        self, request: Mapping[str, Any], answer: Mapping[str, Any], settings: Mapping[str, Any]
-    ) -> Check:
-        s = answer_signals(request, answer)
-        if s is None:
-            return passed(self.name, NOT_MATHS)
+    def judge(self, s: Signals, settings: Mapping[str, Any]) -> Check:
         if not s.unused:
             return passed(self.name, f"all {s.n_given} given quantities used")
         names = ", ".join(q.text for q in s.unused[:4])
