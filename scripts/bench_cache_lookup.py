@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from satisfice.cache.entry import CacheStore  # noqa: E402
-from satisfice.cache.layer import ResponseCache  # noqa: E402
+from satisfice.cache.layer import CacheTicket, ResponseCache  # noqa: E402
 from satisfice.cache.memory import MemoryStore  # noqa: E402
 from satisfice.cache.settings import CachePolicy  # noqa: E402
 from satisfice.cache.sqlite_store import SQLiteStore  # noqa: E402
@@ -88,18 +88,7 @@ async def run_semantic(entries: int, n: int) -> None:
     for i in range(entries):
         text = sentence(rng, vocab)
         stored.append(text)
-        ticket = cache.ticket("key_tenant", None, chat(text), {})
-        await cache.save(
-            ticket,
-            ANSWER,
-            model="m",
-            provider="p",
-            cost_usd=1e-4,
-            baseline_cost_usd=1e-3,
-            baseline_model="b",
-            request_id=f"req_{i}",
-            proven=False,
-        )
+        await save_answer(cache, cache.ticket("key_tenant", None, chat(text), {}), i)
     fill_s = time.perf_counter() - t0
     times: dict[str, list[float]] = {"near": [], "fresh": []}
     outcomes: dict[str, int] = {}
@@ -128,6 +117,21 @@ async def run_semantic(entries: int, n: int) -> None:
     print(f"  all    n={len(both):<5} p50 {statistics.median(both):.3f} ms  p99 {pct(both, 0.99):.3f} ms")
 
 
+async def save_answer(cache: ResponseCache, ticket: CacheTicket, i: int) -> None:
+    """Store the fixed answer under `ticket`, as request number i."""
+    await cache.save(
+        ticket,
+        ANSWER,
+        model="m",
+        provider="p",
+        cost_usd=1e-4,
+        baseline_cost_usd=1e-3,
+        baseline_model="b",
+        request_id=f"req_{i}",
+        proven=False,
+    )
+
+
 def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
@@ -139,18 +143,7 @@ async def run(entries: int, n: int, backend: str) -> None:
     )
     cache = ResponseCache(store, CachePolicy(), {})
     for i in range(entries):
-        t = cache.ticket("key_tenant", None, body(i), {})
-        await cache.save(
-            t,
-            ANSWER,
-            model="m",
-            provider="p",
-            cost_usd=1e-4,
-            baseline_cost_usd=1e-3,
-            baseline_model="b",
-            request_id=f"req_{i}",
-            proven=False,
-        )
+        await save_answer(cache, cache.ticket("key_tenant", None, body(i), {}), i)
     times: dict[str, list[float]] = {"hit": [], "miss": []}
     for j in range(n):
         i = (j * 7) % entries if j % 2 == 0 else entries + j
