@@ -41,7 +41,7 @@ def _load(name: str) -> QualityPredictor:
             f"unknown predictor {name!r}: use one of {', '.join(PREDICTORS)} or an artifact path"
         )
     pred = LearnedPredictor.load(path, name=name if name == "learned" else path.name)
-    get_embedder()  # load the embedding table now, not on the first request
+    get_embedder()  # load the tokenizer now, not on the first request (the token table stays lazy)
     return pred
 
 

@@ -78,10 +78,14 @@ class AutoRouter:
     def __init__(self, predictor: str = "learned") -> None:
         self.predictor_name = predictor
         self._share_targets: dict[tuple[tuple[str, ...], float], float] = {}
+        self._loaded: QualityPredictor | None = None
 
     @property
     def predictor(self) -> QualityPredictor:
-        return _predictor(self.predictor_name)
+        """Loaded once (under the load lock); later requests take no lock."""
+        if self._loaded is None:
+            self._loaded = _predictor(self.predictor_name)
+        return self._loaded
 
     def warm(self) -> None:
         """Load the artifact, the tokenizer and the learner's cluster scores before traffic comes."""
