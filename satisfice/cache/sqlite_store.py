@@ -5,13 +5,13 @@ entries go first (SQLite keeps no recency order: that would cost a write per rea
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from satisfice.cache.entry import CacheEntry
+from satisfice.shared_sqlite import open_shared
 
 _FIELDS = (
     "key",
@@ -56,10 +56,7 @@ class SQLiteStore:
     ) -> None:
         self.max_entries = max_entries
         self.clock = clock
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_shared(path, _SCHEMA, autocommit=True)
         self._writes = 0
 
     async def get(self, key: str) -> CacheEntry | None:

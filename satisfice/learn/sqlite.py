@@ -11,13 +11,13 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from satisfice.batching import next_batch
 from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome
+from satisfice.shared_sqlite import open_shared
 
 log = logging.getLogger("satisfice.learn")
 
@@ -131,14 +131,9 @@ def _stat_row(st: BetaStat) -> tuple[float, float, float]:
 
 class SQLiteLearnStore:
     def __init__(self, path: str, *, batch: int = 1000, recent: int = 20_000) -> None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # One connection behind a lock: the writer thread and the gate's reads share it.
-        self._conn = sqlite3.connect(path, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(SCHEMA)
+        self._conn = open_shared(path, SCHEMA)
         self._db = threading.Lock()
         self._recent: OrderedDict[str, Decision] = OrderedDict()
         self._recent_max = recent

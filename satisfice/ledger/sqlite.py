@@ -7,10 +7,10 @@ import logging
 import queue
 import sqlite3
 import threading
-from pathlib import Path
 
 from satisfice.batching import next_batch
 from satisfice.ledger.record import COLUMNS, LedgerRow
+from satisfice.shared_sqlite import add_missing_columns, open_shared
 
 log = logging.getLogger("satisfice.ledger")
 
@@ -34,26 +34,21 @@ _STOP = object()
 
 
 def connect(path: str) -> sqlite3.Connection:
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
-    # Ledgers written by an older version lack later columns: add them (SQLite adds them as NULL).
-    have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
-    added = (
-        ("knob", "TEXT"),
-        ("predicted_quality", "REAL"),
-        ("cache", "TEXT"),
-        ("cache_saved_usd", "REAL"),
-        ("trim_tokens_before", "INTEGER"),
-        ("trim_tokens_after", "INTEGER"),
-        ("trim_saved_usd", "REAL"),
+    conn = open_shared(path, SCHEMA)
+    # Ledgers written by an older version lack later columns.
+    add_missing_columns(
+        conn,
+        "requests",
+        (
+            ("knob", "TEXT"),
+            ("predicted_quality", "REAL"),
+            ("cache", "TEXT"),
+            ("cache_saved_usd", "REAL"),
+            ("trim_tokens_before", "INTEGER"),
+            ("trim_tokens_after", "INTEGER"),
+            ("trim_saved_usd", "REAL"),
+        ),
     )
-    for name, kind in added:
-        if name not in have:
-            conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
     return conn
 
 
