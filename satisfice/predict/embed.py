@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import itertools
 import threading
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ WEIGHTS = "weights/l2_supercat_256.safetensors"
 TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
 PIECE_CACHE = 100_000  # cached word pieces (~15 MB at most); cleared when full
 F32 = npt.NDArray[np.float32]
+Ids = npt.NDArray[np.uint16]  # token ids (the vocabulary has 32,000 tokens)
 
 
 def _package_dir() -> Path:
@@ -62,9 +63,8 @@ class Embedder:
         self._lock = threading.Lock()
         self._table_lock = threading.Lock()
         self._pieces: dict[str, bytes] = {}  # word piece -> its token ids (uint16 bytes)
-        vocab = [self._tok.id_to_token(i) or "" for i in range(self.vocab)]
-        self._word_start = np.array([t.startswith("▁") for t in vocab], dtype=bool)
         self._prenorm = self._python_normaliser()
+        self._direct = self._prenorm and self._tok.pre_tokenizer is None  # see _encode_pieces
 
     def _read_table(self) -> F32:
         from safetensors.numpy import load_file
@@ -113,12 +113,12 @@ class Embedder:
             encs = self._tok.encode_batch_fast(texts, add_special_tokens=False)  # no offsets: faster
         return [np.asarray(e.ids, dtype=np.int64) for e in encs]
 
-    def token_ids(self, text: str) -> npt.NDArray[np.int64]:
+    def token_ids(self, text: str) -> Ids:
         """Token ids of `text`, tokenised piece by piece: the text is split at spaces and each piece is
         tokenised as SentencePiece sees it after a space ("▁piece"). This equals tokenising the whole
-        text except where a run of spaces would have made a "▁▁" token. Pieces are cached (bounded;
-        misses are tokenised together in one batch), so the result never depends on the cache: the
-        cache only saves time (a warm gateway tokenises a short prompt in a few microseconds)."""
+        text except where a run of spaces would have made a "▁▁" token. Pieces are cached (bounded),
+        so the result never depends on the cache: the cache only saves time (a warm gateway tokenises
+        a short prompt in a few microseconds)."""
         pieces = text.split(" ")
         cache = self._pieces
         found = [cache.get(p) for p in pieces]
@@ -130,34 +130,33 @@ class Embedder:
                     cache.clear()
                 cache.update((p, b) for p, b in fresh.items() if len(p) <= 48)
             found = [fresh[p] if b is None else b for p, b in zip(pieces, found, strict=True)]
-        return np.frombuffer(b"".join(found), dtype=np.uint16).astype(np.int64)  # type: ignore[arg-type]
+        return np.frombuffer(b"".join(found), dtype=np.uint16)  # type: ignore[arg-type]
 
-    def token_ids_batch(self, texts: list[str]) -> list[npt.NDArray[np.int64]]:
+    def token_ids_batch(self, texts: list[str]) -> list[Ids]:
         return [self.token_ids(t) for t in texts]
 
     def _encode_pieces(self, pieces: list[str]) -> list[bytes]:
-        """Token ids of each piece, as if tokenised alone. All pieces are tokenised in ONE call, joined by
-        spaces, and split again before each token that starts with "▁": no Llama-2 token holds a "▁"
-        after its first character, so BPE merges never cross a space and the split is exact. When the
-        count does not match (a piece that itself contains "▁", an empty piece), pieces are tokenised
-        one by one instead; both ways give the same ids, so the cache never changes a result."""
-        ids = self._encode([" ".join(pieces)])[0] if all(pieces) else np.zeros(0, np.int64)
-        starts = np.flatnonzero(self._word_start[ids])
-        if all(pieces) and starts.size == len(pieces) and (starts.size == 0 or starts[0] == 0):
-            buf = ids.astype(np.uint16).tobytes()  # ids < 32000
-            cuts = [2 * c for c in starts.tolist()]
-            cuts.append(2 * ids.size)
-            return [buf[a:b] for a, b in itertools.pairwise(cuts)]
+        """Token ids of each piece, as if tokenised alone (uint16 bytes). With the Python normaliser
+        and no pre-tokeniser (Llama-2's layout), the BPE model tokenises "▁piece" directly: that is
+        what encoding the piece does, without building an Encoding per call (~3 µs a piece instead of
+        ~4.5; the same ids on all 114,812 distinct pieces of the shared prompts)."""
+        if self._direct:
+            model = self._tok.model
+            with self._lock:  # a tokenizers.Tokenizer is not documented as thread-safe
+                return [
+                    array("H", [t.id for t in model.tokenize("▁" + p)]).tobytes() if p else b""
+                    for p in pieces
+                ]
         return [c.astype(np.uint16).tobytes() for c in self._encode(pieces)]
 
-    def pool(self, ids: npt.NDArray[np.int64]) -> F32:
+    def pool(self, ids: Ids) -> F32:
         """L2-normalised mean of the token vectors (zeros for no tokens)."""
         if ids.size == 0:
             return np.zeros(DIM, dtype=np.float32)
         v: F32 = np.take(self.table, ids, axis=0, mode="clip").sum(axis=0)
         return _unit(v)
 
-    def pool_with_tail(self, ids: npt.NDArray[np.int64], tail: int) -> tuple[F32, F32]:
+    def pool_with_tail(self, ids: Ids, tail: int) -> tuple[F32, F32]:
         """`pool(ids)` and `pool(ids[-tail:])` from one gather (the same numbers, faster)."""
         if ids.size == 0:
             z = np.zeros(DIM, dtype=np.float32)

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from satisfice.predict.embed import DIM, get_embedder
+from satisfice.predict.embed import DIM, Ids, get_embedder
 
 TAIL_TOKENS = 64
 HEAD_CHARS, TAIL_CHARS = 700, 400  # what is tokenised of a long message
@@ -251,7 +251,7 @@ REQUEST_CACHE: FeatureCache[RequestFeatures] = FeatureCache(4096)
 
 
 def _assemble(
-    ids: npt.NDArray[np.int64],
+    ids: Ids,
     text: str,
     other: int,
     turns: int,
@@ -275,7 +275,7 @@ def _key(messages: Sequence[Mapping[str, Any]], n_tools: int, json_format: bool)
     return (last, other, turns, system, image, n_tools, json_format)
 
 
-def token_ids(messages: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.int64]:
+def token_ids(messages: Sequence[Mapping[str, Any]]) -> Ids:
     """The wordllama token ids the embedding pools: the last user message's (the last message's when
     none is a user's), of a long text its head and tail."""
     return get_embedder().token_ids(_cut(split_messages(messages)[0]))
@@ -284,7 +284,7 @@ def token_ids(messages: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.int64]:
 @dataclass(frozen=True, slots=True)
 class RequestFeatures:
     x: F32  # the feature vector (read-only: shared through the cache)
-    ids: npt.NDArray[np.uint16]  # the token ids the embedding pools (read-only)
+    ids: Ids  # the token ids the embedding pools (read-only)
     # What consumers derive from the prompt alone (the predictor's terms, the learner's cluster),
     # kept with the cached features so that a repeated prompt does not derive it again.
     memo: dict[Any, Any] = field(default_factory=dict)
@@ -310,9 +310,7 @@ def request_features(
     ids = get_embedder().token_ids(_cut(key[0]))
     x = _assemble(ids, *key)
     x.setflags(write=False)
-    small = ids.astype(np.uint16)  # ids < 32000; a quarter of the cache's memory
-    small.setflags(write=False)
-    out = RequestFeatures(x, small)
+    out = RequestFeatures(x, ids)  # ids are read-only (a view of the joined piece bytes)
     REQUEST_CACHE.put(key, out)
     return out
 

@@ -111,7 +111,7 @@ def test_cluster_is_the_argmax_of_membership(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delitem(cluster._tables, "synthetic", raising=False)
     emb = get_embedder()
     for _ in range(50):
-        ids = rng.integers(0, emb.vocab, size=int(rng.integers(1, 300)))
+        ids = rng.integers(0, emb.vocab, size=int(rng.integers(1, 300))).astype(np.uint16)
         x = np.zeros(N_FEATURES, dtype=np.float32)
         x[: emb.table.shape[1]] = emb.pool(ids)  # the embedding the clusters are defined on
         want = int(np.argmax(membership(x, cents, 10.0)))
