@@ -6,8 +6,12 @@ that pick is
   - its logged score when the decision observed it (the chosen model, or a cascade's escalation),
     with the inverse-propensity correction r_hat + (r - r_hat) / p for the logged action when the
     logging policy chose at random (p < 1), i.e. the doubly robust estimator;
-  - otherwise the predictor's own unadjusted estimate (the direct method), so neither set of
-    statistics grades itself;
+  - otherwise a direct-method estimate: the raw prediction updated (as `posterior` does) with the
+    outcomes logged for that model in the segment on the OTHER half of the decisions (cross-fitting,
+    halves by request id). Both sets of statistics are judged by this one estimate, and no decision
+    is judged by its own outcomes. (Judging an unobserved pick by the raw prediction, as before,
+    blocked exactly the corrections learning exists for: on RouterBench a change that lifted held-out
+    accuracy from 0.647 to 0.737 at lower cost was estimated 0.08 worse.)
 minus cost / W when the decision's knob is `wtp=W` (or a willingness to pay is configured).
 
 A decision's routing depends only on the statistics of its (route, cluster) segment, so the estimate
@@ -17,13 +21,14 @@ does not ride along with one that helps another.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from satisfice.errors import InvalidRequest
-from satisfice.learn.records import BetaStat, Decision, Outcome, StatKey, posterior
+from satisfice.learn.records import BetaStat, Decision, Outcome, StatKey, fold, posterior
 from satisfice.routing.knob import Knob, choose, parse_knob
 
 Segment = tuple[str, int]  # (route, cluster)
@@ -65,6 +70,23 @@ def _observed(outcomes: Sequence[Outcome]) -> dict[str, float]:
     return {m: sum(v) / len(v) for m, v in acc.items()}
 
 
+def half_of(request_id: str) -> int:
+    return zlib.crc32(request_id.encode()) & 1
+
+
+def _stats_by_half(
+    events: Sequence[tuple[Decision, Sequence[Outcome]]], half_life: float
+) -> tuple[dict[StatKey, BetaStat], dict[StatKey, BetaStat]]:
+    """The logged outcomes folded into statistics separately for the two halves of the decisions."""
+    halves: tuple[dict[StatKey, BetaStat], dict[StatKey, BetaStat]] = ({}, {})
+    for d, outcomes in events:
+        stats = halves[half_of(d.request_id)]
+        for o in outcomes:
+            key = (o.route, o.cluster, o.model)
+            stats[key] = fold(stats.get(key), o.score, o.ts, half_life)
+    return halves
+
+
 def estimate(
     events: Sequence[tuple[Decision, Sequence[Outcome]]],
     old_stats: Mapping[StatKey, BetaStat],
@@ -78,6 +100,7 @@ def estimate(
 ) -> dict[Segment, Estimate]:
     """Per (route, cluster) segment: the two policies' summed rewards on its logged decisions."""
     out: dict[Segment, Estimate] = {}
+    halves = _stats_by_half(events, half_life)
     for d, outcomes in events:
         seg = out.setdefault((d.route, d.cluster), Estimate())
         m = len(d.candidates)
@@ -90,6 +113,15 @@ def estimate(
             seg.skipped += 1
             continue
         raw = np.asarray(d.predictions, dtype=np.float64)
+        other = halves[1 - half_of(d.request_id)]
+        r_hats = posterior(
+            raw,
+            [other.get(d.stat_key(c)) for c in d.candidates],
+            now=now,
+            half_life=half_life,
+            prior_strength=prior_strength,
+            min_evidence=min_evidence,
+        )
         cost = np.asarray(d.costs, dtype=np.float64) if len(d.costs) == m else np.zeros(m)
         per_usd = 1.0 / knob.value if knob.kind == "wtp" else (1.0 / wtp_usd if wtp_usd else 0.0)
         picks = []
@@ -105,7 +137,7 @@ def estimate(
             picks.append(choose(adjusted, cost, knob, d.share_target))
         values = []
         for j in picks:
-            name, r_hat = d.candidates[j], float(raw[j])
+            name, r_hat = d.candidates[j], float(r_hats[j])
             if name not in obs:
                 value, seg.exact = r_hat, False
             elif name == d.model and d.propensity < 1.0:

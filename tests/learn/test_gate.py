@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from satisfice.learn import Learner, SQLiteLearnStore
+from satisfice.learn.gate import half_of
 from satisfice.learn.store import LearnStore
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
@@ -75,10 +76,42 @@ def test_gate_needs_enough_outcomes_and_honours_propensity() -> None:
         lrn.observe(f"x{i}", 1.0, "verify")
     result = lrn.run_gate()
     assert result.method == "dr" and result.n == 25 and result.promoted
-    # Old routing picks cheap everywhere: 0 observed on the a-requests, 0.75 predicted on the x-ones.
+    # Old routing picks cheap everywhere: 0 observed on the a-requests; on the x-ones cheap is
+    # unobserved and the other half holds < 5 of its outcomes, so the prediction 0.75 stands.
     assert result.old_value == pytest.approx(20 * 0.75 / 25)
-    # New routing picks strong: 0.9 predicted on the a-requests; 0.9 + (1 - 0.9) / 0.5 on the x-ones.
-    assert result.new_value == pytest.approx((5 * 0.9 + 20 * 1.1) / 25)
+    # New routing picks strong. Its direct estimate on a request is 0.9 updated with strong's
+    # outcomes (all 1.0) on the other half of the x-requests; on the x-ones the logged reward
+    # corrects it (doubly robust): r + (1 - r) / 0.5.
+    per_half = [sum(half_of(f"x{i}") == h for i in range(20)) for h in (0, 1)]
+
+    def r_hat(rid: str) -> float:
+        n = per_half[1 - half_of(rid)]
+        return (10 * 0.9 + n) / (10 + n) if n >= 5 else 0.9
+
+    want = sum(r_hat(f"a{i}") for i in range(5))
+    want += sum(r_hat(f"x{i}") + (1 - r_hat(f"x{i}")) / 0.5 for i in range(20))
+    assert result.new_value == pytest.approx(want / 25)
+
+
+def test_an_unobserved_pick_is_judged_by_other_requests_outcomes_not_by_the_prediction() -> None:
+    """The predictor underrates strong (0.5); requests that did reach strong show it right every time.
+    Learning corrects the rating; the gate must judge the correction by those logged outcomes, not by
+    the prediction it corrects (with which it would be estimated 0.5 where cheap scored 0.65)."""
+    store = make_store("memory", Path())
+    lrn = learner(store, Clock())
+    preds = (0.75, 0.5)
+    for i in range(40):  # cheap was chosen; right on 65 % of these requests
+        lrn.record_decision(decision(f"c{i}", preds))
+        lrn.observe(f"c{i}", 1.0 if i % 20 < 13 else 0.0, "feedback")
+    for i in range(20):  # strong was chosen (a stricter knob then); right on all of them
+        lrn.record_decision(decision(f"s{i}", preds, model="strong"))
+        lrn.observe(f"s{i}", 1.0, "feedback")
+    # Candidate statistics: cheap (7.5 + 26) / 50 = 0.67 < 0.7, strong (5 + 20) / 30 = 0.83: strong.
+    assert lrn.adjust("r", 0, CANDS, list(preds)) == pytest.approx(preds)  # nothing promoted yet
+    result = lrn.run_gate()
+    assert result.promoted and result.changed == 60 and result.method == "dr"
+    assert result.new_value > result.old_value + 0.1
+    assert lrn.adjust("r", 0, CANDS, list(preds))[1] == pytest.approx(25 / 30)
 
 
 def test_checks_and_promotion_persist_across_reopen(tmp_path: Path) -> None:
