@@ -41,6 +41,12 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     live.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
     live.add_argument("--limit", type=int, help="replay only the first N scored prompts")
     live.add_argument("--knobs", help="comma-separated knob settings, e.g. quality=0.8,wtp=0.1")
+    live.add_argument(
+        "--learn",
+        action="store_true",
+        help="learning from feedback: half the prompts teach (feedback on every answer, one gate check), "
+        "the other half is scored next to a gateway that did not learn",
+    )
     p.set_defaults(func=cmd_eval)
     return p
 
@@ -55,6 +61,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from satisfice.evals.live import cmd_live
 
         return cmd_live(args)
+    if args.learn:
+        print("satisfice eval: --learn needs --live (learning happens inside the gateway)", file=sys.stderr)
+        return 2
     train_on = [t.strip() for t in (args.train_on or "").split(",") if t.strip()]
     progress = Progress(enabled=not args.no_progress)
     try:

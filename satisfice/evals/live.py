@@ -18,7 +18,7 @@ import socket
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,30 @@ class Fold:
     rows: IntArray  # indices into the replay's records: the prompts this gateway answers
     router: str  # the route's router: a predictor name or a fitted .npz artifact
     train: list[Record] | None = None  # fit on these first (then `router` is where to save)
+    teach: IntArray | None = None  # `--learn`: served with feedback before `rows` (never scored)
+
+
+def _split_for_learning(plan: list[Fold], seed: int) -> list[Fold]:
+    """`--learn`: each fold's prompts, halved at random (seeded): the first half teaches, the second
+    is scored. The learner never grades a prompt with statistics learned from that prompt."""
+    out = []
+    for f in plan:
+        rows = np.random.default_rng(seed + 1).permutation(f.rows)
+        half = rows.size // 2
+        if half == 0:
+            raise EvalError("--learn needs at least two prompts per fold")
+        out.append(Fold(np.sort(rows[half:]), f.router, f.train, np.sort(rows[:half])))
+    return out
+
+
+@dataclass(slots=True)
+class Teach:
+    """`--learn`'s first phase: these requests are answered (each teaching prompt once, the knobs in
+    turn), each answer gets the user's feedback (POST /v1/feedback), then the promotion gate runs
+    once, before the scored requests."""
+
+    jobs: list[tuple[str, Record]]
+    grade: Callable[[Record, str], float | None]  # the recorded quality of a model's answer to a record
 
 
 def _folds(
@@ -125,10 +149,16 @@ def _settings(dataset: str, spec: str | None, models: list[str], router: str, le
 
 
 async def _serve(
-    settings: Settings, jobs: list[tuple[str, Record]], conc: int, bar: Progress
-) -> list[dict[str, Any]]:
+    settings: Settings,
+    jobs: list[tuple[str, Record]],
+    conc: int,
+    bar: Progress,
+    teach: Teach | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Serve one gateway on loopback and send every (knob, record) request; per request what the
-    response said (`request_id`, `status`, `content`) and the gateway's ledger row (`ledger`)."""
+    response said (`request_id`, `status`, `content`, `model`) and the gateway's ledger row
+    (`ledger`). With `teach`, its requests and their feedback come first, then one gate check
+    (what it did is the second value)."""
     from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
     from satisfice.server.app import make_app
@@ -154,6 +184,7 @@ async def _serve(
             "request_id": rid,
             "status": resp.status,
             "content": choices[0].get("message", {}).get("content"),
+            "model": resp.headers.get("x-satisfice-model", ""),
         }
 
     try:
@@ -161,6 +192,11 @@ async def _serve(
         conn = TCPConnector(limit=conc)
         async with ClientSession(connector=conn, timeout=ClientTimeout(total=600)) as http:
             await send(http, jobs[0][0], jobs[0][1])  # warm-up (lazy tokenizer etc.): not scored
+            learned = None
+            if teach is not None:
+                taught = list(await asyncio.gather(*(send(http, k, r) for k, r in teach.jobs)))
+                feedback_url = url.rsplit("/", 2)[0] + "/feedback"
+                learned = await _learn(parts, http, feedback_url, sem, teach, taught)
             got = list(await asyncio.gather(*(send(http, k, r) for k, r in jobs)))
     finally:
         await runner.cleanup()  # flushes and closes the ledger
@@ -171,7 +207,61 @@ async def _serve(
         ledger = {r["id"]: dict(r) for r in db.execute(f"SELECT {cols} FROM requests")}
     finally:
         db.close()
-    return [{**g, "ledger": ledger.get(g["request_id"]) or {}} for g in got]
+    return [{**g, "ledger": ledger.get(g["request_id"]) or {}} for g in got], learned
+
+
+async def _learn(
+    parts: Any,
+    http: Any,
+    url: str,
+    sem: asyncio.Semaphore,
+    teach: Teach,
+    taught: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Each taught answer's feedback through the real endpoint, then one promotion gate check."""
+    learner = parts.planner.learner
+    if learner is None:
+        raise EvalError("--learn: the generated gateway has no learner")
+
+    async def feedback(g: dict[str, Any], record: Record) -> bool | None:
+        score = teach.grade(record, g["model"]) if g["status"] == 200 else None
+        if score is None:
+            return None
+        async with sem, http.post(url, json={"request_id": g["request_id"], "score": score}) as resp:
+            await resp.read()
+            return bool(resp.status == 200)
+
+    sent = await asyncio.gather(*(feedback(g, r) for g, (_, r) in zip(taught, teach.jobs, strict=True)))
+    gate = await asyncio.get_running_loop().run_in_executor(None, learner.run_gate)
+    return {
+        "taught_requests": len(taught),
+        "feedback_sent": sum(v is not None for v in sent),
+        "feedback_accepted": sum(v is True for v in sent),
+        "gate": {
+            "promoted": gate.promoted,
+            "method": gate.method,
+            "promoted_value": gate.old_value,
+            "candidate_value": gate.new_value,
+            "decisions_checked": gate.n,
+            "decisions_routed_differently": gate.changed,
+            "segments_promoted": gate.promoted_segments,
+            "segments_blocked": gate.blocked_segments,
+            "reason": gate.reason,
+        },
+    }
+
+
+def _grader(full: Replay) -> Callable[[Record, str], float | None]:
+    """The user's feedback in `--learn`: the recorded quality of the answering model's answer."""
+    row = {r.id: j for j, r in enumerate(full.records)}
+    col = {m: j for j, m in enumerate(full.models)}
+
+    def grade(record: Record, model: str) -> float | None:
+        if model not in col:
+            return None
+        return float(full.quality[row[record.id], col[model]])
+
+    return grade
 
 
 def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -247,9 +337,15 @@ def evaluate_live(
     seed: int = 0,
     progress: Progress | None = None,
     requests: list[dict[str, Any]] | None = None,
+    learn: bool = False,
 ) -> dict[str, Any]:
     """Run `dataset` through the real gateway (see the module doc); the same JSON shape as `evaluate`
-    plus `escalation_rate` and `added_latency_ms` per point. Per-request facts go to `requests`."""
+    plus `escalation_rate` and `added_latency_ms` per point. Per-request facts go to `requests`.
+
+    `learn`: each fold's prompts are halved; the gateway first answers the teaching half (each prompt
+    once, the knobs in turn) with the user's feedback on each answer (its recorded quality) and runs
+    the promotion gate once, then answers the scored half (`points`). A control gateway with an
+    empty learning store answers the same scored half (`learning.control_points`)."""
     from satisfice.data.jsonl import DataFormatError
     from satisfice.errors import GatewayError
     from satisfice.providers.replay import ReplayUpstream
@@ -269,6 +365,9 @@ def evaluate_live(
     with tempfile.TemporaryDirectory(prefix="satisfice-live-") as tmp:
         work = Path(tmp)
         plan, protocol, seen = _folds(full, router, folds, seed, limit, work)
+        if learn:
+            plan = _split_for_learning(plan, seed)
+            protocol += "; --learn: half of each fold's prompts teach, the other half is scored"
         scored = np.sort(np.concatenate([f.rows for f in plan])) if plan else np.zeros(0, np.int64)
         if scored.size == 0:
             raise EvalError(f"{ds.name}: the protocol left no prompt to score")
@@ -277,6 +376,8 @@ def evaluate_live(
             raise EvalError(f"{ds.name}: {lacking} (prompt, model) pairs have no recorded answer to replay")
         knob_list = knob_list or default_knobs(full)
         facts: list[dict[str, Any]] = []
+        control: list[dict[str, Any]] = []
+        lessons: list[dict[str, Any]] = []
         for i, fold in enumerate(plan):
             label = f"fold {i + 1}/{len(plan)}" if len(plan) > 1 else "gateway"
             if fold.train is not None:
@@ -285,9 +386,23 @@ def evaluate_live(
                 bar.advance()
             settings = _settings(dataset, route, full.models, fold.router, work / f"ledger-{i}.db")
             jobs = [(k, int(j)) for k in knob_list for j in fold.rows]
-            bar.stage(f"{label}: replay", len(jobs))
-            got = asyncio.run(_serve(settings, [(k, full.records[j]) for k, j in jobs], concurrency, bar))
+            scored_jobs = [(k, full.records[j]) for k, j in jobs]
+            teach = None
+            if fold.teach is not None:
+                # Each teaching prompt once, the knobs taken in turn: as in real traffic, no prompt's
+                # outcome is counted several times.
+                taught = [
+                    (knob_list[n % len(knob_list)], full.records[int(j)]) for n, j in enumerate(fold.teach)
+                ]
+                teach = Teach(taught, _grader(full))
+            bar.stage(f"{label}: replay", len(jobs) + (len(teach.jobs) if teach else 0))
+            got, lesson = asyncio.run(_serve(settings, scored_jobs, concurrency, bar, teach))
             facts += _score(full, jobs, got)
+            if lesson is not None:
+                lessons.append({"fold": i + 1, **lesson})
+                bar.stage(f"{label}: control (no learning)", len(jobs))
+                plain = _settings(dataset, route, full.models, fold.router, work / f"control-{i}.db")
+                control += _score(full, jobs, asyncio.run(_serve(plain, scored_jobs, concurrency, bar))[0])
     bar.close()
     replay = full.subset(scored)
     baselines = _baselines(replay)
@@ -297,6 +412,17 @@ def evaluate_live(
     two = len(replay.models) == 2
     if requests is not None:
         requests.extend(facts)
+    learning = None
+    if learn:
+        learning = {
+            "protocol": "per fold: the teaching half answered once per prompt (knobs in turn), feedback "
+            "= the recorded quality of each answer, one promotion gate check; then the scored half. "
+            "Control: a gateway with an empty learning store on the same scored half.",
+            "folds": lessons,
+            "control_points": [
+                _point(k, [f for f in control if f["knob"] == k], replay, strong_q) for k in knob_list
+            ],
+        }
     predictor = {"learned": "learned (fitted in-process, served as .npz)", "learned-artifact": "learned"}
     result: dict[str, Any] = {
         "kind": "two-model" if two else "n-model",
@@ -328,6 +454,8 @@ def evaluate_live(
         "points": points,
         "baselines": baselines,
     }
+    if learning is not None:
+        result["learning"] = learning
     good = [p for p in points if p["quality"] >= 0.95 * strong_q - 1e-12]
     best = min(good, key=lambda p: p["cost_per_1k"]) if good else None
     keys = ("knob", "quality", "cost_per_1k", "strong_share")
@@ -362,6 +490,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=progress,
             requests=requests,
+            learn=args.learn,
         )
     except EvalError as e:
         progress.close()

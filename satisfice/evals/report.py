@@ -57,6 +57,8 @@ def render_text(result: dict[str, Any]) -> str:
             + f"; cost: {result['cost_source']}"
         )
         lines += _two_model_lines(result) if result["kind"] == "two-model" else _n_model_lines(result)
+        if result.get("learning"):
+            lines += _learning_lines(result["learning"], result["kind"] == "two-model")
     files = result.get("files")
     if files:
         lines.append(f"wrote {files['json']} and {files['png']}")
@@ -94,6 +96,20 @@ def _point_rows(points: list[dict[str, Any]], extra: bool) -> list[str]:
             f" {_f(p['strong_share'], 2):>7}" + tail
         )
     return rows
+
+
+def _learning_lines(learning: dict[str, Any], two: bool) -> list[str]:
+    lines = ["", "the same scored prompts on a gateway that did not learn (control):"]
+    lines += _point_rows(learning["control_points"], two)[1:]
+    for f in learning["folds"]:
+        g = f["gate"]
+        lines.append(
+            f"fold {f['fold']}: {f['taught_requests']} teaching requests, {f['feedback_accepted']} feedback "
+            f"accepted; gate {'promoted' if g['promoted'] else 'kept the old statistics'} "
+            f"({g['segments_promoted']} segments promoted, {g['segments_blocked']} blocked; estimated value "
+            f"{_f(g['promoted_value'])} -> {_f(g['candidate_value'])} on {g['decisions_checked']} decisions)"
+        )
+    return lines
 
 
 def _cheapest(result: dict[str, Any]) -> list[str]:

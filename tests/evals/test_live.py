@@ -65,9 +65,9 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     real = live._serve
 
-    async def spy(*args: Any, **kw: Any) -> list[dict[str, Any]]:
+    async def spy(*args: Any, **kw: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         got = await real(*args, **kw)
-        seen.extend(got)
+        seen.extend(got[0])
         return got
 
     monkeypatch.setattr(live, "_serve", spy)
@@ -183,3 +183,53 @@ def test_route_option_strategy_and_file(tmp_path: Path, capsys: pytest.CaptureFi
     res = orjson.loads(capsys.readouterr().out)
     assert res["points"][0]["model_shares"][GPT35] == 1.0
     assert res["points"][0]["quality"] == pytest.approx(sum(quality(i, GPT35) for i in range(8)) / 8)
+
+
+def test_learn_feedback_moves_the_scored_half_off_the_model_users_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]]
+) -> None:
+    """Mixtral's catalog prior (0.706) meets quality=0.7, but users score every Mixtral answer 0. The
+    teaching half's feedback passes the gate, and the scored half goes to GPT-4; the control gateway,
+    which did not learn, keeps sending it to Mixtral."""
+    rows = [
+        {
+            "id": f"p{i}",
+            "messages": [{"role": "user", "content": f"Question {i}: {TOPICS[i % len(TOPICS)]}"}],
+            "outcomes": {
+                MIX: {"quality": 0.0, "cost_usd": 0.0002, "response": f"mixtral {i}"},
+                GPT4: {"quality": 1.0, "cost_usd": 0.005, "response": f"gpt-4 {i}"},
+            },
+        }
+        for i in range(60)
+    ]
+    data = write_jsonl(tmp_path / "rejected.jsonl", rows)
+    argv = [
+        "eval",
+        "--live",
+        "--dataset",
+        str(data),
+        "--router",
+        "prior",
+        "--learn",
+        "--knobs",
+        "quality=0.7",
+    ]
+    assert run([*argv, "--json", "--out", str(tmp_path / "out")]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert res["n_prompts"] == 30 and "--learn" in res["protocol"]
+    (fold,) = res["learning"]["folds"]
+    assert fold["taught_requests"] == fold["feedback_sent"] == fold["feedback_accepted"] == 30
+    gate = fold["gate"]
+    assert gate["promoted"] and gate["decisions_checked"] == 30 and gate["decisions_routed_differently"] == 30
+    (learned,) = res["points"]
+    (control,) = res["learning"]["control_points"]
+    assert learned["model_shares"][GPT4] == 1.0 and learned["quality"] == 1.0
+    assert control["model_shares"][MIX] == 1.0 and control["quality"] == 0.0
+    # Two gateways (learning, control); the taught half is answered only by the first, before the
+    # scored half; the warm-up request of each gateway is not scored.
+    assert len(served) == 2 * 30
+
+
+def test_learn_needs_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["eval", "--dataset", str(fixture(tmp_path)), "--learn"]) == 2
+    assert "--learn needs --live" in capsys.readouterr().err
