@@ -1,6 +1,7 @@
 """Plans from routes and direct model names, with the hard constraints of the request."""
 
 import random
+import time
 from typing import Any
 
 import pytest
@@ -8,6 +9,8 @@ import pytest
 from satisfice.catalog import load_catalog
 from satisfice.config import parse_settings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
+from satisfice.learn import Decision as LoggedDecision
+from satisfice.learn import Learner, MemoryLearnStore
 from satisfice.routing.constraints import needs_of
 from satisfice.routing.directory import ModelDirectory
 from satisfice.routing.planner import Planner
@@ -109,3 +112,33 @@ def test_one_word_answers_are_priced_as_short_outputs() -> None:
         == DEFAULT_EXPECTED_OUTPUT
     )
     assert needs_of(body(messages=[{"role": "user", "content": mc}], max_tokens=50)).expected_output == 50
+
+
+def test_a_cascade_keeps_an_escalation_when_learning_rates_the_cheap_model_best() -> None:
+    """Verified passes on easy prompts lift the cheap model; the strong one is only tried where the
+    cheap one failed, so its record looks worse. Once promoted, the cheap model is predicted best,
+    and the ladder must still escalate a failed answer (it used to be the cheap model alone)."""
+    s = parse_settings(
+        {
+            "routes": {
+                "c": {"strategy": "cascade", "router": "prior", "candidates": ["gpt-4o-mini", "gpt-4o"]}
+            }
+        },
+        ENV,
+    )
+    learner = Learner(MemoryLearnStore())
+    p = Planner(ModelDirectory(s, load_catalog(), s.providers), s.reliability, learner=learner)
+    before = p.plan("c", needs_of(body()))
+    assert before.steps is not None and [st[0].dep.model for st in before.steps] == ["gpt-4o-mini", "gpt-4o"]
+    names = ["gpt-4o-mini", "gpt-4o"]
+    for i in range(30):
+        learner.record_decision(
+            LoggedDecision(f"r{i}", time.time(), "c", 0, names[0], 0.7, names, [0.7, 0.85], "quality=0.8")
+        )
+        learner.observe(f"r{i}", 1.0, "verify", model=names[0])
+        learner.observe(f"r{i}", 0.0, "verify", model=names[1])
+    assert learner.run_gate().promoted
+    q = learner.adjust("c", 0, names, [0.7, 0.85])
+    assert q[0] > q[1]  # the cheap model is now predicted best
+    after = p.plan("c", needs_of(body()))
+    assert after.steps is not None and [st[0].dep.model for st in after.steps] == ["gpt-4o-mini", "gpt-4o"]
