@@ -21,6 +21,7 @@ does not ride along with one that helps another.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,9 @@ def estimate(
     """Per (route, cluster) segment: the two policies' summed rewards on its logged decisions."""
     out: dict[Segment, Estimate] = {}
     halves = _stats_by_half(events, half_life)
+    update = functools.partial(
+        posterior, now=now, half_life=half_life, prior_strength=prior_strength, min_evidence=min_evidence
+    )
     for d, outcomes in events:
         seg = out.setdefault((d.route, d.cluster), Estimate())
         m = len(d.candidates)
@@ -113,28 +117,13 @@ def estimate(
             seg.skipped += 1
             continue
         raw = np.asarray(d.predictions, dtype=np.float64)
-        other = halves[1 - half_of(d.request_id)]
-        r_hats = posterior(
-            raw,
-            [other.get(d.stat_key(c)) for c in d.candidates],
-            now=now,
-            half_life=half_life,
-            prior_strength=prior_strength,
-            min_evidence=min_evidence,
-        )
+        r_hats = update(raw, [halves[1 - half_of(d.request_id)].get(d.stat_key(c)) for c in d.candidates])
         cost = np.asarray(d.costs, dtype=np.float64) if len(d.costs) == m else np.zeros(m)
         per_usd = 1.0 / knob.value if knob.kind == "wtp" else (1.0 / wtp_usd if wtp_usd else 0.0)
-        picks = []
-        for stats in (old_stats, new_stats):
-            adjusted = posterior(
-                raw,
-                [stats.get(d.stat_key(c)) for c in d.candidates],
-                now=now,
-                half_life=half_life,
-                prior_strength=prior_strength,
-                min_evidence=min_evidence,
-            )
-            picks.append(choose(adjusted, cost, knob, d.share_target))
+        picks = [
+            choose(update(raw, [stats.get(d.stat_key(c)) for c in d.candidates]), cost, knob, d.share_target)
+            for stats in (old_stats, new_stats)
+        ]
         values = []
         for j in picks:
             name, r_hat = d.candidates[j], float(r_hats[j])
