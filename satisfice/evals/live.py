@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,11 @@ from satisfice.evals.metrics import pgr
 from satisfice.evals.progress import Progress
 from satisfice.evals.replay import EvalError, Replay, build_replay
 from satisfice.evals.sweep import REPORTED_TARGETS, wtp_grid
+
+if TYPE_CHECKING:
+    from aiohttp import ClientSession
+
+    from satisfice.wiring import Parts
 
 IntArray = npt.NDArray[np.int64]
 SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -211,8 +216,8 @@ async def _serve(
 
 
 async def _learn(
-    parts: Any,
-    http: Any,
+    parts: Parts,
+    http: ClientSession,
     url: str,
     sem: asyncio.Semaphore,
     teach: Teach,
