@@ -142,3 +142,27 @@ def test_a_cascade_keeps_an_escalation_when_learning_rates_the_cheap_model_best(
     assert q[0] > q[1]  # the cheap model is now predicted best
     after = p.plan("c", needs_of(body()))
     assert after.steps is not None and [st[0].dep.model for st in after.steps] == ["gpt-4o-mini", "gpt-4o"]
+
+
+def test_a_cascade_starting_on_the_best_model_has_no_rung_below_it() -> None:
+    """A strict knob starts the cascade on the best candidate: there is nothing better to escalate
+    to, and an agreement check must not ask a weaker model whose answer could replace it."""
+    s = parse_settings(
+        {
+            "routes": {
+                "c": {
+                    "strategy": "cascade",
+                    "router": "prior",
+                    "knob": "quality=0.99",
+                    "cascade": {"agreement": True},
+                    "candidates": ["gpt-4o-mini", "gpt-4o"],
+                }
+            }
+        },
+        ENV,
+    )
+    p = Planner(
+        ModelDirectory(s, load_catalog(), s.providers), s.reliability, learner=Learner(MemoryLearnStore())
+    )
+    plan = p.plan("c", needs_of(body()))
+    assert plan.steps is not None and [st[0].dep.model for st in plan.steps] == ["gpt-4o"]

@@ -242,8 +242,9 @@ class Planner:
         route: RouteSettings, decision: Decision, names: list[str], ok: list[tuple[int, str, list[Target]]]
     ) -> tuple[str, float, list[list[Target]]]:
         """The ladder: the cheapest candidate that is plausible (predicted within the margin of the
-        knob's target), then ever better predicted candidates by cost, ending with the best; a
-        cascade whose first rung is the best keeps the next best as its one escalation."""
+        knob's target), then ever better predicted candidates by cost, ending with the best; when
+        learning made the first rung the best, a verifying cascade keeps the predictor's own best
+        as its escalation."""
         assert route.cascade is not None
         q, c = decision.quality, decision.cost
         target = decision.target if decision.target is not None else q[decision.index]
@@ -257,12 +258,13 @@ class Planner:
             ladder = [first, *better][: route.cascade.max_escalations + 1]
             if top not in ladder:
                 ladder[-1] = top  # the last resort is the best predicted candidate
-            others = [i for i in range(len(ok)) if i != first]
-            if len(ladder) == 1 and others and route.cascade.max_escalations > 0:
-                # The first rung is predicted best (learning can put a cheap model there: its passes
-                # are counted on easy prompts, a strong model's outcomes only where the cheap one
-                # failed). A failed verdict on this prompt still needs somewhere to go.
-                ladder.append(max(others, key=lambda i: (q[i], -c[i])))
+            raw_top = first_best(decision.raw_quality) if decision.raw_quality else first
+            # Learning made the first rung the best: a failed verdict on this prompt still goes to the
+            # model the predictor itself rates best. Not with agreement checks: they ask the next
+            # rung on every request, which would buy the strong model's answer always.
+            lone = len(ladder) == 1 and route.cascade.max_escalations > 0 and not route.cascade.agreement
+            if lone and raw_top != first:
+                ladder.append(raw_top)
         joiner = " vs " if route.strategy == "speculative" else " -> "
         reason = f"{route.strategy} ({decision.knob}): " + joiner.join(
             f"{names[i]} {q[i]:.2f}" for i in ladder
