@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from satisfice.errors import InvalidRequest
-from satisfice.learn.records import BetaStat, Decision, Outcome, StatKey, fold, posterior
+from satisfice.learn.records import BetaStat, Decision, Outcome, StatKey, fold, outranked, posterior
 from satisfice.routing.knob import Knob, choose, parse_knob
 
 Segment = tuple[str, int]  # (route, cluster)
@@ -64,11 +64,16 @@ class Estimate:
 
 
 def _observed(outcomes: Sequence[Outcome]) -> dict[str, float]:
-    """Mean logged score per model (a request can carry several sources' outcomes for one model)."""
-    acc: dict[str, list[float]] = {}
+    """Mean logged score per model (a request can carry several sources' outcomes for one model),
+    leaving out a verdict that the user's feedback on the same answer outranks."""
+    by_model: dict[str, list[Outcome]] = {}
     for o in outcomes:
-        acc.setdefault(o.model, []).append(o.score)
-    return {m: sum(v) / len(v) for m, v in acc.items()}
+        by_model.setdefault(o.model, []).append(o)
+    out = {}
+    for m, os in by_model.items():
+        kept = [o.score for o in os if not outranked(o, os)]
+        out[m] = sum(kept) / len(kept)
+    return out
 
 
 def half_of(request_id: str) -> int:
@@ -83,6 +88,8 @@ def _stats_by_half(
     for d, outcomes in events:
         stats = halves[half_of(d.request_id)]
         for o in outcomes:
+            if not o.counted:  # as in the statistics themselves
+                continue
             key = (o.route, o.cluster, o.model)
             stats[key] = fold(stats.get(key), o.score, o.ts, half_life)
     return halves

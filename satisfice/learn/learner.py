@@ -101,7 +101,9 @@ class Learner:
             return False
         if model is None:
             model = d.answered if source == "feedback" and d.answered else d.model
-        o = Outcome(request_id, d.route, d.cluster, model, source, float(score), d.ts, self.clock())
+        o = Outcome(
+            request_id, d.route, d.cluster, model, source, float(score), d.ts, self.clock(), model == d.model
+        )
         self.store.add_outcome(o, self.half_life_s)
         return True
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,10 @@ class Outcome:
     score: float  # in [0, 1]
     ts: float  # the decision's time: what the decay ages
     observed_at: float
+    # Folded into the statistics. Only outcomes of the decision's chosen model are: a model a cascade
+    # escalated to is seen only on prompts a cheaper one failed, a sample that makes it look worse
+    # than it is. The gate still replays every outcome of the request.
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +100,36 @@ def fold(stat: BetaStat | None, score: float, ts: float, half_life: float, sign:
 
 def apply_outcome(
     stat: BetaStat | None, previous: Outcome | None, outcome: Outcome, half_life: float
-) -> BetaStat:
-    """The statistic after `outcome`, which replaces `previous` (same request, model and source)."""
-    if previous is not None:
+) -> BetaStat | None:
+    """The statistic after `outcome`, which replaces `previous` (same request, model and source);
+    outcomes that are not `counted` leave it as it is (None: there is none yet)."""
+    if previous is not None and previous.counted:
         stat = fold(stat, previous.score, previous.ts, half_life, -1.0)
-    return fold(stat, outcome.score, outcome.ts, half_life)
+    if outcome.counted:
+        return fold(stat, outcome.score, outcome.ts, half_life)
+    return stat
+
+
+def outranked(o: Outcome, same_answer: Sequence[Outcome]) -> bool:
+    """Whether `o` gives way to another outcome of the same request and model: the user's feedback
+    outranks the verifier's verdict on the same answer (a verifier passes wrong answers too, and
+    two cheap models that agree can both be wrong)."""
+    return o.source == "verify" and any(x.source == "feedback" for x in same_answer)
+
+
+def settle(o: Outcome, same_answer: Sequence[Outcome]) -> list[tuple[Outcome | None, Outcome]]:
+    """What storing `o` writes, given the outcomes already logged for its request and model: pairs
+    (previous, new) for `apply_outcome`, the first for `o` itself (replacing the earlier outcome of
+    its source). Feedback arriving after a verdict takes the verdict out of the statistics."""
+    prev = {x.source: x for x in same_answer}
+    others = [x for x in same_answer if x.source != o.source]
+    if o.counted and outranked(o, others):
+        o = replace(o, counted=False)
+    writes: list[tuple[Outcome | None, Outcome]] = [(prev.get(o.source), o)]
+    verdict = prev.get("verify")
+    if o.source == "feedback" and verdict is not None and verdict.counted:
+        writes.append((verdict, replace(verdict, counted=False)))
+    return writes
 
 
 def posterior(

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from satisfice.batching import next_batch
-from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome
-from satisfice.shared_sqlite import open_shared
+from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome, settle
+from satisfice.shared_sqlite import add_missing_columns, open_shared
 
 log = logging.getLogger("satisfice.learn")
 
@@ -31,7 +31,7 @@ CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts);
 CREATE TABLE IF NOT EXISTS outcomes (
   request_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, route TEXT NOT NULL,
   cluster INTEGER NOT NULL, score REAL NOT NULL, ts REAL NOT NULL, observed_at REAL NOT NULL,
-  PRIMARY KEY (request_id, model, source)
+  counted INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (request_id, model, source)
 );
 CREATE TABLE IF NOT EXISTS stats (
   route TEXT NOT NULL, cluster INTEGER NOT NULL, model TEXT NOT NULL, s REAL NOT NULL, f REAL NOT NULL,
@@ -52,7 +52,7 @@ _D_COLS = (
     "request_id, ts, route, cluster, model, predicted, candidates, predictions, knob, propensity, costs, "
     "share_target, answered"
 )
-_O_COLS = "request_id, route, cluster, model, source, score, ts, observed_at"
+_O_COLS = "request_id, route, cluster, model, source, score, ts, observed_at, counted"
 _PICK = (
     "SELECT request_id FROM decisions d WHERE ts >= ? AND EXISTS "
     "(SELECT 1 FROM outcomes o WHERE o.request_id = d.request_id) ORDER BY ts DESC LIMIT ?"
@@ -82,24 +82,31 @@ def _read_stats(conn: sqlite3.Connection, table: str) -> dict[StatKey, BetaStat]
     return {(r[0], r[1], r[2]): BetaStat(r[3], r[4], r[5]) for r in rows}
 
 
+def _outcome(r: tuple[Any, ...]) -> Outcome:
+    return Outcome(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]))
+
+
 def _add_outcome(conn: sqlite3.Connection, o: Outcome, half_life_s: float) -> None:
     # Read-modify-write is safe: this thread is the only writer.
-    prev = conn.execute(
-        f"SELECT {_O_COLS} FROM outcomes WHERE request_id = ? AND model = ? AND source = ?",
-        (o.request_id, o.model, o.source),
-    ).fetchone()
+    same = conn.execute(
+        f"SELECT {_O_COLS} FROM outcomes WHERE request_id = ? AND model = ?", (o.request_id, o.model)
+    ).fetchall()
     row = conn.execute(
         "SELECT s, f, t FROM stats WHERE route = ? AND cluster = ? AND model = ?",
         (o.route, o.cluster, o.model),
     ).fetchone()
-    st = apply_outcome(BetaStat(*row) if row else None, Outcome(*prev) if prev else None, o, half_life_s)
-    conn.execute(
-        "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?)",
-        (o.route, o.cluster, o.model, *_stat_row(st)),
-    )
-    conn.execute(
-        f"INSERT OR REPLACE INTO outcomes ({_O_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", dataclasses.astuple(o)
-    )
+    st = BetaStat(*row) if row else None
+    for previous, new in settle(o, [_outcome(r) for r in same]):
+        st = apply_outcome(st, previous, new, half_life_s)
+        conn.execute(
+            f"INSERT OR REPLACE INTO outcomes ({_O_COLS}) VALUES ({','.join('?' * 9)})",
+            dataclasses.astuple(new),
+        )
+    if st is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?)",
+            (o.route, o.cluster, o.model, *_stat_row(st)),
+        )
 
 
 _INSERT_DECISION = f"INSERT OR REPLACE INTO decisions ({_D_COLS}) VALUES ({','.join('?' * 13)})"
@@ -134,6 +141,8 @@ class SQLiteLearnStore:
         self.path = path
         # One connection behind a lock: the writer thread and the gate's reads share it.
         self._conn = open_shared(path, SCHEMA)
+        # Stores written before outcomes carried `counted` folded every outcome: they read as counted.
+        add_missing_columns(self._conn, "outcomes", (("counted", "INTEGER NOT NULL DEFAULT 1"),))
         self._db = threading.Lock()
         self._recent: OrderedDict[str, Decision] = OrderedDict()
         self._recent_max = recent
@@ -222,7 +231,7 @@ class SQLiteLearnStore:
             ).fetchall()
         by_id: dict[str, list[Outcome]] = {}
         for r in os:
-            by_id.setdefault(r[0], []).append(Outcome(*r))
+            by_id.setdefault(r[0], []).append(_outcome(r))
         return [(d, by_id.get(d.request_id, [])) for d in map(_decision, ds)]
 
     def prune(self, before: float) -> None:

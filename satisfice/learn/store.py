@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import Protocol
 
-from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome
+from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome, settle
 
 OutcomeKey = tuple[str, str, str]  # (request_id, model, source): a later outcome replaces an earlier one
 
@@ -28,8 +28,9 @@ class LearnStore(Protocol):
         ...
 
     def add_outcome(self, o: Outcome, half_life_s: float) -> None:
-        """Log the outcome and fold it into its (route, cluster, model) statistic, replacing an
-        earlier outcome of the same request, model and source."""
+        """Log the outcome and, when it is `counted`, fold it into its (route, cluster, model)
+        statistic, replacing an earlier outcome of the same request, model and source
+        (`records.settle`: feedback also takes a verdict on the same answer out)."""
         ...
 
     def stats(self) -> dict[StatKey, BetaStat]: ...
@@ -85,12 +86,14 @@ class MemoryLearnStore:
                 self._decisions[request_id] = dataclasses.replace(d, answered=model)
 
     def add_outcome(self, o: Outcome, half_life_s: float) -> None:
-        key: OutcomeKey = (o.request_id, o.model, o.source)
         stat_key: StatKey = (o.route, o.cluster, o.model)
         with self._lock:
             per = self._outcomes.setdefault(o.request_id, {})
-            self._stats[stat_key] = apply_outcome(self._stats.get(stat_key), per.get(key), o, half_life_s)
-            per[key] = o
+            for previous, new in settle(o, [x for x in per.values() if x.model == o.model]):
+                st = apply_outcome(self._stats.get(stat_key), previous, new, half_life_s)
+                if st is not None:
+                    self._stats[stat_key] = st
+                per[(new.request_id, new.model, new.source)] = new
 
     def stats(self) -> dict[StatKey, BetaStat]:
         with self._lock:

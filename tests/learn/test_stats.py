@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from satisfice.learn import BetaStat, Learner, MemoryLearnStore
+from satisfice.learn import BetaStat, Learner, MemoryLearnStore, SQLiteLearnStore
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
 
@@ -26,9 +27,31 @@ def test_outcomes_decay_with_the_half_life() -> None:
     lrn.observe("b", 0.0, "verify")
     st = store.stats()[("r", 0, "cheap")]
     assert st.decayed(2000.0, 1000.0) == pytest.approx((0.5, 1.0))
-    # Late feedback on the old request counts as evidence from its time, so already halved.
-    lrn.observe("a", 0.25, "feedback")
+    # Late feedback on an old request counts as evidence from its time, so already halved.
+    lrn.record_decision(decision("c", ts=1000.0))
+    lrn.observe("c", 0.25, "feedback")
     assert store.stats()[("r", 0, "cheap")].decayed(2000.0, 1000.0) == pytest.approx((0.625, 1.375))
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_feedback_outranks_the_verdict_on_the_same_answer(kind: str, tmp_path: Path) -> None:
+    store = make_store(kind, tmp_path)
+    lrn = learner(store, Clock())
+    for i in range(30):
+        lrn.record_decision(decision(f"a{i}"))
+        lrn.observe(f"a{i}", 1.0, "verify")  # the verifier passed the cheap answer
+        lrn.observe(f"a{i}", 0.0, "feedback")  # the user says it was wrong
+    lrn.record_decision(decision("b"))
+    lrn.observe("b", 0.0, "feedback")
+    lrn.observe("b", 1.0, "verify")  # a verdict after the feedback does not count either
+    store.flush()
+    assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1000.0) == pytest.approx((0.0, 31.0))
+    logged = {d.request_id: sorted((o.source, o.counted) for o in os) for d, os in store.logged(0.0, 100)}
+    assert logged["a3"] == logged["b"] == [("feedback", True), ("verify", False)]
+    # The gate replays the user's word too: the cheap picks were worth 0, not the 0.5 of a mean.
+    result = lrn.run_gate()
+    assert result.old_value == pytest.approx(0.0) and result.promoted
+    store.close()
 
 
 def test_a_repeated_outcome_replaces_the_earlier_one() -> None:
@@ -72,7 +95,9 @@ def test_adjust_uses_only_promoted_statistics() -> None:
     result = lrn.run_gate()
     assert result.promoted and result.method == "replay" and result.changed == 20
     shifted = lrn.adjust("r", 0, CANDS, raw)
-    assert shifted[0] == pytest.approx(7.5 / 30) and shifted[1] == pytest.approx((9 + 20) / 30)
+    # strong was only reached by escalation: its passes are replayed by the gate but not counted
+    assert shifted[0] == pytest.approx(7.5 / 30) and shifted[1] == pytest.approx(0.9)
+    assert ("r", 0, "strong") not in store.stats()
     # New outcomes move the candidate statistics but not routing until the next promotion.
     for i in range(20, 40):
         lrn.record_decision(decision(f"q{i}"))
@@ -93,9 +118,31 @@ def test_feedback_changes_statistics(kind: str, tmp_path: Path) -> None:
     store.flush()
     stats = store.stats()
     assert stats[("r", 0, "cheap")].decayed(1000.0, 1000.0) == pytest.approx((0.8, 0.2))
-    assert stats[("r", 0, "strong")].decayed(1000.0, 1000.0) == pytest.approx((0.0, 1.0))
+    # b's feedback is strong's (it answered) and is kept for the gate, but strong was not the chosen
+    # model: only prompts the cheap one failed reach it, so its statistic is not moved.
+    assert ("r", 0, "strong") not in stats
+    (b,) = [o for d, os in store.logged(0.0, 10) if d.request_id == "b" for o in os]
+    assert (b.model, b.score, b.counted) == ("strong", 0.0, False)
     with pytest.raises(ValueError):
         lrn.observe("a", 1.5, "feedback")
     with pytest.raises(ValueError):
         lrn.observe("a", 1.0, "gossip")
+    store.close()
+
+
+def test_a_store_written_before_counted_outcomes_reads_them_as_counted(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:  # the outcomes table as it was before `counted`
+        old.execute(
+            "CREATE TABLE outcomes (request_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, "
+            "route TEXT NOT NULL, cluster INTEGER NOT NULL, score REAL NOT NULL, ts REAL NOT NULL, "
+            "observed_at REAL NOT NULL, PRIMARY KEY (request_id, model, source))"
+        )
+        old.execute("INSERT INTO outcomes VALUES ('a', 'cheap', 'verify', 'r', 0, 1.0, 1000.0, 1000.0)")
+    old.close()
+    store = SQLiteLearnStore(str(path))
+    store.save_decision(decision("a"))
+    store.flush()
+    ((d, (o,)),) = store.logged(0.0, 10)
+    assert d.request_id == "a" and o.counted and o.score == 1.0
     store.close()
