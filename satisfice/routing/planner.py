@@ -242,29 +242,23 @@ class Planner:
         route: RouteSettings, decision: Decision, names: list[str], ok: list[tuple[int, str, list[Target]]]
     ) -> tuple[str, float, list[list[Target]]]:
         """The ladder: the cheapest candidate that is plausible (predicted within the margin of the
-        knob's target), then ever better predicted candidates by cost, ending with the best; when
-        learning made the first rung the best, a verifying cascade keeps the predictor's own best
-        as its escalation."""
+        knob's target), then ever better candidates by cost, ending with the best. Learning picks
+        the first rung; the rungs above it follow the predictor's own (raw) quality, so what the
+        cascade escalates to does not drift with statistics that see a model only as a first rung."""
         assert route.cascade is not None
         q, c = decision.quality, decision.cost
+        raw = decision.raw_quality or q
         target = decision.target if decision.target is not None else q[decision.index]
         plausible = [i for i in range(len(ok)) if q[i] >= target - route.cascade.plausible_margin]
         first = min(plausible, key=lambda i: (c[i], -q[i])) if plausible else decision.index
-        better = sorted((i for i in range(len(ok)) if q[i] > q[first]), key=lambda i: (c[i], -q[i]))
-        top = first_best(q)
+        better = sorted((i for i in range(len(ok)) if raw[i] > raw[first]), key=lambda i: (c[i], -raw[i]))
+        top = first_best(raw)
         if route.strategy == "speculative":
             ladder = [first, top] if top != first else [first]  # race the cheap one against the best
         else:
             ladder = [first, *better][: route.cascade.max_escalations + 1]
             if top not in ladder:
                 ladder[-1] = top  # the last resort is the best predicted candidate
-            raw_top = first_best(decision.raw_quality) if decision.raw_quality else first
-            # Learning made the first rung the best: a failed verdict on this prompt still goes to the
-            # model the predictor itself rates best. Not with agreement checks: they ask the next
-            # rung on every request, which would buy the strong model's answer always.
-            lone = len(ladder) == 1 and route.cascade.max_escalations > 0 and not route.cascade.agreement
-            if lone and raw_top != first:
-                ladder.append(raw_top)
         joiner = " vs " if route.strategy == "speculative" else " -> "
         reason = f"{route.strategy} ({decision.knob}): " + joiner.join(
             f"{names[i]} {q[i]:.2f}" for i in ladder
