@@ -200,6 +200,7 @@ def _plot_two(ax: Any, result: dict[str, Any]) -> None:
     )
     rep = [p for p in pts if p["reported"]]
     ax.plot([p["strong_share"] for p in rep], [p["quality"] for p in rep], "o", color="C0", fillstyle="none")
+    _plot_control(ax, result, "strong_share")
     ax.plot([0, 1], [weak_q, strong_q], "--", color="grey", label="random router (APGR 0.500)")
     oc = base["oracle"]["curve"]
     ax.plot(
@@ -216,6 +217,19 @@ def _plot_two(ax: Any, result: dict[str, Any]) -> None:
     ax.legend(fontsize=8, loc="lower right")
 
 
+def _plot_control(ax: Any, result: dict[str, Any], x: str) -> None:
+    """`eval --live --learn`: the same knobs on the gateway that did not learn, beside the curve."""
+    control = (result.get("learning") or {}).get("control_points") or []
+    if control:
+        ax.plot(
+            [p[x] for p in control],
+            [p["quality"] for p in control],
+            "^",
+            color="C4",
+            label="control: no learning",
+        )
+
+
 def _plot_n(ax: Any, result: dict[str, Any]) -> None:
     base = result["baselines"]
     sweep = [p for p in result["points"] if p["knob"].startswith("quality=")]  # in knob order
@@ -226,6 +240,7 @@ def _plot_n(ax: Any, result: dict[str, Any]) -> None:
     ax.plot([p["cost_per_1k"] for p in wtp], [p["quality"] for p in wtp], "s", label="router wtp=")
     for p in (p for p in result["points"] if p["reported"]):
         ax.annotate(p["knob"], (p["cost_per_1k"], p["quality"]), fontsize=6, alpha=0.7)
+    _plot_control(ax, result, "cost_per_1k")
     for name, b in base["models"].items():
         ax.plot(b["cost_per_1k"], b["quality"], "x", color="grey")
         ax.annotate(name, (b["cost_per_1k"], b["quality"]), fontsize=6, color="grey")
