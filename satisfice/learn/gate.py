@@ -1,9 +1,11 @@
 """Off-policy value of routing with one set of statistics, on logged decisions and their outcomes.
 
 Each logged decision is replayed: its raw predictions are adjusted with the statistics and the knob
-picks a candidate (`knob.choose`, the auto rule; a cascade is judged by its first step). The value of
-that pick is
-  - its logged score when the decision observed it (the chosen model, or a cascade's escalation),
+picks a candidate (`knob.choose`, the auto rule; a cascade is judged by its first step and what
+that led to). The value of that pick is
+  - its logged score when the decision observed it (the chosen model, or a cascade's escalation);
+    choosing the logged model again is worth what it led to: the answer a cascade escalated to
+    (or a failover fell back to), at the cost of both,
     with the inverse-propensity correction r_hat + (r - r_hat) / p for the logged action when the
     logging policy chose at random (p < 1), i.e. the doubly robust estimator;
   - otherwise a direct-method estimate: the raw prediction updated (as `posterior` does) with the
@@ -131,8 +133,15 @@ def estimate(
             choose(update(raw, [stats.get(d.stat_key(c)) for c in d.candidates]), cost, knob, d.share_target)
             for stats in (old_stats, new_stats)
         ]
+        # What the logged choice led to: a cascade that escalated (or a failover) answered with a
+        # later model, so choosing d.model again is worth that answer, at both models' cost.
+        led_to = d.candidates.index(d.answered) if d.answered in d.candidates else None
         values = []
         for j in picks:
+            paid = float(cost[j])
+            if d.candidates[j] == d.model and led_to is not None and led_to != j:
+                paid += float(cost[led_to])
+                j = led_to
             name, r_hat = d.candidates[j], float(r_hats[j])
             if name not in obs:
                 value, seg.exact = r_hat, False
@@ -140,7 +149,7 @@ def estimate(
                 value, seg.exact = r_hat + (obs[name] - r_hat) / max(d.propensity, 1e-3), False
             else:
                 value = obs[name]
-            values.append(value - per_usd * float(cost[j]))
+            values.append(value - per_usd * paid)
         seg.old_sum += values[0]
         seg.new_sum += values[1]
         seg.n += 1

@@ -166,3 +166,22 @@ def test_prune_forgets_old_decisions_but_keeps_statistics(kind: str, tmp_path: P
     assert ("r", 0, "cheap") in store.stats()
     assert store.decision("old") is None and not lrn.observe("old", 0.0, "feedback")
     store.close()
+
+
+def test_choosing_the_logged_model_again_is_worth_what_its_cascade_answered() -> None:
+    """The cheap answer failed verification and the cascade escalated; the user liked strong's
+    answer. The logged routing (cheap first) was worth that answer at both models' cost, not the
+    cheap model's failed verdict."""
+    store = make_store("memory", Path())
+    lrn = learner(store, Clock())
+    for i in range(20):
+        lrn.record_decision(decision(f"c{i}", knob="wtp=0.02"))
+        lrn.observe(f"c{i}", 0.0, "verify")  # cheap failed
+        lrn.record_answer(f"c{i}", "strong")  # the cascade answered with strong
+        lrn.observe(f"c{i}", 1.0, "feedback")  # credited to strong, the answering model
+    result = lrn.run_gate()
+    # wtp=0.02: cheap costs 0.05 quality points, strong 0.5. Old routing (cheap first) led to
+    # strong's answer at both costs; the learned statistics start on strong: its answer, its cost.
+    assert result.old_value == pytest.approx(1.0 - 0.05 - 0.5)
+    assert result.new_value == pytest.approx(1.0 - 0.5)
+    assert result.promoted and result.method == "replay"
