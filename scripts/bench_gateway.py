@@ -9,9 +9,13 @@ one core.
 With --routed (issue 6's setting) a second variant, satisfice-routed, runs from a config file:
 the requested model `mock-gpt` is a route with strategy `auto` and the learned router over two
 catalog-priced candidates the mock serves (`mock-small`, `mock-large`); the ledger is on; the
-exact cache is on for every request (`when: always`) with a 1 ms TTL, so every request computes
-its key, looks it up, misses (the previous identical request's entry has expired) and stores its
-answer: "cache on and missing".
+exact cache is on for every request (`when: always`) with `require_proven: true`: every request
+computes its key, looks it up, misses and hands its answer to the cache, which holds it pending a
+proof that never comes (an auto route has no verifier), so the next identical request misses too:
+"cache on and missing". (Until session 4 this variant used a 1 ms TTL instead. The harness sends
+one fixed prompt, so at 16 connections about half the requests arrived within 1 ms of an
+identical one and were cache hits, which flattered its figures; the ledger showed 10,953 hits and
+10,563 misses in one 4 s run.)
 The harness sends one fixed prompt, so the router's feature cache answers every request after the
 first; scripts/bench_router.py measures the decision on prompts new to the process.
 
@@ -69,7 +73,6 @@ ROUTED_CONFIG: dict[str, Any] = {
     "routes": {
         "mock-gpt": {"strategy": "auto", "router": "learned", "candidates": ["mock-small", "mock-large"]}
     },
-    "cache": {"when": "always", "ttl_s": 0.001},
 }
 
 
@@ -81,8 +84,8 @@ def _spec(name: str, satisfice: str, tmp: Path) -> dict[str, Any]:
     if name == "satisfice":
         env |= {"OPENAI_BASE_URL": "{upstream_base_url}", "OPENAI_API_KEY": "{api_key}"}
     else:
-        ttl = 3600 if name == "satisfice-hits" else 0.001
-        config = {**ROUTED_CONFIG, "cache": {"when": "always", "ttl_s": ttl}}
+        cache = {"ttl_s": 3600} if name == "satisfice-hits" else {"require_proven": True}  # see the doc
+        config = {**ROUTED_CONFIG, "cache": {"when": "always", **cache}}
         (tmp / f"{name}.json").write_text(json.dumps(config))
         cmd += f" --config {tmp / f'{name}.json'}"
         env |= {"BENCH_UPSTREAM": "{upstream_base_url}", "BENCH_KEY": "{api_key}"}
