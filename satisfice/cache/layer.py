@@ -13,12 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from satisfice.cache.control import OFF, CacheUse, cache_use
 from satisfice.cache.entry import CacheEntry, CacheStore
 from satisfice.cache.key import request_key, scope_key
 from satisfice.cache.settings import CachePolicy
+from satisfice.json_bytes import dumps_kept
 
 _RECENT = 10_000  # request ids remembered for feedback: answers awaiting proof, hits served
 
@@ -171,7 +170,7 @@ class ResponseCache:
         now = self.clock()
         entry = CacheEntry(
             key=ticket.key,
-            body=orjson.dumps(body),
+            body=dumps_kept(body),  # kept for hours: exactly sized
             model=model,
             provider=provider,
             cost_usd=cost_usd,

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from satisfice.json_bytes import dumps_kept
 from satisfice.verify.base import Verdict, clip
 
 _CACHE_SIZE = 256
@@ -49,7 +50,7 @@ def strictify(schema: Any) -> Any:
 def _validator(schema: Any, strict: bool) -> Any:
     """A compiled validator, or a str explaining why the schema cannot be used."""
     try:
-        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS) + (b"!" if strict else b"")
+        key = dumps_kept(schema, option=orjson.OPT_SORT_KEYS) + (b"!" if strict else b"")  # a kept key
     except TypeError:
         return "schema is not JSON-serialisable"
     with _lock:
