@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)  ## set up and run the gateway on 127.0.0.1:8080
 	$(BIN)/satisfice serve $(if $(CONFIG),--config $(CONFIG))
 
-test: $(STAMP)  ## set up and run the whole gate: ruff, mypy --strict, pytest
+test: $(STAMP)  ## set up and run the whole gate: ruff, mypy --strict, pytest (installs redis-server if missing)
+	bash scripts/ensure_redis.sh
 	$(BIN)/ruff check satisfice tests
 	$(BIN)/mypy
 	$(BIN)/pytest

@@ -44,6 +44,10 @@ def banner(settings: Settings, host: str, port: int) -> str:
     for r in settings.routes:
         lines.append(f"  route    {r.name:<12} {r.strategy:<9} {len(r.candidates)} candidates")
     lines.append(f"  ledger   {settings.ledger_path if settings.ledger_enabled else 'off'}")
+    limits = settings.rate_limits
+    if limits.rules:
+        where = "in Redis, shared" if limits.store == "redis" else "in memory, per process"
+        lines.append(f"  limits   {len(limits.rules)} rate limit rules, counted {where}")
     return "\n".join(lines)
 
 
@@ -99,6 +103,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("error: --workers needs a fixed port (they share it)", file=sys.stderr)
         return 2
     print(banner(settings, host, port) + f"\n  workers  {args.workers} processes on one port", flush=True)
+    if settings.rate_limits.rules and settings.rate_limits.store == "memory":
+        print(
+            f"  warning: rate limits are counted per process, so each caller gets {args.workers}x its "
+            "limits; set rate_limits.store: redis to share them",
+            flush=True,
+        )
     return supervise(args.config, host, port, args.workers)
 
 

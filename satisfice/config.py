@@ -18,6 +18,7 @@ import yaml
 from satisfice.cache.settings import CachePolicy, CacheStoreSettings, policy_from_config, store_from_config
 from satisfice.errors import GatewayError
 from satisfice.providers.presets import PRESETS
+from satisfice.ratelimit.settings import RateLimitSettings, rate_limits_from_config
 
 STRATEGIES = ("first", "cheapest", "weighted", "auto", "cascade", "speculative")
 ROUTERS = ("learned", "heuristic", "random", "prior")
@@ -125,6 +126,7 @@ class Settings:
     simulated: bool = False  # no provider configured: serve the built-in simulated provider
     cache_store: CacheStoreSettings = field(default_factory=CacheStoreSettings)
     cache_policy: CachePolicy = field(default_factory=CachePolicy)  # the default; routes may override it
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     source: str = "defaults"
 
 
@@ -465,6 +467,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         "embeddings",
         "learning",
         "cache",
+        "rate_limits",
     }
     _check_keys(doc, sections, "config")
     learning = _get(doc, "learning", "config", Mapping, {})
@@ -524,6 +527,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         simulated=not real,
         cache_store=cache_store,
         cache_policy=cache_policy,
+        rate_limits=rate_limits_from_config(doc.get("rate_limits"), env),
         source=source,
     )
 

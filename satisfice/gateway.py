@@ -25,6 +25,7 @@ from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.registry import dialect
 from satisfice.providers.results import Completion, EventStream, LocalUpstream
 from satisfice.providers.runner import HTTPRunner
+from satisfice.ratelimit import Admission, RateLimiter
 from satisfice.routing.constraints import Needs, needs_of
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt, Executor
@@ -54,6 +55,7 @@ class Call:
     route: RouteSettings | None = None  # the route the model names (None: a direct model), resolved once
     sent: dict[str, Any] | None = None  # the body as sent upstream (trimmed), when it differs
     notes: list[str] = field(default_factory=list)  # for the ledger's reason: cache near-misses, trimming
+    admission: Admission | None = None  # what the rate limits charged (None: no rule applies)
 
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
@@ -78,6 +80,8 @@ class Call:
         out["x-satisfice-baseline-cost-usd"] = f"{row.baseline_cost_usd:.8f}"
         if estimate and self.hit is None:
             out["x-satisfice-cost-estimated"] = "prompt-only"
+        if self.admission is not None:
+            out.update(self.admission.headers)
         return out
 
 
@@ -90,8 +94,10 @@ class Gateway:
         ledger: LedgerSink,
         local: dict[str, LocalUpstream] | None = None,
         cache: ResponseCache | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.planner = planner
+        self.limiter = limiter
         self.executor = executor
         self.runner = runner
         self.local = local or {}  # provider name -> in-process upstream (simulated, replay)
@@ -118,6 +124,23 @@ class Gateway:
         if local is not None:
             return await local.complete(dep, body)
         return await self.runner.complete(dialect(dep.dialect), dep, body)
+
+    async def admit(self, call: Call, route: str, prompt_tokens: Callable[[], int]) -> None:
+        """Charge the request to the rate limits that apply (RateLimited when one is spent). Every
+        request counts, before the cache: a cache hit is a request too, though it uses no tokens."""
+        limiter = self.limiter
+        if limiter is None:
+            return
+        estimate = prompt_tokens() if limiter.counts_tokens(route) else 0
+        call.admission = await limiter.admit(call.row.tenant, route, estimate)
+        if call.admission is not None and call.admission.note:
+            call.notes.append(call.admission.note)
+
+    async def _route_and_admit(self, call: Call, body: dict[str, Any]) -> None:
+        call.route, _ = self.planner.route_for(str(body.get("model", "")))
+        if self.limiter is not None:
+            name = call.route.name if call.route is not None else str(body.get("model", ""))
+            await self.admit(call, name, lambda: max(1, tokens.prompt_upper_bound(body) // 4))
 
     async def _cache_lookup(self, call: Call, body: dict[str, Any]) -> Hit | None:
         """Decide what the request may do with the cache and look it up; a hit is accounted here."""
@@ -206,7 +229,7 @@ class Gateway:
         return body
 
     async def complete(self, call: Call, body: dict[str, Any]) -> Completion:
-        call.route, _ = self.planner.route_for(str(body.get("model", "")))
+        await self._route_and_admit(call, body)
         hit = await self._cache_lookup(call, body)
         if hit is not None:
             answer = self._hit_body(call, hit)
@@ -252,7 +275,7 @@ class Gateway:
     async def open_stream(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
         """Open a stream and read its first event: failover happens only up to here, before any
         byte has gone to the client. A cache hit is replayed as a stream."""
-        call.route, _ = self.planner.route_for(str(body.get("model", "")))
+        await self._route_and_admit(call, body)
         hit = await self._cache_lookup(call, body)
         if hit is not None:
             cached = CachedStream(self._hit_body(call, hit), "chatcmpl-" + call.row.id[4:])
@@ -435,6 +458,9 @@ class Gateway:
             row.error = error.message if isinstance(error, GatewayError) else error
         if call.target is not None and not row.model:
             row.model, row.provider = call.target.dep.model, call.target.dep.provider
+        if call.admission is not None and self.limiter is not None:
+            used = 0 if call.hit is not None else row.prompt_tokens + row.completion_tokens
+            self.limiter.settle(call.admission, used)
         self.ledger.submit(row)
 
 

@@ -14,6 +14,7 @@ from satisfice.ledger.sqlite import SQLiteLedger
 from satisfice.providers.results import LocalUpstream
 from satisfice.providers.runner import HTTPRunner
 from satisfice.providers.simulated import SIMULATED_MODELS, SimulatedUpstream
+from satisfice.ratelimit import build_limiter
 from satisfice.routing.breaker import BreakerBoard
 from satisfice.routing.directory import ModelDirectory
 from satisfice.routing.executor import Executor
@@ -130,5 +131,6 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
     )
     runner = HTTPRunner()
     cache = build_cache(settings) if with_ledger else None
-    gateway = Gateway(planner, Executor(breakers), runner, ledger, local, cache)
+    limiter = build_limiter(settings.rate_limits) if with_ledger else None
+    gateway = Gateway(planner, Executor(breakers), runner, ledger, local, cache, limiter)
     return Parts(settings, catalog, directory, planner, gateway, ledger)

@@ -19,6 +19,13 @@ identical one and were cache hits, which flattered its figures; the ledger showe
 The harness sends one fixed prompt, so the router's feature cache answers every request after the
 first; scripts/bench_router.py measures the decision on prompts new to the process.
 
+With --rate-limit a variant satisfice-routed-rl runs the routed set-up with a Redis-backed rate
+limit per caller key, on requests and on tokens, so high that it never refuses: every request is
+admitted by one script call to Redis and its token count is corrected after the answer (batched).
+The script starts its own redis-server (pinned to core 0 with the mock and the load generator, off the gateway's core 1) and prints
+what Redis spent per script call (INFO commandstats) and in all, since that CPU is not the
+gateway's.
+
 With --cache-hits a third variant, satisfice-hits, has a cache TTL of an hour instead, so after the
 first request every request is an exact cache hit: the cost of serving a hit.
 
@@ -34,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +84,14 @@ ROUTED_CONFIG: dict[str, Any] = {
 }
 
 
-def _spec(name: str, satisfice: str, tmp: Path) -> dict[str, Any]:
+RATE_LIMITS: dict[str, Any] = {
+    "store": "redis",
+    "redis_url": "${BENCH_REDIS_URL}",
+    "rules": [{"per": "key", "requests_per_minute": 10**9, "tokens_per_minute": 10**12}],
+}
+
+
+def _spec(name: str, satisfice: str, tmp: Path, redis_url: str = "") -> dict[str, Any]:
     """The harness's gateway spec of one variant: satisfice (environment-only passthrough),
     satisfice-routed (auto route, cache on and missing), satisfice-hits (every request a cache hit)."""
     cmd = f"{satisfice} serve --host 127.0.0.1 --port {{port}}"
@@ -86,6 +101,9 @@ def _spec(name: str, satisfice: str, tmp: Path) -> dict[str, Any]:
     else:
         cache = {"ttl_s": 3600} if name == "satisfice-hits" else {"require_proven": True}  # see the doc
         config = {**ROUTED_CONFIG, "cache": {"when": "always", **cache}}
+        if name == "satisfice-routed-rl":
+            config["rate_limits"] = RATE_LIMITS
+            env |= {"BENCH_REDIS_URL": redis_url}
         (tmp / f"{name}.json").write_text(json.dumps(config))
         cmd += f" --config {tmp / f'{name}.json'}"
         env |= {"BENCH_UPSTREAM": "{upstream_base_url}", "BENCH_KEY": "{api_key}"}
@@ -101,9 +119,11 @@ def main(argv: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="satisfice-bench-"))
     variants = ["satisfice"]
     variants += ["satisfice-routed"] if "--routed" in argv else []
+    variants += ["satisfice-routed-rl"] if "--rate-limit" in argv else []
     variants += ["satisfice-hits"] if "--cache-hits" in argv else []
-    args = [a for a in argv if a not in ("--routed", "--cache-hits")]
-    spec = [_spec(name, satisfice, tmp) for name in variants]
+    args = [a for a in argv if a not in ("--routed", "--cache-hits", "--rate-limit")]
+    redis = _start_redis(tmp) if "--rate-limit" in argv else None
+    spec = [_spec(name, satisfice, tmp, redis[1] if redis else "") for name in variants]
     spec_file = tmp / "gateways.json"
     spec_file.write_text(json.dumps(spec))
     args = args or ["--peer", "floor", "--peer", "litellm", "--peer", "portkey", "--repeats", "2"]
@@ -111,7 +131,41 @@ def main(argv: list[str]) -> int:
         args += ["--out", str(ROOT / "bench-results")]
     run = [str(harness_py), str(SHARED_BENCH / "gateway_bench.py"), "--gateway-file", str(spec_file), *args]
     print("running:", " ".join(run), flush=True)
-    return subprocess.call(run)
+    try:
+        return subprocess.call(run)
+    finally:
+        if redis is not None:
+            _report_redis(*redis)
+
+
+def _start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = 6390 + os.getpid() % 500
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+    proc = subprocess.Popen(
+        [*pin, "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.3)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def _report_redis(proc: subprocess.Popen[bytes], url: str) -> None:
+    """What Redis itself spent: not in the gateway's CPU figures, so printed here."""
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    stats = subprocess.run(
+        ["redis-cli", "-p", port, "INFO", "commandstats"], capture_output=True, text=True, check=False
+    ).stdout
+    with open(f"/proc/{proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    print("\nredis-server (rate limit store), whole run:")
+    print(f"  process CPU {cpu_s:.2f} s")
+    for line in stats.splitlines():
+        if line.startswith(("cmdstat_evalsha", "cmdstat_eval", "cmdstat_get", "cmdstat_set")):
+            print("  " + line)
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -102,3 +103,9 @@ def tight_gateway(
     }
     with GatewayProcess(tmp, config, env={"FAKE_OPENAI_KEY": "sk-fake-openai"}) as gw:
         yield gw
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server

@@ -103,6 +103,7 @@ class MiscEndpoints:
         try:
             body = await read_json(request, self.max_body)
             model = _validate_embeddings(body)
+            await self.gateway.admit(call, model, lambda: _input_tokens_estimate(body["input"]))
             targets = [t for t in self.directory.targets(model) if t.dep.dialect in ("openai", "azure")]
             if not targets:
                 raise InvalidRequest(
@@ -166,6 +167,15 @@ class MiscEndpoints:
         else:
             err = NotFound(f"Unknown request URL: {request.method} {request.path}.")
         return error_response(err)
+
+
+def _input_tokens_estimate(inp: Any) -> int:
+    """Embeddings input: text at ~4 bytes a token, token arrays by their length."""
+    if isinstance(inp, str):
+        return max(1, len(inp.encode()) // 4)
+    if isinstance(inp, list):
+        return max(1, sum(1 if isinstance(x, int) else _input_tokens_estimate(x) for x in inp))
+    return 1
 
 
 def _validate_embeddings(body: Any) -> str:

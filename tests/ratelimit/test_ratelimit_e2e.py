@@ -1,0 +1,135 @@
+"""Rate limits through two real gateway processes that share one real Redis, with the official
+openai and anthropic SDKs as clients and the fake upstream on loopback."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from satisfice import tokens
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+from tests.redis_server import RedisServer
+
+
+def limits_config(up: FakeUpstream, redis_url: str) -> dict[str, Any]:
+    config = standard_config(up)
+    config["rate_limits"] = {
+        "store": "redis",
+        "redis_url": "${TEST_REDIS_URL}",
+        "key_prefix": f"e2e-{uuid.uuid4().hex[:8]}:",
+        "rules": [
+            {"per": "key", "requests_per_minute": 3},
+            {"per": "key", "route": "claude", "tokens_per_day": 100_000},
+        ],
+    }
+    return config
+
+
+@pytest.fixture(scope="module")
+def pair(
+    upstream: FakeUpstream, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Two replicas: separate processes and ledgers, one Redis."""
+    config = limits_config(upstream, redis_server.url)
+    env = {"FAKE_OPENAI_KEY": "k", "TEST_REDIS_URL": redis_server.url}
+    with (
+        GatewayProcess(tmp_path_factory.mktemp("rl-a"), config, env=env) as a,
+        GatewayProcess(tmp_path_factory.mktemp("rl-b"), config, env=env) as b,
+    ):
+        yield a, b
+
+
+def client(gw: GatewayProcess, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+
+
+def ask(gw: GatewayProcess, key: str, model: str = "first-ok") -> Any:
+    return client(gw, key).chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "Say hello."}]
+    )
+
+
+def test_replicas_share_each_callers_request_limit(pair: tuple[GatewayProcess, GatewayProcess]) -> None:
+    a, b = pair
+    key, other = f"sk-{uuid.uuid4().hex}", f"sk-{uuid.uuid4().hex}"
+    answered = [ask(a, key), ask(b, key), ask(a, key)]
+    assert [r.headers["x-ratelimit-remaining-requests"] for r in answered] == ["2", "1", "0"]
+    assert all(r.headers["x-ratelimit-limit-requests"] == "3" for r in answered)
+
+    with pytest.raises(openai.RateLimitError) as refused:
+        ask(b, key)  # the fourth, on the other replica
+    err = refused.value
+    assert err.status_code == 429
+    assert err.code == "rate_limit_exceeded"
+    assert "Rate limit reached for requests per minute (RPM)" in err.message
+    assert 1 <= int(err.response.headers["retry-after"]) <= 20
+    assert err.response.headers["x-ratelimit-remaining-requests"] == "0"
+    request_id = err.response.headers["x-satisfice-request-id"]
+    row = b.row(request_id)
+    assert row["status"] == 429 and row["outcome"] == "error" and "Rate limit reached" in row["error"]
+    assert row["tenant"].startswith("key_") and key not in str(row)  # the key itself is never stored
+
+    assert ask(b, other).http_response.status_code == 200  # another key has its own allowance
+
+
+def test_streams_and_embeddings_are_limited_before_anything_is_sent(
+    pair: tuple[GatewayProcess, GatewayProcess], upstream: FakeUpstream
+) -> None:
+    a, _ = pair
+    key = f"sk-{uuid.uuid4().hex}"
+    c = client(a, key)
+    c.embeddings.create(model="text-embedding-3-small", input="one")
+    c.embeddings.create(model="text-embedding-3-small", input="two")
+    with c.chat.completions.create(
+        model="first-ok", messages=[{"role": "user", "content": "hi"}], stream=True
+    ) as stream:
+        assert "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+    marker = uuid.uuid4().hex
+    with pytest.raises(openai.RateLimitError):
+        c.chat.completions.create(
+            model="first-ok", messages=[{"role": "user", "content": marker}], stream=True
+        )
+    with pytest.raises(openai.RateLimitError):
+        c.embeddings.create(model="text-embedding-3-small", input="three")
+    assert not any(marker in str(r["body"]) for r in upstream.requests())  # refused: never sent upstream
+
+
+def test_anthropic_clients_get_their_own_error_shape(pair: tuple[GatewayProcess, GatewayProcess]) -> None:
+    a, _ = pair
+    key = f"sk-ant-{uuid.uuid4().hex}"
+    c = anthropic.Anthropic(base_url=a.url, api_key=key, max_retries=0)
+    for _ in range(3):
+        c.messages.create(model="claude", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(anthropic.RateLimitError) as refused:
+        c.messages.create(model="claude", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    assert refused.value.status_code == 429
+    assert refused.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+
+
+def test_tokens_count_what_the_provider_reported(pair: tuple[GatewayProcess, GatewayProcess]) -> None:
+    """The prompt estimate is charged at arrival, then corrected to the answer's usage."""
+    a, b = pair
+    key = f"sk-{uuid.uuid4().hex}"
+    messages: list[Any] = [{"role": "user", "content": "Tell me about the sea, please."}]
+    estimate = max(1, tokens.prompt_upper_bound({"messages": messages}) // 4)
+
+    first = client(a, key).chat.completions.with_raw_response.create(model="claude", messages=messages)
+    assert int(first.headers["x-ratelimit-remaining-tokens"]) == 100_000 - estimate
+    usage = first.parse().usage
+    assert usage is not None
+    used = usage.prompt_tokens + usage.completion_tokens
+    assert used != estimate  # so the correction below is visible
+
+    time.sleep(0.3)  # charges reach Redis in batches, every 20 ms
+    second = client(b, key).chat.completions.with_raw_response.create(model="claude", messages=messages)
+    remaining = int(second.headers["x-ratelimit-remaining-tokens"])
+    # the first request's usage and this one's estimate are counted; ~1.2 tokens a second came back
+    assert 100_000 - used - estimate <= remaining <= 100_000 - used - estimate + 2
