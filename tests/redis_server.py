@@ -11,9 +11,10 @@ from tests.gateway_proc import free_port
 
 
 class RedisServer:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *extra: str, port: int | None = None) -> None:
         self.folder = folder
-        self.port = free_port()
+        self.extra = extra  # more redis-server arguments, e.g. --requirepass
+        self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -26,7 +27,7 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed: apt-get install -y redis-server")
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)],
+             "--dir", str(self.folder), *self.extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -44,7 +45,7 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

@@ -138,47 +138,36 @@ class RedisLimitStore:
     not one per request; a caller may overshoot its token limit by what arrives within a flush."""
 
     def __init__(self, url: str, timeout_s: float, flush_s: float = 0.02) -> None:
-        self.url = url
+        from satisfice.ratelimit.resp import RedisClient
+
+        self.redis = RedisClient(url)
         self.timeout_s = timeout_s
         self.flush_s = flush_s
-        self._redis: Any = None
-        self._script: Any = None
         self._pending: dict[str, tuple[Counter, float]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        import redis.asyncio as redis
-
-        # Blocking pool: past its size a command waits for a connection (the default pool raises).
-        pool = redis.BlockingConnectionPool.from_url(
-            self.url, max_connections=64, timeout=self.timeout_s, socket_timeout=self.timeout_s
-        )
-        self._redis = redis.Redis(connection_pool=pool)
-        self._script = self._redis.register_script(_GCRA_LUA)
+        return None  # connects on first use, so a gateway starts while Redis is still coming up
 
     async def close(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        if self._redis is None:
-            return
         try:
-            await asyncio.wait_for(self._flush(), self.timeout_s * 5)
-            if self._flushes:
-                await asyncio.wait(self._flushes, timeout=self.timeout_s * 5)
+            async with asyncio.timeout(self.timeout_s * 5):
+                await self._flush()
+                if self._flushes:
+                    await asyncio.wait(self._flushes)
         except Exception:
             log.warning("rate limit charges not written at shutdown", exc_info=True)
-        await self._redis.aclose()
-        self._redis = None
+        await self.redis.close()
 
     async def admit(self, counters: Sequence[Counter], costs: Sequence[float]) -> Verdict:
-        if self._script is None:
-            await self.start()
         args: list[Any] = ["admit"]
         for c, cost in zip(counters, costs, strict=True):
             args += [c.interval_s * 1e6, c.tolerance_s * 1e6, cost]
-        out = await self._script(keys=[c.key for c in counters], args=args)
+        out = await self.redis.run_script(_GCRA_LUA, [c.key for c in counters], args)
         return Verdict(bool(out[0]), int(out[1]) / 1e6, tuple(int(a) / 1e6 for a in out[2:]))
 
     def charge(self, counter: Counter, cost: float) -> None:
@@ -198,12 +187,13 @@ class RedisLimitStore:
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, {}
-        if not batch or self._script is None:
+        if not batch:
             return
         args: list[Any] = ["charge"]
         for counter, cost in batch.values():
             args += [counter.interval_s * 1e6, counter.tolerance_s * 1e6, cost]
         try:
-            await asyncio.wait_for(self._script(keys=list(batch), args=args), self.timeout_s * 5)
+            async with asyncio.timeout(self.timeout_s * 5):
+                await self.redis.run_script(_GCRA_LUA, list(batch), args)
         except Exception as e:  # the limits run a little loose; requests are not held for it
             log.warning("rate limit charges lost (%s: %s)", type(e).__name__, e)
