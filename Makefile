@@ -24,6 +24,7 @@ test: $(STAMP)  ## set up and run the whole gate: ruff, mypy --strict, pytest (i
 check: test
 
 bench: $(STAMP)  ## gateway overhead vs the floor proxy and peers (needs ../shared/bench set up)
+	bash scripts/ensure_redis.sh
 	$(BIN)/python scripts/bench_gateway.py --routed --rate-limit --cache-hits --peer floor --peer portkey --peer litellm --repeats 2
 
 clean:

@@ -137,13 +137,15 @@ def _stat_row(st: BetaStat) -> tuple[float, float, float]:
 
 
 class SQLiteLearnStore:
-    def __init__(self, path: str, *, batch: int = 1000, recent: int = 20_000) -> None:
+    def __init__(self, path: str, *, batch: int = 1000, recent: int = 4096) -> None:
         self.path = path
         # One connection behind a lock: the writer thread and the gate's reads share it.
         self._conn = open_shared(path, SCHEMA)
         # Stores written before outcomes carried `counted` folded every outcome: they read as counted.
         add_missing_columns(self._conn, "outcomes", (("counted", "INTEGER NOT NULL DEFAULT 1"),))
         self._db = threading.Lock()
+        # The newest decisions, for feedback and verdicts that follow soon; older ones are a keyed
+        # SQLite read. 4,096 (~2 s at full load) instead of 20,000: 10 MB less resident under load.
         self._recent: OrderedDict[str, Decision] = OrderedDict()
         self._recent_max = recent
         self._recent_lock = threading.Lock()
