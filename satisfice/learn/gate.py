@@ -93,7 +93,7 @@ def _stats_by_half(
             if not o.counted:  # as in the statistics themselves
                 continue
             key = (o.route, o.cluster, o.model)
-            stats[key] = fold(stats.get(key), o.score, o.ts, half_life)
+            stats[key] = fold(stats.get(key), o.score, o.ts, half_life, predicted=o.predicted)
     return halves
 
 

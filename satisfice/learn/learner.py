@@ -101,8 +101,18 @@ class Learner:
             return False
         if model is None:
             model = d.answered if source == "feedback" and d.answered else d.model
+        predicted = d.predictions[d.candidates.index(model)] if model in d.candidates else None
         o = Outcome(
-            request_id, d.route, d.cluster, model, source, float(score), d.ts, self.clock(), model == d.model
+            request_id,
+            d.route,
+            d.cluster,
+            model,
+            source,
+            float(score),
+            d.ts,
+            self.clock(),
+            model == d.model,
+            predicted,
         )
         self.store.add_outcome(o, self.half_life_s)
         return True

@@ -57,6 +57,7 @@ class Outcome:
     # escalated to is seen only on prompts a cheaper one failed, a sample that makes it look worse
     # than it is. The gate still replays every outcome of the request.
     counted: bool = True
+    predicted: float | None = None  # the predictor's raw quality of `model` for this request
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +65,18 @@ class BetaStat:
     s: float
     f: float
     t: float
+    # The raw predictions of the same outcomes, summed and decayed alike (NaN: unknown, as for
+    # statistics older than this field or an outcome logged without its prediction).
+    e: float = math.nan
 
     def decayed(self, now: float, half_life: float) -> tuple[float, float]:
         w = 0.5 ** (max(now - self.t, 0.0) / half_life)
         return self.s * w, self.f * w
+
+    def mean_prediction(self) -> float:
+        """What the predictor expected of these outcomes on average (decay cancels out)."""
+        n = self.s + self.f
+        return self.e / n if n > 0 else math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +96,25 @@ class GateResult:
     blocked_segments: int = 0  # segments whose new statistics replay showed worse
 
 
-def fold(stat: BetaStat | None, score: float, ts: float, half_life: float, sign: float = 1.0) -> BetaStat:
+def fold(
+    stat: BetaStat | None,
+    score: float,
+    ts: float,
+    half_life: float,
+    sign: float = 1.0,
+    predicted: float | None = None,
+) -> BetaStat:
     """Add (sign=1) or remove (sign=-1, a replaced outcome) one outcome of the request made at `ts`."""
     if stat is None:
-        stat = BetaStat(0.0, 0.0, ts)
+        stat = BetaStat(0.0, 0.0, ts, 0.0)
     t = max(stat.t, ts)
     old = 0.5 ** ((t - stat.t) / half_life)
     new = sign * 0.5 ** ((t - ts) / half_life)
+    e = stat.e * old + (predicted if predicted is not None else math.nan) * new
     # Removal can leave rounding dust below zero.
-    return BetaStat(max(stat.s * old + score * new, 0.0), max(stat.f * old + (1.0 - score) * new, 0.0), t)
+    return BetaStat(
+        max(stat.s * old + score * new, 0.0), max(stat.f * old + (1.0 - score) * new, 0.0), t, max(e, 0.0)
+    )
 
 
 def apply_outcome(
@@ -104,9 +123,9 @@ def apply_outcome(
     """The statistic after `outcome`, which replaces `previous` (same request, model and source);
     outcomes that are not `counted` leave it as it is (None: there is none yet)."""
     if previous is not None and previous.counted:
-        stat = fold(stat, previous.score, previous.ts, half_life, -1.0)
+        stat = fold(stat, previous.score, previous.ts, half_life, -1.0, previous.predicted)
     if outcome.counted:
-        return fold(stat, outcome.score, outcome.ts, half_life)
+        return fold(stat, outcome.score, outcome.ts, half_life, predicted=outcome.predicted)
     return stat
 
 
@@ -141,8 +160,14 @@ def posterior(
     prior_strength: float,
     min_evidence: float,
 ) -> Array:
-    """Posterior means: a Beta(k p, k (1 - p)) prior centred on each prediction p, updated with the
-    decayed successes and failures; predictions with too little evidence pass unchanged."""
+    """Predictions corrected by the decayed successes and failures; predictions with too little
+    evidence pass unchanged.
+
+    When the statistics know what the predictor expected of their outcomes (mean p̄), the
+    correction is a shift in logit space: the outcomes' success rate, shrunk toward p̄ with a
+    Beta(k p̄, k (1 - p̄)) prior, against p̄. Every prompt of the segment moves by the same shift,
+    so the predictor's ranking of prompts within it is kept. Without p̄ (older statistics), the
+    posterior mean of a Beta(k p, k (1 - p)) prior centred on the prediction p itself."""
     out = np.array(predicted, dtype=np.float64)
     for j, st in enumerate(stats):
         if st is None:
@@ -151,5 +176,23 @@ def posterior(
         if s + f < min_evidence or s + f <= 0.0:
             continue
         p = min(max(float(out[j]), 0.0), 1.0) if math.isfinite(out[j]) else 0.5
-        out[j] = (prior_strength * p + s) / (prior_strength + s + f)
+        expected = st.mean_prediction()
+        if not math.isfinite(expected):
+            out[j] = (prior_strength * p + s) / (prior_strength + s + f)
+            continue
+        expected = min(max(expected, _EDGE), 1.0 - _EDGE)
+        rate = (prior_strength * expected + s) / (prior_strength + s + f)
+        out[j] = _sigmoid(_logit(p) + _logit(rate) - _logit(expected))
     return out
+
+
+_EDGE = 1e-3  # keeps logits finite for predictions and rates of exactly 0 or 1
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, _EDGE), 1.0 - _EDGE)
+    return math.log(p / (1.0 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -31,15 +32,15 @@ CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts);
 CREATE TABLE IF NOT EXISTS outcomes (
   request_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, route TEXT NOT NULL,
   cluster INTEGER NOT NULL, score REAL NOT NULL, ts REAL NOT NULL, observed_at REAL NOT NULL,
-  counted INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (request_id, model, source)
+  counted INTEGER NOT NULL DEFAULT 1, predicted REAL, PRIMARY KEY (request_id, model, source)
 );
 CREATE TABLE IF NOT EXISTS stats (
   route TEXT NOT NULL, cluster INTEGER NOT NULL, model TEXT NOT NULL, s REAL NOT NULL, f REAL NOT NULL,
-  t REAL NOT NULL, PRIMARY KEY (route, cluster, model)
+  t REAL NOT NULL, e REAL, PRIMARY KEY (route, cluster, model)
 );
 CREATE TABLE IF NOT EXISTS promoted (
   route TEXT NOT NULL, cluster INTEGER NOT NULL, model TEXT NOT NULL, s REAL NOT NULL, f REAL NOT NULL,
-  t REAL NOT NULL, PRIMARY KEY (route, cluster, model)
+  t REAL NOT NULL, e REAL, PRIMARY KEY (route, cluster, model)
 );
 CREATE TABLE IF NOT EXISTS checks (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, promoted INTEGER NOT NULL,
@@ -52,7 +53,7 @@ _D_COLS = (
     "request_id, ts, route, cluster, model, predicted, candidates, predictions, knob, propensity, costs, "
     "share_target, answered"
 )
-_O_COLS = "request_id, route, cluster, model, source, score, ts, observed_at, counted"
+_O_COLS = "request_id, route, cluster, model, source, score, ts, observed_at, counted, predicted"
 _PICK = (
     "SELECT request_id FROM decisions d WHERE ts >= ? AND EXISTS "
     "(SELECT 1 FROM outcomes o WHERE o.request_id = d.request_id) ORDER BY ts DESC LIMIT ?"
@@ -77,13 +78,17 @@ def _decision(r: tuple[Any, ...]) -> Decision:
     )  # fmt: skip
 
 
+def _stat(s: float, f: float, t: float, e: float | None) -> BetaStat:
+    return BetaStat(s, f, t, e if e is not None else math.nan)  # SQLite keeps NaN as NULL
+
+
 def _read_stats(conn: sqlite3.Connection, table: str) -> dict[StatKey, BetaStat]:
-    rows = conn.execute(f"SELECT route, cluster, model, s, f, t FROM {table}")
-    return {(r[0], r[1], r[2]): BetaStat(r[3], r[4], r[5]) for r in rows}
+    rows = conn.execute(f"SELECT route, cluster, model, s, f, t, e FROM {table}")
+    return {(r[0], r[1], r[2]): _stat(r[3], r[4], r[5], r[6]) for r in rows}
 
 
 def _outcome(r: tuple[Any, ...]) -> Outcome:
-    return Outcome(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]))
+    return Outcome(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9])
 
 
 def _add_outcome(conn: sqlite3.Connection, o: Outcome, half_life_s: float) -> None:
@@ -92,19 +97,19 @@ def _add_outcome(conn: sqlite3.Connection, o: Outcome, half_life_s: float) -> No
         f"SELECT {_O_COLS} FROM outcomes WHERE request_id = ? AND model = ?", (o.request_id, o.model)
     ).fetchall()
     row = conn.execute(
-        "SELECT s, f, t FROM stats WHERE route = ? AND cluster = ? AND model = ?",
+        "SELECT s, f, t, e FROM stats WHERE route = ? AND cluster = ? AND model = ?",
         (o.route, o.cluster, o.model),
     ).fetchone()
-    st = BetaStat(*row) if row else None
+    st = _stat(*row) if row else None
     for previous, new in settle(o, [_outcome(r) for r in same]):
         st = apply_outcome(st, previous, new, half_life_s)
         conn.execute(
-            f"INSERT OR REPLACE INTO outcomes ({_O_COLS}) VALUES ({','.join('?' * 9)})",
+            f"INSERT OR REPLACE INTO outcomes ({_O_COLS}) VALUES ({','.join('?' * 10)})",
             dataclasses.astuple(new),
         )
     if st is not None:
         conn.execute(
-            "INSERT OR REPLACE INTO stats VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO stats (route, cluster, model, s, f, t, e) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (o.route, o.cluster, o.model, *_stat_row(st)),
         )
 
@@ -132,8 +137,8 @@ def _write(conn: sqlite3.Connection, group: list[Op | Decision]) -> None:
                 op(conn)
 
 
-def _stat_row(st: BetaStat) -> tuple[float, float, float]:
-    return (st.s, st.f, st.t)
+def _stat_row(st: BetaStat) -> tuple[float, float, float, float | None]:
+    return (st.s, st.f, st.t, st.e if math.isfinite(st.e) else None)
 
 
 class SQLiteLearnStore:
@@ -143,6 +148,10 @@ class SQLiteLearnStore:
         self._conn = open_shared(path, SCHEMA)
         # Stores written before outcomes carried `counted` folded every outcome: they read as counted.
         add_missing_columns(self._conn, "outcomes", (("counted", "INTEGER NOT NULL DEFAULT 1"),))
+        # Stores written before the predictions were kept: their statistics read as "p̄ unknown".
+        add_missing_columns(self._conn, "outcomes", (("predicted", "REAL"),))
+        for table in ("stats", "promoted"):
+            add_missing_columns(self._conn, table, (("e", "REAL"),))
         self._db = threading.Lock()
         # The newest decisions, for feedback and verdicts that follow soon; older ones are a keyed
         # SQLite read. 4,096 (~2 s at full load) instead of 20,000: 10 MB less resident under load.
@@ -205,7 +214,9 @@ class SQLiteLearnStore:
 
         def op(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM promoted")
-            c.executemany("INSERT INTO promoted VALUES (?, ?, ?, ?, ?, ?)", rows)
+            c.executemany(
+                "INSERT INTO promoted (route, cluster, model, s, f, t, e) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
 
         self._queue.put(op)
         self.flush()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from satisfice.learn import BetaStat, Learner, MemoryLearnStore, SQLiteLearnStore
+from satisfice.learn.records import posterior
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
 
@@ -145,4 +148,61 @@ def test_a_store_written_before_counted_outcomes_reads_them_as_counted(tmp_path:
     store.flush()
     ((d, (o,)),) = store.logged(0.0, 10)
     assert d.request_id == "a" and o.counted and o.score == 1.0
+    store.close()
+
+
+def test_a_segment_shift_keeps_the_ranking_of_prompts_within_it() -> None:
+    """Outcomes that beat what the predictor expected (8 of 10 right where it expected 5) shift every
+    prompt of the segment by one logit step; a prompt predicted at the segment's mean lands on the
+    shrunk success rate, and harder prompts stay below easier ones."""
+    stat = BetaStat(8.0, 2.0, 1000.0, 5.0)  # p̄ = 0.5; rate (10 · 0.5 + 8) / 20 = 0.65
+    out = posterior(
+        np.array([0.3, 0.5, 0.7]), [stat] * 3, now=1000.0, half_life=1000.0, prior_strength=10.0,
+        min_evidence=5.0,
+    )  # fmt: skip
+    shift = math.log(0.65 / 0.35)
+    want = [1 / (1 + math.exp(-(math.log(p / (1 - p)) + shift))) for p in (0.3, 0.5, 0.7)]
+    assert out == pytest.approx(want)
+    assert out[1] == pytest.approx(0.65) and out[0] < out[1] < out[2]
+    # Without the predictions (statistics older than them): the prior centres on each prediction.
+    old = posterior(
+        np.array([0.3, 0.5]), [BetaStat(8.0, 2.0, 1000.0)] * 2, now=1000.0, half_life=1000.0,
+        prior_strength=10.0, min_evidence=5.0,
+    )  # fmt: skip
+    assert old == pytest.approx([(3 + 8) / 20, (5 + 8) / 20])
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_outcomes_carry_the_prediction_they_are_judged_against(kind: str, tmp_path: Path) -> None:
+    store = make_store(kind, tmp_path)
+    lrn = learner(store, Clock())
+    lrn.record_decision(decision("a", (0.6, 0.9)))
+    lrn.record_decision(decision("b", (0.8, 0.9)))
+    lrn.observe("a", 1.0, "feedback")
+    lrn.observe("b", 0.0, "verify")
+    lrn.observe("b", 1.0, "verify", model="strong")
+    store.flush()
+    st = store.stats()[("r", 0, "cheap")]
+    assert st.mean_prediction() == pytest.approx(0.7)  # (0.6 + 0.8) / 2, decayed alike
+    logged = {(o.request_id, o.model): o.predicted for _, os in store.logged(0.0, 10) for o in os}
+    assert logged == {("a", "cheap"): 0.6, ("b", "cheap"): 0.8, ("b", "strong"): 0.9}
+    store.close()
+
+
+def test_a_store_written_before_predictions_were_kept_falls_back(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:  # the stats table as it was before `e`
+        old.execute(
+            "CREATE TABLE stats (route TEXT NOT NULL, cluster INTEGER NOT NULL, model TEXT NOT NULL, "
+            "s REAL NOT NULL, f REAL NOT NULL, t REAL NOT NULL, PRIMARY KEY (route, cluster, model))"
+        )
+        old.execute("INSERT INTO stats VALUES ('r', 0, 'cheap', 8.0, 2.0, 1000.0)")
+    old.close()
+    store = SQLiteLearnStore(str(path))
+    lrn = learner(store, Clock())
+    lrn.record_decision(decision("a"))
+    lrn.observe("a", 1.0, "feedback")  # a new outcome does not make the old sum known
+    store.flush()
+    st = store.stats()[("r", 0, "cheap")]
+    assert (st.s, st.f) == (9.0, 2.0) and math.isnan(st.mean_prediction())
     store.close()
