@@ -269,6 +269,13 @@ def _grader(full: Replay) -> Callable[[Record, str], float | None]:
     return grade
 
 
+def escalated(attempts: list[dict[str, Any]], answered: str) -> bool:
+    """A verified answer failed and the cascade moved on to another model. A failed verdict on the
+    answer the client got is not one (the last rung has nowhere to go), nor is an agreement partner
+    that was asked but not needed."""
+    return any(a.get("verdict") == "fail" and a.get("model") != answered for a in attempts)
+
+
 def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One fact row per request: the answering model (the ledger's word) and its recorded quality;
     the gateway's cost, attempts and latency; what the data says the answered attempts cost."""
@@ -295,9 +302,7 @@ def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]])
                 "answer_matches": ok and outcome is not None and g["content"] == outcome.response,
                 "n_attempts": row.get("n_attempts"),
                 "answered_attempts": len(answered),
-                # Escalated: a verified answer failed and the cascade moved on (an agreement partner
-                # that was asked but not needed is not an escalation).
-                "escalated": any(a.get("verdict") == "fail" for a in attempts),
+                "escalated": escalated(attempts, model),
                 "latency_ms": float(row.get("latency_ms") or 0.0),
             }
         )

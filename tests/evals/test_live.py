@@ -233,3 +233,13 @@ def test_learn_feedback_moves_the_scored_half_off_the_model_users_rejected(
 def test_learn_needs_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["eval", "--dataset", str(fixture(tmp_path)), "--learn"]) == 2
     assert "--learn needs --live" in capsys.readouterr().err
+
+
+def test_escalated_means_the_cascade_moved_past_a_failed_answer() -> None:
+    def attempt(model: str, verdict: str | None) -> dict[str, Any]:
+        return {"model": model, "outcome": "ok", "verdict": verdict}
+
+    assert live.escalated([attempt(MIX, "fail"), attempt(GPT4, "pass")], GPT4)
+    assert live.escalated([attempt(MIX, "fail"), attempt(GPT4, "fail")], GPT4)
+    assert not live.escalated([attempt(GPT4, "fail")], GPT4)  # a last rung fails with nowhere to go
+    assert not live.escalated([attempt(MIX, "pass"), attempt(GPT4, None)], MIX)  # an unused partner
