@@ -64,6 +64,8 @@ def format_duration(seconds: float) -> str:
 
 
 class RateLimiter:
+    SKIP_AFTER_FAILURE_S = 1.0
+
     def __init__(self, settings: RateLimitSettings, store: LimitStore) -> None:
         self.settings = settings
         self.store = store
@@ -75,6 +77,7 @@ class RateLimiter:
         ]
         self._by_route: dict[str, list[_Bound]] = {}
         self._warned_at = -math.inf
+        self._skip_until = -math.inf
 
     def _applicable(self, route: str) -> list[_Bound]:
         found = self._by_route.get(route)
@@ -101,6 +104,8 @@ class RateLimiter:
                     code="rate_limit_exceeded",
                 )
         counters = [b.counter(tenant) for b in bounds]
+        if time.monotonic() < self._skip_until:  # the store just failed: do not make every request wait
+            return self._store_failed(None)
         try:
             async with asyncio.timeout(self.timeout_s):  # no extra task, unlike wait_for
                 verdict = await self.store.admit(counters, costs)
@@ -154,9 +159,15 @@ class RateLimiter:
             out[f"x-ratelimit-reset-{counts}"] = format_duration(ahead_s)
         return out
 
-    def _store_failed(self, e: BaseException) -> Admission:
-        reason = "timed out" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"
+    def _store_failed(self, e: BaseException | None) -> Admission:
+        """Fail open (or closed, by config). After a failure the store is left alone for
+        SKIP_AFTER_FAILURE_S, so a hung Redis costs one timeout, not one per request."""
         now = time.monotonic()
+        if e is None:
+            reason = f"failed within the last {self.SKIP_AFTER_FAILURE_S:g} s"
+        else:
+            reason = "timed out" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"
+            self._skip_until = now + self.SKIP_AFTER_FAILURE_S
         if now - self._warned_at > 10:
             self._warned_at = now
             log.warning("rate limit store unavailable (%s); %s", reason, self.settings.on_store_error)

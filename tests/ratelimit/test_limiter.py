@@ -166,3 +166,40 @@ def test_config_errors_name_the_key(section: dict[str, Any], key: str) -> None:
 )
 def test_reset_durations_read_like_openai(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_a_hung_store_costs_one_timeout_not_one_per_request() -> None:
+    """A server that accepts connections and never answers: the first request waits for the store's
+    timeout and passes (fail open); the next ones pass without asking it until the pause is over."""
+
+    async def work() -> tuple[list[str], list[int]]:
+        received = bytearray()
+        asked: list[int] = []  # script calls the server had received after each request
+
+        async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while chunk := await reader.read(65536):
+                received.extend(chunk)  # never answers
+
+        server = await asyncio.start_server(hang, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        rules = [{"requests_per_minute": 5}]
+        lim = limiter(rules, store="redis", redis_url=f"redis://127.0.0.1:{port}/0", store_timeout_ms=100)
+        lim.SKIP_AFTER_FAILURE_S = 0.3
+        notes = []
+        try:
+            for pause in (0.0, 0.0, 0.0, 0.35):
+                await asyncio.sleep(pause)
+                got = await lim.admit("key_a", "auto", 10)
+                assert got is not None and got.headers == {}
+                notes.append(got.note)
+                await asyncio.sleep(0.02)  # let the server read what was sent
+                asked.append(bytes(received).count(b"EVALSHA"))
+        finally:
+            await lim.close()
+            server.close()
+        return notes, asked
+
+    notes, asked = asyncio.run(work())
+    assert asked == [1, 1, 1, 2]  # asked first, left alone for the pause, then asked again
+    assert "timed out" in notes[0] and "timed out" in notes[3]
+    assert "failed within the last 0.3 s" in notes[1] and "failed within the last 0.3 s" in notes[2]
