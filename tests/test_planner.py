@@ -166,3 +166,33 @@ def test_a_cascade_starting_on_the_best_model_has_no_rung_below_it() -> None:
     )
     plan = p.plan("c", needs_of(body()))
     assert plan.steps is not None and [st[0].dep.model for st in plan.steps] == ["gpt-4o"]
+
+
+def test_an_agreement_cascade_starts_where_the_pair_it_asks_is_cheapest() -> None:
+    """An agreement cascade asks the next rung on every request, so starting on a model costs that
+    model and its partner. The cheapest plausible model alone (x, $1) would ask t ($20) each time;
+    y ($2) asks x: $3 in all."""
+
+    def model(name: str, price: float, prior: float) -> dict[str, Any]:
+        return {
+            "id": name, "provider": "openai", "input_per_mtok": price, "output_per_mtok": price,
+            "context_window": 100_000, "quality_prior": prior,
+        }  # fmt: skip
+
+    def first_rungs(agreement: bool) -> list[str]:
+        route = {
+            "strategy": "cascade",
+            "router": "prior",
+            "knob": "quality=0.75",
+            "cascade": {"agreement": agreement},
+            "candidates": ["x", "y", "t"],
+        }
+        models = [model("x", 1, 0.80), model("y", 2, 0.78), model("t", 20, 0.90)]
+        s = parse_settings({"models": models, "routes": {"c": route}}, ENV)
+        p = Planner(ModelDirectory(s, load_catalog().with_overrides(s.models), s.providers), s.reliability)
+        plan = p.plan("c", needs_of(body()))
+        assert plan.steps is not None
+        return [st[0].dep.model for st in plan.steps]
+
+    assert first_rungs(agreement=False) == ["x", "t"]  # verified alone: the cheapest plausible first
+    assert first_rungs(agreement=True) == ["y", "x", "t"]  # y's partner is x; x's would be t

@@ -250,8 +250,18 @@ class Planner:
         raw = decision.raw_quality or q
         target = decision.target if decision.target is not None else q[decision.index]
         plausible = [i for i in range(len(ok)) if q[i] >= target - route.cascade.plausible_margin]
-        first = min(plausible, key=lambda i: (c[i], -q[i])) if plausible else decision.index
-        better = sorted((i for i in range(len(ok)) if raw[i] > raw[first]), key=lambda i: (c[i], -raw[i]))
+
+        def above(i: int) -> list[int]:
+            """The rungs above i: ever better (raw) candidates, cheapest first."""
+            return sorted((j for j in range(len(ok)) if raw[j] > raw[i]), key=lambda j: (c[j], -raw[j]))
+
+        def start_cost(i: int) -> float:
+            # An agreement cascade asks the next rung on every request: starting at i costs both.
+            partner = above(i)[:1] if route.cascade is not None and route.cascade.agreement else []
+            return c[i] + sum(c[j] for j in partner)
+
+        first = min(plausible, key=lambda i: (start_cost(i), -q[i])) if plausible else decision.index
+        better = above(first)
         top = first_best(raw)
         if route.strategy == "speculative":
             ladder = [first, top] if top != first else [first]  # race the cheap one against the best
