@@ -14,6 +14,16 @@ from satisfice.learn.records import posterior
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
 
+def old_table(folder: Path, table: str, row: tuple[object, ...]) -> Path:
+    """A learning store as an older version wrote it: one table (its definition) holding one row."""
+    path = folder / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute(f"CREATE TABLE {table}")
+        old.execute(f"INSERT INTO {table.split()[0]} VALUES ({', '.join('?' * len(row))})", row)
+    old.close()
+    return path
+
+
 def test_outcomes_decay_with_the_half_life() -> None:
     clock = Clock(1000.0)
     store = MemoryLearnStore()
@@ -134,15 +144,13 @@ def test_feedback_changes_statistics(kind: str, tmp_path: Path) -> None:
 
 
 def test_a_store_written_before_counted_outcomes_reads_them_as_counted(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as old:  # the outcomes table as it was before `counted`
-        old.execute(
-            "CREATE TABLE outcomes (request_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, "
-            "route TEXT NOT NULL, cluster INTEGER NOT NULL, score REAL NOT NULL, ts REAL NOT NULL, "
-            "observed_at REAL NOT NULL, PRIMARY KEY (request_id, model, source))"
-        )
-        old.execute("INSERT INTO outcomes VALUES ('a', 'cheap', 'verify', 'r', 0, 1.0, 1000.0, 1000.0)")
-    old.close()
+    path = old_table(  # the outcomes table as it was before `counted`
+        tmp_path,
+        "outcomes (request_id TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, "
+        "route TEXT NOT NULL, cluster INTEGER NOT NULL, score REAL NOT NULL, ts REAL NOT NULL, "
+        "observed_at REAL NOT NULL, PRIMARY KEY (request_id, model, source))",
+        ("a", "cheap", "verify", "r", 0, 1.0, 1000.0, 1000.0),
+    )
     store = SQLiteLearnStore(str(path))
     store.save_decision(decision("a"))
     store.flush()
@@ -190,14 +198,12 @@ def test_outcomes_carry_the_prediction_they_are_judged_against(kind: str, tmp_pa
 
 
 def test_a_store_written_before_predictions_were_kept_falls_back(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as old:  # the stats table as it was before `e`
-        old.execute(
-            "CREATE TABLE stats (route TEXT NOT NULL, cluster INTEGER NOT NULL, model TEXT NOT NULL, "
-            "s REAL NOT NULL, f REAL NOT NULL, t REAL NOT NULL, PRIMARY KEY (route, cluster, model))"
-        )
-        old.execute("INSERT INTO stats VALUES ('r', 0, 'cheap', 8.0, 2.0, 1000.0)")
-    old.close()
+    path = old_table(  # the stats table as it was before `e`
+        tmp_path,
+        "stats (route TEXT NOT NULL, cluster INTEGER NOT NULL, model TEXT NOT NULL, "
+        "s REAL NOT NULL, f REAL NOT NULL, t REAL NOT NULL, PRIMARY KEY (route, cluster, model))",
+        ("r", 0, "cheap", 8.0, 2.0, 1000.0),
+    )
     store = SQLiteLearnStore(str(path))
     lrn = learner(store, Clock())
     lrn.record_decision(decision("a"))
