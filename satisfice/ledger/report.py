@@ -31,6 +31,14 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
         outcomes = conn.execute(
             f"SELECT outcome, COUNT(*) FROM requests {where} GROUP BY outcome ORDER BY COUNT(*) DESC", args
         ).fetchall()
+        # A 429 refused by the gateway's own limits tried no provider; one with attempts means every
+        # candidate provider was rate limited.
+        limited = conn.execute(
+            f"""SELECT COALESCE(SUM(status = 429 AND n_attempts = 0), 0),
+                       COALESCE(SUM(status = 429 AND n_attempts > 0), 0)
+                FROM requests {where}""",
+            args,
+        ).fetchone()
         levers = _levers(conn, where, args)
     finally:
         conn.close()
@@ -42,6 +50,7 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
         "requests": requests,
         "ok": ok,
         "outcomes": {o: n for o, n in outcomes},
+        "rate_limited": {"gateway": limited[0], "providers": limited[1]},
         "cost_usd": cost,
         "baseline_cost_usd": baseline,
         "savings_usd": baseline - cost,
@@ -110,6 +119,8 @@ def render_table(s: dict[str, Any]) -> str:
         f"tokens            {s['prompt_tokens']} prompt + {s['completion_tokens']} completion "
         f"({s['cached_tokens']} cached)",
         f"blended price     ${s['blended_usd_per_mtok']:.4f} per million tokens",
+        f"rate limited      {s['rate_limited']['gateway']} by the gateway's limits, "
+        f"{s['rate_limited']['providers']} with every provider rate limited",
         f"cache hits        {sum(s['cache_hits'].values())} ("
         + (", ".join(f"{k} {v}" for k, v in sorted(s["cache_hits"].items())) or "none")
         + f"), saving ${s['cache_saved_usd']:.6f}",

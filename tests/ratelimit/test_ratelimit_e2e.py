@@ -3,6 +3,9 @@ openai and anthropic SDKs as clients and the fake upstream on loopback."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -133,3 +136,27 @@ def test_tokens_count_what_the_provider_reported(pair: tuple[GatewayProcess, Gat
     remaining = int(second.headers["x-ratelimit-remaining-tokens"])
     # the first request's usage and this one's estimate are counted; ~1.2 tokens a second came back
     assert 100_000 - used - estimate <= remaining <= 100_000 - used - estimate + 2
+
+
+def test_the_report_counts_refusals_apart_from_provider_rate_limits(
+    pair: tuple[GatewayProcess, GatewayProcess], tmp_path: Any
+) -> None:
+    a, _ = pair
+    key = f"sk-{uuid.uuid4().hex}"
+    for _ in range(3):
+        ask(a, key)
+    for _ in range(2):
+        with pytest.raises(openai.RateLimitError):
+            ask(a, key)
+    with pytest.raises(openai.RateLimitError) as upstream:  # the fake answers 429: a provider's limit
+        ask(a, f"sk-{uuid.uuid4().hex}", model="openai/ratelimit-30")
+    a.row(upstream.value.response.headers["x-satisfice-request-id"])  # waits until the ledger has it
+    rows = a.rows()
+    refused = sum(r["status"] == 429 and r["n_attempts"] == 0 for r in rows)
+    by_providers = sum(r["status"] == 429 and r["n_attempts"] > 0 for r in rows)
+    assert refused >= 2 and by_providers >= 1
+    out = subprocess.run(
+        [sys.executable, "-m", "satisfice", "report", "--ledger", a.ledger, "--json"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert json.loads(out.stdout)["rate_limited"] == {"gateway": refused, "providers": by_providers}
