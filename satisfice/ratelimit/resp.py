@@ -38,7 +38,12 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         while True:
-            reply = self.reader.gets()
+            try:
+                reply = self.reader.gets()
+            except hiredis.ProtocolError:  # not Redis, or a corrupt stream: drop the connection
+                if self.transport is not None:
+                    self.transport.close()  # connection_lost fails what is waiting
+                return
             if reply is False:
                 return
             fut = self.waiting.popleft()

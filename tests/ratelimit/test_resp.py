@@ -101,3 +101,25 @@ def test_a_lost_server_fails_fast_then_reconnects(tmp_path: Path) -> None:
         return seen
 
     assert asyncio.run(work()) == ["b'PONG'", "b'PONG'"]
+
+
+def test_a_server_that_does_not_speak_redis_fails_the_call() -> None:
+    async def work() -> str:
+        async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(100)
+            writer.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")  # not a Redis reply
+            await writer.drain()
+            await reader.read()
+
+        server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+        client = RedisClient(f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0")
+        try:
+            async with asyncio.timeout(5):
+                with pytest.raises(RedisUnavailable) as failed:
+                    await client.call("PING")
+            return str(failed.value)
+        finally:
+            await client.close()
+            server.close()
+
+    assert "connection to Redis lost" in asyncio.run(work())
