@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from satisfice.errors import RateLimited, ServiceUnavailable
@@ -66,9 +67,12 @@ def format_duration(seconds: float) -> str:
 class RateLimiter:
     SKIP_AFTER_FAILURE_S = 1.0
 
-    def __init__(self, settings: RateLimitSettings, store: LimitStore) -> None:
+    def __init__(
+        self, settings: RateLimitSettings, store: LimitStore, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.clock = clock  # for when to ask a failed store again
         self.timeout_s = settings.store_timeout_ms / 1000
         self._bounds = [
             _Bound(rule, limit, f"{settings.key_prefix}{i}:{limit.counts[0]}{limit.period_s}:")
@@ -104,7 +108,7 @@ class RateLimiter:
                     code="rate_limit_exceeded",
                 )
         counters = [b.counter(tenant) for b in bounds]
-        if time.monotonic() < self._skip_until:  # the store just failed: do not make every request wait
+        if self.clock() < self._skip_until:  # the store just failed: do not make every request wait
             return self._store_failed(None)
         try:
             async with asyncio.timeout(self.timeout_s):  # no extra task, unlike wait_for
@@ -162,7 +166,7 @@ class RateLimiter:
     def _store_failed(self, e: BaseException | None) -> Admission:
         """Fail open (or closed, by config). After a failure the store is left alone for
         SKIP_AFTER_FAILURE_S, so a hung Redis costs one timeout, not one per request."""
-        now = time.monotonic()
+        now = self.clock()
         if e is None:
             reason = f"failed within the last {self.SKIP_AFTER_FAILURE_S:g} s"
         else:
