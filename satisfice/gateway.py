@@ -381,12 +381,18 @@ class Gateway:
         )
 
     def _learn_outcomes(self, call: Call) -> None:
-        """Verdicts of cascade attempts become outcomes; the answering model is noted for feedback."""
+        """Verdicts of cascade attempts become outcomes; the answering model is noted for feedback.
+        A verdict on the top rung is left out: it could not move the request anywhere, and the
+        verifiers are tuned to catch cheaper models' failures (GSM8K's `math_score`, fitted on
+        Mixtral's answers, fails many right GPT-4 answers), so counting it would rate the top
+        model down on evidence that does not fit it."""
         learner = self.planner.learner
         if learner is None or call.plan is None or call.plan.decision is None:
             return
+        steps = call.plan.steps
+        top = steps[-1][0].dep.model if steps else None
         for a in call.attempts:
-            if a.verdict in ("pass", "fail"):
+            if a.verdict in ("pass", "fail") and a.model != top:
                 learner.observe(call.row.id, 1.0 if a.verdict == "pass" else 0.0, "verify", model=a.model)
         decided = call.plan.targets[0].dep.model if call.plan.targets else None
         if call.target is not None and call.target.dep.model != decided:  # a cascade escalated

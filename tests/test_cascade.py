@@ -51,6 +51,12 @@ def cascade_gateway(
             "candidates": ["refuse", "gpt-4o-mini", "gpt-4o"],
             "cascade": {"max_escalations": 2},
         },
+        "refuse-alone": {  # a one-rung ladder: nothing to escalate to
+            "strategy": "cascade",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["refuse"],
+        },
         "thrifty-ok": {
             "strategy": "cascade",
             "router": "prior",
@@ -133,6 +139,24 @@ def outcome_models(gw: GatewayProcess, rid: str, source: str, expect: int = 1) -
         if len(rows) >= expect or time.monotonic() > deadline:
             return [r[0] for r in rows]
         time.sleep(0.05)
+
+
+def test_a_verdict_on_the_top_rung_is_not_learned_from(cascade_gateway: GatewayProcess) -> None:
+    """The refusal fails verification, but nothing is above it to escalate to: the client gets it,
+    the ledger keeps the verdict, and the learner does not count it against the model."""
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="refuse-alone", messages=[{"role": "user", "content": "help me plan a trip"}]
+    )
+    alone = raw.headers["x-satisfice-request-id"]
+    attempts = json.loads(cascade_gateway.row(alone)["attempts"])
+    assert [(a["model"], a.get("verdict")) for a in attempts] == [("refuse", "fail")]
+    later = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="thrifty", messages=[{"role": "user", "content": "help me plan a trip"}]
+    )
+    rid = later.headers["x-satisfice-request-id"]
+    # The learner writes outcomes in order: once the later request's are in, the first one's would be.
+    assert outcome_models(cascade_gateway, rid, "verify", expect=2) == ["gpt-4o-mini", "refuse"]
+    assert outcome_models(cascade_gateway, alone, "verify", expect=0) == []
 
 
 def test_passing_cheap_answer_stops_the_cascade(
