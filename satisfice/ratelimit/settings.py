@@ -16,8 +16,8 @@ Config shape (every key optional except `rules`):
           tokens_per_minute: 200000
           tokens_per_day: 5000000
 
-A request must pass every rule that applies to it. Requests count at arrival (429 responses
-included); tokens count the prompt estimate at arrival and are corrected to what the providers
+A request must pass every rule that applies to it. Requests count at arrival (a refused one is
+not counted); tokens count the prompt estimate at arrival and are corrected to what the providers
 reported once the answer is known (a cache hit uses none).
 """
 
