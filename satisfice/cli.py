@@ -133,12 +133,44 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not parts.planner.servable_candidates(route.name):
             print(f"config error: routes.{route.name}: no candidate is servable", file=sys.stderr)
             return 2
+    problem = _rate_limit_store_problem(parts.settings)
+    if problem:
+        print(f"warning: rate_limits: {problem}")
+        problems += 1
     print(banner(parts.settings, parts.settings.host, parts.settings.port))
     print(
         f"ok: {len(parts.directory.servable())} models servable, {len(parts.settings.routes)} routes"
         + (f", {problems} warnings" if problems else "")
     )
     return 0
+
+
+def _rate_limit_store_problem(settings: Settings) -> str | None:
+    """Whether the configured Redis answers a PING (None: it does, or limits are not in Redis)."""
+    limits = settings.rate_limits
+    if not limits.rules or limits.store != "redis":
+        return None
+    import asyncio
+
+    from satisfice.ratelimit.resp import RedisClient
+
+    client = RedisClient(limits.redis_url)
+
+    async def ping() -> None:
+        try:
+            async with asyncio.timeout(2.0):
+                await client.call("PING")
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(ping())
+    except Exception as e:
+        what = "timed out" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"
+        then = "served without limits" if limits.on_store_error == "allow" else "refused with 503"
+        where = client.path if client.scheme == "unix" else f"{client.host}:{client.port}"
+        return f"Redis at {where} does not answer ({what}); requests would be {then}"
+    return None
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import pytest
 from satisfice import tokens
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
-from tests.gateway_proc import GatewayProcess
+from tests.gateway_proc import GatewayProcess, free_port
 from tests.redis_server import RedisServer
 
 
@@ -160,3 +160,31 @@ def test_the_report_counts_refusals_apart_from_provider_rate_limits(
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )  # fmt: skip
     assert json.loads(out.stdout)["rate_limited"] == {"gateway": refused, "providers": by_providers}
+
+
+def test_check_says_whether_the_redis_of_the_limits_answers(redis_server: RedisServer, tmp_path: Any) -> None:
+    def check(url: str, on_error: str) -> str:
+        config = tmp_path / "limits.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "rate_limits": {
+                        "store": "redis",
+                        "redis_url": url,
+                        "on_store_error": on_error,
+                        "rules": [{"requests_per_minute": 5}],
+                    }
+                }
+            )
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "satisfice", "check", "--config", str(config)],
+            capture_output=True, text=True, check=True, cwd=tmp_path,
+        )  # fmt: skip
+        return done.stdout
+
+    assert "warning: rate_limits" not in check(redis_server.url, "allow")
+    nowhere = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
+    out = check(nowhere, "deny")
+    assert "warning: rate_limits: Redis at 127.0.0.1:" in out and "refused with 503" in out
+    assert "s3cret" not in out and "1 warnings" in out
