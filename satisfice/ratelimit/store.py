@@ -35,7 +35,7 @@ class Verdict:
 
 
 class LimitStore(Protocol):
-    async def start(self) -> None: ...
+    """Connects on first use, so a gateway starts while its store is still coming up."""
 
     async def close(self) -> None: ...
 
@@ -57,9 +57,6 @@ class MemoryLimitStore:
         self.clock = clock
         self._tat: dict[str, float] = {}
         self._until_prune = self._PRUNE_EVERY
-
-    async def start(self) -> None:
-        return None
 
     async def close(self) -> None:
         return None
@@ -146,9 +143,6 @@ class RedisLimitStore:
         self._pending: dict[str, tuple[Counter, float]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        return None  # connects on first use, so a gateway starts while Redis is still coming up
 
     async def close(self) -> None:
         if self._flush_handle is not None:

@@ -53,8 +53,6 @@ def make_app(parts: Parts) -> web.Application:
         await parts.gateway.runner.start()
         if parts.gateway.cache is not None:
             await parts.gateway.cache.start()
-        if parts.gateway.limiter is not None:
-            await parts.gateway.limiter.store.start()
         # Load the routes' quality predictors off the event loop, so serving starts at once and the
         # first auto-routed request rarely waits. The tokenizer (~75 MB) stays lazy: exact counts
         # are needed only near a context window or when an upstream reports no usage.

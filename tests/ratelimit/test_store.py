@@ -45,7 +45,6 @@ def test_a_fresh_counter_admits_its_whole_limit_then_refuses(make_store: Callabl
 
     async def work() -> list[tuple[bool, float, tuple[float, ...]]]:
         store = make_store()
-        await store.start()
         try:
             out = []
             for _ in range(4):
@@ -70,7 +69,6 @@ def test_a_refusal_charges_no_counter(make_store: Callable[[], LimitStore]) -> N
 
     async def work() -> tuple[bool, bool, float]:
         store = make_store()
-        await store.start()
         try:
             first = await store.admit([requests, tokens], [1, 900])
             second = await store.admit([requests, tokens], [1, 200])  # 1,100 tokens > 1,000
@@ -125,7 +123,6 @@ def test_charges_and_refunds_move_the_counter(make_store: Callable[[], LimitStor
 
     async def work() -> tuple[float, float]:
         store = make_store()
-        await store.start()
         try:
             await store.admit([c], [100])
             store.charge(c, 400)  # the answer used 400 more tokens than estimated
