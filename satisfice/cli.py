@@ -48,6 +48,8 @@ def banner(settings: Settings, host: str, port: int) -> str:
     if limits.rules:
         where = "in Redis, shared" if limits.store == "redis" else "in memory, per process"
         lines.append(f"  limits   {len(limits.rules)} rate limit rules, counted {where}")
+    for k in settings.keys:
+        lines.append(f"  key      {k.name:<12} knob {k.knob or 'of the route'}")
     return "\n".join(lines)
 
 

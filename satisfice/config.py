@@ -17,6 +17,7 @@ import yaml
 
 from satisfice.cache.settings import CachePolicy, CacheStoreSettings, policy_from_config, store_from_config
 from satisfice.errors import GatewayError
+from satisfice.keys import KeySettings, keys_from_config
 from satisfice.providers.presets import PRESETS
 from satisfice.ratelimit.settings import RateLimitSettings, rate_limits_from_config
 
@@ -127,6 +128,7 @@ class Settings:
     cache_store: CacheStoreSettings = field(default_factory=CacheStoreSettings)
     cache_policy: CachePolicy = field(default_factory=CachePolicy)  # the default; routes may override it
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    keys: tuple[KeySettings, ...] = ()  # per-key settings (satisfice/keys.py)
     source: str = "defaults"
 
 
@@ -468,6 +470,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         "learning",
         "cache",
         "rate_limits",
+        "keys",
     }
     _check_keys(doc, sections, "config")
     learning = _get(doc, "learning", "config", Mapping, {})
@@ -528,6 +531,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         cache_store=cache_store,
         cache_policy=cache_policy,
         rate_limits=rate_limits_from_config(doc.get("rate_limits"), env),
+        keys=keys_from_config(doc.get("keys"), env),
         source=source,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -19,6 +21,7 @@ from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import ROOT, GatewayProcess
 
 CANDIDATES = ["tiny-cheap", "gpt-4o-mini", "claude-3-5-haiku", "gpt-4o"]
+THRIFTY_KEY, PICKY_KEY = "sk-thrifty-0123456789", "sk-picky-9876543210"
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +45,23 @@ def auto_gateway(
     config["routes"] = {
         "smart": {"strategy": "auto", "candidates": CANDIDATES, "knob": "quality=0.7", "baseline": "gpt-4o"}
     }
-    with GatewayProcess(tmp_path_factory.mktemp("gw-auto"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
+    config["keys"] = {
+        "thrifty": {"key": "${THRIFTY_KEY}", "knob": "quality=0"},
+        "picky": {"key_sha256": hashlib.sha256(PICKY_KEY.encode()).hexdigest(), "knob": "loss=0"},
+    }
+    env = {"FAKE_OPENAI_KEY": "k", "THRIFTY_KEY": THRIFTY_KEY}
+    with GatewayProcess(tmp_path_factory.mktemp("gw-auto"), config, env=env) as gw:
         yield gw
 
 
-def client(gw: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=30)
+def client(gw: GatewayProcess, key: str = "k") -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0, timeout=30)
 
 
-def ask(gw: GatewayProcess, model: str, text: str = "What is 2+2?", **kw: Any) -> dict[str, str]:
-    raw = client(gw).chat.completions.with_raw_response.create(
+def ask(
+    gw: GatewayProcess, model: str, text: str = "What is 2+2?", key: str = "k", **kw: Any
+) -> dict[str, str]:
+    raw = client(gw, key).chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "user", "content": text}], **kw
     )
     raw.parse()
@@ -77,6 +87,33 @@ def test_knob_extremes_via_suffix_and_header(auto_gateway: GatewayProcess) -> No
     h = ask(auto_gateway, "smart", extra_headers={"x-satisfice-knob": "quality=0"})
     assert h["x-satisfice-model"] == "tiny-cheap" and h["x-satisfice-knob"] == "quality=0"
     assert ask(auto_gateway, "smart:loss=0")["x-satisfice-model"] == top["x-satisfice-model"]
+
+
+def test_a_configured_key_brings_its_knob(auto_gateway: GatewayProcess) -> None:
+    best = ask(auto_gateway, "smart:loss=0")["x-satisfice-model"]
+    assert best != "tiny-cheap"
+    thrifty = ask(auto_gateway, "smart", key=THRIFTY_KEY)
+    assert thrifty["x-satisfice-model"] == "tiny-cheap" and thrifty["x-satisfice-knob"] == "quality=0"
+    assert auto_gateway.row(thrifty["x-satisfice-request-id"])["knob"] == "quality=0"
+    picky = ask(auto_gateway, "smart", key=PICKY_KEY)
+    assert picky["x-satisfice-model"] == best and picky["x-satisfice-knob"] == "loss=0"
+    # the request's own knob wins over the key's: the header, and above it the model suffix
+    h = ask(auto_gateway, "smart", key=THRIFTY_KEY, extra_headers={"x-satisfice-knob": "loss=0"})
+    assert h["x-satisfice-model"] == best and h["x-satisfice-knob"] == "loss=0"
+    h = ask(auto_gateway, "smart:loss=0", key=THRIFTY_KEY, extra_headers={"x-satisfice-knob": "quality=0"})
+    assert h["x-satisfice-model"] == best and h["x-satisfice-knob"] == "loss=0"
+    # an unknown key gets the route's knob; an Anthropic client's x-api-key is recognised too
+    assert ask(auto_gateway, "smart", key="sk-unknown")["x-satisfice-knob"] == "quality=0.7"
+    msg = anthropic.Anthropic(base_url=auto_gateway.url, api_key=THRIFTY_KEY, max_retries=0)
+    raw = msg.messages.with_raw_response.create(
+        model="smart", max_tokens=20, messages=[{"role": "user", "content": "What is 2+2?"}]
+    )
+    assert raw.headers["x-satisfice-knob"] == "quality=0" and raw.headers["x-satisfice-model"] == "tiny-cheap"
+    # the keys themselves are stored nowhere: not in the ledger's rows or files, not in the config
+    rows = json.dumps(auto_gateway.rows())
+    stored = b"".join(p.read_bytes() for p in auto_gateway.tmp.glob("*") if p.is_file())
+    for key in (THRIFTY_KEY, PICKY_KEY):
+        assert key not in rows and key.encode() not in stored
 
 
 def test_constraints_beat_the_knob(auto_gateway: GatewayProcess) -> None:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from satisfice.keys import KeyBook
 from satisfice.server import gc_tuning
 from satisfice.server.chat import ChatEndpoints
 from satisfice.server.misc import MiscEndpoints
@@ -33,7 +34,7 @@ def make_app(parts: Parts) -> web.Application:
     settings = parts.settings
     # client_max_size: aiohttp refuses bigger bodies itself; we render its refusal OpenAI-style.
     app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
-    chat = ChatEndpoints(parts.gateway, settings.max_body_bytes)
+    chat = ChatEndpoints(parts.gateway, settings.max_body_bytes, KeyBook(settings.keys))
     misc = MiscEndpoints(parts.gateway, parts.directory, settings.max_body_bytes, settings.simulated)
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", chat.chat_completions)

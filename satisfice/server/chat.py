@@ -20,8 +20,16 @@ from satisfice.api.anthropic_messages_stream import MessagesStreamEncoder
 from satisfice.api.openai_request import validate_chat_request
 from satisfice.errors import GatewayError, InternalError
 from satisfice.gateway import Call, Gateway
+from satisfice.keys import KeyBook
 from satisfice.ledger.record import LedgerRow
-from satisfice.server.http import error_response, json_response, new_request_id, read_json, tenant_of
+from satisfice.server.http import (
+    caller_digest,
+    error_response,
+    json_response,
+    new_request_id,
+    read_json,
+    tenant_of,
+)
 from satisfice.server.relay import OpenAIEncoder, relay
 
 T = TypeVar("T")
@@ -47,15 +55,21 @@ class AnthropicEncoder:
 
 
 class ChatEndpoints:
-    def __init__(self, gateway: Gateway, max_body: int) -> None:
+    def __init__(self, gateway: Gateway, max_body: int, keys: KeyBook | None = None) -> None:
         self.gateway = gateway
         self.max_body = max_body
+        self.keys = keys or KeyBook()
 
     def _call(self, request: web.Request, endpoint: str) -> Call:
         headers = request.headers
+        digest = caller_digest(request)
+        knob = headers.get("x-satisfice-knob")
+        if knob is None and self.keys:
+            known = self.keys.find(digest)
+            knob = known.knob if known is not None else None
         return Call(
-            LedgerRow(id=new_request_id(), ts=time.time(), endpoint=endpoint, tenant=tenant_of(request)),
-            knob=headers.get("x-satisfice-knob"),
+            LedgerRow(id=new_request_id(), ts=time.time(), endpoint=endpoint, tenant=tenant_of(digest)),
+            knob=knob,
             cache_headers={k: headers[k] for k in _CACHE_HEADERS if k in headers},
         )
 

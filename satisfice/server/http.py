@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from typing import Any
@@ -11,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from satisfice.errors import BodyTooLarge, GatewayError, InvalidRequest
+from satisfice.keys import key_digest
 
 JSON_TYPE = "application/json"
 
@@ -44,14 +44,18 @@ def new_request_id() -> str:
     return "req_" + _IDS.take(12).hex()
 
 
-def tenant_of(request: web.Request) -> str:
-    """A fingerprint of the caller's key (never the key itself)."""
+def caller_digest(request: web.Request) -> str:
+    """SHA-256 (hex) of the caller's key, "" without one. The key itself goes no further."""
     auth = request.headers.get("authorization") or request.headers.get("x-api-key") or ""
     if auth.lower().startswith("bearer "):
         auth = auth[7:]
-    if not auth:
-        return ""
-    return "key_" + hashlib.sha256(auth.strip().encode()).hexdigest()[:12]
+    auth = auth.strip()
+    return key_digest(auth) if auth else ""
+
+
+def tenant_of(digest: str) -> str:
+    """The ledger's and the limits' name for a caller: a short fingerprint of its key's digest."""
+    return "key_" + digest[:12] if digest else ""
 
 
 async def read_json(request: web.Request, limit: int) -> Any:

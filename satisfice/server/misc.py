@@ -20,7 +20,14 @@ from satisfice.providers.openai_compat import OpenAIDialect
 from satisfice.providers.registry import dialect
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.planner import Plan
-from satisfice.server.http import error_response, json_response, new_request_id, read_json, tenant_of
+from satisfice.server.http import (
+    caller_digest,
+    error_response,
+    json_response,
+    new_request_id,
+    read_json,
+    tenant_of,
+)
 from satisfice.usage import usage_from_openai
 
 KNOWN_PATHS = {
@@ -98,7 +105,12 @@ class MiscEndpoints:
 
     async def embeddings(self, request: web.Request) -> web.Response:
         call = Call(
-            LedgerRow(id=new_request_id(), ts=time.time(), endpoint="embeddings", tenant=tenant_of(request))
+            LedgerRow(
+                id=new_request_id(),
+                ts=time.time(),
+                endpoint="embeddings",
+                tenant=tenant_of(caller_digest(request)),
+            )
         )
         try:
             body = await read_json(request, self.max_body)
