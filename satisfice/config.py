@@ -106,6 +106,7 @@ class RouteSettings:
     hedge: HedgeSettings | None = None  # latency hedge (strategies other than cascade/speculative)
     cache: CachePolicy | None = None  # None: the top-level cache policy
     trim: Any = None  # satisfice.trim.TrimSettings (opt-in prompt trimming); None: off
+    explore: float = 0.0  # strategy auto: share of decisions that try a neighbour (routing/explore.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +308,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         "hedge",
         "cache",
         "trim",
+        "explore",
     }
     _check_keys(obj, allowed, where)
     if not _NAME.match(name) or "/" in name or ":" in name:
@@ -343,6 +345,14 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         parse_knob(knob)
     except GatewayError as e:
         raise ConfigError(f"{where}.knob", e.message) from None
+    explore = _get(obj, "explore", where, float, 0.0)
+    if not 0.0 <= explore <= 0.5:
+        raise ConfigError(f"{where}.explore", f"must be between 0 and 0.5 (a share of requests): {explore}")
+    if explore and strategy != "auto":
+        raise ConfigError(
+            f"{where}.explore",
+            "only strategy auto explores (a cascade already tries cheaper candidates and learns from them)",
+        )
     router = _get(obj, "router", where, str, "learned")
     if router not in ROUTERS and not router.endswith(".npz"):
         raise ConfigError(
@@ -366,6 +376,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         hedge=_hedge(obj.get("hedge"), f"{where}.hedge", strategy),
         cache=None if obj.get("cache") is None else policy_from_config(obj["cache"], f"{where}.cache", cache),
         trim=_trim(obj.get("trim"), f"{where}.trim"),
+        explore=explore,
     )
 
 

@@ -375,6 +375,7 @@ class Gateway:
                 candidates=list(plan.names),
                 predictions=list(d.raw_quality),
                 knob=str(d.knob),
+                propensity=d.propensity,
                 costs=list(d.cost),
                 share_target=d.target if d.knob.kind == "share" else None,
             )

@@ -39,9 +39,17 @@ class Decision:
     target: float | None  # the quality target the knob resolved to (None for wtp)
     raw_quality: list[float] | None = None  # before online learning shifted it
     cluster: int = 0  # the prompt's cluster (learning statistics are kept per cluster)
+    propensity: float = 1.0  # the probability that `index` was chosen (< 1 when the route explores)
+    explored_from: int | None = None  # the knob's own pick, when exploration chose another
 
     def reason(self, names: list[str]) -> str:
         i = self.index
+        if self.explored_from is not None:
+            g = self.explored_from
+            return (
+                f"auto ({self.knob}) exploring: {names[i]} predicted {self.quality[i]:.2f} instead of "
+                f"{names[g]} {self.quality[g]:.2f} (chosen with probability {self.propensity:.3f})"
+            )
         best = first_best(self.quality)
         head = f"auto ({self.knob}): {names[i]} predicted {self.quality[i]:.2f}"
         if self.target is not None:

@@ -15,6 +15,7 @@ from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFoun
 from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
 from satisfice.routing.directory import ModelDirectory, Target
+from satisfice.routing.explore import explore
 from satisfice.routing.knob import parse_knob
 
 # Stand-in for a candidate the catalog does not know (a passthrough model): mid-range everything.
@@ -192,6 +193,8 @@ class Planner:
             decision = self._auto[route.router].decide(
                 infos, needs, parsed, self._adjuster(route.name, names)
             )
+            if route.explore > 0.0:
+                decision = explore(decision, route.explore, self.rng)
             q, c = decision.quality, decision.cost
             scores = {n: (q[i], c[i]) for i, n in enumerate(names)}
             if route.strategy == "auto":
