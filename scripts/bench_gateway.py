@@ -22,9 +22,9 @@ first; scripts/bench_router.py measures the decision on prompts new to the proce
 With --rate-limit a variant satisfice-routed-rl runs the routed set-up with a Redis-backed rate
 limit per caller key, on requests and on tokens, so high that it never refuses: every request is
 admitted by one script call to Redis and its token count is corrected after the answer (batched).
-The script starts its own redis-server (pinned to core 0 with the mock and the load generator, off the gateway's core 1) and prints
-what Redis spent per script call (INFO commandstats) and in all, since that CPU is not the
-gateway's.
+The script starts its own redis-server (pinned to core 0 with the mock and the load generator, off
+the gateway's core 1) and prints what Redis spent per script call (INFO commandstats) and in all,
+since that CPU is not the gateway's.
 
 With --cache-hits a third variant, satisfice-hits, has a cache TTL of an hour instead, so after the
 first request every request is an exact cache hit: the cost of serving a hit.
@@ -142,8 +142,20 @@ def _start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = 6390 + os.getpid() % 500
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
     proc = subprocess.Popen(
-        [*pin, "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(tmp)],
+        [
+            *pin,
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp),
+        ],
         stdout=subprocess.DEVNULL,
     )
     time.sleep(0.3)

@@ -56,7 +56,8 @@ def main() -> int:
         p.add_argument(
             "--parts",
             default="",
-            help="comma list: routerbench,mmlu,gsm8k,arena-bench,arena-battles,unseen-models (default: all)",
+            help="comma list: routerbench,mmlu,gsm8k,arena-bench,pooled,arena-battles,unseen-models "
+            "(default: all)",
         )
         p.add_argument(
             "--baselines", default=",".join(BASELINES), help="baselines to report too ('' for none)"
@@ -80,7 +81,7 @@ def main() -> int:
     routers = ["learned", *(b for b in args.baselines.split(",") if b)]
     for router in routers:
         print(f"\n== {router} ==", flush=True)
-        rparts = parts or (("routerbench", *report.TWO_MODEL) if router != "learned" else ())
+        rparts = parts or (("routerbench", *report.TWO_MODEL, "pooled") if router != "learned" else ())
         results[router] = report.run(
             data,
             fitter_for(router, args.seed, settings),
