@@ -19,7 +19,8 @@ from satisfice.cascade import CascadeRunner
 from satisfice.config import RouteSettings
 from satisfice.errors import ContextWindowExceeded, GatewayError
 from satisfice.learn.records import Decision as LoggedDecision
-from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, cancel_charge, price
+from satisfice.ledger.cancelled import CancelCharge, OutputSpeeds, charge_cancelled
+from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, price
 from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.registry import dialect
@@ -28,7 +29,7 @@ from satisfice.providers.runner import HTTPRunner
 from satisfice.ratelimit import Admission, RateLimiter
 from satisfice.routing.constraints import Needs, needs_of
 from satisfice.routing.directory import Target
-from satisfice.routing.executor import Attempt, Executor
+from satisfice.routing.executor import Attempt, Charger, Executor
 from satisfice.routing.hedge import Hedger
 from satisfice.routing.planner import Plan, Planner
 from satisfice.speculative import speculate, speculate_stream
@@ -105,6 +106,7 @@ class Gateway:
         self.cache = cache
         self.cascade = CascadeRunner(executor, planner.directory, self._complete_one)
         self.hedger = Hedger(executor)
+        self.speeds = OutputSpeeds()  # recent output speed per deployment: prices cancelled calls
 
     def _plan(self, call: Call, body: dict[str, Any]) -> Plan:
         call.needs = needs_of(body)
@@ -243,14 +245,15 @@ class Gateway:
         plan = self._plan(call, body)
 
         if plan.steps is not None:
-            run = speculate if plan.strategy == "speculative" else CascadeRunner.complete
-            target, result, usage, total, trail = await run(
-                self.cascade,
-                plan,
-                body,
-                call.attempts,
-                lambda t, r: self._estimate_completion_usage(t, body, r),
-            )
+
+            def estimate(t: Target, r: Completion) -> Usage:
+                return self._estimate_completion_usage(t, body, r)
+
+            if plan.strategy == "speculative":
+                ran = speculate(self.cascade, plan, body, call.attempts, estimate, self._cancel_charge(body))
+            else:
+                ran = self.cascade.complete(plan, body, call.attempts, estimate)
+            target, result, usage, total, trail = await ran
             call.target = target
             call.row.reason = f"{call.row.reason}; {trail}"
             self._account(call, usage, total)  # every attempt's cost, failed cheap ones included
@@ -309,10 +312,13 @@ class Gateway:
             return stream, first
 
         if plan.steps is not None:
-            open_ladder = speculate_stream if plan.strategy == "speculative" else CascadeRunner.open_stream
-            target, stream, first, abandoned, trail = await open_ladder(
-                self.cascade, plan, body, call.attempts, attempt
-            )
+            if plan.strategy == "speculative":
+                ladder = speculate_stream(
+                    self.cascade, plan, body, call.attempts, attempt, self._cancel_charge(body)
+                )
+            else:
+                ladder = self.cascade.open_stream(plan, body, call.attempts, attempt)
+            target, stream, first, abandoned, trail = await ladder
             call.extra_cost_usd = abandoned
             call.row.reason = f"{call.row.reason}; {trail}" if trail else call.row.reason
         elif plan.hedge is not None:
@@ -419,12 +425,21 @@ class Gateway:
             self.hedger.spend.record(call.plan.route, row.cost_usd - cancelled)
         self._learn_outcomes(call)
 
-    @staticmethod
-    def _cancel_charge(body: dict[str, Any]) -> Callable[[Target], float]:
-        """A cancelled call's charge: its prompt at the input price (the partial output is unseen)."""
+    def _cancel_charge(self, body: dict[str, Any]) -> Charger:
+        """A cancelled call's charge (`ledger/cancelled.py`): its prompt, plus the output it had
+        streamed, or else the output estimated from how long it ran at its recent speed."""
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
 
-        def charge(target: Target) -> float:
-            return cancel_charge(target.info, tokens.count_prompt(body, target.dep.model))
+        def charge(target: Target, seconds: float, seen: str) -> CancelCharge:
+            model, info = target.dep.model, target.info
+            caps = [c for c in (limit, info.max_output if info is not None else None) if isinstance(c, int)]
+            return charge_cancelled(
+                info,
+                tokens.count_prompt(body, model),
+                received_tokens=tokens.count_text(seen, model) if seen else None,
+                estimated_tokens=self.speeds.tokens_in(f"{target.dep.provider}/{model}", seconds),
+                cap=min(caps) if caps else None,
+            )
 
         return charge
 
@@ -465,6 +480,8 @@ class Gateway:
             row.error = error.message if isinstance(error, GatewayError) else error
         if call.target is not None and not row.model:
             row.model, row.provider = call.target.dep.model, call.target.dep.provider
+        if outcome == "ok" and len(call.attempts) == 1 and call.attempts[0].outcome == "ok":
+            self.speeds.observe(f"{row.provider}/{row.model}", row.completion_tokens, row.latency_ms / 1000)
         if call.admission is not None and self.limiter is not None:
             used = 0 if call.hit is not None else row.prompt_tokens + row.completion_tokens
             self.limiter.settle(call.admission, used)

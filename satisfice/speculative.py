@@ -2,9 +2,9 @@
 within the deadline and passes verification, the strong request is cancelled (its connection
 closed); otherwise the strong answer is used and the cheap request cancelled if still running.
 
-Cancelled requests are charged in the ledger: a non-streaming call shows nothing of its partial
-output, so the estimate is its prompt tokens at the catalog's input price (providers bill the
-prompt of a request they started). For streams the cheap answer must end within the deadline and pass
+Cancelled requests are charged in the ledger (`ledger/cancelled.py`): their prompt, plus the output
+a stream had sent or, for a call that showed none, the output estimated from the time it ran and
+the deployment's recent speed. For streams the cheap answer must end within the deadline and pass
 before any byte is released (`speculate_stream`).
 """
 
@@ -17,12 +17,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from satisfice import tokens
 from satisfice.cascade import CascadeRunner, HeldStream, delta_text
-from satisfice.ledger.record import cancel_charge, price
+from satisfice.ledger.record import price
 from satisfice.providers.results import Completion, EventStream
 from satisfice.routing.directory import Target
-from satisfice.routing.executor import Attempt
+from satisfice.routing.executor import Attempt, Charger
 from satisfice.routing.planner import Plan
 from satisfice.usage import Usage
 from satisfice.verify import Verdict, verify
@@ -30,11 +29,10 @@ from satisfice.verify import Verdict, verify
 Result = tuple[Target, Completion]
 
 
-def _cancel(step: list[Target], body: dict[str, Any], log: list[Attempt], started: float) -> None:
+def _cancel(step: list[Target], charge: Charger, log: list[Attempt], started: float, seen: str = "") -> None:
     """Record the loser of a race as a cancelled attempt carrying its charge."""
-    target = step[0]
-    charge = cancel_charge(target.info, tokens.count_prompt(body, target.dep.model))
-    log.append(Attempt.cancelled(target, (time.perf_counter() - started) * 1000, charge))
+    ran = time.perf_counter() - started
+    log.append(Attempt.cancelled(step[0], ran * 1000, charge(step[0], ran, seen)))
 
 
 async def speculate(
@@ -43,6 +41,7 @@ async def speculate(
     body: dict[str, Any],
     attempts: list[Attempt],
     estimate: Callable[[Target, Completion], Usage],
+    charge: Charger,
 ) -> tuple[Target, Completion, Usage, float, str]:
     """(answering target, completion, its usage, cost of every answered call, trail); a cancelled
     call is charged through its `cancelled` attempt."""
@@ -80,7 +79,7 @@ async def speculate(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-        _cancel(step, body, log, started)
+        _cancel(step, charge, log, started)
         return 0.0
 
     try:
@@ -126,6 +125,7 @@ async def speculate_stream(
     body: dict[str, Any],
     attempts: list[Attempt],
     open_one: Callable[[Target], Awaitable[tuple[EventStream, bytes]]],
+    charge: Charger,
 ) -> tuple[Target, EventStream, bytes, float, str]:
     """The streaming race: the cheap stream must end within the deadline and pass verification
     before any byte goes out; then the strong stream is closed. Otherwise the strong stream is
@@ -141,10 +141,12 @@ async def speculate_stream(
     strong_log: list[Attempt] = []
     started = time.perf_counter()
 
+    events: list[bytes] = []  # the cheap stream's events so far (charged if it is cancelled)
+
     async def read_cheap() -> tuple[Target, EventStream, list[bytes]]:
         sub = dataclasses.replace(plan, targets=cheap_step, steps=None)
         target, (stream, first) = await runner.executor.run(sub, open_one, cheap_log)
-        events = [first]
+        events.append(first)
         try:
             async for event in aiter(stream):
                 events.append(event)
@@ -171,7 +173,7 @@ async def speculate_stream(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     _, (late, _first) = await strong
                     await late.aclose()  # it opened in the meantime: close it
-                _cancel(strong_step, body, strong_log, started)  # charged through its attempt
+                _cancel(strong_step, charge, strong_log, started)  # charged through its attempt
                 return (
                     target,
                     HeldStream(stream, events[1:]),
@@ -190,7 +192,8 @@ async def speculate_stream(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await cheap
             if not failed_early:
-                _cancel(cheap_step, body, cheap_log, started)  # charged through its attempt
+                seen = "".join(delta_text(e) for e in events)
+                _cancel(cheap_step, charge, cheap_log, started, seen)  # charged through its attempt
             spent = 0.0
             why = "failed" if failed_early else f"not done in {cs.speculative_deadline_ms:g} ms"
             trail = f"{cheap_step[0].dep.model} {why}"

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -33,6 +34,8 @@ CHEAP = [
     model("plain", 0.01, 0.6),
     model("slow-800+cheapslow", 0.01, 0.6),
     model("slow-3000+strong", 5.0, 0.97),
+    model("slow-400+strong2", 5.0, 0.97),
+    model("chunkdelay-50+drip", 0.01, 0.6),
 ]
 
 
@@ -83,6 +86,20 @@ def cascade_gateway(
             "knob": "quality=0.5",
             "candidates": ["plain", "slow-3000+strong"],
             "cascade": {"speculative_deadline_ms": 1500},
+        },
+        "race-est": {
+            "strategy": "speculative",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["plain", "slow-400+strong2"],
+            "cascade": {"speculative_deadline_ms": 300},
+        },
+        "race-drip": {
+            "strategy": "speculative",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["chunkdelay-50+drip", "gpt-4o"],
+            "cascade": {"speculative_deadline_ms": 300},
         },
         "race-slow": {
             "strategy": "speculative",
@@ -219,6 +236,49 @@ def test_speculative_slow_cheap_loses_to_the_strong_model(
     outcomes = {a["model"]: a["outcome"] for a in json.loads(row["attempts"])}
     assert outcomes == {"slow-800+cheapslow": "cancelled", "gpt-4o": "ok"}
     assert "not done in 200 ms" in row["reason"]
+
+
+def test_a_cancelled_call_is_charged_the_output_it_likely_produced(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    c = client(cascade_gateway)
+    prompt = [{"role": "user", "content": "Please repeat after me: " + "many words " * 500}]
+
+    def race() -> dict[str, Any]:
+        raw = c.chat.completions.with_raw_response.create(model="race-est", messages=prompt)  # type: ignore[arg-type]
+        assert raw.headers["x-satisfice-model"] == "plain"
+        row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+        lost: dict[str, Any] = {a["model"]: a for a in json.loads(row["attempts"])}["slow-400+strong2"]
+        assert lost["outcome"] == "cancelled"
+        return lost
+
+    first = race()  # nothing is known of the strong model's speed yet: the prompt alone
+    assert first["message"] == "charged prompt only (no output speed known yet)"
+    assert first["cost_usd"] > 0
+    # One whole answer (~1,000 tokens in 0.4 s) teaches the gateway its output speed ...
+    c.chat.completions.create(model="slow-400+strong2", messages=prompt)  # type: ignore[arg-type]
+    second = race()  # ... so the next cancelled call is charged the output it ran long enough to make
+    assert "output tokens (estimated from its recent output speed)" in second["message"]
+    produced = int(second["message"].split("~")[1].split()[0])
+    assert 0 < produced <= 1100
+    per_token = 2 * 5.0 / 1e6  # the model's output price
+    assert second["cost_usd"] == pytest.approx(first["cost_usd"] + produced * per_token, rel=1e-6)
+
+
+def test_a_cancelled_stream_is_charged_the_output_it_sent(cascade_gateway: GatewayProcess) -> None:
+    # The cheap stream drips a word every 50 ms: not done by the 300 ms deadline, so it is closed.
+    text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+    with client(cascade_gateway).chat.completions.with_streaming_response.create(
+        model="race-drip", messages=[{"role": "user", "content": text}], stream=True
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        got = "".join(ch.choices[0].delta.content or "" for ch in resp.parse() if ch.choices)
+    assert got == "echo: " + text
+    attempts = {a["model"]: a for a in json.loads(cascade_gateway.row(rid)["attempts"])}
+    lost = attempts["chunkdelay-50+drip"]
+    assert lost["outcome"] == "cancelled" and "output tokens received" in lost["message"]
+    received = int(lost["message"].split("+ ")[1].split()[0])
+    assert 1 <= received < 20  # some words went out before the close, not the whole answer
 
 
 def test_self_consistency_samples_the_cheap_model_twice_and_pays_for_both(

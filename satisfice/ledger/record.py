@@ -94,12 +94,6 @@ def price(info: ModelInfo | None, usage: Usage) -> float:
     )
 
 
-def cancel_charge(info: ModelInfo | None, prompt_tokens: int) -> float:
-    """What a cancelled call is charged: its prompt at the input price. A provider bills the
-    prompt of a request it started, and the partial output of a cancelled call is never seen."""
-    return price(info, Usage(prompt_tokens=prompt_tokens, estimated=True))
-
-
 def apply_costs(
     row: LedgerRow, info: ModelInfo | None, baseline: ModelInfo | None, usage: Usage | None
 ) -> None:

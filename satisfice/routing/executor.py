@@ -20,12 +20,15 @@ from satisfice.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
+from satisfice.ledger.cancelled import CancelCharge
 from satisfice.providers.failures import FAILOVER, RETRYABLE, UNHEALTHY, AttemptFailed, FailureKind
 from satisfice.routing.breaker import BreakerBoard
 from satisfice.routing.directory import Target
 from satisfice.routing.planner import Plan
 
 T = TypeVar("T")
+# Prices a cancelled call: (its target, seconds it ran, the text it had streamed, "" if none).
+Charger = Callable[[Target, float, str], CancelCharge]
 
 
 @dataclass(slots=True)
@@ -40,9 +43,16 @@ class Attempt:
     verdict: str = ""  # cascades: the verifiers' verdict on this attempt's answer
 
     @classmethod
-    def cancelled(cls, target: Target, elapsed_ms: float, charge: float) -> Attempt:
+    def cancelled(cls, target: Target, elapsed_ms: float, charge: CancelCharge) -> Attempt:
         """A call that lost a race (speculative, hedge): closed, and charged what it cost."""
-        return cls(target.dep.provider, target.dep.model, "cancelled", elapsed_ms, cost_usd=charge)
+        return cls(
+            target.dep.provider,
+            target.dep.model,
+            "cancelled",
+            elapsed_ms,
+            message=f"charged {charge.how}",
+            cost_usd=charge.cost_usd,
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

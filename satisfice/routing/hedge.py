@@ -16,7 +16,7 @@ import numpy as np
 
 from satisfice.config import HedgeSettings
 from satisfice.routing.directory import Target
-from satisfice.routing.executor import Attempt, Executor
+from satisfice.routing.executor import Attempt, Charger, Executor
 from satisfice.routing.planner import Plan
 
 T = TypeVar("T")
@@ -79,7 +79,7 @@ class Hedger:
         plan: Plan,
         call: Callable[[Target], Awaitable[T]],
         attempts: list[Attempt],
-        charge: Callable[[Target], float],
+        charge: Charger,
         discard: Callable[[T], Awaitable[None]],
     ) -> Hedged[T]:
         """`charge` prices a cancelled call; `discard` releases a result that lost the race."""
@@ -116,9 +116,9 @@ class Hedger:
             secondary: asyncio.Future[tuple[Target, T]] = asyncio.ensure_future(
                 self.executor.run(dataclasses.replace(plan, targets=targets[1:2]), call, second_log)
             )
-            racers: dict[asyncio.Future[tuple[Target, T]], tuple[Target, list[Attempt]]] = {
-                primary: (targets[0], first_log),
-                secondary: (targets[1], second_log),
+            racers: dict[asyncio.Future[tuple[Target, T]], tuple[Target, list[Attempt], float]] = {
+                primary: (targets[0], first_log, started),
+                secondary: (targets[1], second_log, time.perf_counter()),
             }
             pending: set[asyncio.Future[tuple[Target, T]]] = {primary, secondary}
             while pending:
@@ -127,14 +127,15 @@ class Hedger:
                     if task.exception() is not None:
                         continue
                     for other in pending:
-                        loser, log = racers[other]
+                        loser, log, since = racers[other]
                         other.cancel()
                         with contextlib.suppress(asyncio.CancelledError, Exception):
                             late = await other
                             await discard(late[1])  # it answered in the meantime: release it
-                        cost = charge(loser)
-                        log.append(Attempt.cancelled(loser, (time.perf_counter() - started) * 1000, cost))
-                        self.spend.record(plan.route, cost, extra=True)
+                        ran = time.perf_counter() - since
+                        cost = charge(loser, ran, "")
+                        log.append(Attempt.cancelled(loser, ran * 1000, cost))
+                        self.spend.record(plan.route, cost.cost_usd, extra=True)
                     target, result = task.result()
                     self.history.learn(first_log + second_log)
                     return Hedged(target, result, True)
