@@ -87,7 +87,7 @@ def resolve_models(names: list[str]) -> list[ModelInfo]:
     catalog = load_catalog()
     out = []
     for name in names:
-        found = catalog.lookup(name)
+        found = catalog.lookup_loose(name)
         if not found:
             raise KeyError(name)
         out.append(found[0])

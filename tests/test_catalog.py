@@ -351,3 +351,12 @@ def test_catalog_rejects_duplicates_and_bad_documents() -> None:
         catalog_from_document({"schema_version": 1, "models": [entry()]})
     small = catalog_from_document({"schema_version": 1, "models": [entry()]}, complete=False)
     assert isinstance(small.lookup("acme/m1")[0], ModelInfo)
+
+
+def test_loose_lookup_ignores_case_and_underscores_but_exact_lookup_does_not() -> None:
+    catalog = load_catalog()
+    exact = catalog.lookup("gpt-4-1106-preview")
+    assert exact and catalog.lookup("GPT-4-1106-preview") == []
+    assert catalog.lookup_loose("GPT-4-1106-preview") == exact
+    assert catalog.lookup_loose("mixtral-8x7b")[0].id == "mixtral-8x7b-instruct"  # alias mixtral_8x7b
+    assert catalog.lookup_loose("no-such-model") == []

@@ -21,6 +21,10 @@ SCHEMA_VERSION = 1
 DATA_FILE = "models.json"
 
 
+def loose_name(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
 class Catalog:
     """An immutable set of models, unique by (provider, id), kept in file order."""
 
@@ -31,12 +35,16 @@ class Catalog:
         self._by_id: dict[tuple[str, str], ModelInfo] = {}  # (provider, id) -> model
         self._by_name: dict[str, list[ModelInfo]] = {}  # id or alias -> models of every provider
         self._by_provider: dict[str, list[ModelInfo]] = {}
+        self._by_loose: dict[str, list[ModelInfo]] = {}  # loose_name(id or alias) -> models
         for m in self._models:
             self._by_provider.setdefault(m.provider, []).append(m)
             self._by_id[(m.provider, m.id)] = m
             for name in (m.id, *m.aliases):
                 self._by_key[(m.provider, name)] = m
                 self._by_name.setdefault(name, []).append(m)
+                loose = self._by_loose.setdefault(loose_name(name), [])
+                if m not in loose:
+                    loose.append(m)
 
     def __iter__(self) -> Iterator[ModelInfo]:
         return iter(self._models)
@@ -61,6 +69,12 @@ class Catalog:
             if hit is not None:
                 return [hit]
         return list(self._by_name.get(name, ()))
+
+    def lookup_loose(self, name: str) -> list[ModelInfo]:
+        """`lookup`, and failing that a match that ignores case and '_' versus '-' (offline tools
+        read names from other people's files: "GPT-4-1106-preview", "mixtral-8x7b"). The gateway
+        itself routes by exact names only."""
+        return self.lookup(name) or list(self._by_loose.get(loose_name(name), ()))
 
     def get(self, provider: str, model: str) -> ModelInfo | None:
         """The entry of `provider` whose id or alias is `model`."""
