@@ -211,6 +211,9 @@ class Gateway:
         ticket = call.cache
         if self.cache is None or ticket is None or not ticket.use.write or call.target is None:
             return
+        decision = call.plan.decision if call.plan is not None else None
+        if decision is not None and decision.explored_from is not None:
+            return  # an explored answer is an experiment: repeats get the knob's own pick
         row, model = call.row, call.target.dep.model
         await self.cache.save(
             ticket,

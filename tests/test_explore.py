@@ -87,7 +87,15 @@ def exploring_gateway(
             "knob": "quality=0.6",
             "candidates": ["cheapo", "gpt-4o"],
             "explore": 0.5,
-        }
+        },
+        "explorer-cached": {
+            "strategy": "auto",
+            "router": "prior",
+            "knob": "quality=0.6",
+            "candidates": ["cheapo", "gpt-4o"],
+            "explore": 0.5,
+            "cache": {"when": "always"},
+        },
     }
     config["learning"] = {"gate_interval_s": 0.5}
     with GatewayProcess(tmp_path_factory.mktemp("gw-explore"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
@@ -130,3 +138,24 @@ def test_explored_answers_teach_the_router_a_cheaper_model(exploring_gateway: Ga
         time.sleep(0.2)
     assert moved is not None, "the gate never promoted what exploration found"
     assert float(moved.headers["x-satisfice-predicted-quality"]) >= 0.6
+
+
+def test_an_explored_answer_is_never_cached(exploring_gateway: GatewayProcess) -> None:
+    c = openai.OpenAI(base_url=exploring_gateway.base_url, api_key="k", max_retries=0, timeout=30)
+
+    def ask(text: str) -> tuple[str, str]:
+        raw = c.chat.completions.with_raw_response.create(
+            model="explorer-cached", messages=[{"role": "user", "content": text}]
+        )
+        return raw.headers["x-satisfice-model"], raw.headers["x-satisfice-cache"]
+
+    explored_first = 0
+    for i in range(12):  # each prompt twice: the second is a hit only if the first was stored
+        text = f"Name colour number {i} of the rainbow."
+        (first, _), (second, cache) = ask(text), ask(text)
+        if first == "cheapo":  # explored (p = 0.5): not stored, so the repeat is answered afresh
+            explored_first += 1
+            assert not cache.startswith("hit")
+        else:
+            assert cache.startswith("hit") and second == "gpt-4o"
+    assert explored_first  # (all 12 first answers unexplored: probability 1 in 4096)
