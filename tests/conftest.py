@@ -19,6 +19,18 @@ def upstream() -> Iterator[FakeUpstream]:
         yield fake
 
 
+def cheap_model(model_id: str, prior: float) -> dict[str, Any]:
+    """A catalog entry for a very cheap fake-upstream model with the given quality prior."""
+    return {
+        "id": model_id,
+        "provider": "openai",
+        "input_per_mtok": 0.01,
+        "output_per_mtok": 0.02,
+        "context_window": 100000,
+        "quality_prior": prior,
+    }
+
+
 def standard_config(up: FakeUpstream) -> dict[str, Any]:
     """Three providers on the fake (one per dialect) and routes that exercise failover."""
     fast = {

@@ -39,6 +39,17 @@ CHEAP = [
 ]
 
 
+def race(candidates: list[str], deadline_ms: int) -> dict[str, Any]:
+    """A speculative route over (cheap, strong) with a known ladder (router: prior)."""
+    return {
+        "strategy": "speculative",
+        "router": "prior",
+        "knob": "quality=0.5",
+        "candidates": candidates,
+        "cascade": {"speculative_deadline_ms": deadline_ms},
+    }
+
+
 @pytest.fixture(scope="module")
 def cascade_gateway(
     upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
@@ -80,34 +91,10 @@ def cascade_gateway(
             "candidates": ["alt", "gpt-4o-mini", "gpt-4o"],
             "cascade": {"agreement": True},
         },
-        "race": {
-            "strategy": "speculative",
-            "router": "prior",
-            "knob": "quality=0.5",
-            "candidates": ["plain", "slow-3000+strong"],
-            "cascade": {"speculative_deadline_ms": 1500},
-        },
-        "race-est": {
-            "strategy": "speculative",
-            "router": "prior",
-            "knob": "quality=0.5",
-            "candidates": ["plain", "slow-400+strong2"],
-            "cascade": {"speculative_deadline_ms": 300},
-        },
-        "race-drip": {
-            "strategy": "speculative",
-            "router": "prior",
-            "knob": "quality=0.5",
-            "candidates": ["chunkdelay-50+drip", "gpt-4o"],
-            "cascade": {"speculative_deadline_ms": 300},
-        },
-        "race-slow": {
-            "strategy": "speculative",
-            "router": "prior",
-            "knob": "quality=0.5",
-            "candidates": ["slow-800+cheapslow", "gpt-4o"],
-            "cascade": {"speculative_deadline_ms": 200},
-        },
+        "race": race(["plain", "slow-3000+strong"], 1500),
+        "race-est": race(["plain", "slow-400+strong2"], 300),
+        "race-drip": race(["chunkdelay-50+drip", "gpt-4o"], 300),
+        "race-slow": race(["slow-800+cheapslow", "gpt-4o"], 200),
     }
     with GatewayProcess(tmp_path_factory.mktemp("gw-cascade"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
         yield gw

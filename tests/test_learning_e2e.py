@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.conftest import standard_config
+from tests.conftest import cheap_model, standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -19,16 +19,7 @@ def learning_gateway(
     upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    config["models"] = [
-        {
-            "id": "cheapo",
-            "provider": "openai",
-            "input_per_mtok": 0.01,
-            "output_per_mtok": 0.02,
-            "context_window": 100000,
-            "quality_prior": 0.8,
-        }
-    ]
+    config["models"] = [cheap_model("cheapo", 0.8)]
     # prior router: both candidates look good enough, so the knob picks the cheap one until learning says no.
     config["routes"] = {
         "learn": {
