@@ -1,7 +1,7 @@
 """Model features from the catalog, so that any catalog model (seen in training or not) gets a prediction.
 
-z(model) = [1, quality prior, log price, log context, tools, vision, json_schema, reasoning, code model,
-            vendor one-hots]
+z(model) = [1, logit of the quality prior, log price, log context, tools, vision, json_schema, reasoning,
+            code model, vendor one-hots]
 
 The vendor is derived from the catalog `family` (gpt-4o, claude-3.5, llama-3.1, ...), not from the
 hosting provider. A model unknown to the catalog (a bare id) gets neutral features: the catalog's
@@ -39,7 +39,16 @@ BASE_NAMES = (
 )
 NAMES = BASE_NAMES + tuple(f"vendor_{v}" for v in VENDORS)
 N_MODEL_FEATURES = len(NAMES)
-PRIOR_CENTER, PRIOR_SCALE = 0.7, 0.1
+# The prior is an MMLU-like accuracy. Ability is read on its logit scale (as an item-response model
+# would): MMLU saturates near the top, so 0.85 -> 0.92 is a larger step in ability than 0.60 -> 0.67.
+# At or below 4-choice chance (0.25) a prior says nothing more, hence the floor.
+PRIOR_FLOOR, PRIOR_CEIL = 0.27, 0.99
+PRIOR_CENTER, PRIOR_SCALE = math.log(0.7 / 0.3), 0.5  # logit(0.7) maps to 0, as before
+
+
+def prior_feature(prior: float) -> float:
+    p = min(max(prior, PRIOR_FLOOR), PRIOR_CEIL)
+    return (math.log(p / (1.0 - p)) - PRIOR_CENTER) / PRIOR_SCALE
 
 
 def vendor(info: ModelInfo) -> str:
@@ -60,7 +69,7 @@ def model_features(info: ModelInfo) -> npt.NDArray[np.float64]:
     z = np.zeros(N_MODEL_FEATURES)
     z[:9] = (
         1.0,
-        (info.quality_prior - PRIOR_CENTER) / PRIOR_SCALE,
+        prior_feature(info.quality_prior),
         math.log10(price + 0.01) if price > 0 else 0.0,  # unpriced stand-ins: the mid tier ($1 / Mtok)
         (math.log2(max(info.context_window, 2048)) - 15.0) / 3.0 if info.context_window > 1 else 0.0,
         float(info.tools),
