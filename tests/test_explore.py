@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from satisfice.config import ConfigError, parse_settings
+from satisfice.ledger.report import summarize
 from satisfice.routing.auto import Decision
 from satisfice.routing.explore import explore, neighbours
 from satisfice.routing.knob import parse_knob
@@ -96,7 +97,11 @@ def test_explored_answers_teach_the_router_a_cheaper_model(exploring_gateway: Ga
             assert "exploring: cheapo" in reason and "instead of gpt-4o" in reason
         else:
             assert reason.startswith("auto (quality=0.6): gpt-4o")
-    assert 10 <= Counter(served.values())["cheapo"] <= 50  # about half, at 0.5
+    explored = Counter(served.values())["cheapo"]
+    assert 10 <= explored <= 50  # about half, at 0.5
+    gw.rows(len(served))  # the ledger is written off the request path
+    report = summarize(gw.ledger)["explored"]
+    assert report["requests"] == explored and report["cost_usd"] > 0  # `satisfice report` counts them
     # Users liked the cheap answers better than the strong ones.
     for rid, model in served.items():
         deadline = time.monotonic() + 5

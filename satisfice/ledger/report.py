@@ -40,6 +40,12 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
             args,
         ).fetchone()
         levers = _levers(conn, where, args)
+        # Requests an auto route answered with a neighbour of its pick (`explore:`), and their cost.
+        explored = conn.execute(
+            f"""SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests {where}
+                {"AND" if where else "WHERE"} strategy = 'auto' AND reason LIKE '% exploring: %'""",
+            args,
+        ).fetchone()
     finally:
         conn.close()
     requests, ok, cost, baseline, p_tok, c_tok, cached, first, last = row
@@ -51,6 +57,7 @@ def summarize(path: str, since: float | None = None) -> dict[str, Any]:
         "ok": ok,
         "outcomes": {o: n for o, n in outcomes},
         "rate_limited": {"gateway": limited[0], "providers": limited[1]},
+        "explored": {"requests": explored[0], "cost_usd": explored[1]},
         "cost_usd": cost,
         "baseline_cost_usd": baseline,
         "savings_usd": baseline - cost,
@@ -121,6 +128,8 @@ def render_table(s: dict[str, Any]) -> str:
         f"blended price     ${s['blended_usd_per_mtok']:.4f} per million tokens",
         f"rate limited      {s['rate_limited']['gateway']} by the gateway's limits, "
         f"{s['rate_limited']['providers']} with every provider rate limited",
+        f"explored          {s['explored']['requests']} requests answered by a neighbour of the pick "
+        f"(${s['explored']['cost_usd']:.6f})",
         f"cache hits        {sum(s['cache_hits'].values())} ("
         + (", ".join(f"{k} {v}" for k, v in sorted(s["cache_hits"].items())) or "none")
         + f"), saving ${s['cache_saved_usd']:.6f}",
