@@ -63,7 +63,7 @@ class ChatEndpoints:
     def _call(self, request: web.Request, endpoint: str) -> Call:
         headers = request.headers
         digest = caller_digest(request)
-        knob = headers.get("x-satisfice-knob")
+        knob = headers.get("x-satisfice-knob") or None  # an empty header sets nothing
         if knob is None and self.keys:
             known = self.keys.find(digest)
             knob = known.knob if known is not None else None
