@@ -46,7 +46,6 @@ class OutputSpeeds:
 @dataclass(frozen=True, slots=True)
 class CancelCharge:
     cost_usd: float
-    prompt_tokens: int
     output_tokens: int
     how: str  # for the attempt's message: how the output was counted
 
@@ -69,4 +68,4 @@ def charge_cancelled(
     else:
         out, how = 0, "prompt only (no output speed known yet)"
     cost = price(info, Usage(prompt_tokens=prompt_tokens, completion_tokens=out, estimated=True))
-    return CancelCharge(cost, prompt_tokens, out, how)
+    return CancelCharge(cost, out, how)
