@@ -196,3 +196,22 @@ def test_an_agreement_cascade_starts_where_the_pair_it_asks_is_cheapest() -> Non
 
     assert first_rungs(agreement=False) == ["x", "t"]  # verified alone: the cheapest plausible first
     assert first_rungs(agreement=True) == ["y", "x", "t"]  # y's partner is x; x's would be t
+
+
+@pytest.mark.parametrize(
+    ("max_escalations", "ladder"), [(0, ["gpt-4o-mini"]), (1, ["gpt-4o-mini", "gpt-4o"])]
+)
+def test_max_escalations_caps_the_ladder_without_skipping_its_first_rung(
+    max_escalations: int, ladder: list[str]
+) -> None:
+    """With no escalation allowed the cascade answers from its first rung (verified and logged);
+    it used to replace that rung with the best model, sending every request there."""
+    route = {
+        "strategy": "cascade",
+        "router": "prior",
+        "knob": "quality=0.5",
+        "cascade": {"max_escalations": max_escalations},
+        "candidates": ["gpt-4o-mini", "claude-3-5-haiku", "gpt-4o"],
+    }
+    plan = planner({"c": route}).plan("c", needs_of(body()))
+    assert plan.steps is not None and [st[0].dep.model for st in plan.steps] == ladder

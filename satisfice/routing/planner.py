@@ -270,8 +270,9 @@ class Planner:
             ladder = [first, top] if top != first else [first]  # race the cheap one against the best
         else:
             ladder = [first, *better][: route.cascade.max_escalations + 1]
-            if top not in ladder:
+            if top not in ladder and len(ladder) > 1:
                 ladder[-1] = top  # the last resort is the best predicted candidate
+            # (max_escalations 0: the first rung alone, verified and logged, never escalated)
         joiner = " vs " if route.strategy == "speculative" else " -> "
         reason = f"{route.strategy} ({decision.knob}): " + joiner.join(
             f"{names[i]} {q[i]:.2f}" for i in ladder
