@@ -353,6 +353,14 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
             f"{where}.explore",
             "only strategy auto explores (a cascade already tries cheaper candidates and learns from them)",
         )
+    if "knob" in obj and strategy not in ("auto", "cascade", "speculative"):
+        raise ConfigError(
+            f"{where}.knob", f"strategy {strategy} has no knob: auto, cascade and speculative do"
+        )
+    if "cascade" in obj and strategy not in ("cascade", "speculative"):
+        raise ConfigError(
+            f"{where}.cascade", f"only strategies cascade and speculative read it, not {strategy}"
+        )
     router = _get(obj, "router", where, str, "learned")
     if router not in ROUTERS and not router.endswith(".npz"):
         raise ConfigError(
@@ -441,6 +449,13 @@ def _cascade(obj: Any, where: str) -> CascadeSettings:
         _get(obj, "speculative_deadline_ms", where, float, base.speculative_deadline_ms),
         f"{where}.speculative_deadline_ms",
     )
+    verify = _agreement_verify(
+        VerifySettings.from_config(obj.get("verify"), f"{where}.verify"),
+        _get(obj, "agreement", where, bool, False),
+    )
+    judge_model = _get(obj, "judge_model", where, str, None)
+    if verify.judge and not judge_model:
+        raise ConfigError(f"{where}.judge_model", "verify.judge is on: name the cheap model that judges")
     return CascadeSettings(
         max_escalations=max_esc,
         escalate_on_unsure=_get(obj, "escalate_on_unsure", where, bool, False),
@@ -448,12 +463,9 @@ def _cascade(obj: Any, where: str) -> CascadeSettings:
         plausible_margin=margin,
         escalation_budget_pct=budget,
         hold_tokens=hold,
-        judge_model=_get(obj, "judge_model", where, str, None),
+        judge_model=judge_model,
         speculative_deadline_ms=spec_ms,
-        verify=_agreement_verify(
-            VerifySettings.from_config(obj.get("verify"), f"{where}.verify"),
-            _get(obj, "agreement", where, bool, False),
-        ),
+        verify=verify,
     )
 
 

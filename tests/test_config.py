@@ -35,6 +35,18 @@ def test_errors_name_the_bad_key() -> None:
     assert err({"providers": [{"name": "openai"}, {"name": "openai"}]}).startswith("providers[1].name:")
 
 
+def test_route_settings_a_strategy_would_ignore_are_errors() -> None:
+    def route(**kw: object) -> dict[str, object]:
+        return {"routes": {"r": {"candidates": ["a", "b"], **kw}}}
+
+    assert err(route(strategy="first", knob="quality=0.9")).startswith(
+        "routes.r.knob: strategy first has no knob"
+    )
+    assert err(route(strategy="cheapest", cascade={"max_escalations": 1})).startswith("routes.r.cascade:")
+    judge_alone = route(strategy="cascade", cascade={"verify": {"judge": True}})
+    assert err(judge_alone).startswith("routes.r.cascade.judge_model: verify.judge is on")
+
+
 def test_keys_come_from_env_references_and_presets() -> None:
     env = {"MY_KEY": "sk-secret", "ANTHROPIC_API_KEY": "ak"}
     s = parse_settings(
