@@ -11,9 +11,8 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import orjson
-
 from satisfice import tokens
+from satisfice.cache.assemble import completion_from_events, event_text
 from satisfice.config import CascadeSettings
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
@@ -39,6 +38,8 @@ class EscalationBudget:
         self._spend: dict[str, list[float]] = {}  # route -> [all answered spend, spend on failed answers]
 
     def allows(self, route: str, pct: float) -> bool:
+        if pct <= 0:
+            return False
         total, failed = self._spend.get(route, [0.0, 0.0])
         return total <= 0 or failed / total * 100.0 < pct
 
@@ -64,9 +65,12 @@ class CascadeRunner:
     def _judge(self, cs: CascadeSettings, attempts: list[Attempt], spent: list[float]) -> VerifyContext:
         if not cs.judge_model or not cs.verify.judge:
             return VerifyContext()
-        judge = self.directory.targets(cs.judge_model)[0]
+        judge_model = cs.judge_model
 
         async def ask(messages: list[dict[str, Any]]) -> str:
+            # Looked up here, when the chain is unsure, so a judge that is not served fails only the
+            # check (the verifier reports it unsure), never a request that needs no judge.
+            judge = self.directory.targets(judge_model)[0]
             body = {"model": judge.dep.model, "messages": messages, "max_tokens": 64, "temperature": 0}
             result = await self.complete_one(judge.dep, body)
             usage = result.usage or Usage()
@@ -97,12 +101,17 @@ class CascadeRunner:
         attempts: list[Attempt],
         estimate: Callable[[Target, Completion], Usage],
     ) -> tuple[Target, Completion, Usage, float, str]:
-        """(answering target, its completion, its usage, total cost of every attempt, trail)."""
+        """(answering target, its completion, its usage, total cost of every attempt, trail).
+
+        When the rungs above a failed answer cannot answer at all, that answer is returned (the
+        trail says it failed verification) rather than an error: it was paid for, and it is what
+        a plain route would have returned."""
         assert plan.steps is not None and plan.cascade is not None
         cs, steps = plan.cascade, plan.steps
         spent = [0.0]
         trail: list[str] = []
         fetched: dict[int, tuple[Target, Completion] | None] = {}
+        fallback: tuple[Target, Completion, Usage] | None = None  # the last answer that failed
 
         async def answer(i: int) -> tuple[Target, Completion] | None:
             """Step i's answer, asked once (an agreement check may already have asked for it)."""
@@ -114,7 +123,7 @@ class CascadeRunner:
                         attempts,
                     )
                 except GatewayError:
-                    if i == len(steps) - 1:
+                    if i == len(steps) - 1 and fallback is None:
                         raise
                     fetched[i] = None
                     trail.append(f"{steps[i][0].dep.model} unavailable")
@@ -133,13 +142,14 @@ class CascadeRunner:
             cost = result.cost_usd if result.cost_usd is not None else price(target.info, usage)
             spent[0] += cost
             context = self._judge(cs, attempts, spent)
-            if cs.agreement and not last:
-                # The next rung answers too; the cheap answer stands only if the two agree, and
-                # on escalation the next rung's answer is already in hand.
-                nxt = await answer(i + 1)
-                context.second_answer = nxt[1].body if nxt is not None else None
-            elif cs.verify.self_consistency and not last:
-                context.second_answer = await self._second_sample(target, body, attempts, spent)
+            if not last and (cs.agreement or cs.verify.self_consistency):
+                # Asked only when the chain passes and the answer is short enough to compare. An
+                # agreement cascade asks the next rung, whose answer is then in hand on escalation.
+                context.sample = (
+                    self._partner(i, answer)
+                    if cs.agreement
+                    else self._resample(target, body, attempts, spent)
+                )
             outcome = await verify(body, result.body, cs.verify, context)
             answered.cost_usd, answered.verdict = cost, outcome.verdict.value
             answered.message = outcome.reason()
@@ -149,6 +159,7 @@ class CascadeRunner:
             )
             if bad and not last and self.budget.allows(plan.route, cs.escalation_budget_pct):
                 self.budget.record(plan.route, cost, failed=True)
+                fallback = (target, result, usage)
                 continue
             if bad and not last:
                 trail.append("escalation budget spent")
@@ -160,7 +171,25 @@ class CascadeRunner:
                         extra if extra is not None else price(other[0].info, other[1].usage or Usage())
                     )
             return target, result, usage, spent[0], "; ".join(trail)
-        raise AssertionError("unreachable: the last step returns or raises")
+        assert fallback is not None  # the last step raises unless an answer is in hand
+        target, result, usage = fallback
+        trail.append(f"answered with {target.dep.model}'s answer, which failed verification")
+        return target, result, usage, spent[0], "; ".join(trail)
+
+    @staticmethod
+    def _partner(
+        i: int, answer: Callable[[int], Awaitable[tuple[Target, Completion] | None]]
+    ) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+        async def partner() -> dict[str, Any] | None:
+            got = await answer(i + 1)
+            return got[1].body if got is not None else None
+
+        return partner
+
+    def _resample(
+        self, target: Target, body: dict[str, Any], attempts: list[Attempt], spent: list[float]
+    ) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+        return lambda: self._second_sample(target, body, attempts, spent)
 
     async def open_stream(
         self, plan: Plan, body: dict[str, Any], attempts: list[Attempt], open_one: OpenOne
@@ -183,7 +212,7 @@ class CascadeRunner:
                 continue
             if last or cs.hold_tokens == 0:
                 return target, stream, first, abandoned, "; ".join(trail)
-            held, text, finished, failed = [first], delta_text(first), False, ""
+            held, text, finished, broken = [first], event_text(first), False, ""
             it = aiter(stream)
             try:
                 while len(text) < cs.hold_tokens * _CHARS_PER_TOKEN:
@@ -193,54 +222,59 @@ class CascadeRunner:
                         finished = True
                         break
                     held.append(event)
-                    text += delta_text(event)
+                    text += event_text(event)
             except AttemptFailed as e:
-                failed = f"stream failed: {e.message}"
-            if not failed:
-                failed = await self.held_verdict(body, held, text, finished, cs)
+                broken = f"stream failed: {e.message}"
             answered = next(a for a in reversed(attempts) if a.outcome == "ok")
-            answered.verdict = "fail" if failed else "pass"
-            if failed and self.budget.allows(plan.route, cs.escalation_budget_pct):
-                await stream.aclose()  # the upstream sees the connection close
-                # Billed up to the cancel: the prompt plus what was generated, priced from the catalog.
-                cost = price(
-                    target.info,
-                    Usage(
-                        tokens.count_prompt(body, target.dep.model),
-                        tokens.count_text(text, target.dep.model),
-                        estimated=True,
-                    ),
-                )
-                answered.cost_usd, answered.message = cost, failed
+            if broken:  # nothing to verify or release: the next rung, whatever the budget
+                abandoned += await self._abandon(stream, target, body, text, answered, broken)
+                trail.append(f"{target.dep.model} {broken}")
+                continue
+            verdict, reason = await self.held_verdict(body, held, text, finished, cs)
+            answered.verdict, answered.message = verdict.value, reason
+            bad = verdict is Verdict.FAIL or (verdict is Verdict.UNSURE and cs.escalate_on_unsure)
+            if bad and self.budget.allows(plan.route, cs.escalation_budget_pct):
+                cost = await self._abandon(stream, target, body, text, answered, reason)
                 abandoned += cost
                 self.budget.record(plan.route, cost, failed=True)
-                trail.append(f"{target.dep.model} {failed}")
+                trail.append(f"{target.dep.model} {reason}")
                 continue
-            trail.append(f"{target.dep.model} {'held ' + str(len(held)) + ' events, ' if held else ''}pass")
+            trail.append(f"{target.dep.model} held {len(held)} events, {reason}")
+            if bad:
+                trail.append("escalation budget spent")
             return target, HeldStream(stream, held[1:]), held[0], abandoned, "; ".join(trail)
         raise AssertionError("unreachable: the last step returns or raises")
 
     @staticmethod
+    async def _abandon(
+        stream: EventStream, target: Target, body: dict[str, Any], text: str, answered: Attempt, why: str
+    ) -> float:
+        """Close a held stream (the upstream sees the connection close) and bill it up to the
+        cancel: the prompt plus what it generated, priced from the catalog."""
+        await stream.aclose()
+        model = target.dep.model
+        usage = Usage(tokens.count_prompt(body, model), tokens.count_text(text, model), estimated=True)
+        cost = price(target.info, usage)
+        answered.cost_usd, answered.message = cost, why
+        return cost
+
+    @staticmethod
     async def held_verdict(
         body: dict[str, Any], held: list[bytes], text: str, finished: bool, cs: CascadeSettings
-    ) -> str:
-        if finished:  # a short answer came whole: verify all of it
-            answer = {
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": _finish_reason(held),
-                    }
-                ]
+    ) -> tuple[Verdict, str]:
+        """The verdict on a held stream and its reason. A short answer that came whole is verified
+        like any answer (tool calls included); a longer one gets the prefix checks, which can only
+        fail it."""
+        if finished:
+            answer = completion_from_events(held) or {
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]
             }
             outcome = await verify(body, answer, cs.verify)
-            bad = outcome.verdict is Verdict.FAIL or (
-                outcome.verdict is Verdict.UNSURE and cs.escalate_on_unsure
-            )
-            return outcome.reason() if bad else ""
+            return outcome.verdict, outcome.reason()
         check = verify_stream_prefix(body, text, cs.verify)
-        return f"fail: {check.verifier}: {check.reason}" if check is not None else ""
+        if check is not None:
+            return Verdict.FAIL, f"fail: {check.verifier}: {check.reason}"
+        return Verdict.PASS, "pass: prefix checks"
 
 
 class HeldStream:
@@ -282,26 +316,3 @@ class HeldStream:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-def _chunk(event: bytes) -> dict[str, Any]:
-    try:
-        parsed = orjson.loads(event[6:])  # strip "data: "
-    except orjson.JSONDecodeError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def delta_text(event: bytes) -> str:
-    if b'"content"' not in event:
-        return ""
-    choices = _chunk(event).get("choices") or []
-    return "".join(str((c.get("delta") or {}).get("content") or "") for c in choices[:1])
-
-
-def _finish_reason(events: list[bytes]) -> str | None:
-    for event in reversed(events):
-        for c in _chunk(event).get("choices") or []:
-            if c.get("finish_reason"):
-                return str(c["finish_reason"])
-    return None

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from satisfice import tokens
-from satisfice.cache.assemble import CachedStream, completion_from_events
+from satisfice.cache.assemble import CachedStream, completion_from_events, event_text
 from satisfice.cache.layer import CacheTicket, Hit, ResponseCache
 from satisfice.cascade import CascadeRunner
 from satisfice.config import RouteSettings
@@ -34,6 +34,11 @@ from satisfice.routing.hedge import Hedger
 from satisfice.routing.planner import Plan, Planner
 from satisfice.speculative import speculate, speculate_stream
 from satisfice.usage import Usage
+
+# Upstream failures that are about the model on this prompt (see Gateway._learn_failures).
+_PROMPT_FAILURES = frozenset(
+    {FailureKind.TIMEOUT.value, FailureKind.BAD_RESPONSE.value, FailureKind.CONTEXT_WINDOW.value}
+)
 
 
 @dataclass(slots=True)
@@ -269,8 +274,12 @@ class Gateway:
             return None
 
         if plan.hedge is not None:
-            hedged = await self.hedger.run(plan, attempt, call.attempts, self._cancel_charge(body), keep)
+            hedged = await self.hedger.run(
+                plan, attempt, call.attempts, self._cancel_charge(body), keep, streamed=False
+            )
             target, result = hedged.target, hedged.result
+            if hedged.note:
+                call.notes.append(hedged.note)
         else:
             target, result = await self.executor.run(plan, attempt, call.attempts)
         call.target = target
@@ -329,8 +338,12 @@ class Gateway:
             async def release(opened: tuple[EventStream, bytes]) -> None:
                 await opened[0].aclose()
 
-            hedged = await self.hedger.run(plan, attempt, call.attempts, self._cancel_charge(body), release)
+            hedged = await self.hedger.run(
+                plan, attempt, call.attempts, self._cancel_charge(body), release, streamed=True
+            )
             target, (stream, first) = hedged.target, hedged.result
+            if hedged.note:
+                call.notes.append(hedged.note)
         else:
             target, (stream, first) = await self.executor.run(plan, attempt, call.attempts)
         call.target = target
@@ -350,13 +363,17 @@ class Gateway:
         body = call.sent or body
         usage = stream.usage
         if usage is None:
-            text = _stream_text(stream.events)
+            text = "".join(map(event_text, stream.events))
             usage = Usage(
                 prompt_tokens=tokens.count_prompt(body, call.target.dep.model),
                 completion_tokens=tokens.count_text(text, call.target.dep.model),
                 estimated=True,
             )
         cost = stream.cost_usd
+        plan = call.plan
+        if plan is not None and plan.steps is not None:  # the escalation budget's share is of all spend
+            answer_cost = cost if cost is not None else price(call.target.info, usage)
+            self.cascade.budget.record(plan.route, answer_cost, failed=False)
         if call.extra_cost_usd:  # a cascade abandoned earlier streams: they were billed too
             cost = (cost if cost is not None else price(call.target.info, usage)) + call.extra_cost_usd
         self._account(call, usage, cost)
@@ -408,6 +425,18 @@ class Gateway:
         if call.target is not None and call.target.dep.model != decided:  # a cascade escalated
             learner.record_answer(call.row.id, call.target.dep.model)
 
+    def _learn_failures(self, call: Call) -> None:
+        """Upstream failures that say something about a model on this prompt become outcomes (score
+        0, once per model): it timed out, sent an answer that could not be read, or refused the
+        prompt's length. Rate limits, refused keys, lost connections and 5xx are the provider's state,
+        not the model's quality: retries, failover and the circuit breakers deal with those."""
+        learner = self.planner.learner
+        if learner is None or call.plan is None or call.plan.decision is None:
+            return
+        failed = {a.model for a in call.attempts if a.outcome in _PROMPT_FAILURES}
+        for model in sorted(failed):
+            learner.observe(call.row.id, 0.0, "upstream_error", model=model)
+
     def _account(self, call: Call, usage: Usage, cost_usd: float | None = None) -> None:
         assert call.target is not None and call.plan is not None
         row = call.row
@@ -427,6 +456,17 @@ class Gateway:
         if call.plan.hedge is not None:
             self.hedger.spend.record(call.plan.route, row.cost_usd - cancelled)
         self._learn_outcomes(call)
+
+    def _charge_unanswered(self, call: Call) -> None:
+        """A request that ended without an accounted answer still paid for what its attempts got:
+        cheap answers a cascade escalated from, abandoned streams, judges, cancelled racers."""
+        row = call.row
+        if row.model:
+            return  # accounted: its cost already holds every attempt's
+        paid = sum(a.cost_usd or 0.0 for a in call.attempts)
+        if paid:
+            row.cost_usd += paid
+            row.savings_usd = row.baseline_cost_usd - row.cost_usd
 
     def _cancel_charge(self, body: dict[str, Any]) -> Charger:
         """A cancelled call's charge (`ledger/cancelled.py`): its prompt, plus the output it had
@@ -481,6 +521,8 @@ class Gateway:
         row.n_attempts = sum(1 for a in call.attempts if a.outcome != FailureKind.CIRCUIT_OPEN.value)
         if error is not None:
             row.error = error.message if isinstance(error, GatewayError) else error
+        self._charge_unanswered(call)
+        self._learn_failures(call)
         if call.target is not None and not row.model:
             row.model, row.provider = call.target.dep.model, call.target.dep.provider
         if outcome == "ok" and len(call.attempts) == 1 and call.attempts[0].outcome == "ok":
@@ -489,19 +531,3 @@ class Gateway:
             used = 0 if call.hit is not None else row.prompt_tokens + row.completion_tokens
             self.limiter.settle(call.admission, used)
         self.ledger.submit(row)
-
-
-def _stream_text(events: list[bytes]) -> str:
-    parts: list[str] = []
-    for ev in events:
-        try:
-            chunk = orjson.loads(ev[6:])  # strip "data: "
-        except orjson.JSONDecodeError:
-            continue
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str):
-                parts.append(delta["content"])
-            for tc in delta.get("tool_calls") or []:
-                parts.append(str((tc.get("function") or {}).get("arguments") or ""))
-    return "".join(parts)

@@ -17,7 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from satisfice.cascade import CascadeRunner, HeldStream, delta_text
+from satisfice.cache.assemble import event_text
+from satisfice.cascade import CascadeRunner, HeldStream
 from satisfice.ledger.record import price
 from satisfice.providers.results import Completion, EventStream
 from satisfice.routing.directory import Target
@@ -164,11 +165,11 @@ async def speculate_stream(
         done, _ = await asyncio.wait({cheap}, timeout=cs.speculative_deadline_ms / 1000)
         if cheap in done and cheap.exception() is None:
             target, stream, events = cheap.result()
-            text = "".join(delta_text(e) for e in events)
-            failed = await CascadeRunner.held_verdict(body, events, text, True, cs)
+            text = "".join(event_text(e) for e in events)
+            verdict, reason = await CascadeRunner.held_verdict(body, events, text, True, cs)
             answered = next(a for a in reversed(cheap_log) if a.outcome == "ok")
-            answered.verdict = "fail" if failed else "pass"
-            if not failed:
+            answered.verdict, answered.message = verdict.value, reason
+            if not (verdict is Verdict.FAIL or (verdict is Verdict.UNSURE and cs.escalate_on_unsure)):
                 strong.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     _, (late, _first) = await strong
@@ -181,7 +182,7 @@ async def speculate_stream(
                     0.0,
                     f"{target.dep.model} won within the deadline",
                 )
-            trail = f"{target.dep.model} {failed}"
+            trail = f"{target.dep.model} {reason}"
             spent = (
                 price(target.info, stream.usage or Usage()) if stream.cost_usd is None else stream.cost_usd
             )
@@ -192,7 +193,7 @@ async def speculate_stream(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await cheap
             if not failed_early:
-                seen = "".join(delta_text(e) for e in events)
+                seen = "".join(event_text(e) for e in events)
                 _cancel(cheap_step, charge, cheap_log, started, seen)  # charged through its attempt
             spent = 0.0
             why = "failed" if failed_early else f"not done in {cs.speculative_deadline_ms:g} ms"

@@ -24,6 +24,7 @@ def model(name: str, price: float, prior: float) -> dict[str, object]:
         "output_per_mtok": 2 * price,
         "context_window": 100000,
         "quality_prior": prior,
+        "capabilities": {"tools": True},
     }
 
 
@@ -36,7 +37,33 @@ CHEAP = [
     model("slow-3000+strong", 5.0, 0.97),
     model("slow-400+strong2", 5.0, 0.97),
     model("chunkdelay-50+drip", 0.01, 0.6),
+    model("error500+strongdown", 5.0, 0.97),
+    model("badjson+garbled", 0.01, 0.6),
 ]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {
+                "type": "object",
+                "properties": {"echo": {"type": "string"}},
+                "required": ["echo"],
+            },
+        },
+    }
+]
+
+
+def ladder(candidates: list[str], **cascade: Any) -> dict[str, Any]:
+    """A cascade route with a known ladder (router: prior)."""
+    return {
+        "strategy": "cascade",
+        "router": "prior",
+        "knob": "quality=0.5",
+        "candidates": candidates,
+        "cascade": cascade,
+    }
 
 
 def race(candidates: list[str], deadline_ms: int) -> dict[str, Any]:
@@ -91,6 +118,11 @@ def cascade_gateway(
             "candidates": ["alt", "gpt-4o-mini", "gpt-4o"],
             "cascade": {"agreement": True},
         },
+        "consistent-refuse": ladder(["refuse", "gpt-4o"], verify={"self_consistency": True}),
+        "strong-down": ladder(["refuse", "error500+strongdown"]),
+        "strong-down-stream": ladder(["refuse", "error500+strongdown"]),
+        "no-budget": ladder(["refuse", "gpt-4o"], escalation_budget_pct=0),
+        "garbled-first": ladder(["badjson+garbled", "gpt-4o"]),
         "race": race(["plain", "slow-3000+strong"], 1500),
         "race-est": race(["plain", "slow-400+strong2"], 300),
         "race-drip": race(["chunkdelay-50+drip", "gpt-4o"], 300),
@@ -328,3 +360,98 @@ def test_speculative_stream_slow_cheap_loses(cascade_gateway: GatewayProcess, up
     row = cascade_gateway.row(rid)
     outcomes = {a["model"]: a["outcome"] for a in json.loads(row["attempts"])}
     assert outcomes == {"slow-800+cheapslow": "cancelled", "gpt-4o": "ok"}
+
+
+def stream_chunks(gw: GatewayProcess, route: str, content: str, **kw: Any) -> tuple[str, list[Any]]:
+    """(request id, chunks) of a streamed request."""
+    with client(gw).chat.completions.with_streaming_response.create(
+        model=route, messages=[{"role": "user", "content": content}], stream=True, **kw
+    ) as resp:
+        return resp.headers["x-satisfice-request-id"], list(resp.parse())
+
+
+@pytest.mark.parametrize("route", ["thrifty-ok", "race"])
+def test_a_streamed_tool_call_is_verified_like_a_whole_one(
+    cascade_gateway: GatewayProcess, route: str
+) -> None:
+    """A streamed answer made of a tool call carries no content; it used to be judged an empty
+    answer, so every rung failed and the strongest model answered every streamed tool call."""
+    rid, chunks = stream_chunks(cascade_gateway, route, "find the weather", tools=TOOLS)
+    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert "".join(tc.function.arguments or "" for tc in calls) == '{"echo":"find the weather"}'
+    attempts = json.loads(cascade_gateway.row(rid)["attempts"])
+    assert (attempts[0]["model"], attempts[0].get("verdict")) == ("plain", "pass")
+    assert cascade_gateway.row(rid)["model"] == "plain"
+
+
+def test_a_streamed_verdict_is_recorded_as_given(cascade_gateway: GatewayProcess) -> None:
+    """The verdict of a held stream is the verifiers' own (an unsure answer used to be logged as a
+    pass, and taught the learner a success); with no budget to escalate, the trail says so."""
+    rid, _ = stream_chunks(cascade_gateway, "no-budget", "hello there")
+    row = cascade_gateway.row(rid)
+    attempts = json.loads(row["attempts"])
+    assert [(a["model"], a.get("verdict")) for a in attempts] == [("refuse", "fail")]
+    assert "refuse held" in row["reason"] and "fail: refusal" in row["reason"]
+    assert row["reason"].endswith("escalation budget spent")
+
+
+def test_self_consistency_pays_for_a_second_sample_only_when_it_can_compare(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    before = len(upstream.requests())
+    long_prompt = " ".join(
+        f"Tell me about town number {i} along the river, its bridges and markets." for i in range(6)
+    )
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="consistent", messages=[{"role": "user", "content": long_prompt}]
+    )
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    assert [(a["model"], a["outcome"], a["verdict"]) for a in json.loads(row["attempts"])] == [
+        ("plain", "ok", "pass")
+    ]
+    assert "long answer: no second sample taken" in row["reason"]
+    # A refusal fails the chain: no second sample either, straight to the next rung.
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="consistent-refuse", messages=[{"role": "user", "content": "What is 6 times 7?"}]
+    )
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    assert [(a["model"], a["outcome"]) for a in json.loads(row["attempts"])] == [
+        ("refuse", "ok"),
+        ("gpt-4o", "ok"),
+    ]
+    assert [r["model"] for r in upstream.requests()[before:]] == ["plain", "refuse", "gpt-4o"]
+
+
+def test_when_no_rung_above_answers_the_failed_answer_is_returned_and_paid(
+    cascade_gateway: GatewayProcess,
+) -> None:
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="strong-down", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert raw.parse().choices[0].message.content == "I'm sorry, but I can't help with that request."
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    assert row["reason"].endswith("answered with refuse's answer, which failed verification")
+    refused = json.loads(row["attempts"])[0]
+    assert refused["verdict"] == "fail" and refused["cost_usd"] > 0
+    assert row["cost_usd"] == pytest.approx(refused["cost_usd"])
+
+
+def test_a_stream_that_ends_in_an_error_keeps_what_it_paid(cascade_gateway: GatewayProcess) -> None:
+    """The refusal's stream was abandoned and billed; the strong model then failed. The error row
+    used to say the request cost nothing."""
+    with pytest.raises(openai.APIStatusError) as err:
+        stream_chunks(cascade_gateway, "strong-down-stream", "hello")
+    row = cascade_gateway.row(err.value.response.headers["x-satisfice-request-id"])
+    abandoned = json.loads(row["attempts"])[0]
+    assert row["outcome"] == "error" and abandoned["model"] == "refuse" and abandoned["cost_usd"] > 0
+    assert row["cost_usd"] == pytest.approx(abandoned["cost_usd"])
+
+
+def test_an_unreadable_answer_is_an_outcome_for_the_learner(cascade_gateway: GatewayProcess) -> None:
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="garbled-first", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert raw.headers["x-satisfice-model"] == "gpt-4o"
+    assert outcome_models(cascade_gateway, raw.headers["x-satisfice-request-id"], "upstream_error") == [
+        "badjson+garbled"
+    ]

@@ -33,6 +33,25 @@ def _add_tool_calls(message: dict[str, Any], deltas: list[Any]) -> None:
         call["function"]["arguments"] += fn.get("arguments") or ""
 
 
+def event_text(event: bytes) -> str:
+    """The output text one SSE event carries: its choices' content and tool-call arguments (what
+    counts as generated tokens, and what a held stream measures)."""
+    if b'"content"' not in event and b'"arguments"' not in event:
+        return ""
+    try:
+        chunk = orjson.loads(event[6:])  # strip "data: "
+    except orjson.JSONDecodeError:
+        return ""
+    parts: list[str] = []
+    for choice in (chunk.get("choices") or []) if isinstance(chunk, dict) else []:
+        delta = choice.get("delta") or {}
+        if isinstance(delta.get("content"), str):
+            parts.append(delta["content"])
+        for call in delta.get("tool_calls") or []:
+            parts.append(str((call.get("function") or {}).get("arguments") or ""))
+    return "".join(parts)
+
+
 def completion_from_events(events: list[bytes]) -> dict[str, Any] | None:
     """The chat.completion a finished stream amounts to; None when any choice did not finish (a
     cut stream is not an answer worth keeping) or an event is unreadable."""

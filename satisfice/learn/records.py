@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 Array = npt.NDArray[np.float64]
 StatKey = tuple[str, int, str]  # (route, cluster, model)
-SOURCES = ("verify", "escalation", "upstream_error", "feedback")
+SOURCES = ("verify", "upstream_error", "feedback")  # an escalation is a "verify" failure
 
 
 @dataclass(slots=True)

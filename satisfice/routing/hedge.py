@@ -23,7 +23,8 @@ T = TypeVar("T")
 
 
 class LatencyHistory:
-    """Recent successful latencies per (provider, model), in-process."""
+    """Recent successful latencies per (provider, model, streamed or not), in-process: a stream's
+    first event comes long before a whole answer would, so the two are not one history."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
@@ -38,10 +39,14 @@ class LatencyHistory:
             return None  # too little history to call anything slow
         return float(np.percentile(np.fromiter(seen, dtype=np.float64), pct))
 
-    def learn(self, attempts: list[Attempt]) -> None:
+    @staticmethod
+    def key(provider: str, model: str, streamed: bool) -> str:
+        return f"{provider}/{model}{' stream' if streamed else ''}"
+
+    def learn(self, attempts: list[Attempt], streamed: bool) -> None:
         for a in attempts:
             if a.outcome == "ok":
-                self.add(f"{a.provider}/{a.model}", a.latency_ms / 1000)
+                self.add(self.key(a.provider, a.model, streamed), a.latency_ms / 1000)
 
 
 class SpendShare:
@@ -51,6 +56,8 @@ class SpendShare:
         self._spend: dict[str, list[float]] = {}  # route -> [all spend, extra spend]
 
     def allows(self, route: str, pct: float) -> bool:
+        if pct <= 0:
+            return False
         total, extra = self._spend.get(route, [0.0, 0.0])
         return total <= 0 or extra / total * 100.0 < pct
 
@@ -66,6 +73,7 @@ class Hedged(Generic[T]):
     target: Target
     result: T
     hedged: bool  # a second candidate was started
+    note: str = ""  # for the ledger's reason: when the hedge fired and who won
 
 
 class Hedger:
@@ -81,17 +89,20 @@ class Hedger:
         attempts: list[Attempt],
         charge: Charger,
         discard: Callable[[T], Awaitable[None]],
+        *,
+        streamed: bool,
     ) -> Hedged[T]:
-        """`charge` prices a cancelled call; `discard` releases a result that lost the race."""
+        """`charge` prices a cancelled call; `discard` releases a result that lost the race;
+        `streamed`: the call opens a stream (its latency is to the first event)."""
         hs: HedgeSettings | None = plan.hedge
         targets = plan.targets
         threshold = None
         if hs is not None and len(targets) > 1 and self.spend.allows(plan.route, hs.budget_pct):
-            key = f"{targets[0].dep.provider}/{targets[0].dep.model}"
+            key = self.history.key(targets[0].dep.provider, targets[0].dep.model, streamed)
             threshold = self.history.percentile(key, hs.percentile, hs.min_samples)
-        if threshold is None:
+        if hs is None or threshold is None:
             target, result = await self.executor.run(plan, call, attempts)
-            self.history.learn(attempts)
+            self.history.learn(attempts, streamed)
             return Hedged(target, result, False)
         first_log: list[Attempt] = []
         second_log: list[Attempt] = []
@@ -105,7 +116,7 @@ class Hedger:
                 attempts.extend(first_log)
                 first_log.clear()
                 if primary.exception() is None:
-                    self.history.learn(attempts)
+                    self.history.learn(attempts, streamed)
                     target, result = primary.result()
                     return Hedged(target, result, False)
                 # It failed before the threshold: plain failover over the others.
@@ -137,8 +148,13 @@ class Hedger:
                         log.append(Attempt.cancelled(loser, ran * 1000, cost))
                         self.spend.record(plan.route, cost.cost_usd, extra=True)
                     target, result = task.result()
-                    self.history.learn(first_log + second_log)
-                    return Hedged(target, result, True)
+                    self.history.learn(first_log + second_log, streamed)
+                    note = (
+                        f"hedged: {targets[0].dep.model} slower than {threshold * 1000:.0f} ms "
+                        f"(p{hs.percentile:g} of its history), {targets[1].dep.model} started; "
+                        f"{target.dep.model} won"
+                    )
+                    return Hedged(target, result, True, note)
             exc = primary.exception()
             assert exc is not None
             raise exc

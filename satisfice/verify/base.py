@@ -29,6 +29,8 @@ class VerifyContext:
     """What the async verifiers need and only the caller can provide."""
 
     second_answer: Mapping[str, Any] | None = None  # another sample of the same request (self_consistency)
+    # Or a way to get one, called only when the answer is worth comparing (it may cost a model call).
+    sample: Callable[[], Awaitable[Mapping[str, Any] | None]] | None = None
     judge: JudgeCall | None = None  # the cheap judge model (judge)
 
 

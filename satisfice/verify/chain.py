@@ -94,7 +94,7 @@ async def verify(
     verdict = _aggregate(checks)
     if verdict is Verdict.FAIL:
         return Outcome(verdict, checks)
-    if settings.self_consistency and ctx.second_answer is not None:
+    if settings.self_consistency and (ctx.second_answer is not None or ctx.sample is not None):
         check = await _run_async("self_consistency", request, answer, settings.params, ctx)
         checks.append(check)
         if check.verdict is not Verdict.UNSURE:

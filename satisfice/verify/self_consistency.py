@@ -83,9 +83,21 @@ def _numbers_agree(a: list[float], b: list[float]) -> bool:
     return False
 
 
+def _multiple_choice(prompt: str) -> bool:
+    return len(_OPTIONS.findall(prompt[-4000:])) >= 2
+
+
+def comparable(prompt: str, answer: str, max_chars: float) -> bool:
+    """Whether `compare` could judge this answer against another: a chosen letter, a stated final
+    answer, or a short text. A long free-form answer is not worth paying for a second sample."""
+    if _multiple_choice(prompt) and _letter(answer):
+        return True
+    return final_answer(answer) is not None or len(answer) <= max_chars
+
+
 def compare(prompt: str, a: str, b: str, max_chars: float) -> tuple[str, str]:
     """("pass" | "fail" | "unsure", reason)."""
-    if len(_OPTIONS.findall(prompt[-4000:])) >= 2:
+    if _multiple_choice(prompt):
         la, lb = _letter(a), _letter(b)
         if la and lb:
             return ("pass" if la == lb else "fail"), f"choices {la} / {lb}"
@@ -133,12 +145,16 @@ class SelfConsistency:
         *,
         context: VerifyContext,
     ) -> Check:
-        if context.second_answer is None:
-            return unsure(self.name, "no second sample")
         max_chars = threshold(settings, self.defaults, "consistency_max_chars")
-        verdict, why = compare(
-            last_user_text(request), content(answer), content(context.second_answer), max_chars
-        )
+        prompt, text = last_user_text(request), content(answer)
+        second = context.second_answer
+        if second is None and context.sample is not None:
+            if not comparable(prompt, text, max_chars):
+                return unsure(self.name, "long answer: no second sample taken")
+            second = await context.sample()
+        if second is None:
+            return unsure(self.name, "no second sample")
+        verdict, why = compare(prompt, text, content(second), max_chars)
         if verdict == "pass":
             return passed(self.name, why)
         return failed(self.name, why) if verdict == "fail" else unsure(self.name, why)
