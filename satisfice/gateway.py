@@ -404,6 +404,7 @@ class Gateway:
                 propensity=d.propensity,
                 costs=list(d.cost),
                 share_target=d.target if d.knob.kind == "share" else None,
+                share_strong=d.strong,
             )
         )
 

@@ -48,7 +48,7 @@ from satisfice.data.records import Record
 from satisfice.data.shared import load_shared
 from satisfice.evals.replay import Replay, build_replay
 from satisfice.evals.vector import calibrate_share_matrix, choose_matrix
-from satisfice.routing.knob import Knob
+from satisfice.routing.knob import Knob, ShareTarget
 from satisfice.tokens import count_prompt
 from satisfice.trim import LEVELS, TrimSettings, trim
 
@@ -167,13 +167,13 @@ def _picks(
     prompts: Sequence[Messages],
     tokens: Array,
     knob: Knob,
-    target: float | None,
+    target: ShareTarget | None,
 ) -> npt.NDArray[np.int64]:
     predicted = np.asarray(predictor.predict_many(prompts, replay.infos), dtype=np.float64)
     windows = np.array([info.context_window for info in replay.infos], dtype=np.float64)
     too_long = tokens[:, None] + OUTPUT_TOKENS > windows[None, :]
     predicted = np.where(too_long, -1.0, predicted)  # never meets a target, never the best
-    return choose_matrix(predicted, replay.decision_cost, knob, share_target=target)
+    return choose_matrix(predicted, replay.decision_cost, knob, target)
 
 
 def evaluate_set(
@@ -184,7 +184,7 @@ def evaluate_set(
     two = len(replay.models) == 2
     knob = Knob("share", 0.5) if two else Knob("quality", 0.8)
     rows = np.arange(replay.n)
-    target: float | None = None
+    target: ShareTarget | None = None
     if two:
         base = np.asarray(predictor.predict_many(prompts, replay.infos), dtype=np.float64)
         target = calibrate_share_matrix(base, replay.decision_cost, 0.5)

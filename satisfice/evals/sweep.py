@@ -59,10 +59,10 @@ def sweep_two_model(
     for s in SHARES:
         knob = Knob("share", s)
         target = calibrate_share_matrix(predicted, replay.decision_cost, s)
-        picks = choose_matrix(predicted, replay.decision_cost, knob, share_target=target)
+        picks = choose_matrix(predicted, replay.decision_cost, knob, target)
         point: dict[str, Any] = {"knob": str(knob), **summarize_picks(replay, picks)}
         point["pgr"] = pgr(point["quality"], weak_q, strong_q)
-        point["share_target"] = target
+        point["share_target"] = target.target
         point["reported"] = s in REPORTED_SHARES
         points.append(point)
         bar.advance()

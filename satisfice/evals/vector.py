@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from satisfice.routing.knob import Knob
+from satisfice.routing.knob import Knob, ShareTarget
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -31,7 +31,7 @@ def _lex_first(mask: Mask, first: Array, second: Array) -> IntArray:
     return np.asarray(sel.argmax(axis=0), dtype=np.int64)
 
 
-def choose_matrix(quality: Array, cost: Array, knob: Knob, share_target: float | None = None) -> IntArray:
+def choose_matrix(quality: Array, cost: Array, knob: Knob, share: ShareTarget | None = None) -> IntArray:
     """`knob.choose` for every row of an (n, m) quality matrix; `cost` is (n, m) or one cost per column."""
     q = np.asarray(quality, dtype=np.float64)
     if q.ndim != 2 or q.shape[1] == 0:
@@ -44,32 +44,37 @@ def choose_matrix(quality: Array, cost: Array, knob: Knob, share_target: float |
         return _lex_first(everyone, -score, ct)
     if knob.kind == "loss":
         target: Array | float = qt.max(axis=0) - knob.value
-    elif knob.kind == "share":
-        target = share_target if share_target is not None else knob.value
+    elif knob.kind == "share" and share is not None:
+        target = share.target
     else:
         target = knob.value
     ok = qt >= np.asarray(target, dtype=np.float64) - _SLACK
     meeting = _lex_first(ok, ct, -qt)  # the cheapest meeting the target; ties -> the better one
-    best = _lex_first(everyone, -qt, ct)  # nobody meets it: the best predicted; ties -> the cheaper one
-    return np.where(ok.any(axis=0), meeting, best).astype(np.int64)
+    if knob.kind == "share" and share is not None and share.strong is not None:
+        fallback: IntArray | int = share.strong  # nobody meets it: the strongest
+    else:
+        fallback = _lex_first(
+            everyone, -qt, ct
+        )  # nobody meets it: the best predicted; ties -> the cheaper one
+    return np.where(ok.any(axis=0), meeting, fallback).astype(np.int64)
 
 
 def strong_share_at(quality: Array, cost: Array, target: float, strong: int) -> float:
-    """Share of rows a `quality=target` knob sends to candidate `strong`."""
-    picks = choose_matrix(quality, cost, Knob("quality", target))
+    """Share of rows a share knob calibrated to (target, strong) sends to candidate `strong`."""
+    picks = choose_matrix(quality, cost, Knob("share", 0.0), ShareTarget(target, strong))
     return float(np.mean(picks == strong))
 
 
-def calibrate_share_matrix(reference_quality: Array, cost: Array, share: float) -> float:
+def calibrate_share_matrix(reference_quality: Array, cost: Array, share: float) -> ShareTarget:
     """`knob.calibrate_share` (same bisection, same result) with the vectorised rule."""
     ref = np.asarray(reference_quality, dtype=np.float64)
     strong = int(np.argmax(ref.mean(axis=0)))  # knob.strongest
     costs = np.asarray(np.broadcast_to(cost, ref.shape), dtype=np.float64)
-    lo, hi = 0.0, 1.0
+    lo, hi = 0.0, 1.0 + 1e-9
     for _ in range(30):
         mid = (lo + hi) / 2
         if strong_share_at(ref, costs, mid, strong) < share:
             lo = mid
         else:
             hi = mid
-    return hi
+    return ShareTarget(hi, strong)

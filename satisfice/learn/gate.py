@@ -130,7 +130,7 @@ def estimate(
         cost = np.asarray(d.costs, dtype=np.float64) if len(d.costs) == m else np.zeros(m)
         per_usd = 1.0 / knob.value if knob.kind == "wtp" else (1.0 / wtp_usd if wtp_usd else 0.0)
         picks = [
-            choose(update(raw, [stats.get(d.stat_key(c)) for c in d.candidates]), cost, knob, d.share_target)
+            choose(update(raw, [stats.get(d.stat_key(c)) for c in d.candidates]), cost, knob, d.share())
             for stats in (old_stats, new_stats)
         ]
         # What the logged choice led to: a cascade that escalated (or a failover) answered with a

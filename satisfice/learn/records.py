@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
+from satisfice.routing.knob import ShareTarget
+
 Array = npt.NDArray[np.float64]
 StatKey = tuple[str, int, str]  # (route, cluster, model)
 SOURCES = ("verify", "upstream_error", "feedback")  # an escalation is a "verify" failure
@@ -38,6 +40,14 @@ class Decision:
     costs: list[float] = field(default_factory=list)  # estimated $ per candidate (empty: unknown)
     share_target: float | None = None  # the calibrated target of a share knob
     answered: str | None = None  # the model whose answer the client got (cascades), when known
+    share_strong: int | None = None  # a share knob's strongest candidate (ShareTarget.strong)
+
+    def share(self) -> ShareTarget | None:
+        """The share knob's calibration as routing used it (None for other knobs)."""
+        if self.share_target is None:
+            return None
+        # (share_strong is None for decisions logged before it was: the best-predicted fallback)
+        return ShareTarget(self.share_target, self.share_strong)
 
     def stat_key(self, model: str) -> StatKey:
         return (self.route, self.cluster, model)

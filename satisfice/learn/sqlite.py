@@ -26,7 +26,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
   request_id TEXT PRIMARY KEY, ts REAL NOT NULL, route TEXT NOT NULL, cluster INTEGER NOT NULL,
   model TEXT NOT NULL, predicted REAL, candidates TEXT NOT NULL, predictions TEXT NOT NULL,
-  knob TEXT NOT NULL, propensity REAL NOT NULL, costs TEXT NOT NULL, share_target REAL, answered TEXT
+  knob TEXT NOT NULL, propensity REAL NOT NULL, costs TEXT NOT NULL, share_target REAL, answered TEXT,
+  share_strong INTEGER
 );
 CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts);
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS checks (
 """
 _D_COLS = (
     "request_id, ts, route, cluster, model, predicted, candidates, predictions, knob, propensity, costs, "
-    "share_target, answered"
+    "share_target, answered, share_strong"
 )
 _O_COLS = "request_id, route, cluster, model, source, score, ts, observed_at, counted, predicted"
 _PICK = (
@@ -67,14 +68,14 @@ def _decision_row(d: Decision) -> tuple[Any, ...]:
     return (
         d.request_id, d.ts, d.route, d.cluster, d.model, d.predicted, orjson.dumps(d.candidates).decode(),
         orjson.dumps(d.predictions).decode(), d.knob, d.propensity, orjson.dumps(d.costs).decode(),
-        d.share_target, d.answered,
+        d.share_target, d.answered, d.share_strong,
     )  # fmt: skip
 
 
 def _decision(r: tuple[Any, ...]) -> Decision:
     return Decision(
         r[0], r[1], r[2], r[3], r[4], r[5], orjson.loads(r[6]), orjson.loads(r[7]), r[8], r[9],
-        orjson.loads(r[10]), r[11], r[12],
+        orjson.loads(r[10]), r[11], r[12], r[13],
     )  # fmt: skip
 
 
@@ -114,7 +115,7 @@ def _add_outcome(conn: sqlite3.Connection, o: Outcome, half_life_s: float) -> No
         )
 
 
-_INSERT_DECISION = f"INSERT OR REPLACE INTO decisions ({_D_COLS}) VALUES ({','.join('?' * 13)})"
+_INSERT_DECISION = f"INSERT OR REPLACE INTO decisions ({_D_COLS}) VALUES ({','.join('?' * 14)})"
 
 
 def _runs(ops: list[Op | Decision]) -> list[list[Op | Decision]]:
@@ -152,6 +153,8 @@ class SQLiteLearnStore:
         add_missing_columns(self._conn, "outcomes", (("predicted", "REAL"),))
         for table in ("stats", "promoted"):
             add_missing_columns(self._conn, table, (("e", "REAL"),))
+        # Decisions logged before a share knob's strongest candidate was: replayed with the old rule.
+        add_missing_columns(self._conn, "decisions", (("share_strong", "INTEGER"),))
         self._db = threading.Lock()
         # The newest decisions, for feedback and verdicts that follow soon; older ones are a keyed
         # SQLite read. 4,096 (~2 s at full load) instead of 20,000: 10 MB less resident under load.

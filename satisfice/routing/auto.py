@@ -15,7 +15,7 @@ from satisfice.learn.cluster import cluster_of
 from satisfice.predict.features import request_features
 from satisfice.predict.learned import LearnedPredictor
 from satisfice.routing.constraints import Needs, estimated_cost
-from satisfice.routing.knob import Knob, calibrate_share, choose
+from satisfice.routing.knob import Knob, ShareTarget, calibrate_share, choose
 
 if TYPE_CHECKING:
     from satisfice.predict import QualityPredictor
@@ -41,6 +41,7 @@ class Decision:
     cluster: int = 0  # the prompt's cluster (learning statistics are kept per cluster)
     propensity: float = 1.0  # the probability that `index` was chosen (< 1 when the route explores)
     explored_from: int | None = None  # the knob's own pick, when exploration chose another
+    strong: int | None = None  # a share knob's strongest candidate (takes prompts no one meets)
 
     def reason(self, names: list[str]) -> str:
         i = self.index
@@ -54,11 +55,12 @@ class Decision:
         head = f"auto ({self.knob}): {names[i]} predicted {self.quality[i]:.2f}"
         if self.target is not None:
             met = self.quality[i] >= self.target - 1e-12
-            head += (
-                f", cheapest meeting {self.target:.2f}"
-                if met
-                else f", best available (none meets {self.target:.2f})"
-            )
+            if met:
+                head += f", cheapest meeting {self.target:.2f}"
+            elif self.strong is not None:
+                head += f", the strongest (none meets {self.target:.2f})"
+            else:
+                head += f", best available (none meets {self.target:.2f})"
         else:
             head += f", best quality minus cost/{self.knob.value:g}$"
         if best != i:
@@ -85,7 +87,7 @@ def _predictor(name: str) -> QualityPredictor:
 class AutoRouter:
     def __init__(self, predictor: str = "learned") -> None:
         self.predictor_name = predictor
-        self._share_targets: dict[tuple[tuple[str, ...], float], float] = {}
+        self._share_targets: dict[tuple[tuple[str, ...], float], ShareTarget] = {}
         self._loaded: QualityPredictor | None = None
 
     @property
@@ -106,7 +108,7 @@ class AutoRouter:
                 predictor=self.predictor_name,
             )
 
-    def share_target(self, infos: list[ModelInfo], share: float) -> float:
+    def share_target(self, infos: list[ModelInfo], share: float) -> ShareTarget:
         key = (tuple(i.qualified_id for i in infos), share)
         found = self._share_targets.get(key)
         if found is None:
@@ -147,13 +149,15 @@ class AutoRouter:
         quality = learned(cluster, raw) if learned is not None else raw
         cost = [estimated_cost(i, needs) for i in infos]
         target: float | None
-        if knob.kind == "share":
-            target = self.share_target(infos, knob.value)
+        share = self.share_target(infos, knob.value) if knob.kind == "share" else None
+        if share is not None:
+            target = share.target
         elif knob.kind == "loss":
             target = max(quality) - knob.value
         elif knob.kind == "quality":
             target = knob.value
         else:
             target = None
-        index = choose(quality, cost, knob, target if knob.kind == "share" else None)
-        return Decision(index, quality, cost, knob, target, raw, cluster)
+        index = choose(quality, cost, knob, share)
+        strong = share.strong if share is not None else None
+        return Decision(index, quality, cost, knob, target, raw, cluster, strong=strong)

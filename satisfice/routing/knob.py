@@ -4,7 +4,8 @@ Forms (per route, per key, per request as `x-satisfice-knob` or a model suffix `
   quality=T   cheapest candidate whose predicted quality is >= T (bare number: the same)
   loss=L      cheapest candidate within L of the best predicted quality
   share=S     the quality target that sends a share S of a reference prompt set to the strongest
-              candidate (RouteLLM-style threshold calibration)
+              candidate (RouteLLM-style threshold calibration); a prompt on which no candidate
+              reaches it goes to the strongest, so share=1 sends everything there
   wtp=W       willingness to pay: W dollars per request for one whole quality point (0 -> 1);
               picks the candidate maximising quality - cost / W
 """
@@ -32,6 +33,16 @@ class Knob:
 
     def __str__(self) -> str:
         return f"{self.kind}={self.value:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class ShareTarget:
+    """A calibrated `share` knob: the quality target, and the strongest candidate (by mean predicted
+    quality on the reference prompts), which takes the prompts no candidate is predicted to meet
+    (None: the best predicted takes them, as for the other knobs)."""
+
+    target: float
+    strong: int | None
 
 
 def parse_knob(text: str, *, param: str = "knob") -> Knob:
@@ -86,10 +97,10 @@ def choose(
     quality: Array | Sequence[float],
     cost: Array | Sequence[float],
     knob: Knob,
-    share_target: float | None = None,
+    share: ShareTarget | None = None,
 ) -> int:
-    """Index of the candidate to use. `share_target` is the calibrated quality target for a
-    `share` knob (see `calibrate_share`); without it a share knob falls back to its raw value.
+    """Index of the candidate to use. `share` is the calibration of a `share` knob (see
+    `calibrate_share`); without it a share knob reads its raw value as a quality target.
     Plain Python over a handful of candidates: numpy's per-call cost would dominate here."""
     q = quality.tolist() if isinstance(quality, np.ndarray) else list(quality)
     c = cost.tolist() if isinstance(cost, np.ndarray) else list(cost)
@@ -100,8 +111,11 @@ def choose(
         return min(range(len(q)), key=lambda i: (c[i] / w - q[i], c[i]))  # utility; ties -> cheaper
     if knob.kind == "loss":
         target = max(q) - knob.value
-    elif knob.kind == "share":
-        target = share_target if share_target is not None else knob.value
+    elif knob.kind == "share" and share is not None:
+        found = _cheapest_meeting(q, c, share.target)
+        if found is None:
+            return best(q, c) if share.strong is None else share.strong
+        return found
     else:
         target = knob.value
     found = _cheapest_meeting(q, c, target)
@@ -112,11 +126,11 @@ def choose_many(
     quality: npt.NDArray[np.float64],
     cost: npt.NDArray[np.float64],
     knob: Knob,
-    share_target: float | None = None,
+    share: ShareTarget | None = None,
 ) -> npt.NDArray[np.int64]:
     """`choose` for every row of (n, m) quality and cost matrices."""
     q, c = np.asarray(quality).tolist(), np.broadcast_to(cost, np.shape(quality)).tolist()
-    return np.array([choose(qi, ci, knob, share_target) for qi, ci in zip(q, c, strict=True)], dtype=np.int64)
+    return np.array([choose(qi, ci, knob, share) for qi, ci in zip(q, c, strict=True)], dtype=np.int64)
 
 
 def strongest(reference_quality: Array) -> int:
@@ -124,22 +138,23 @@ def strongest(reference_quality: Array) -> int:
     return int(np.argmax(reference_quality.mean(axis=0)))
 
 
-def calibrate_share(reference_quality: npt.NDArray[np.float64], cost: Array, share: float) -> float:
+def calibrate_share(reference_quality: npt.NDArray[np.float64], cost: Array, share: float) -> ShareTarget:
     """The quality target that sends `share` of the reference prompts to the strongest candidate.
 
     `reference_quality` is (n, m) predictions for the candidates on a reference prompt set; `cost`
-    is one typical cost per candidate. The share is monotone in the target, so bisection finds it."""
+    is one typical cost per candidate. The share grows with the target (a prompt that no candidate
+    is predicted to meet goes to the strongest), so bisection finds it."""
     strong = strongest(reference_quality)
 
     def strong_share(target: float) -> float:
-        picks = choose_many(reference_quality, cost, Knob("quality", target))
+        picks = choose_many(reference_quality, cost, Knob("share", share), ShareTarget(target, strong))
         return float(np.mean(picks == strong))
 
-    lo, hi = 0.0, 1.0
+    lo, hi = 0.0, 1.0 + 1e-9
     for _ in range(30):
         mid = (lo + hi) / 2
         if strong_share(mid) < share:
             lo = mid
         else:
             hi = mid
-    return hi
+    return ShareTarget(hi, strong)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from satisfice.evals.vector import calibrate_share_matrix, choose_matrix
-from satisfice.routing.knob import Knob, calibrate_share, choose, choose_many
+from satisfice.routing.knob import Knob, ShareTarget, calibrate_share, choose, choose_many
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -24,7 +24,8 @@ def test_choose_matrix_equals_choose(seed: int) -> None:
             Knob("share", float(rng.random())),
         ]
         for knob in knobs:
-            target = float(rng.random()) if trial % 4 == 0 else None
+            strong = int(rng.integers(0, m)) if trial % 8 else None  # None: the best-predicted fallback
+            target = ShareTarget(float(rng.random()), strong) if trial % 4 == 0 else None
             got = choose_matrix(q, c, knob, target)
             assert np.array_equal(got, choose_many(q, c, knob, target)), (knob, q, c)
             assert int(got[0]) == choose(q[0], c[0], knob, target)
@@ -43,3 +44,18 @@ def test_one_cost_per_column_broadcasts() -> None:
 def test_no_candidates() -> None:
     with pytest.raises(ValueError):
         choose_matrix(np.zeros((3, 0)), np.zeros(0), Knob("quality", 0.5))
+
+
+def test_a_calibrated_share_of_one_sends_every_prompt_to_the_strongest() -> None:
+    """The strongest candidate (by mean prediction) is not the best predicted on every prompt; a
+    share knob must still be able to send all of them there (it used to stop at the prompts where
+    the strongest was also the best)."""
+    q = np.array([[0.5, 0.8, 0.7], [0.5, 0.6, 0.9], [0.4, 0.5, 0.95], [0.3, 0.9, 0.8]])
+    cost = np.array([0.001, 0.002, 0.01])
+    assert int(np.argmax(q.mean(axis=0))) == 2
+    for share in (0.25, 0.5, 0.75, 1.0):
+        calibrated = calibrate_share(q, cost, share)
+        assert calibrated.strong == 2
+        picks = choose_many(q, cost, Knob("share", share), calibrated)
+        assert float(np.mean(picks == 2)) == share
+        assert calibrate_share_matrix(q, cost, share) == calibrated
