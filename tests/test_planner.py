@@ -61,6 +61,32 @@ def test_constraints_skip_candidates_that_cannot_take_the_request() -> None:
     assert [t.dep.model for t in plan.targets] == ["gpt-4o-mini"]
 
 
+@pytest.mark.parametrize(
+    "request_fields",
+    [
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
+        {"functions": [{"name": "f", "parameters": {}}]},  # the legacy form
+        {  # no tools offered now, but the conversation holds a call and its result
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+            ]
+        },
+    ],
+)
+def test_a_request_that_uses_tools_never_goes_to_a_model_without_them(request_fields: dict[str, Any]) -> None:
+    p = planner({"r": {"candidates": ["claude-instant-1.2", "gpt-4o-mini"]}})
+    plan = p.plan("r", needs_of(body(**request_fields)))
+    assert [t.dep.model for t in plan.targets] == ["gpt-4o-mini"] and "no tool calling" in plan.reason
+
+
 def test_nothing_fits_is_a_clear_error() -> None:
     p = planner({"small": {"candidates": ["gpt-3.5-turbo-1106"]}})
     with pytest.raises(ContextWindowExceeded):

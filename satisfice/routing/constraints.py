@@ -61,23 +61,31 @@ def _asks_short_answer(body: dict[str, Any]) -> bool:
     return False
 
 
+def _uses_tools(msg: dict[str, Any]) -> bool:
+    """A turn that only a tool-calling model can read: a call, or a tool's result."""
+    return msg.get("role") in ("tool", "function") or bool(msg.get("tool_calls") or msg.get("function_call"))
+
+
 def needs_of(body: dict[str, Any]) -> Needs:
     max_out = body.get("max_completion_tokens") or body.get("max_tokens")
+    # Tools: offered now (`tools`, or the legacy `functions`) or already used in the conversation.
+    tools = (bool(body.get("tools")) and body.get("tool_choice") != "none") or (
+        bool(body.get("functions")) and body.get("function_call") != "none"
+    )
     vision = False
     for msg in body.get("messages") or ():
-        content = msg.get("content") if isinstance(msg, dict) else None
-        if isinstance(content, list) and any(
-            isinstance(p, dict) and p.get("type") == "image_url" for p in content
-        ):
-            vision = True
-            break
+        if not isinstance(msg, dict):
+            continue
+        tools = tools or _uses_tools(msg)
+        content = msg.get("content")
+        if not vision and isinstance(content, list):
+            vision = any(isinstance(p, dict) and p.get("type") == "image_url" for p in content)
     rf = body.get("response_format")
-    tool_choice = body.get("tool_choice")
     return Needs(
         body=body,
         prompt_bound=tokens.prompt_upper_bound(body),
         max_output=max_out if isinstance(max_out, int) else None,
-        tools=bool(body.get("tools")) and tool_choice != "none",
+        tools=tools,
         vision=vision,
         json_schema=isinstance(rf, dict) and rf.get("type") == "json_schema",
     )
