@@ -127,9 +127,11 @@ def test_constraints_beat_the_knob(auto_gateway: GatewayProcess) -> None:
 def test_bad_knob_is_a_400(auto_gateway: GatewayProcess) -> None:
     with pytest.raises(openai.BadRequestError) as e:
         ask(auto_gateway, "smart:fast")
-    assert e.value.code == "invalid_knob"
-    with pytest.raises(openai.BadRequestError):
-        ask(auto_gateway, "smart", extra_headers={"x-satisfice-knob": "loss=7"})
+    assert e.value.code == "invalid_knob" and e.value.param == "model"
+    for model in ("smart", "smart:0.5"):  # a malformed header is an error even where a suffix wins
+        with pytest.raises(openai.BadRequestError) as e:
+            ask(auto_gateway, model, extra_headers={"x-satisfice-knob": "loss=7"})
+        assert e.value.code == "invalid_knob" and e.value.param == "x-satisfice-knob"
 
 
 def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from satisfice.errors import InvalidRequest
 
 KINDS = ("quality", "loss", "share", "wtp")
+KNOB_HEADER = "x-satisfice-knob"  # the request header that sets the knob
 Array = npt.NDArray[np.float64]
 
 
@@ -75,7 +76,7 @@ def _parse_knob(text: str, param: str) -> Knob:
         or (kind in ("quality", "loss", "share") and not 0.0 <= v <= 1.0)
         or (kind == "wtp" and v <= 0)
     ):
-        limits = "> 0" if kind == "wtp" else "between 0 and 1"
+        limits = "a finite number > 0" if kind == "wtp" else "between 0 and 1"
         raise InvalidRequest(
             f"The knob {kind} must be {limits}, got {value}.", param=param, code="invalid_knob"
         )

@@ -16,7 +16,7 @@ from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.explore import explore
-from satisfice.routing.knob import parse_knob
+from satisfice.routing.knob import KNOB_HEADER, parse_knob
 
 # Stand-in for a candidate the catalog does not know (a passthrough model): mid-range everything.
 _UNKNOWN = ModelInfo(
@@ -128,10 +128,13 @@ class Planner:
         """`knob` comes from the request's x-satisfice-knob header; a model suffix (`auto:0.9`)
         wins over it, and either wins over the route's own knob."""
         route, suffix = self.route_for(model)
-        knob = suffix if suffix is not None else knob
+        if knob:  # checked even where a suffix overrides it, or nothing reads it: it is the client's bug
+            parse_knob(knob, param=KNOB_HEADER)
         if route is None:
             return self._direct(model, needs)
-        return self._route(route, needs, knob)
+        if suffix is not None:
+            return self._route(route, needs, suffix, "model")
+        return self._route(route, needs, knob, KNOB_HEADER)
 
     def _direct(self, model: str, needs: Needs) -> Plan:
         targets = self.directory.targets(model)
@@ -150,7 +153,10 @@ class Planner:
             targets = [t for t, (_, o) in zip(targets, overflow, strict=True) if o is None]
         return Plan(model, "direct", list(targets), "requested model", targets[0].info, self.reliability)
 
-    def _route(self, route: RouteSettings, needs: Needs, knob_text: str | None = None) -> Plan:
+    def _route(
+        self, route: RouteSettings, needs: Needs, knob_text: str | None = None, knob_param: str = "model"
+    ) -> Plan:
+        """`knob_text` overrides the route's knob; `knob_param` names where it came from in errors."""
         expanded = self._expanded[route.name]
         if not expanded:
             raise ModelNotFound(
@@ -186,7 +192,7 @@ class Planner:
         names = [cand for _, cand, _ in ok]
         if route.strategy in ("auto", "cascade", "speculative"):
             parsed = parse_knob(
-                knob_text if knob_text else route.knob, param="model" if knob_text else "knob"
+                knob_text if knob_text else route.knob, param=knob_param if knob_text else "knob"
             )
             # Candidates the catalog does not know get the neutral prior of a mid-range model.
             infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]

@@ -22,6 +22,7 @@ from satisfice.errors import GatewayError, InternalError
 from satisfice.gateway import Call, Gateway
 from satisfice.keys import KeyBook
 from satisfice.ledger.record import LedgerRow
+from satisfice.routing.knob import KNOB_HEADER
 from satisfice.server.http import (
     caller_digest,
     error_response,
@@ -63,7 +64,7 @@ class ChatEndpoints:
     def _call(self, request: web.Request, endpoint: str) -> Call:
         headers = request.headers
         digest = caller_digest(request)
-        knob = headers.get("x-satisfice-knob") or None  # an empty header sets nothing
+        knob = headers.get(KNOB_HEADER) or None  # an empty header sets nothing
         if knob is None and self.keys:
             known = self.keys.find(digest)
             knob = known.knob if known is not None else None
