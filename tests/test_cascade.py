@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -455,3 +456,20 @@ def test_an_unreadable_answer_is_an_outcome_for_the_learner(cascade_gateway: Gat
     assert outcome_models(cascade_gateway, raw.headers["x-satisfice-request-id"], "upstream_error") == [
         "badjson+garbled"
     ]
+
+
+def test_an_anthropic_client_streams_a_verified_tool_call_through_a_cascade(
+    cascade_gateway: GatewayProcess,
+) -> None:
+    claude = anthropic.Anthropic(base_url=cascade_gateway.url, api_key="k", max_retries=0)
+    tool = {"name": "lookup", "input_schema": {"type": "object", "properties": {"echo": {"type": "string"}}}}
+    with claude.messages.stream(
+        model="thrifty-ok",
+        max_tokens=200,
+        messages=[{"role": "user", "content": "find the tide times"}],
+        tools=[tool],  # type: ignore[list-item]
+    ) as stream:
+        message = stream.get_final_message()
+    uses = [b for b in message.content if b.type == "tool_use"]
+    assert [(u.name, u.input) for u in uses] == [("lookup", {"echo": "find the tide times"})]
+    assert message.stop_reason == "tool_use"
