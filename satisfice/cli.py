@@ -132,6 +132,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             except ModelNotFound as e:
                 print(f"warning: routes.{route.name}: candidate {cand!r} is not servable: {e.message}")
                 problems += 1
+        judge = route.cascade.judge_model if route.cascade is not None else None
+        if judge:
+            try:
+                parts.directory.targets(judge)
+            except ModelNotFound as e:
+                where = f"routes.{route.name}.cascade.judge_model"
+                print(f"warning: {where}: {judge!r} is not servable: {e.message}")
+                problems += 1
         if not parts.planner.servable_candidates(route.name):
             print(f"config error: routes.{route.name}: no candidate is servable", file=sys.stderr)
             return 2
@@ -227,7 +235,7 @@ def fmt(value: float | None) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from satisfice.ledger.report import render_table, summarize
+    from satisfice.ledger.report import LedgerError, render_table, summarize
 
     path = args.ledger or _settings(args.config).ledger_path
     try:
@@ -235,6 +243,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except LedgerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.json:
         sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

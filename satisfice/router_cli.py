@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -13,6 +15,7 @@ from satisfice.catalog import ModelInfo, load_catalog
 from satisfice.errors import GatewayError
 
 PREDICT_BATCH = 256
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a file
 
 
 def add_route_parser(sub: Any) -> None:
@@ -73,45 +76,102 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def add_predict_parser(sub: Any) -> None:
-    p = sub.add_parser("predict", help="predicted quality per model for JSONL prompts on stdin")
+    p = sub.add_parser(
+        "predict",
+        help="predicted quality per model for JSONL prompts on stdin",
+        description='Read lines {"id": ..., "messages": [...]} on stdin and write {"id": ..., "quality": '
+        '{"MODEL": p}} per line on stdout, in input order. A bad line is reported on stderr as '
+        "`line N: ...` and skipped (the others are still predicted); the exit code is then 2.",
+    )
     p.add_argument(
         "--models",
         required=True,
         help="comma-separated catalog ids, e.g. gpt-4-1106-preview,mixtral-8x7b-instruct",
     )
-    p.add_argument("--router", default="learned", help="learned | heuristic | random | prior")
+    p.add_argument(
+        "--router",
+        default="learned",
+        help="learned | heuristic | random | prior | PATH.npz (from satisfice train)",
+    )
     p.set_defaults(func=cmd_predict)
 
 
+class BadLine(ValueError):
+    """One input line `satisfice predict` cannot predict for (it is skipped and reported)."""
+
+
 def resolve_models(names: list[str]) -> list[ModelInfo]:
+    """Catalog entries for --models, read loosely (case, '_' for '-'), as chat models without repeats.
+    ValueError names the flag and the model at fault."""
     catalog = load_catalog()
-    out = []
+    if not names:
+        raise ValueError("--models: no model given (a comma-separated list of catalog ids)")
+    out: list[ModelInfo] = []
+    spelled: dict[str, str] = {}  # catalog id -> the name given for it
     for name in names:
         found = catalog.lookup_loose(name)
         if not found:
-            raise KeyError(name)
-        out.append(found[0])
+            raise ValueError(f"--models: unknown model {name!r} (not in the catalog; see `satisfice models`)")
+        info = found[0]
+        if info.kind != "chat":
+            raise ValueError(
+                f"--models: {name!r} is an {info.kind} model, not a chat model: it has no answer quality"
+            )
+        if info.id in spelled:
+            first = spelled[info.id]
+            same = f"{name!r} is given twice" if first == name else f"{first!r} and {name!r} are one model"
+            raise ValueError(f"--models: {same} ({info.id})")
+        spelled[info.id] = name
+        out.append(info)
     return out
+
+
+def parse_line(raw: bytes) -> tuple[str | int | float, list[dict[str, Any]]]:
+    """The id and messages of one input line; BadLine says what is wrong with it."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise BadLine(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise BadLine(f"expected a JSON object with 'id' and 'messages', got {type(obj).__name__}")
+    rid = obj.get("id")
+    if isinstance(rid, bool) or not isinstance(rid, (str, int, float)):
+        got = "missing" if "id" not in obj else f"got {orjson.dumps(rid).decode()[:40]}"
+        raise BadLine(f"'id' must be a string or a number ({got})")
+    messages = obj.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        raise BadLine("'messages' must be a non-empty list of chat messages")
+    return rid, messages
+
+
+def _load_router(name: str) -> Any:
+    from satisfice.predict import load_predictor
+
+    if name.endswith(".npz") and not Path(name).is_file():
+        raise ValueError(f"--router {name}: no such artifact file")
+    try:
+        return load_predictor(name)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as e:
+        if Path(name).with_suffix(".npz").is_file():
+            raise ValueError(f"--router {name}: not an artifact written by `satisfice train`") from None
+        raise ValueError(f"--router {name}: {e}") from None
 
 
 def cmd_predict(
     args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
 ) -> int:
-    from satisfice.predict import load_predictor
-
+    """Predictions for every good input line, in input order; each bad line is reported on stderr and
+    skipped, and the exit code is 2 when there was one."""
     src = stdin or sys.stdin.buffer
     dst = stdout or sys.stdout.buffer
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     try:
         models = resolve_models(names)
-    except KeyError as e:
-        print(
-            f"error: unknown model {e.args[0]!r} (not in the catalog; see `satisfice models`)",
-            file=sys.stderr,
-        )
+        predictor = _load_router(args.router)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    predictor = load_predictor(args.router)
-    batch: list[tuple[str, list[dict[str, Any]]]] = []
+    batch: list[tuple[str | int | float, list[dict[str, Any]]]] = []
 
     def flush() -> None:
         quality = predictor.predict_many([m for _, m in batch], models)
@@ -120,22 +180,25 @@ def cmd_predict(
             dst.write(orjson.dumps(line) + b"\n")
         batch.clear()
 
+    bad = good = 0
     for i, raw in enumerate(src, 1):
+        if i == 1:
+            raw = raw.removeprefix(BOM)
         if not raw.strip():
             continue
         try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            print(f"error: line {i}: not valid JSON ({e})", file=sys.stderr)
-            return 2
-        messages = obj.get("messages") if isinstance(obj, dict) else None
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            print(f"error: line {i}: 'messages' must be a non-empty list of chat messages", file=sys.stderr)
-            return 2
-        batch.append((obj.get("id", str(i)), messages))
+            batch.append(parse_line(raw))
+            good += 1
+        except BadLine as e:
+            print(f"error: line {i}: {e}", file=sys.stderr)
+            bad += 1
+            continue
         if len(batch) >= PREDICT_BATCH:
             flush()
     if batch:
         flush()
     dst.flush()
+    if bad:
+        print(f"error: {bad} bad line(s) skipped; predictions written for the other {good}", file=sys.stderr)
+        return 2
     return 0

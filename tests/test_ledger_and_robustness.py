@@ -16,6 +16,7 @@ from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 from tests.spec import validate
+from tests.test_cli_and_simulated import run as run_cli
 
 
 def post(gw: GatewayProcess, path: str, data: bytes) -> tuple[int, Any]:
@@ -123,3 +124,20 @@ def test_junk_gets_client_errors_and_exactly_one_row_each(fresh_gateway: Gateway
     assert len(set(ids)) == sent
     statuses = [r["status"] for r in rows]
     assert statuses.count(499) == 1 and statuses.count(502) == 1 and statuses.count(200) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(b"", "no such table: requests"), (b"not a database at all\n" * 100, "file is not a database")],
+)
+def test_report_on_a_file_that_is_not_a_ledger_names_it_and_exits_2(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    ledger.write_bytes(content)
+    out = run_cli("report", "--ledger", str(ledger), cwd=tmp_path)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        f"error: {ledger}: not a Satisfice ledger ({why}"
+        + ("; an empty file or another program's database?)" if "table" in why else ")")
+    ]

@@ -11,7 +11,9 @@ One JSON object per line, one line per prompt (UTF-8, no header line):
 
   id        required, unique string.
   messages  required, non-empty list of OpenAI chat messages: what the router sees.
-  outcomes  model id (a catalog id or alias) -> outcome of that model on this prompt:
+  outcomes  required, non-empty: model id -> outcome of that model on this prompt. A name the catalog
+            knows, even loosely written ("GPT-4-1106-Preview", "mixtral_8x7b_instruct", an alias), is
+            read as its catalog id (two names for one model on a line are an error):
               quality   required, number in [0, 1]; 1 = fully good (correct, preferred, top judge score).
                         0/1 correctness for benchmarks, judge score / 10 for arena-bench, for pairwise
                         votes 1 / 0 for winner / loser, 0.5 / 0.5 for a tie, 0 / 0 for "both bad".
@@ -37,29 +39,39 @@ from pathlib import Path
 from typing import IO, Any
 
 from satisfice.data.jsonl import write_jsonl
+from satisfice.data.records import Dataset
 from satisfice.data.shared import ALIASES, SHARED, load_shared
 
 DEFAULT_OUT = "canonical-data"
 
 
-def convert(names: Sequence[str], out: str | Path | IO[bytes]) -> dict[str, int]:
-    """Write each named shared dataset as canonical JSONL: into `out`/<name>.jsonl when `out` is a
-    folder path, or all to one binary stream. Returns the number of records written per dataset."""
+def load_named(names: Sequence[str]) -> list[Dataset]:
+    """The named shared datasets (aliases allowed); KeyError for an unknown name."""
     canonical = [ALIASES.get(n, n) for n in names]
     unknown = [n for n in canonical if n not in SHARED]
     if unknown:
         raise KeyError(f"unknown dataset(s) {', '.join(unknown)} (known: {', '.join(SHARED)})")
+    return [load_shared(name) for name in canonical]
+
+
+def write_datasets(datasets: Sequence[Dataset], out: str | Path | IO[bytes]) -> dict[str, int]:
+    """Write datasets as canonical JSONL: into `out`/<name>.jsonl when `out` is a folder path, or all to
+    one binary stream. Returns the number of records written per dataset."""
     counts: dict[str, int] = {}
-    for name in canonical:
-        dataset = load_shared(name)
+    for dataset in datasets:
         if isinstance(out, (str, Path)):
             folder = Path(out)
             folder.mkdir(parents=True, exist_ok=True)
-            with (folder / f"{name}.jsonl").open("wb") as f:
-                counts[name] = write_jsonl(dataset.records, f)
+            with (folder / f"{dataset.name}.jsonl").open("wb") as f:
+                counts[dataset.name] = write_jsonl(dataset.records, f)
         else:
-            counts[name] = write_jsonl(dataset.records, out)
+            counts[dataset.name] = write_jsonl(dataset.records, out)
     return counts
+
+
+def convert(names: Sequence[str], out: str | Path | IO[bytes]) -> dict[str, int]:
+    """Write each named shared dataset as canonical JSONL (see `write_datasets`)."""
+    return write_datasets(load_named(names), out)
 
 
 def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -80,27 +92,74 @@ def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument(
         "--out",
         default=DEFAULT_OUT,
-        help=f"output folder (one NAME.jsonl each) or - for stdout (default {DEFAULT_OUT})",
+        help=f"output folder (one NAME.jsonl each; default {DEFAULT_OUT}), a PATH.jsonl for one file holding "
+        "every selected dataset, or - for stdout",
     )
+    c.add_argument("--force", action="store_true", help="overwrite output files that already exist")
     c.set_defaults(func=cmd_convert)
     return p
 
 
+class OutError(Exception):
+    """An --out that cannot be written as asked."""
+
+
+def _check_out(out: Path, names: Sequence[str], force: bool) -> None:
+    """Refuse an --out of the wrong kind and, without --force, one whose output files exist."""
+    if out.suffix == ".jsonl":
+        if out.is_dir():
+            raise OutError(f"--out {out}: is a directory; a .jsonl path names one output file")
+        files = [out]
+    else:
+        if out.exists() and not out.is_dir():
+            raise OutError(f"--out {out}: a file exists there; --out names a folder, a PATH.jsonl file or -")
+        files = [out / f"{ALIASES.get(n, n)}.jsonl" for n in names]
+    existing = [str(f) for f in files if f.exists()]
+    if existing and not force:
+        raise OutError(f"--out: {', '.join(existing)} already exists; pass --force to overwrite")
+
+
+def _write(datasets: Sequence[Dataset], out: Path | None) -> dict[str, int]:
+    if out is None:
+        counts = write_datasets(datasets, sys.stdout.buffer)
+        sys.stdout.flush()
+        return counts
+    if out.suffix != ".jsonl":
+        return write_datasets(datasets, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as f:
+        return write_datasets(datasets, f)
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     names = args.dataset or list(SHARED)
+    out = None if args.out == "-" else Path(args.out)
     try:
-        if args.out == "-":
-            counts = convert(names, sys.stdout.buffer)
-            sys.stdout.flush()
-        else:
-            counts = convert(names, args.out)
-    except (KeyError, FileNotFoundError) as e:
-        print(f"satisfice data convert: {e}", file=sys.stderr)
+        if out is not None:
+            _check_out(out, names, args.force)
+        datasets = load_named(names)
+    except (KeyError, FileNotFoundError, OutError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"satisfice data convert: {message}", file=sys.stderr)
         return 2
+    try:
+        counts = _write(datasets, out)
     except BrokenPipeError:  # `... --out - | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        where = f" {e.filename}" if e.filename is not None else ""
+        print(
+            f"satisfice data convert: --out {args.out}: cannot write{where} ({e.strerror or e})",
+            file=sys.stderr,
+        )
+        return 2
     for name, n in counts.items():
-        where = "stdout" if args.out == "-" else str(Path(args.out) / f"{name}.jsonl")
-        print(f"{name}: {n} records -> {where}", file=sys.stderr)
+        print(f"{name}: {n} records -> {_where(args.out, name)}", file=sys.stderr)
     return 0
+
+
+def _where(out: str, name: str) -> str:
+    if out == "-":
+        return "stdout"
+    return out if out.endswith(".jsonl") else str(Path(out) / f"{name}.jsonl")

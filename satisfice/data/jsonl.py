@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -13,6 +14,40 @@ from satisfice.data.records import Dataset, Outcome, Record
 
 class DataFormatError(ValueError):
     pass
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@functools.lru_cache(maxsize=4096)
+def model_id(name: str) -> str:
+    """The catalog id for a model name written loosely ("GPT-4-1106-Preview", "mixtral_8x7b_instruct",
+    an alias), as `satisfice predict` resolves it; a name the catalog does not know stays as it is."""
+    from satisfice.catalog import load_catalog
+
+    found = load_catalog().lookup_loose(name)
+    return found[0].id if found else name
+
+
+def _outcomes(raw: Any, where: str) -> dict[str, Outcome]:
+    if "outcomes" not in raw:
+        raise DataFormatError(f"{where}.outcomes: required (an object keyed by model)")
+    obj = raw["outcomes"]
+    if not isinstance(obj, dict):
+        raise DataFormatError(f"{where}.outcomes: expected an object keyed by model")
+    if not obj:
+        raise DataFormatError(f"{where}.outcomes: empty; give at least one model's outcome")
+    out: dict[str, Outcome] = {}
+    spelled: dict[str, str] = {}
+    for name, o in obj.items():
+        mid = model_id(str(name))
+        if mid in out:
+            raise DataFormatError(
+                f"{where}.outcomes: {spelled[mid]!r} and {name!r} are the same model ({mid})"
+            )
+        out[mid] = _outcome(o, f"{where}.outcomes.{name}")
+        spelled[mid] = str(name)
+    return out
 
 
 def _outcome(obj: Any, where: str) -> Outcome:
@@ -39,10 +74,7 @@ def parse_record(obj: Any, where: str) -> Record:
     messages = obj.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise DataFormatError(f"{where}.messages: expected a non-empty list of chat messages")
-    outcomes_raw = obj.get("outcomes", {})
-    if not isinstance(outcomes_raw, dict):
-        raise DataFormatError(f"{where}.outcomes: expected an object keyed by model")
-    outcomes = {str(m): _outcome(o, f"{where}.outcomes.{m}") for m, o in outcomes_raw.items()}
+    outcomes = _outcomes(obj, where)
     family = obj.get("family") or ""
     split = obj.get("split")
     return Record(str(rid), tuple(messages), outcomes, str(family), None if split is None else str(split))
@@ -50,6 +82,8 @@ def parse_record(obj: Any, where: str) -> Record:
 
 def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Iterator[Record]:
     for i, line in enumerate(lines, 1):
+        if i == 1:
+            line = line.removeprefix(BOM) if isinstance(line, bytes) else line.removeprefix("\ufeff")
         if not line.strip():
             continue
         try:
@@ -61,8 +95,13 @@ def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Itera
 
 def read_jsonl(path: str | Path) -> Dataset:
     p = Path(path)
-    with p.open("rb") as f:
-        records = list(iter_records(f, str(p)))
+    if p.is_dir():
+        raise DataFormatError(f"{p}: is a directory; expected a canonical JSONL file")
+    try:
+        with p.open("rb") as f:
+            records = list(iter_records(f, str(p)))
+    except OSError as e:
+        raise DataFormatError(f"{p}: cannot read it ({e.strerror or e})") from None
     models: dict[str, None] = {}
     for r in records:
         for m in r.outcomes:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from satisfice.evals.progress import Progress
 from satisfice.evals.protocols import ROUTERS
 
 
@@ -52,11 +55,6 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from satisfice.evals.evaluate import evaluate
-    from satisfice.evals.progress import Progress
-    from satisfice.evals.replay import EvalError
-    from satisfice.evals.report import default_out_dir, render_text, write_outputs
-
     if getattr(args, "live", False):
         from satisfice.evals.live import cmd_live
 
@@ -64,20 +62,67 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.learn:
         print("satisfice eval: --learn needs --live (learning happens inside the gateway)", file=sys.stderr)
         return 2
+    return run_and_write(args, "satisfice eval", _offline, "")
+
+
+def _offline(args: argparse.Namespace, progress: Progress) -> tuple[dict[str, Any], dict[str, bytes]]:
+    from satisfice.evals.evaluate import evaluate
+
     train_on = [t.strip() for t in (args.train_on or "").split(",") if t.strip()]
+    result = evaluate(
+        args.dataset, args.router, folds=args.folds, seed=args.seed, train_on=train_on, progress=progress
+    )
+    return result, {}
+
+
+Run = Callable[[argparse.Namespace, Progress], tuple[dict[str, Any], dict[str, bytes]]]
+
+
+def run_and_write(args: argparse.Namespace, prog: str, run: Run, suffix: str) -> int:
+    """Create the output folder, run the evaluation, write result.json + curve.png (and the run's extra
+    files) and print the result; a bad input or an unwritable --out is one line on stderr, exit 2."""
+    from satisfice.evals.replay import EvalError
+    from satisfice.evals.report import (
+        default_out_dir,
+        make_out_dir,
+        out_error,
+        remove_new_dirs,
+        write_outputs,
+    )
+
+    out = Path(args.out) if args.out else Path(f"{default_out_dir(args.dataset, args.router)}{suffix}")
+    try:
+        created = make_out_dir(out)
+    except OSError as e:
+        print(f"{prog}: {out_error(out, e)}", file=sys.stderr)
+        return 2
     progress = Progress(enabled=not args.no_progress)
     try:
-        result = evaluate(
-            args.dataset, args.router, folds=args.folds, seed=args.seed, train_on=train_on, progress=progress
-        )
+        result, extra = run(args, progress)
     except EvalError as e:
         progress.close()
-        print(f"satisfice eval: {e}", file=sys.stderr)
+        remove_new_dirs(created)
+        print(f"{prog}: {e}", file=sys.stderr)
         return 2
     progress.close()
-    write_outputs(result, args.out or default_out_dir(args.dataset, args.router))
+    try:
+        write_outputs(result, out)
+        for name, data in extra.items():
+            (out / name).write_bytes(data)
+    except OSError as e:
+        print(f"{prog}: {out_error(out, e)}", file=sys.stderr)
+        return 2
+    _print(args, result)
+    return 0
+
+
+def _print(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    from satisfice.evals.report import render_text
+
     if args.json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    else:
-        print(render_text(result))
-    return 0
+        return
+    print(render_text(result))
+    if result.get("live"):
+        where = Path(result["files"]["json"]).parent / "requests.jsonl"
+        print(f"per request: {where}; {result['latency_note']}")

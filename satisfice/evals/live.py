@@ -32,6 +32,7 @@ from satisfice.data.records import Record
 from satisfice.evals.evaluate import _baselines, _two_model
 from satisfice.evals.metrics import pgr
 from satisfice.evals.progress import Progress
+from satisfice.evals.protocols import fold_count
 from satisfice.evals.replay import EvalError, Replay, build_replay
 from satisfice.evals.sweep import REPORTED_TARGETS, wtp_grid
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from satisfice.wiring import Parts
 
 IntArray = npt.NDArray[np.int64]
+PREDICTING = ("auto", "cascade", "speculative")  # strategies that take a `router:` (quality predictor)
 SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 LATENCY_NOTE = (
     "ledger latency_ms: the gateway's own time per request (request read to ledger row), since the "
@@ -95,9 +97,7 @@ def _folds(
     if folds is None and train and test.size:
         protocol = f"split: {full.name} train→test ({len(train)} train, {test.size} scored)"
         return [Fold(test[:cap], str(work / "router-split.npz"), train)], protocol, False
-    k = folds or 5
-    if not 2 <= k <= n:
-        raise EvalError(f"--folds must be between 2 and the number of prompts ({n}), got {k}")
+    k, note = fold_count(n, folds)
     parts = np.array_split(np.random.default_rng(seed).permutation(n).astype(np.int64), k)
     out = []
     for i, held in enumerate(parts):
@@ -107,7 +107,11 @@ def _folds(
         if rows.size:
             fit_on = [records[int(j)] for j in np.flatnonzero(keep)]
             out.append(Fold(rows, str(work / f"router-fold{i + 1}.npz"), fit_on))
-    return out, f"{k}-fold CV, seed {seed}: one gateway per fold, with that fold's fitted artifact", False
+    return (
+        out,
+        f"{k}-fold CV{note}, seed {seed}: one gateway per fold, with that fold's fitted artifact",
+        False,
+    )
 
 
 def _fit(fold: Fold, seed: int) -> None:
@@ -126,18 +130,37 @@ def default_knobs(full: Replay) -> list[str]:
     return [f"quality={t:g}" for t in REPORTED_TARGETS] + [f"wtp={w:g}" for w in wtp_grid(full.decision_cost)]
 
 
+def _route_body(spec: str | None) -> dict[str, Any]:
+    """--route: a strategy name, or a YAML/JSON file holding a route's body."""
+    if spec is None:
+        return {"strategy": "auto"}
+    path = Path(spec)
+    looks_like_file = path.suffix.lower() in (".yaml", ".yml", ".json") or "/" in spec or "\\" in spec
+    if not path.exists():
+        if looks_like_file:
+            raise EvalError(f"--route {spec}: file not found")
+        return {"strategy": spec}
+    if not path.is_file():
+        raise EvalError(f"--route {spec}: not a file (expected a strategy name or a YAML route body)")
+    import yaml
+
+    try:
+        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise EvalError(f"--route {spec}: cannot read it as YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(body, dict):
+        raise EvalError(f"--route {spec}: expected a mapping (a route's body: strategy, candidates, ...)")
+    return body
+
+
 def _settings(dataset: str, spec: str | None, models: list[str], router: str, ledger: Path) -> Settings:
     """One replay provider over the dataset and the route under test, named `auto` by default (strategy
     auto over the dataset's models), else `live`: `spec` is a strategy name or a YAML/JSON route-body
     file (its candidates default to the dataset's models; its `router` is set by the protocol)."""
-    body: Any = {"strategy": spec or "auto"}
-    if spec and Path(spec).is_file():
-        import yaml
-
-        body = yaml.safe_load(Path(spec).read_text())
-        if not isinstance(body, dict):
-            raise EvalError(f"--route {spec}: expected a mapping (a route's body: strategy, candidates, ...)")
-    body = {**body, "candidates": body.get("candidates") or models, "router": router}
+    body = _route_body(spec)
+    body = {**body, "candidates": body.get("candidates") or models}
+    if body.get("strategy", "first") in PREDICTING:  # the config's default strategy is first
+        body["router"] = router
     doc = {
         "providers": [{"name": "replay", "type": "replay", "dataset": dataset}],
         "routes": {"auto" if spec is None else "live": body},
@@ -362,6 +385,7 @@ def evaluate_live(
     from satisfice.routing.knob import parse_knob
 
     bar, concurrency = progress or Progress(enabled=False), max(1, concurrency)
+    _route_body(route)  # a bad --route fails now, not after the first fold's fit
     try:
         ds = ReplayUpstream.load(dataset).dataset
         knob_list = [str(parse_knob(k)) for k in knobs]
@@ -480,38 +504,29 @@ def evaluate_live(
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from satisfice.evals.report import default_out_dir, render_text, write_outputs
+    from satisfice.evals.cli import run_and_write
 
     if args.train_on:
         print("satisfice eval: --train-on is not supported with --live", file=sys.stderr)
         return 2
-    progress = Progress(enabled=not args.no_progress)
+    return run_and_write(args, "satisfice eval --live", _run_live, "-live")
+
+
+def _run_live(args: argparse.Namespace, progress: Progress) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The live evaluation, and its per-request facts as the extra file requests.jsonl."""
     requests: list[dict[str, Any]] = []
     knobs = [k.strip() for k in (args.knobs or "").split(",") if k.strip()]
-    try:
-        result = evaluate_live(
-            args.dataset,
-            args.router,
-            route=args.route,
-            knobs=knobs,
-            concurrency=args.concurrency,
-            limit=args.limit,
-            folds=args.folds,
-            seed=args.seed,
-            progress=progress,
-            requests=requests,
-            learn=args.learn,
-        )
-    except EvalError as e:
-        progress.close()
-        print(f"satisfice eval --live: {e}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else Path(f"{default_out_dir(args.dataset, args.router)}-live")
-    write_outputs(result, out)
-    (out / "requests.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in requests))
-    if args.json:
-        sys.stdout.write(orjson.dumps(result).decode() + "\n")
-    else:
-        print(render_text(result))
-        print(f"per request: {out / 'requests.jsonl'}; {result['latency_note']}")
-    return 0
+    result = evaluate_live(
+        args.dataset,
+        args.router,
+        route=args.route,
+        knobs=knobs,
+        concurrency=args.concurrency,
+        limit=args.limit,
+        folds=args.folds,
+        seed=args.seed,
+        progress=progress,
+        requests=requests,
+        learn=args.learn,
+    )
+    return result, {"requests.jsonl": b"".join(orjson.dumps(r) + b"\n" for r in requests)}

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from satisfice.catalog import ModelInfo
-from satisfice.data.records import Record
+from satisfice.data.records import Dataset, Record
 from satisfice.evals.progress import Progress
 from satisfice.evals.replay import EvalError
 from satisfice.evals.standins import Fitter, PriorPredictor, QualityPredictor, RandomPredictor
@@ -31,6 +31,7 @@ IntArray = npt.NDArray[np.int64]
 
 ROUTERS = ("learned", "heuristic", "random", "prior", "learned-artifact")
 BATCH = 256
+DEFAULT_FOLDS = 5
 
 
 @dataclass(slots=True)
@@ -143,15 +144,32 @@ def score(
         predicted = predict(predictor, [records[i] for i in test_rows], infos, bar)
         protocol = f"split: {dataset} train→test ({len(train_rows)} train, {test_rows.size} scored)"
         return Scored(test_rows, predicted, protocol, _name(predictor, router))
-    return _cross_validate(records, infos, fitter, folds or 5, seed, bar)
+    return _cross_validate(records, infos, fitter, folds, seed, bar)
+
+
+def fold_count(n: int, folds: int | None) -> tuple[int, str]:
+    """k for k-fold CV over n prompts, and a note when the default was lowered: an explicit --folds
+    must fit the data; the default (5) is lowered to the number of prompts (at least 2)."""
+    if folds is not None:
+        if not 2 <= folds <= n:
+            raise EvalError(f"--folds must be between 2 and the number of prompts ({n}), got {folds}")
+        return folds, ""
+    if n < 2:
+        raise EvalError(f"cross-validation needs at least 2 prompts; the data has {n}")
+    k = min(DEFAULT_FOLDS, n)
+    return k, "" if k == DEFAULT_FOLDS else f" (the default {DEFAULT_FOLDS} folds lowered to the {n} prompts)"
 
 
 def _cross_validate(
-    records: Sequence[Record], infos: Sequence[ModelInfo], fitter: Fitter, k: int, seed: int, bar: Progress
+    records: Sequence[Record],
+    infos: Sequence[ModelInfo],
+    fitter: Fitter,
+    folds: int | None,
+    seed: int,
+    bar: Progress,
 ) -> Scored:
     n = len(records)
-    if not 2 <= k <= n:
-        raise EvalError(f"--folds must be between 2 and the number of prompts ({n}), got {k}")
+    k, note = fold_count(n, folds)
     parts = np.array_split(np.random.default_rng(seed).permutation(n).astype(np.int64), k)
     predicted = np.empty((n, len(infos)), dtype=np.float64)
     name = "learned"
@@ -163,7 +181,19 @@ def _cross_validate(
         bar.advance()
         name = _name(predictor, name)
         predicted[held] = predict(predictor, [records[int(j)] for j in held], infos, bar)
-    return Scored(np.arange(n, dtype=np.int64), predicted, f"{k}-fold CV, seed {seed}", name)
+    return Scored(np.arange(n, dtype=np.int64), predicted, f"{k}-fold CV{note}, seed {seed}", name)
+
+
+def _train_on(name: str) -> Dataset:
+    """A --train-on dataset; EvalError names the flag and the value at fault."""
+    from satisfice.data.jsonl import load_dataset
+
+    try:
+        return load_dataset(name)
+    except KeyError as e:
+        raise EvalError(f"--train-on {name}: {e.args[0] if e.args else e}") from None
+    except (FileNotFoundError, ValueError) as e:
+        raise EvalError(f"--train-on {name}: {e}") from None
 
 
 def _cross_family(
@@ -175,14 +205,12 @@ def _cross_family(
     seed: int,
     bar: Progress,
 ) -> Scored:
-    from satisfice.data.jsonl import load_dataset
-
     ids = {r.id for r in records}
     texts = {r.prompt_text() for r in records}
     train: list[Record] = []
     overlap = 0
     for name in train_on:
-        for r in load_dataset(name).records:
+        for r in _train_on(name).records:
             if r.id in ids or r.prompt_text() in texts:
                 overlap += 1
             else:

@@ -16,6 +16,27 @@ def default_out_dir(dataset: str, router: str) -> Path:
     return Path("eval-results") / f"{stem}-{router}"
 
 
+def make_out_dir(out: Path) -> list[Path]:
+    """Create the output folder before a (possibly long) run, so that an unwritable one fails first;
+    returns the folders it created (deepest first) for `remove_new_dirs`. Raises OSError."""
+    missing = [d for d in (out, *out.parents) if not d.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_new_dirs(created: list[Path]) -> None:
+    """Undo `make_out_dir` after a failed run (folders still empty only)."""
+    for d in created:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def out_error(out: Path, e: OSError) -> str:
+    return f"--out {out}: cannot write there ({e.strerror or e})"
+
+
 def write_outputs(result: dict[str, Any], out_dir: str | Path) -> dict[str, str]:
     """Write result.json and curve.png into `out_dir`; record and return their paths."""
     out = Path(out_dir)
@@ -85,7 +106,9 @@ def _baseline_rows(result: dict[str, Any]) -> list[str]:
 
 
 def _point_rows(points: list[dict[str, Any]], extra: bool) -> list[str]:
+    live = any("escalation_rate" in p for p in points)  # `eval --live`: the gateway's own figures
     head = f"  {'knob (reported points)':<20} {'quality':>8} {'$/1k':>9} {'strong':>7}"
+    head += f" {'escalated':>9} {'added ms p50/p90':>16}" if live else ""
     rows = [head + ("  PGR" if extra else "  top models")]
     for p in points:
         if not p.get("reported"):
@@ -93,9 +116,16 @@ def _point_rows(points: list[dict[str, Any]], extra: bool) -> list[str]:
         tail = f"  {_f(p.get('pgr'))}" if extra else f"  {_top(p['model_shares'])}"
         rows.append(
             f"  {p['knob']:<20} {_f(p['quality']):>8} {_money(p['cost_per_1k']):>9}"
-            f" {_f(p['strong_share'], 2):>7}" + tail
+            f" {_f(p['strong_share'], 2):>7}" + (_live_cells(p) if live else "") + tail
         )
     return rows
+
+
+def _live_cells(point: dict[str, Any]) -> str:
+    """Escalation rate and the gateway's added latency of one `eval --live` point."""
+    lat = point.get("added_latency_ms") or {}
+    ms = f"{_f(lat.get('p50'), 1)}/{_f(lat.get('p90'), 1)}"
+    return f" {_f(point.get('escalation_rate'), 2):>9} {ms:>16}"
 
 
 def _learning_lines(learning: dict[str, Any], two: bool) -> list[str]:

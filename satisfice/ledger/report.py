@@ -7,9 +7,25 @@ from pathlib import Path
 from typing import Any
 
 
+class LedgerError(Exception):
+    """A file that is not a readable Satisfice ledger."""
+
+
 def summarize(path: str, since: float | None = None) -> dict[str, Any]:
     if not Path(path).exists():
         raise FileNotFoundError(f"no ledger at {path} (serve some requests first, or pass --ledger)")
+    if Path(path).is_dir():
+        raise LedgerError(f"{path}: is a directory, not a ledger file")
+    try:
+        return _summarize(path, since)
+    except sqlite3.DatabaseError as e:
+        why = str(e)
+        if "no such table" in why or "no such column" in why:
+            why = f"{why}; an empty file or another program's database?"
+        raise LedgerError(f"{path}: not a Satisfice ledger ({why})") from None
+
+
+def _summarize(path: str, since: float | None) -> dict[str, Any]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         where, args = ("WHERE ts >= ?", (since,)) if since is not None else ("", ())

@@ -20,23 +20,36 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `train` on an argparse sub-parser set (satisfice/cli.py wires it in)."""
     from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR
 
+    packaged = ARTIFACT_DIR / ARTIFACT
     p: argparse.ArgumentParser = subparsers.add_parser(
         "train",
         help="fit the learned quality predictor and write its artifact",
-        description="Fit the router's quality predictor (numpy, CPU, deterministic given --seed) on shared "
-        "datasets by name and/or canonical JSONL files, and write PATH.npz + PATH.json (data and settings).",
+        description=(
+            "Fit the router's quality predictor (numpy, CPU, deterministic given --seed) on the shared "
+            f"datasets ({', '.join(DEFAULT_DATA)}) plus any --data, and write PATH.npz + PATH.json (data "
+            f"and settings). Without --out it rebuilds the packaged artifact {packaged}.npz in place, and "
+            "only from its recipe (the shared datasets alone, default settings, seed 0): any --data file, "
+            "--no-shared, --set or other --seed needs --out, so no experiment overwrites the shipped model."
+        ),
     )
     p.add_argument(
         "--data",
         action="append",
         metavar="NAME_OR_PATH",
-        help=f"dataset name or JSONL path; repeatable (default: {', '.join(DEFAULT_DATA)})",
+        help="a canonical JSONL file (or a shared dataset name) trained on IN ADDITION to the shared "
+        "datasets; repeatable",
+    )
+    p.add_argument(
+        "--no-shared",
+        action="store_true",
+        help="train on the --data given only, without the shared datasets",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out",
-        default=str(ARTIFACT_DIR / ARTIFACT),
-        help="artifact path without suffix (default: the packaged artifact)",
+        default=str(packaged),
+        help=f"artifact path without suffix: writes OUT.npz and OUT.json (default: the packaged artifact "
+        f"{packaged}, for its own recipe only; required with a --data file, --no-shared, --set or --seed)",
     )
     p.add_argument(
         "--set",
@@ -47,6 +60,82 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.set_defaults(func=train_command)
     return p
+
+
+class TrainError(Exception):
+    """A `satisfice train` request it cannot carry out; printed as one line, exit code 2."""
+
+
+def _is_shared(name: str) -> bool:
+    from satisfice.data.shared import ALIASES, SHARED
+
+    return name in SHARED or name in ALIASES
+
+
+def _key(name: str) -> str:
+    """What a --data value names: a shared dataset's canonical name, else the file's resolved path."""
+    from satisfice.data.shared import ALIASES
+
+    return ALIASES.get(name, name) if _is_shared(name) else str(Path(name).resolve())
+
+
+def data_names(extra: Sequence[str], no_shared: bool) -> list[str]:
+    """The datasets to train on: the shared ones (unless `no_shared`), then each --data once."""
+    if no_shared and not extra:
+        raise TrainError("--no-shared needs at least one --data NAME_OR_PATH to train on")
+    names: list[str] = [] if no_shared else list(DEFAULT_DATA)
+    seen = {_key(n) for n in names}
+    for name in extra:
+        if _key(name) not in seen:
+            seen.add(_key(name))
+            names.append(name)
+    return names
+
+
+def _off_recipe(args: argparse.Namespace) -> str | None:
+    """The first option that departs from the packaged artifact's recipe (the shared datasets alone,
+    default settings, seed 0), or None when the run rebuilds it."""
+    if getattr(args, "no_shared", False):
+        return "--no-shared"
+    own = [n for n in args.data or [] if not _is_shared(n)]
+    if own:
+        return f"--data {own[0]}"
+    if args.set:
+        return f"--set {args.set[0]}"
+    return f"--seed {args.seed}" if args.seed != 0 else None
+
+
+def out_stem(args: argparse.Namespace) -> tuple[Path, bool]:
+    """Where the artifact goes, and whether that is the packaged one. --out defaults to it (as a path:
+    scripts/train_router.py reads args.out), but only its own recipe may rebuild it."""
+    from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR
+
+    stem = Path(args.out)
+    packaged = stem.with_suffix("").resolve() == (ARTIFACT_DIR / ARTIFACT).resolve()
+    off = _off_recipe(args)
+    if packaged and off:
+        raise TrainError(
+            f"{off}: pass --out PATH; the packaged artifact {ARTIFACT_DIR / ARTIFACT} (the default --out) is "
+            "rebuilt only by its own recipe: the shared datasets alone, default settings, seed 0"
+        )
+    return stem, packaged
+
+
+def load_training_data(names: Sequence[str]) -> list[tuple[str, Dataset]]:
+    from satisfice.data.jsonl import load_dataset
+
+    out = []
+    for name in names:
+        try:
+            ds = load_dataset(name)
+        except KeyError as e:
+            raise TrainError(f"--data {name}: {e.args[0] if e.args else e}") from None
+        except (FileNotFoundError, ValueError) as e:
+            raise TrainError(f"--data {name}: {e}") from None
+        if not ds.records:
+            raise TrainError(f"--data {name}: no records in it (an empty file?)")
+        out.append((name, ds))
+    return out
 
 
 def _sha256(path: Path) -> str:
@@ -92,16 +181,42 @@ def parse_settings(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def train_command(args: argparse.Namespace) -> int:
-    from satisfice.data.jsonl import load_dataset
-    from satisfice.predict.train import Settings, fit
+def _prepare(args: argparse.Namespace) -> tuple[dict[str, Any], list[tuple[str, Dataset]], Path, bool]:
+    from satisfice.predict.train import Settings
 
-    names = list(args.data or DEFAULT_DATA)
+    extra = list(args.data or [])
+    no_shared = bool(getattr(args, "no_shared", False))
     try:
         settings = parse_settings(getattr(args, "set", None) or [])
         Settings.make(**settings)
-        datasets = [(n, load_dataset(n)) for n in names]
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+    except ValueError as e:
+        raise TrainError(str(e)) from None
+    except TypeError as e:
+        raise TrainError(f"--set: {e}") from None
+    names = data_names(extra, no_shared)
+    stem, packaged = out_stem(args)
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TrainError(f"--out {stem}: cannot create its folder ({e.strerror or e})") from None
+    return settings, load_training_data(names), stem, packaged
+
+
+def _command(args: argparse.Namespace, names: Sequence[str], packaged: bool) -> str:
+    """The `satisfice train` command line that reproduces this artifact."""
+    no_shared = bool(getattr(args, "no_shared", False))
+    extra = names if no_shared else names[len(DEFAULT_DATA) :]
+    parts = ["satisfice train", *(["--no-shared"] if no_shared else []), *(f"--data {n}" for n in extra)]
+    parts += [f"--seed {args.seed}", *(f"--set {s}" for s in args.set or [])]
+    return " ".join(parts + ([] if packaged else [f"--out {args.out}"]))
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from satisfice.predict.train import fit
+
+    try:
+        settings, datasets, stem, packaged = _prepare(args)
+    except TrainError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     records: list[Record] = []
@@ -116,15 +231,22 @@ def train_command(args: argparse.Namespace) -> int:
         )
     if pairwise:
         settings["pairwise_families"] = sorted(pairwise | {"arena-battle"})
-    pred = fit(records, seed=args.seed, **settings)
+    try:
+        pred = fit(records, seed=args.seed, **settings)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     pred.meta["data"] = [data_record(n, ds) for n, ds in datasets]
-    pred.meta["command"] = "satisfice train " + " ".join(
-        [*(f"--data {n}" for n in names), f"--seed {args.seed}", *(f"--set {s}" for s in args.set or [])]
-    )
-    npz, js = pred.save(Path(args.out))
+    pred.meta["command"] = _command(args, [n for n, _ in datasets], packaged)
+    try:
+        npz, js = pred.save(stem)
+    except OSError as e:
+        print(f"error: --out {stem}: cannot write the artifact ({e.strerror or e})", file=sys.stderr)
+        return 2
     print(
         f"fit   {len(records)} records, {len(pred.params.seen)} models seen, seed {args.seed}: "
         f"train loss {pred.meta['train_loss']:.4f} in {pred.meta['train_seconds']} s"
     )
-    print(f"wrote {npz} ({npz.stat().st_size / 1e6:.2f} MB) and {js}")
+    what = " (the packaged artifact: the `learned` router loads it)" if packaged else ""
+    print(f"wrote {npz} ({npz.stat().st_size / 1e6:.2f} MB) and {js}{what}")
     return 0

@@ -80,10 +80,28 @@ class Settings:
             raise TypeError(
                 f"unknown training settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
+        defaults = cls()
+        for key, value in kw.items():
+            _check_type(key, value, getattr(defaults, key))
         for key in ("pairwise_families", "model_feats", "spec_feats"):
             if key in kw:
                 kw[key] = tuple(kw[key])
         return cls(**kw)
+
+
+def _check_type(key: str, value: Any, default: Any) -> None:
+    """A setting's value must have its default's type (an int is a fine float)."""
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+        want = "a list of strings"
+    if not ok:
+        raise TypeError(f"training setting {key}: expected {want}, got {value!r}")
 
 
 @dataclass(slots=True)
@@ -103,6 +121,11 @@ class Prepared:
 def prepare(records: Sequence[Record], s: Settings) -> Prepared:
     if not records:
         raise ValueError("no training records")
+    empty = [r.id for r in records if not r.outcomes]
+    if empty:
+        raise ValueError(
+            f"{len(empty)} training record(s) without any outcome (e.g. id {empty[0]!r}): nothing to learn"
+        )
     X = features_many([r.messages for r in records])
     cols: dict[str, int] = {}
     for r in records:

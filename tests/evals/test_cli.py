@@ -13,7 +13,14 @@ import pytest
 from satisfice.data.convert import add_data_parser, convert
 from satisfice.data.jsonl import read_jsonl
 from satisfice.evals import add_eval_parser
-from tests.evals.helpers import ModelPredictor, row, two_model_predictor, two_model_rows, write_jsonl
+from tests.evals.helpers import (
+    ModelPredictor,
+    RecordingFit,
+    row,
+    two_model_predictor,
+    two_model_rows,
+    write_jsonl,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -137,3 +144,89 @@ def test_convert_round_trips(tmp_path: Path, capsysbinary: pytest.CaptureFixture
     assert capsysbinary.readouterr().out == (tmp_path / "gsm8k.jsonl").read_bytes()
     with pytest.raises(KeyError):
         convert(["nope"], tmp_path)
+
+
+@pytest.fixture
+def recording_fit(monkeypatch: pytest.MonkeyPatch) -> RecordingFit:
+    from satisfice.evals import protocols
+
+    fit = RecordingFit()
+    monkeypatch.setattr(protocols, "default_fit", lambda: fit)
+    return fit
+
+
+def test_default_folds_shrink_to_a_tiny_dataset_but_an_explicit_folds_must_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], recording_fit: RecordingFit
+) -> None:
+    data = write_jsonl(tmp_path / "three.jsonl", two_model_rows()[:3])
+    argv = ["eval", "--dataset", str(data), "--no-progress", "--out", str(tmp_path / "o")]
+    assert run(argv) == 0
+    out = capsys.readouterr().out
+    assert "protocol: 3-fold CV (the default 5 folds lowered to the 3 prompts), seed 0" in out
+    assert len(recording_fit.trained) == 3 and all(len(t) == 2 for t in recording_fit.trained)
+    assert run([*argv, "--folds", "5"]) == 2
+    assert "--folds must be between 2 and the number of prompts (3), got 5" in capsys.readouterr().err
+    one = write_jsonl(tmp_path / "one.jsonl", two_model_rows()[:1])
+    assert run(["eval", "--dataset", str(one), "--no-progress", "--out", str(tmp_path / "o1")]) == 2
+    err = capsys.readouterr().err
+    assert "needs at least 2 prompts" in err and "--folds" not in err
+
+
+def test_loosely_written_model_names_resolve_to_the_catalog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loose = {"GPT-4-1106-Preview": "gpt-4-1106-preview", "mixtral_8x7b_instruct": "mixtral-8x7b-instruct"}
+    rows = [row(f"p{i}", {m: (float(i % 2), None) for m in loose}) for i in range(4)]  # no cost: priced
+    data = write_jsonl(tmp_path / "loose.jsonl", rows)
+    argv = ["eval", "--dataset", str(data), "--router", "prior", "--json", "--no-progress"]
+    assert run([*argv, "--out", str(tmp_path / "o")]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert sorted(res["models"]) == sorted(loose.values())
+    rows = [row("p0", {"GPT-4-1106-Preview": (1.0, None), "gpt-4-1106-preview": (0.0, None)})]
+    twice = write_jsonl(tmp_path / "twice.jsonl", rows)
+    assert run(["eval", "--dataset", str(twice), "--router", "prior"]) == 2
+    assert "'GPT-4-1106-Preview' and 'gpt-4-1106-preview' are the same model" in capsys.readouterr().err
+
+
+def test_a_line_without_outcomes_is_an_error_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = two_model_rows()
+    del rows[2]["outcomes"]
+    data = write_jsonl(tmp_path / "gap.jsonl", rows)
+    assert run(["eval", "--dataset", str(data), "--router", "prior", "--out", str(tmp_path / "o")]) == 2
+    assert f"{data}:3.outcomes: required" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # the output folder made for the run is removed again
+
+
+def test_bad_paths_and_flags_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(write_jsonl(tmp_path / "tiny.jsonl", two_model_rows()))
+    out = ["--out", str(tmp_path / "o")]
+    cases = [
+        (["--dataset", str(tmp_path), *out], f"{tmp_path}: is a directory"),
+        (["--dataset", data, "--train-on", "nope", *out], "--train-on nope: 'nope' is neither"),
+        (["--dataset", data, "--router", "prior", "--out", "/proc/nope"], "--out /proc/nope: cannot write"),
+    ]
+    for argv, message in cases:
+        assert run(["eval", "--no-progress", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.skipif(not shared_available(), reason="shared data not found")
+def test_convert_refuses_to_overwrite_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "existing.jsonl"
+    target.write_text("keep me\n")
+    assert run(["data", "convert", "--dataset", "gsm8k", "--out", str(target)]) == 2
+    assert f"{target} already exists; pass --force to overwrite" in capsys.readouterr().err
+    assert target.read_text() == "keep me\n"
+    assert run(["data", "convert", "--dataset", "gsm8k", "--out", str(target), "--force"]) == 0
+    assert len(read_jsonl(target).records) > 1000
+    folder = tmp_path / "folder"
+    assert run(["data", "convert", "--dataset", "gsm8k", "--out", str(folder)]) == 0
+    assert run(["data", "convert", "--dataset", "gsm8k", "--out", str(folder)]) == 2
+    assert "gsm8k.jsonl already exists; pass --force" in capsys.readouterr().err
+    assert run(["data", "convert", "--dataset", "gsm8k", "--out", "/proc/nope"]) == 2
+    assert "--out /proc/nope: cannot write" in capsys.readouterr().err

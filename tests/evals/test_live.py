@@ -243,3 +243,36 @@ def test_escalated_means_the_cascade_moved_past_a_failed_answer() -> None:
     assert live.escalated([attempt(MIX, "fail"), attempt(GPT4, "fail")], GPT4)
     assert not live.escalated([attempt(GPT4, "fail")], GPT4)  # a last rung fails with nowhere to go
     assert not live.escalated([attempt(MIX, "pass"), attempt(GPT4, None)], MIX)  # an unused partner
+
+
+def test_text_output_reports_escalation_rate_and_added_latency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["eval", "--live", "--dataset", str(fixture(tmp_path)), "--router", "prior", "--no-progress"]
+    assert run([*argv, "--knobs", "quality=0.5,quality=0.9", "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    head = next(line for line in text.splitlines() if "knob (reported points)" in line)
+    assert "escalated" in head and "added ms p50/p90" in head
+    res = orjson.loads((tmp_path / "o" / "result.json").read_bytes())
+    for p in res["points"]:
+        cells = next(line for line in text.splitlines() if line.strip().startswith(p["knob"] + " "))
+        lat = p["added_latency_ms"]
+        assert f"{p['escalation_rate']:.2f}" in cells and f"{lat['p50']:.1f}/{lat['p90']:.1f}" in cells
+
+
+def test_bad_dataset_route_and_lines_exit_2_naming_the_fault(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = fixture(tmp_path)
+    base = ["eval", "--live", "--router", "prior", "--no-progress", "--out", str(tmp_path / "o")]
+    assert run([*base, "--dataset", str(tmp_path)]) == 2
+    assert f"{tmp_path}: is a directory" in capsys.readouterr().err
+    missing = tmp_path / "missing.yaml"
+    assert run([*base, "--dataset", str(data), "--route", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--route {missing}: file not found" in err and "strategy" not in err
+    rows = orjson.loads(b"[" + b",".join(data.read_bytes().splitlines()) + b"]")
+    del rows[2]["outcomes"]
+    gap = write_jsonl(tmp_path / "gap.jsonl", rows)
+    assert run([*base, "--dataset", str(gap)]) == 2
+    assert f"{gap}:3.outcomes: required" in capsys.readouterr().err

@@ -211,6 +211,7 @@ def test_train_command_writes_a_loadable_artifact(tmp_path: Path) -> None:
     args = parser.parse_args(
         [
             "train",
+            "--no-shared",
             "--data",
             str(data),
             "--seed",

@@ -1,0 +1,186 @@
+"""`satisfice predict` and `satisfice train` run as real processes: bad input costs only its own line,
+and every bad input is one line on stderr with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from satisfice.data.jsonl import record_json
+from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR
+from tests.evals.test_cli import shared_available
+from tests.predict.test_predictor import _toy
+from tests.test_auto_route import run_cli
+
+MODELS = "gpt-4-1106-preview,mixtral-8x7b-instruct"
+
+
+def line(rid: Any, text: str = "hi") -> str:
+    return json.dumps({"id": rid, "messages": [{"role": "user", "content": text}]})
+
+
+def one_line_error(stderr: str) -> None:
+    assert "Traceback" not in stderr and stderr.strip(), stderr
+
+
+def test_bad_lines_are_reported_and_skipped_and_good_lines_still_predicted() -> None:
+    lines = [
+        line("a", "Prove Fermat's last theorem for n=3."),
+        "{oops",
+        json.dumps({"messages": [{"role": "user", "content": "no id"}]}),
+        line("b"),
+        line(True),
+        json.dumps({"id": "c", "messages": []}),
+        "[1, 2]",
+        line(7, "What is 2+2?"),
+    ]
+    out = run_cli("predict", "--models", MODELS, stdin="\n".join(lines) + "\n")
+    assert out.returncode == 2
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", 7]  # every good line, in input order, ids as given
+    assert all(set(r) == {"id", "quality"} and set(r["quality"]) == set(MODELS.split(",")) for r in rows)
+    good = run_cli("predict", "--models", MODELS, stdin="\n".join(lines[i] for i in (0, 3, 7)) + "\n")
+    assert good.returncode == 0 and good.stdout == out.stdout  # the same predictions as without bad lines
+    errors = [e for e in out.stderr.splitlines() if e.startswith("error: line ")]
+    assert [e.split(":")[1].strip() for e in errors] == ["line 2", "line 3", "line 5", "line 6", "line 7"]
+    assert "'id' must be a string or a number (missing)" in errors[1]
+    assert "(got true)" in errors[2]
+    assert "5 bad line(s) skipped" in out.stderr
+    one_line_error(out.stderr)
+
+
+def test_byte_order_mark_is_accepted() -> None:
+    out = run_cli("predict", "--models", MODELS, stdin="\ufeff" + line("a") + "\n")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["id"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ("", "--models: no model given"),
+        (" , ", "--models: no model given"),
+        ("gpt-4o,gpt-4o", "--models: 'gpt-4o' is given twice"),
+        ("gpt-4o,GPT-4o", "--models: 'gpt-4o' and 'GPT-4o' are one model"),
+        ("gpt-4o,text-embedding-3-small", "'text-embedding-3-small' is an embedding model, not a chat model"),
+    ],
+)
+def test_bad_models_flag_is_a_clear_error(models: str, message: str) -> None:
+    out = run_cli("predict", "--models", models, stdin=line("a") + "\n")
+    assert out.returncode == 2 and out.stdout == ""
+    assert message in out.stderr
+    one_line_error(out.stderr)
+
+
+@pytest.mark.parametrize(
+    ("router", "message"),
+    [("bogus", "--router bogus: unknown predictor"), ("/nonexistent/m.npz", "no such artifact file")],
+)
+def test_bad_router_is_a_clear_error(router: str, message: str) -> None:
+    out = run_cli("predict", "--models", MODELS, "--router", router, stdin=line("a") + "\n")
+    assert out.returncode == 2 and message in out.stderr
+    one_line_error(out.stderr)
+
+
+def toy_file(path: Path, n: int = 24) -> Path:
+    path.write_text("".join(json.dumps(record_json(r)) + "\n" for r in _toy(n)))
+    return path
+
+
+def packaged_bytes() -> bytes:
+    return (ARTIFACT_DIR / ARTIFACT).with_suffix(".npz").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--data", "{toy}"], ["--no-shared", "--data", "{toy}"], ["--set", "steps=1"], ["--seed", "3"]],
+)
+def test_train_never_overwrites_the_packaged_artifact_off_its_recipe(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    toy = toy_file(tmp_path / "toy.jsonl")
+    before = packaged_bytes()
+    out = run_cli("train", *(f.format(toy=toy) for f in flags))
+    assert out.returncode == 2 and "pass --out PATH" in out.stderr and flags[0] in out.stderr
+    one_line_error(out.stderr)
+    assert packaged_bytes() == before
+    assert "packaged artifact" in run_cli("train", "--help").stdout  # the help says where it writes
+
+
+@pytest.mark.skipif(not shared_available(), reason="shared data not found")
+def test_train_data_adds_to_the_shared_datasets_unless_no_shared(tmp_path: Path) -> None:
+    toy = toy_file(tmp_path / "toy.jsonl")
+    fast = ["--set", "steps=2"]
+    both = run_cli("train", "--data", str(toy), "--out", str(tmp_path / "both"), *fast)
+    assert both.returncode == 0, both.stderr
+    meta = json.loads((tmp_path / "both.json").read_text())
+    names = [d["name"] for d in meta["data"]]
+    assert names == ["routerbench", "mmlu", "gsm8k", "arena-bench", "arena-battles", "toy"]
+    assert meta["rows"] == sum(d["rows"] for d in meta["data"]) > 24
+    assert meta["command"].startswith(f"satisfice train --data {toy} ")
+    alone = run_cli("train", "--no-shared", "--data", str(toy), "--out", str(tmp_path / "alone"), *fast)
+    assert alone.returncode == 0, alone.stderr
+    meta = json.loads((tmp_path / "alone.json").read_text())
+    assert [d["name"] for d in meta["data"]] == ["toy"] and meta["rows"] == 24
+    assert (
+        run_cli(
+            "predict", "--models", MODELS, "--router", str(tmp_path / "alone.npz"), stdin=line("a")
+        ).returncode
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no records in it"),
+        (
+            '{"id": "a", "messages": [{"role": "user", "content": "x"}], "outcomes": {}}\n',
+            ":1.outcomes: empty",
+        ),
+        ('{"id": "a", "messages": [{"role": "user", "content": "x"}]}\n', ":1.outcomes: required"),
+    ],
+)
+def test_train_bad_data_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    data = tmp_path / "mine.jsonl"
+    data.write_text(content)
+    out = run_cli("train", "--no-shared", "--data", str(data), "--out", str(tmp_path / "m"))
+    assert out.returncode == 2 and f"--data {data}" in out.stderr and message in out.stderr
+    one_line_error(out.stderr)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_train_bad_flags_are_clear_errors(tmp_path: Path) -> None:
+    toy = str(toy_file(tmp_path / "toy.jsonl"))
+    for args, message in [
+        (["--no-shared"], "--no-shared needs at least one --data"),
+        (["--no-shared", "--data", str(tmp_path), "--out", str(tmp_path / "m")], "is a directory"),
+        (["--no-shared", "--data", toy, "--out", "/proc/nope/m"], "--out /proc/nope/m: cannot create"),
+        (
+            ["--no-shared", "--data", toy, "--out", str(tmp_path / "m"), "--set", "steps=x"],
+            "expected an integer",
+        ),
+    ]:
+        out = run_cli("train", *args)
+        assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+        one_line_error(out.stderr)
+
+
+def test_train_resolves_loosely_written_model_names(tmp_path: Path) -> None:
+    rows = [record_json(r) for r in _toy(24)]
+    for r in rows:
+        r["outcomes"] = {
+            "Mistral_7B_Instruct": r["outcomes"]["mistral-7b-instruct"],
+            "GPT-4-1106-Preview": r["outcomes"]["gpt-4-1106-preview"],
+        }
+    data = tmp_path / "loose.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = run_cli(
+        "train", "--no-shared", "--data", str(data), "--out", str(tmp_path / "m"), "--set", "steps=2"
+    )
+    assert out.returncode == 0, out.stderr
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert meta["models_seen"] == ["mistral-7b-instruct", "gpt-4-1106-preview"]
