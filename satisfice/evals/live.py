@@ -219,7 +219,10 @@ async def _serve(
         await asyncio.get_running_loop().run_in_executor(None, parts.planner.warm)
         conn = TCPConnector(limit=conc)
         async with ClientSession(connector=conn, timeout=ClientTimeout(total=600)) as http:
-            await send(http, jobs[0][0], jobs[0][1])  # warm-up (lazy tokenizer etc.): not scored
+            # Warm-up (lazy tokenizer etc.), not scored. With --learn it is a teaching prompt: a scored
+            # one would put its verdict into the statistics the gate then checks.
+            warm = teach.jobs[0] if teach is not None and teach.jobs else jobs[0]
+            await send(http, *warm)
             learned = None
             if teach is not None:
                 taught = list(await asyncio.gather(*(send(http, k, r) for k, r in teach.jobs)))
