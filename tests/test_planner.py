@@ -23,6 +23,22 @@ def planner(routes: dict[str, Any], seed: int = 0) -> Planner:
     return Planner(ModelDirectory(s, load_catalog(), s.providers), s.reliability, random.Random(seed))
 
 
+def cascade(candidates: list[str], knob: str = "quality=0.8", **settings: Any) -> dict[str, Any]:
+    """A cascade route whose ladder is known in advance (router: prior ranks by the catalog's prior)."""
+    return {
+        "strategy": "cascade",
+        "router": "prior",
+        "knob": knob,
+        "candidates": candidates,
+        "cascade": settings,
+    }
+
+
+def ladder(plan: Any) -> list[str]:
+    assert plan.steps is not None
+    return [st[0].dep.model for st in plan.steps]
+
+
 def body(**kw: Any) -> dict[str, Any]:
     return {"model": "x", "messages": [{"role": "user", "content": "hello"}], **kw}
 
@@ -144,18 +160,10 @@ def test_a_cascade_keeps_an_escalation_when_learning_rates_the_cheap_model_best(
     """Verified passes on easy prompts lift the cheap model; the strong one is only tried where the
     cheap one failed, so its record looks worse. Once promoted, the cheap model is predicted best,
     and the ladder must still escalate a failed answer (it used to be the cheap model alone)."""
-    s = parse_settings(
-        {
-            "routes": {
-                "c": {"strategy": "cascade", "router": "prior", "candidates": ["gpt-4o-mini", "gpt-4o"]}
-            }
-        },
-        ENV,
-    )
+    s = parse_settings({"routes": {"c": cascade(["gpt-4o-mini", "gpt-4o"])}}, ENV)
     learner = Learner(MemoryLearnStore())
     p = Planner(ModelDirectory(s, load_catalog(), s.providers), s.reliability, learner=learner)
-    before = p.plan("c", needs_of(body()))
-    assert before.steps is not None and [st[0].dep.model for st in before.steps] == ["gpt-4o-mini", "gpt-4o"]
+    assert ladder(p.plan("c", needs_of(body()))) == ["gpt-4o-mini", "gpt-4o"]
     names = ["gpt-4o-mini", "gpt-4o"]
     for i in range(30):
         learner.record_decision(
@@ -166,32 +174,19 @@ def test_a_cascade_keeps_an_escalation_when_learning_rates_the_cheap_model_best(
     assert learner.run_gate().promoted
     q = learner.adjust("c", 0, names, [0.7, 0.85])
     assert q[0] > q[1]  # the cheap model is now predicted best
-    after = p.plan("c", needs_of(body()))
-    assert after.steps is not None and [st[0].dep.model for st in after.steps] == ["gpt-4o-mini", "gpt-4o"]
+    assert ladder(p.plan("c", needs_of(body()))) == ["gpt-4o-mini", "gpt-4o"]
 
 
 def test_a_cascade_starting_on_the_best_model_has_no_rung_below_it() -> None:
     """A strict knob starts the cascade on the best candidate: there is nothing better to escalate
     to, and an agreement check must not ask a weaker model whose answer could replace it."""
     s = parse_settings(
-        {
-            "routes": {
-                "c": {
-                    "strategy": "cascade",
-                    "router": "prior",
-                    "knob": "quality=0.99",
-                    "cascade": {"agreement": True},
-                    "candidates": ["gpt-4o-mini", "gpt-4o"],
-                }
-            }
-        },
-        ENV,
+        {"routes": {"c": cascade(["gpt-4o-mini", "gpt-4o"], "quality=0.99", agreement=True)}}, ENV
     )
     p = Planner(
         ModelDirectory(s, load_catalog(), s.providers), s.reliability, learner=Learner(MemoryLearnStore())
     )
-    plan = p.plan("c", needs_of(body()))
-    assert plan.steps is not None and [st[0].dep.model for st in plan.steps] == ["gpt-4o"]
+    assert ladder(p.plan("c", needs_of(body()))) == ["gpt-4o"]
 
 
 def test_an_agreement_cascade_starts_where_the_pair_it_asks_is_cheapest() -> None:
@@ -206,38 +201,23 @@ def test_an_agreement_cascade_starts_where_the_pair_it_asks_is_cheapest() -> Non
         }  # fmt: skip
 
     def first_rungs(agreement: bool) -> list[str]:
-        route = {
-            "strategy": "cascade",
-            "router": "prior",
-            "knob": "quality=0.75",
-            "cascade": {"agreement": agreement},
-            "candidates": ["x", "y", "t"],
-        }
+        route = cascade(["x", "y", "t"], "quality=0.75", agreement=agreement)
         models = [model("x", 1, 0.80), model("y", 2, 0.78), model("t", 20, 0.90)]
         s = parse_settings({"models": models, "routes": {"c": route}}, ENV)
         p = Planner(ModelDirectory(s, load_catalog().with_overrides(s.models), s.providers), s.reliability)
-        plan = p.plan("c", needs_of(body()))
-        assert plan.steps is not None
-        return [st[0].dep.model for st in plan.steps]
+        return ladder(p.plan("c", needs_of(body())))
 
     assert first_rungs(agreement=False) == ["x", "t"]  # verified alone: the cheapest plausible first
     assert first_rungs(agreement=True) == ["y", "x", "t"]  # y's partner is x; x's would be t
 
 
-@pytest.mark.parametrize(
-    ("max_escalations", "ladder"), [(0, ["gpt-4o-mini"]), (1, ["gpt-4o-mini", "gpt-4o"])]
-)
+@pytest.mark.parametrize(("max_escalations", "rungs"), [(0, ["gpt-4o-mini"]), (1, ["gpt-4o-mini", "gpt-4o"])])
 def test_max_escalations_caps_the_ladder_without_skipping_its_first_rung(
-    max_escalations: int, ladder: list[str]
+    max_escalations: int, rungs: list[str]
 ) -> None:
     """With no escalation allowed the cascade answers from its first rung (verified and logged);
     it used to replace that rung with the best model, sending every request there."""
-    route = {
-        "strategy": "cascade",
-        "router": "prior",
-        "knob": "quality=0.5",
-        "cascade": {"max_escalations": max_escalations},
-        "candidates": ["gpt-4o-mini", "claude-3-5-haiku", "gpt-4o"],
-    }
-    plan = planner({"c": route}).plan("c", needs_of(body()))
-    assert plan.steps is not None and [st[0].dep.model for st in plan.steps] == ladder
+    route = cascade(
+        ["gpt-4o-mini", "claude-3-5-haiku", "gpt-4o"], "quality=0.5", max_escalations=max_escalations
+    )
+    assert ladder(planner({"c": route}).plan("c", needs_of(body()))) == rungs
