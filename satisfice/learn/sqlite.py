@@ -93,7 +93,8 @@ def _outcome(r: tuple[Any, ...]) -> Outcome:
 
 
 def _add_outcome(conn: sqlite3.Connection, o: Outcome, half_life_s: float) -> None:
-    # Read-modify-write is safe: this thread is the only writer.
+    # Read-modify-write: safe because this process's writer thread is its only writer, and its
+    # transaction holds the file's write lock from the start (other workers wait: `_transaction`).
     same = conn.execute(
         f"SELECT {_O_COLS} FROM outcomes WHERE request_id = ? AND model = ?", (o.request_id, o.model)
     ).fetchall()
@@ -278,19 +279,25 @@ class SQLiteLearnStore:
 
     # ---------------------------------------------------------------- the writer thread
 
+    def _transaction(self, ops: list[Op | Decision]) -> None:
+        """One write transaction that takes the database's write lock before its first read: an
+        outcome's read-modify-write of its statistics row must not interleave with another worker's
+        (a deferred transaction reads first and overwrote their updates, ~30 % under load)."""
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for group in _runs(ops):
+                _write(self._conn, group)
+
     def _apply(self, ops: list[Op | Decision]) -> None:
         with self._db:
             try:
-                with self._conn:
-                    for group in _runs(ops):
-                        _write(self._conn, group)
+                self._transaction(ops)
                 return
             except Exception:  # the writer thread must outlive any one bad write
                 pass
             for op in ops:  # one bad write must not take its batch with it
                 try:
-                    with self._conn:
-                        _write(self._conn, [op])
+                    self._transaction([op])
                 except Exception:
                     log.exception("learn store write failed")
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from satisfice.learn import BetaStat, Learner, MemoryLearnStore, SQLiteLearnStore
-from satisfice.learn.records import posterior
+from satisfice.learn.records import Outcome, posterior
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
 
@@ -212,3 +214,33 @@ def test_a_store_written_before_predictions_were_kept_falls_back(tmp_path: Path)
     st = store.stats()[("r", 0, "cheap")]
     assert (st.s, st.f) == (9.0, 2.0) and math.isnan(st.mean_prediction())
     store.close()
+
+
+def test_two_workers_sharing_one_store_lose_no_outcome(tmp_path: Path) -> None:
+    """`serve --workers N`: each worker has its own store on one file. Each outcome is a
+    read-modify-write of its statistics row; a deferred transaction read before taking the write
+    lock, and one worker's update overwrote the other's (~30 % lost under load)."""
+    path = str(tmp_path / "learn.db")
+    stores = [SQLiteLearnStore(path, batch=8), SQLiteLearnStore(path, batch=8)]
+    n = 400
+    for i in range(n):
+        stores[i % 2].save_decision(decision(f"r{i}"))
+    for s in stores:
+        s.flush()
+
+    def feed(k: int) -> None:
+        for i in range(k, n, 2):
+            stores[k].add_outcome(Outcome(f"r{i}", "r", 0, "cheap", "feedback", 1.0, 1000.0, 1000.0), 1e9)
+            if i % 16 == k:
+                time.sleep(0.001)  # let the two writer threads interleave their batches
+
+    threads = [threading.Thread(target=feed, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.flush()
+    assert stores[0].stats()[("r", 0, "cheap")].s == pytest.approx(n)
+    for s in stores:
+        s.close()
