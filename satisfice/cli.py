@@ -14,6 +14,7 @@ import orjson
 from satisfice import __version__
 from satisfice.config import ConfigError, Settings, load_settings
 from satisfice.errors import ModelNotFound
+from satisfice.shared_sqlite import file_problem
 
 log = logging.getLogger("satisfice")
 
@@ -44,6 +45,9 @@ def banner(settings: Settings, host: str, port: int) -> str:
     for r in settings.routes:
         lines.append(f"  route    {r.name:<12} {r.strategy:<9} {len(r.candidates)} candidates")
     lines.append(f"  ledger   {settings.ledger_path if settings.ledger_enabled else 'off'}")
+    learns = next(used for key, _, used in _store_files(settings) if key == "learning.path")
+    idle = "off" if not settings.learn_enabled else "off (no auto, cascade or speculative route)"
+    lines.append(f"  learning {settings.learn_path if learns else idle}")
     limits = settings.rate_limits
     if limits.rules:
         where = "in Redis, shared" if limits.store == "redis" else "in memory, per process"
@@ -78,7 +82,7 @@ def run_server(
     if not quiet:
         print(banner(parts.settings, host, port), flush=True)
     web.run_app(
-        make_app(parts),
+        make_app(parts, other_workers=reuse_port),
         host=host,
         port=port,
         access_log=None,
@@ -143,6 +147,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not parts.planner.servable_candidates(route.name):
             print(f"config error: routes.{route.name}: no candidate is servable", file=sys.stderr)
             return 2
+    for key, path, used in _store_files(parts.settings):
+        found = file_problem(path) if used else None
+        if found:
+            print(f"warning: {key}: {path!r}: {found}")
+            problems += 1
     problem = _rate_limit_store_problem(parts.settings)
     if problem:
         print(f"warning: rate_limits: {problem}")
@@ -153,6 +162,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         + (f", {problems} warnings" if problems else "")
     )
     return 0
+
+
+def _store_files(settings: Settings) -> list[tuple[str, str, bool]]:
+    """(setting, path, whether serving would open it) for the SQLite files the gateway writes."""
+    learns = settings.learn_enabled and any(
+        r.strategy in ("auto", "cascade", "speculative") for r in settings.routes
+    )
+    return [
+        ("ledger.path", settings.ledger_path, settings.ledger_enabled),
+        ("learning.path", settings.learn_path, learns),
+    ]
 
 
 def _rate_limit_store_problem(settings: Settings) -> str | None:
@@ -234,9 +254,30 @@ def fmt(value: float | None) -> str:
     return "?" if value is None else f"{value:g}"
 
 
+def cmd_gate_checks(args: argparse.Namespace) -> int:
+    from satisfice.learn.checks import ChecksError, checks_json, read_checks, render_checks
+
+    path = args.learning or _settings(args.config).learn_path
+    try:
+        checks = read_checks(path, args.limit)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ChecksError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(orjson.dumps(checks_json(checks), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(render_checks(checks))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from satisfice.ledger.report import LedgerError, render_table, summarize
 
+    if args.gate:
+        return cmd_gate_checks(args)
     path = args.ledger or _settings(args.config).ledger_path
     try:
         summary = summarize(path)
@@ -284,6 +325,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--config")
     r.add_argument("--ledger", help="ledger file (default: the config's ledger.path)")
     r.add_argument("--json", action="store_true")
+    r.add_argument(
+        "--gate", action="store_true", help="the promotion gate's recent checks instead of the totals"
+    )
+    r.add_argument("--learning", help="learning store for --gate (default: the config's learning.path)")
+    r.add_argument("--limit", type=int, default=20, help="how many of the newest checks --gate shows")
     r.set_defaults(func=cmd_report)
     from satisfice.evals import add_data_parser, add_eval_parser
     from satisfice.predict import add_train_parser

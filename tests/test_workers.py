@@ -1,4 +1,5 @@
-"""`satisfice serve --workers 2`: two processes share the port, both serve, one ledger gets every row."""
+"""`satisfice serve --workers 2`: two processes share the port, both serve, one ledger gets every row,
+and feedback reaches a request whichever worker routed it."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from tests.gateway_proc import GatewayProcess
 
 
 def test_two_workers_share_the_port_and_the_ledger(upstream: FakeUpstream, tmp_path: Path) -> None:
-    with GatewayProcess(
-        tmp_path, standard_config(upstream), env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")
-    ) as gw:
+    config = standard_config(upstream)
+    config["routes"]["learn"] = {"strategy": "auto", "candidates": ["gpt-4o-mini", "gpt-4o"]}
+    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")) as gw:
         pids: set[int] = set()
         deadline = time.monotonic() + 30  # the second worker may still be starting when the first answers
         while len(pids) < 2 and time.monotonic() < deadline:
@@ -32,8 +33,11 @@ def test_two_workers_share_the_port_and_the_ledger(upstream: FakeUpstream, tmp_p
             raw = openai.OpenAI(
                 base_url=gw.base_url, api_key="k", max_retries=0
             ).chat.completions.with_raw_response
-            resp = raw.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"hello {i}"}])
-            ids.add(resp.headers["x-satisfice-request-id"])
+            resp = raw.create(model="learn", messages=[{"role": "user", "content": f"hello {i}"}])
+            rid = resp.headers["x-satisfice-request-id"]
+            # At once, on a new connection: often the other worker, before this one's writer committed.
+            assert gw.feedback(rid, 1.0) == 200
+            ids.add(rid)
         client.close()
         rows = gw.rows(count=20)
         assert ids <= {r["id"] for r in rows}

@@ -30,7 +30,8 @@ async def run_gate_forever(parts: Parts) -> None:
         await asyncio.sleep(parts.settings.learn_gate_interval_s)
 
 
-def make_app(parts: Parts) -> web.Application:
+def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
+    """`other_workers`: this is one of several processes sharing the port and the state files."""
     settings = parts.settings
     # client_max_size: aiohttp refuses bigger bodies itself; we render its refusal OpenAI-style.
     app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
@@ -46,7 +47,7 @@ def make_app(parts: Parts) -> web.Application:
     if learner is not None or cache is not None:
         from satisfice.server.feedback import FeedbackEndpoint
 
-        feedback = FeedbackEndpoint(learner, cache, settings.max_body_bytes)
+        feedback = FeedbackEndpoint(learner, cache, settings.max_body_bytes, other_workers=other_workers)
         app.router.add_post("/v1/feedback", feedback.handle)
     app.router.add_route("*", "/{tail:.*}", misc.fallback)
 

@@ -22,6 +22,9 @@ from satisfice.learn.learner import Learner
 from satisfice.server.http import error_response, json_response, read_json
 
 MAX_COMMENT = 4000
+# With several workers a request routed by another one reaches the shared store when that
+# worker's writer commits (~50 ms batches): an unknown id is looked up again after these pauses.
+OTHER_WORKER_WAITS_S = (0.05, 0.1, 0.2, 0.4)
 
 
 def _parse(body: Any) -> tuple[str, float]:
@@ -67,20 +70,39 @@ def _kind(v: Any) -> str:
 
 
 class FeedbackEndpoint:
-    def __init__(self, learner: Learner | None, cache: ResponseCache | None, max_body: int) -> None:
+    def __init__(
+        self,
+        learner: Learner | None,
+        cache: ResponseCache | None,
+        max_body: int,
+        *,
+        other_workers: bool = False,
+    ) -> None:
+        """`other_workers`: other processes route requests into the same store (`serve --workers`)."""
         self.learner = learner
         self.cache = cache
         self.max_body = max_body
+        self.waits = OTHER_WORKER_WAITS_S if other_workers else ()
+
+    async def _observe(self, rid: str, score: float) -> bool:
+        """Fold the score into the learner; False when no worker has logged the request."""
+        if self.learner is None:
+            return False
+        observe = functools.partial(self.learner.observe, rid, score, "feedback")
+        loop = asyncio.get_running_loop()
+        # A decision older than the store's in-memory window is a database read: off the loop.
+        found = await loop.run_in_executor(None, observe)
+        for pause in self.waits if not found else ():
+            await asyncio.sleep(pause)
+            found = await loop.run_in_executor(None, observe)
+            if found:
+                break
+        return found
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             rid, score = _parse(await read_json(request, self.max_body))
-            found = False
-            if self.learner is not None:
-                # A decision older than the store's in-memory window is a database read: off the loop.
-                found = await asyncio.get_running_loop().run_in_executor(
-                    None, functools.partial(self.learner.observe, rid, score, "feedback")
-                )
+            found = await self._observe(rid, score)
             if self.cache is not None:
                 found = await self.cache.feedback(rid, score) or found
             if not found:
