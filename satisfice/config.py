@@ -6,6 +6,7 @@ resolved here; the resolved values live only in `ProviderSettings.api_key` (neve
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -136,17 +137,30 @@ class Settings:
 # --- small typed readers that name the key on error ---------------------------------------------
 
 
+_EXPONENT = re.compile(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+")  # "1e5": YAML 1.1 (PyYAML) reads it as a string
+
+
 def _get(obj: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...], default: Any) -> Any:
     if key not in obj or obj[key] is None:
         return default
     val = obj[key]
+    if kind is float and isinstance(val, str) and _EXPONENT.fullmatch(val.strip()):
+        val = float(val)
     if kind is float and isinstance(val, int) and not isinstance(val, bool):
         return float(val)
+    if kind is float and isinstance(val, float) and not math.isfinite(val):
+        raise ConfigError(f"{where}.{key}", f"expected a finite number, got {val}")
     if isinstance(val, bool) and kind in (int, float):
         raise ConfigError(f"{where}.{key}", f"expected a number, got {val!r}")
     if not isinstance(val, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise ConfigError(f"{where}.{key}", f"expected {names}, got {type(val).__name__} {val!r}")
+    return val
+
+
+def _path(val: str, key: str) -> str:
+    if not val.strip():
+        raise ConfigError(key, "expected a file path (an empty one would keep the data in a temporary file)")
     return val
 
 
@@ -535,14 +549,20 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         host=_get(server, "host", "server", str, "127.0.0.1"),
         port=port,
         max_body_bytes=max_body,
-        ledger_path=_get(ledger, "path", "ledger", str, env.get("SATISFICE_LEDGER", "satisfice-ledger.db")),
+        ledger_path=_path(
+            _get(ledger, "path", "ledger", str, env.get("SATISFICE_LEDGER", "satisfice-ledger.db")),
+            "ledger.path",
+        ),
         ledger_enabled=_get(ledger, "enabled", "ledger", bool, True),
         providers=providers,
         routes=routes,
         models=tuple(models),
         reliability=reliability,
         embedding_model=_get(embeddings, "model", "embeddings", str, None),
-        learn_path=_get(learning, "path", "learning", str, env.get("SATISFICE_LEARN", "satisfice-learn.db")),
+        learn_path=_path(
+            _get(learning, "path", "learning", str, env.get("SATISFICE_LEARN", "satisfice-learn.db")),
+            "learning.path",
+        ),
         learn_enabled=_get(learning, "enabled", "learning", bool, True),
         learn_half_life_s=_positive(
             _get(learning, "half_life_s", "learning", float, 7 * 86400.0), "learning.half_life_s"

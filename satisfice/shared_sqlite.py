@@ -8,6 +8,7 @@ is not consulted when waiting could deadlock), which killed a worker at start-up
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import time
@@ -37,6 +38,32 @@ def open_shared(path: str | Path, schema: str, *, autocommit: bool = False) -> s
                 conn.close()
                 raise
             time.sleep(random.uniform(0.005, 0.05))  # jitter: two workers do not retry in step
+
+
+def file_problem(path: str) -> str | None:
+    """Why `path` cannot serve as a SQLite store, checked without creating or changing anything
+    (`satisfice check`); None when it looks usable."""
+    p = Path(path)
+    if p.is_dir():
+        return "it is a directory"
+    if p.exists():
+        if not os.access(p, os.R_OK | os.W_OK):
+            return "it is not readable and writable by this user"
+        try:
+            probe = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+            try:
+                probe.execute("PRAGMA schema_version").fetchone()
+            finally:
+                probe.close()
+        except sqlite3.Error as e:
+            return str(e)
+        return None
+    parent = p.parent
+    while not parent.exists():  # open_shared creates missing folders: the nearest existing one counts
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create it: {parent} is not a writable folder"
+    return None
 
 
 def add_missing_columns(conn: sqlite3.Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:

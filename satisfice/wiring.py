@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from satisfice.cache.layer import ResponseCache
 from satisfice.catalog import Catalog, load_catalog
-from satisfice.config import ProviderSettings, Settings
+from satisfice.config import ConfigError, ProviderSettings, Settings
 from satisfice.gateway import Gateway
 from satisfice.ledger.record import LedgerSink, NullLedger
 from satisfice.ledger.sqlite import SQLiteLedger
@@ -109,6 +112,18 @@ def build_cache(settings: Settings) -> ResponseCache:
     return ResponseCache(store, settings.cache_policy, {r.name: r.cache for r in settings.routes})
 
 
+T = TypeVar("T")
+
+
+def opened(key: str, path: str, open_store: Callable[[str], T]) -> T:
+    """A SQLite-backed store, or a ConfigError naming the setting when its file cannot serve as one
+    (unwritable, a directory, not a database, corrupt)."""
+    try:
+        return open_store(path)
+    except (sqlite3.Error, OSError) as e:
+        raise ConfigError(key, f"cannot use {path!r} as its SQLite file: {e}") from None
+
+
 def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
     catalog = build_catalog(settings)
     settings = effective_settings(settings, catalog)
@@ -124,10 +139,13 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
     ):
         from satisfice.learn import Learner, SQLiteLearnStore
 
-        learner = Learner(SQLiteLearnStore(settings.learn_path), half_life_s=settings.learn_half_life_s)
+        store = opened("learning.path", settings.learn_path, SQLiteLearnStore)
+        learner = Learner(store, half_life_s=settings.learn_half_life_s)
     planner = Planner(directory, rel, learner=learner)
     ledger: LedgerSink = (
-        SQLiteLedger(settings.ledger_path) if with_ledger and settings.ledger_enabled else NullLedger()
+        opened("ledger.path", settings.ledger_path, SQLiteLedger)
+        if with_ledger and settings.ledger_enabled
+        else NullLedger()
     )
     runner = HTTPRunner()
     cache = build_cache(settings) if with_ledger else None

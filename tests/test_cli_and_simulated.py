@@ -86,6 +86,20 @@ def test_check_names_the_bad_key(tmp_path: Path) -> None:
     assert "sk-very-secret" not in out.stdout + out.stderr and "key from K" in out.stdout
 
 
+def test_a_store_file_that_cannot_serve_is_named_by_check_and_stops_serve(tmp_path: Path) -> None:
+    garbage = tmp_path / "learn.db"
+    garbage.write_text("not a database")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"learning: {{path: '{garbage}'}}\nledger: {{path: '{tmp_path / 'ledger.db'}'}}\n")
+    out = run("check", "--config", str(config), cwd=tmp_path)
+    assert (
+        out.returncode == 0 and f"warning: learning.path: '{garbage}': file is not a database" in out.stdout
+    )
+    out = run("serve", "--config", str(config), "--port", "0", cwd=tmp_path)
+    assert out.returncode == 2 and "config error: learning.path: cannot use" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_models_lists_what_is_servable(tmp_path: Path) -> None:
     out = run("models", "--json", cwd=tmp_path, env={"ANTHROPIC_API_KEY": "x"})
     rows = json.loads(out.stdout)

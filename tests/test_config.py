@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,23 @@ def test_errors_name_the_bad_key() -> None:
     assert err({"reliability": {"retries": True}}).startswith("reliability.retries:")
     assert err({"bogus": 1}).startswith("config.bogus:")
     assert err({"providers": [{"name": "openai"}, {"name": "openai"}]}).startswith("providers[1].name:")
+
+
+def test_learning_settings_that_would_silently_stop_learning_are_errors() -> None:
+    assert err({"learning": {"half_life_s": float("nan")}}).startswith(
+        "learning.half_life_s: expected a finite"
+    )
+    assert err({"learning": {"gate_interval_s": float("inf")}}).startswith("learning.gate_interval_s:")
+    assert err({"learning": {"path": ""}}).startswith("learning.path: expected a file path")
+    assert err({"ledger": {"path": " "}}).startswith("ledger.path:")
+    # YAML 1.1 (PyYAML) reads 1e5 as a string: it is still the number it looks like
+    assert load_from_yaml("learning: {half_life_s: 1e5}").learn_half_life_s == 1e5
+
+
+def load_from_yaml(text: str) -> Any:
+    import yaml
+
+    return parse_settings(yaml.safe_load(text), {})
 
 
 def test_route_settings_a_strategy_would_ignore_are_errors() -> None:

@@ -3,12 +3,14 @@ moves to the stronger candidate — all through the real gateway."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
 import openai
 import pytest
 
+from satisfice.cli import main
 from tests.conftest import cheap_model, standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
@@ -34,7 +36,9 @@ def learning_gateway(
         yield gw
 
 
-def test_feedback_passes_the_gate_and_shifts_routing(learning_gateway: GatewayProcess) -> None:
+def test_feedback_passes_the_gate_and_shifts_routing(
+    learning_gateway: GatewayProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
     c = openai.OpenAI(base_url=learning_gateway.base_url, api_key="k", max_retries=0, timeout=30)
     prompt = [{"role": "user", "content": "Summarise the causes of the French Revolution."}]
     ids = []
@@ -56,3 +60,10 @@ def test_feedback_passes_the_gate_and_shifts_routing(learning_gateway: GatewayPr
         time.sleep(0.3)
     assert moved is not None, "routing never moved away from the model the feedback condemned"
     assert float(moved.headers["x-satisfice-predicted-quality"]) >= 0.6
+    # The check that promoted it is logged, and `satisfice report --gate` shows it.
+    path = learning_gateway.env["SATISFICE_LEARN"]
+    assert main(["report", "--gate", "--learning", path, "--json"]) == 0
+    checks = json.loads(capsys.readouterr().out)
+    assert any(c["promoted"] and c["new_value"] > c["old_value"] for c in checks)
+    assert main(["report", "--gate", "--learning", path]) == 0
+    assert "promoted" in capsys.readouterr().out
