@@ -7,9 +7,11 @@ it is short) until they pass a check; once a byte has gone out there is no escal
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from satisfice import tokens
 from satisfice.cache.assemble import completion_from_events, event_text
@@ -28,6 +30,29 @@ from satisfice.verify import Verdict, VerifyContext, verify, verify_stream_prefi
 CompleteOne = Callable[[Deployment, dict[str, Any]], Awaitable[Completion]]
 OpenOne = Callable[[Target], Awaitable[tuple[EventStream, bytes]]]
 _CHARS_PER_TOKEN = 4  # to turn hold_tokens into characters of held text
+T = TypeVar("T")
+
+
+class Deadline:
+    """The route's `deadline_s` for a whole cascade: its rungs, second samples and judge share it
+    (each rung used to get a fresh one, so three hanging rungs took three deadlines)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.timeout_s = plan.reliability.timeout_s
+        self.end = time.monotonic() + plan.reliability.deadline_s
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def rung(self, plan: Plan, targets: list[Target]) -> Plan:
+        """The plan of one rung, with what is left of the deadline (the executor then gives up in time)."""
+        rel = dataclasses.replace(plan.reliability, deadline_s=max(self.left(), 0.001))
+        return dataclasses.replace(plan, targets=targets, steps=None, reliability=rel)
+
+    async def call(self, work: Awaitable[T]) -> T:
+        """A side call (second sample, judge) within one attempt's timeout and the deadline left."""
+        async with asyncio.timeout(max(min(self.timeout_s, self.left()), 0.0)):
+            return await work
 
 
 class EscalationBudget:
@@ -41,7 +66,7 @@ class EscalationBudget:
         if pct <= 0:
             return False
         total, failed = self._spend.get(route, [0.0, 0.0])
-        return total <= 0 or failed / total * 100.0 < pct
+        return total <= 0 or failed / total * 100.0 <= pct  # "may reach": 100 % never blocks
 
     def record(self, route: str, cost: float, *, failed: bool) -> None:
         spend = self._spend.setdefault(route, [0.0, 0.0])
@@ -62,7 +87,9 @@ class CascadeRunner:
         self.complete_one = complete_one
         self.budget = EscalationBudget()
 
-    def _judge(self, cs: CascadeSettings, attempts: list[Attempt], spent: list[float]) -> VerifyContext:
+    def _judge(
+        self, cs: CascadeSettings, attempts: list[Attempt], spent: list[float], deadline: Deadline
+    ) -> VerifyContext:
         if not cs.judge_model or not cs.verify.judge:
             return VerifyContext()
         judge_model = cs.judge_model
@@ -72,7 +99,7 @@ class CascadeRunner:
             # check (the verifier reports it unsure), never a request that needs no judge.
             judge = self.directory.targets(judge_model)[0]
             body = {"model": judge.dep.model, "messages": messages, "max_tokens": 64, "temperature": 0}
-            result = await self.complete_one(judge.dep, body)
+            result = await deadline.call(self.complete_one(judge.dep, body))  # a timeout: unsure
             usage = result.usage or Usage()
             cost = result.cost_usd if result.cost_usd is not None else price(judge.info, usage)
             spent[0] += cost
@@ -82,12 +109,17 @@ class CascadeRunner:
         return VerifyContext(judge=ask)
 
     async def _second_sample(
-        self, target: Target, body: dict[str, Any], attempts: list[Attempt], spent: list[float]
+        self,
+        target: Target,
+        body: dict[str, Any],
+        attempts: list[Attempt],
+        spent: list[float],
+        deadline: Deadline,
     ) -> dict[str, Any] | None:
         """Self-consistency: one more sample from the same cheap model (paid, and in the ledger)."""
         try:
-            again = await self.complete_one(target.dep, body)
-        except (GatewayError, AttemptFailed):
+            again = await deadline.call(self.complete_one(target.dep, body))
+        except (GatewayError, AttemptFailed, TimeoutError):
             return None
         cost = again.cost_usd if again.cost_usd is not None else price(target.info, again.usage or Usage())
         spent[0] += cost
@@ -112,15 +144,14 @@ class CascadeRunner:
         trail: list[str] = []
         fetched: dict[int, tuple[Target, Completion] | None] = {}
         fallback: tuple[Target, Completion, Usage] | None = None  # the last answer that failed
+        deadline = Deadline(plan)
 
         async def answer(i: int) -> tuple[Target, Completion] | None:
             """Step i's answer, asked once (an agreement check may already have asked for it)."""
             if i not in fetched:
                 try:
                     fetched[i] = await self.executor.run(
-                        dataclasses.replace(plan, targets=steps[i], steps=None),
-                        lambda t: self.complete_one(t.dep, body),
-                        attempts,
+                        deadline.rung(plan, steps[i]), lambda t: self.complete_one(t.dep, body), attempts
                     )
                 except GatewayError:
                     if i == len(steps) - 1 and fallback is None:
@@ -141,14 +172,14 @@ class CascadeRunner:
             usage = result.usage or estimate(target, result)
             cost = result.cost_usd if result.cost_usd is not None else price(target.info, usage)
             spent[0] += cost
-            context = self._judge(cs, attempts, spent)
+            context = self._judge(cs, attempts, spent, deadline)
             if not last and (cs.agreement or cs.verify.self_consistency):
                 # Asked only when the chain passes and the answer is short enough to compare. An
                 # agreement cascade asks the next rung, whose answer is then in hand on escalation.
                 context.sample = (
                     self._partner(i, answer)
                     if cs.agreement
-                    else self._resample(target, body, attempts, spent)
+                    else self._resample(target, body, attempts, spent, deadline)
                 )
             outcome = await verify(body, result.body, cs.verify, context)
             answered.cost_usd, answered.verdict = cost, outcome.verdict.value
@@ -187,9 +218,14 @@ class CascadeRunner:
         return partner
 
     def _resample(
-        self, target: Target, body: dict[str, Any], attempts: list[Attempt], spent: list[float]
+        self,
+        target: Target,
+        body: dict[str, Any],
+        attempts: list[Attempt],
+        spent: list[float],
+        deadline: Deadline,
     ) -> Callable[[], Awaitable[dict[str, Any] | None]]:
-        return lambda: self._second_sample(target, body, attempts, spent)
+        return lambda: self._second_sample(target, body, attempts, spent, deadline)
 
     async def open_stream(
         self, plan: Plan, body: dict[str, Any], attempts: list[Attempt], open_one: OpenOne
@@ -199,11 +235,12 @@ class CascadeRunner:
         cs = plan.cascade
         abandoned = 0.0
         trail: list[str] = []
+        deadline = Deadline(plan)
         for i, step in enumerate(plan.steps):
             last = i == len(plan.steps) - 1
             try:
                 target, (stream, first) = await self.executor.run(
-                    dataclasses.replace(plan, targets=step, steps=None), open_one, attempts
+                    deadline.rung(plan, step), open_one, attempts
                 )
             except GatewayError:
                 if last:
@@ -213,6 +250,7 @@ class CascadeRunner:
             if last or cs.hold_tokens == 0:
                 return target, stream, first, abandoned, "; ".join(trail)
             held, text, finished, broken = [first], event_text(first), False, ""
+            answered = next(a for a in reversed(attempts) if a.outcome == "ok")
             it = aiter(stream)
             try:
                 while len(text) < cs.hold_tokens * _CHARS_PER_TOKEN:
@@ -225,7 +263,9 @@ class CascadeRunner:
                     text += event_text(event)
             except AttemptFailed as e:
                 broken = f"stream failed: {e.message}"
-            answered = next(a for a in reversed(attempts) if a.outcome == "ok")
+            except BaseException:  # the client left while the stream was held: close it and bill it
+                await self._abandon(stream, target, body, text, answered, "client left while held")
+                raise
             if broken:  # nothing to verify or release: the next rung, whatever the budget
                 abandoned += await self._abandon(stream, target, body, text, answered, broken)
                 trail.append(f"{target.dep.model} {broken}")

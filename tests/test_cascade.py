@@ -40,6 +40,11 @@ CHEAP = [
     model("chunkdelay-50+drip", 0.01, 0.6),
     model("error500+strongdown", 5.0, 0.97),
     model("badjson+garbled", 0.01, 0.6),
+    model("refuse+again", 0.02, 0.7),
+    model("chunkdelay-300+held", 0.01, 0.6),
+    model("hang+a", 0.01, 0.6),
+    model("hang+b", 0.02, 0.7),
+    model("hang+c", 0.03, 0.8),
 ]
 TOOLS = [
     {
@@ -124,6 +129,12 @@ def cascade_gateway(
         "strong-down-stream": ladder(["refuse", "error500+strongdown"]),
         "no-budget": ladder(["refuse", "gpt-4o"], escalation_budget_pct=0),
         "garbled-first": ladder(["badjson+garbled", "gpt-4o"]),
+        "two-refusals": ladder(["refuse", "refuse+again", "gpt-4o"]),
+        "held-slow": ladder(["chunkdelay-300+held", "gpt-4o"], hold_tokens=400),
+        "all-hang": {
+            **ladder(["hang+a", "hang+b", "hang+c"]),
+            "reliability": {"timeout_s": 0.4, "deadline_s": 1.0, "retries": 0},
+        },
         "race": race(["plain", "slow-3000+strong"], 1500),
         "race-est": race(["plain", "slow-400+strong2"], 300),
         "race-drip": race(["chunkdelay-50+drip", "gpt-4o"], 300),
@@ -473,3 +484,44 @@ def test_an_anthropic_client_streams_a_verified_tool_call_through_a_cascade(
     uses = [b for b in message.content if b.type == "tool_use"]
     assert [(u.name, u.input) for u in uses] == [("lookup", {"echo": "find the tide times"})]
     assert message.stop_reason == "tool_use"
+
+
+def test_the_default_budget_lets_a_first_request_climb_every_rung(cascade_gateway: GatewayProcess) -> None:
+    """With only failed spend recorded so far, 'failed share < 100 %' was false: the second failure
+    of a fresh route's first request stopped the climb at the default budget of 100 %."""
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="two-refusals", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert raw.headers["x-satisfice-model"] == "gpt-4o"
+    assert "budget" not in cascade_gateway.row(raw.headers["x-satisfice-request-id"])["reason"]
+
+
+def test_a_client_that_leaves_a_held_stream_closes_it_and_pays_for_it(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    words = " ".join(f"w{i}" for i in range(80))  # echoed one word per chunk, 0.3 s apart: ~24 s
+    impatient = openai.OpenAI(base_url=cascade_gateway.base_url, api_key="k", max_retries=0, timeout=1.0)
+    with pytest.raises(openai.APITimeoutError):
+        impatient.chat.completions.create(
+            model="held-slow", messages=[{"role": "user", "content": words}], stream=True
+        )
+    upstream.wait_for(lambda rs: any(r["model"] == "chunkdelay-300+held" and r["cancelled"] for r in rs))
+    deadline = time.monotonic() + 5
+    while not (found := [r for r in cascade_gateway.rows() if r["route"] == "held-slow"]):
+        assert time.monotonic() < deadline, "no ledger row for the abandoned request"
+        time.sleep(0.05)
+    row = found[-1]
+    assert row["outcome"] == "client_closed" and row["cost_usd"] > 0
+    assert json.loads(row["attempts"])[0]["message"] == "client left while held"
+
+
+def test_a_cascade_keeps_one_deadline_for_all_its_rungs(cascade_gateway: GatewayProcess) -> None:
+    """Three hanging rungs, a 0.4 s attempt timeout and a 1 s deadline: each rung used to get a
+    fresh deadline (1.2 s and more in all)."""
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as err:
+        client(cascade_gateway).chat.completions.create(
+            model="all-hang", messages=[{"role": "user", "content": "hello"}]
+        )
+    assert time.monotonic() - started < 1.15
+    assert err.value.status_code == 504

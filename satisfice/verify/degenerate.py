@@ -131,6 +131,8 @@ class Degenerate:
         stripped = text.strip()
         calls = tool_calls(answer)
         if not stripped and not calls:
+            if request.get("stop"):  # the client's stop sequence can end an answer before it starts
+                return unsure(self.name, "empty answer (the request's stop sequences may have cut it)")
             return failed(self.name, "empty answer")
         found = repetition(text, settings, self.defaults) if stripped else None
         if found:

@@ -22,6 +22,14 @@ def test_truncation() -> None:
     assert verdict("truncation", req(), {"choices": []}) is PASS
 
 
+def test_a_cut_the_client_asked_for_is_not_a_failure() -> None:
+    """Every rung is cut at the client's own limit: escalating would only pay more for the same cut."""
+    assert verdict("truncation", req(max_tokens=3), ans("The answer", "length")) is UNSURE
+    assert verdict("truncation", req(max_completion_tokens=3), ans("The answer", "length")) is UNSURE
+    assert verdict("truncation", req(max_tokens=3), ans("filtered", "content_filter")) is FAIL
+    assert verdict("degenerate", req(stop=["choice"]), ans("")) is UNSURE  # stopped before it began
+
+
 def test_empty_answers_fail() -> None:
     assert verdict("degenerate", req(), ans("")) is FAIL
     assert verdict("degenerate", req(), ans("  \n\t ")) is FAIL
