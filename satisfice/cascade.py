@@ -8,6 +8,7 @@ it is short) until they pass a check; once a byte has gone out there is no escal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -249,40 +250,34 @@ class CascadeRunner:
                 continue
             if last or cs.hold_tokens == 0:
                 return target, stream, first, abandoned, "; ".join(trail)
-            held, text, finished, broken = [first], event_text(first), False, ""
             answered = next(a for a in reversed(attempts) if a.outcome == "ok")
-            it = aiter(stream)
+            hold = Hold(first)
             try:
-                while len(text) < cs.hold_tokens * _CHARS_PER_TOKEN:
-                    try:
-                        event = await anext(it)
-                    except StopAsyncIteration:
-                        finished = True
-                        break
-                    held.append(event)
-                    text += event_text(event)
-            except AttemptFailed as e:
-                broken = f"stream failed: {e.message}"
-            except BaseException:  # the client left while the stream was held: close it and bill it
-                await self._abandon(stream, target, body, text, answered, "client left while held")
-                raise
-            if broken:  # nothing to verify or release: the next rung, whatever the budget
-                abandoned += await self._abandon(stream, target, body, text, answered, broken)
-                trail.append(f"{target.dep.model} {broken}")
+                await hold.read(aiter(stream), cs.hold_tokens * _CHARS_PER_TOKEN, deadline)
+            except AttemptFailed as e:  # nothing to verify or release: the next rung, whatever the budget
+                why = f"stream failed: {e.message}"
+                abandoned += await self._abandon(stream, target, body, hold.text, answered, why)
+                trail.append(f"{target.dep.model} {why}")
                 continue
-            verdict, reason = await self.held_verdict(body, held, text, finished, cs)
+            except BaseException:  # the client left while the stream was held: close it and bill it
+                await self._abandon(stream, target, body, hold.text, answered, "client left while held")
+                raise
+            held, text = hold.events, hold.text
+            verdict, reason = await self.held_verdict(body, held, text, hold.finished, cs)
             answered.verdict, answered.message = verdict.value, reason
             bad = verdict is Verdict.FAIL or (verdict is Verdict.UNSURE and cs.escalate_on_unsure)
-            if bad and self.budget.allows(plan.route, cs.escalation_budget_pct):
+            if bad and hold.pending is None and self.budget.allows(plan.route, cs.escalation_budget_pct):
                 cost = await self._abandon(stream, target, body, text, answered, reason)
                 abandoned += cost
                 self.budget.record(plan.route, cost, failed=True)
                 trail.append(f"{target.dep.model} {reason}")
                 continue
             trail.append(f"{target.dep.model} held {len(held)} events, {reason}")
-            if bad:
+            if hold.pending is not None:  # no time left to escalate: released as far as it was checked
+                trail.append("the deadline ended the hold")
+            elif bad:
                 trail.append("escalation budget spent")
-            return target, HeldStream(stream, held[1:]), held[0], abandoned, "; ".join(trail)
+            return target, HeldStream(stream, held[1:], hold.pending), held[0], abandoned, "; ".join(trail)
         raise AssertionError("unreachable: the last step returns or raises")
 
     @staticmethod
@@ -317,12 +312,47 @@ class CascadeRunner:
         return Verdict.PASS, "pass: prefix checks"
 
 
-class HeldStream:
-    """Replays the events held back for verification, then the rest of the upstream stream."""
+class Hold:
+    """The events of a stream held back for verification: read until `limit` characters of output,
+    the end of the stream, or the deadline. At the deadline the read of the next event is left
+    running (`pending`): cancelling it would close the stream, and its answer is still wanted."""
 
-    def __init__(self, inner: EventStream, held: list[bytes]) -> None:
+    def __init__(self, first: bytes) -> None:
+        self.events = [first]
+        self.text = event_text(first)
+        self.finished = False
+        self.pending: asyncio.Future[bytes] | None = None
+
+    async def read(self, it: AsyncIterator[bytes], limit: int, deadline: Deadline) -> None:
+        while len(self.text) < limit:
+            nxt: asyncio.Future[bytes] = asyncio.ensure_future(anext(it))
+            try:
+                done, _ = await asyncio.wait({nxt}, timeout=max(deadline.left(), 0.0))
+            except BaseException:
+                await _stop(nxt)  # before the stream is closed: a generator mid-read cannot be
+                raise
+            if not done:
+                self.pending = nxt
+                return
+            try:
+                event = nxt.result()
+            except StopAsyncIteration:
+                self.finished = True
+                return
+            self.events.append(event)
+            self.text += event_text(event)
+
+
+class HeldStream:
+    """Replays the events held back for verification, then the rest of the upstream stream
+    (starting with a read the hold left running, if any)."""
+
+    def __init__(
+        self, inner: EventStream, held: list[bytes], pending: asyncio.Future[bytes] | None = None
+    ) -> None:
         self.inner = inner
         self.held = held
+        self.pending = pending
         self._replaying = True
         self._held_more = False
         self._it = self._events()
@@ -351,8 +381,23 @@ class HeldStream:
             self._held_more = i < len(self.held) - 1  # held events are at hand; the next live one is not
             yield event
         self._replaying = False
+        if self.pending is not None:
+            try:
+                yield await self.pending
+            except StopAsyncIteration:
+                return
         async for event in aiter(self.inner):
             yield event
 
     async def aclose(self) -> None:
+        if self.pending is not None:
+            await _stop(self.pending)
         await self.inner.aclose()
+
+
+async def _stop(read: asyncio.Future[bytes]) -> None:
+    """Cancel a read of a stream's next event and let it finish unwinding."""
+    if not read.done():
+        read.cancel()
+    with contextlib.suppress(BaseException):
+        await read

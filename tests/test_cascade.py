@@ -131,6 +131,10 @@ def cascade_gateway(
         "garbled-first": ladder(["badjson+garbled", "gpt-4o"]),
         "two-refusals": ladder(["refuse", "refuse+again", "gpt-4o"]),
         "held-slow": ladder(["chunkdelay-300+held", "gpt-4o"], hold_tokens=400),
+        "held-deadline": {
+            **ladder(["chunkdelay-300+held", "gpt-4o"], hold_tokens=400),
+            "reliability": {"timeout_s": 5.0, "deadline_s": 1.0},
+        },
         "all-hang": {
             **ladder(["hang+a", "hang+b", "hang+c"]),
             "reliability": {"timeout_s": 0.4, "deadline_s": 1.0, "retries": 0},
@@ -525,3 +529,22 @@ def test_a_cascade_keeps_one_deadline_for_all_its_rungs(cascade_gateway: Gateway
         )
     assert time.monotonic() - started < 1.15
     assert err.value.status_code == 504
+
+
+def test_the_deadline_ends_a_hold_and_the_stream_goes_on(cascade_gateway: GatewayProcess) -> None:
+    """A slow stream is held only until the route's deadline (it used to hold all 400 tokens, the
+    first byte coming long after the deadline); then it is released as far as it was checked."""
+    words = " ".join(f"w{i}" for i in range(12))  # one word per chunk, 0.3 s apart: ~4 s in all
+    started = time.monotonic()
+    first_byte: float | None = None
+    text = ""
+    with client(cascade_gateway).chat.completions.with_streaming_response.create(
+        model="held-deadline", messages=[{"role": "user", "content": words}], stream=True
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        for chunk in resp.parse():
+            first_byte = first_byte or time.monotonic() - started
+            text += "".join(c.delta.content or "" for c in chunk.choices)
+    assert text == "echo: " + words  # nothing lost around the read the hold left running
+    assert first_byte is not None and first_byte < 2.0
+    assert cascade_gateway.row(rid)["reason"].endswith("the deadline ended the hold")
