@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from satisfice.routing.knob import Knob, ShareTarget
+from satisfice.routing.knob import Knob, ShareTarget, bisect_share, strongest
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -59,22 +59,13 @@ def choose_matrix(quality: Array, cost: Array, knob: Knob, share: ShareTarget | 
     return np.where(ok.any(axis=0), meeting, fallback).astype(np.int64)
 
 
-def strong_share_at(quality: Array, cost: Array, target: float, strong: int) -> float:
-    """Share of rows a share knob calibrated to (target, strong) sends to candidate `strong`."""
-    picks = choose_matrix(quality, cost, Knob("share", 0.0), ShareTarget(target, strong))
-    return float(np.mean(picks == strong))
-
-
 def calibrate_share_matrix(reference_quality: Array, cost: Array, share: float) -> ShareTarget:
     """`knob.calibrate_share` (same bisection, same result) with the vectorised rule."""
     ref = np.asarray(reference_quality, dtype=np.float64)
-    strong = int(np.argmax(ref.mean(axis=0)))  # knob.strongest
+    strong = strongest(ref)
     costs = np.asarray(np.broadcast_to(cost, ref.shape), dtype=np.float64)
-    lo, hi = 0.0, 1.0 + 1e-9
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        if strong_share_at(ref, costs, mid, strong) < share:
-            lo = mid
-        else:
-            hi = mid
-    return ShareTarget(hi, strong)
+
+    def strong_share(calibration: ShareTarget) -> float:
+        return float(np.mean(choose_matrix(ref, costs, Knob("share", share), calibration) == strong))
+
+    return bisect_share(strong_share, strong, share)
