@@ -1,6 +1,9 @@
 """Strategy speculative: start the cheap and the strong model together. If the cheap answer arrives
 within the deadline and passes verification, the strong request is cancelled (its connection
-closed); otherwise the strong answer is used and the cheap request cancelled if still running.
+closed); otherwise the strong answer is used and the cheap request cancelled if still running. A
+strong answer that comes first is used at once: it is paid for, so the cheap one can save nothing.
+When the strong call fails, a whole cheap answer that failed verification is returned (it is paid
+for); a stream then ends in the error, its cheap attempt still billed.
 
 Cancelled requests are charged in the ledger (`ledger/cancelled.py`): their prompt, plus the output
 a stream had sent or, for a call that showed none, the output estimated from the time it ran and
@@ -11,14 +14,15 @@ before any byte is released (`speculate_stream`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from satisfice import tokens
 from satisfice.cache.assemble import event_text
 from satisfice.cascade import CascadeRunner, HeldStream
+from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
 from satisfice.providers.results import Completion, EventStream
 from satisfice.routing.directory import Target
@@ -27,13 +31,69 @@ from satisfice.routing.planner import Plan
 from satisfice.usage import Usage
 from satisfice.verify import Verdict, verify
 
+R = TypeVar("R")
 Result = tuple[Target, Completion]
+Held = tuple[Target, EventStream, list[bytes]]
+
+
+@dataclasses.dataclass(slots=True)
+class _Leg(Generic[R]):
+    """One side of the race: its call, its own attempts, and whether it is settled (its answer is
+    priced or used, it failed, or it was cancelled and charged), so nothing is charged twice."""
+
+    step: list[Target]
+    task: asyncio.Future[R]
+    log: list[Attempt]
+    settled: bool = False
+
+    def failed(self) -> bool:
+        return self.task.done() and not self.task.cancelled() and self.task.exception() is not None
+
+    def answered(self) -> bool:
+        return self.task.done() and not self.task.cancelled() and self.task.exception() is None
+
+    def ok_attempt(self) -> Attempt:
+        return next(a for a in reversed(self.log) if a.outcome == "ok")
 
 
 def _cancel(step: list[Target], charge: Charger, log: list[Attempt], started: float, seen: str = "") -> None:
     """Record the loser of a race as a cancelled attempt carrying its charge."""
     ran = time.perf_counter() - started
     log.append(Attempt.cancelled(step[0], ran * 1000, charge(step[0], ran, seen)))
+
+
+async def _stop(leg: _Leg[R], charge: Charger, started: float, seen: str = "") -> R | None:
+    """Cancel a leg still running (its upstream connection closes) and charge it through a cancelled
+    attempt, logged before the wait so a client leaving meanwhile loses no charge. Returns a result
+    it produced anyway (the caller releases it); a leg that already ended is left to the caller."""
+    if leg.settled or leg.task.done():
+        return None
+    leg.settled = True
+    _cancel(leg.step, charge, leg.log, started, seen)
+    leg.task.cancel()
+    await asyncio.wait({leg.task})
+    if not leg.answered():
+        return None
+    leg.log[:] = [a for a in leg.log if a.outcome != "ok"]  # logged once, as cancelled
+    return leg.task.result()
+
+
+async def _await_cheap(cheap: _Leg[Any], strong: _Leg[Any], until: float, *, strong_ends: bool) -> None:
+    """Wait until the cheap call ends or the deadline (`until`) passes; sooner when `strong_ends` and
+    the strong call answers (the cheap one can then save nothing); past the deadline when the
+    strong call failed (the cheap answer is then the only one)."""
+    while not cheap.task.done():
+        if strong_ends and strong.answered():
+            return
+        left = None if strong.failed() else until - time.perf_counter()
+        if left is not None and left <= 0:
+            return
+        watch = {cheap.task} if strong.task.done() else {cheap.task, strong.task}
+        await asyncio.wait(watch, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+
+
+def _escalates(verdict: Verdict, escalate_on_unsure: bool) -> bool:
+    return verdict is Verdict.FAIL or (verdict is Verdict.UNSURE and escalate_on_unsure)
 
 
 async def speculate(
@@ -45,79 +105,75 @@ async def speculate(
     charge: Charger,
 ) -> tuple[Target, Completion, Usage, float, str]:
     """(answering target, completion, its usage, cost of every answered call, trail); a cancelled
-    call is charged through its `cancelled` attempt."""
+    call is charged through its `cancelled` attempt, an answered one carries its cost."""
     assert plan.steps is not None and plan.cascade is not None
     if len(plan.steps) < 2:  # the cheap candidate is the best one: nothing to race
         return await runner.complete(plan, body, attempts, estimate)
     cs = plan.cascade
-    cheap_step, strong_step = plan.steps[0], plan.steps[-1]
-    cheap_attempts: list[Attempt] = []
-    strong_attempts: list[Attempt] = []
     started = time.perf_counter()
 
-    def run(step: list[Target], log: list[Attempt]) -> asyncio.Task[Result]:
+    def run(step: list[Target]) -> _Leg[Result]:
+        log: list[Attempt] = []
         sub = dataclasses.replace(plan, targets=step, steps=None)
-        return asyncio.ensure_future(
-            runner.executor.run(sub, lambda t: runner.complete_one(t.dep, body), log)
-        )
+        call = runner.executor.run(sub, lambda t: runner.complete_one(t.dep, body), log)
+        return _Leg(step, asyncio.ensure_future(call), log)
 
-    strong = run(strong_step, strong_attempts)
-    cheap = run(cheap_step, cheap_attempts)
-
-    def cost_of(target: Target, result: Completion) -> tuple[Usage, float]:
+    def paid(leg: _Leg[Result]) -> tuple[Target, Completion, Usage, float]:
+        """A leg's answer and its cost, noted on its attempt (summed if the request ends unanswered)."""
+        leg.settled = True
+        target, result = leg.task.result()
         usage = result.usage or estimate(target, result)
-        return usage, (result.cost_usd if result.cost_usd is not None else price(target.info, usage))
+        cost = result.cost_usd if result.cost_usd is not None else price(target.info, usage)
+        leg.ok_attempt().cost_usd = cost
+        return target, result, usage, cost
 
-    async def cancel(task: asyncio.Task[Result], step: list[Target], log: list[Attempt]) -> float:
-        """Cancel a losing call (its upstream connection closes). Returns what it cost if it had
-        already answered; a cancelled call's charge goes into its `cancelled` attempt, which the
-        gateway adds to the row like every cancelled attempt."""
-        if task.done():
-            if task.exception() is None:
-                target, result = task.result()
-                return cost_of(target, result)[1]  # it finished: its real cost
-            return 0.0
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        _cancel(step, charge, log, started)
-        return 0.0
-
+    cheap = run(plan.steps[0])  # sent first: a strong answer that comes at once cancels a sent call
+    strong = run(plan.steps[-1])
+    deadline_ms = cs.speculative_deadline_ms
+    fallback: tuple[Target, Completion, Usage] | None = None  # a paid cheap answer that failed
+    spent = 0.0
     try:
-        done, _ = await asyncio.wait({cheap}, timeout=cs.speculative_deadline_ms / 1000)
-        if cheap in done and cheap.exception() is None:
-            target, result = cheap.result()
-            usage, cost = cost_of(target, result)
+        await _await_cheap(cheap, strong, started + deadline_ms / 1000, strong_ends=True)
+        if cheap.answered():
+            target, result, usage, spent = paid(cheap)
             outcome = await verify(body, result.body, cs.verify)
-            answered = next(a for a in reversed(cheap_attempts) if a.outcome == "ok")
-            answered.cost_usd, answered.verdict, answered.message = (
-                cost,
-                outcome.verdict.value,
-                outcome.reason(),
-            )
-            bad = outcome.verdict is Verdict.FAIL or (
-                outcome.verdict is Verdict.UNSURE and cs.escalate_on_unsure
-            )
-            if not bad:
-                lost = await cancel(strong, strong_step, strong_attempts)
-                return target, result, usage, cost + lost, f"{target.dep.model} won within the deadline"
+            answered = cheap.ok_attempt()
+            answered.verdict, answered.message = outcome.verdict.value, outcome.reason()
+            if not _escalates(outcome.verdict, cs.escalate_on_unsure):
+                await _stop(strong, charge, started)
+                lost = paid(strong)[3] if strong.answered() and not strong.settled else 0.0
+                return target, result, usage, spent + lost, f"{target.dep.model} won within the deadline"
+            fallback = (target, result, usage)
             trail = f"{target.dep.model} {outcome.reason()}"
-            spent = cost
         else:
-            failed = cheap.done()
-            spent = await cancel(cheap, cheap_step, cheap_attempts)
-            why = "failed" if failed else f"not done in {cs.speculative_deadline_ms:g} ms"
-            trail = f"{cheap_step[0].dep.model} {why}"
-        target, result = await strong
-        usage, cost = cost_of(target, result)
-        answered = next(a for a in reversed(strong_attempts) if a.outcome == "ok")
-        answered.cost_usd = cost
+            cheap_model = cheap.step[0].dep.model
+            if cheap.failed():
+                trail = f"{cheap_model} failed"
+            elif strong.answered():  # it came first: the cheap answer could save nothing now
+                ms = (time.perf_counter() - started) * 1000
+                trail = f"{cheap_model} cancelled at {ms:.0f} ms: {strong.step[0].dep.model} answered first"
+            else:
+                trail = f"{cheap_model} not done in {deadline_ms:g} ms"
+            await _stop(cheap, charge, started)
+        await asyncio.wait({strong.task})  # not `await strong.task`, which a client leaving cancels
+        try:
+            target, result, usage, cost = paid(strong)
+        except GatewayError:
+            if fallback is None:
+                raise
+            target, result, usage = fallback
+            trail += f"; {strong.step[0].dep.model} unavailable; "
+            trail += f"answered with {target.dep.model}'s answer, which failed verification"
+            return target, result, usage, spent, trail
         return target, result, usage, spent + cost, f"{trail}; {target.dep.model} answered"
     finally:
-        for task in (cheap, strong):
-            if not task.done():  # the client left, or the strong call failed: leave nothing running
-                task.cancel()
-        attempts.extend(cheap_attempts + strong_attempts)
+        # The client left (or the strong call failed): close and charge what still runs, and note
+        # the cost of an answer that came but was not used.
+        for leg in (cheap, strong):
+            await _stop(leg, charge, started)
+            if leg.answered() and not leg.settled:  # (a failure is retrieved by the check)
+                paid(leg)
+        attempts.extend(cheap.log + strong.log)
 
 
 async def speculate_stream(
@@ -130,7 +186,8 @@ async def speculate_stream(
 ) -> tuple[Target, EventStream, bytes, float, str]:
     """The streaming race: the cheap stream must end within the deadline and pass verification
     before any byte goes out; then the strong stream is closed. Otherwise the strong stream is
-    relayed and the cheap one closed.
+    relayed and the cheap one closed. An opened strong stream is no answer yet (the cheap one can
+    still save its output), so unlike `speculate` it does not end the wait.
 
     Returns (target, stream, first event, cost of a cheap answer that failed, trail)."""
     assert plan.steps is not None and plan.cascade is not None
@@ -138,15 +195,12 @@ async def speculate_stream(
         return await runner.open_stream(plan, body, attempts, open_one)
     cs = plan.cascade
     cheap_step, strong_step = plan.steps[0], plan.steps[-1]
-    cheap_log: list[Attempt] = []
-    strong_log: list[Attempt] = []
     started = time.perf_counter()
-
     events: list[bytes] = []  # the cheap stream's events so far (charged if it is cancelled)
 
-    async def read_cheap() -> tuple[Target, EventStream, list[bytes]]:
+    async def read_cheap(log: list[Attempt]) -> Held:
         sub = dataclasses.replace(plan, targets=cheap_step, steps=None)
-        target, (stream, first) = await runner.executor.run(sub, open_one, cheap_log)
+        target, (stream, first) = await runner.executor.run(sub, open_one, log)
         events.append(first)
         try:
             async for event in aiter(stream):
@@ -156,52 +210,71 @@ async def speculate_stream(
             raise
         return target, stream, events
 
-    strong = asyncio.ensure_future(
-        runner.executor.run(dataclasses.replace(plan, targets=strong_step, steps=None), open_one, strong_log)
-    )
-    cheap = asyncio.ensure_future(read_cheap())
+    def seen() -> str:
+        return "".join(event_text(e) for e in events)
 
+    def paid(leg: _Leg[Held]) -> float:
+        """The ended cheap stream's cost, noted on its attempt (summed if the request ends unanswered)."""
+        leg.settled = True
+        target, stream, _ = leg.task.result()
+        model = target.dep.model
+        usage = stream.usage or Usage(
+            tokens.count_prompt(body, model), tokens.count_text(seen(), model), estimated=True
+        )
+        cost = stream.cost_usd if stream.cost_usd is not None else price(target.info, usage)
+        leg.ok_attempt().cost_usd = cost
+        return cost
+
+    async def close_cheap() -> None:
+        """Close the cheap stream unless it is the answer: charged what it sent, if still running."""
+        late = await _stop(cheap, charge, started, seen())
+        if late is not None:
+            await late[1].aclose()
+        elif cheap.answered() and not cheap.settled:  # it ended, but is not used
+            paid(cheap)
+
+    async def close_strong() -> None:
+        """Close the strong stream, opening or opened: one cancelled attempt, charged."""
+        late = await _stop(strong, charge, started)
+        if late is None and strong.answered() and not strong.settled:
+            strong.settled = True
+            late = strong.task.result()
+            strong.log[:] = [a for a in strong.log if a.outcome != "ok"]  # logged once, as cancelled
+            _cancel(strong_step, charge, strong.log, started, event_text(late[1][1]))
+        if late is not None:
+            await late[1][0].aclose()
+
+    strong_log: list[Attempt] = []
+    opening = runner.executor.run(
+        dataclasses.replace(plan, targets=strong_step, steps=None), open_one, strong_log
+    )
+    strong = _Leg(strong_step, asyncio.ensure_future(opening), strong_log)
+    cheap_log: list[Attempt] = []
+    cheap = _Leg(cheap_step, asyncio.ensure_future(read_cheap(cheap_log)), cheap_log)
+    spent = 0.0
     try:
-        done, _ = await asyncio.wait({cheap}, timeout=cs.speculative_deadline_ms / 1000)
-        if cheap in done and cheap.exception() is None:
-            target, stream, events = cheap.result()
-            text = "".join(event_text(e) for e in events)
-            verdict, reason = await CascadeRunner.held_verdict(body, events, text, True, cs)
-            answered = next(a for a in reversed(cheap_log) if a.outcome == "ok")
+        await _await_cheap(cheap, strong, started + cs.speculative_deadline_ms / 1000, strong_ends=False)
+        if cheap.answered():
+            spent = paid(cheap)
+            target, stream, held = cheap.task.result()
+            verdict, reason = await CascadeRunner.held_verdict(body, held, seen(), True, cs)
+            answered = cheap.ok_attempt()
             answered.verdict, answered.message = verdict.value, reason
-            if not (verdict is Verdict.FAIL or (verdict is Verdict.UNSURE and cs.escalate_on_unsure)):
-                strong.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    _, (late, _first) = await strong
-                    await late.aclose()  # it opened in the meantime: close it
-                _cancel(strong_step, charge, strong_log, started)  # charged through its attempt
-                return (
-                    target,
-                    HeldStream(stream, events[1:]),
-                    events[0],
-                    0.0,
-                    f"{target.dep.model} won within the deadline",
-                )
+            if not _escalates(verdict, cs.escalate_on_unsure):
+                await close_strong()
+                trail = f"{target.dep.model} won within the deadline"
+                return target, HeldStream(stream, held[1:]), held[0], 0.0, trail
             trail = f"{target.dep.model} {reason}"
-            spent = (
-                price(target.info, stream.usage or Usage()) if stream.cost_usd is None else stream.cost_usd
-            )
         else:
-            failed_early = cheap.done()
-            if not failed_early:
-                cheap.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await cheap
-            if not failed_early:
-                seen = "".join(event_text(e) for e in events)
-                _cancel(cheap_step, charge, cheap_log, started, seen)  # charged through its attempt
-            spent = 0.0
-            why = "failed" if failed_early else f"not done in {cs.speculative_deadline_ms:g} ms"
+            why = "failed" if cheap.failed() else f"not done in {cs.speculative_deadline_ms:g} ms"
             trail = f"{cheap_step[0].dep.model} {why}"
-        target, (stream, first) = await strong
+            await close_cheap()
+        await asyncio.wait({strong.task})  # not `await strong.task`, which a client leaving cancels
+        strong.settled = True
+        target, (stream, first) = strong.task.result()
         return target, stream, first, spent, f"{trail}; {target.dep.model} answered"
     finally:
-        for task in (cheap, strong):
-            if not task.done():
-                task.cancel()
-        attempts.extend(cheap_log + strong_log)
+        # The client left (or the strong call failed): close and charge what still runs.
+        await close_cheap()
+        await close_strong()
+        attempts.extend(cheap.log + strong.log)

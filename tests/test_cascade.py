@@ -37,6 +37,7 @@ CHEAP = [
     model("slow-800+cheapslow", 0.01, 0.6),
     model("slow-3000+strong", 5.0, 0.97),
     model("slow-400+strong2", 5.0, 0.97),
+    model("slow-300+strong3", 5.0, 0.97),
     model("chunkdelay-50+drip", 0.01, 0.6),
     model("error500+strongdown", 5.0, 0.97),
     model("badjson+garbled", 0.01, 0.6),
@@ -142,7 +143,8 @@ def cascade_gateway(
         "race": race(["plain", "slow-3000+strong"], 1500),
         "race-est": race(["plain", "slow-400+strong2"], 300),
         "race-drip": race(["chunkdelay-50+drip", "gpt-4o"], 300),
-        "race-slow": race(["slow-800+cheapslow", "gpt-4o"], 200),
+        # the strong model answers after the deadline: the cheap one is then cancelled for being late
+        "race-slow": race(["slow-800+cheapslow", "slow-300+strong3"], 200),
     }
     with GatewayProcess(tmp_path_factory.mktemp("gw-cascade"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
         yield gw
@@ -265,11 +267,11 @@ def test_speculative_slow_cheap_loses_to_the_strong_model(
     raw = client(cascade_gateway).chat.completions.with_raw_response.create(
         model="race-slow", messages=[{"role": "user", "content": "another question"}]
     )
-    assert raw.headers["x-satisfice-model"] == "gpt-4o"
+    assert raw.headers["x-satisfice-model"] == "slow-300+strong3"
     upstream.wait_for(lambda rs: any(r["model"] == "slow-800+cheapslow" and r["cancelled"] for r in rs))
     row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
     outcomes = {a["model"]: a["outcome"] for a in json.loads(row["attempts"])}
-    assert outcomes == {"slow-800+cheapslow": "cancelled", "gpt-4o": "ok"}
+    assert outcomes == {"slow-800+cheapslow": "cancelled", "slow-300+strong3": "ok"}
     assert "not done in 200 ms" in row["reason"]
 
 
@@ -375,7 +377,7 @@ def test_speculative_stream_slow_cheap_loses(cascade_gateway: GatewayProcess, up
     assert text == "echo: streamed other question"
     row = cascade_gateway.row(rid)
     outcomes = {a["model"]: a["outcome"] for a in json.loads(row["attempts"])}
-    assert outcomes == {"slow-800+cheapslow": "cancelled", "gpt-4o": "ok"}
+    assert outcomes == {"slow-800+cheapslow": "cancelled", "slow-300+strong3": "ok"}
 
 
 def stream_chunks(gw: GatewayProcess, route: str, content: str, **kw: Any) -> tuple[str, list[Any]]:

@@ -169,6 +169,15 @@ class Executor:
         assert last is not None
         raise self._final(plan, attempts, last, deadline_hit=False)
 
+    @classmethod
+    def failure(cls, plan: Plan, attempts: list[Attempt]) -> GatewayError:
+        """The error of a plan run in pieces (a hedge races two candidates, then fails over to the
+        rest) once every piece failed: it speaks for all the plan's candidates, as one run would."""
+        skipped = FailureKind.CIRCUIT_OPEN.value  # as in `run`, the last error is of a call made if any
+        a = next((a for a in reversed(attempts) if a.outcome != skipped), attempts[-1])
+        last = AttemptFailed(FailureKind(a.outcome), a.message, status=a.status)
+        return cls._final(plan, attempts, last, deadline_hit=False)
+
     @staticmethod
     def _final(
         plan: Plan, attempts: list[Attempt], last: AttemptFailed, *, deadline_hit: bool

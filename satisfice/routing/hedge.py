@@ -5,7 +5,6 @@ to answer wins and the loser is cancelled and charged. A budget caps hedge spend
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
 from collections import deque
@@ -14,12 +13,14 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from satisfice.config import HedgeSettings
+from satisfice.errors import AllCandidatesFailed, GatewayError, UpstreamFailed
+from satisfice.providers.failures import FailureKind
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt, Charger, Executor
 from satisfice.routing.planner import Plan
 
 T = TypeVar("T")
+_CLIENT_ERROR = FailureKind.CLIENT_ERROR.value  # the one failure the executor never fails over
 
 
 class LatencyHistory:
@@ -76,11 +77,37 @@ class Hedged(Generic[T]):
     note: str = ""  # for the ledger's reason: when the hedge fired and who won
 
 
+@dataclasses.dataclass(slots=True)
+class _Racer(Generic[T]):
+    """One candidate in a hedged race: its call, its own attempts, when it started, and whether it
+    is settled (it won, failed, or was cancelled and charged), so nothing is charged twice."""
+
+    target: Target
+    task: asyncio.Future[tuple[Target, T]]
+    log: list[Attempt]
+    since: float
+    settled: bool = False
+
+
 class Hedger:
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
         self.history = LatencyHistory()
         self.spend = SpendShare()
+
+    def _threshold(self, plan: Plan, streamed: bool) -> float | None:
+        """Seconds past which the primary counts as slow; None: no hedge for this request."""
+        hs, targets = plan.hedge, plan.targets
+        if hs is None or len(targets) < 2 or not self.spend.allows(plan.route, hs.budget_pct):
+            return None
+        key = self.history.key(targets[0].dep.provider, targets[0].dep.model, streamed)
+        return self.history.percentile(key, hs.percentile, hs.min_samples)
+
+    def _start(self, plan: Plan, target: Target, call: Callable[[Target], Awaitable[T]]) -> _Racer[T]:
+        log: list[Attempt] = []
+        alone = dataclasses.replace(plan, targets=[target])
+        task = asyncio.ensure_future(self.executor.run(alone, call, log))
+        return _Racer(target, task, log, time.perf_counter())
 
     async def run(
         self,
@@ -94,72 +121,109 @@ class Hedger:
     ) -> Hedged[T]:
         """`charge` prices a cancelled call; `discard` releases a result that lost the race;
         `streamed`: the call opens a stream (its latency is to the first event)."""
-        hs: HedgeSettings | None = plan.hedge
-        targets = plan.targets
-        threshold = None
-        if hs is not None and len(targets) > 1 and self.spend.allows(plan.route, hs.budget_pct):
-            key = self.history.key(targets[0].dep.provider, targets[0].dep.model, streamed)
-            threshold = self.history.percentile(key, hs.percentile, hs.min_samples)
-        if hs is None or threshold is None:
+        threshold = self._threshold(plan, streamed)
+        if plan.hedge is None or threshold is None:
             target, result = await self.executor.run(plan, call, attempts)
             self.history.learn(attempts, streamed)
             return Hedged(target, result, False)
-        first_log: list[Attempt] = []
-        second_log: list[Attempt] = []
-        started = time.perf_counter()
-        primary: asyncio.Future[tuple[Target, T]] = asyncio.ensure_future(
-            self.executor.run(dataclasses.replace(plan, targets=targets[:1]), call, first_log)
-        )
+        targets = plan.targets
+        racers = [self._start(plan, targets[0], call)]
         try:
-            first_done, _ = await asyncio.wait({primary}, timeout=threshold)
-            if primary in first_done:
-                attempts.extend(first_log)
-                first_log.clear()
-                if primary.exception() is None:
-                    self.history.learn(attempts, streamed)
-                    target, result = primary.result()
+            await asyncio.wait({racers[0].task}, timeout=threshold)
+            if racers[0].task.done():  # answered or failed before the threshold: no hedge
+                if await self._first_answer(racers) is None:
+                    target, result = await self._fail_over(plan, racers, call, attempts)
                     return Hedged(target, result, False)
-                # It failed before the threshold: plain failover over the others.
-                target, result = await self.executor.run(
-                    dataclasses.replace(plan, targets=targets[1:]), call, attempts
-                )
+                attempts.extend(racers[0].log)
+                racers[0].log.clear()
+                self.history.learn(attempts, streamed)
+                target, result = racers[0].task.result()
                 return Hedged(target, result, False)
-            secondary: asyncio.Future[tuple[Target, T]] = asyncio.ensure_future(
-                self.executor.run(dataclasses.replace(plan, targets=targets[1:2]), call, second_log)
+            racers.append(self._start(plan, targets[1], call))
+            note = (
+                f"hedged: {targets[0].dep.model} slower than {threshold * 1000:.0f} ms "
+                f"(p{plan.hedge.percentile:g} of its history), {targets[1].dep.model} started"
             )
-            racers: dict[asyncio.Future[tuple[Target, T]], tuple[Target, list[Attempt], float]] = {
-                primary: (targets[0], first_log, started),
-                secondary: (targets[1], second_log, time.perf_counter()),
-            }
-            pending: set[asyncio.Future[tuple[Target, T]]] = {primary, secondary}
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task.exception() is not None:
-                        continue
-                    for other in pending:
-                        loser, log, since = racers[other]
-                        other.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            late = await other
-                            await discard(late[1])  # it answered in the meantime: release it
-                        ran = time.perf_counter() - since
-                        cost = charge(loser, ran, "")
-                        log.append(Attempt.cancelled(loser, ran * 1000, cost))
-                        self.spend.record(plan.route, cost.cost_usd, extra=True)
-                    target, result = task.result()
-                    self.history.learn(first_log + second_log, streamed)
-                    note = (
-                        f"hedged: {targets[0].dep.model} slower than {threshold * 1000:.0f} ms "
-                        f"(p{hs.percentile:g} of its history), {targets[1].dep.model} started; "
-                        f"{target.dep.model} won"
-                    )
-                    return Hedged(target, result, True, note)
-            exc = primary.exception()
-            assert exc is not None
-            raise exc
+            winner = await self._first_answer(racers)
+            if winner is None:  # both failed: on to the other candidates, as a plain run would go
+                target, result = await self._fail_over(plan, racers, call, attempts)
+                return Hedged(target, result, True, f"{note}; both failed; {target.dep.model} answered")
+            for r in racers:
+                await self._cancel(plan.route, r, charge, discard, extra=True)
+            target, result = winner.task.result()
+            self.history.learn([a for r in racers for a in r.log], streamed)
+            return Hedged(target, result, True, f"{note}; {target.dep.model} won")
         finally:
-            for task in (primary,):
-                if not task.done():
-                    task.cancel()
-            attempts.extend(first_log + second_log)
+            # The client left (or a bug): close and charge every racer still running. Only the
+            # hedge's spend is extra; the primary's would have been spent without it.
+            for r in racers:
+                await self._cancel(plan.route, r, charge, discard, extra=r is not racers[0])
+            for r in racers:
+                attempts.extend(r.log)
+
+    @staticmethod
+    async def _first_answer(racers: list[_Racer[T]]) -> _Racer[T] | None:
+        """The first racer to answer; None once every racer has failed. Each one that ended is
+        settled: the winner is used, a failure stays in its log."""
+        pending = {r.task for r in racers if not r.settled}
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for r in racers:
+                if r.task in done:
+                    r.settled = True
+                    if r.task.exception() is None:
+                        return r
+        return None
+
+    async def _cancel(
+        self,
+        route: str,
+        racer: _Racer[T],
+        charge: Charger,
+        discard: Callable[[T], Awaitable[None]],
+        *,
+        extra: bool,
+    ) -> None:
+        """Close a racer that did not win (its upstream connection closes) and charge it through a
+        cancelled attempt, logged before the wait so a client leaving meanwhile loses no charge."""
+        if racer.settled:
+            return
+        racer.settled = True
+        task = racer.task
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            return  # it failed: its log says so, and a failed call is not billed
+        ran = time.perf_counter() - racer.since
+        cost = charge(racer.target, ran, "")
+        racer.log.append(Attempt.cancelled(racer.target, ran * 1000, cost))
+        self.spend.record(route, cost.cost_usd, extra=extra)
+        task.cancel()
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is None:
+            await discard(task.result()[1])  # it answered in the meantime: release it
+            racer.log[:] = [a for a in racer.log if a.outcome != "ok"]  # logged once, as cancelled
+
+    async def _fail_over(
+        self,
+        plan: Plan,
+        racers: list[_Racer[T]],
+        call: Callable[[Target], Awaitable[T]],
+        attempts: list[Attempt],
+    ) -> tuple[Target, T]:
+        """After every racer failed: the remaining candidates in order, as one executor run would
+        try them (an upstream 4xx the client must fix is not failed over). If they fail too, the
+        error speaks for every attempt, the racers' included."""
+        for r in racers:
+            err = r.task.exception()
+            assert err is not None  # a racer that did not answer failed
+            if not isinstance(err, GatewayError) or any(a.outcome == _CLIENT_ERROR for a in r.log[-1:]):
+                raise err
+        for r in racers:
+            attempts.extend(r.log)
+            r.log.clear()
+        rest = plan.targets[len(racers) :]
+        if not rest:
+            raise Executor.failure(plan, attempts)
+        try:
+            return await self.executor.run(dataclasses.replace(plan, targets=rest), call, attempts)
+        except (UpstreamFailed, AllCandidatesFailed):  # worded for the rest alone: reword for all
+            raise Executor.failure(plan, attempts) from None
