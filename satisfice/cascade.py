@@ -133,8 +133,10 @@ class CascadeRunner:
         body: dict[str, Any],
         attempts: list[Attempt],
         estimate: Callable[[Target, Completion], Usage],
+        trail: list[str] | None = None,
     ) -> tuple[Target, Completion, Usage, float, str]:
         """(answering target, its completion, its usage, total cost of every attempt, trail).
+        `trail`, when given, is filled as the cascade goes, so a caller still has it on an error.
 
         When the rungs above a failed answer cannot answer at all, that answer is returned (the
         trail says it failed verification) rather than an error: it was paid for, and it is what
@@ -142,7 +144,7 @@ class CascadeRunner:
         assert plan.steps is not None and plan.cascade is not None
         cs, steps = plan.cascade, plan.steps
         spent = [0.0]
-        trail: list[str] = []
+        trail = [] if trail is None else trail
         fetched: dict[int, tuple[Target, Completion] | None] = {}
         fallback: tuple[Target, Completion, Usage] | None = None  # the last answer that failed
         deadline = Deadline(plan)
@@ -229,13 +231,19 @@ class CascadeRunner:
         return lambda: self._second_sample(target, body, attempts, spent, deadline)
 
     async def open_stream(
-        self, plan: Plan, body: dict[str, Any], attempts: list[Attempt], open_one: OpenOne
+        self,
+        plan: Plan,
+        body: dict[str, Any],
+        attempts: list[Attempt],
+        open_one: OpenOne,
+        trail: list[str] | None = None,
     ) -> tuple[Target, EventStream, bytes, float, str]:
-        """(target, a stream replaying the held events, its first event, abandoned attempts' cost, trail)."""
+        """(target, a stream replaying the held events, its first event, abandoned attempts' cost,
+        trail); `trail` as in `complete`."""
         assert plan.steps is not None and plan.cascade is not None
         cs = plan.cascade
         abandoned = 0.0
-        trail: list[str] = []
+        trail = [] if trail is None else trail
         deadline = Deadline(plan)
         for i, step in enumerate(plan.steps):
             last = i == len(plan.steps) - 1

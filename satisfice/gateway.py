@@ -5,8 +5,9 @@ Handlers for each wire format (OpenAI, Anthropic) call this; it speaks the inter
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,11 +258,13 @@ class Gateway:
             def estimate(t: Target, r: Completion) -> Usage:
                 return self._estimate_completion_usage(t, body, r)
 
+            steps: list[str] = []  # a cascade's trail so far: the ledger keeps it if the request fails
             if plan.strategy == "speculative":
                 ran = speculate(self.cascade, plan, body, call.attempts, estimate, self._cancel_charge(body))
             else:
-                ran = self.cascade.complete(plan, body, call.attempts, estimate)
-            target, result, usage, total, trail = await ran
+                ran = self.cascade.complete(plan, body, call.attempts, estimate, steps)
+            with self._trail_on_error(call, steps):
+                target, result, usage, total, trail = await ran
             call.target = target
             call.row.reason = f"{call.row.reason}; {trail}"
             self._account(call, usage, total)  # every attempt's cost, failed cheap ones included
@@ -324,13 +327,15 @@ class Gateway:
             return stream, first
 
         if plan.steps is not None:
+            steps: list[str] = []  # as in _complete_planned
             if plan.strategy == "speculative":
                 ladder = speculate_stream(
                     self.cascade, plan, body, call.attempts, attempt, self._cancel_charge(body)
                 )
             else:
-                ladder = self.cascade.open_stream(plan, body, call.attempts, attempt)
-            target, stream, first, abandoned, trail = await ladder
+                ladder = self.cascade.open_stream(plan, body, call.attempts, attempt, steps)
+            with self._trail_on_error(call, steps):
+                target, stream, first, abandoned, trail = await ladder
             call.extra_cost_usd = abandoned
             call.row.reason = f"{call.row.reason}; {trail}" if trail else call.row.reason
         elif plan.hedge is not None:
@@ -370,9 +375,12 @@ class Gateway:
                 estimated=True,
             )
         cost = stream.cost_usd
+        answer_cost = cost if cost is not None else price(call.target.info, usage)
+        answered = next((a for a in reversed(call.attempts) if a.outcome == "ok"), None)
+        if answered is not None and answered.cost_usd is None:  # so the attempts add up to the row
+            answered.cost_usd = answer_cost
         plan = call.plan
         if plan is not None and plan.steps is not None:  # the escalation budget's share is of all spend
-            answer_cost = cost if cost is not None else price(call.target.info, usage)
             self.cascade.budget.record(plan.route, answer_cost, failed=False)
         if call.extra_cost_usd:  # a cascade abandoned earlier streams: they were billed too
             cost = (cost if cost is not None else price(call.target.info, usage)) + call.extra_cost_usd
@@ -425,6 +433,17 @@ class Gateway:
         decided = call.plan.targets[0].dep.model if call.plan.targets else None
         if call.target is not None and call.target.dep.model != decided:  # a cascade escalated
             learner.record_answer(call.row.id, call.target.dep.model)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _trail_on_error(call: Call, trail: list[str]) -> Iterator[None]:
+        """A cascade that ends in an error leaves what it tried in the ledger's reason."""
+        try:
+            yield
+        except GatewayError:
+            if trail:
+                call.row.reason = f"{call.row.reason}; {'; '.join(trail)}"
+            raise
 
     def _learn_failures(self, call: Call) -> None:
         """Upstream failures that say something about a model on this prompt become outcomes (score

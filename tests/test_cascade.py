@@ -239,6 +239,7 @@ def test_streaming_cascade_holds_back_and_escalates_before_any_byte(cascade_gate
     attempts = json.loads(row["attempts"])
     assert [(a["model"], a.get("verdict")) for a in attempts] == [("refuse", "fail"), ("gpt-4o-mini", "pass")]
     assert row["cost_usd"] > attempts[0]["cost_usd"] > 0  # the abandoned stream is billed too
+    assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))  # the answer's too
 
 
 def test_speculative_cheap_wins_and_the_strong_request_is_cancelled_and_charged(
@@ -463,6 +464,7 @@ def test_a_stream_that_ends_in_an_error_keeps_what_it_paid(cascade_gateway: Gate
     abandoned = json.loads(row["attempts"])[0]
     assert row["outcome"] == "error" and abandoned["model"] == "refuse" and abandoned["cost_usd"] > 0
     assert row["cost_usd"] == pytest.approx(abandoned["cost_usd"])
+    assert "refuse fail: refusal" in row["reason"]  # what the cascade tried stays in the row
 
 
 def test_an_unreadable_answer_is_an_outcome_for_the_learner(cascade_gateway: GatewayProcess) -> None:
