@@ -29,6 +29,7 @@ def model(name: str, price: float, prior: float) -> dict[str, object]:
     }
 
 
+RACER = "slow-100+racer"  # a cheap racer that answers in 0.1 s
 # Models the catalog does not know (fake-upstream behaviours), priced so the ladders are known.
 CHEAP = [
     model("alt", 0.01, 0.6),
@@ -39,6 +40,7 @@ CHEAP = [
     model("slow-400+strong2", 5.0, 0.97),
     model("slow-300+strong3", 5.0, 0.97),
     model("chunkdelay-50+drip", 0.01, 0.6),
+    model(RACER, 0.01, 0.6),
     model("error500+strongdown", 5.0, 0.97),
     model("badjson+garbled", 0.01, 0.6),
     model("refuse+again", 0.02, 0.7),
@@ -140,7 +142,9 @@ def cascade_gateway(
             **ladder(["hang+a", "hang+b", "hang+c"]),
             "reliability": {"timeout_s": 0.4, "deadline_s": 1.0, "retries": 0},
         },
-        "race": race(["plain", "slow-3000+strong"], 1500),
+        # The cheap racer takes 0.1 s, so the strong request has surely reached the fake upstream
+        # before a cheap win cancels it (an instant answer could cancel it before it was sent).
+        "race": race([RACER, "slow-3000+strong"], 1500),
         "race-est": race(["plain", "slow-400+strong2"], 300),
         "race-drip": race(["chunkdelay-50+drip", "gpt-4o"], 300),
         # the strong model answers after the deadline: the cheap one is then cancelled for being late
@@ -248,17 +252,17 @@ def test_speculative_cheap_wins_and_the_strong_request_is_cancelled_and_charged(
     raw = client(cascade_gateway).chat.completions.with_raw_response.create(
         model="race", messages=[{"role": "user", "content": "quick question"}]
     )
-    assert raw.headers["x-satisfice-model"] == "plain"
+    assert raw.headers["x-satisfice-model"] == RACER
     upstream.wait_for(lambda rs: any(r["model"] == "slow-3000+strong" and r["cancelled"] for r in rs))
     row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
     attempts = {a["model"]: a for a in json.loads(row["attempts"])}
-    assert attempts["plain"]["verdict"] == "pass"
+    assert attempts[RACER]["verdict"] == "pass"
     assert (
         attempts["slow-3000+strong"]["outcome"] == "cancelled"
         and attempts["slow-3000+strong"]["cost_usd"] > 0
     )
     assert row["cost_usd"] == pytest.approx(
-        attempts["plain"]["cost_usd"] + attempts["slow-3000+strong"]["cost_usd"]
+        attempts[RACER]["cost_usd"] + attempts["slow-3000+strong"]["cost_usd"]
     )
 
 
@@ -364,7 +368,7 @@ def test_speculative_stream_cheap_wins_and_the_strong_stream_is_closed(
     )
     row = cascade_gateway.row(rid)
     attempts = {a["model"]: a for a in json.loads(row["attempts"])}
-    assert row["model"] == "plain" and attempts["plain"]["verdict"] == "pass"
+    assert row["model"] == RACER and attempts[RACER]["verdict"] == "pass"
     assert attempts["slow-3000+strong"]["outcome"] == "cancelled"
     assert row["cost_usd"] > attempts["slow-3000+strong"]["cost_usd"] > 0
 
@@ -389,9 +393,9 @@ def stream_chunks(gw: GatewayProcess, route: str, content: str, **kw: Any) -> tu
         return resp.headers["x-satisfice-request-id"], list(resp.parse())
 
 
-@pytest.mark.parametrize("route", ["thrifty-ok", "race"])
+@pytest.mark.parametrize(("route", "cheap"), [("thrifty-ok", "plain"), ("race", RACER)])
 def test_a_streamed_tool_call_is_verified_like_a_whole_one(
-    cascade_gateway: GatewayProcess, route: str
+    cascade_gateway: GatewayProcess, route: str, cheap: str
 ) -> None:
     """A streamed answer made of a tool call carries no content; it used to be judged an empty
     answer, so every rung failed and the strongest model answered every streamed tool call."""
@@ -399,8 +403,8 @@ def test_a_streamed_tool_call_is_verified_like_a_whole_one(
     calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
     assert "".join(tc.function.arguments or "" for tc in calls) == '{"echo":"find the weather"}'
     attempts = json.loads(cascade_gateway.row(rid)["attempts"])
-    assert (attempts[0]["model"], attempts[0].get("verdict")) == ("plain", "pass")
-    assert cascade_gateway.row(rid)["model"] == "plain"
+    assert (attempts[0]["model"], attempts[0].get("verdict")) == (cheap, "pass")
+    assert cascade_gateway.row(rid)["model"] == cheap
 
 
 def test_a_streamed_verdict_is_recorded_as_given(cascade_gateway: GatewayProcess) -> None:
