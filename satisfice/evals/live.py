@@ -32,7 +32,7 @@ from satisfice.data.records import Record
 from satisfice.evals.evaluate import _baselines, _two_model
 from satisfice.evals.metrics import pgr
 from satisfice.evals.progress import Progress
-from satisfice.evals.protocols import fold_count
+from satisfice.evals.protocols import cv_parts, fold_count, unseen_training
 from satisfice.evals.replay import EvalError, Replay, build_replay
 from satisfice.evals.sweep import REPORTED_TARGETS, wtp_grid
 
@@ -92,24 +92,21 @@ def _folds(
         if router == "learned-artifact":
             return [Fold(rows, "learned")], "learned artifact as is: MAY HAVE SEEN THIS DATA", True
         return [Fold(rows, router)], f"no training ({router}): all prompts scored", False
-    train = [r for r in records if r.split == "train"]
     test = np.array([i for i, r in enumerate(records) if r.split == "test"], dtype=np.int64)
+    train = [r for r in unseen_training(records, test.tolist()) if r.split == "train"]
     if folds is None and train and test.size:
         protocol = f"split: {full.name} train→test ({len(train)} train, {test.size} scored)"
         return [Fold(test[:cap], str(work / "router-split.npz"), train)], protocol, False
     k, note = fold_count(n, folds)
-    parts = np.array_split(np.random.default_rng(seed).permutation(n).astype(np.int64), k)
     out = []
-    for i, held in enumerate(parts):
-        keep = np.ones(n, dtype=np.bool_)
-        keep[held] = False
-        rows = np.sort(held[held < cap])
+    for i, held in enumerate(cv_parts(records, k, seed)):
+        rows = held[held < cap]
         if rows.size:
-            fit_on = [records[int(j)] for j in np.flatnonzero(keep)]
+            fit_on = unseen_training(records, held.tolist())
             out.append(Fold(rows, str(work / f"router-fold{i + 1}.npz"), fit_on))
     return (
         out,
-        f"{k}-fold CV{note}, seed {seed}: one gateway per fold, with that fold's fitted artifact",
+        f"{k}-fold CV by prompt text{note}, seed {seed}: one gateway per fold, with that fold's fitted artifact",
         False,
     )
 

@@ -25,6 +25,7 @@ from satisfice.data.records import Dataset, Record
 from satisfice.evals.progress import Progress
 from satisfice.evals.replay import EvalError
 from satisfice.evals.standins import Fitter, PriorPredictor, QualityPredictor, RandomPredictor
+from satisfice.predict.evaluate import text_key
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -138,13 +139,37 @@ def score(
     test_rows = np.array([i for i, r in enumerate(records) if r.split == "test"], dtype=np.int64)
     if folds is None and train_rows and test_rows.size:
         bar.stage("fit (train split)", 1)
-        predictor = fitter([records[i] for i in train_rows], seed=seed)
+        train = [r for r in unseen_training(records, test_rows.tolist()) if r.split == "train"]
+        predictor = fitter(train, seed=seed)
         bar.advance()
         bar.stage("predict (test split)", int(test_rows.size))
         predicted = predict(predictor, [records[i] for i in test_rows], infos, bar)
-        protocol = f"split: {dataset} train→test ({len(train_rows)} train, {test_rows.size} scored)"
+        protocol = f"split: {dataset} train→test ({len(train)} train, {test_rows.size} scored)"
         return Scored(test_rows, predicted, protocol, _name(predictor, router))
     return _cross_validate(records, infos, fitter, folds, seed, bar)
+
+
+def unseen_training(records: Sequence[Record], held: Sequence[int]) -> list[Record]:
+    """The records a model scoring `held` may train on: every other one whose prompt text is not
+    the text of a held record (a dataset can hold one prompt under two ids: MMLU 105 texts,
+    RouterBench's MBPP 2 across its split)."""
+    banned = {text_key(records[i]) for i in held}
+    chosen = set(held)
+    return [r for i, r in enumerate(records) if i not in chosen and text_key(r) not in banned]
+
+
+def cv_parts(records: Sequence[Record], k: int, seed: int) -> list[npt.NDArray[np.int64]]:
+    """k folds of record indices, a seeded shuffle of the distinct prompt texts (duplicates share a
+    fold, so no fold's twin is in its training set), each fold sorted."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(text_key(r), []).append(i)
+    order = list(groups.values())
+    shuffled = [order[int(j)] for j in np.random.default_rng(seed).permutation(len(order))]
+    return [
+        np.sort(np.array([i for g in part for i in g], dtype=np.int64))
+        for part in (shuffled[j::k] for j in range(k))
+    ]
 
 
 def fold_count(n: int, folds: int | None) -> tuple[int, str]:
@@ -170,18 +195,17 @@ def _cross_validate(
 ) -> Scored:
     n = len(records)
     k, note = fold_count(n, folds)
-    parts = np.array_split(np.random.default_rng(seed).permutation(n).astype(np.int64), k)
     predicted = np.empty((n, len(infos)), dtype=np.float64)
     name = "learned"
-    for i, held in enumerate(parts):
+    for i, held in enumerate(cv_parts(records, k, seed)):
         bar.stage(f"fold {i + 1}/{k}: fit+predict", int(held.size) + 1)
-        keep = np.ones(n, dtype=np.bool_)
-        keep[held] = False
-        predictor = fitter([records[int(j)] for j in np.flatnonzero(keep)], seed=seed)
+        predictor = fitter(unseen_training(records, held.tolist()), seed=seed)
         bar.advance()
         name = _name(predictor, name)
         predicted[held] = predict(predictor, [records[int(j)] for j in held], infos, bar)
-    return Scored(np.arange(n, dtype=np.int64), predicted, f"{k}-fold CV{note}, seed {seed}", name)
+    return Scored(
+        np.arange(n, dtype=np.int64), predicted, f"{k}-fold CV by prompt text{note}, seed {seed}", name
+    )
 
 
 def _train_on(name: str) -> Dataset:

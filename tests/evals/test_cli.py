@@ -162,7 +162,7 @@ def test_default_folds_shrink_to_a_tiny_dataset_but_an_explicit_folds_must_fit(
     argv = ["eval", "--dataset", str(data), "--no-progress", "--out", str(tmp_path / "o")]
     assert run(argv) == 0
     out = capsys.readouterr().out
-    assert "protocol: 3-fold CV (the default 5 folds lowered to the 3 prompts), seed 0" in out
+    assert "protocol: 3-fold CV by prompt text (the default 5 folds lowered to the 3 prompts), seed 0" in out
     assert len(recording_fit.trained) == 3 and all(len(t) == 2 for t in recording_fit.trained)
     assert run([*argv, "--folds", "5"]) == 2
     assert "--folds must be between 2 and the number of prompts (3), got 5" in capsys.readouterr().err

@@ -98,7 +98,7 @@ def test_cross_validation_never_scores_a_training_prompt(tmp_path: Path) -> None
     ds = read_jsonl(write_jsonl(tmp_path / "cv.jsonl", rows))
     fit = RecordingFit()
     res = evaluate(ds, "learned", folds=3, seed=7, fit=fit)
-    assert res["protocol"] == "3-fold CV, seed 7"
+    assert res["protocol"] == "3-fold CV by prompt text, seed 7"
     assert len(fit.trained) == 3
     scored: list[str] = []
     for trained, pred in zip(fit.trained, fit.predictors, strict=True):
@@ -106,6 +106,28 @@ def test_cross_validation_never_scores_a_training_prompt(tmp_path: Path) -> None
         assert len(trained) + len(pred.seen) == 12
         scored += pred.seen
     assert sorted(scored) == sorted(f"q{i}" for i in range(12))
+
+
+def test_a_prompt_text_under_two_ids_is_never_both_trained_on_and_scored(tmp_path: Path) -> None:
+    """MMLU holds 105 prompt texts under several ids, RouterBench's MBPP 2 across its split: the
+    folds are made of texts, and a split's training leaves out the texts it scores."""
+    rows = [row(f"q{i}", {WEAK: (float(i % 2), 0.001), STRONG: (1.0, 0.01)}) for i in range(12)]
+    for i in range(0, 12, 3):  # four ids whose message repeats another id's text
+        rows[i]["messages"] = [{"role": "user", "content": f"q{i + 1}"}]
+    ds = read_jsonl(write_jsonl(tmp_path / "twins.jsonl", rows))
+    fit = RecordingFit()
+    evaluate(ds, "learned", folds=3, seed=1, fit=fit)
+    for trained, pred in zip(fit.trained, fit.predictors, strict=True):
+        assert trained.isdisjoint(pred.seen)
+    for i in range(0, 12, 3):
+        rows[i]["split"], rows[i + 1]["split"] = "train", "test"
+    for r in rows:
+        r.setdefault("split", "train")
+    split = read_jsonl(write_jsonl(tmp_path / "twins-split.jsonl", rows))
+    fit = RecordingFit()
+    evaluate(split, "learned", fit=fit)
+    assert fit.trained[0].isdisjoint(fit.predictors[0].seen)
+    assert len(fit.trained[0]) == 4  # 8 train ids, of which 4 repeat a scored text
 
 
 def test_split_trains_on_train_and_scores_test(tmp_path: Path) -> None:
@@ -120,7 +142,9 @@ def test_split_trains_on_train_and_scores_test(tmp_path: Path) -> None:
     assert fit.trained == [{f"s{i}" for i in range(6)}]
     assert sorted(fit.predictors[0].seen) == ["s6", "s7", "s8"]
     assert res["n_prompts"] == 3
-    assert evaluate(ds, "learned", folds=3, fit=RecordingFit())["protocol"] == "3-fold CV, seed 0"
+    assert (
+        evaluate(ds, "learned", folds=3, fit=RecordingFit())["protocol"] == "3-fold CV by prompt text, seed 0"
+    )
 
 
 def test_train_on_other_data_leaves_overlap_out(tmp_path: Path) -> None:
