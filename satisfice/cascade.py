@@ -201,9 +201,13 @@ class CascadeRunner:
             for j, other in fetched.items():  # an agreement partner that was asked but not used is paid too
                 if j > i and other is not None:
                     extra = other[1].cost_usd
-                    spent[0] += (
-                        extra if extra is not None else price(other[0].info, other[1].usage or Usage())
+                    if extra is None:
+                        extra = price(other[0].info, other[1].usage or Usage())
+                    spent[0] += extra
+                    partner = next(
+                        a for a in reversed(attempts) if a.model == other[0].dep.model and a.outcome == "ok"
                     )
+                    partner.cost_usd = extra
             return target, result, usage, spent[0], "; ".join(trail)
         assert fallback is not None  # the last step raises unless an answer is in hand
         target, result, usage = fallback

@@ -469,6 +469,10 @@ class Gateway:
         if row.trim_tokens_before > row.trim_tokens_after and call.target.info is not None:
             trimmed = row.trim_tokens_before - row.trim_tokens_after
             row.trim_saved_usd = trimmed * call.target.info.input_per_mtok / 1e6
+        unpriced = [a for a in call.attempts if a.outcome == "ok" and a.cost_usd is None]
+        if len(unpriced) == 1:  # the answer (a cascade prices its own attempts): so the attempts add up
+            known = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome != "cancelled")
+            unpriced[0].cost_usd = max(row.cost_usd - known, 0.0)
         cancelled = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome == "cancelled")
         if cancelled:  # losers of a race (speculative, hedge) are charged through their attempts
             row.cost_usd += cancelled

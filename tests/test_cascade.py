@@ -351,6 +351,8 @@ def test_agreement_cascade_escalates_on_disagreement_and_reuses_the_partner_answ
     verdicts = {a["model"]: a.get("verdict") for a in json.loads(row["attempts"])}
     assert verdicts["alt"] == "fail" and verdicts["gpt-4o-mini"] == "pass"
     assert row["cost_usd"] > 0 and "alt fail" in row["reason"]
+    # every call is priced on its attempt (the partner asked but not used too): they add up to the row
+    assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in json.loads(row["attempts"])))
 
 
 def test_speculative_stream_cheap_wins_and_the_strong_stream_is_closed(
@@ -556,3 +558,12 @@ def test_the_deadline_ends_a_hold_and_the_stream_goes_on(cascade_gateway: Gatewa
     assert text == "echo: " + words  # nothing lost around the read the hold left running
     assert first_byte is not None and first_byte < 2.0
     assert cascade_gateway.row(rid)["reason"].endswith("the deadline ended the hold")
+
+
+def test_a_plain_routes_answer_carries_its_cost_on_its_attempt(cascade_gateway: GatewayProcess) -> None:
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+    )
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    [attempt] = json.loads(row["attempts"])
+    assert row["cost_usd"] > 0 and attempt["cost_usd"] == pytest.approx(row["cost_usd"])

@@ -106,7 +106,8 @@ def _folds(
             out.append(Fold(rows, str(work / f"router-fold{i + 1}.npz"), fit_on))
     return (
         out,
-        f"{k}-fold CV by prompt text{note}, seed {seed}: one gateway per fold, with that fold's fitted artifact",
+        f"{k}-fold CV by prompt text{note}, seed {seed}: one gateway per fold, with that fold's "
+        "fitted artifact",
         False,
     )
 
