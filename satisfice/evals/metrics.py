@@ -52,15 +52,18 @@ def apgr(
 def share_for(
     shares: Sequence[float] | Array, qualities: Sequence[float] | Array, target: float
 ) -> float | None:
-    """The smallest share at which the piecewise-linear curve reaches quality `target`."""
+    """The smallest share from which the piecewise-linear curve stays at or above quality `target`
+    (None when its end is below). A measured curve can rise above the target and dip back; its first
+    crossing would report that blip, not a share one can rely on."""
     x, y = _sorted(shares, qualities)
-    if y[0] >= target - _EPS:
+    below = np.flatnonzero(y < target - _EPS)
+    if below.size == 0:
         return float(x[0])
-    for i in range(1, x.size):
-        if y[i] >= target - _EPS:  # and y[i - 1] is below: y rises on this segment
-            frac = min(1.0, max(0.0, (target - y[i - 1]) / (y[i] - y[i - 1])))
-            return float(x[i - 1] + frac * (x[i] - x[i - 1]))
-    return None
+    i = int(below[-1])
+    if i == x.size - 1:
+        return None
+    frac = min(1.0, max(0.0, (target - y[i]) / (y[i + 1] - y[i])))
+    return float(x[i] + frac * (x[i + 1] - x[i]))
 
 
 def cpt(

@@ -33,8 +33,9 @@ def text_key(r: Record) -> str:
 
 
 def strong_share(score: Array, q_weak: Array, q_strong: Array, frac: float = 0.95) -> float:
-    """Smallest share of prompts sent to the strong model (highest `score` first) whose mean quality
-    reaches `frac` x the strong model's mean quality."""
+    """Smallest share of prompts sent to the strong model (highest `score` first) from which the mean
+    quality stays at or above `frac` x the strong model's mean quality. (The first crossing would
+    count a lucky blip: a router's cumulative gain wanders around the target before it settles.)"""
     n = score.size
     target = frac * float(q_strong.mean()) * n - float(q_weak.sum())
     order = np.argsort(-score, kind="stable")
@@ -46,8 +47,8 @@ def strong_share(score: Array, q_weak: Array, q_strong: Array, frac: float = 0.9
     gain = np.cumsum(np.repeat(sums / sizes, sizes))
     if target <= 1e-12:
         return 0.0
-    hit = np.flatnonzero(gain >= target - 1e-9)
-    return float(hit[0] + 1) / n if hit.size else 1.0
+    below = np.flatnonzero(gain < target - 1e-9)
+    return float(below[-1] + 2) / n if below.size else 1.0 / n
 
 
 def random_share(q_weak: Array, q_strong: Array, frac: float = 0.95) -> float:

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from satisfice.evals.metrics import apgr, cpt, curve_metrics, oracle_curve, pgr, share_for
+from satisfice.predict.evaluate import strong_share
 from tests.evals.helpers import TWO_STRONG_Q, TWO_WEAK_Q
 
 SHARES = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
@@ -62,3 +63,21 @@ def test_unreachable_and_degenerate() -> None:
     assert share_for([0.0, 1.0], [0.9, 0.9], 0.5) == 0.0  # already there with no strong call
     with pytest.raises(ValueError):
         apgr([0.0, 1.0], [0.4], 0.4, 0.8)
+
+
+def test_a_blip_above_the_target_is_not_the_share_needed() -> None:
+    """The curve touches 0.76 at 0.4, dips, and holds from 0.8: 0.4 is not a share one can rely on."""
+    shares, quality = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], [0.4, 0.6, 0.76, 0.7, 0.76, 0.8]
+    assert share_for(shares, quality, 0.76) == pytest.approx(0.8)
+    assert share_for(shares, quality, 0.65) == pytest.approx(0.2625)  # crossed once: where it crosses
+
+
+def test_the_per_prompt_share_waits_until_the_gain_stays_above_the_target() -> None:
+    # gains in routing order: +1, -1, +1, +1; 95 % of the strong model's 3 right answers needs a
+    # cumulative gain of 0.95 * 3 - 1 (the weak model's) = 1.85: only all four prompts give it
+    q_weak = np.array([0.0, 1.0, 0.0, 0.0])
+    q_strong = np.array([1.0, 0.0, 1.0, 1.0])
+    score = np.array([4.0, 3.0, 2.0, 1.0])
+    assert strong_share(score, q_weak, q_strong) == pytest.approx(1.0)
+    # 50 %: a gain of 0.5 * 3 - 1 = 0.5, reached at 1 prompt (the first crossing), lost at 2, back at 3
+    assert strong_share(score, q_weak, q_strong, frac=0.5) == pytest.approx(0.75)
