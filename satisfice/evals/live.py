@@ -312,6 +312,7 @@ def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]])
             raise EvalError(f"the gateway answered with {model!r}, which the data does not score")
         attempts = orjson.loads(row.get("attempts") or "[]")
         answered = [a["model"] for a in attempts if a.get("outcome") == "ok" and a["model"] in index]
+        called = sorted({a["model"] for a in attempts if a.get("outcome") != "circuit_open"})
         outcome = record.outcomes.get(model)
         out.append(
             {
@@ -326,6 +327,7 @@ def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]])
                 "answer_matches": ok and outcome is not None and g["content"] == outcome.response,
                 "n_attempts": row.get("n_attempts"),
                 "answered_attempts": len(answered),
+                "called": called,
                 "escalated": escalated(attempts, model),
                 "latency_ms": float(row.get("latency_ms") or 0.0),
             }
@@ -346,6 +348,9 @@ def _point(knob: str, rows: list[dict[str, Any]], replay: Replay, strong_q: floa
         "cost_per_1k": 1000 * sum(r["cost_usd"] for r in rows) / n,
         "data_cost_per_1k": 1000 * sum(r["data_cost_usd"] for r in ok) / n,
         "strong_share": shares[replay.models[replay.strong()]],
+        # A cascade or a race can call the strong model without using its answer (an agreement
+        # partner, a cancelled racer): the share of requests that called it at all, which it bills.
+        "strong_calls": sum(replay.models[replay.strong()] in r["called"] for r in rows) / n,
         "model_shares": shares,
         "escalation_rate": sum(bool(r["escalated"]) for r in rows) / n,
         "added_latency_ms": {

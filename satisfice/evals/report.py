@@ -108,7 +108,7 @@ def _baseline_rows(result: dict[str, Any]) -> list[str]:
 def _point_rows(points: list[dict[str, Any]], extra: bool) -> list[str]:
     live = any("escalation_rate" in p for p in points)  # `eval --live`: the gateway's own figures
     head = f"  {'knob (reported points)':<20} {'quality':>8} {'$/1k':>9} {'strong':>7}"
-    head += f" {'escalated':>9} {'added ms p50/p90':>16}" if live else ""
+    head += f" {'called':>7} {'escalated':>9} {'added ms p50/p90':>16}" if live else ""
     rows = [head + ("  PGR" if extra else "  top models")]
     for p in points:
         if not p.get("reported"):
@@ -122,10 +122,11 @@ def _point_rows(points: list[dict[str, Any]], extra: bool) -> list[str]:
 
 
 def _live_cells(point: dict[str, Any]) -> str:
-    """Escalation rate and the gateway's added latency of one `eval --live` point."""
+    """The strong model's share of calls (answered or not), the escalation rate and the gateway's
+    added latency of one `eval --live` point."""
     lat = point.get("added_latency_ms") or {}
     ms = f"{_f(lat.get('p50'), 1)}/{_f(lat.get('p90'), 1)}"
-    return f" {_f(point.get('escalation_rate'), 2):>9} {ms:>16}"
+    return f" {_f(point.get('strong_calls'), 2):>7} {_f(point.get('escalation_rate'), 2):>9} {ms:>16}"
 
 
 def _learning_lines(learning: dict[str, Any], two: bool) -> list[str]:

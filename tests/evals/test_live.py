@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -104,7 +105,7 @@ def test_prior_router_end_to_end(
         assert p["cost_per_1k"] == pytest.approx(1000 * sum(cost(i, m) for i, m in answered) / 8)
         assert p["data_cost_per_1k"] == pytest.approx(p["cost_per_1k"])
         assert sum(p["model_shares"].values()) == pytest.approx(1.0)
-        assert p["strong_share"] == p["model_shares"][GPT4]
+        assert p["strong_share"] == p["model_shares"][GPT4] == p["strong_calls"]  # one call each
         assert p["escalation_rate"] == 0.0 and p["added_latency_ms"]["p50"] > 0
     # The catalog priors (mixtral 0.706, gpt-3.5 0.70, gpt-4 0.85): quality<=0.7 -> mixtral, else GPT-4.
     shares = {p["knob"]: p["model_shares"] for p in res["points"]}
@@ -276,3 +277,18 @@ def test_bad_dataset_route_and_lines_exit_2_naming_the_fault(
     gap = write_jsonl(tmp_path / "gap.jsonl", rows)
     assert run([*base, "--dataset", str(gap)]) == 2
     assert f"{gap}:3.outcomes: required" in capsys.readouterr().err
+
+
+def test_strong_calls_count_every_request_that_called_the_strong_model() -> None:
+    """An agreement partner or a cancelled racer is a strong call the answer does not show."""
+    replay = SimpleNamespace(models=[MIX, GPT4], strong=lambda: 1)
+    common = {"status": 200, "quality": 1.0, "cost_usd": 0.001, "data_cost_usd": 0.001}
+    common |= {"escalated": False, "latency_ms": 1.0}
+    rows = [
+        {**common, "model": MIX, "called": [GPT4, MIX]},  # GPT-4 asked as the partner; they agreed
+        {**common, "model": GPT4, "called": [GPT4, MIX]},  # they disagreed: GPT-4's answer
+        {**common, "model": MIX, "called": [MIX]},
+        {**common, "model": MIX, "called": [MIX]},
+    ]
+    point = live._point("quality=0.5", rows, replay, 1.0)  # type: ignore[arg-type]
+    assert point["strong_share"] == 0.25 and point["strong_calls"] == 0.5
