@@ -7,8 +7,10 @@ Costs, per (prompt, model):
     `DEFAULT_COMPLETION_TOKENS` (256). A model with several catalog entries (providers) is
     priced by its first entry in the catalog file.
 The router never sees these per-call costs (they depend on the answer): it decides with one
-typical cost per model, `decision_cost` = the model's mean cost over the whole dataset (a price,
-not an outcome). Prompts lacking an outcome for some model are dropped (arena-bench: 29 of 300).
+typical cost per model, `decision_cost` = the model's mean cost over the data's train split when
+it has one, else over the whole dataset (a price, not an outcome; the mean of answer lengths is
+the only trace of the scored prompts it can carry). Prompts lacking an outcome for some model are
+dropped (arena-bench: 29 of 300).
 """
 
 from __future__ import annotations
@@ -130,7 +132,9 @@ def build_replay(dataset: Dataset) -> Replay:
         )
         if has_cost.any():
             source = "mixed: recorded cost_usd where present, else " + source
-    return Replay(dataset.name, models, infos, records, quality, cost, cost.mean(axis=0), source, dropped)
+    train = np.array([r.split == "train" for r in records], dtype=np.bool_)
+    typical = cost[train].mean(axis=0) if train.any() and not train.all() else cost.mean(axis=0)
+    return Replay(dataset.name, models, infos, records, quality, cost, typical, source, dropped)
 
 
 def summarize_picks(replay: Replay, picks: IntArray) -> dict[str, Any]:

@@ -213,3 +213,18 @@ def test_costs_from_catalog_when_the_data_has_none(tmp_path: Path) -> None:
     # 256 completion tokens at $30/M alone are $7.68 per 1,000 prompts; at $0.6/M $0.15
     assert 7.68 < gpt4["cost_per_1k"] < 8.0
     assert 0.1536 < mixtral["cost_per_1k"] < 0.17
+
+
+def test_the_routers_typical_costs_come_from_the_train_split(tmp_path: Path) -> None:
+    """Only the train split's calls price the router's decisions: the scored calls' costs (their
+    answer lengths) are outcomes."""
+    rows = [
+        row(
+            f"c{i}",
+            {WEAK: (1.0, 0.001 if i < 4 else 0.009), STRONG: (1.0, 0.01)},
+            "train" if i < 4 else "test",
+        )
+        for i in range(6)
+    ]
+    res = evaluate(read_jsonl(write_jsonl(tmp_path / "costs.jsonl", rows)), "learned", fit=RecordingFit())
+    assert res["decision_costs"] == pytest.approx({WEAK: 0.001, STRONG: 0.01})
