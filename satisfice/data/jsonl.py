@@ -81,6 +81,7 @@ def parse_record(obj: Any, where: str) -> Record:
 
 
 def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Iterator[Record]:
+    first_line: dict[str, int] = {}  # id -> the line it was first seen on: ids name one prompt each
     for i, line in enumerate(lines, 1):
         if i == 1:
             line = line.removeprefix(BOM) if isinstance(line, bytes) else line.removeprefix("\ufeff")
@@ -90,7 +91,11 @@ def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Itera
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as e:
             raise DataFormatError(f"{source}:{i}: not valid JSON ({e})") from None
-        yield parse_record(obj, f"{source}:{i}")
+        record = parse_record(obj, f"{source}:{i}")
+        seen = first_line.setdefault(record.id, i)
+        if seen != i:
+            raise DataFormatError(f"{source}:{i}.id: {record.id!r} is already the id of line {seen}")
+        yield record
 
 
 def read_jsonl(path: str | Path) -> Dataset:

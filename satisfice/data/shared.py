@@ -7,6 +7,7 @@ directory. Model names are mapped to catalog ids through the catalog's aliases.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import os
@@ -164,7 +165,22 @@ def load_arena_battles(root: Path) -> Dataset:
     )
 
 
+def unique_ids(dataset: Dataset) -> Dataset:
+    """The dataset with every id made unique: a source that repeats one (MMLU: 27 prompt_ids name
+    two rows each) gets "#2", "#3" on the repeats, so each record can be named, and replayed, alone."""
+    seen: dict[str, int] = {}
+    records = []
+    for r in dataset.records:
+        k = seen[r.id] = seen.get(r.id, 0) + 1
+        records.append(r if k == 1 else dataclasses.replace(r, id=f"{r.id}#{k}"))
+    return dataclasses.replace(dataset, records=records)
+
+
 def load_shared(name: str) -> Dataset:
+    return unique_ids(_load_shared(name))
+
+
+def _load_shared(name: str) -> Dataset:
     name = ALIASES.get(name, name)
     if name not in SHARED:
         raise KeyError(f"unknown dataset {name!r} (known: {', '.join(SHARED)})")

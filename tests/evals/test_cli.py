@@ -230,3 +230,20 @@ def test_convert_refuses_to_overwrite_without_force(
     assert "gsm8k.jsonl already exists; pass --force" in capsys.readouterr().err
     assert run(["data", "convert", "--dataset", "gsm8k", "--out", "/proc/nope"]) == 2
     assert "--out /proc/nope: cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not shared_available(), reason="shared data not found")
+def test_every_id_names_one_prompt(tmp_path: Path) -> None:
+    """MMLU's source repeats 27 prompt ids: the repeats get "#2", so the converted file round-trips
+    and each record can be named alone; a JSONL file that repeats an id is a format error."""
+    from satisfice.data.jsonl import DataFormatError
+    from satisfice.data.shared import load_shared
+
+    ids = [r.id for r in load_shared("mmlu").records]
+    assert len(set(ids)) == len(ids) and sum(i.endswith("#2") for i in ids) == 27
+    twice = tmp_path / "twice.jsonl"
+    line = '{"id": "a", "messages": [{"role": "user", "content": "x"}], '
+    line += '"outcomes": {"gpt-4o": {"quality": 1}}}\n'
+    twice.write_text(line + line.replace('"content": "x"', '"content": "y"'))
+    with pytest.raises(DataFormatError, match=r"twice.jsonl:2.id: 'a' is already the id of line 1"):
+        read_jsonl(twice)
