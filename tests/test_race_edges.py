@@ -25,6 +25,7 @@ LEAVE_P, LEAVE_S = "slowafter-3-5000+leaveprimary", "hang+leavesecond"
 FO_P, FO_S = "slowafter-3-1500+foprimary", "error500+fosecond"
 ALL_P, ALL_S, ALL_T = "slowafter-3-1500+allprimary", "error500+allsecond", "error500+allthird"
 TWO_P, TWO_S = "slowafter-3-1500+twoprimary", "error500+twosecond"
+DL_P, DL_S, DL_T = "slowafter-3-1500+dlprimary", "error500+dlsecond", "hang+dlthird"
 SPEC_CHEAP, SPEC_STRONG = "hang+speccheap", "hang+specstrong"
 DRIP_CHEAP, DRIP_STRONG = "chunkdelay-100+specdrip", "hang+specstrong2"
 LATE_CHEAP = "slow-700+latecheap"
@@ -39,7 +40,8 @@ def hedged(candidates: list[str], reliability: dict[str, Any]) -> dict[str, Any]
 @pytest.fixture(scope="module")
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    cheap = [LEAVE_P, LEAVE_S, FO_P, FO_S, ALL_P, ALL_S, ALL_T, TWO_P, TWO_S, SPEC_CHEAP, DRIP_CHEAP]
+    cheap = [LEAVE_P, LEAVE_S, FO_P, FO_S, ALL_P, ALL_S, ALL_T, TWO_P, TWO_S, DL_P, DL_S, DL_T]
+    cheap += [SPEC_CHEAP, DRIP_CHEAP]
     cheap += [LATE_CHEAP, SHORT_DRIP, "refuse"]
     config["models"] = [model(m, 0.01, 0.6) for m in cheap] + [
         model(m, 5.0, 0.97) for m in (SPEC_STRONG, DRIP_STRONG, DOWN)
@@ -49,6 +51,7 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "hedge-failover": hedged([FO_P, FO_S, "gpt-4o-mini"], BRISK),
         "hedge-all-fail": hedged([ALL_P, ALL_S, ALL_T], BRISK),
         "hedge-two-fail": hedged([TWO_P, TWO_S], BRISK),
+        "hedge-deadline": hedged([DL_P, DL_S, DL_T], {"timeout_s": 0.8, "deadline_s": 1.0, "retries": 0}),
         "race-leave": {**race([SPEC_CHEAP, SPEC_STRONG], 5000), "reliability": PATIENT},
         "race-leave-drip": {**race([DRIP_CHEAP, DRIP_STRONG], 5000), "reliability": PATIENT},
         "race-down": race(["refuse", DOWN], 1000),
@@ -230,3 +233,14 @@ def test_an_opened_strong_stream_that_loses_is_logged_once(gw: GatewayProcess) -
     strong = [a for a in attempts_of(row) if a["model"] == "gpt-4o"]
     assert [a["outcome"] for a in strong] == ["cancelled"] and strong[0]["cost_usd"] > 0
     assert row["cost_usd"] > strong[0]["cost_usd"]
+
+
+def test_a_hedges_failover_keeps_what_is_left_of_the_deadline(gw: GatewayProcess) -> None:
+    """The primary times out at 0.8 s and the hedge failed at once; the third candidate hangs. It
+    gets the 0.2 s left of the 1 s deadline, not a fresh deadline (0.8 s more)."""
+    warm(gw, "hedge-deadline")
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as err:
+        ask(gw, "hedge-deadline", "go")
+    assert time.monotonic() - started < 1.4
+    assert f"{DL_T}: timeout" in err.value.message and "no answer within 0.2s" in err.value.message

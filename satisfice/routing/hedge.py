@@ -127,12 +127,13 @@ class Hedger:
             self.history.learn(attempts, streamed)
             return Hedged(target, result, False)
         targets = plan.targets
+        started = time.monotonic()  # the request's deadline counts from here, failover included
         racers = [self._start(plan, targets[0], call)]
         try:
             await asyncio.wait({racers[0].task}, timeout=threshold)
             if racers[0].task.done():  # answered or failed before the threshold: no hedge
                 if await self._first_answer(racers) is None:
-                    target, result = await self._fail_over(plan, racers, call, attempts)
+                    target, result = await self._fail_over(plan, racers, call, attempts, started)
                     return Hedged(target, result, False)
                 attempts.extend(racers[0].log)
                 racers[0].log.clear()
@@ -146,7 +147,7 @@ class Hedger:
             )
             winner = await self._first_answer(racers)
             if winner is None:  # both failed: on to the other candidates, as a plain run would go
-                target, result = await self._fail_over(plan, racers, call, attempts)
+                target, result = await self._fail_over(plan, racers, call, attempts, started)
                 return Hedged(target, result, True, f"{note}; both failed; {target.dep.model} answered")
             for r in racers:
                 await self._cancel(plan.route, r, charge, discard, extra=True)
@@ -208,10 +209,12 @@ class Hedger:
         racers: list[_Racer[T]],
         call: Callable[[Target], Awaitable[T]],
         attempts: list[Attempt],
+        started: float,
     ) -> tuple[Target, T]:
         """After every racer failed: the remaining candidates in order, as one executor run would
-        try them (an upstream 4xx the client must fix is not failed over). If they fail too, the
-        error speaks for every attempt, the racers' included."""
+        try them (an upstream 4xx the client must fix is not failed over), within what is left of
+        the request's deadline. If they fail too, the error speaks for every attempt, the racers'
+        included."""
         for r in racers:
             err = r.task.exception()
             assert err is not None  # a racer that did not answer failed
@@ -223,7 +226,11 @@ class Hedger:
         rest = plan.targets[len(racers) :]
         if not rest:
             raise Executor.failure(plan, attempts)
+        left = plan.reliability.deadline_s - (time.monotonic() - started)
+        rel = dataclasses.replace(plan.reliability, deadline_s=max(left, 0.001))
         try:
-            return await self.executor.run(dataclasses.replace(plan, targets=rest), call, attempts)
+            return await self.executor.run(
+                dataclasses.replace(plan, targets=rest, reliability=rel), call, attempts
+            )
         except (UpstreamFailed, AllCandidatesFailed):  # worded for the rest alone: reword for all
             raise Executor.failure(plan, attempts) from None
