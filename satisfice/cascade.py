@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -182,7 +183,7 @@ class CascadeRunner:
                 context.sample = (
                     self._partner(i, answer)
                     if cs.agreement
-                    else self._resample(target, body, attempts, spent, deadline)
+                    else functools.partial(self._second_sample, target, body, attempts, spent, deadline)
                 )
             outcome = await verify(body, result.body, cs.verify, context)
             answered.cost_usd, answered.verdict = cost, outcome.verdict.value
@@ -223,16 +224,6 @@ class CascadeRunner:
             return got[1].body if got is not None else None
 
         return partner
-
-    def _resample(
-        self,
-        target: Target,
-        body: dict[str, Any],
-        attempts: list[Attempt],
-        spent: list[float],
-        deadline: Deadline,
-    ) -> Callable[[], Awaitable[dict[str, Any] | None]]:
-        return lambda: self._second_sample(target, body, attempts, spent, deadline)
 
     async def open_stream(
         self,

@@ -6,8 +6,8 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 
@@ -17,6 +17,7 @@ from satisfice.errors import ModelNotFound
 from satisfice.shared_sqlite import file_problem
 
 log = logging.getLogger("satisfice")
+T = TypeVar("T")
 
 
 def _settings(path: str | None) -> Settings:
@@ -258,19 +259,7 @@ def cmd_gate_checks(args: argparse.Namespace) -> int:
     from satisfice.learn.checks import ChecksError, checks_json, read_checks, render_checks
 
     path = args.learning or _settings(args.config).learn_path
-    try:
-        checks = read_checks(path, args.limit)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except ChecksError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        sys.stdout.write(orjson.dumps(checks_json(checks), option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        print(render_checks(checks))
-    return 0
+    return _show(args, lambda: read_checks(path, args.limit), ChecksError, checks_json, render_checks)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -279,18 +268,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.gate:
         return cmd_gate_checks(args)
     path = args.ledger or _settings(args.config).ledger_path
+    return _show(args, lambda: summarize(path), LedgerError, lambda summary: summary, render_table)
+
+
+def _show(
+    args: argparse.Namespace,
+    read: Callable[[], T],
+    unreadable: type[Exception],
+    as_json: Callable[[T], Any],
+    as_text: Callable[[T], str],
+) -> int:
+    """A report from a store file: JSON or text; exit 1 when the file is missing, 2 when it is not
+    a store this version can read."""
     try:
-        summary = summarize(path)
+        found = read()
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except LedgerError as e:
+    except unreadable as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(orjson.dumps(as_json(found), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print(render_table(summary))
+        print(as_text(found))
     return 0
 
 
