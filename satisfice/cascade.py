@@ -117,15 +117,18 @@ class CascadeRunner:
         attempts: list[Attempt],
         spent: list[float],
         deadline: Deadline,
+        label: str = "second_sample",
     ) -> dict[str, Any] | None:
-        """Self-consistency: one more sample from the same cheap model (paid, and in the ledger)."""
+        """One more answer, asked without streaming (paid, and in the ledger as `label`): another
+        sample of the same cheap model (self-consistency), or a streamed agreement cascade's
+        partner."""
         try:
             again = await deadline.call(self.complete_one(target.dep, body))
         except (GatewayError, AttemptFailed, TimeoutError):
             return None
         cost = again.cost_usd if again.cost_usd is not None else price(target.info, again.usage or Usage())
         spent[0] += cost
-        attempts.append(Attempt(target.dep.provider, target.dep.model, "second_sample", 0.0, cost_usd=cost))
+        attempts.append(Attempt(target.dep.provider, target.dep.model, label, 0.0, cost_usd=cost))
         return again.body
 
     async def complete(
@@ -266,9 +269,13 @@ class CascadeRunner:
                 await self._abandon(stream, target, body, hold.text, answered, "client left while held")
                 raise
             held, text = hold.events, hold.text
-            verdict, reason = await self.held_verdict(body, held, text, hold.finished, cs)
+            context, side = self._stream_context(plan, i, body, attempts, target, deadline)
+            verdict, reason = await self.held_verdict(body, held, text, hold.finished, cs, context)
+            abandoned += side[0]  # second samples, partners and judges asked: paid with the row
             answered.verdict, answered.message = verdict.value, reason
-            bad = verdict is Verdict.FAIL or (verdict is Verdict.UNSURE and cs.escalate_on_unsure)
+            # An unsure prefix is no reason to escalate: only a whole answer can be judged unsure.
+            unsure = verdict is Verdict.UNSURE and cs.escalate_on_unsure and hold.finished
+            bad = verdict is Verdict.FAIL or unsure
             if bad and hold.pending is None and self.budget.allows(plan.route, cs.escalation_budget_pct):
                 cost = await self._abandon(stream, target, body, text, answered, reason)
                 abandoned += cost
@@ -282,6 +289,33 @@ class CascadeRunner:
                 trail.append("escalation budget spent")
             return target, HeldStream(stream, held[1:], hold.pending), held[0], abandoned, "; ".join(trail)
         raise AssertionError("unreachable: the last step returns or raises")
+
+    def _stream_context(
+        self,
+        plan: Plan,
+        i: int,
+        body: dict[str, Any],
+        attempts: list[Attempt],
+        target: Target,
+        deadline: Deadline,
+    ) -> tuple[VerifyContext, list[float]]:
+        """The async verifiers' context for a held stream, as `complete` gives it: the judge, and
+        a second sample or the next rung's answer (asked without streaming, only when the held
+        answer came whole and can be compared). Returns it with the spend of what it asks."""
+        assert plan.steps is not None and plan.cascade is not None
+        cs, spent = plan.cascade, [0.0]
+        context = self._judge(cs, attempts, spent, deadline)
+        if i == len(plan.steps) - 1 or not (cs.agreement or cs.verify.self_consistency):
+            return context, spent
+        body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}  # a whole answer
+        if cs.agreement:
+            partner = plan.steps[i + 1][0]
+            context.sample = functools.partial(
+                self._second_sample, partner, body, attempts, spent, deadline, "partner"
+            )
+        else:
+            context.sample = functools.partial(self._second_sample, target, body, attempts, spent, deadline)
+        return context, spent
 
     @staticmethod
     async def _abandon(
@@ -298,21 +332,28 @@ class CascadeRunner:
 
     @staticmethod
     async def held_verdict(
-        body: dict[str, Any], held: list[bytes], text: str, finished: bool, cs: CascadeSettings
+        body: dict[str, Any],
+        held: list[bytes],
+        text: str,
+        finished: bool,
+        cs: CascadeSettings,
+        context: VerifyContext | None = None,
     ) -> tuple[Verdict, str]:
         """The verdict on a held stream and its reason. A short answer that came whole is verified
-        like any answer (tool calls included); a longer one gets the prefix checks, which can only
-        fail it."""
+        like any answer (tool calls, a second sample or partner and the judge included, through
+        `context`); a longer one gets the prefix checks, which can only fail it: when they find
+        nothing the verdict is unsure (it vouches for no answer, so it is neither a learned pass
+        nor proof for the cache)."""
         if finished:
             answer = completion_from_events(held) or {
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]
             }
-            outcome = await verify(body, answer, cs.verify)
+            outcome = await verify(body, answer, cs.verify, context)
             return outcome.verdict, outcome.reason()
         check = verify_stream_prefix(body, text, cs.verify)
         if check is not None:
             return Verdict.FAIL, f"fail: {check.verifier}: {check.reason}"
-        return Verdict.PASS, "pass: prefix checks"
+        return Verdict.UNSURE, "unsure: only the held prefix was checked"
 
 
 class Hold:

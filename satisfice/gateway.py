@@ -221,6 +221,9 @@ class Gateway:
         if decision is not None and decision.explored_from is not None:
             return  # an explored answer is an experiment: repeats get the knob's own pick
         row, model = call.row, call.target.dep.model
+        verdicts = [a.verdict for a in call.attempts if a.model == model and a.verdict]
+        if verdicts and verdicts[-1] == "fail":
+            return  # returned only because nothing better answered (or the budget was spent): not for repeats
         await self.cache.save(
             ticket,
             body,

@@ -133,6 +133,7 @@ def cascade_gateway(
         "no-budget": ladder(["refuse", "gpt-4o"], escalation_budget_pct=0),
         "garbled-first": ladder(["badjson+garbled", "gpt-4o"]),
         "two-refusals": ladder(["refuse", "refuse+again", "gpt-4o"]),
+        "prefix-only": ladder(["plain", "gpt-4o"], hold_tokens=2),
         "held-slow": ladder(["chunkdelay-300+held", "gpt-4o"], hold_tokens=400),
         "held-deadline": {
             **ladder(["chunkdelay-300+held", "gpt-4o"], hold_tokens=400),
@@ -567,3 +568,37 @@ def test_a_plain_routes_answer_carries_its_cost_on_its_attempt(cascade_gateway: 
     row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
     [attempt] = json.loads(row["attempts"])
     assert row["cost_usd"] > 0 and attempt["cost_usd"] == pytest.approx(row["cost_usd"])
+
+
+def test_an_answer_that_failed_verification_is_never_served_from_the_cache(
+    cascade_gateway: GatewayProcess,
+) -> None:
+    """The refusal was returned only because nothing better answered (the strong rung was down);
+    a repeat must try again, not get the refusal from the cache for a day."""
+    ask = {"model": "strong-down", "messages": [{"role": "user", "content": "cache me?"}], "temperature": 0}
+    first = client(cascade_gateway).chat.completions.with_raw_response.create(**ask)  # type: ignore[call-overload]
+    assert first.headers["x-satisfice-cache"] == "miss"
+    again = client(cascade_gateway).chat.completions.with_raw_response.create(**ask)  # type: ignore[call-overload]
+    assert again.headers["x-satisfice-cache"] == "miss"  # not "hit-exact"
+
+
+def test_a_streamed_agreement_cascade_asks_the_partner_and_escalates_on_disagreement(
+    cascade_gateway: GatewayProcess,
+) -> None:
+    """The held answer came whole: it is checked against the next rung like a non-streamed one
+    (streams used to skip the partner, the second sample and the judge)."""
+    rid, chunks = stream_chunks(cascade_gateway, "agree", "what is 6 times 7 streamed")
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        "echo: what is 6 times 7 streamed"
+    )
+    attempts = [(a["model"], a["outcome"]) for a in json.loads(cascade_gateway.row(rid)["attempts"])]
+    assert attempts[:2] == [("alt", "ok"), ("gpt-4o-mini", "partner")]  # alt said 41: they disagreed
+
+
+def test_a_stream_checked_only_by_its_prefix_is_unsure(cascade_gateway: GatewayProcess) -> None:
+    """Prefix checks can only fail an answer: one that passes them is not a verified pass (it
+    would teach the learner a success and prove the answer for the cache)."""
+    words = " ".join(f"w{i}" for i in range(30))  # far more than the 2 held tokens' worth
+    rid, _ = stream_chunks(cascade_gateway, "prefix-only", words)
+    [attempt] = json.loads(cascade_gateway.row(rid)["attempts"])
+    assert attempt["verdict"] == "unsure" and "only the held prefix" in attempt["message"]
