@@ -495,6 +495,25 @@ class Gateway:
             row.cost_usd += paid
             row.savings_usd = row.baseline_cost_usd - row.cost_usd
 
+    def _observe_speed(self, call: Call, outcome: str) -> None:
+        """Teach the output speed that prices cancelled calls: the answering call's completion
+        tokens over its own duration. A non-streamed answer's attempt timed the whole call, so a
+        cascade's or a race's answer counts too (speculative strong models were never learned);
+        a stream's attempt timed only its first event, so a stream counts when it was the one call."""
+        row = call.row
+        if outcome != "ok" or call.hit is not None or not row.model:
+            return
+        answered = [a for a in call.attempts if a.outcome == "ok" and a.model == row.model]
+        if len(answered) != 1:
+            return
+        if not row.stream:
+            seconds = answered[0].latency_ms / 1000
+        elif len(call.attempts) == 1:
+            seconds = row.latency_ms / 1000
+        else:
+            return
+        self.speeds.observe(f"{row.provider}/{row.model}", row.completion_tokens, seconds)
+
     def _cancel_charge(self, body: dict[str, Any]) -> Charger:
         """A cancelled call's charge (`ledger/cancelled.py`): its prompt, plus the output it had
         streamed, or else the output estimated from how long it ran at its recent speed."""
@@ -552,8 +571,7 @@ class Gateway:
         self._learn_failures(call)
         if call.target is not None and not row.model:
             row.model, row.provider = call.target.dep.model, call.target.dep.provider
-        if outcome == "ok" and len(call.attempts) == 1 and call.attempts[0].outcome == "ok":
-            self.speeds.observe(f"{row.provider}/{row.model}", row.completion_tokens, row.latency_ms / 1000)
+        self._observe_speed(call, outcome)
         if call.admission is not None and self.limiter is not None:
             used = 0 if call.hit is not None else row.prompt_tokens + row.completion_tokens
             self.limiter.settle(call.admission, used)

@@ -48,6 +48,8 @@ CHEAP = [
     model("hang+a", 0.01, 0.6),
     model("hang+b", 0.02, 0.7),
     model("hang+c", 0.03, 0.8),
+    model("refuse+speed", 0.01, 0.6),
+    model("slow-300+strong4", 5.0, 0.97),
 ]
 TOOLS = [
     {
@@ -134,6 +136,8 @@ def cascade_gateway(
         "garbled-first": ladder(["badjson+garbled", "gpt-4o"]),
         "two-refusals": ladder(["refuse", "refuse+again", "gpt-4o"]),
         "prefix-only": ladder(["plain", "gpt-4o"], hold_tokens=2),
+        "teach-speed": race(["refuse+speed", "slow-300+strong4"], 1000),
+        "use-speed": race([RACER, "slow-300+strong4"], 1000),
         "held-slow": ladder(["chunkdelay-300+held", "gpt-4o"], hold_tokens=400),
         "held-deadline": {
             **ladder(["chunkdelay-300+held", "gpt-4o"], hold_tokens=400),
@@ -602,3 +606,24 @@ def test_a_stream_checked_only_by_its_prefix_is_unsure(cascade_gateway: GatewayP
     rid, _ = stream_chunks(cascade_gateway, "prefix-only", words)
     [attempt] = json.loads(cascade_gateway.row(rid)["attempts"])
     assert attempt["verdict"] == "unsure" and "only the held prefix" in attempt["message"]
+
+
+def test_a_race_teaches_the_strong_models_speed_for_pricing_its_cancelled_calls(
+    cascade_gateway: GatewayProcess,
+) -> None:
+    """Only single-call requests used to teach output speeds, so a model met only in races was
+    always charged its prompt alone when cancelled, and savings were overstated."""
+    taught = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="teach-speed", messages=[{"role": "user", "content": "a question with a longer echoed answer"}]
+    )
+    assert taught.headers["x-satisfice-model"] == "slow-300+strong4"  # the cheap one refused
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="use-speed", messages=[{"role": "user", "content": "another question"}]
+    )
+    assert raw.headers["x-satisfice-model"] == RACER
+    attempts = {
+        a["model"]: a
+        for a in json.loads(cascade_gateway.row(raw.headers["x-satisfice-request-id"])["attempts"])
+    }
+    assert attempts["slow-300+strong4"]["outcome"] == "cancelled"
+    assert "estimated from its recent output speed" in attempts["slow-300+strong4"]["message"]
