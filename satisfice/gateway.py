@@ -146,8 +146,9 @@ class Gateway:
 
     async def _route_and_admit(self, call: Call, body: dict[str, Any]) -> None:
         call.route, _ = self.planner.route_for(str(body.get("model", "")))
+        name = call.route.name if call.route is not None else str(body.get("model", ""))
+        call.row.route = name  # known before anything can refuse the request (a rate limit, trimming)
         if self.limiter is not None:
-            name = call.route.name if call.route is not None else str(body.get("model", ""))
             await self.admit(call, name, lambda: max(1, tokens.prompt_upper_bound(body) // 4))
 
     async def _cache_lookup(self, call: Call, body: dict[str, Any]) -> Hit | None:

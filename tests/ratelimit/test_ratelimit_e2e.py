@@ -78,6 +78,7 @@ def test_replicas_share_each_callers_request_limit(pair: tuple[GatewayProcess, G
     request_id = err.response.headers["x-satisfice-request-id"]
     row = b.row(request_id)
     assert row["status"] == 429 and row["outcome"] == "error" and "Rate limit reached" in row["error"]
+    assert row["route"] == "first-ok"  # refused before planning, the row still says what was asked for
     assert row["tenant"].startswith("key_") and key not in str(row)  # the key itself is never stored
 
     assert ask(b, other).http_response.status_code == 200  # another key has its own allowance
