@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from satisfice import tokens
-from satisfice.cache.assemble import completion_from_events, event_text
+from satisfice.cache.assemble import CachedStream, completion_from_events, event_text
 from satisfice.config import CascadeSettings
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
@@ -243,6 +243,7 @@ class CascadeRunner:
         abandoned = 0.0
         trail = [] if trail is None else trail
         deadline = Deadline(plan)
+        fallback: tuple[Target, dict[str, Any]] | None = None  # the last whole answer that failed
         for i, step in enumerate(plan.steps):
             last = i == len(plan.steps) - 1
             try:
@@ -250,9 +251,11 @@ class CascadeRunner:
                     deadline.rung(plan, step), open_one, attempts
                 )
             except GatewayError:
-                if last:
+                if last and fallback is None:
                     raise
                 trail.append(f"{step[0].dep.model} unavailable")
+                if last and fallback is not None:  # a whole answer that failed is better than none
+                    return await self._replay(fallback, abandoned, trail)
                 continue
             if last or cs.hold_tokens == 0:
                 return target, stream, first, abandoned, "; ".join(trail)
@@ -281,6 +284,8 @@ class CascadeRunner:
                 abandoned += cost
                 self.budget.record(plan.route, cost, failed=True)
                 trail.append(f"{target.dep.model} {reason}")
+                whole = completion_from_events(held) if hold.finished else None
+                fallback = (target, whole) if whole is not None else fallback
                 continue
             trail.append(f"{target.dep.model} held {len(held)} events, {reason}")
             if hold.pending is not None:  # no time left to escalate: released as far as it was checked
@@ -316,6 +321,17 @@ class CascadeRunner:
         else:
             context.sample = functools.partial(self._second_sample, target, body, attempts, spent, deadline)
         return context, spent
+
+    @staticmethod
+    async def _replay(
+        fallback: tuple[Target, dict[str, Any]], abandoned: float, trail: list[str]
+    ) -> tuple[Target, EventStream, bytes, float, str]:
+        """A whole answer that failed verification, replayed as a stream when no rung above it can
+        answer, as `complete` returns it; it was billed when abandoned, so it costs nothing more."""
+        target, answer = fallback
+        trail.append(f"answered with {target.dep.model}'s answer, which failed verification")
+        stream = CachedStream(answer, str(answer.get("id") or "chatcmpl-fallback"))
+        return target, stream, await anext(aiter(stream)), abandoned, "; ".join(trail)
 
     @staticmethod
     async def _abandon(

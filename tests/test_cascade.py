@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.conftest import standard_config
+from tests.fakes.behaviours import REFUSAL
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -49,6 +50,7 @@ CHEAP = [
     model("hang+b", 0.02, 0.7),
     model("hang+c", 0.03, 0.8),
     model("refuse+speed", 0.01, 0.6),
+    model("cut-3+cutcheap", 0.01, 0.6),
     model("slow-300+strong4", 5.0, 0.97),
 ]
 TOOLS = [
@@ -132,6 +134,7 @@ def cascade_gateway(
         "consistent-refuse": ladder(["refuse", "gpt-4o"], verify={"self_consistency": True}),
         "strong-down": ladder(["refuse", "error500+strongdown"]),
         "strong-down-stream": ladder(["refuse", "error500+strongdown"]),
+        "strong-down-cut": ladder(["cut-3+cutcheap", "error500+strongdown"]),
         "no-budget": ladder(["refuse", "gpt-4o"], escalation_budget_pct=0),
         "garbled-first": ladder(["badjson+garbled", "gpt-4o"]),
         "two-refusals": ladder(["refuse", "refuse+again", "gpt-4o"]),
@@ -467,15 +470,30 @@ def test_when_no_rung_above_answers_the_failed_answer_is_returned_and_paid(
 
 
 def test_a_stream_that_ends_in_an_error_keeps_what_it_paid(cascade_gateway: GatewayProcess) -> None:
-    """The refusal's stream was abandoned and billed; the strong model then failed. The error row
-    used to say the request cost nothing."""
+    """The cheap stream broke while held and was billed for what it sent; the strong model then
+    failed. The error row used to say the request cost nothing."""
+    words = " ".join(f"w{i}" for i in range(20))
     with pytest.raises(openai.APIStatusError) as err:
-        stream_chunks(cascade_gateway, "strong-down-stream", "hello")
+        stream_chunks(cascade_gateway, "strong-down-cut", words)
     row = cascade_gateway.row(err.value.response.headers["x-satisfice-request-id"])
     abandoned = json.loads(row["attempts"])[0]
-    assert row["outcome"] == "error" and abandoned["model"] == "refuse" and abandoned["cost_usd"] > 0
+    assert row["outcome"] == "error" and abandoned["model"] == "cut-3+cutcheap" and abandoned["cost_usd"] > 0
     assert row["cost_usd"] == pytest.approx(abandoned["cost_usd"])
-    assert "refuse fail: refusal" in row["reason"]  # what the cascade tried stays in the row
+    assert "cut-3+cutcheap stream failed" in row["reason"]  # what the cascade tried stays in the row
+
+
+def test_a_whole_streamed_answer_that_failed_is_replayed_when_nothing_above_answers(
+    cascade_gateway: GatewayProcess,
+) -> None:
+    """As without streaming: the short refusal came whole and was paid for; with the strong rung
+    down it is streamed back (it used to end in a 502)."""
+    rid, chunks = stream_chunks(cascade_gateway, "strong-down-stream", "hello")
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == REFUSAL
+    row = cascade_gateway.row(rid)
+    refused = json.loads(row["attempts"])[0]
+    assert row["outcome"] == "ok" and row["model"] == "refuse" and refused["verdict"] == "fail"
+    assert row["cost_usd"] == pytest.approx(refused["cost_usd"]) and refused["cost_usd"] > 0
+    assert row["reason"].endswith("answered with refuse's answer, which failed verification")
 
 
 def test_an_unreadable_answer_is_an_outcome_for_the_learner(cascade_gateway: GatewayProcess) -> None:
