@@ -33,25 +33,18 @@ def model(name: str, price: float, prior: float) -> dict[str, object]:
 RACER = "slow-100+racer"  # a cheap racer that answers in 0.1 s
 # Models the catalog does not know (fake-upstream behaviours), priced so the ladders are known.
 CHEAP = [
-    model("alt", 0.01, 0.6),
-    model("refuse", 0.01, 0.6),
-    model("plain", 0.01, 0.6),
-    model("slow-800+cheapslow", 0.01, 0.6),
-    model("slow-3000+strong", 5.0, 0.97),
-    model("slow-400+strong2", 5.0, 0.97),
-    model("slow-300+strong3", 5.0, 0.97),
-    model("chunkdelay-50+drip", 0.01, 0.6),
-    model(RACER, 0.01, 0.6),
-    model("error500+strongdown", 5.0, 0.97),
-    model("badjson+garbled", 0.01, 0.6),
+    *(
+        model(name, 0.01, 0.6)
+        for name in ("alt", "refuse", "plain", "slow-800+cheapslow", "chunkdelay-50+drip")
+    ),
+    *(model(name, 0.01, 0.6) for name in (RACER, "badjson+garbled", "chunkdelay-300+held", "hang+a")),
+    *(model(name, 0.01, 0.6) for name in ("refuse+speed", "cut-3+cutcheap")),
+    *(model(name, 5.0, 0.97) for name in ("slow-3000+strong", "slow-400+strong2", "slow-300+strong3")),
+    *(model(name, 5.0, 0.97) for name in ("error500+strongdown", "slow-300+strong4")),
+    # rungs of known order: a little dearer and better each
     model("refuse+again", 0.02, 0.7),
-    model("chunkdelay-300+held", 0.01, 0.6),
-    model("hang+a", 0.01, 0.6),
     model("hang+b", 0.02, 0.7),
     model("hang+c", 0.03, 0.8),
-    model("refuse+speed", 0.01, 0.6),
-    model("cut-3+cutcheap", 0.01, 0.6),
-    model("slow-300+strong4", 5.0, 0.97),
 ]
 TOOLS = [
     {
