@@ -32,15 +32,18 @@ def model(name: str, price: float, prior: float) -> dict[str, object]:
 
 RACER = "slow-100+racer"  # a cheap racer that answers in 0.1 s
 # Models the catalog does not know (fake-upstream behaviours), priced so the ladders are known.
+WEAK_NAMES = ("alt", "refuse", "plain", "slow-800+cheapslow", "chunkdelay-50+drip", RACER, "badjson+garbled")
+WEAK_NAMES += ("chunkdelay-300+held", "hang+a", "refuse+speed", "cut-3+cutcheap")
+STRONG_NAMES = (
+    "slow-3000+strong",
+    "slow-400+strong2",
+    "slow-300+strong3",
+    "error500+strongdown",
+    "slow-300+strong4",
+)
 CHEAP = [
-    *(
-        model(name, 0.01, 0.6)
-        for name in ("alt", "refuse", "plain", "slow-800+cheapslow", "chunkdelay-50+drip")
-    ),
-    *(model(name, 0.01, 0.6) for name in (RACER, "badjson+garbled", "chunkdelay-300+held", "hang+a")),
-    *(model(name, 0.01, 0.6) for name in ("refuse+speed", "cut-3+cutcheap")),
-    *(model(name, 5.0, 0.97) for name in ("slow-3000+strong", "slow-400+strong2", "slow-300+strong3")),
-    *(model(name, 5.0, 0.97) for name in ("error500+strongdown", "slow-300+strong4")),
+    *(model(name, 0.01, 0.6) for name in WEAK_NAMES),
+    *(model(name, 5.0, 0.97) for name in STRONG_NAMES),
     # rungs of known order: a little dearer and better each
     model("refuse+again", 0.02, 0.7),
     model("hang+b", 0.02, 0.7),
