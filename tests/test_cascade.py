@@ -32,8 +32,8 @@ def model(name: str, price: float, prior: float) -> dict[str, object]:
 
 RACER = "slow-100+racer"  # a cheap racer that answers in 0.1 s
 # Models the catalog does not know (fake-upstream behaviours), priced so the ladders are known.
-WEAK_NAMES = ("alt", "refuse", "plain", "slow-800+cheapslow", "chunkdelay-50+drip", RACER, "badjson+garbled")
-WEAK_NAMES += ("chunkdelay-300+held", "hang+a", "refuse+speed", "cut-3+cutcheap")
+WEAK_NAMES = [*("alt", "refuse", "plain", "slow-800+cheapslow", "chunkdelay-50+drip", RACER)]
+WEAK_NAMES += ["badjson+garbled", "chunkdelay-300+held", "hang+a", "refuse+speed", "cut-3+cutcheap"]
 STRONG_NAMES = (
     "slow-3000+strong",
     "slow-400+strong2",
