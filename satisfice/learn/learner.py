@@ -173,7 +173,6 @@ class Learner:
                 for seg in passed:
                     merged.update(new_seg.get(seg, {}))
                 self.store.save_promoted(merged)
-                self._promoted = merged
             overall = (
                 f"candidate {total.new:.4f} vs promoted {total.old:.4f} over {total.n} decisions "
                 f"({total.changed} routed differently, {total.skipped} skipped)"
@@ -194,6 +193,8 @@ class Learner:
                 len(notes.get("blocked (worse)", [])),
             )
             self.store.log_check(result)
+            if passed:  # routing changes only once the check that allowed it is on record
+                self._promoted = merged
             log.info("learn gate %s (%s): %s", "promoted" if passed else "kept", result.method, result.reason)
             self.store.prune(now - self.retention_s)
             return result

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from satisfice.learn import Learner, SQLiteLearnStore
+from satisfice.learn import Learner, MemoryLearnStore, SQLiteLearnStore
 from satisfice.learn.gate import half_of
+from satisfice.learn.records import GateResult
 from satisfice.learn.store import LearnStore
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
@@ -151,6 +152,25 @@ def test_gate_reward_charges_cost_for_a_wtp_knob() -> None:
     result = lrn.run_gate()
     assert result.promoted and result.changed == 20
     assert result.old_value == pytest.approx(0.0 - 0.05) and result.new_value == pytest.approx(0.9 - 0.5)
+
+
+def test_routing_changes_only_after_the_check_is_on_record() -> None:
+    """A reader that sees routing move (the e2e test's `report --gate`) must find the check that
+    moved it: the learner swaps its statistics in after logging the check, never before."""
+    seen: list[list[float]] = []
+
+    class WatchingStore(MemoryLearnStore):
+        def log_check(self, r: GateResult) -> None:
+            seen.append(lrn.adjust("r", 0, CANDS, [0.75, 0.9]))  # routing as the check is logged
+            super().log_check(r)
+
+    lrn = learner(WatchingStore(), Clock())
+    for i in range(30):
+        lrn.record_decision(decision(f"a{i}"))
+        lrn.observe(f"a{i}", 0.0, "feedback")
+    assert lrn.run_gate().promoted
+    assert seen == [pytest.approx([0.75, 0.9])]  # still the old predictions while logging
+    assert lrn.adjust("r", 0, CANDS, [0.75, 0.9])[0] < 0.75  # and the promoted ones after
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
