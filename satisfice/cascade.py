@@ -105,7 +105,8 @@ class CascadeRunner:
             usage = result.usage or Usage()
             cost = result.cost_usd if result.cost_usd is not None else price(judge.info, usage)
             spent[0] += cost
-            attempts.append(Attempt(judge.dep.provider, judge.dep.model, "judge", 0.0, cost_usd=cost))
+            attempts.append(Attempt(judge.dep.provider, judge.dep.model, "judge", 0.0))
+            attempts[-1].bill(cost, usage)
             return _answer_text(result.body)
 
         return VerifyContext(judge=ask)
@@ -126,9 +127,11 @@ class CascadeRunner:
             again = await deadline.call(self.complete_one(target.dep, body))
         except (GatewayError, AttemptFailed, TimeoutError):
             return None
-        cost = again.cost_usd if again.cost_usd is not None else price(target.info, again.usage or Usage())
+        usage = again.usage or Usage()
+        cost = again.cost_usd if again.cost_usd is not None else price(target.info, usage)
         spent[0] += cost
-        attempts.append(Attempt(target.dep.provider, target.dep.model, label, 0.0, cost_usd=cost))
+        attempts.append(Attempt(target.dep.provider, target.dep.model, label, 0.0))
+        attempts[-1].bill(cost, usage)
         return again.body
 
     async def complete(
@@ -189,7 +192,8 @@ class CascadeRunner:
                     else functools.partial(self._second_sample, target, body, attempts, spent, deadline)
                 )
             outcome = await verify(body, result.body, cs.verify, context)
-            answered.cost_usd, answered.verdict = cost, outcome.verdict.value
+            answered.bill(cost, usage)
+            answered.verdict = outcome.verdict.value
             answered.message = outcome.reason()
             trail.append(f"{target.dep.model} {outcome.reason()}")
             bad = outcome.verdict is Verdict.FAIL or (
@@ -204,14 +208,15 @@ class CascadeRunner:
             self.budget.record(plan.route, cost, failed=False)
             for j, other in fetched.items():  # an agreement partner that was asked but not used is paid too
                 if j > i and other is not None:
+                    used = other[1].usage or estimate(*other)
                     extra = other[1].cost_usd
                     if extra is None:
-                        extra = price(other[0].info, other[1].usage or Usage())
+                        extra = price(other[0].info, used)
                     spent[0] += extra
                     partner = next(
                         a for a in reversed(attempts) if a.model == other[0].dep.model and a.outcome == "ok"
                     )
-                    partner.cost_usd = extra
+                    partner.bill(extra, used)
             return target, result, usage, spent[0], "; ".join(trail)
         assert fallback is not None  # the last step raises unless an answer is in hand
         target, result, usage = fallback
@@ -343,7 +348,8 @@ class CascadeRunner:
         model = target.dep.model
         usage = Usage(tokens.count_prompt(body, model), tokens.count_text(text, model), estimated=True)
         cost = price(target.info, usage)
-        answered.cost_usd, answered.message = cost, why
+        answered.bill(cost, usage)
+        answered.message = why
         return cost
 
     @staticmethod

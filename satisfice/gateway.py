@@ -382,7 +382,7 @@ class Gateway:
         answer_cost = cost if cost is not None else price(call.target.info, usage)
         answered = next((a for a in reversed(call.attempts) if a.outcome == "ok"), None)
         if answered is not None and answered.cost_usd is None:  # so the attempts add up to the row
-            answered.cost_usd = answer_cost
+            answered.bill(answer_cost, usage)
         plan = call.plan
         if plan is not None and plan.steps is not None:  # the escalation budget's share is of all spend
             self.cascade.budget.record(plan.route, answer_cost, failed=False)
@@ -476,7 +476,7 @@ class Gateway:
         unpriced = [a for a in call.attempts if a.outcome == "ok" and a.cost_usd is None]
         if len(unpriced) == 1:  # the answer (a cascade prices its own attempts): so the attempts add up
             known = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome != "cancelled")
-            unpriced[0].cost_usd = max(row.cost_usd - known, 0.0)
+            unpriced[0].bill(max(row.cost_usd - known, 0.0), usage)
         cancelled = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome == "cancelled")
         if cancelled:  # losers of a race (speculative, hedge) are charged through their attempts
             row.cost_usd += cancelled
@@ -495,6 +495,16 @@ class Gateway:
         if paid:
             row.cost_usd += paid
             row.savings_usd = row.baseline_cost_usd - row.cost_usd
+
+    @staticmethod
+    def _tokens_used(call: Call) -> int:
+        """What a request counts against token rate limits: every upstream call it was billed for
+        (a cascade's escalated answers, judges, second samples, cancelled racers), not only the
+        answering one; none for a cache hit."""
+        if call.hit is not None:
+            return 0
+        billed = [a.tokens for a in call.attempts if a.tokens is not None]
+        return sum(billed) if billed else call.row.prompt_tokens + call.row.completion_tokens
 
     def _observe_speed(self, call: Call, outcome: str) -> None:
         """Teach the output speed that prices cancelled calls: the answering call's completion
@@ -574,6 +584,5 @@ class Gateway:
             row.model, row.provider = call.target.dep.model, call.target.dep.provider
         self._observe_speed(call, outcome)
         if call.admission is not None and self.limiter is not None:
-            used = 0 if call.hit is not None else row.prompt_tokens + row.completion_tokens
-            self.limiter.settle(call.admission, used)
+            self.limiter.settle(call.admission, self._tokens_used(call))
         self.ledger.submit(row)

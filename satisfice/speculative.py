@@ -124,7 +124,7 @@ async def speculate(
         target, result = leg.task.result()
         usage = result.usage or estimate(target, result)
         cost = result.cost_usd if result.cost_usd is not None else price(target.info, usage)
-        leg.ok_attempt().cost_usd = cost
+        leg.ok_attempt().bill(cost, usage)
         return target, result, usage, cost
 
     cheap = run(plan.steps[0])  # sent first: a strong answer that comes at once cancels a sent call
@@ -222,7 +222,7 @@ async def speculate_stream(
             tokens.count_prompt(body, model), tokens.count_text(seen(), model), estimated=True
         )
         cost = stream.cost_usd if stream.cost_usd is not None else price(target.info, usage)
-        leg.ok_attempt().cost_usd = cost
+        leg.ok_attempt().bill(cost, usage)
         return cost
 
     async def close_cheap() -> None:

@@ -48,6 +48,7 @@ class CancelCharge:
     cost_usd: float
     output_tokens: int
     how: str  # for the attempt's message: how the output was counted
+    tokens: int = 0  # prompt + output: what the call counts against token rate limits
 
 
 def charge_cancelled(
@@ -68,4 +69,4 @@ def charge_cancelled(
     else:
         out, how = 0, "prompt only (no output speed known yet)"
     cost = price(info, Usage(prompt_tokens=prompt_tokens, completion_tokens=out, estimated=True))
-    return CancelCharge(cost, out, how)
+    return CancelCharge(cost, out, how, prompt_tokens + out)

@@ -25,6 +25,7 @@ from satisfice.providers.failures import FAILOVER, RETRYABLE, UNHEALTHY, Attempt
 from satisfice.routing.breaker import BreakerBoard
 from satisfice.routing.directory import Target
 from satisfice.routing.planner import Plan
+from satisfice.usage import Usage
 
 T = TypeVar("T")
 # Prices a cancelled call: (its target, seconds it ran, the text it had streamed, "" if none).
@@ -41,6 +42,12 @@ class Attempt:
     message: str = ""
     cost_usd: float | None = None  # cascades: what this answered attempt cost
     verdict: str = ""  # cascades: the verifiers' verdict on this attempt's answer
+    tokens: int | None = None  # upstream tokens billed (prompt + output), for token rate limits
+
+    def bill(self, cost_usd: float, usage: Usage) -> None:
+        """Note what this call cost and the tokens it was billed for."""
+        self.cost_usd = cost_usd
+        self.tokens = usage.prompt_tokens + usage.completion_tokens
 
     @classmethod
     def cancelled(cls, target: Target, elapsed_ms: float, charge: CancelCharge) -> Attempt:
@@ -52,6 +59,7 @@ class Attempt:
             elapsed_ms,
             message=f"charged {charge.how}",
             cost_usd=charge.cost_usd,
+            tokens=charge.tokens,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -69,6 +77,8 @@ class Attempt:
             out["cost_usd"] = self.cost_usd
         if self.verdict:
             out["verdict"] = self.verdict
+        if self.tokens is not None:
+            out["tokens"] = self.tokens
         return out
 
 

@@ -1,0 +1,51 @@
+"""Token rate limits count every upstream call a request was billed for: a cascade's escalated
+answer counts as well as the answer the client got."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from satisfice import tokens
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+from tests.test_cascade import ladder
+
+LIMIT = 100_000
+
+
+@pytest.fixture(scope="module")
+def limited(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    config = standard_config(upstream)
+    config["models"] = [
+        {"id": "refuse", "provider": "openai", "input_per_mtok": 0.01, "output_per_mtok": 0.02,
+         "context_window": 100000, "quality_prior": 0.6},
+    ]  # fmt: skip
+    config["routes"] = {"climb": ladder(["refuse", "gpt-4o"])}
+    config["rate_limits"] = {"rules": [{"per": "key", "route": "climb", "tokens_per_day": LIMIT}]}
+    with GatewayProcess(tmp_path_factory.mktemp("rl-cascade"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
+        yield gw
+
+
+def test_an_escalated_cascade_counts_both_calls_tokens(limited: GatewayProcess) -> None:
+    c = openai.OpenAI(base_url=limited.base_url, api_key=f"sk-{uuid.uuid4().hex}", max_retries=0)
+    messages: list[dict[str, str]] = [{"role": "user", "content": "Tell me about the sea, please."}]
+    first = c.chat.completions.with_raw_response.create(model="climb", messages=messages)  # type: ignore[arg-type]
+    assert first.headers["x-satisfice-model"] == "gpt-4o"  # the cheap refusal was escalated
+    usage = first.parse().usage
+    assert usage is not None
+    answer = usage.prompt_tokens + usage.completion_tokens
+    attempts = json.loads(limited.row(first.headers["x-satisfice-request-id"])["attempts"])
+    billed = {a["model"]: a["tokens"] for a in attempts}
+    assert set(billed) == {"refuse", "gpt-4o"} and billed["gpt-4o"] == answer and billed["refuse"] > 0
+
+    second = c.chat.completions.with_raw_response.create(model="climb", messages=messages)  # type: ignore[arg-type]
+    estimate = max(1, tokens.prompt_upper_bound({"messages": messages}) // 4)
+    remaining = int(second.headers["x-ratelimit-remaining-tokens"])
+    spent = answer + billed["refuse"] + estimate  # the first request's two calls, this one's estimate
+    assert LIMIT - spent <= remaining <= LIMIT - spent + 5  # ~1.2 tokens a second come back
