@@ -103,6 +103,69 @@ def test_a_request_that_uses_tools_never_goes_to_a_model_without_them(request_fi
     assert [t.dep.model for t in plan.targets] == ["gpt-4o-mini"] and "no tool calling" in plan.reason
 
 
+AUDIO_PART = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+FUNCTION_TURN = [
+    {"role": "user", "content": "time?"},
+    {"role": "assistant", "content": None, "function_call": {"name": "now", "arguments": "{}"}},
+    {"role": "function", "name": "now", "content": "12:00"},
+]
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "feature", "param"),
+    [
+        ({"n": 2}, "n", "n"),
+        ({"logprobs": True, "top_logprobs": 2}, "logprobs", "logprobs"),
+        (
+            {"functions": [{"name": "f", "parameters": {}}], "function_call": {"name": "f"}},
+            "functions",
+            "functions",
+        ),
+        ({"messages": FUNCTION_TURN}, "functions", "functions"),  # legacy calls in the conversation
+        (
+            {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}},
+            "audio output",
+            "modalities",
+        ),
+        ({"messages": [{"role": "user", "content": [AUDIO_PART]}]}, "audio input", "messages"),
+        ({"web_search_options": {}}, "web_search_options", "web_search_options"),
+    ],
+)
+def test_a_feature_the_dialect_cannot_carry_skips_its_models(
+    request_fields: dict[str, Any], feature: str, param: str
+) -> None:
+    """Translated for Anthropic these would be refused or silently dropped: such models are skipped
+    like a model without tools, and a route left with none names the field."""
+    p = planner(
+        {"r": {"candidates": ["claude-3-5-haiku", "gpt-4o"]}, "claude": {"candidates": ["claude-3-5-haiku"]}}
+    )
+    plan = p.plan("r", needs_of(body(**request_fields)))
+    assert [t.dep.model for t in plan.targets] == ["gpt-4o"]
+    assert f"anthropic cannot carry {feature}" in plan.reason
+    with pytest.raises(InvalidRequest, match=f"anthropic cannot carry {feature}") as err:
+        p.plan("claude", needs_of(body(**request_fields)))
+    assert err.value.param == param
+
+
+def test_gemini_carries_n_and_logprobs_but_not_legacy_functions() -> None:
+    s = parse_settings(
+        {"routes": {"g": {"candidates": ["gemini-2.0-flash", "gpt-4o"]}}}, {**ENV, "GEMINI_API_KEY": "k"}
+    )
+    p = Planner(ModelDirectory(s, load_catalog(), s.providers), s.reliability, random.Random(0))
+    both = [t.dep.model for t in p.plan("g", needs_of(body(n=2, logprobs=True))).targets]
+    assert both == ["gemini-2.0-flash", "gpt-4o"]
+    legacy = p.plan("g", needs_of(body(functions=[{"name": "f", "parameters": {}}])))
+    assert [t.dep.model for t in legacy.targets] == ["gpt-4o"]
+
+
+def test_an_output_limit_no_candidate_allows_names_the_field() -> None:
+    p = planner({"r": {"candidates": ["gpt-4o-mini", "gpt-4o"]}})
+    for field in ("max_tokens", "max_completion_tokens"):
+        with pytest.raises(InvalidRequest, match="max output") as err:
+            p.plan("r", needs_of(body(**{field: 1_000_000})))
+        assert err.value.param == field
+
+
 def test_nothing_fits_is_a_clear_error() -> None:
     p = planner({"small": {"candidates": ["gpt-3.5-turbo-1106"]}})
     with pytest.raises(ContextWindowExceeded):

@@ -1,10 +1,11 @@
-"""Hard constraints a request puts on a model: context window, tools, vision, JSON schema."""
+"""Hard constraints a request puts on a model: context window, tools, vision, JSON schema, and the
+OpenAI-only features its provider's dialect must be able to carry."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from satisfice import tokens
 from satisfice.catalog import ModelInfo
@@ -20,6 +21,15 @@ _SHORT_ANSWER = re.compile(
     re.IGNORECASE,
 )
 
+# OpenAI request features that the Anthropic and Gemini adapters cannot carry: translated, they
+# would be refused (n > 1, a `function` turn) or dropped while the answer comes back looking normal
+# (logprobs, legacy functions, audio output, web search). A model behind such a dialect is skipped.
+_UNCARRIED = {
+    "anthropic": ("n", "logprobs", "functions", "audio input", "audio output", "web_search_options"),
+    "gemini": ("functions", "audio output", "web_search_options"),
+}
+_FEATURE_PARAM = {"audio input": "messages", "audio output": "modalities"}  # the rest are their own param
+
 
 @dataclass(slots=True)
 class Needs:
@@ -29,6 +39,7 @@ class Needs:
     tools: bool
     vision: bool
     json_schema: bool
+    features: frozenset[str] = frozenset()  # OpenAI-only features used (see _UNCARRIED)
     _exact: dict[str, int] = field(default_factory=dict)  # exact counts per encoding, computed on demand
     _short: bool | None = None  # the prompt asks for a one-word answer (computed on demand)
 
@@ -66,21 +77,37 @@ def _uses_tools(msg: dict[str, Any]) -> bool:
     return msg.get("role") in ("tool", "function") or bool(msg.get("tool_calls") or msg.get("function_call"))
 
 
+def _request_features(body: dict[str, Any], functions: bool) -> set[str]:
+    """The OpenAI-only features of the request's own fields (its messages are read by the caller)."""
+    n, modalities = body.get("n"), body.get("modalities")
+    found = {
+        "n": isinstance(n, int) and not isinstance(n, bool) and n > 1,
+        "logprobs": bool(body.get("logprobs")) or body.get("top_logprobs") is not None,
+        "functions": functions,
+        "audio output": body.get("audio") is not None
+        or (isinstance(modalities, list) and "audio" in modalities),
+        "web_search_options": body.get("web_search_options") is not None,
+    }
+    return {name for name, used in found.items() if used}
+
+
 def needs_of(body: dict[str, Any]) -> Needs:
     max_out = body.get("max_completion_tokens") or body.get("max_tokens")
     # Tools: offered now (`tools`, or the legacy `functions`) or already used in the conversation.
-    tools = (bool(body.get("tools")) and body.get("tool_choice") != "none") or (
-        bool(body.get("functions")) and body.get("function_call") != "none"
-    )
-    vision = False
+    functions = bool(body.get("functions")) and body.get("function_call") != "none"
+    tools = (bool(body.get("tools")) and body.get("tool_choice") != "none") or functions
+    vision = audio_in = False
     for msg in body.get("messages") or ():
         if not isinstance(msg, dict):
             continue
         tools = tools or _uses_tools(msg)
+        functions = functions or msg.get("role") == "function" or bool(msg.get("function_call"))
         content = msg.get("content")
-        if not vision and isinstance(content, list):
-            vision = any(isinstance(p, dict) and p.get("type") == "image_url" for p in content)
+        if isinstance(content, list):
+            kinds = {p.get("type") for p in content if isinstance(p, dict)}
+            vision, audio_in = vision or "image_url" in kinds, audio_in or "input_audio" in kinds
     rf = body.get("response_format")
+    features = _request_features(body, functions) | ({"audio input"} if audio_in else set())
     return Needs(
         body=body,
         prompt_bound=tokens.prompt_upper_bound(body),
@@ -88,21 +115,34 @@ def needs_of(body: dict[str, Any]) -> Needs:
         tools=tools,
         vision=vision,
         json_schema=isinstance(rf, dict) and rf.get("type") == "json_schema",
+        features=frozenset(features),
     )
 
 
-def unmet(info: ModelInfo, needs: Needs) -> str | None:
-    """Why this model cannot take the request, or None when it can."""
-    if needs.tools and not info.tools:
-        return "no tool calling"
-    if needs.vision and not info.vision:
-        return "no image input"
-    if needs.json_schema and not info.json_schema:
-        return "no json_schema output"
+class Unmet(NamedTuple):
+    reason: str
+    param: str | None  # the request field that asks for what the model lacks
+
+
+def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
+    """Why this model (None: an unpriced passthrough, judged by its dialect alone), served through
+    this provider dialect, cannot take the request; None when it can."""
+    if info is not None and needs.tools and not info.tools:
+        return Unmet("no tool calling", "tools")
+    if info is not None and needs.vision and not info.vision:
+        return Unmet("no image input", "messages")
+    if info is not None and needs.json_schema and not info.json_schema:
+        return Unmet("no json_schema output", "response_format")
+    for feature in _UNCARRIED.get(dialect, ()):
+        if feature in needs.features:
+            return Unmet(f"{dialect} cannot carry {feature}", _FEATURE_PARAM.get(feature, feature))
+    if info is None:
+        return None
     if needs.max_output is not None and info.max_output and needs.max_output > info.max_output:
-        return f"max output {info.max_output} < requested {needs.max_output}"
+        limit = "max_completion_tokens" if needs.body.get("max_completion_tokens") else "max_tokens"
+        return Unmet(f"max output {info.max_output} < requested {needs.max_output}", limit)
     if context_overflow(info, needs) is not None:
-        return "prompt does not fit the context window"
+        return Unmet("prompt does not fit the context window", "messages")
     return None
 
 

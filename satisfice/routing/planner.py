@@ -165,15 +165,17 @@ class Planner:
         ok: list[tuple[int, str, list[Target]]] = []
         skipped: list[str] = []
         context_only = True
+        params: set[str | None] = set()  # the request fields that asked for what candidates lack
         for idx, (cand, targets) in enumerate(expanded):
             keep = []
             for t in targets:
-                why = unmet(t.info, needs) if t.info is not None else None
+                why = unmet(t.info, t.dep.dialect, needs)
                 if why is None:
                     keep.append(t)
                 else:
-                    context_only = context_only and why.startswith("prompt does not fit")
-                    skipped.append(f"{cand}: {why}")
+                    context_only = context_only and why.reason.startswith("prompt does not fit")
+                    params.add(why.param)
+                    skipped.append(f"{cand}: {why.reason}")
             if keep:
                 ok.append((idx, cand, keep))
         if not ok:
@@ -181,7 +183,7 @@ class Planner:
             raise err(
                 f"No candidate of route '{route.name}' can take this request "
                 f"({'; '.join(sorted(set(skipped)))}).",
-                param="messages" if context_only else None,
+                param=params.pop() if len(params) == 1 else None,
                 code="context_length_exceeded" if context_only else "no_capable_candidate",
             )
         predicted: float | None = None
