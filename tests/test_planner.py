@@ -141,9 +141,14 @@ def test_a_feature_the_dialect_cannot_carry_skips_its_models(
     )
     plan = p.plan("r", needs_of(body(**request_fields)))
     assert [t.dep.model for t in plan.targets] == ["gpt-4o"]
-    assert f"anthropic cannot carry {feature}" in plan.reason
-    with pytest.raises(InvalidRequest, match=f"anthropic cannot carry {feature}") as err:
+    assert f"anthropic API cannot carry {feature}" in plan.reason
+    with pytest.raises(InvalidRequest, match=f"anthropic API cannot carry {feature}") as err:
         p.plan("claude", needs_of(body(**request_fields)))
+    assert err.value.param == param
+    with pytest.raises(
+        InvalidRequest, match=f"'claude-3-5-haiku': the anthropic API cannot carry {feature}"
+    ) as err:
+        p.plan("claude-3-5-haiku", needs_of(body(**request_fields)))  # asked for by name
     assert err.value.param == param
 
 

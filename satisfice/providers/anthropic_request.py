@@ -12,9 +12,11 @@ Decisions a caller should know:
   therefore not guaranteed to be valid JSON.
 * `max_tokens` is mandatory upstream: `max_completion_tokens`, then `max_tokens`, else 4096.
 * `temperature` is clamped to Anthropic's [0, 1] range (OpenAI allows up to 2).
-* `n > 1` raises InvalidRequest. `logprobs`, `top_logprobs`, `seed`, `frequency_penalty`,
-  `presence_penalty`, `logit_bias`, `reasoning_effort` and other OpenAI-only fields are dropped
-  silently. `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged.
+* `n > 1` raises InvalidRequest. The planner never sends this adapter a request with `n > 1`,
+  `logprobs`, legacy `functions`, audio or `web_search_options` (`routing/constraints.py`): it
+  skips the model, or refuses a request that named it. `seed`, `frequency_penalty`,
+  `presence_penalty`, `logit_bias`, `reasoning_effort` and other OpenAI-only sampling hints are
+  dropped silently. `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged.
 """
 
 from __future__ import annotations

@@ -133,16 +133,22 @@ def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
         return Unmet("no image input", "messages")
     if info is not None and needs.json_schema and not info.json_schema:
         return Unmet("no json_schema output", "response_format")
-    for feature in _UNCARRIED.get(dialect, ()):
-        if feature in needs.features:
-            return Unmet(f"{dialect} cannot carry {feature}", _FEATURE_PARAM.get(feature, feature))
-    if info is None:
-        return None
+    gap = uncarried(dialect, needs)
+    if gap is not None or info is None:
+        return gap
     if needs.max_output is not None and info.max_output and needs.max_output > info.max_output:
         limit = "max_completion_tokens" if needs.body.get("max_completion_tokens") else "max_tokens"
         return Unmet(f"max output {info.max_output} < requested {needs.max_output}", limit)
     if context_overflow(info, needs) is not None:
         return Unmet("prompt does not fit the context window", "messages")
+    return None
+
+
+def uncarried(dialect: str, needs: Needs) -> Unmet | None:
+    """The first OpenAI-only feature of the request that this provider dialect cannot carry."""
+    for feature in _UNCARRIED.get(dialect, ()):
+        if feature in needs.features:
+            return Unmet(f"{dialect} API cannot carry {feature}", _FEATURE_PARAM.get(feature, feature))
     return None
 
 

@@ -13,7 +13,7 @@ from satisfice.catalog import ModelInfo
 from satisfice.config import CascadeSettings, HedgeSettings, Reliability, RouteSettings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
 from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
-from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, unmet
+from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, uncarried, unmet
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.explore import explore
 from satisfice.routing.knob import KNOB_HEADER, parse_knob
@@ -151,6 +151,12 @@ class Planner:
                     param="messages",
                 )
             targets = [t for t, (_, o) in zip(targets, overflow, strict=True) if o is None]
+        carried = [t for t in targets if uncarried(t.dep.dialect, needs) is None]
+        if targets and not carried:  # asked of this model by name: say so rather than drop the field
+            gap = uncarried(targets[0].dep.dialect, needs)
+            assert gap is not None
+            raise InvalidRequest(f"'{model}': the {gap.reason} (field '{gap.param}').", param=gap.param)
+        targets = carried
         return Plan(model, "direct", list(targets), "requested model", targets[0].info, self.reliability)
 
     def _route(
