@@ -19,7 +19,7 @@ import yaml
 from satisfice.cache.settings import CachePolicy, CacheStoreSettings, policy_from_config, store_from_config
 from satisfice.errors import GatewayError
 from satisfice.keys import KeySettings, keys_from_config
-from satisfice.providers.presets import PRESETS
+from satisfice.providers.presets import PRESETS, Preset
 from satisfice.ratelimit.settings import RateLimitSettings, rate_limits_from_config
 
 STRATEGIES = ("first", "cheapest", "weighted", "auto", "cascade", "speculative")
@@ -212,6 +212,16 @@ def _reliability(obj: Any, where: str, base: Reliability) -> Reliability:
     return Reliability(**fields)
 
 
+def _preset_endpoint(preset: Preset, base_url: str | None, env: Mapping[str, str]) -> bool:
+    """Is `base_url` the preset's own endpoint (its default, or its base-URL variable's value)?
+    Only there does the preset's key variable apply: OPENAI_API_KEY is not for a local vLLM. A
+    preset with no public endpoint (azure, vllm) names a variable meant for the user's own one."""
+    if preset.base_url is None:
+        return True
+    own = {preset.base_url, env.get(preset.base_url_env) if preset.base_url_env else None}
+    return (base_url or "").rstrip("/") in {u.rstrip("/") for u in own if u}
+
+
 def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
     if not isinstance(obj, Mapping):
         raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
@@ -257,9 +267,9 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
     raw_key = _get(obj, "api_key", where, str, None)
     if raw_key is not None:
         api_key, source = resolve_env(raw_key, f"{where}.api_key", env)
-    elif preset is not None and preset.key_env:
+    elif preset is not None and preset.key_env and _preset_endpoint(preset, base_url, env):
         api_key, source = env.get(preset.key_env) or None, preset.key_env
-    else:
+    else:  # a key is never sent to an endpoint it was not issued for (a local server, a proxy)
         api_key, source = None, ""
     headers = _get(obj, "headers", where, Mapping, {})
     for k, v in headers.items():

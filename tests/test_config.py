@@ -90,6 +90,31 @@ def test_keys_come_from_env_references_and_presets() -> None:
     assert not s.simulated
 
 
+def test_a_preset_key_is_only_sent_to_the_presets_own_endpoint() -> None:
+    """OPENAI_API_KEY must not reach a local vLLM configured as type: openai (a leaked secret)."""
+    env = {
+        "OPENAI_API_KEY": "sk-real",
+        "OPENAI_BASE_URL": "https://proxy.example/v1",
+        "AZURE_OPENAI_API_KEY": "az",
+    }
+    s = parse_settings(
+        {
+            "providers": [
+                {"name": "local-vllm", "type": "openai", "base_url": "http://127.0.0.1:8000/v1"},
+                {"name": "openai"},  # the official endpoint (or OPENAI_BASE_URL's): the key applies
+                {"name": "official", "type": "openai", "base_url": "https://api.openai.com/v1/"},
+                {"name": "proxied", "type": "openai", "base_url": "${OPENAI_BASE_URL}"},
+                {"name": "az", "type": "azure", "base_url": "https://mine.openai.azure.com"},
+            ]
+        },
+        env,
+    )
+    local, openai, official, proxied, azure = s.providers
+    assert local.api_key is None and local.key_source == ""
+    assert openai.api_key == official.api_key == proxied.api_key == "sk-real"
+    assert azure.api_key == "az"  # azure has no public endpoint: its variable is for the user's own
+
+
 def test_environment_only_mode() -> None:
     provs = providers_from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k"})
     assert len(provs) == 1 and provs[0].passthrough and provs[0].base_url == "http://127.0.0.1:9/v1"
