@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from satisfice.catalog import load_catalog
-from satisfice.config import parse_settings
+from satisfice.config import ConfigError, parse_settings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
 from satisfice.learn import Decision as LoggedDecision
 from satisfice.learn import Learner, MemoryLearnStore
@@ -169,6 +169,13 @@ def test_an_output_limit_no_candidate_allows_names_the_field() -> None:
         with pytest.raises(InvalidRequest, match="max output") as err:
             p.plan("r", needs_of(body(**{field: 1_000_000})))
         assert err.value.param == field
+
+
+def test_an_unknown_baseline_is_a_config_error() -> None:
+    """A typo would otherwise zero every saving the ledger reports, silently."""
+    with pytest.raises(ConfigError, match=r"routes\.r\.baseline: 'gpt-4o-typo' is not a catalog model"):
+        planner({"r": {"candidates": ["gpt-4o-mini", "gpt-4o"], "baseline": "gpt-4o-typo"}})
+    assert planner({"r": {"candidates": ["gpt-4o-mini"], "baseline": "gpt-4o"}})  # not a candidate: fine
 
 
 def test_nothing_fits_is_a_clear_error() -> None:

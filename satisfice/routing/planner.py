@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from satisfice.learn import Learner
 
 from satisfice.catalog import ModelInfo
-from satisfice.config import CascadeSettings, HedgeSettings, Reliability, RouteSettings
+from satisfice.config import CascadeSettings, ConfigError, HedgeSettings, Reliability, RouteSettings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
 from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, uncarried, unmet
@@ -101,7 +101,11 @@ class Planner:
     def _baseline(self, route: RouteSettings, expanded: list[tuple[str, list[Target]]]) -> ModelInfo | None:
         if route.baseline:
             found = self.directory.catalog.lookup(route.baseline)
-            return found[0] if found else None
+            if not found:  # a typo here would silently zero every saving the ledger reports
+                raise ConfigError(
+                    f"routes.{route.name}.baseline", f"{route.baseline!r} is not a catalog model id or alias"
+                )
+            return found[0]
         infos = [t.info for _, ts in expanded for t in ts if t.info is not None]
         return max(infos, key=lambda i: i.input_per_mtok + i.output_per_mtok, default=None)
 
