@@ -149,7 +149,14 @@ class Gateway:
         name = call.route.name if call.route is not None else str(body.get("model", ""))
         call.row.route = name  # known before anything can refuse the request (a rate limit, trimming)
         if self.limiter is not None:
-            await self.admit(call, name, lambda: max(1, tokens.prompt_upper_bound(body) // 4))
+            limited = name if call.route is not None else self._model_id(name)
+            await self.admit(call, limited, lambda: max(1, tokens.prompt_upper_bound(body) // 4))
+
+    def _model_id(self, name: str) -> str:
+        """The catalog id a model name means ("openai/gpt-4o", "gpt-4o-2024-08-06": "gpt-4o"), so a
+        rate limit written for a model is not escaped by another of its names."""
+        ids = {info.id for info in self.planner.directory.catalog.lookup(name)}
+        return ids.pop() if len(ids) == 1 else name
 
     async def _cache_lookup(self, call: Call, body: dict[str, Any]) -> Hit | None:
         """Decide what the request may do with the cache and look it up; a hit is accounted here."""

@@ -1,5 +1,6 @@
-"""Token rate limits count every upstream call a request was billed for: a cascade's escalated
-answer counts as well as the answer the client got."""
+"""What a request counts against its rate limits: every upstream call it was billed for (a
+cascade's escalated answer as well as the answer the client got), under the model's catalog id
+whatever name it was asked by."""
 
 from __future__ import annotations
 
@@ -27,7 +28,12 @@ def limited(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
          "context_window": 100000, "quality_prior": 0.6},
     ]  # fmt: skip
     config["routes"] = {"climb": ladder(["refuse", "gpt-4o"])}
-    config["rate_limits"] = {"rules": [{"per": "key", "route": "climb", "tokens_per_day": LIMIT}]}
+    config["rate_limits"] = {
+        "rules": [
+            {"per": "key", "route": "climb", "tokens_per_day": LIMIT},
+            {"per": "key", "route": "gpt-4o", "requests_per_day": 1},
+        ]
+    }
     with GatewayProcess(tmp_path_factory.mktemp("rl-cascade"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
         yield gw
 
@@ -49,3 +55,12 @@ def test_an_escalated_cascade_counts_both_calls_tokens(limited: GatewayProcess) 
     remaining = int(second.headers["x-ratelimit-remaining-tokens"])
     spent = answer + billed["refuse"] + estimate  # the first request's two calls, this one's estimate
     assert LIMIT - spent <= remaining <= LIMIT - spent + 5  # ~1.2 tokens a second come back
+
+
+def test_a_models_limit_holds_under_each_of_its_names(limited: GatewayProcess) -> None:
+    c = openai.OpenAI(base_url=limited.base_url, api_key=f"sk-{uuid.uuid4().hex}", max_retries=0)
+    messages: list[dict[str, str]] = [{"role": "user", "content": "Say hello."}]
+    c.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
+    for name in ("openai/gpt-4o", "gpt-4o-2024-08-06"):  # the same model by its provider and alias
+        with pytest.raises(openai.RateLimitError, match="gpt-4o"):
+            c.chat.completions.create(model=name, messages=messages)  # type: ignore[arg-type]
