@@ -272,3 +272,6 @@ def test_sdk_raises_typed_errors(client: openai.OpenAI, strict_gateway: GatewayP
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="openai/ctx", messages=[{"role": "user", "content": "x"}])
     assert "maximum context length" in str(e.value)
+    with pytest.raises(openai.BadRequestError) as e:  # the provider's own 400: its field and code pass on
+        client.chat.completions.create(model="openai/error400", messages=[{"role": "user", "content": "x"}])
+    assert e.value.param == "temperature" and e.value.code == "invalid_value"

@@ -53,6 +53,8 @@ class ErrorInfo:
 
     message: str
     context_window_exceeded: bool = False
+    param: str | None = None  # OpenAI-shaped errors name the request field at fault...
+    code: str | None = None  # ...and a code; both are passed on to the client with a 4xx
 
 
 class StreamTranslator(Protocol):

@@ -50,12 +50,16 @@ class AttemptFailed(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        param: str | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.param = param  # the provider's own, for a 4xx the client must fix
+        self.code = code
 
 
 def classify_status(status: int, context_window_exceeded: bool) -> FailureKind:

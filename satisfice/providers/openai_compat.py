@@ -91,7 +91,7 @@ class AzureDialect(OpenAIDialect):
 
 def openai_error_info(raw: bytes) -> ErrorInfo:
     message = raw[:500].decode("utf-8", "replace").strip() or "upstream error with an empty body"
-    code = ""
+    code, param = "", None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -101,10 +101,12 @@ def openai_error_info(raw: bytes) -> ErrorInfo:
         if isinstance(err, dict):
             message = str(err.get("message") or message)
             code = str(err.get("code") or "")
+            param = err.get("param") if isinstance(err.get("param"), str) else None
         elif isinstance(err, str):
             message = err
     low = (message + " " + code).lower()
-    return ErrorInfo(message, context_window_exceeded=any(m in low for m in _CONTEXT_MARKERS))
+    exceeded = any(m in low for m in _CONTEXT_MARKERS)
+    return ErrorInfo(message, exceeded, param=param, code=code or None)
 
 
 OPENAI = OpenAIDialect()

@@ -79,7 +79,9 @@ class HTTPRunner:
             with contextlib.suppress(ValueError):
                 retry_after = float(ms) / 1000.0
         kind = classify_status(resp.status, info.context_window_exceeded)
-        return AttemptFailed(kind, info.message, status=resp.status, retry_after=retry_after)
+        return AttemptFailed(
+            kind, info.message, status=resp.status, retry_after=retry_after, param=info.param, code=info.code
+        )
 
     async def complete(self, dialect: Dialect, dep: Deployment, body: dict[str, Any]) -> Completion:
         """One non-streaming call. The caller bounds it with a timeout (cancellation closes the socket)."""

@@ -227,11 +227,11 @@ class Executor:
 
 
 def _client_error(failure: AttemptFailed) -> GatewayError:
-    """An upstream 4xx that the client must fix: pass the provider's words and status on."""
-    status = failure.status or 400
-    err = InvalidRequest(
+    """An upstream 4xx that the client must fix: pass the provider's words, status, and the field
+    and code it named on."""
+    return InvalidRequest(
         f"The upstream provider rejected the request: {failure.message}",
-        status=status,
-        code="upstream_rejected",
+        status=failure.status or 400,
+        param=failure.param,
+        code=failure.code or "upstream_rejected",
     )
-    return err

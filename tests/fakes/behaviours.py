@@ -249,6 +249,8 @@ def error_body(provider: Provider, status: int, message: str | None = None, code
     text = message or default
     if provider == "openai":
         param = "messages" if code == "context_length_exceeded" else None
+        if status == 400 and message is None:  # OpenAI names the field at fault
+            param, code = "temperature", "invalid_value"
         code = code or ("rate_limit_exceeded" if status == 429 else None)
         return {"error": {"message": text, "type": kind, "param": param, "code": code}}
     if provider == "anthropic":
