@@ -54,14 +54,22 @@ def test_keyless_tryout_serves_simulated_answers_and_reports(tmp_path: Path) -> 
             validate("CreateChatCompletionStreamResponse", ch.model_dump(exclude_unset=True))
         text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
         assert text.startswith("[simulated answer from gpt-4o]")
-        gw.rows(2)
+        prefixed = c.chat.completions.create(  # the README's example name works before any key is set
+            model="anthropic/claude-3-5-haiku", messages=[{"role": "user", "content": "hey"}]
+        )
+        assert prefixed.model == "claude-3-5-haiku"
+        gw.rows(3)
     assert "SIMULATED PROVIDER" in gw.output
     report = run("report", "--ledger", gw.ledger, "--json", cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
-    assert data["requests"] == 2 and data["ok"] == 2
+    assert data["requests"] == 3 and data["ok"] == 3
     assert data["baseline_cost_usd"] > data["cost_usd"] > 0 and data["savings_pct"] > 0
-    assert {m["model"] for m in data["models"]} == {"gpt-4o", raw.headers["x-satisfice-model"]}
+    assert {m["model"] for m in data["models"]} == {
+        "gpt-4o",
+        "claude-3-5-haiku",
+        raw.headers["x-satisfice-model"],
+    }
     table = run("report", "--ledger", gw.ledger, cwd=tmp_path)
     assert "savings" in table.stdout and "blended price" in table.stdout and "gpt-4o" in table.stdout
 

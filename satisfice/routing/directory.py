@@ -31,9 +31,13 @@ class ModelDirectory:
         for p in providers:
             for info in self._models_of(p):
                 target = self._target(p, info.id, info)
+                # A provider that plays every provider's models (simulated) answers to their
+                # prefixes too, so "anthropic/claude-3-5-haiku" works before any key is set.
+                prefixes = dict.fromkeys((p.name, info.provider) if p.catalog_provider == "*" else (p.name,))
                 for name in (info.id, *info.aliases):
                     self._served.setdefault(name, []).append(target)
-                    self._served.setdefault(f"{p.name}/{name}", []).append(target)
+                    for prefix in prefixes:
+                        self._served.setdefault(f"{prefix}/{name}", []).append(target)
 
     def _models_of(self, p: ProviderSettings) -> list[ModelInfo]:
         if not p.models:
