@@ -1,5 +1,6 @@
 """`satisfice train`: fit the learned predictor on the shared datasets and/or canonical JSONL files and
-write the artifact (`.npz`) with its JSON record of data and settings."""
+write the artifact (`.npz`) with its JSON record of data and settings. Weights byte-identical to the
+artifact already at the output path leave it, and its record (measured figures included), untouched."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
             f"datasets ({', '.join(DEFAULT_DATA)}) plus any --data, and write PATH.npz + PATH.json (data "
             f"and settings). Without --out it rebuilds the packaged artifact {packaged}.npz in place, and "
             "only from its recipe (the shared datasets alone, default settings, seed 0): any --data file, "
-            "--no-shared, --set or other --seed needs --out, so no experiment overwrites the shipped model."
+            "--no-shared, --set or other --seed needs --out, so no experiment overwrites the shipped model. "
+            "When the trained weights are byte-identical to the artifact already at PATH, nothing is "
+            "rewritten: its record (with any figures measured on it) is kept."
         ),
     )
     p.add_argument(
@@ -238,15 +241,45 @@ def train_command(args: argparse.Namespace) -> int:
         return 2
     pred.meta["data"] = [data_record(n, ds) for n, ds in datasets]
     pred.meta["command"] = _command(args, [n for n, _ in datasets], packaged)
-    try:
-        npz, js = pred.save(stem)
-    except OSError as e:
-        print(f"error: --out {stem}: cannot write the artifact ({e.strerror or e})", file=sys.stderr)
-        return 2
     print(
         f"fit   {len(records)} records, {len(pred.params.seen)} models seen, seed {args.seed}: "
         f"train loss {pred.meta['train_loss']:.4f} in {pred.meta['train_seconds']} s"
     )
     what = " (the packaged artifact: the `learned` router loads it)" if packaged else ""
+    npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+    if _reproduced(npz, js, pred.npz_bytes()):
+        print(
+            f"reproduced {npz} unchanged{what}: the trained weights are byte-identical to it, so its "
+            f"record {js} (with any measured figures) is kept as it is"
+        )
+        return 0
+    dropped = _evaluated(js)
+    try:
+        npz, js = pred.save(stem)
+    except OSError as e:
+        print(f"error: --out {stem}: cannot write the artifact ({e.strerror or e})", file=sys.stderr)
+        return 2
     print(f"wrote {npz} ({npz.stat().st_size / 1e6:.2f} MB) and {js}{what}")
+    if dropped:
+        print(
+            f"      the new weights differ from the ones the old record's measured figures were for: "
+            f"{js} no longer has them (`python scripts/train_router.py --report` measures these)"
+        )
     return 0
+
+
+def _reproduced(npz: Path, js: Path, weights: bytes) -> bool:
+    """Whether the artifact at `npz` (with its record `js`) already holds exactly these weights: then
+    rewriting it would only lose its record's measured figures (written by `--report`)."""
+    try:
+        return js.is_file() and npz.is_file() and npz.read_bytes() == weights
+    except OSError:
+        return False
+
+
+def _evaluated(js: Path) -> bool:
+    """Whether the record at `js` carries measured figures (its "evaluation", from `--report`)."""
+    try:
+        return "evaluation" in json.loads(js.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False

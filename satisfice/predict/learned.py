@@ -15,6 +15,7 @@ Inference is numpy only: one (k+2 x d) mat-vec per prompt and an (m x k) one for
 from __future__ import annotations
 
 import bisect
+import io
 import json
 import math
 import threading
@@ -306,12 +307,17 @@ class LearnedPredictor:
 
     # ---------------------------------------------------------------- artifact
 
+    def npz_bytes(self) -> bytes:
+        """The `.npz` file `save` writes (compressed arrays), as bytes: equal weights give equal bytes."""
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self.params.arrays())
+        return buf.getvalue()
+
     def save(self, stem: Path) -> tuple[Path, Path]:
         """Write `stem`.npz (compressed arrays) and `stem`.json (the record of data and settings)."""
         stem.parent.mkdir(parents=True, exist_ok=True)
         npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
-        with npz.open("wb") as f:
-            np.savez_compressed(f, **self.params.arrays())
+        npz.write_bytes(self.npz_bytes())
         meta = {"format": FORMAT, **self.meta}
         js.write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n", encoding="utf-8")
         return npz, js

@@ -1,0 +1,96 @@
+"""`satisfice train` over an existing artifact: weights it reproduces byte for byte leave the artifact and
+its record (with the figures `scripts/train_router.py --report` measured on it) untouched; new weights get
+a new record that carries no figures measured on the old ones."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from satisfice.predict import add_train_parser
+from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR
+from tests.evals.test_cli import shared_available
+from tests.predict.test_predict_cli import toy_file
+
+FIGURES = {"protocol": "measured on these weights", "learned": {"routerbench": {"accuracy": 0.5}}}
+
+
+def train(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", *argv])
+    assert args.func(args) == 0
+    out: str = capsys.readouterr().out
+    return out
+
+
+def add_figures(stem: Path) -> bytes:
+    """What `scripts/train_router.py --report` does after training: the figures go into the record."""
+    js = stem.with_suffix(".json")
+    meta = json.loads(js.read_text(encoding="utf-8"))
+    meta["evaluation"] = FIGURES
+    js.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return js.read_bytes()
+
+
+def toy_args(tmp_path: Path, seed: int) -> list[str]:
+    toy = toy_file(tmp_path / "toy.jsonl", 30)
+    out = ["--no-shared", "--data", str(toy), "--out", str(tmp_path / "m"), "--seed", str(seed)]
+    return [*out, "--set", "steps=20", "--set", "reference_per_family=5"]
+
+
+def test_reproduced_weights_keep_the_record_and_its_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stem = tmp_path / "m"
+    train(capsys, *toy_args(tmp_path, 1))
+    weights, record = stem.with_suffix(".npz").read_bytes(), add_figures(stem)
+    out = train(capsys, *toy_args(tmp_path, 1))
+    assert stem.with_suffix(".npz").read_bytes() == weights
+    assert stem.with_suffix(".json").read_bytes() == record  # figures, timestamp, command: all as they were
+    assert "unchanged" in out and "wrote" not in out
+
+
+def test_new_weights_get_a_record_without_the_old_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stem = tmp_path / "m"
+    train(capsys, *toy_args(tmp_path, 1))
+    weights = stem.with_suffix(".npz").read_bytes()
+    add_figures(stem)
+    out = train(capsys, *toy_args(tmp_path, 2))
+    assert stem.with_suffix(".npz").read_bytes() != weights
+    meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    assert "evaluation" not in meta  # they were measured on the seed-1 weights
+    assert meta["seed"] == 2 and "--seed 2" in meta["command"]
+    assert "wrote" in out and "--report" in out  # says the figures are gone and how to measure them
+
+
+def test_new_artifact_without_a_previous_one_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = train(capsys, *toy_args(tmp_path, 1))
+    assert "wrote" in out and "--report" not in out
+    assert "evaluation" not in json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.skipif(not shared_available(), reason="shared data not found")
+def test_the_packaged_recipe_reproduces_the_shipped_artifact_and_keeps_its_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: `satisfice train` reproduces the shipped artifact byte for byte; the rebuild must not strip
+    the figures docs/router.md says its record holds (run on a copy, so the tree is never touched)."""
+    packaged = ARTIFACT_DIR / ARTIFACT
+    stem = tmp_path / ARTIFACT
+    for suffix in (".npz", ".json"):
+        shutil.copyfile(packaged.with_suffix(suffix), stem.with_suffix(suffix))
+    record = stem.with_suffix(".json").read_bytes()
+    assert "evaluation" in json.loads(record)
+    out = train(capsys, "--out", str(stem))
+    assert stem.with_suffix(".npz").read_bytes() == packaged.with_suffix(".npz").read_bytes()
+    assert stem.with_suffix(".json").read_bytes() == record
+    assert "unchanged" in out
