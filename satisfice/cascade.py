@@ -12,11 +12,11 @@ import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from satisfice import tokens
-from satisfice.cache.assemble import CachedStream, completion_from_events, event_text
+from satisfice.cache.assemble import CachedStream, choice_texts, completion_from_events
 from satisfice.config import CascadeSettings
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
@@ -27,11 +27,15 @@ from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.executor import Attempt, Executor
 from satisfice.routing.planner import Plan
 from satisfice.usage import Usage
-from satisfice.verify import Verdict, VerifyContext, verify, verify_stream_prefix
+from satisfice.verify import Verdict, VerifyContext, verify, verify_stream_prefixes
 
 CompleteOne = Callable[[Deployment, dict[str, Any]], Awaitable[Completion]]
 OpenOne = Callable[[Target], Awaitable[tuple[EventStream, bytes]]]
 _CHARS_PER_TOKEN = 4  # to turn hold_tokens into characters of held text
+# A self-consistency sample is asked at this temperature at least: 0.7 is a usual sampling
+# temperature, enough for a model unsure of its answer to give another one, not so high that
+# the sample's own noise makes good answers disagree.
+_SAMPLE_TEMPERATURE = 0.7
 T = TypeVar("T")
 
 
@@ -75,6 +79,24 @@ class EscalationBudget:
         spend[0] += cost
         if failed:
             spend[1] += cost
+
+
+def _sample_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The request of a self-consistency sample: the client's, asked for one choice (only choice 0
+    is compared), without its seed and at a temperature that samples. A repeat at temperature 0
+    with the same seed agrees by construction, and the check would mean nothing."""
+    sample = _partner_body(body)
+    sample.pop("seed", None)
+    temperature = body.get("temperature")
+    if isinstance(temperature, (int, float)) and temperature < _SAMPLE_TEMPERATURE:
+        sample["temperature"] = _SAMPLE_TEMPERATURE  # unset, the provider's default (1) samples
+    return sample
+
+
+def _partner_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The request of a streamed agreement cascade's partner: the client's, for one choice (only
+    choice 0 is compared; a different model answers differently without being told to)."""
+    return {**body, "n": 1}
 
 
 def _answer_text(completion: dict[str, Any]) -> str:
@@ -185,11 +207,14 @@ class CascadeRunner:
             context = self._judge(cs, attempts, spent, deadline)
             if not last and (cs.agreement or cs.verify.self_consistency):
                 # Asked only when the chain passes and the answer is short enough to compare. An
-                # agreement cascade asks the next rung, whose answer is then in hand on escalation.
+                # agreement cascade asks the next rung with the client's own request, so its answer
+                # (all n choices; choice 0 is compared) is in hand on escalation.
                 context.sample = (
                     self._partner(i, answer)
                     if cs.agreement
-                    else functools.partial(self._second_sample, target, body, attempts, spent, deadline)
+                    else functools.partial(
+                        self._second_sample, target, _sample_body(body), attempts, spent, deadline
+                    )
                 )
             outcome = await verify(body, result.body, cs.verify, context)
             answered.bill(cost, usage)
@@ -278,7 +303,7 @@ class CascadeRunner:
                 raise
             held, text = hold.events, hold.text
             context, side = self._stream_context(plan, i, body, attempts, target, deadline)
-            verdict, reason = await self.held_verdict(body, held, text, hold.finished, cs, context)
+            verdict, reason = await self.held_verdict(body, held, hold.texts, hold.finished, cs, context)
             abandoned += side[0]  # second samples, partners and judges asked: paid with the row
             answered.verdict, answered.message = verdict.value, reason
             # An unsure prefix is no reason to escalate: only a whole answer can be judged unsure.
@@ -321,10 +346,12 @@ class CascadeRunner:
         if cs.agreement:
             partner = plan.steps[i + 1][0]
             context.sample = functools.partial(
-                self._second_sample, partner, body, attempts, spent, deadline, "partner"
+                self._second_sample, partner, _partner_body(body), attempts, spent, deadline, "partner"
             )
         else:
-            context.sample = functools.partial(self._second_sample, target, body, attempts, spent, deadline)
+            context.sample = functools.partial(
+                self._second_sample, target, _sample_body(body), attempts, spent, deadline
+            )
         return context, spent
 
     @staticmethod
@@ -356,25 +383,28 @@ class CascadeRunner:
     async def held_verdict(
         body: dict[str, Any],
         held: list[bytes],
-        text: str,
+        texts: Mapping[int, str],
         finished: bool,
         cs: CascadeSettings,
         context: VerifyContext | None = None,
     ) -> tuple[Verdict, str]:
-        """The verdict on a held stream and its reason. A short answer that came whole is verified
-        like any answer (tool calls, a second sample or partner and the judge included, through
-        `context`); a longer one gets the prefix checks, which can only fail it: when they find
-        nothing the verdict is unsure (it vouches for no answer, so it is neither a learned pass
-        nor proof for the cache)."""
+        """The verdict on a held stream and its reason; `texts` is each choice's held text. A short
+        answer that came whole is verified like any answer, every choice (tool calls, a second
+        sample or partner and the judge included, through `context`); a longer one gets the prefix
+        checks on each choice, which can only fail it: when they find nothing the verdict is unsure
+        (it vouches for no answer, so it is neither a learned pass nor proof for the cache)."""
         if finished:
             answer = completion_from_events(held) or {
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]
+                "choices": [
+                    {"index": i, "message": {"role": "assistant", "content": text}}
+                    for i, text in sorted(texts.items())
+                ]
             }
             outcome = await verify(body, answer, cs.verify, context)
             return outcome.verdict, outcome.reason()
-        check = verify_stream_prefix(body, text, cs.verify)
+        check = verify_stream_prefixes(body, texts, cs.verify)
         if check is not None:
-            return Verdict.FAIL, f"fail: {check.verifier}: {check.reason}"
+            return Verdict.FAIL, f"fail: {check.describe()}"
         return Verdict.UNSURE, "unsure: only the held prefix was checked"
 
 
@@ -385,9 +415,14 @@ class Hold:
 
     def __init__(self, first: bytes) -> None:
         self.events = [first]
-        self.text = event_text(first)
+        self.texts = choice_texts([first])  # each choice's text: a stream of several interleaves them
         self.finished = False
         self.pending: asyncio.Future[bytes] | None = None
+
+    @property
+    def text(self) -> str:
+        """All the held output, every choice's (what the hold measures, and what is billed)."""
+        return "".join(self.texts.values())
 
     async def read(self, it: AsyncIterator[bytes], limit: int, deadline: Deadline) -> None:
         while len(self.text) < limit:
@@ -406,7 +441,7 @@ class Hold:
                 self.finished = True
                 return
             self.events.append(event)
-            self.text += event_text(event)
+            choice_texts([event], self.texts)
 
 
 class HeldStream:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from satisfice import tokens
-from satisfice.cache.assemble import event_text
+from satisfice.cache.assemble import choice_texts, event_text
 from satisfice.cascade import CascadeRunner, HeldStream
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
@@ -257,7 +257,7 @@ async def speculate_stream(
         if cheap.answered():
             spent = paid(cheap)
             target, stream, held = cheap.task.result()
-            verdict, reason = await CascadeRunner.held_verdict(body, held, seen(), True, cs)
+            verdict, reason = await CascadeRunner.held_verdict(body, held, choice_texts(held), True, cs)
             answered = cheap.ok_attempt()
             answered.verdict, answered.message = verdict.value, reason
             if not _escalates(verdict, cs.escalate_on_unsure):

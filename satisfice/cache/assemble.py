@@ -3,8 +3,9 @@ that is stored, and a stored chat.completion is replayed as a proper SSE stream.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
@@ -12,11 +13,20 @@ import orjson
 from satisfice.usage import Usage, usage_from_openai
 
 _PIECE_CHARS = 64  # replayed content goes out in pieces of about this many characters
+# Keys of the deltas that carry output text (a cheap test before parsing an event).
+_TEXT_KEYS = (b'"content"', b'"arguments"', b'"transcript"')
+
+
+def _index(choice: dict[str, Any]) -> int:
+    index = choice.get("index")
+    return index if isinstance(index, int) else 0
 
 
 def _choice(choices: dict[int, dict[str, Any]], index: int) -> dict[str, Any]:
+    """A choice being assembled, with the keys the spec requires of every choice and message."""
+    message = {"role": "assistant", "content": None, "refusal": None}
     return choices.setdefault(
-        index, {"index": index, "message": {"role": "assistant", "content": None}, "finish_reason": None}
+        index, {"index": index, "message": message, "logprobs": None, "finish_reason": None}
     )
 
 
@@ -33,23 +43,87 @@ def _add_tool_calls(message: dict[str, Any], deltas: list[Any]) -> None:
         call["function"]["arguments"] += fn.get("arguments") or ""
 
 
-def event_text(event: bytes) -> str:
-    """The output text one SSE event carries: its choices' content and tool-call arguments (what
-    counts as generated tokens, and what a held stream measures)."""
-    if b'"content"' not in event and b'"arguments"' not in event:
-        return ""
+def _add_function_call(message: dict[str, Any], delta: dict[str, Any]) -> None:
+    """A legacy function call, streamed as its name and then pieces of its arguments."""
+    call: dict[str, Any] = message.setdefault("function_call", {"name": "", "arguments": ""})
+    call["name"] += delta.get("name") or ""
+    call["arguments"] += delta.get("arguments") or ""
+
+
+def _add_audio(message: dict[str, Any], delta: dict[str, Any]) -> None:
+    """A spoken answer: its id and expiry come once, its data and transcript in pieces."""
+    audio: dict[str, Any] = message.setdefault(
+        "audio", {"id": "", "data": "", "expires_at": 0, "transcript": ""}
+    )
+    audio["id"] = delta.get("id") or audio["id"]
+    audio["expires_at"] = delta.get("expires_at") or audio["expires_at"]
+    audio["data"] += delta.get("data") or ""
+    audio["transcript"] += delta.get("transcript") or ""
+
+
+def _add_logprobs(choice: dict[str, Any], logprobs: Any) -> None:
+    if not isinstance(logprobs, dict):
+        return
+    merged = choice["logprobs"] or {"content": None, "refusal": None}
+    for key in ("content", "refusal"):
+        if isinstance(logprobs.get(key), list):
+            merged[key] = (merged[key] or []) + logprobs[key]
+    choice["logprobs"] = merged
+
+
+def _add_delta(message: dict[str, Any], delta: dict[str, Any]) -> None:
+    if isinstance(delta.get("content"), str):
+        message["content"] = (message["content"] or "") + delta["content"]
+    if isinstance(delta.get("refusal"), str):
+        message["refusal"] = (message["refusal"] or "") + delta["refusal"]
+    if delta.get("tool_calls"):
+        _add_tool_calls(message, delta["tool_calls"])
+    if isinstance(delta.get("function_call"), dict):
+        _add_function_call(message, delta["function_call"])
+    if isinstance(delta.get("audio"), dict):
+        _add_audio(message, delta["audio"])
+
+
+def _delta_text(delta: dict[str, Any]) -> str:
+    """The output text of one choice's delta: content, tool-call and function-call arguments, and
+    an audio answer's transcript."""
+    parts = [delta["content"]] if isinstance(delta.get("content"), str) else []
+    for call in delta.get("tool_calls") or []:
+        parts.append(str((call.get("function") or {}).get("arguments") or ""))
+    for key, field in (("function_call", "arguments"), ("audio", "transcript")):
+        value = delta.get(key)
+        if isinstance(value, dict) and isinstance(value.get(field), str):
+            parts.append(value[field])
+    return "".join(parts)
+
+
+def _event_texts(event: bytes) -> list[tuple[int, str]]:
+    """(choice index, output text) of each choice one SSE event carries."""
+    if not any(key in event for key in _TEXT_KEYS):
+        return []
     try:
         chunk = orjson.loads(event[6:])  # strip "data: "
     except orjson.JSONDecodeError:
-        return ""
-    parts: list[str] = []
-    for choice in (chunk.get("choices") or []) if isinstance(chunk, dict) else []:
-        delta = choice.get("delta") or {}
-        if isinstance(delta.get("content"), str):
-            parts.append(delta["content"])
-        for call in delta.get("tool_calls") or []:
-            parts.append(str((call.get("function") or {}).get("arguments") or ""))
-    return "".join(parts)
+        return []
+    found = (chunk.get("choices") or []) if isinstance(chunk, dict) else []
+    return [(_index(c), _delta_text(c.get("delta") or {})) for c in found]
+
+
+def event_text(event: bytes) -> str:
+    """The output text one SSE event carries, all choices together (what counts as generated
+    tokens, and what a held stream measures)."""
+    return "".join(text for _, text in _event_texts(event))
+
+
+def choice_texts(events: Iterable[bytes], texts: dict[int, str] | None = None) -> dict[int, str]:
+    """Each choice's output text over `events` (choice index -> text; a stream of several choices
+    interleaves them), added to `texts` when given: what each choice's prefix checks read."""
+    out: dict[int, str] = {} if texts is None else texts
+    for event in events:
+        for i, text in _event_texts(event):
+            if text:
+                out[i] = out.get(i, "") + text
+    return out
 
 
 def completion_from_events(events: list[bytes]) -> dict[str, Any] | None:
@@ -67,17 +141,9 @@ def completion_from_events(events: list[bytes]) -> dict[str, Any] | None:
             head = {k: chunk.get(k) for k in ("id", "created", "model", "system_fingerprint")}
         usage = chunk.get("usage") or usage
         for c in chunk.get("choices") or []:
-            choice = _choice(choices, int(c.get("index", 0)))
-            message, delta = choice["message"], c.get("delta") or {}
-            if isinstance(delta.get("content"), str):
-                message["content"] = (message["content"] or "") + delta["content"]
-            if isinstance(delta.get("refusal"), str):
-                message["refusal"] = (message.get("refusal") or "") + delta["refusal"]
-            if delta.get("tool_calls"):
-                _add_tool_calls(message, delta["tool_calls"])
-            if c.get("logprobs"):
-                content = (c["logprobs"] or {}).get("content") or []
-                choice.setdefault("logprobs", {"content": []})["content"].extend(content)
+            choice = _choice(choices, _index(c))
+            _add_delta(choice["message"], c.get("delta") or {})
+            _add_logprobs(choice, c.get("logprobs"))
             if c.get("finish_reason"):
                 choice["finish_reason"] = c["finish_reason"]
     if not choices or any(c["finish_reason"] is None for c in choices.values()):
@@ -105,6 +171,30 @@ def _pieces(text: str) -> list[str]:
         out.append(text[start:end])
         start = end
     return out
+
+
+def _token_shares(tokens: list[Any], pieces: list[str]) -> list[list[Any]]:
+    """The content logprobs of each replayed piece: a token goes with the piece its text starts in."""
+    shares: list[list[Any]] = [[] for _ in pieces]
+    ends = list(itertools.accumulate(map(len, pieces)))
+    at = k = 0
+    for token in tokens if pieces else ():
+        while k < len(pieces) - 1 and at >= ends[k]:
+            k += 1
+        shares[k].append(token)
+        text = token.get("token") if isinstance(token, dict) else None
+        at += len(text) if isinstance(text, str) else 0
+    return shares
+
+
+def _logprobs(content: list[Any] | None = None, refusal: list[Any] | None = None) -> dict[str, Any] | None:
+    """A chunk's logprobs (both keys, as the spec requires), or None when it carries none."""
+    return {"content": content, "refusal": refusal} if content or refusal else None
+
+
+def _tokens(logprobs: Any, key: str) -> list[Any]:
+    found = logprobs.get(key) if isinstance(logprobs, dict) else None
+    return found if isinstance(found, list) else []
 
 
 class CachedStream:
@@ -140,19 +230,31 @@ class CachedStream:
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def _choice_chunks(self, choice: dict[str, Any]) -> list[bytes]:
+        """One choice as chunks: role, content pieces (each with its tokens' logprobs), refusal,
+        tool calls, a legacy function call, audio, finish. Assembled back, they are the choice."""
         index = choice.get("index", 0)
         message = choice.get("message") or {}
+        content = message.get("content")
+        pieces = _pieces(content) if isinstance(content, str) else []
+        tokens = _tokens(choice.get("logprobs"), "content")
 
-        def delta(d: dict[str, Any], finish: str | None = None) -> bytes:
-            return self._chunk([{"index": index, "delta": d, "logprobs": None, "finish_reason": finish}])
+        def delta(d: dict[str, Any], lp: dict[str, Any] | None = None, finish: str | None = None) -> bytes:
+            return self._chunk([{"index": index, "delta": d, "logprobs": lp, "finish_reason": finish}])
 
-        out = [delta({"role": "assistant", "content": ""})]
-        out += [delta({"content": piece}) for piece in _pieces(message.get("content") or "")]
+        # Content null stays null (a tool call's); tokens without content ride with the role.
+        role = {"role": "assistant", "content": "" if isinstance(content, str) else None}
+        out = [delta(role, None if pieces else _logprobs(tokens))]
+        shares = _token_shares(tokens, pieces)
+        out += [delta({"content": p}, _logprobs(t)) for p, t in zip(pieces, shares, strict=True)]
         if message.get("refusal"):
-            out.append(delta({"refusal": message["refusal"]}))
+            refused = _tokens(choice.get("logprobs"), "refusal")
+            out.append(delta({"refusal": message["refusal"]}, _logprobs(refusal=refused)))
         for i, call in enumerate(message.get("tool_calls") or []):
             out.append(delta({"tool_calls": [{"index": i, **call}]}))
-        out.append(delta({}, choice.get("finish_reason") or "stop"))
+        for key in ("function_call", "audio"):
+            if isinstance(message.get(key), dict):
+                out.append(delta({key: message[key]}))
+        out.append(delta({}, finish=choice.get("finish_reason") or "stop"))
         return out
 
     async def _events(self) -> AsyncIterator[bytes]:

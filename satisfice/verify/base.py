@@ -22,6 +22,13 @@ class Check:
     verifier: str
     verdict: Verdict
     reason: str
+    choice: int | None = None  # the choice (its index) of a several-choice answer; None: the only one
+
+    def describe(self, limit: int | None = None) -> str:
+        """ "refusal: 'sorry'", or "choice 1: refusal: 'sorry'" when the answer has several choices."""
+        reason = self.reason if limit is None else clip(self.reason, limit)
+        which = "" if self.choice is None else f"choice {self.choice}: "
+        return f"{which}{self.verifier}: {reason}"
 
 
 @dataclass(slots=True)

@@ -1,19 +1,24 @@
 """Running the verifiers: the sync chain, then (only when it is not decisive) self-consistency and the
-judge; and the cheap prefix check for streaming cascades."""
+judge; and the cheap prefix check for streaming cascades.
+
+Every choice of an answer (`n` > 1) is verified, each as an answer of its own: the answer is as good as
+its worst choice (any fail: fail; else any unsure: unsure), and a check says which choice it is about."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from satisfice.verify.base import AsyncVerifier, Check, Verdict, Verifier, VerifyContext, clip, unsure
+from satisfice.verify.base import AsyncVerifier, Check, Verdict, Verifier, VerifyContext, unsure
 from satisfice.verify.degenerate import Degenerate, asked_repetition, repetition
 from satisfice.verify.language import Language, language_check
 from satisfice.verify.refusal import refusal_check
 from satisfice.verify.registry import VERIFIERS
 from satisfice.verify.settings import VerifySettings
+from satisfice.verify.text import choices
 
 log = logging.getLogger("satisfice.verify")
 _STREAM_TAIL_CHARS = 4000  # repetition is judged on the end of a stream's text: loops start late
@@ -32,9 +37,9 @@ class Outcome:
         if self.verdict is Verdict.PASS:
             settled = any(c.verdict is Verdict.UNSURE for c in self.checks)
             last = self.checks[-1] if self.checks else None
-            return f"pass: {last.verifier}: {clip(last.reason, 80)}" if settled and last else "pass"
+            return f"pass: {last.describe(80)}" if settled and last else "pass"
         picks = [c for c in self.checks if c.verdict is self.verdict][:2]
-        body = "; ".join(f"{c.verifier}: {clip(c.reason, 80)}" for c in picks)
+        body = "; ".join(c.describe(80) for c in picks)
         return f"{self.verdict.value}: {body}" if body else self.verdict.value
 
 
@@ -62,16 +67,32 @@ async def _run_async(
         return unsure(name, f"verifier error: {type(e).__name__}")
 
 
-def run_chain(request: Mapping[str, Any], answer: Mapping[str, Any], settings: VerifySettings) -> list[Check]:
-    """Every sync verifier of the chain (all run: the checks are the diagnosis, and they are cheap)."""
+def _chain(request: Mapping[str, Any], answer: Mapping[str, Any], settings: VerifySettings) -> list[Check]:
+    """The sync chain on an answer of one choice."""
     return [_run_sync(name, request, answer, settings.params) for name in settings.chain]
 
 
-def _aggregate(checks: list[Check]) -> Verdict:
-    verdicts = {c.verdict for c in checks}
+def _about(checks: list[Check], choice: int, several: bool) -> list[Check]:
+    """The checks of one choice, saying which choice when there are several."""
+    return [dataclasses.replace(c, choice=choice) for c in checks] if several else checks
+
+
+def run_chain(request: Mapping[str, Any], answer: Mapping[str, Any], settings: VerifySettings) -> list[Check]:
+    """Every sync verifier of the chain on every choice (all run: the checks are the diagnosis, and they
+    are cheap)."""
+    views = choices(answer)
+    return [c for i, view in views for c in _about(_chain(request, view, settings), i, len(views) > 1)]
+
+
+def _worst_verdict(found: Iterable[Verdict]) -> Verdict:
+    verdicts = set(found)
     if Verdict.FAIL in verdicts:
         return Verdict.FAIL
     return Verdict.UNSURE if Verdict.UNSURE in verdicts else Verdict.PASS
+
+
+def _aggregate(checks: list[Check]) -> Verdict:
+    return _worst_verdict(c.verdict for c in checks)
 
 
 def verify_sync(request: Mapping[str, Any], answer: Mapping[str, Any], settings: VerifySettings) -> Outcome:
@@ -80,21 +101,59 @@ def verify_sync(request: Mapping[str, Any], answer: Mapping[str, Any], settings:
     return Outcome(_aggregate(checks), checks)
 
 
+def _worst(outcomes: list[Outcome]) -> Outcome:
+    """The outcome of an answer from its choices' outcomes: the worst verdict. The checks of the
+    choices that decided it come first, so the reason names them (not a doubt another choice
+    settled); of passing choices, those settled by self-consistency or the judge come last, so the
+    reason names what settled them."""
+    verdict = _worst_verdict(o.verdict for o in outcomes)
+
+    def order(o: Outcome) -> tuple[bool, bool]:
+        return o.verdict is not verdict, o.verdict is Verdict.PASS and _aggregate(o.checks) is Verdict.UNSURE
+
+    return Outcome(verdict, [c for o in sorted(outcomes, key=order) for c in o.checks])
+
+
 async def verify(
     request: Mapping[str, Any],
     answer: Mapping[str, Any],
     settings: VerifySettings,
     context: VerifyContext | None = None,
 ) -> Outcome:
-    """The sync chain; then, unless something failed: self-consistency when enabled and a second answer is
-    given (a disagreement fails, an agreement settles doubts), and the judge when enabled, given and the
-    answer is still in doubt."""
+    """The sync chain on every choice; then, unless a choice failed it, each choice is settled in turn
+    (`_settle`) until one fails."""
     ctx = context or VerifyContext()
-    checks = run_chain(request, answer, settings)
+    views = choices(answer)
+    several = len(views) > 1
+    chains = [(i, view, _chain(request, view, settings)) for i, view in views]
+    if any(_aggregate(checks) is Verdict.FAIL for _, _, checks in chains):  # no paid opinion then
+        return _worst([Outcome(_aggregate(checks), _about(checks, i, several)) for i, _, checks in chains])
+    outcomes: list[Outcome] = []
+    for i, view, checks in chains:
+        # Self-consistency compares choice 0 only: the second sample is one choice, and one
+        # agreement is the spot check it is meant to be (the other choices get the chain and the judge).
+        outcome = await _settle(request, view, settings, ctx, checks, consistency=not outcomes)
+        outcomes.append(Outcome(outcome.verdict, _about(outcome.checks, i, several)))
+        if outcome.verdict is Verdict.FAIL:
+            break
+    return _worst(outcomes)
+
+
+async def _settle(
+    request: Mapping[str, Any],
+    answer: Mapping[str, Any],
+    settings: VerifySettings,
+    ctx: VerifyContext,
+    checks: list[Check],
+    *,
+    consistency: bool,
+) -> Outcome:
+    """One choice that passed its chain, or left it unsure: self-consistency when enabled,
+    `consistency` and a second answer is given (a disagreement fails, an agreement settles doubts),
+    then the judge when enabled, given and the choice is still in doubt."""
     verdict = _aggregate(checks)
-    if verdict is Verdict.FAIL:
-        return Outcome(verdict, checks)
-    if settings.self_consistency and (ctx.second_answer is not None or ctx.sample is not None):
+    second = ctx.second_answer is not None or ctx.sample is not None
+    if consistency and settings.self_consistency and second:
         check = await _run_async("self_consistency", request, answer, settings.params, ctx)
         checks.append(check)
         if check.verdict is not Verdict.UNSURE:
@@ -130,4 +189,16 @@ def verify_stream_prefix(
         found = language_check("language", request, head, min_words)
         if found is not None and found.verdict is Verdict.FAIL:
             return found
+    return None
+
+
+def verify_stream_prefixes(
+    request: Mapping[str, Any], texts: Mapping[int, str], settings: VerifySettings
+) -> Check | None:
+    """`verify_stream_prefix` on the text so far of each choice of a stream (choice index -> text):
+    the first failure, saying which choice when there are several, or None."""
+    for i, text in sorted(texts.items()):
+        found = verify_stream_prefix(request, text, settings)
+        if found is not None:
+            return dataclasses.replace(found, choice=i) if len(texts) > 1 else found
     return None

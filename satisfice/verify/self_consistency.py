@@ -154,6 +154,8 @@ class SelfConsistency:
             second = await context.sample()
         if second is None:
             return unsure(self.name, "no second sample")
+        # `answer` is one choice (the chain hands over choice 0 only) and `second` is read at its
+        # choice 0: a second sample is asked for one choice, an agreement partner's first stands in.
         verdict, why = compare(prompt, text, content(second), max_chars)
         if verdict == "pass":
             return passed(self.name, why)

@@ -1,5 +1,9 @@
-"""Reading requests and answers: the first choice's text and tool calls, the last user message, code
-stripping, word tokens and tolerant JSON parsing. Shared by the verifiers; nothing here judges."""
+"""Reading requests and answers: an answer's choices, a choice's text and tool calls, the last user
+message, code stripping, word tokens and tolerant JSON parsing. Shared by the verifiers; nothing here
+judges.
+
+The verifiers read one choice: the chain (`chain.py`) hands each choice of an answer to them as an
+answer of its own (`choices`), so the readers below look at choice 0 of what they are given."""
 
 from __future__ import annotations
 
@@ -23,8 +27,21 @@ _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 _LETTERS = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+")
 
 
+def choices(answer: Mapping[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    """(choice index, the answer with that choice alone) for every choice; an answer without choices
+    is one choice (an empty one, which the verifiers fail)."""
+    found = answer.get("choices")
+    if not isinstance(found, list) or not found:
+        return [(0, answer)]
+    out: list[tuple[int, Mapping[str, Any]]] = []
+    for i, choice in enumerate(found):
+        index = choice.get("index") if isinstance(choice, Mapping) else None
+        out.append((index if isinstance(index, int) else i, {**answer, "choices": [choice]}))
+    return out
+
+
 def message(answer: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The first choice's message (only choice 0 is verified)."""
+    """The first choice's message (`choices` gives every choice its turn at being the first)."""
     choices = answer.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
         msg = choices[0].get("message")
@@ -42,8 +59,14 @@ def finish_reason(answer: Mapping[str, Any]) -> str | None:
 
 
 def content(answer: Mapping[str, Any]) -> str:
-    """The answer's text, with a leading <think> block removed."""
-    text, _ = message_text(message(answer).get("content"))
+    """The answer's text, with a leading <think> block removed. A spoken answer (`modalities` with
+    audio) has no content: its transcript is what it says."""
+    msg = message(answer)
+    text, _ = message_text(msg.get("content"))
+    if not text.strip():
+        audio = msg.get("audio")
+        transcript = audio.get("transcript") if isinstance(audio, Mapping) else None
+        text = transcript if isinstance(transcript, str) else text
     if text.lstrip().startswith("<think>"):
         text = _THINK.sub("", text, count=1)
     return text

@@ -256,6 +256,7 @@ ANSWER: dict[str, Any] = {
             "message": {
                 "role": "assistant",
                 "content": "A long answer " * 20,
+                "refusal": None,  # as OpenAI sends it (the spec requires the key)
                 "tool_calls": [
                     {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
                 ],

@@ -1,15 +1,20 @@
 """What the fake upstream answers: the behaviour a model name asks for, the deterministic answer,
-and the response / stream / error shapes each provider really sends. No I/O here."""
+and the response / stream / error shapes each provider really sends. No I/O here.
+
+OpenAI answers honour `n` (one choice each; "refuse1", "empty1", "badjson1" and "badargs1" in the model
+name spoil choices 1 and up, choice 0 staying fine), legacy `functions` (a `function_call` answer),
+`modalities` with audio (a spoken answer: `message.audio`, its transcript the text) and `logprobs`."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
@@ -69,11 +74,13 @@ REFUSAL = "I'm sorry, but I can't help with that request."
 
 @dataclass(frozen=True)
 class Answer:
-    text: str  # message text, or the tool call's JSON arguments
+    text: str  # message text (a spoken answer's transcript), or the tool call's JSON arguments
     tool_name: str | None  # set => answer with a tool call
     tool_args: JSON
     prompt_tokens: int
     completion_tokens: int
+    legacy: bool = False  # the tool call is a legacy `function_call` (the request offered `functions`)
+    audio: bool = False  # a spoken answer (OpenAI `modalities` with "audio")
 
 
 def words(text: str) -> int:
@@ -122,14 +129,19 @@ def openai_answer(body: JSON) -> Answer:
         if m.get("role") == "user" and parts:
             last_user = " ".join(parts)
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    functions = [f for f in body.get("functions") or [] if isinstance(f, dict)]
     choice = body.get("tool_choice")
     tool = None
     if tools and choice != "none":
         forced = as_dict(as_dict(choice).get("function")).get("name")  # a forced choice names its tool
         tool = str(forced or as_dict(tools[0].get("function")).get("name", ""))
+    elif functions and body.get("function_call") != "none":
+        tool = str(as_dict(body.get("function_call")).get("name") or functions[0].get("name", ""))
     fmt = as_dict(body.get("response_format")).get("type")
     last_is_user = bool(messages) and messages[-1].get("role") == "user"
     answer = _answer(texts, last_user, last_is_user, tool, fmt in ("json_object", "json_schema"))
+    if answer.tool_name is not None and not tools:
+        answer = replace(answer, legacy=True)
     tokens = str(body.get("model", "")).split("+")
     if "alt" in tokens:  # a model that answers differently from all the others (agreement checks)
         text = "The answer is 41."
@@ -139,6 +151,38 @@ def openai_answer(body: JSON) -> Answer:
         text = REFUSAL
         return Answer(text, None, {}, answer.prompt_tokens, words(text))
     return answer
+
+
+BAD_JSON_TEXT = "Sure! Here is the JSON: {oops"
+BAD_ARGS = "{not json"
+
+
+def _saying(ans: Answer, text: str) -> Answer:
+    """`ans` turned into a text answer saying `text`."""
+    return replace(ans, text=text, tool_name=None, tool_args={}, legacy=False, completion_tokens=words(text))
+
+
+def _spoiled(ans: Answer, tokens: list[str]) -> Answer:
+    """A later choice (index 1 and up) as a "<token>1" behaviour spoils it."""
+    if "refuse1" in tokens:
+        return _saying(ans, REFUSAL)
+    if "empty1" in tokens:
+        return _saying(ans, "")
+    if "badjson1" in tokens and ans.tool_name is None:
+        return _saying(ans, BAD_JSON_TEXT)
+    if "badargs1" in tokens and ans.tool_name is not None:
+        return replace(ans, text=BAD_ARGS)
+    return ans
+
+
+def openai_answers(body: JSON) -> list[Answer]:
+    """One answer per choice asked for (`n`), spoken when `modalities` asks for audio."""
+    first = openai_answer(body)
+    n = body.get("n")
+    count = n if isinstance(n, int) and n > 1 else 1
+    tokens = str(body.get("model", "")).split("+")
+    audio = "audio" in (body.get("modalities") or [])
+    return [replace(_spoiled(first, tokens) if i else first, audio=audio) for i in range(count)]
 
 
 def anthropic_answer(body: JSON) -> Answer:
@@ -286,48 +330,116 @@ def _openai_base(model: str, seq: int, obj: str) -> JSON:
     return {"id": f"chatcmpl-fake{seq}", "object": obj, "created": int(time.time()), "model": model}
 
 
-def openai_completion(ans: Answer, model: str, seq: int, usage: bool) -> JSON:
+def _finish(ans: Answer) -> str:
+    if ans.tool_name is None:
+        return "stop"
+    return "function_call" if ans.legacy else "tool_calls"
+
+
+def _audio(ans: Answer, seq: int, index: int) -> JSON:
+    data = base64.b64encode(b"RIFF" + ans.text.encode()).decode()
+    return {
+        "id": f"audio_fake{seq}_{index}",
+        "data": data,
+        "expires_at": 1_900_000_000,
+        "transcript": ans.text,
+    }
+
+
+def _logprobs(pieces: list[str]) -> JSON:
+    """Logprobs of text pieces, one token each (the spec's shape)."""
+    tokens = [{"token": p, "logprob": -0.25, "bytes": list(p.encode()), "top_logprobs": []} for p in pieces]
+    return {"content": tokens, "refusal": None}
+
+
+def _openai_message(ans: Answer, seq: int, index: int) -> JSON:
     message: JSON = {"role": "assistant", "content": ans.text, "refusal": None, "annotations": []}
-    if ans.tool_name is not None:
-        fn = {"name": ans.tool_name, "arguments": ans.text}
+    fn = {"name": ans.tool_name, "arguments": ans.text}
+    if ans.tool_name is not None and ans.legacy:
+        message.update(content=None, function_call=fn)
+    elif ans.tool_name is not None:
         message.update(
             content=None, tool_calls=[{"id": f"call_fake{seq}", "type": "function", "function": fn}]
         )
-    finish = "stop" if ans.tool_name is None else "tool_calls"
-    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+    elif ans.audio:
+        message.update(content=None, audio=_audio(ans, seq, index))
+    return message
+
+
+def _usage_of(answers: list[Answer]) -> JSON:
+    return openai_usage(replace(answers[0], completion_tokens=sum(a.completion_tokens for a in answers)))
+
+
+def _texty(ans: Answer) -> bool:
+    """Whether the answer is content (what logprobs are given for)."""
+    return ans.tool_name is None and not ans.audio
+
+
+def openai_completion(
+    answers: list[Answer], model: str, seq: int, usage: bool, logprobs: bool = False
+) -> JSON:
+    choices = [
+        {
+            "index": i,
+            "message": _openai_message(ans, seq, i),
+            "logprobs": _logprobs(split_words(ans.text)) if logprobs and _texty(ans) else None,
+            "finish_reason": _finish(ans),
+        }
+        for i, ans in enumerate(answers)
+    ]
     out = {
         **_openai_base(model, seq, "chat.completion"),
-        "choices": [choice],
+        "choices": choices,
         "system_fingerprint": "fp_fake",
     }
     if usage:
-        out["usage"] = openai_usage(ans)
+        out["usage"] = _usage_of(answers)
     return out
 
 
-def openai_stream(ans: Answer, model: str, seq: int, include_usage: bool) -> Iterator[bytes]:
+def _deltas(ans: Answer, seq: int, index: int) -> list[JSON]:
+    """One choice's stream deltas, before its finish."""
+    pieces = split_words(ans.text)
+    if ans.tool_name is not None and ans.legacy:
+        fn = {"name": ans.tool_name, "arguments": ""}
+        head: JSON = {"role": "assistant", "content": None, "function_call": fn}
+        return [head] + [{"function_call": {"arguments": p}} for p in pieces]
+    if ans.tool_name is not None:
+        fn = {"name": ans.tool_name, "arguments": ""}
+        call = {"index": 0, "id": f"call_fake{seq}", "type": "function", "function": fn}
+        head = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return [head] + [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]} for p in pieces]
+    if ans.audio:
+        audio = {k: v for k, v in _audio(ans, seq, index).items() if k != "transcript"}
+        head = {"role": "assistant", "content": None, "audio": audio}
+        return [head] + [{"audio": {"transcript": p}} for p in pieces]
+    return [{"role": "assistant", "content": ""}] + [{"content": p} for p in pieces]
+
+
+def openai_stream(
+    answers: list[Answer], model: str, seq: int, include_usage: bool, logprobs: bool = False
+) -> Iterator[bytes]:
+    """The choices' chunks interleaved (as OpenAI streams several choices), each ending in its finish."""
     base = {**_openai_base(model, seq, "chat.completion.chunk"), "system_fingerprint": "fp_fake"}
     if include_usage:
         base["usage"] = None  # as OpenAI does: null on every chunk but the last
 
-    def chunk(delta: JSON, finish: str | None = None) -> bytes:
+    def chunk(index: int, delta: JSON, lp: JSON | None, finish: str | None = None) -> bytes:
         return sse(
-            {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            {**base, "choices": [{"index": index, "delta": delta, "logprobs": lp, "finish_reason": finish}]}
         )
 
-    if ans.tool_name is None:
-        yield chunk({"role": "assistant", "content": ""})
-        for piece in split_words(ans.text):
-            yield chunk({"content": piece})
-    else:
-        fn = {"name": ans.tool_name, "arguments": ""}
-        call = {"index": 0, "id": f"call_fake{seq}", "type": "function", "function": fn}
-        yield chunk({"role": "assistant", "content": None, "tool_calls": [call]})
-        for piece in split_words(ans.text):
-            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
-    yield chunk({}, "stop" if ans.tool_name is None else "tool_calls")
+    def lp(delta: JSON) -> JSON | None:
+        return _logprobs([delta["content"]]) if logprobs and delta.get("content") else None
+
+    streams = [
+        [chunk(i, d, lp(d)) for d in _deltas(ans, seq, i)] + [chunk(i, {}, None, _finish(ans))]
+        for i, ans in enumerate(answers)
+    ]
+    for row in itertools.zip_longest(*streams):
+        yield from (event for event in row if event is not None)
     if include_usage:
-        yield sse({**base, "choices": [], "usage": openai_usage(ans)})
+        yield sse({**base, "choices": [], "usage": _usage_of(answers)})
     yield b"data: [DONE]\n\n"
 
 

@@ -36,7 +36,7 @@ from tests.fakes.behaviours import (
     error_body,
     gemini_answer,
     gemini_chunks,
-    openai_answer,
+    openai_answers,
     openai_completion,
     openai_stream,
     parse_behaviour,
@@ -214,11 +214,13 @@ async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
         if not body.get(field):
             msg = f"Missing required parameter: '{field}'."
             return _json(error_body("openai", 400, msg, "missing_required_parameter"), 400)
-    ans, model, seq = openai_answer(body), call.model, call.record["seq"]
+    answers, model, seq = openai_answers(body), call.model, call.record["seq"]
+    logprobs = body.get("logprobs") is True
     if body.get("stream") is True:
         include_usage = bool(as_dict(body.get("stream_options")).get("include_usage")) and not b.nousage
-        return await _send_stream(request, call, b, openai_stream(ans, model, seq, include_usage))
-    return await _send_json(request, call, b, openai_completion(ans, model, seq, not b.nousage))
+        events = openai_stream(answers, model, seq, include_usage, logprobs)
+        return await _send_stream(request, call, b, events)
+    return await _send_json(request, call, b, openai_completion(answers, model, seq, not b.nousage, logprobs))
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
