@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import orjson
 
 from satisfice import __version__
-from satisfice.config import ConfigError, Settings, load_settings
+from satisfice.config import ConfigError, Settings, load_settings, printable_url
 from satisfice.errors import ModelNotFound
 from satisfice.shared_sqlite import file_problem
 
@@ -40,7 +40,7 @@ def banner(settings: Settings, host: str, port: int) -> str:
             continue
         key = f"key from {p.key_source}" if p.api_key else "no key"
         lines.append(
-            f"  provider {p.name:<12} {p.dialect:<9} {p.base_url}  "
+            f"  provider {p.name:<12} {p.dialect:<9} {printable_url(p.base_url)}  "
             f"({key}{', passthrough' if p.passthrough else ''})"
         )
     for r in settings.routes:

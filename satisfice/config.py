@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -55,11 +56,11 @@ class Reliability:
 class ProviderSettings:
     name: str
     dialect: str
-    base_url: str
+    base_url: str = field(repr=False)  # may hold credentials: printable_url shows it
     catalog_provider: str  # which catalog entries this provider serves
     api_key: str | None = field(default=None, repr=False)
     key_source: str = ""  # where the key came from (an env var name), safe to print
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold secrets
     options: tuple[tuple[str, str], ...] = ()
     models: tuple[str, ...] = ()  # explicit model list ("" = every catalog model of catalog_provider)
     passthrough: bool = False  # forward model names the catalog does not know
@@ -212,14 +213,24 @@ def _reliability(obj: Any, where: str, base: Reliability) -> Reliability:
     return Reliability(**fields)
 
 
+def printable_url(url: str) -> str:
+    """A URL fit to print: credentials in it (user:password@, a query string) are masked."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"***@{host}" if "@" in parts.netloc else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
 def _preset_endpoint(preset: Preset, base_url: str | None, env: Mapping[str, str]) -> bool:
     """Is `base_url` the preset's own endpoint (its default, or its base-URL variable's value)?
     Only there does the preset's key variable apply: OPENAI_API_KEY is not for a local vLLM. A
-    preset with no public endpoint (azure, vllm) names a variable meant for the user's own one."""
-    if preset.base_url is None:
+    preset with no public endpoint (azure, vllm) and no endpoint variable set names a key meant for
+    whatever endpoint the config gives it."""
+    endpoint = env.get(preset.base_url_env) if preset.base_url_env else None
+    if preset.base_url is None and not endpoint:
         return True
-    own = {preset.base_url, env.get(preset.base_url_env) if preset.base_url_env else None}
-    return (base_url or "").rstrip("/") in {u.rstrip("/") for u in own if u}
+    own = {u.rstrip("/") for u in (preset.base_url, endpoint) if u}
+    return (base_url or "").rstrip("/") in own
 
 
 def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
@@ -255,7 +266,7 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
             f"{where}.type", f"unknown provider type {ptype!r} (known: {', '.join([*PRESETS, 'simulated'])})"
         )
     dialect = preset.dialect if preset else ptype
-    base_url = _get(obj, "base_url", where, str, None)
+    written = base_url = _get(obj, "base_url", where, str, None)
     if base_url is not None:
         base_url, _ = resolve_env(base_url, f"{where}.base_url", env)
     if base_url is None and preset is not None:
@@ -263,7 +274,8 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
     if base_url is None and dialect not in LOCAL_DIALECTS:
         raise ConfigError(f"{where}.base_url", f"required for provider type {ptype!r}")
     if base_url and not re.match(r"^https?://", base_url):
-        raise ConfigError(f"{where}.base_url", f"must start with http:// or https://, got {base_url!r}")
+        shown = written if written is not None and written != base_url else printable_url(base_url)
+        raise ConfigError(f"{where}.base_url", f"must start with http:// or https://, got {shown!r}")
     raw_key = _get(obj, "api_key", where, str, None)
     if raw_key is not None:
         api_key, source = resolve_env(raw_key, f"{where}.api_key", env)

@@ -3,6 +3,7 @@ from typing import Any
 
 import pytest
 
+from satisfice.cli import banner
 from satisfice.config import ConfigError, load_settings, parse_settings, providers_from_env
 
 
@@ -113,6 +114,26 @@ def test_a_preset_key_is_only_sent_to_the_presets_own_endpoint() -> None:
     assert local.api_key is None and local.key_source == ""
     assert openai.api_key == official.api_key == proxied.api_key == "sk-real"
     assert azure.api_key == "az"  # azure has no public endpoint: its variable is for the user's own
+    # ...unless the endpoint variable says which one it is: then only that one gets the key.
+    pinned = {**env, "AZURE_OPENAI_ENDPOINT": "https://mine.openai.azure.com"}
+    other = {"name": "az", "type": "azure", "base_url": "https://elsewhere.example.com"}
+    assert parse_settings({"providers": [other]}, pinned).providers[0].api_key is None
+    same = {**other, "base_url": "https://mine.openai.azure.com/"}
+    assert parse_settings({"providers": [same]}, pinned).providers[0].api_key == "az"
+
+
+def test_secrets_in_provider_settings_are_never_printed() -> None:
+    """Header values and URL credentials stay out of reprs, the banner and config errors."""
+    env = {"TOKEN": "HDR-SECRET-1", "BASE": "http://user:URL-SECRET-2@127.0.0.1:9/v1?key=Q-SECRET-3"}
+    config = {
+        "providers": [{"name": "p", "type": "openai", "base_url": "${BASE}", "headers": {"x-t": "${TOKEN}"}}]
+    }
+    s = parse_settings(config, env)
+    shown = repr(s) + banner(s, "127.0.0.1", 8080)
+    assert "127.0.0.1:9/v1" in shown and not any(f"SECRET-{i}" in shown for i in (1, 2, 3))
+    with pytest.raises(ConfigError) as err:  # a value from the environment is named, not shown
+        parse_settings({"providers": [{"name": "q", "type": "openai", "base_url": "${TOKEN}"}]}, env)
+    assert "${TOKEN}" in str(err.value) and "HDR-SECRET-1" not in str(err.value)
 
 
 def test_environment_only_mode() -> None:

@@ -181,7 +181,8 @@ class RateLimiter:
                 "please retry shortly.",
                 headers={"retry-after": "1"},
             )
-        return Admission(note=f"rate limits not enforced: store unavailable ({reason})")
+        # The client's reason header says what happened, not where the store lives (that is logged).
+        return Admission(note="rate limits not enforced: store unavailable")
 
     async def close(self) -> None:
         await self.store.close()

@@ -54,8 +54,10 @@ def caller_digest(request: web.Request) -> str:
 
 
 def tenant_of(digest: str) -> str:
-    """The ledger's and the limits' name for a caller: a short fingerprint of its key's digest."""
-    return "key_" + digest[:12] if digest else ""
+    """The ledger's, the limits' and the cache's name for a caller: a fingerprint of its key's
+    digest, 128 bits long, since it alone keeps one caller's cached answers and counters from
+    another's (48 bits could be matched by brute force)."""
+    return "key_" + digest[:32] if digest else ""
 
 
 async def read_json(request: web.Request, limit: int) -> Any:

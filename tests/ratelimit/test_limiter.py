@@ -202,5 +202,5 @@ def test_a_hung_store_costs_one_timeout_not_one_per_request() -> None:
 
     notes, asked = asyncio.run(work())
     assert asked == [1, 1, 1, 2]  # asked first, left alone for the pause, then asked again
-    assert "timed out" in notes[0] and "timed out" in notes[3]
-    assert "failed within the last 1 s" in notes[1] and "failed within the last 1 s" in notes[2]
+    # The client's reason header says the limits were not enforced, not where the store lives.
+    assert notes == ["rate limits not enforced: store unavailable"] * 4

@@ -4,6 +4,7 @@ openai and anthropic SDKs as clients and the fake upstream on loopback."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -80,6 +81,8 @@ def test_replicas_share_each_callers_request_limit(pair: tuple[GatewayProcess, G
     assert row["status"] == 429 and row["outcome"] == "error" and "Rate limit reached" in row["error"]
     assert row["route"] == "first-ok"  # refused before planning, the row still says what was asked for
     assert row["tenant"].startswith("key_") and key not in str(row)  # the key itself is never stored
+    # The fingerprint alone separates callers' counters and cached answers: 128 bits, not a guessable 48.
+    assert re.fullmatch(r"key_[0-9a-f]{32}", row["tenant"])
 
     assert ask(b, other).http_response.status_code == 200  # another key has its own allowance
 
