@@ -55,6 +55,11 @@ def banner(settings: Settings, host: str, port: int) -> str:
         lines.append(f"  limits   {len(limits.rules)} rate limit rules, counted {where}")
     for k in settings.keys:
         lines.append(f"  key      {k.name:<12} knob {k.knob or 'of the route'}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        lines.append(
+            f"  warning: listening on {host}: anyone who can reach it spends your provider keys "
+            "(caller keys choose knobs; they do not authenticate)"
+        )
     return "\n".join(lines)
 
 

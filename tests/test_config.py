@@ -131,6 +131,7 @@ def test_secrets_in_provider_settings_are_never_printed() -> None:
     s = parse_settings(config, env)
     shown = repr(s) + banner(s, "127.0.0.1", 8080)
     assert "127.0.0.1:9/v1" in shown and not any(f"SECRET-{i}" in shown for i in (1, 2, 3))
+    assert "warning" not in shown and "do not authenticate" in banner(s, "0.0.0.0", 8080)
     with pytest.raises(ConfigError) as err:  # a value from the environment is named, not shown
         parse_settings({"providers": [{"name": "q", "type": "openai", "base_url": "${TOKEN}"}]}, env)
     assert "${TOKEN}" in str(err.value) and "HDR-SECRET-1" not in str(err.value)
