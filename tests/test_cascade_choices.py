@@ -21,6 +21,7 @@ from tests.fakes.behaviours import REFUSAL, openai_answers, openai_stream
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 from tests.spec import validate
+from tests.test_cascade import ladder
 
 CAPS = {"tools": True, "json_schema": True}
 CHEAP = ["refuse1+ca", "badjson1+cb", "badargs1+cc", "empty1+cd", "refuse1+ce", "plain+cf"]
@@ -55,16 +56,6 @@ LOGPROBS = {"logprobs": True, "top_logprobs": 0}
 
 
 PRIORS = {**dict.fromkeys(CHEAP, 0.6), MIDDLE: 0.8}
-
-
-def ladder(candidates: list[str], **cascade: Any) -> dict[str, Any]:
-    return {
-        "strategy": "cascade",
-        "router": "prior",
-        "knob": "quality=0.5",
-        "candidates": candidates,
-        "cascade": cascade,
-    }
 
 
 @pytest.fixture(scope="module")
