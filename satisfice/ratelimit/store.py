@@ -48,6 +48,9 @@ class LimitStore(Protocol):
         ...
 
 
+_SLACK_S = 1e-6  # a microsecond, the Redis script's own resolution: less is rounding, not a wait
+
+
 class MemoryLimitStore:
     """The counters of this process alone: exact for one worker, per worker for several."""
 
@@ -65,8 +68,16 @@ class MemoryLimitStore:
         now = self.clock()
         tats = [max(self._tat.get(c.key, now), now) for c in counters]
         news = [tat + cost * c.interval_s for tat, c, cost in zip(tats, counters, costs, strict=True)]
-        wait = max((new - now - c.tolerance_s for new, c in zip(news, counters, strict=True)), default=0.0)
-        if wait > 0:
+        # From (tat - now), not (new - now): a whole period added to the clock's value and taken off
+        # again can come out an ulp over, which refused a fresh 1-per-day counter's first request.
+        wait = max(
+            (
+                tat - now + cost * c.interval_s - c.tolerance_s
+                for tat, c, cost in zip(tats, counters, costs, strict=True)
+            ),
+            default=0.0,
+        )
+        if wait > _SLACK_S:
             return Verdict(False, wait, tuple(tat - now for tat in tats))
         for c, new in zip(counters, news, strict=True):
             self._tat[c.key] = new

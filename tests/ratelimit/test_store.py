@@ -165,3 +165,18 @@ def test_memory_store_forgets_counters_that_emptied() -> None:
     clock.now += 2  # every counter is empty again
     run(lambda: store.admit([Counter("last", 1.0, 60.0)], [1]))
     assert list(store._tat) == ["last"]
+
+
+def test_a_fresh_one_per_day_counter_admits_its_first_request() -> None:
+    """At this clock value (now + 86400) - now comes out an ulp over 86400: the first request of a
+    1-per-day limit was refused (a flaky end-to-end test found it)."""
+    clock = Clock()
+    clock.now = 84895.93995678604
+    assert (clock.now + 86400.0) - clock.now > 86400.0  # the rounding this is about
+    store = MemoryLimitStore(clock)
+    c = counter(1, 86400)
+
+    async def admit() -> bool:
+        return (await store.admit([c], [1])).allowed
+
+    assert run(admit) and not run(admit)
