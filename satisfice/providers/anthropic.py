@@ -24,7 +24,7 @@ from satisfice.providers.anthropic_stream import (
     finish_reason,
     usage_from_anthropic,
 )
-from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamRequest
+from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamRequest, upstream_url
 
 API_VERSION = "2023-06-01"
 
@@ -51,7 +51,7 @@ class AnthropicDialect:
             headers["accept"] = "text/event-stream"
         # Configured headers last, so config can add e.g. anthropic-beta or override the version.
         headers.update(dict(dep.headers))
-        return UpstreamRequest("POST", f"{dep.base_url}/messages", headers, orjson.dumps(payload))
+        return UpstreamRequest("POST", upstream_url(dep, "/messages"), headers, orjson.dumps(payload), dep)
 
     def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:
         try:

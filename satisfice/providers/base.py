@@ -7,8 +7,12 @@ shape. It never does I/O; the shared runner (`providers/runner.py`) sends what i
 
 from __future__ import annotations
 
+import functools
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from yarl import URL
 
 from satisfice.usage import Usage
 
@@ -22,10 +26,11 @@ class Deployment:
     provider: str  # configured provider name, e.g. "openai", "anthropic", "my-vllm"
     model: str  # public (catalog) id the client sees, e.g. "gpt-4o-mini"
     upstream_model: str  # id sent to the provider, e.g. "gpt-4o-mini-2024-07-18" or an Azure deployment
-    base_url: str  # e.g. "https://api.openai.com/v1" (no trailing slash)
+    # e.g. "https://api.openai.com/v1" (no trailing slash); may hold credentials, so not in repr
+    base_url: str = field(repr=False)
     dialect: str  # "openai" | "azure" | "anthropic" | "gemini" | "simulated"
     api_key: str | None = field(default=None, repr=False)  # never logged
-    headers: tuple[tuple[str, str], ...] = ()  # extra static headers from config
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # from config; may hold secrets
     options: tuple[tuple[str, str], ...] = ()  # dialect options, e.g. (("api_version", "2024-10-21"),)
 
     @property
@@ -42,9 +47,35 @@ class Deployment:
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:
     method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
+    # Fully percent-encoded (see `upstream_url`): the runner sends it as it is. The URL and the
+    # headers may hold credentials, so a repr shows neither.
+    url: str = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+    # Whose request this is: the runner keeps its secrets out of the upstream's words (`redact`).
+    deployment: Deployment | None = field(default=None, repr=False, compare=False)
+
+
+def path_segment(name: str) -> str:
+    """`name` percent-encoded as exactly one URL path segment: no reserved character is left as it
+    is, so '/', '?', '#' and '%' cannot change the path or start a query, and a name that is all
+    dots ('.', '..') cannot be a dot segment either."""
+    segment = urllib.parse.quote(name, safe="")
+    if segment and not segment.strip("."):
+        segment = segment.replace(".", "%2E")
+    return segment
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_base(base_url: str) -> str:
+    return str(URL(base_url))
+
+
+def upstream_url(dep: Deployment, path: str) -> str:
+    """The deployment's base URL (normalised and percent-encoded once) followed by `path`, which must
+    already be percent-encoded (names in it via `path_segment`). The runner sends the result without
+    requoting it or resolving dot segments, so an encoded name stays one segment."""
+    return _encoded_base(dep.base_url) + path
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ class FailureKind(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"  # refused, reset, cut mid-body
     CONTEXT_WINDOW = "context_window"  # prompt does not fit this model
-    BAD_RESPONSE = "bad_response"  # 2xx with a body we cannot read
+    BAD_RESPONSE = "bad_response"  # 2xx with a body we cannot read, or a 3xx (redirects are not followed)
     REFUSED = "refused"  # 401/403/404 from one provider (bad key, unknown model there): try the next
     CLIENT_ERROR = "client_error"  # 4xx the client must fix: never retried, never failed over
     CIRCUIT_OPEN = "circuit_open"  # skipped without a call

@@ -20,7 +20,7 @@ import re
 
 import orjson
 
-from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamRequest
+from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamRequest, path_segment, upstream_url
 from satisfice.providers.gemini_request import build_body
 from satisfice.providers.gemini_response import parse_response
 from satisfice.providers.gemini_stream import GeminiStreamTranslator
@@ -36,16 +36,18 @@ class GeminiDialect:
     name = "gemini"
 
     def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
-        model = dep.upstream_model.removeprefix("models/")  # tolerate ids copied from the models list
+        # Tolerate ids copied from the models list; the rest is one path segment whatever it holds
+        # (passthrough sends client names).
+        model = path_segment(dep.upstream_model.removeprefix("models/"))
         if stream:
-            url = f"{dep.base_url}/models/{model}:streamGenerateContent?alt=sse"
+            url = upstream_url(dep, f"/models/{model}:streamGenerateContent?alt=sse")
         else:
-            url = f"{dep.base_url}/models/{model}:generateContent"
+            url = upstream_url(dep, f"/models/{model}:generateContent")
         headers = {"content-type": "application/json"}
         if dep.api_key:
             headers["x-goog-api-key"] = dep.api_key
         headers.update(dict(dep.headers))
-        return UpstreamRequest("POST", url, headers, orjson.dumps(build_body(body)))
+        return UpstreamRequest("POST", url, headers, orjson.dumps(build_body(body)), dep)
 
     def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:
         return parse_response(dep, raw)

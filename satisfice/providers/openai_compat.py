@@ -6,11 +6,20 @@ the auth header; streams are relayed byte for byte (no translator).
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import orjson
 
-from satisfice.providers.base import JSON, Deployment, ErrorInfo, StreamTranslator, UpstreamRequest
+from satisfice.providers.base import (
+    JSON,
+    Deployment,
+    ErrorInfo,
+    StreamTranslator,
+    UpstreamRequest,
+    path_segment,
+    upstream_url,
+)
 
 # Phrases providers use for an over-long prompt (OpenAI, vLLM, Together, Groq, Mistral, Ollama).
 _CONTEXT_MARKERS = (
@@ -40,7 +49,8 @@ class OpenAIDialect:
         if dep.api_key:
             headers["authorization"] = f"Bearer {dep.api_key}"
         headers.update(dep.headers)
-        return UpstreamRequest("POST", f"{dep.base_url}/chat/completions", headers, orjson.dumps(out))
+        url = upstream_url(dep, "/chat/completions")
+        return UpstreamRequest("POST", url, headers, orjson.dumps(out), dep)
 
     def build_embeddings(self, dep: Deployment, body: JSON) -> UpstreamRequest:
         out = dict(body)
@@ -49,7 +59,7 @@ class OpenAIDialect:
         if dep.api_key:
             headers["authorization"] = f"Bearer {dep.api_key}"
         headers.update(dep.headers)
-        return UpstreamRequest("POST", f"{dep.base_url}/embeddings", headers, orjson.dumps(out))
+        return UpstreamRequest("POST", upstream_url(dep, "/embeddings"), headers, orjson.dumps(out), dep)
 
     def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:
         data: Any = orjson.loads(raw)
@@ -70,8 +80,10 @@ class AzureDialect(OpenAIDialect):
     name = "azure"
 
     def _url(self, dep: Deployment, op: str) -> str:
-        version = dep.option("api_version", "2024-10-21")
-        return f"{dep.base_url}/openai/deployments/{dep.upstream_model}/{op}?api-version={version}"
+        # The deployment name is one path segment whatever it holds (passthrough sends client names).
+        version = urllib.parse.quote(dep.option("api_version", "2024-10-21") or "", safe="")
+        deployment = path_segment(dep.upstream_model)
+        return upstream_url(dep, f"/openai/deployments/{deployment}/{op}?api-version={version}")
 
     def _headers(self, dep: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -82,11 +94,11 @@ class AzureDialect(OpenAIDialect):
 
     def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
         req = super().build_chat(dep, body, stream=stream)
-        return UpstreamRequest("POST", self._url(dep, "chat/completions"), self._headers(dep), req.body)
+        return UpstreamRequest("POST", self._url(dep, "chat/completions"), self._headers(dep), req.body, dep)
 
     def build_embeddings(self, dep: Deployment, body: JSON) -> UpstreamRequest:
         req = super().build_embeddings(dep, body)
-        return UpstreamRequest("POST", self._url(dep, "embeddings"), self._headers(dep), req.body)
+        return UpstreamRequest("POST", self._url(dep, "embeddings"), self._headers(dep), req.body, dep)
 
 
 def openai_error_info(raw: bytes) -> ErrorInfo:

@@ -1,6 +1,12 @@
 """The one shared HTTP runner: sends what a dialect built over the process's aiohttp session.
 
 Every way a call can go wrong ends up as an `AttemptFailed` with a kind the executor acts on.
+
+What the runner sends carries the provider's credentials, so: redirects are never followed (a 3xx is
+a failure of that deployment; the session refuses to follow one for any other caller too); a failure
+is described by its kind, never by an exception's repr or text (aiohttp puts the request's URL and
+headers there); and upstream words that reach a client or the ledger (error bodies, error events in
+streams) pass through `redact` first.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
+from satisfice.errors import GatewayError
 from satisfice.providers.base import Deployment, Dialect, StreamTranslator, UpstreamRequest
 from satisfice.providers.failures import AttemptFailed, FailureKind, classify_status, parse_retry_after
+from satisfice.providers.redact import redact, redact_bytes, redact_opt
 from satisfice.providers.results import Completion
 from satisfice.providers.sse import SSEParser
 from satisfice.usage import Usage, usage_from_openai
@@ -23,14 +32,57 @@ from satisfice.usage import Usage, usage_from_openai
 CONNECT_TIMEOUT_S = 10.0
 
 
+class RedirectRefused(aiohttp.ClientError):
+    """An upstream answered with a redirect, which this session never follows: a redirected request
+    would carry the provider's key headers (aiohttp drops only Authorization across origins) and the
+    prompt to wherever the Location points."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"upstream answered with a redirect (HTTP {status}), which is not followed")
+        self.status = status
+
+
+async def _refuse_redirect(
+    session: aiohttp.ClientSession, ctx: object, params: aiohttp.TraceRequestRedirectParams
+) -> None:
+    raise RedirectRefused(params.response.status)  # aiohttp closes the response on the way out
+
+
 def new_session(limit: int = 1000) -> aiohttp.ClientSession:
     # auto_decompress off: we relay bytes; no total timeout here, each call sets its own.
+    # The runner sends with allow_redirects=False; the trace is the safety net for every other use of
+    # the session (e.g. listing a passthrough provider's models): about to follow a redirect, it fails.
+    no_redirects = aiohttp.TraceConfig()
+    no_redirects.on_request_redirect.append(_refuse_redirect)
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),
+        trace_configs=[no_redirects],
     )
+
+
+def _why(e: BaseException) -> str:
+    """What went wrong, without the exception's text: aiohttp's exceptions carry the request's URL
+    and headers (credentials included), and parse errors quote the upstream's bytes."""
+    if isinstance(e, aiohttp.ServerTimeoutError):
+        return "the upstream did not answer in time"
+    if isinstance(e, aiohttp.ClientSSLError):
+        return "the TLS handshake with the upstream failed"
+    if isinstance(e, aiohttp.ClientConnectorError):
+        return e.os_error.strerror or type(e.os_error).__name__  # e.g. "Connection refused"
+    if isinstance(e, aiohttp.ServerDisconnectedError):
+        return "the upstream closed the connection"
+    if isinstance(e, aiohttp.ClientPayloadError):
+        return "the upstream sent a malformed or truncated body"
+    if isinstance(e, aiohttp.ClientResponseError):  # the status, if any, is the parser's, not the upstream's
+        return "the upstream sent a malformed HTTP response"
+    if isinstance(e, aiohttp.InvalidURL):
+        return "the upstream URL is invalid"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror  # e.g. "Connection reset by peer"
+    return type(e).__name__
 
 
 class HTTPRunner:
@@ -57,22 +109,40 @@ class HTTPRunner:
         # sock_read bounds every gap between two reads: a stalled stream fails without a timer per event.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=idle_timeout_s)
         try:
+            # encoded: the dialect built a percent-encoded URL (no requoting, no dot segments resolved)
             return await self.session.request(
-                req.method, req.url, data=req.body, headers=req.headers, timeout=timeout
+                req.method,
+                URL(req.url, encoded=True),
+                data=req.body,
+                headers=req.headers,
+                timeout=timeout,
+                allow_redirects=False,
             )
         except aiohttp.ClientConnectorError as e:
-            raise AttemptFailed(FailureKind.CONNECTION, f"cannot connect to upstream: {e.os_error}") from None
+            raise AttemptFailed(FailureKind.CONNECTION, f"cannot connect to upstream: {_why(e)}") from None
         except (aiohttp.ClientError, OSError) as e:
-            raise AttemptFailed(FailureKind.CONNECTION, f"upstream connection failed: {e!r}") from None
+            raise AttemptFailed(FailureKind.CONNECTION, f"upstream connection failed: {_why(e)}") from None
 
-    async def _fail(self, dialect: Dialect, resp: aiohttp.ClientResponse) -> AttemptFailed:
+    async def _fail(
+        self, dialect: Dialect, dep: Deployment | None, resp: aiohttp.ClientResponse
+    ) -> AttemptFailed:
+        """The failure a non-2xx answer amounts to (the response is released)."""
+        if resp.status < 400:
+            # A redirect (or another 3xx): never followed. The Location is not quoted: it may hold
+            # credentials, and naming it helps no client. It fails over; a deployment that keeps
+            # redirecting opens its circuit.
+            resp.release()
+            refused = RedirectRefused(resp.status)
+            return AttemptFailed(FailureKind.BAD_RESPONSE, str(refused), status=resp.status)
         try:
             raw = await resp.read()
         except (aiohttp.ClientError, OSError):
             raw = b""
         finally:
             resp.release()
-        info = dialect.error_info(resp.status, raw)
+        # Redacted before the dialect reads it (it may cut the text short, halfway through a secret)
+        # and after (what it decoded from JSON escapes).
+        info = dialect.error_info(resp.status, redact_bytes(raw, dep))
         retry_after = parse_retry_after(resp.headers.get("retry-after"))
         ms = resp.headers.get("retry-after-ms")
         if ms:
@@ -80,26 +150,32 @@ class HTTPRunner:
                 retry_after = float(ms) / 1000.0
         kind = classify_status(resp.status, info.context_window_exceeded)
         return AttemptFailed(
-            kind, info.message, status=resp.status, retry_after=retry_after, param=info.param, code=info.code
+            kind,
+            redact(info.message, dep),
+            status=resp.status,
+            retry_after=retry_after,
+            param=redact_opt(info.param, dep),
+            code=redact_opt(info.code, dep),
         )
 
     async def complete(self, dialect: Dialect, dep: Deployment, body: dict[str, Any]) -> Completion:
         """One non-streaming call. The caller bounds it with a timeout (cancellation closes the socket)."""
         req = dialect.build_chat(dep, body, stream=False)
         resp = await self._send(req)
-        if resp.status >= 400:
-            raise await self._fail(dialect, resp)
+        if resp.status >= 300:
+            raise await self._fail(dialect, dep, resp)
         try:
             raw = await resp.read()
         except (aiohttp.ClientError, OSError) as e:
             resp.close()
-            raise AttemptFailed(FailureKind.CONNECTION, f"upstream body cut short: {e!r}") from None
+            raise AttemptFailed(FailureKind.CONNECTION, f"upstream body cut short: {_why(e)}") from None
         finally:
             resp.release()
         try:
             parsed = dialect.parse_chat(dep, raw)
         except (ValueError, TypeError, KeyError) as e:
-            raise AttemptFailed(FailureKind.BAD_RESPONSE, f"unreadable upstream answer: {e}") from None
+            message = redact(f"unreadable upstream answer: {e}", dep)
+            raise AttemptFailed(FailureKind.BAD_RESPONSE, message) from None
         usage = usage_from_openai(parsed.get("usage"))
         if dialect.name != "openai" and dialect.name != "azure":
             raw = orjson.dumps(parsed)  # translated: serialise the OpenAI shape we built
@@ -110,19 +186,19 @@ class HTTPRunner:
     ) -> HTTPEventStream:
         req = dialect.build_chat(dep, body, stream=True)
         resp = await self._send(req, idle_timeout_s)
-        if resp.status >= 400:
-            raise await self._fail(dialect, resp)
-        return HTTPEventStream(resp, dialect.stream_translator(dep))
+        if resp.status >= 300:
+            raise await self._fail(dialect, dep, resp)
+        return HTTPEventStream(resp, dialect.stream_translator(dep), dep)
 
     async def post_json(self, req: UpstreamRequest, dialect: Dialect) -> bytes:
         """A plain JSON call (embeddings): the body on success, AttemptFailed otherwise."""
         resp = await self._send(req)
-        if resp.status >= 400:
-            raise await self._fail(dialect, resp)
+        if resp.status >= 300:
+            raise await self._fail(dialect, req.deployment, resp)
         try:
             return await resp.read()
         except (aiohttp.ClientError, OSError) as e:
-            raise AttemptFailed(FailureKind.CONNECTION, f"upstream body cut short: {e!r}") from None
+            raise AttemptFailed(FailureKind.CONNECTION, f"upstream body cut short: {_why(e)}") from None
         finally:
             resp.release()
 
@@ -130,9 +206,12 @@ class HTTPRunner:
 class HTTPEventStream:
     """OpenAI SSE events from an upstream response, translated when the upstream speaks another dialect."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, translator: StreamTranslator | None) -> None:
+    def __init__(
+        self, resp: aiohttp.ClientResponse, translator: StreamTranslator | None, dep: Deployment | None = None
+    ) -> None:
         self._resp = resp
         self._translator = translator
+        self._dep = dep  # whose secrets to keep out of error events and failures
         self.usage: Usage | None = None
         self.cost_usd: float | None = None  # HTTP providers never say: the catalog prices the usage
         self.events: list[bytes] = []  # kept to count tokens when the upstream reports no usage
@@ -163,7 +242,12 @@ class HTTPEventStream:
         except aiohttp.ServerTimeoutError:
             raise AttemptFailed(FailureKind.TIMEOUT, "the upstream stream stalled") from None
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as e:
-            raise AttemptFailed(FailureKind.CONNECTION, f"upstream stream cut short: {e!r}") from None
+            raise AttemptFailed(FailureKind.CONNECTION, f"upstream stream cut short: {_why(e)}") from None
+        except GatewayError as e:
+            # A translator quoting the upstream's error event (Anthropic `error`, Gemini in-band).
+            e.message = redact(e.message, self._dep)
+            e.args = (e.message,)
+            raise
         self.finished = True
 
     def _batch(self, parsed: list[tuple[str | None, bytes]]) -> list[bytes]:
@@ -176,6 +260,8 @@ class HTTPEventStream:
                     continue
                 if b'"usage"' in data:
                     self._read_usage(data)
+                if b'"error"' in data:  # an error event relayed as it is: it may quote the key it got
+                    data = redact_bytes(data, self._dep)
                 out.append(b"data: " + data + b"\n\n")
             else:
                 out.extend(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in translator.feed(name, data))

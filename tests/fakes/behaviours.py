@@ -22,11 +22,11 @@ import orjson
 Provider = Literal["openai", "anthropic", "gemini"]
 JSON = dict[str, Any]
 
-_NUM_TOKEN = re.compile(r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream)-(\d+)$")
+_NUM_TOKEN = re.compile(r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream|echokey)-(\d+)$")
 # slowafter-N-MS: the first N requests for this model name are fast, later ones wait MS (latency hedges)
 _SLOW_AFTER = re.compile(r"^slowafter-(\d+)-(\d+)$")
 _NUM_FIELDS = {"slow": "slow_ms", "chunkdelay": "chunkdelay_ms", "slowstream": "slowstream_ms"}
-_NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut")
+_NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut", echokey="echo_key")
 
 
 @dataclass
@@ -45,6 +45,10 @@ class Behaviour:
     ctx: bool = False
     nousage: bool = False
     slow_after: tuple[int, int] | None = None  # (fast requests, then ms of delay)
+    # Careless or hostile upstreams (secret-handling tests):
+    echo_key: int | None = None  # "echokey-401": an error with this status quoting the credentials received
+    echokeystream: bool = False  # a stream whose second event is an error quoting the credentials
+    garbage: bool = False  # a malformed HTTP response (a header line without a colon)
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -61,7 +65,7 @@ def parse_behaviour(model: str) -> Behaviour:
             b.retry_after = 1
         elif token in ("error500", "error503", "error400"):
             b.error_status = int(token[5:])
-        elif token in ("hang", "badjson", "ctx", "nousage"):
+        elif token in ("hang", "badjson", "ctx", "nousage", "echokeystream", "garbage"):
             setattr(b, token, True)
     return b
 
@@ -300,6 +304,34 @@ def error_body(provider: Provider, status: int, message: str | None = None, code
     if provider == "anthropic":
         return {"type": "error", "error": {"type": kind, "message": text}}
     return {"error": {"code": status, "message": text, "status": kind}}
+
+
+# Request headers whose values a careless upstream quotes back (the key headers of each provider,
+# and any configured header named like a secret).
+_CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
+
+
+def credentials(headers: dict[str, str]) -> str:
+    """The credentials a request carried, as a careless upstream would quote them."""
+    return " ".join(v for k, v in headers.items() if k in _CREDENTIAL_HEADERS or "secret" in k)
+
+
+def key_error(provider: Provider, status: int, creds: str) -> JSON:
+    """An error body quoting the credentials received; an OpenAI 400 quotes them in param and code too."""
+    body = error_body(provider, status, f"Incorrect API key provided: {creds}.")
+    if provider == "openai" and status == 400:
+        body["error"].update(param=f"api_key {creds}", code=f"invalid_api_key:{creds}")
+    return body
+
+
+def key_error_event(provider: Provider, creds: str) -> bytes:
+    """An error event inside a stream quoting the credentials received, in the provider's shape."""
+    message = f"mid-stream failure for key {creds}"
+    if provider == "anthropic":
+        return sse({"type": "error", "error": {"type": "overloaded_error", "message": message}}, "error")
+    if provider == "gemini":
+        return sse({"error": {"code": 500, "message": message, "status": "INTERNAL"}}, sep=b"\r\n\r\n")
+    return sse({"error": {"message": message, "type": "server_error", "param": None, "code": None}})
 
 
 def ctx_error(provider: Provider) -> JSON:

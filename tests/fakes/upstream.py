@@ -1,4 +1,4 @@
-"""A fake OpenAI + Anthropic + Gemini upstream on one port for end-to-end tests.
+"""A fake OpenAI (and Azure OpenAI) + Anthropic + Gemini upstream on one port for end-to-end tests.
 
 The model name picks a behaviour (see behaviours.py); every provider request is logged so tests can
 assert what the gateway sent. `FakeUpstream` runs it in a background thread; `python -m
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import signal
 import threading
 import time
@@ -31,11 +32,14 @@ from tests.fakes.behaviours import (
     anthropic_message,
     anthropic_stream,
     as_dict,
+    credentials,
     ctx_error,
     embeddings_response,
     error_body,
     gemini_answer,
     gemini_chunks,
+    key_error,
+    key_error_event,
     openai_answers,
     openai_completion,
     openai_stream,
@@ -100,6 +104,7 @@ def _logged(handler: LoggedHandler) -> Handler:
         rec: JSON = {
             "seq": state.seq,
             "path": request.path,
+            "raw_path": request.raw_path,  # as sent: percent-encoding kept, query included
             "method": request.method,
             "query": dict(request.query),
             "headers": {k.lower(): v for k, v in request.headers.items()},
@@ -143,6 +148,10 @@ async def _prepare(
             await asyncio.sleep(b.slow_after[1] / 1000)
     if b.hang:
         await asyncio.sleep(3600)
+    if b.echo_key is not None:
+        return _json(key_error(provider, b.echo_key, credentials(call.record["headers"])), b.echo_key)
+    if b.garbage:
+        return _garbage(request, call)
     if b.retry_after is not None:
         return _json(error_body(provider, 429), 429, {"Retry-After": str(b.retry_after)})
     if b.error_status is not None:
@@ -164,6 +173,27 @@ def _abort(request: web.Request, call: Call) -> None:
     call.record["aborted"] = True
     if request.transport is not None:
         request.transport.close()
+
+
+# A status line and a header line without a colon: aiohttp's client raises ClientResponseError.
+GARBAGE = b"HTTP/1.1 200 OK\r\nBad Header Line Without Colon\r\n\r\n"
+
+
+def _garbage(request: web.Request, call: Call) -> web.Response:
+    """Answer with a malformed HTTP response written straight to the socket, then hang up."""
+    call.record["aborted"] = True
+    if request.transport is not None:
+        request.transport.write(GARBAGE)
+        request.transport.close()
+    return web.Response()  # never sent: the connection is gone
+
+
+def _key_stream(call: Call, b: Behaviour, events: Iterable[bytes], provider: Provider) -> Iterable[bytes]:
+    """With "echokeystream", the stream's first event and then an error event quoting the key."""
+    if not b.echokeystream:
+        return events
+    first = list(itertools.islice(events, 1))
+    return [*first, key_error_event(provider, credentials(call.record["headers"]))]
 
 
 async def _send_json(request: web.Request, call: Call, b: Behaviour, payload: Any) -> web.StreamResponse:
@@ -219,7 +249,7 @@ async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
     if body.get("stream") is True:
         include_usage = bool(as_dict(body.get("stream_options")).get("include_usage")) and not b.nousage
         events = openai_stream(answers, model, seq, include_usage, logprobs)
-        return await _send_stream(request, call, b, events)
+        return await _send_stream(request, call, b, _key_stream(call, b, events, "openai"))
     return await _send_json(request, call, b, openai_completion(answers, model, seq, not b.nousage, logprobs))
 
 
@@ -249,7 +279,8 @@ async def anthropic_messages(request: web.Request, call: Call) -> web.StreamResp
         return _json(error_body("anthropic", 400, problem), 400)
     ans, model, seq = anthropic_answer(body), call.model, call.record["seq"]
     if body.get("stream") is True:
-        return await _send_stream(request, call, b, anthropic_stream(ans, model, seq, not b.nousage))
+        events = _key_stream(call, b, anthropic_stream(ans, model, seq, not b.nousage), "anthropic")
+        return await _send_stream(request, call, b, events)
     return await _send_json(request, call, b, anthropic_message(ans, model, seq, not b.nousage))
 
 
@@ -273,7 +304,8 @@ async def gemini_model(request: web.Request, call: Call) -> web.StreamResponse:
     if request.query.get("alt") != "sse":  # without alt=sse Gemini streams one JSON array
         return await _send_json(request, call, b, chunks)
     # Gemini separates SSE events with CRLF pairs.
-    return await _send_stream(request, call, b, (sse(c, sep=b"\r\n\r\n") for c in chunks))
+    events = (sse(c, sep=b"\r\n\r\n") for c in chunks)
+    return await _send_stream(request, call, b, _key_stream(call, b, events, "gemini"))
 
 
 # --- control API and app ---------------------------------------------------------------------------
@@ -292,6 +324,19 @@ async def health(request: web.Request) -> web.StreamResponse:
     return _json({"ok": True})
 
 
+async def redirect(request: web.Request, call: Call) -> web.StreamResponse:
+    """/_fake/redirect/{port}/{tail}: 307 to http://127.0.0.1:{port}/{tail} (another origin when the
+    port is another server's), query kept: an upstream base URL under it redirects every call."""
+    query = f"?{request.query_string}" if request.query_string else ""
+    location = f"http://{HOST}:{request.match_info['port']}/{request.match_info['tail']}{query}"
+    return web.Response(status=307, headers={"Location": location})
+
+
+async def redirect_loop(request: web.Request, call: Call) -> web.StreamResponse:
+    """/_fake/loop/{tail}: 307 to the very same URL, forever."""
+    return web.Response(status=307, headers={"Location": str(request.url)})
+
+
 async def not_found(request: web.Request, call: Call) -> web.StreamResponse:
     return _json(error_body("openai", 404, f"Unknown path {request.method} {request.path}"), 404)
 
@@ -302,11 +347,16 @@ def make_app(state: FakeState | None = None) -> web.Application:
     app.router.add_post("/v1/chat/completions", _logged(openai_chat))
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/embeddings", _logged(openai_embeddings))
+    # Azure OpenAI: the deployment name (in the path) picks the behaviour.
+    app.router.add_post("/openai/deployments/{target}/chat/completions", _logged(openai_chat))
+    app.router.add_post("/openai/deployments/{target}/embeddings", _logged(openai_embeddings))
     app.router.add_post("/v1/messages", _logged(anthropic_messages))
     app.router.add_post("/v1beta/models/{target}", _logged(gemini_model))  # "{model}:{method}" in one segment
     app.router.add_get("/_fake/requests", fake_requests)
     app.router.add_post("/_fake/reset", fake_reset)
     app.router.add_get("/health", health)
+    app.router.add_route("*", "/_fake/redirect/{port:[0-9]+}/{tail:.*}", _logged(redirect))
+    app.router.add_route("*", "/_fake/loop/{tail:.*}", _logged(redirect_loop))
     app.router.add_route("*", "/{tail:.*}", _logged(not_found))  # logged, so a wrong path shows up
     return app
 
