@@ -52,6 +52,7 @@ def standard_config(up: FakeUpstream) -> dict[str, Any]:
                 "name": "openai",
                 "base_url": up.openai_base,
                 "api_key": "${FAKE_OPENAI_KEY}",
+                "headers": {"openai-organization": "org-test"},
                 "passthrough": True,
             },
             {"name": "anthropic", "base_url": up.anthropic_base, "api_key": "sk-ant-test"},

@@ -165,7 +165,7 @@ def test_route_cheapest_picks_the_cheapest_candidate(client: openai.OpenAI, gate
     assert row["savings_usd"] == pytest.approx(row["baseline_cost_usd"] - row["cost_usd"])
 
 
-def test_models_list_conforms(client: openai.OpenAI, gateway: GatewayProcess) -> None:
+def test_models_list_conforms(client: openai.OpenAI, gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     with urllib.request.urlopen(gateway.base_url + "/models") as r:
         body = json.loads(r.read())
     validate("ListModelsResponse", body)
@@ -173,6 +173,8 @@ def test_models_list_conforms(client: openai.OpenAI, gateway: GatewayProcess) ->
     assert {"gpt-4o-mini", "claude-3-5-haiku", "gemini-2.0-flash", "fallback", "auto"} <= ids
     assert "mock-gpt" in ids  # the passthrough endpoint's own list is merged in
     assert client.models.list().data
+    listed = [r for r in upstream.requests() if r["path"] == "/v1/models"]
+    assert listed and listed[-1]["headers"]["openai-organization"] == "org-test"  # sent as chat calls send it
 
 
 def test_embeddings_pass_through(client: openai.OpenAI, gateway: GatewayProcess) -> None:

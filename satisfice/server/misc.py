@@ -81,7 +81,9 @@ class MiscEndpoints:
         for p in self.directory.providers.values():
             if not p.passthrough or p.dialect != "openai":
                 continue
+            # As a chat call sends them: the key, then the provider's configured headers.
             headers = {"authorization": f"Bearer {p.api_key}"} if p.api_key else {}
+            headers.update(p.headers)
             try:
                 async with (
                     asyncio.timeout(2.0),

@@ -253,7 +253,7 @@ async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
     return await _send_json(request, call, b, openai_completion(answers, model, seq, not b.nousage, logprobs))
 
 
-async def list_models(request: web.Request) -> web.StreamResponse:
+async def list_models(request: web.Request, call: Call) -> web.StreamResponse:
     data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in MODELS]
     return _json({"object": "list", "data": data})
 
@@ -345,7 +345,7 @@ def make_app(state: FakeState | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = state or FakeState()
     app.router.add_post("/v1/chat/completions", _logged(openai_chat))
-    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models", _logged(list_models))
     app.router.add_post("/v1/embeddings", _logged(openai_embeddings))
     # Azure OpenAI: the deployment name (in the path) picks the behaviour.
     app.router.add_post("/openai/deployments/{target}/chat/completions", _logged(openai_chat))
