@@ -26,7 +26,7 @@ from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
 from satisfice.providers.results import Completion, EventStream
 from satisfice.routing.directory import Target
-from satisfice.routing.executor import Attempt, Charger
+from satisfice.routing.executor import Attempt, Charger, InFlight
 from satisfice.routing.planner import Plan
 from satisfice.usage import Usage
 from satisfice.verify import Verdict, verify
@@ -44,6 +44,7 @@ class _Leg(Generic[R]):
     step: list[Target]
     task: asyncio.Future[R]
     log: list[Attempt]
+    flight: InFlight  # the call out now: what a cancel charges
     settled: bool = False
 
     def failed(self) -> bool:
@@ -56,20 +57,19 @@ class _Leg(Generic[R]):
         return next(a for a in reversed(self.log) if a.outcome == "ok")
 
 
-def _cancel(step: list[Target], charge: Charger, log: list[Attempt], started: float, seen: str = "") -> None:
+def _cancel(leg: _Leg[Any], charge: Charger, seen: str = "") -> None:
     """Record the loser of a race as a cancelled attempt carrying its charge."""
-    ran = time.perf_counter() - started
-    log.append(Attempt.cancelled(step[0], ran * 1000, charge(step[0], ran, seen)))
+    leg.log.append(Attempt.cancel(leg.flight, leg.step[0], charge, seen))
 
 
-async def _stop(leg: _Leg[R], charge: Charger, started: float, seen: str = "") -> R | None:
+async def _stop(leg: _Leg[R], charge: Charger, seen: str = "") -> R | None:
     """Cancel a leg still running (its upstream connection closes) and charge it through a cancelled
     attempt, logged before the wait so a client leaving meanwhile loses no charge. Returns a result
     it produced anyway (the caller releases it); a leg that already ended is left to the caller."""
     if leg.settled or leg.task.done():
         return None
     leg.settled = True
-    _cancel(leg.step, charge, leg.log, started, seen)
+    _cancel(leg, charge, seen)
     leg.task.cancel()
     await asyncio.wait({leg.task})
     if not leg.answered():
@@ -114,9 +114,9 @@ async def speculate(
 
     def run(step: list[Target]) -> _Leg[Result]:
         log: list[Attempt] = []
-        sub = dataclasses.replace(plan, targets=step, steps=None)
-        call = runner.executor.run(sub, lambda t: runner.complete_one(t.dep, body), log)
-        return _Leg(step, asyncio.ensure_future(call), log)
+        sub, flight = dataclasses.replace(plan, targets=step, steps=None), InFlight()
+        call = runner.executor.run(sub, lambda t: runner.complete_one(t.dep, body), log, flight)
+        return _Leg(step, asyncio.ensure_future(call), log, flight)
 
     def paid(leg: _Leg[Result]) -> tuple[Target, Completion, Usage, float]:
         """A leg's answer and its cost, noted on its attempt (summed if the request ends unanswered)."""
@@ -140,7 +140,7 @@ async def speculate(
             answered = cheap.ok_attempt()
             answered.verdict, answered.message = outcome.verdict.value, outcome.reason()
             if not _escalates(outcome.verdict, cs.escalate_on_unsure):
-                await _stop(strong, charge, started)
+                await _stop(strong, charge)
                 lost = paid(strong)[3] if strong.answered() and not strong.settled else 0.0
                 return target, result, usage, spent + lost, f"{target.dep.model} won within the deadline"
             fallback = (target, result, usage)
@@ -154,7 +154,7 @@ async def speculate(
                 trail = f"{cheap_model} cancelled at {ms:.0f} ms: {strong.step[0].dep.model} answered first"
             else:
                 trail = f"{cheap_model} not done in {deadline_ms:g} ms"
-            await _stop(cheap, charge, started)
+            await _stop(cheap, charge)
         await asyncio.wait({strong.task})  # not `await strong.task`, which a client leaving cancels
         try:
             target, result, usage, cost = paid(strong)
@@ -170,7 +170,7 @@ async def speculate(
         # The client left (or the strong call failed): close and charge what still runs, and note
         # the cost of an answer that came but was not used.
         for leg in (cheap, strong):
-            await _stop(leg, charge, started)
+            await _stop(leg, charge)
             if leg.answered() and not leg.settled:  # (a failure is retrieved by the check)
                 paid(leg)
         attempts.extend(cheap.log + strong.log)
@@ -198,9 +198,9 @@ async def speculate_stream(
     started = time.perf_counter()
     events: list[bytes] = []  # the cheap stream's events so far (charged if it is cancelled)
 
-    async def read_cheap(log: list[Attempt]) -> Held:
+    async def read_cheap(log: list[Attempt], flight: InFlight) -> Held:
         sub = dataclasses.replace(plan, targets=cheap_step, steps=None)
-        target, (stream, first) = await runner.executor.run(sub, open_one, log)
+        target, (stream, first) = await runner.executor.run(sub, open_one, log, flight)
         events.append(first)
         try:
             async for event in aiter(stream):
@@ -227,7 +227,7 @@ async def speculate_stream(
 
     async def close_cheap() -> None:
         """Close the cheap stream unless it is the answer: charged what it sent, if still running."""
-        late = await _stop(cheap, charge, started, seen())
+        late = await _stop(cheap, charge, seen())
         if late is not None:
             await late[1].aclose()
         elif cheap.answered() and not cheap.settled:  # it ended, but is not used
@@ -235,22 +235,24 @@ async def speculate_stream(
 
     async def close_strong() -> None:
         """Close the strong stream, opening or opened: one cancelled attempt, charged."""
-        late = await _stop(strong, charge, started)
+        late = await _stop(strong, charge)
         if late is None and strong.answered() and not strong.settled:
             strong.settled = True
             late = strong.task.result()
             strong.log[:] = [a for a in strong.log if a.outcome != "ok"]  # logged once, as cancelled
-            _cancel(strong_step, charge, strong.log, started, event_text(late[1][1]))
+            _cancel(strong, charge, event_text(late[1][1]))
         if late is not None:
             await late[1][0].aclose()
 
-    strong_log: list[Attempt] = []
+    strong_log, strong_flight = list[Attempt](), InFlight()
     opening = runner.executor.run(
-        dataclasses.replace(plan, targets=strong_step, steps=None), open_one, strong_log
+        dataclasses.replace(plan, targets=strong_step, steps=None), open_one, strong_log, strong_flight
     )
-    strong = _Leg(strong_step, asyncio.ensure_future(opening), strong_log)
-    cheap_log: list[Attempt] = []
-    cheap = _Leg(cheap_step, asyncio.ensure_future(read_cheap(cheap_log)), cheap_log)
+    strong = _Leg(strong_step, asyncio.ensure_future(opening), strong_log, strong_flight)
+    cheap_log, cheap_flight = list[Attempt](), InFlight()
+    cheap = _Leg(
+        cheap_step, asyncio.ensure_future(read_cheap(cheap_log, cheap_flight)), cheap_log, cheap_flight
+    )
     spent = 0.0
     try:
         await _await_cheap(cheap, strong, started + cs.speculative_deadline_ms / 1000, strong_ends=False)

@@ -40,6 +40,7 @@ STRONG_NAMES = (
     "slow-300+strong3",
     "error500+strongdown",
     "slow-300+strong4",
+    "ratelimit+strongrl",
 )
 CHEAP = [
     *(model(name, 0.01, 0.6) for name in WEAK_NAMES),
@@ -150,6 +151,7 @@ def cascade_gateway(
         # before a cheap win cancels it (an instant answer could cancel it before it was sent).
         "race": race([RACER, "slow-3000+strong"], 1500),
         "race-est": race(["plain", "slow-400+strong2"], 300),
+        "race-backoff": race([RACER, "ratelimit+strongrl"], 1000),
         "race-drip": race(["chunkdelay-50+drip", "gpt-4o"], 300),
         # the strong model answers after the deadline: the cheap one is then cancelled for being late
         "race-slow": race(["slow-800+cheapslow", "slow-300+strong3"], 200),
@@ -268,6 +270,21 @@ def test_speculative_cheap_wins_and_the_strong_request_is_cancelled_and_charged(
     assert row["cost_usd"] == pytest.approx(
         attempts[RACER]["cost_usd"] + attempts["slow-3000+strong"]["cost_usd"]
     )
+
+
+def test_a_racer_cancelled_while_waiting_to_retry_is_not_billed(cascade_gateway: GatewayProcess) -> None:
+    """The strong call got a 429 and waits out its Retry-After (1 s) when the cheap answer wins:
+    no call of it is out, so nothing is billed (it was charged a prompt before)."""
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="race-backoff", messages=[{"role": "user", "content": "quick question"}]
+    )
+    assert raw.headers["x-satisfice-model"] == RACER
+    row = cascade_gateway.row(raw.headers["x-satisfice-request-id"])
+    strong = [a for a in json.loads(row["attempts"]) if a["model"] == "ratelimit+strongrl"]
+    assert [a["outcome"] for a in strong] == ["rate_limited", "cancelled"]
+    assert strong[1]["cost_usd"] == 0 and "not billed" in strong[1]["message"]
+    racer = next(a for a in json.loads(row["attempts"]) if a["model"] == RACER)
+    assert row["cost_usd"] == pytest.approx(racer["cost_usd"])
 
 
 def test_speculative_slow_cheap_loses_to_the_strong_model(

@@ -33,6 +33,16 @@ Charger = Callable[[Target, float, str], CancelCharge]
 
 
 @dataclass(slots=True)
+class InFlight:
+    """The call a run has out now, so a race that cancels the run charges that call: None before
+    the first call is sent and while waiting to retry (nothing is billed then); after an answer,
+    the target that gave it (a stream it opened may still be running)."""
+
+    target: Target | None = None
+    since: float = 0.0  # time.perf_counter() when that call was sent
+
+
+@dataclass(slots=True)
 class Attempt:
     provider: str
     model: str
@@ -61,6 +71,28 @@ class Attempt:
             cost_usd=charge.cost_usd,
             tokens=charge.tokens,
         )
+
+    @classmethod
+    def withdrawn(cls, target: Target) -> Attempt:
+        """A racer cancelled with no call out (not sent yet, or waiting to retry): nothing billed."""
+        return cls(
+            target.dep.provider,
+            target.dep.model,
+            "cancelled",
+            0.0,
+            message="no call was out (not sent yet, or waiting to retry): not billed",
+            cost_usd=0.0,
+            tokens=0,
+        )
+
+    @classmethod
+    def cancel(cls, flight: InFlight, fallback: Target, charge: Charger, seen: str = "") -> Attempt:
+        """The attempt of a racer cancelled now: its call in flight, charged (`Charger`) for the
+        time since that call was sent, or `withdrawn` (on `fallback`) when none was out."""
+        if flight.target is None:
+            return cls.withdrawn(fallback)
+        ran = time.perf_counter() - flight.since
+        return cls.cancelled(flight.target, ran * 1000, charge(flight.target, ran, seen))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -107,8 +139,11 @@ class Executor:
         plan: Plan,
         call: Callable[[Target], Awaitable[T]],
         attempts: list[Attempt],
+        flight: InFlight | None = None,
     ) -> tuple[Target, T]:
-        """Try the plan's targets in order until one answers; raise the right GatewayError if none does."""
+        """Try the plan's targets in order until one answers; raise the right GatewayError if none does.
+        `flight`, when given, follows the call out at each moment (see InFlight)."""
+        flight = flight if flight is not None else InFlight()
         rel = plan.reliability
         deadline = self.clock() + rel.deadline_s
         last: AttemptFailed | None = None
@@ -132,6 +167,7 @@ class Executor:
                         deadline_hit=True,
                     )
                 started = self.clock()
+                flight.target, flight.since = target, time.perf_counter()
                 try:
                     async with asyncio.timeout(min(rel.timeout_s, remaining)):
                         result = await call(target)
@@ -150,6 +186,7 @@ class Executor:
                         Attempt(target.dep.provider, target.dep.model, "ok", (self.clock() - started) * 1000)
                     )
                     return target, result
+                flight.target = None  # a failed call is over: nothing is out while waiting to retry
                 attempts.append(
                     Attempt(
                         target.dep.provider,

@@ -16,7 +16,7 @@ import numpy as np
 from satisfice.errors import AllCandidatesFailed, GatewayError, UpstreamFailed
 from satisfice.providers.failures import FailureKind
 from satisfice.routing.directory import Target
-from satisfice.routing.executor import Attempt, Charger, Executor
+from satisfice.routing.executor import Attempt, Charger, Executor, InFlight
 from satisfice.routing.planner import Plan
 
 T = TypeVar("T")
@@ -85,7 +85,7 @@ class _Racer(Generic[T]):
     target: Target
     task: asyncio.Future[tuple[Target, T]]
     log: list[Attempt]
-    since: float
+    flight: InFlight  # the call out now: what a cancel charges
     settled: bool = False
 
 
@@ -105,9 +105,9 @@ class Hedger:
 
     def _start(self, plan: Plan, target: Target, call: Callable[[Target], Awaitable[T]]) -> _Racer[T]:
         log: list[Attempt] = []
-        alone = dataclasses.replace(plan, targets=[target])
-        task = asyncio.ensure_future(self.executor.run(alone, call, log))
-        return _Racer(target, task, log, time.perf_counter())
+        alone, flight = dataclasses.replace(plan, targets=[target]), InFlight()
+        task = asyncio.ensure_future(self.executor.run(alone, call, log, flight))
+        return _Racer(target, task, log, flight)
 
     async def run(
         self,
@@ -193,10 +193,9 @@ class Hedger:
         task = racer.task
         if task.done() and not task.cancelled() and task.exception() is not None:
             return  # it failed: its log says so, and a failed call is not billed
-        ran = time.perf_counter() - racer.since
-        cost = charge(racer.target, ran, "")
-        racer.log.append(Attempt.cancelled(racer.target, ran * 1000, cost))
-        self.spend.record(route, cost.cost_usd, extra=extra)
+        cancelled = Attempt.cancel(racer.flight, racer.target, charge)
+        racer.log.append(cancelled)
+        self.spend.record(route, cancelled.cost_usd or 0.0, extra=extra)
         task.cancel()
         await asyncio.wait({task})
         if not task.cancelled() and task.exception() is None:
