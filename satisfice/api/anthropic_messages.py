@@ -6,67 +6,103 @@ Requests are turned into the internal OpenAI chat-completions shape, answers bac
 Decisions a caller should know:
 
 * `max_tokens` becomes OpenAI `max_tokens` (what every OpenAI-compatible server understands).
-* `cache_control` hints are dropped: OpenAI-shaped upstreams reject unknown part fields.
-* `thinking` / `redacted_thinking` blocks in assistant turns are dropped; the `thinking` request
-  option is passed through as the key "thinking" for upstreams that understand it.
+* Anthropic-only options ride in one private key of the OpenAI body (`MESSAGES_EXTRAS`): `thinking`,
+  `top_k` and a top-level `cache_control`. The Anthropic dialect sends them all, the Gemini dialect
+  sends `top_k` as `topK`, and the OpenAI/Azure dialects drop the key (OpenAI rejects unknown
+  parameters), so a mixed route can pick any model.
+* `cache_control` hints on system blocks, content blocks (text, image, document, tool_use,
+  tool_result) and tools stay on the translated parts, messages and tools, where the Anthropic
+  dialect keeps them; the OpenAI dialects strip them again (and send the shape they would have got
+  without hints). A system prompt or message carrying hints is a list of text parts, not one string.
+* `output_config.format` (structured outputs, JSON schema) becomes `response_format: json_schema`,
+  so routes, constraints and verifiers see it; `output_config.effort` is dropped.
+* `thinking` / `redacted_thinking` blocks in assistant turns are dropped (an answer's thinking is
+  not returned either).
 * A `tool_result` becomes a role "tool" message; `is_error` prefixes its text with "Error: ".
   Images inside a tool_result cannot ride on a tool message, so they are moved into the user
   message that follows the tool messages.
-* `top_k` is dropped; server tools (web search, bash, ...) are rejected.
+* Server tools (web search, bash, ...) are rejected.
 * Unparseable tool-call arguments in an answer become `input: {}` so the message stays valid; the
   client's tool call then fails validation and the model can retry.
+* `count_tokens` answers with an offline count (`satisfice/tokens.py`: tiktoken's o200k or cl100k
+  encoding over the translated request). It is exact for no Anthropic model (their tokenizer is not
+  available offline): an estimate, close for text, rough for images and tools.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from satisfice.api.anthropic_messages_stream import MessagesStreamEncoder, stop_reason
-from satisfice.errors import InvalidRequest
+from satisfice import tokens
+from satisfice.api.anthropic_messages_stream import (
+    AnthropicEncoder,
+    MessagesStreamEncoder,
+    anthropic_usage,
+    error_type,
+    error_type_for,
+    stop_reason,
+)
+from satisfice.api.openai_request import validate_chat_request
+from satisfice.errors import GatewayError, InvalidRequest
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
+
+if TYPE_CHECKING:
+    from satisfice.routing.executor import Attempt
 
 JSON = dict[str, Any]
 
 __all__ = [
+    "AnthropicEncoder",
     "MessagesStreamEncoder",
+    "anthropic_error",
     "anthropic_error_body",
+    "count_message_tokens",
     "messages_request_to_openai",
     "openai_response_to_messages",
 ]
 
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
+# Upstream statuses that mean "overloaded": Anthropic's 529, and the 503 of busy servers.
+_OVERLOADED = frozenset({503, 529})
+# Gateway errors that stand for failed upstream calls (see routing/executor.py `_final`).
+_UPSTREAM_FAILURES = frozenset({"upstream_error", "all_candidates_failed"})
 
 
-def anthropic_error_body(status: int, message: str) -> JSON:
-    """The Anthropic error body for an HTTP status."""
-    kind = _ERROR_TYPES.get(status)
-    if kind is None:
-        kind = "api_error" if status >= 500 else "invalid_request_error"
-    return {"type": "error", "error": {"type": kind, "message": message}}
+def anthropic_error_body(status: int, message: str, kind: str | None = None) -> JSON:
+    """The Anthropic error body for an HTTP status (or an explicit error type)."""
+    return {"type": "error", "error": {"type": kind or error_type_for(status), "message": message}}
+
+
+def anthropic_error(err: GatewayError, attempts: Sequence[Attempt] = ()) -> tuple[int, JSON]:
+    """The HTTP status and Anthropic error body for a request that failed before answering.
+
+    When every upstream call that was made failed as overloaded (HTTP 529 or 503), the request is
+    answered 529 `overloaded_error`, as Anthropic itself does, so clients back off (the SDK raises
+    OverloadedError) instead of seeing a generic 502."""
+    made = [a for a in attempts if a.outcome not in ("circuit_open", "cancelled", "ok")]
+    if err.code in _UPSTREAM_FAILURES and made and all(a.status in _OVERLOADED for a in made):
+        return 529, anthropic_error_body(529, err.message)
+    return err.status, anthropic_error_body(err.status, err.message, error_type(err))
 
 
 # -- request ---------------------------------------------------------------------------------------
 
 
-def messages_request_to_openai(body: Any) -> JSON:
-    """Validate an Anthropic Messages request and return the equivalent OpenAI chat body."""
+def messages_request_to_openai(body: Any, *, count_only: bool = False) -> JSON:
+    """Validate an Anthropic Messages request and return the equivalent OpenAI chat body.
+
+    `count_only`: a `count_tokens` request, which has no `max_tokens`."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a string.", param="model")
     max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+    if count_only and max_tokens is None:
+        pass  # count_tokens takes no max_tokens
+    elif isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InvalidRequest("'max_tokens' is required and must be a positive integer.", param="max_tokens")
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
@@ -79,7 +115,9 @@ def messages_request_to_openai(body: Any) -> JSON:
     for i, msg in enumerate(raw_messages):
         messages.extend(_message(msg, f"messages[{i}]"))
 
-    out: JSON = {"model": model, "messages": messages, "max_tokens": max_tokens}
+    out: JSON = {"model": model, "messages": messages}
+    if max_tokens is not None:
+        out["max_tokens"] = max_tokens
     for key in ("temperature", "top_p"):
         value = body.get(key)
         if value is not None:
@@ -96,22 +134,94 @@ def messages_request_to_openai(body: Any) -> JSON:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
-    if body.get("stream") is True:
+    if body.get("stream") is True and not count_only:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
-    if body.get("thinking") is not None:
-        out["thinking"] = body["thinking"]
+    _output_config(body, out)
+    extras = _extras(body)
+    if _has_cache_hints(out):
+        extras["cache_hints"] = True  # tells the OpenAI dialects to strip them
+    if extras:
+        out[MESSAGES_EXTRAS] = extras
     return out
 
 
-def _system_text(system: Any) -> str | None:
+def _extras(body: JSON) -> JSON:
+    """The Anthropic-only options (see the module doc)."""
+    extras: JSON = {}
+    thinking = body.get("thinking")
+    if thinking is not None:
+        if not isinstance(thinking, dict) or not isinstance(thinking.get("type"), str):
+            raise InvalidRequest("'thinking' must be an object with a 'type'.", param="thinking")
+        extras["thinking"] = thinking
+    top_k = body.get("top_k")
+    if top_k is not None:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+            raise InvalidRequest("'top_k' must be a non-negative integer.", param="top_k")
+        extras["top_k"] = top_k
+    cache_control = body.get("cache_control")
+    if cache_control is not None:
+        if not isinstance(cache_control, dict):
+            raise InvalidRequest("'cache_control' must be an object.", param="cache_control")
+        extras["cache_control"] = cache_control
+    return extras
+
+
+def _output_config(body: JSON, out: JSON) -> None:
+    config = body.get("output_config")
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise InvalidRequest("'output_config' must be an object.", param="output_config")
+    fmt = config.get("format")
+    if fmt is None:
+        return
+    schema = fmt.get("schema") if isinstance(fmt, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(schema, dict):
+        raise InvalidRequest(
+            "output_config.format must be {'type': 'json_schema', 'schema': {...}}.",
+            param="output_config.format",
+        )
+    # Not "strict": OpenAI's strict mode refuses schemas with optional properties.
+    out["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+
+
+def _has_cache_hints(out: JSON) -> bool:
+    for msg in out["messages"]:
+        if "cache_control" in msg:
+            return True
+        content = msg.get("content")
+        if isinstance(content, list) and any("cache_control" in part for part in content):
+            return True
+        if any("cache_control" in call for call in msg.get("tool_calls") or ()):
+            return True
+    return any("cache_control" in tool for tool in out.get("tools") or ())
+
+
+def _hinted(block: JSON, part: JSON) -> JSON:
+    """`part` with the block's cache_control hint, if it has one."""
+    hint = block.get("cache_control")
+    if hint is not None:
+        part["cache_control"] = hint
+    return part
+
+
+def count_message_tokens(body: Any) -> int:
+    """`POST /v1/messages/count_tokens`: an offline estimate of the request's input tokens (see the
+    module doc). Raises InvalidRequest as /v1/messages would for the same request."""
+    chat = validate_chat_request(messages_request_to_openai(body, count_only=True))
+    return tokens.count_prompt(chat, chat["model"])
+
+
+def _system_text(system: Any) -> str | list[JSON] | None:
+    """The system prompt: one string, or text parts when a block carries a cache_control hint."""
     if system is None:
         return None
     if isinstance(system, str):
         return system or None
     if not isinstance(system, list):
         raise InvalidRequest("'system' must be a string or a list of text blocks.", param="system")
-    texts: list[str] = []
+    parts: list[JSON] = []
     for j, block in enumerate(system):
         if (
             not isinstance(block, dict)
@@ -119,8 +229,10 @@ def _system_text(system: Any) -> str | None:
             or not isinstance(block.get("text"), str)
         ):
             raise InvalidRequest("'system' blocks must be text blocks.", param=f"system[{j}]")
-        texts.append(block["text"])
-    return "\n\n".join(texts) or None
+        parts.append(_hinted(block, {"type": "text", "text": block["text"]}))
+    if any("cache_control" in p for p in parts):
+        return parts
+    return "\n\n".join(p["text"] for p in parts) or None
 
 
 def _message(msg: Any, where: str) -> list[JSON]:
@@ -162,20 +274,20 @@ def _user(content: list[Any], where: str) -> list[JSON]:
         here = f"{where}[{j}]"
         kind = _block_type(block, here)
         if kind == "text":
-            parts.append({"type": "text", "text": _text(block, here)})
+            parts.append(_hinted(block, {"type": "text", "text": _text(block, here)}))
         elif kind == "image":
-            parts.append(_image(block, here))
+            parts.append(_hinted(block, _image(block, here)))
         elif kind == "document":
-            parts.append(_document(block, here))
+            parts.append(_hinted(block, _document(block, here)))
         elif kind == "tool_result":
-            tool_messages.append(_tool_result(block, here, parts))
+            tool_messages.append(_hinted(block, _tool_result(block, here, parts)))
         elif kind == "tool_use":
             raise InvalidRequest("tool_use blocks belong in assistant messages.", param=f"{here}.type")
         else:
             raise InvalidRequest(f"Unsupported content block type {kind!r}.", param=f"{here}.type")
     if not parts:
         return tool_messages
-    if len(parts) == 1 and parts[0]["type"] == "text":
+    if len(parts) == 1 and parts[0]["type"] == "text" and "cache_control" not in parts[0]:
         return [*tool_messages, {"role": "user", "content": parts[0]["text"]}]
     return [*tool_messages, {"role": "user", "content": parts}]
 
@@ -239,13 +351,13 @@ def _tool_result(block: JSON, here: str, parts: list[JSON]) -> JSON:
 
 
 def _assistant(content: list[Any], where: str) -> JSON:
-    texts: list[str] = []
+    texts: list[JSON] = []
     tool_calls: list[JSON] = []
     for j, block in enumerate(content):
         here = f"{where}[{j}]"
         kind = _block_type(block, here)
         if kind == "text":
-            texts.append(_text(block, here))
+            texts.append(_hinted(block, {"type": "text", "text": _text(block, here)}))
         elif kind == "tool_use":
             name, tool_id = block.get("name"), block.get("id")
             if not isinstance(name, str) or not isinstance(tool_id, str):
@@ -254,16 +366,17 @@ def _assistant(content: list[Any], where: str) -> JSON:
             if not isinstance(tool_input, dict):
                 raise InvalidRequest("tool_use input must be an object.", param=f"{here}.input")
             arguments = orjson.dumps(tool_input).decode()
-            tool_calls.append(
-                {"id": tool_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-            )
+            fn = {"name": name, "arguments": arguments}
+            tool_calls.append(_hinted(block, {"id": tool_id, "type": "function", "function": fn}))
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
             raise InvalidRequest(
                 f"Unsupported content block type {kind!r} in an assistant message.", param=f"{here}.type"
             )
-    out: JSON = {"role": "assistant", "content": "".join(texts) if texts else None}
+    out: JSON = {"role": "assistant", "content": "".join(t["text"] for t in texts) if texts else None}
+    if any("cache_control" in t for t in texts):
+        out["content"] = texts
     if tool_calls:
         out["tool_calls"] = tool_calls
     elif out["content"] is None:
@@ -293,7 +406,7 @@ def _tools(body: JSON, out: JSON) -> None:
             fn: JSON = {"name": name, "parameters": schema}
             if isinstance(tool.get("description"), str):
                 fn["description"] = tool["description"]
-            tools.append({"type": "function", "function": fn})
+            tools.append(_hinted(tool, {"type": "function", "function": fn}))
         if tools:
             out["tools"] = tools
     choice = body.get("tool_choice")
@@ -356,9 +469,6 @@ def openai_response_to_messages(resp: JSON, *, model: str) -> JSON:
             }
         )
     reason, sequence = stop_reason(choice.get("finish_reason"), choice.get("stop_reason"))
-    usage = resp.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
-    cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
     return {
         "id": message_id_from(resp.get("id")),
         "type": "message",
@@ -367,10 +477,5 @@ def openai_response_to_messages(resp: JSON, *, model: str) -> JSON:
         "content": content,
         "stop_reason": reason,
         "stop_sequence": sequence,
-        "usage": {
-            "input_tokens": max(int(usage.get("prompt_tokens") or 0) - cached, 0),
-            "output_tokens": int(usage.get("completion_tokens") or 0),
-            "cache_read_input_tokens": cached,
-            "cache_creation_input_tokens": 0,
-        },
+        "usage": anthropic_usage(resp.get("usage")),
     }

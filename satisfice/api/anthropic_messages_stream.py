@@ -1,10 +1,24 @@
-"""OpenAI `chat.completion.chunk` stream -> Anthropic Messages SSE, for the gateway's /v1/messages."""
+"""OpenAI `chat.completion.chunk` stream -> Anthropic Messages SSE, for the gateway's /v1/messages.
+
+Anthropic's stream format has one content block open at a time: a block starts, gets its deltas and
+stops before the next one starts. OpenAI streams may interleave the argument fragments of parallel
+tool calls (index 0, then 1, then 0 again). So the first tool call streams live in its open block,
+which stays open until the stream ends; every later tool call (and any text after a tool call) is
+held and sent whole, in order of appearance, when the stream ends. Text before the first tool call
+streams live as usual.
+
+A stream that ends without a finish reason, or with an in-band error object (`{"error": {...}}`,
+what OpenAI-compatible servers send when they fail mid-stream), ends with an Anthropic `error` event,
+never with a normal `message_stop`: the answer is incomplete.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+
+from satisfice.errors import GatewayError, UpstreamFailed
 
 JSON = dict[str, Any]
 
@@ -14,6 +28,37 @@ _STOP_REASONS = {
     "function_call": "tool_use",
     "content_filter": "refusal",
 }
+
+# Anthropic's error types by HTTP status (`anthropic.types.shared.ErrorObject`).
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+KNOWN_ERROR_TYPES = frozenset(ERROR_TYPES.values())
+INCOMPLETE = "The upstream stream ended before the answer was complete (no finish reason was sent)."
+
+
+def error_type_for(status: int) -> str:
+    kind = ERROR_TYPES.get(status)
+    if kind is None:
+        kind = "api_error" if status >= 500 else "invalid_request_error"
+    return kind
+
+
+def error_type(err: GatewayError) -> str:
+    """The Anthropic error type of a gateway error: an Anthropic upstream's own type when the error
+    carries it as its code (e.g. a mid-stream `overloaded_error`), else the one of its status."""
+    if err.code in KNOWN_ERROR_TYPES:
+        return err.code
+    return error_type_for(err.status)
 
 
 def stop_reason(finish_reason: Any, matched_stop: Any = None) -> tuple[str, str | None]:
@@ -29,8 +74,43 @@ def stop_reason(finish_reason: Any, matched_stop: Any = None) -> tuple[str, str 
     return "end_turn", None
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def anthropic_usage(usage: Any) -> JSON:
+    """An OpenAI `usage` object -> Anthropic usage counts.
+
+    Anthropic's `input_tokens` excludes both cache reads and cache writes; OpenAI's `prompt_tokens`
+    includes them. Cache reads are `prompt_tokens_details.cached_tokens`; cache writes are
+    `prompt_tokens_details.cache_write_tokens` (what our Anthropic dialect and OpenRouter report) or
+    a top-level `cache_creation_input_tokens` (LiteLLM's convention).
+    """
+    if not isinstance(usage, dict):
+        usage = {}
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    read = _count(details.get("cached_tokens"))
+    write = _count(details.get("cache_write_tokens")) or _count(usage.get("cache_creation_input_tokens"))
+    return {
+        "input_tokens": max(_count(usage.get("prompt_tokens")) - read - write, 0),
+        "output_tokens": _count(usage.get("completion_tokens")),
+        "cache_read_input_tokens": read,
+        "cache_creation_input_tokens": write,
+    }
+
+
 def sse(event: str, data: JSON) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _in_band_error(err: Any) -> tuple[str, str]:
+    """(message, Anthropic type) of an in-band error object."""
+    if not isinstance(err, dict):
+        return str(err), "api_error"
+    message = err.get("message")
+    kind = next((k for k in (err.get("type"), err.get("code")) if k in KNOWN_ERROR_TYPES), "api_error")
+    return str(message or "The upstream stream failed."), str(kind)
 
 
 class MessagesStreamEncoder:
@@ -38,7 +118,7 @@ class MessagesStreamEncoder:
 
     Call `start()` first, `feed()` per chunk, then `finish()` (or `error()` on failure). Reasoning
     deltas are not forwarded: a thinking block without a valid signature could not be sent back to
-    Anthropic. Only choice 0 is encoded.
+    Anthropic. Only choice 0 is encoded. See the module doc for how tool calls are ordered.
     """
 
     def __init__(self, model: str, message_id: str, input_tokens_estimate: int) -> None:
@@ -50,10 +130,18 @@ class MessagesStreamEncoder:
         self._open: int | None = None  # index of the open content block
         self._open_kind: str | None = None
         self._next_index = 0
-        self._tool_blocks: dict[int, int] = {}  # OpenAI tool_calls index -> content block index
+        self._live_tool: int | None = None  # OpenAI tool_calls index streaming in the open block
+        self._tool_order: list[int] = []  # OpenAI tool_calls indexes in order of appearance
+        self._held: list[JSON] = []  # blocks sent whole at the end: {"block": ..., "parts": [...]}
+        self._held_tools: dict[int, JSON] = {}  # OpenAI tool_calls index -> its entry in _held
         self._finish_reason: Any = None
         self._matched_stop: Any = None
         self._usage: JSON | None = None
+
+    @property
+    def complete(self) -> bool:
+        """A finish reason arrived: the stream may end normally."""
+        return self._finish_reason is not None
 
     def start(self) -> bytes:
         if self._started:
@@ -81,6 +169,8 @@ class MessagesStreamEncoder:
     def feed(self, chunk: JSON) -> bytes:
         if self._done:
             return b""
+        if chunk.get("error") and not chunk.get("choices"):
+            return self.error(*_in_band_error(chunk["error"]))
         out = bytearray(self.start())
         usage = chunk.get("usage")
         if isinstance(usage, dict):
@@ -103,27 +193,24 @@ class MessagesStreamEncoder:
     def finish(self) -> bytes:
         if self._done:
             return b""
+        if not self.complete:
+            return self.error(INCOMPLETE)
         out = bytearray(self.start())
         out += self._close()
+        for held in self._held:
+            out += self._send_whole(held)
         self._done = True
         reason, sequence = stop_reason(self._finish_reason, self._matched_stop)
-        usage: JSON = {"output_tokens": 0}
-        if self._usage is not None:
-            details = self._usage.get("prompt_tokens_details") or {}
-            cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
-            # Cumulative totals: these replace message_start's estimate in SDK accumulators.
-            usage = {
-                "input_tokens": max(int(self._usage.get("prompt_tokens") or 0) - cached, 0),
-                "output_tokens": int(self._usage.get("completion_tokens") or 0),
-                "cache_read_input_tokens": cached,
-                "cache_creation_input_tokens": 0,
-            }
+        # Cumulative totals: these replace message_start's estimate in SDK accumulators.
+        usage = anthropic_usage(self._usage) if self._usage is not None else {"output_tokens": 0}
         delta = {"stop_reason": reason, "stop_sequence": sequence}
         out += sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
         out += sse("message_stop", {"type": "message_stop"})
         return bytes(out)
 
     def error(self, message: str, type: str = "api_error") -> bytes:
+        if self._done:
+            return b""
         self._done = True
         return sse("error", {"type": "error", "error": {"type": type, "message": message}})
 
@@ -142,35 +229,84 @@ class MessagesStreamEncoder:
         index, self._open, self._open_kind = self._open, None, None
         return sse("content_block_stop", {"type": "content_block_stop", "index": index})
 
+    def _delta(self, delta: JSON) -> bytes:
+        event = {"type": "content_block_delta", "index": self._open, "delta": delta}
+        return sse("content_block_delta", event)
+
+    def _send_whole(self, held: JSON) -> bytes:
+        block: JSON = held["block"]
+        out = self._open_block(block["type"], block)
+        text = "".join(held["parts"])
+        if text and block["type"] == "text":
+            out += self._delta({"type": "text_delta", "text": text})
+        elif text:
+            out += self._delta({"type": "input_json_delta", "partial_json": text})
+        return out + self._close()
+
     def _text(self, text: str) -> bytes:
+        if self._live_tool is not None:  # after a tool call: held, so the tool's block stays open
+            if not self._held or self._held[-1]["block"]["type"] != "text":
+                self._held.append({"block": {"type": "text", "text": ""}, "parts": []})
+            self._held[-1]["parts"].append(text)
+            return b""
         out = b""
-        if self._open is None or self._open_kind != "text":
+        if self._open_kind != "text":
             out = self._open_block("text", {"type": "text", "text": ""})
-        event = {
-            "type": "content_block_delta",
-            "index": self._open,
-            "delta": {"type": "text_delta", "text": text},
-        }
-        return out + sse("content_block_delta", event)
+        return out + self._delta({"type": "text_delta", "text": text})
 
     def _tool_call(self, call: JSON) -> bytes:
         index = call.get("index")
         if not isinstance(index, int):
             # Some servers omit `index`: a call with an id starts a new tool, else continue the last.
-            index = (
-                len(self._tool_blocks) if call.get("id") or not self._tool_blocks else max(self._tool_blocks)
-            )
+            order = self._tool_order
+            index = len(order) if call.get("id") or not order else order[-1]
         fn = call.get("function") or {}
+        arguments = fn.get("arguments")
+        arguments = arguments if isinstance(arguments, str) else ""
         out = b""
-        if index not in self._tool_blocks:
+        if index == self._live_tool:
+            pass
+        elif index in self._held_tools:
+            held = self._held_tools[index]
+            if not held["block"]["name"] and fn.get("name"):
+                held["block"]["name"] = str(fn["name"])
+            if arguments:
+                held["parts"].append(arguments)
+            return b""
+        else:
+            self._tool_order.append(index)
             tool_id = call.get("id") or f"toolu_{self.message_id.removeprefix('msg_')}_{index}"
             block = {"type": "tool_use", "id": str(tool_id), "name": str(fn.get("name") or ""), "input": {}}
+            if self._live_tool is not None:  # another tool's block is open: send this one whole later
+                held = {"block": block, "parts": [arguments] if arguments else []}
+                self._held.append(held)
+                self._held_tools[index] = held
+                return b""
+            self._live_tool = index
             out = self._open_block("tool_use", block)
-            self._tool_blocks[index] = self._next_index - 1
-        arguments = fn.get("arguments")
-        if not isinstance(arguments, str) or not arguments:
+        if not arguments:
             return out
-        # Deltas go to the tool's own block even if another block opened since (interleaved calls).
-        delta = {"type": "input_json_delta", "partial_json": arguments}
-        event = {"type": "content_block_delta", "index": self._tool_blocks[index], "delta": delta}
-        return out + sse("content_block_delta", event)
+        return out + self._delta({"type": "input_json_delta", "partial_json": arguments})
+
+
+class AnthropicEncoder:
+    """The relay's encoder for /v1/messages (`satisfice.server.relay.StreamEncoder`): OpenAI SSE
+    events in, Anthropic SSE out. A stream that ended without a finish reason fails (`finish` raises),
+    so the relay ends it with an error event and records the request as failed."""
+
+    def __init__(self, model: str, message_id: str, input_tokens: int) -> None:
+        self.inner = MessagesStreamEncoder(model, message_id, input_tokens)
+
+    def start(self) -> bytes:
+        return self.inner.start()
+
+    def feed(self, event: bytes) -> bytes:
+        return self.inner.feed(orjson.loads(event[6:]))  # strip "data: "
+
+    def finish(self) -> bytes:
+        if not self.inner.complete:
+            raise UpstreamFailed(INCOMPLETE)
+        return self.inner.finish()
+
+    def error(self, err: GatewayError) -> bytes:
+        return self.inner.error(err.message, error_type(err))

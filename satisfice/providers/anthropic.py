@@ -22,6 +22,7 @@ from satisfice.providers.anthropic_request import openai_to_anthropic
 from satisfice.providers.anthropic_stream import (
     AnthropicStreamTranslator,
     finish_reason,
+    openai_usage,
     usage_from_anthropic,
 )
 from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamRequest, upstream_url
@@ -127,7 +128,7 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
         "created": int(time.time()),
         "model": model,
         "choices": [choice],
-        "usage": usage_from_anthropic(msg.get("usage")).to_openai(),
+        "usage": openai_usage(usage_from_anthropic(msg.get("usage"))),
     }
 
 

@@ -3,8 +3,10 @@
 Decisions a caller should know:
 
 * All system/developer messages (wherever they sit) are hoisted into the top-level `system`. It is a
-  plain string for one uncached message, else a list of text blocks (cache_control on text parts is
-  kept, for clients that send Anthropic-style cache hints through the OpenAI shape).
+  plain string for one uncached message, else a list of text blocks.
+* Anthropic-style `cache_control` hints are kept where they sit in the OpenAI shape: on text, image
+  and file parts, on assistant `tool_calls` entries, on `tool` messages (the tool_result block) and on
+  tools. The /v1/messages translation puts them there; so can OpenAI-shaped clients.
 * Consecutive messages of the same role are merged into one turn, since Anthropic requires roles to
   alternate; consecutive `tool` messages become one user turn of `tool_result` blocks.
 * `response_format` has no native equivalent in the 2023-06-01 API: `json_object` / `json_schema`
@@ -16,7 +18,9 @@ Decisions a caller should know:
   `logprobs`, legacy `functions`, audio or `web_search_options` (`routing/constraints.py`): it
   skips the model, or refuses a request that named it. `seed`, `frequency_penalty`,
   `presence_penalty`, `logit_bias`, `reasoning_effort` and other OpenAI-only sampling hints are
-  dropped silently. `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged.
+  dropped silently. `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged, and so
+  are the Anthropic-only options the /v1/messages translation carries in `MESSAGES_EXTRAS`
+  (`thinking`, `top_k`, a top-level `cache_control`), which win over top-level ones.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ from satisfice.errors import InvalidRequest
 JSON = dict[str, Any]
 
 DEFAULT_MAX_TOKENS = 4096
+
+# The private key of an OpenAI body under which the /v1/messages translation carries Anthropic-only
+# options ({"thinking": ..., "top_k": ..., "cache_control": ..., "cache_hints": true}). The Anthropic
+# dialect sends them, Gemini sends top_k, and the OpenAI dialects drop the key (and, with
+# "cache_hints", the cache_control hints on parts) since OpenAI rejects what it does not know.
+MESSAGES_EXTRAS = "satisfice_messages_extras"
+_EXTRAS_SENT = ("thinking", "top_k", "cache_control")
 
 _JSON_OBJECT_INSTRUCTION = (
     "Respond with a single valid JSON object and nothing else: no prose, no markdown code fences."
@@ -89,6 +100,11 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
         out["metadata"] = {"user_id": user}
     if body.get("thinking") is not None:
         out["thinking"] = body["thinking"]
+    extras = body.get(MESSAGES_EXTRAS)
+    if isinstance(extras, dict):
+        for key in _EXTRAS_SENT:
+            if extras.get(key) is not None:
+                out[key] = extras[key]
     if stream:
         out["stream"] = True
     return out
@@ -139,7 +155,7 @@ def _copy_tools(body: JSON, out: JSON) -> None:
             entry["description"] = fn["description"]
         params = fn.get("parameters")
         entry["input_schema"] = params if isinstance(params, dict) else {"type": "object", "properties": {}}
-        tools.append(entry)
+        tools.append(_hinted(tool, entry))
     out["tools"] = tools
 
     choice = _tool_choice(body.get("tool_choice"))
@@ -204,11 +220,15 @@ def _text_blocks(content: Any, where: str) -> list[JSON]:
     return blocks
 
 
-def _text_block(part: JSON) -> JSON:
-    block: JSON = {"type": "text", "text": part["text"]}
-    if part.get("cache_control") is not None:
-        block["cache_control"] = part["cache_control"]
+def _hinted(source: JSON, block: JSON) -> JSON:
+    """`block` with the cache_control hint of the part, message or tool it came from, if any."""
+    if source.get("cache_control") is not None:
+        block["cache_control"] = source["cache_control"]
     return block
+
+
+def _text_block(part: JSON) -> JSON:
+    return _hinted(part, {"type": "text", "text": part["text"]})
 
 
 def _user_blocks(content: Any, where: str) -> list[JSON]:
@@ -224,9 +244,9 @@ def _user_blocks(content: Any, where: str) -> list[JSON]:
             if part["text"]:  # Anthropic rejects empty text blocks
                 blocks.append(_text_block(part))
         elif kind == "image_url":
-            blocks.append(_image_block(part.get("image_url"), here))
+            blocks.append(_hinted(part, _image_block(part.get("image_url"), here)))
         elif kind == "file":
-            blocks.append(_document_block(part.get("file"), here))
+            blocks.append(_hinted(part, _document_block(part.get("file"), here)))
         else:
             raise InvalidRequest(f"Unsupported content part type {kind!r} for Anthropic models.", param=here)
     return blocks
@@ -265,7 +285,7 @@ def _assistant_blocks(msg: JSON, i: int) -> list[JSON]:
     if isinstance(content, list):
         # Assistant parts may be text or refusal; both are plain text to Anthropic.
         texts = [
-            {"type": "text", "text": p.get("text") or p.get("refusal") or ""}
+            _hinted(p, {"type": "text", "text": p.get("text") or p.get("refusal") or ""})
             for p in content
             if isinstance(p, dict) and p.get("type") in ("text", "refusal")
         ]
@@ -291,7 +311,7 @@ def _assistant_blocks(msg: JSON, i: int) -> list[JSON]:
                 param=f"{here}.function.arguments",
             )
         tool_id = str(call.get("id") or "")
-        blocks.append({"type": "tool_use", "id": tool_id, "name": fn["name"], "input": parsed})
+        blocks.append(_hinted(call, {"type": "tool_use", "id": tool_id, "name": fn["name"], "input": parsed}))
     return blocks
 
 
@@ -308,4 +328,4 @@ def _tool_result(msg: JSON, i: int) -> JSON:
         parts = _text_blocks(content, f"messages[{i}].content")
         if parts:
             block["content"] = parts
-    return block
+    return _hinted(msg, block)

@@ -63,6 +63,18 @@ def usage_from_anthropic(raw: Any) -> Usage:
     return usage
 
 
+def openai_usage(usage: Usage) -> JSON:
+    """The OpenAI `usage` object for Anthropic counts: cache writes, which OpenAI has no field for,
+    are `prompt_tokens_details.cache_write_tokens` (OpenRouter's name), so the /v1/messages endpoint
+    can report `cache_creation_input_tokens` again."""
+    out = usage.to_openai()
+    if usage.cache_write_tokens:
+        details = dict(out.get("prompt_tokens_details") or {})
+        details["cache_write_tokens"] = usage.cache_write_tokens
+        out["prompt_tokens_details"] = details
+    return out
+
+
 class AnthropicStreamTranslator:
     """One per upstream stream. See `StreamTranslator` in providers/base.py for the contract.
 
@@ -100,14 +112,18 @@ class AnthropicStreamTranslator:
         if kind == "error":
             err = obj.get("error")
             message = err.get("message") if isinstance(err, dict) else None
-            raise UpstreamFailed(str(message or "Anthropic stream failed."))
+            err_type = err.get("type") if isinstance(err, dict) else None
+            # Anthropic's error type (e.g. overloaded_error) rides as the code, so /v1/messages
+            # clients get it back rather than a generic api_error.
+            code = err_type if isinstance(err_type, str) and err_type.endswith("_error") else None
+            raise UpstreamFailed(str(message or "Anthropic stream failed."), code=code)
         # ping, content_block_stop, message_stop and unknown future events carry nothing for us.
         return []
 
     def finish(self) -> list[JSON]:
         if self.usage is None:
             return []
-        return [{**self._base(), "choices": [], "usage": self.usage.to_openai()}]
+        return [{**self._base(), "choices": [], "usage": openai_usage(self.usage)}]
 
     # -- events ----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from satisfice.errors import InvalidRequest
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
 from satisfice.providers.gemini_schema import sanitize_schema
 
 JSON = dict[str, Any]
@@ -292,6 +293,12 @@ def _generation_config(body: JSON) -> JSON:
     ):
         if body.get(src) is not None:
             config[dst] = body[src]
+    # top_k: from the /v1/messages translation (Anthropic's option), or an OpenAI-shaped extra.
+    extras = body.get(MESSAGES_EXTRAS)
+    top_k = extras.get("top_k") if isinstance(extras, dict) else None
+    top_k = body.get("top_k") if top_k is None else top_k
+    if isinstance(top_k, int) and not isinstance(top_k, bool):
+        config["topK"] = top_k
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")

@@ -1,7 +1,9 @@
 """OpenAI-compatible dialect (OpenAI, Azure OpenAI, Together, Groq, vLLM, Ollama, ...).
 
 The upstream already speaks the internal shape, so translation is only the model id, the URL and
-the auth header; streams are relayed byte for byte (no translator).
+the auth header; streams are relayed byte for byte (no translator). The one exception: the
+Anthropic-only options the /v1/messages translation carries (`MESSAGES_EXTRAS`: thinking, top_k,
+cache_control hints) are dropped, since OpenAI rejects parameters it does not know.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
 from satisfice.providers.base import (
     JSON,
     Deployment,
@@ -39,6 +42,9 @@ class OpenAIDialect:
     def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
         out = dict(body)
         out["model"] = dep.upstream_model
+        extras = out.pop(MESSAGES_EXTRAS, None)
+        if isinstance(extras, dict) and extras.get("cache_hints"):
+            _strip_cache_hints(out)
         if stream:
             # Always ask for usage so the ledger is exact; the relay drops the usage chunk when the
             # client did not ask for it.
@@ -99,6 +105,50 @@ class AzureDialect(OpenAIDialect):
     def build_embeddings(self, dep: Deployment, body: JSON) -> UpstreamRequest:
         req = super().build_embeddings(dep, body)
         return UpstreamRequest("POST", self._url(dep, "embeddings"), self._headers(dep), req.body, dep)
+
+
+def _strip_cache_hints(out: JSON) -> None:
+    """Drop the cache_control hints the /v1/messages translation left on messages, parts, tool calls
+    and tools (`out` is a shallow copy: what it shares with the request is copied, never changed).
+    Content then takes the shape the translation gives it without hints: a system prompt of text
+    parts is one string again (joined by blank lines), an assistant's text parts one string, and a
+    user turn of one text part that text."""
+    messages: list[Any] = []
+    for msg in out.get("messages") or []:
+        if not isinstance(msg, dict):
+            messages.append(msg)
+            continue
+        msg = {k: v for k, v in msg.items() if k != "cache_control"}
+        content = msg.get("content")
+        if isinstance(content, list):
+            parts = [_unhinted(p) for p in content]
+            texts: list[str] = [
+                p["text"]
+                for p in parts
+                if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+            ]
+            all_text = len(texts) == len(parts)
+            role = msg.get("role")
+            if all_text and role == "system":
+                msg["content"] = "\n\n".join(texts)
+            elif all_text and role == "assistant":
+                msg["content"] = "".join(texts)
+            elif all_text and role == "user" and len(texts) == 1:
+                msg["content"] = texts[0]
+            else:
+                msg["content"] = parts
+        if isinstance(msg.get("tool_calls"), list):
+            msg["tool_calls"] = [_unhinted(c) for c in msg["tool_calls"]]
+        messages.append(msg)
+    out["messages"] = messages
+    if isinstance(out.get("tools"), list):
+        out["tools"] = [_unhinted(t) for t in out["tools"]]
+
+
+def _unhinted(item: Any) -> Any:
+    if isinstance(item, dict) and "cache_control" in item:
+        return {k: v for k, v in item.items() if k != "cache_control"}
+    return item
 
 
 def openai_error_info(raw: bytes) -> ErrorInfo:

@@ -42,6 +42,8 @@ def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
         app.router.add_get(f"{prefix}/models", misc.models)
         app.router.add_post(f"{prefix}/embeddings", misc.embeddings)
     app.router.add_post("/v1/messages", chat.messages)
+    app.router.add_post("/v1/messages/count_tokens", chat.count_tokens)
+    app.router.add_route("*", "/v1/messages{tail:.*}", chat.messages_fallback)  # Anthropic-style 404/405
     app.router.add_get("/health", misc.health)
     learner, cache = parts.planner.learner, parts.gateway.cache
     if learner is not None or cache is not None:

@@ -12,13 +12,14 @@ import orjson
 from aiohttp import web
 
 from satisfice.api.anthropic_messages import (
-    anthropic_error_body,
+    AnthropicEncoder,
+    anthropic_error,
+    count_message_tokens,
     messages_request_to_openai,
     openai_response_to_messages,
 )
-from satisfice.api.anthropic_messages_stream import MessagesStreamEncoder
 from satisfice.api.openai_request import validate_chat_request
-from satisfice.errors import GatewayError, InternalError
+from satisfice.errors import GatewayError, InternalError, MethodNotAllowed, NotFound
 from satisfice.gateway import Call, Gateway
 from satisfice.keys import KeyBook
 from satisfice.ledger.record import LedgerRow
@@ -36,23 +37,6 @@ from satisfice.server.relay import OpenAIEncoder, relay
 T = TypeVar("T")
 _CACHE_HEADERS = ("x-satisfice-cache", "cache-control")
 log = logging.getLogger("satisfice.server")
-
-
-class AnthropicEncoder:
-    def __init__(self, model: str, message_id: str, input_tokens: int) -> None:
-        self.inner = MessagesStreamEncoder(model, message_id, input_tokens)
-
-    def start(self) -> bytes:
-        return self.inner.start()
-
-    def feed(self, event: bytes) -> bytes:
-        return self.inner.feed(orjson.loads(event[6:]))  # strip "data: "
-
-    def finish(self) -> bytes:
-        return self.inner.finish()
-
-    def error(self, err: GatewayError) -> bytes:
-        return self.inner.error(err.message, anthropic_error_body(err.status, "")["error"]["type"])
 
 
 class ChatEndpoints:
@@ -134,11 +118,9 @@ class ChatEndpoints:
         call = self._call(request, "messages")
 
         def render(err: GatewayError) -> web.Response:
-            return json_response(
-                orjson.dumps(anthropic_error_body(err.status, err.message)),
-                err.status,
-                {**call.headers(), **err.headers},
-            )
+            status, body = anthropic_error(err, call.attempts)
+            headers = {**call.headers(), **err.headers, "request-id": call.row.id}
+            return json_response(orjson.dumps(body), status, headers)
 
         return await self._contained(call, self._messages(request, call, render), render)
 
@@ -160,11 +142,39 @@ class ChatEndpoints:
                 "msg_" + call.row.id[4:],
                 call.needs.prompt_estimate if call.needs is not None else 0,
             )
-            return await relay(request, self.gateway, call, body, encoder, opened)
+            return await relay(
+                request, self.gateway, call, body, encoder, opened, {"request-id": call.row.id}
+            )
         result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
         if isinstance(result, web.Response):
             return result
         model = call.target.dep.model if call.target is not None else call.row.model
         out = openai_response_to_messages(result.body, model=model)
         self.gateway.submit(call, status=200, outcome="ok")
-        return json_response(orjson.dumps(out), 200, call.headers())
+        return json_response(orjson.dumps(out), 200, {**call.headers(), "request-id": call.row.id})
+
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        """POST /v1/messages/count_tokens: an offline estimate (see api/anthropic_messages.py); no
+        upstream call, no ledger row."""
+        request_id = new_request_id()
+        headers = {"request-id": request_id, "x-satisfice-request-id": request_id}
+        try:
+            body = await read_json(request, self.max_body)
+            # Off the event loop: the tokenizer loads on first use, and long prompts take a while.
+            count = await asyncio.get_running_loop().run_in_executor(None, count_message_tokens, body)
+        except GatewayError as err:
+            status, error = anthropic_error(err)
+            return json_response(orjson.dumps(error), status, {**headers, **err.headers})
+        # Not Anthropic's tokenizer (unavailable offline): say the count is an estimate.
+        headers["x-satisfice-token-count"] = "offline-estimate"
+        return json_response(orjson.dumps({"input_tokens": count}), 200, headers)
+
+    async def messages_fallback(self, request: web.Request) -> web.Response:
+        """Any other method or path under /v1/messages: Anthropic's error shape, not OpenAI's."""
+        err: GatewayError
+        if request.path in ("/v1/messages", "/v1/messages/count_tokens"):
+            err = MethodNotAllowed(f"{request.method} is not allowed on {request.path}; use POST.")
+        else:
+            err = NotFound(f"Unknown request URL: {request.method} {request.path}.")
+        status, body = anthropic_error(err)
+        return json_response(orjson.dumps(body), status, {"request-id": new_request_id()})

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any, Protocol
 
+import orjson
 from aiohttp import web
 
 from satisfice.errors import GatewayError, InternalError, UpstreamFailed, UpstreamTimeout
@@ -54,6 +55,22 @@ class OpenAIEncoder:
         return sse_error_event(err)
 
 
+def in_band_error(event: bytes) -> GatewayError | None:
+    """The failure an OpenAI-compatible upstream reports inside its 200 stream (`data: {"error":
+    {...}}`, relayed as it came; the runner already redacted it), or None for any other event."""
+    if b'"error"' not in event:
+        return None
+    try:
+        chunk = orjson.loads(event[6:])  # strip "data: "
+    except orjson.JSONDecodeError:
+        return None
+    err = chunk.get("error") if isinstance(chunk, dict) else None
+    if not err or chunk.get("choices"):
+        return None
+    message = err.get("message") if isinstance(err, dict) else err
+    return UpstreamFailed(f"The upstream stream failed after it started: {message or 'an error event'}")
+
+
 def mid_stream_error(e: Exception) -> GatewayError:
     if isinstance(e, GatewayError):
         return e
@@ -71,33 +88,46 @@ async def relay(
     body: dict[str, Any],
     encoder: StreamEncoder,
     opened: tuple[Any, bytes],
+    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Send an opened stream to the client. Once the first byte is out there is no failover: an
-    upstream failure ends the stream with an error event. A client that leaves aborts the upstream."""
+    upstream failure (an error event in the stream included) ends the stream with an error event in
+    the client's format, and the request is recorded as failed. A client that leaves aborts the
+    upstream. `headers`: extra response headers."""
     stream, first = opened
-    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **call.headers(estimate=True)})
+    resp = web.StreamResponse(
+        status=200, headers={**SSE_HEADERS, **call.headers(estimate=True), **(headers or {})}
+    )
     ttft: float | None = None
     outcome, status, error = "ok", 200, ""
+    pending: list[bytes] = []  # events that arrived together go out in one write
     try:
         await resp.prepare(request)
+        failed = in_band_error(first)
+        if failed is not None:
+            raise failed
         await resp.write(encoder.start() + encoder.feed(first))
         ttft = time.perf_counter() - call.started
         it = aiter(stream)
-        pending: list[bytes] = []  # events that arrived together go out in one write
         while True:
             try:
                 event = await anext(it)
             except StopAsyncIteration:
                 break
+            failed = in_band_error(event)
+            if failed is not None:
+                raise failed
             out = encoder.feed(event)
             if out:
                 pending.append(out)
             if pending and not stream.more:
                 await resp.write(b"".join(pending))
                 pending.clear()
+        tail = encoder.finish()  # raises when the stream cannot end well (e.g. no finish reason)
         gateway.finish_stream(call, stream, body)
-        pending.append(encoder.finish())
+        pending.append(tail)
         await resp.write(b"".join(pending))
+        pending.clear()
         await resp.write_eof()
         await gateway.stream_done(call, stream)
     except (ConnectionResetError, asyncio.CancelledError) as e:
@@ -119,7 +149,7 @@ async def relay(
         await stream.aclose()
         gateway.finish_stream(call, stream, body)
         try:
-            await resp.write(encoder.error(err))
+            await resp.write(b"".join(pending) + encoder.error(err))  # what came before the failure first
             await resp.write_eof()
         except ConnectionResetError:
             pass

@@ -22,6 +22,7 @@ from satisfice.api.anthropic_messages import (
 )
 from satisfice.errors import InvalidRequest
 from satisfice.providers.anthropic import ANTHROPIC
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
 from satisfice.providers.base import Deployment
 from tests.providers.test_anthropic_dialect import STREAM, sse_events
 from tests.spec import validate
@@ -184,7 +185,11 @@ def test_full_request_translation() -> None:
         "model": "claude-sonnet",
         "max_tokens": 1024,
         "messages": [
-            {"role": "system", "content": "Be terse."},
+            # A cache hint keeps the system prompt as parts (the OpenAI dialect strips the hint).
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "Be terse.", "cache_control": {"type": "ephemeral"}}],
+            },
             {"role": "user", "content": "Weather in Paris?"},
             {
                 "role": "assistant",
@@ -230,6 +235,7 @@ def test_full_request_translation() -> None:
         "user": "u-1",
         "stream": True,
         "stream_options": {"include_usage": True},
+        MESSAGES_EXTRAS: {"top_k": 40, "cache_hints": True},
     }
 
 
@@ -261,7 +267,7 @@ def test_images_documents_and_thinking() -> None:
             ],
         }
     )
-    assert out["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert out[MESSAGES_EXTRAS] == {"thinking": {"type": "enabled", "budget_tokens": 2048}}
     assert out["messages"][0]["content"] == [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
         {"type": "file", "file": {"filename": "q3.pdf", "file_data": "data:application/pdf;base64,JVBE"}},
@@ -445,8 +451,9 @@ def test_response_round_trips_through_the_anthropic_dialect() -> None:
     assert out["id"] == original["id"]
     assert out["content"] == [b for b in original["content"] if b["type"] != "thinking"]
     assert out["stop_reason"] == "tool_use"
-    # Cache writes are not visible in OpenAI usage; they count as plain input here.
-    assert out["usage"]["input_tokens"] == 384 + 1024
+    # Input excludes cache reads and writes, as Anthropic reports it.
+    assert out["usage"]["input_tokens"] == 384
+    assert out["usage"]["cache_creation_input_tokens"] == 1024
     assert out["usage"]["cache_read_input_tokens"] == 2048
 
 

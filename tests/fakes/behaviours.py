@@ -22,11 +22,12 @@ import orjson
 Provider = Literal["openai", "anthropic", "gemini"]
 JSON = dict[str, Any]
 
-_NUM_TOKEN = re.compile(r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream|echokey)-(\d+)$")
+_NUM_TOKEN = re.compile(r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream|echokey|errorafter)-(\d+)$")
 # slowafter-N-MS: the first N requests for this model name are fast, later ones wait MS (latency hedges)
 _SLOW_AFTER = re.compile(r"^slowafter-(\d+)-(\d+)$")
 _NUM_FIELDS = {"slow": "slow_ms", "chunkdelay": "chunkdelay_ms", "slowstream": "slowstream_ms"}
 _NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut", echokey="echo_key")
+_NUM_FIELDS.update(errorafter="error_after")
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Behaviour:
     chunkdelay_ms: int = 0
     slowstream_ms: int = 0
     retry_after: int | None = None  # set => 429
-    error_status: int | None = None  # 500 / 503 / 400
+    error_status: int | None = None  # 500 / 503 / 529 / 400
     flaky: int = 0
     hang: bool = False
     cut: int | None = None
@@ -49,6 +50,13 @@ class Behaviour:
     echo_key: int | None = None  # "echokey-401": an error with this status quoting the credentials received
     echokeystream: bool = False  # a stream whose second event is an error quoting the credentials
     garbage: bool = False  # a malformed HTTP response (a header line without a colon)
+    # Stream shapes for the /v1/messages translation:
+    error_after: int | None = None  # "errorafter-N": the stream's first N events, then an error event
+    nofinish: bool = False  # an OpenAI stream that ends ([DONE]) without any finish_reason
+    interleave: bool = False  # an OpenAI tool answer: two tool calls whose argument deltas alternate
+    # Anthropic usage with prompt caching: input 10, cache creation 100, cache read 50
+    cacheusage: bool = False
+    strict: bool = False  # OpenAI: unknown top-level request parameters are refused (as OpenAI does)
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -63,9 +71,20 @@ def parse_behaviour(model: str) -> Behaviour:
             setattr(b, _NUM_FIELDS[m.group(1)], int(m.group(2)))
         elif token == "ratelimit":
             b.retry_after = 1
-        elif token in ("error500", "error503", "error400"):
+        elif token in ("error500", "error503", "error529", "error400"):
             b.error_status = int(token[5:])
-        elif token in ("hang", "badjson", "ctx", "nousage", "echokeystream", "garbage"):
+        elif token in (
+            "hang",
+            "badjson",
+            "ctx",
+            "nousage",
+            "echokeystream",
+            "garbage",
+            "nofinish",
+            "interleave",
+            "cacheusage",
+            "strict",
+        ):
             setattr(b, token, True)
     return b
 
@@ -272,6 +291,7 @@ _ERRORS: dict[Provider, dict[int, tuple[str, str]]] = {
         429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
         500: ("api_error", "Internal server error"),
         503: ("overloaded_error", "Overloaded"),
+        529: ("overloaded_error", "Overloaded"),
     },
     "gemini": {
         400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
@@ -332,6 +352,36 @@ def key_error_event(provider: Provider, creds: str) -> bytes:
     if provider == "gemini":
         return sse({"error": {"code": 500, "message": message, "status": "INTERNAL"}}, sep=b"\r\n\r\n")
     return sse({"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+
+
+def error_event(provider: Provider, message: str) -> bytes:
+    """An error event inside a stream, in the provider's shape (Anthropic's says overloaded)."""
+    if provider == "anthropic":
+        return sse({"type": "error", "error": {"type": "overloaded_error", "message": message}}, "error")
+    if provider == "gemini":
+        return sse({"error": {"code": 500, "message": message, "status": "INTERNAL"}}, sep=b"\r\n\r\n")
+    return sse({"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+
+
+# The parameters OpenAI's chat completions accept ("strict" refuses any other, as OpenAI does).
+OPENAI_PARAMS = frozenset(
+    {
+        "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+        "max_completion_tokens", "max_tokens", "messages", "metadata", "modalities", "model", "n",
+        "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+        "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop",
+        "store", "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs",
+        "top_p", "user", "verbosity", "web_search_options",
+    }
+)  # fmt: skip
+
+
+def openai_unknown_param(body: JSON) -> JSON | None:
+    """OpenAI's error for the first parameter it does not know, or None."""
+    for key in body:
+        if key not in OPENAI_PARAMS:
+            return error_body("openai", 400, f"Unrecognized request argument supplied: {key}")
+    return None
 
 
 def ctx_error(provider: Provider) -> JSON:
@@ -408,9 +458,10 @@ def _texty(ans: Answer) -> bool:
 
 
 def openai_completion(
-    answers: list[Answer], model: str, seq: int, usage: bool, logprobs: bool = False
+    answers: list[Answer], model: str, seq: int, usage: bool, logprobs: bool = False, *, twice: bool = False
 ) -> JSON:
-    choices = [
+    """`twice` ("interleave"): a tool answer calls its tool twice, with the same arguments."""
+    choices: list[JSON] = [
         {
             "index": i,
             "message": _openai_message(ans, seq, i),
@@ -419,6 +470,10 @@ def openai_completion(
         }
         for i, ans in enumerate(answers)
     ]
+    for choice in choices if twice else []:
+        calls = choice["message"].get("tool_calls")
+        if calls:
+            calls.append({**calls[0], "id": f"call_fake{seq}b"})
     out = {
         **_openai_base(model, seq, "chat.completion"),
         "choices": choices,
@@ -448,8 +503,29 @@ def _deltas(ans: Answer, seq: int, index: int) -> list[JSON]:
     return [{"role": "assistant", "content": ""}] + [{"content": p} for p in pieces]
 
 
+def interleaved_tool_deltas(ans: Answer, seq: int) -> list[JSON]:
+    """Two calls of the answer's tool whose argument fragments alternate: 0, 1, 0, 1, ..."""
+    fn = {"name": ans.tool_name, "arguments": ""}
+    heads = [
+        {"index": 0, "id": f"call_fake{seq}", "type": "function", "function": fn},
+        {"index": 1, "id": f"call_fake{seq}b", "type": "function", "function": fn},
+    ]
+    deltas: list[JSON] = [{"role": "assistant", "content": None, "tool_calls": [heads[0]]}]
+    deltas.append({"tool_calls": [heads[1]]})
+    for piece in split_words(ans.text):
+        deltas += [{"tool_calls": [{"index": i, "function": {"arguments": piece}}]} for i in (0, 1)]
+    return deltas
+
+
 def openai_stream(
-    answers: list[Answer], model: str, seq: int, include_usage: bool, logprobs: bool = False
+    answers: list[Answer],
+    model: str,
+    seq: int,
+    include_usage: bool,
+    logprobs: bool = False,
+    *,
+    interleave: bool = False,
+    finish: bool = True,
 ) -> Iterator[bytes]:
     """The choices' chunks interleaved (as OpenAI streams several choices), each ending in its finish."""
     base = {**_openai_base(model, seq, "chat.completion.chunk"), "system_fingerprint": "fp_fake"}
@@ -464,8 +540,13 @@ def openai_stream(
     def lp(delta: JSON) -> JSON | None:
         return _logprobs([delta["content"]]) if logprobs and delta.get("content") else None
 
+    def deltas(ans: Answer, i: int) -> list[JSON]:
+        if interleave and ans.tool_name is not None and not ans.legacy:
+            return interleaved_tool_deltas(ans, seq)
+        return _deltas(ans, seq, i)
+
     streams = [
-        [chunk(i, d, lp(d)) for d in _deltas(ans, seq, i)] + [chunk(i, {}, None, _finish(ans))]
+        [chunk(i, d, lp(d)) for d in deltas(ans, i)] + ([chunk(i, {}, None, _finish(ans))] if finish else [])
         for i, ans in enumerate(answers)
     ]
     for row in itertools.zip_longest(*streams):
@@ -475,7 +556,14 @@ def openai_stream(
     yield b"data: [DONE]\n\n"
 
 
-def _anthropic_usage(ans: Answer, output_tokens: int) -> JSON:
+def _anthropic_usage(ans: Answer, output_tokens: int, cache: bool = False) -> JSON:
+    if cache:  # "cacheusage": a prompt partly written to and partly read from the prompt cache
+        return {
+            "input_tokens": 10,
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": 100,
+            "cache_read_input_tokens": 50,
+        }
     return {
         "input_tokens": ans.prompt_tokens,
         "output_tokens": output_tokens,
@@ -491,18 +579,20 @@ def _anthropic_block(ans: Answer, seq: int, streaming: bool) -> JSON:
     return {"type": "tool_use", "id": f"toolu_fake{seq}", "name": ans.tool_name, "input": args}
 
 
-def anthropic_message(ans: Answer, model: str, seq: int, usage: bool, streaming: bool = False) -> JSON:
+def anthropic_message(
+    ans: Answer, model: str, seq: int, usage: bool, streaming: bool = False, cache: bool = False
+) -> JSON:
     stop = None if streaming else ("end_turn" if ans.tool_name is None else "tool_use")
     out: JSON = {"id": f"msg_fake{seq}", "type": "message", "role": "assistant", "model": model}
     out.update(content=[] if streaming else [_anthropic_block(ans, seq, False)], stop_reason=stop)
     out["stop_sequence"] = None
     if usage:
-        out["usage"] = _anthropic_usage(ans, 1 if streaming else ans.completion_tokens)
+        out["usage"] = _anthropic_usage(ans, 1 if streaming else ans.completion_tokens, cache)
     return out
 
 
-def anthropic_stream(ans: Answer, model: str, seq: int, usage: bool) -> Iterator[bytes]:
-    start = anthropic_message(ans, model, seq, usage, streaming=True)
+def anthropic_stream(ans: Answer, model: str, seq: int, usage: bool, cache: bool = False) -> Iterator[bytes]:
+    start = anthropic_message(ans, model, seq, usage, streaming=True, cache=cache)
     yield sse({"type": "message_start", "message": start}, "message_start")
     block = _anthropic_block(ans, seq, True)
     yield sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")

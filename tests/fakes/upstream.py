@@ -36,6 +36,7 @@ from tests.fakes.behaviours import (
     ctx_error,
     embeddings_response,
     error_body,
+    error_event,
     gemini_answer,
     gemini_chunks,
     key_error,
@@ -43,6 +44,7 @@ from tests.fakes.behaviours import (
     openai_answers,
     openai_completion,
     openai_stream,
+    openai_unknown_param,
     parse_behaviour,
     sse,
 )
@@ -189,7 +191,11 @@ def _garbage(request: web.Request, call: Call) -> web.Response:
 
 
 def _key_stream(call: Call, b: Behaviour, events: Iterable[bytes], provider: Provider) -> Iterable[bytes]:
-    """With "echokeystream", the stream's first event and then an error event quoting the key."""
+    """With "echokeystream", the stream's first event and then an error event quoting the key; with
+    "errorafter-N", the first N events and then an error event."""
+    if b.error_after is not None:
+        head = list(itertools.islice(events, b.error_after))
+        return [*head, error_event(provider, "The server had an error while streaming.")]
     if not b.echokeystream:
         return events
     first = list(itertools.islice(events, 1))
@@ -244,13 +250,19 @@ async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
         if not body.get(field):
             msg = f"Missing required parameter: '{field}'."
             return _json(error_body("openai", 400, msg, "missing_required_parameter"), 400)
+    unknown = openai_unknown_param(body) if b.strict else None
+    if unknown is not None:
+        return _json(unknown, 400)
     answers, model, seq = openai_answers(body), call.model, call.record["seq"]
     logprobs = body.get("logprobs") is True
     if body.get("stream") is True:
         include_usage = bool(as_dict(body.get("stream_options")).get("include_usage")) and not b.nousage
-        events = openai_stream(answers, model, seq, include_usage, logprobs)
+        events = openai_stream(
+            answers, model, seq, include_usage, logprobs, interleave=b.interleave, finish=not b.nofinish
+        )
         return await _send_stream(request, call, b, _key_stream(call, b, events, "openai"))
-    return await _send_json(request, call, b, openai_completion(answers, model, seq, not b.nousage, logprobs))
+    completion = openai_completion(answers, model, seq, not b.nousage, logprobs, twice=b.interleave)
+    return await _send_json(request, call, b, completion)
 
 
 async def list_models(request: web.Request, call: Call) -> web.StreamResponse:
@@ -278,10 +290,11 @@ async def anthropic_messages(request: web.Request, call: Call) -> web.StreamResp
     if problem is not None:
         return _json(error_body("anthropic", 400, problem), 400)
     ans, model, seq = anthropic_answer(body), call.model, call.record["seq"]
+    usage, cache = not b.nousage, b.cacheusage
     if body.get("stream") is True:
-        events = _key_stream(call, b, anthropic_stream(ans, model, seq, not b.nousage), "anthropic")
+        events = _key_stream(call, b, anthropic_stream(ans, model, seq, usage, cache), "anthropic")
         return await _send_stream(request, call, b, events)
-    return await _send_json(request, call, b, anthropic_message(ans, model, seq, not b.nousage))
+    return await _send_json(request, call, b, anthropic_message(ans, model, seq, usage, cache=cache))
 
 
 async def gemini_model(request: web.Request, call: Call) -> web.StreamResponse:

@@ -337,7 +337,8 @@ def test_parse_tool_use_message_with_thinking_and_cache() -> None:
         "prompt_tokens": 384 + 1024 + 2048,
         "completion_tokens": 92,
         "total_tokens": 384 + 1024 + 2048 + 92,
-        "prompt_tokens_details": {"cached_tokens": 2048},
+        # cache writes ride as OpenRouter's cache_write_tokens (read back by /v1/messages)
+        "prompt_tokens_details": {"cached_tokens": 2048, "cache_write_tokens": 1024},
     }
 
 

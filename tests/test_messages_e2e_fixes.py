@@ -1,0 +1,324 @@
+"""/v1/messages through the real gateway, the fake upstream and the official `anthropic` SDK: stream
+failures, Anthropic-only options on mixed routes, prompt caching, count_tokens, interleaved tool
+calls, error types, request ids and structured outputs."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from pydantic import BaseModel
+
+from satisfice import tokens
+from satisfice.api.anthropic_messages import messages_request_to_openai
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+
+HELLO: Any = [{"role": "user", "content": "hello there"}]
+TOOLS: Any = [
+    {
+        "name": "lookup",
+        "description": "find things",
+        "input_schema": {"type": "object", "properties": {"echo": {"type": "string"}}},
+    }
+]
+
+
+def _config(up: FakeUpstream) -> dict[str, Any]:
+    def provider(name: str, kind: str, base_url: str) -> dict[str, Any]:
+        return {"name": name, "type": kind, "base_url": base_url, "api_key": "k-" + name, "passthrough": True}
+
+    return {
+        "reliability": {
+            "timeout_s": 2.0,
+            "deadline_s": 3.0,
+            "retries": 0,
+            "backoff_base_s": 0.01,
+            "backoff_max_s": 0.02,
+            "breaker_failures": 1000,
+            "stream_idle_timeout_s": 3.0,
+        },
+        "providers": [
+            provider("oai", "openai", up.openai_base),
+            provider("ant", "anthropic", up.anthropic_base),
+            provider("gem", "gemini", up.gemini_base),
+        ],
+        # "first" picks the OpenAI model: what a mixed route does whenever an OpenAI model wins.
+        "routes": {"mixed": {"strategy": "first", "candidates": ["oai/strict+mixed", "ant/claude-mixed"]}},
+    }
+
+
+@pytest.fixture(scope="module")
+def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    with GatewayProcess(tmp_path_factory.mktemp("messages-fixes"), _config(upstream)) as g:
+        yield g
+
+
+@pytest.fixture()
+def ant(gw: GatewayProcess) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.url, api_key="sk-client", max_retries=0, timeout=20)
+
+
+@pytest.fixture()
+def oai(gw: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0, timeout=20)
+
+
+def sent(upstream: FakeUpstream, model: str) -> dict[str, Any]:
+    """The body the gateway last sent for this upstream model name."""
+    body: dict[str, Any] = [r for r in upstream.requests() if r["model"] == model][-1]["body"]
+    return body
+
+
+# -- 1: an upstream failing mid-stream is a failed request --------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["oai/errorafter-3", "oai/nofinish"])
+def test_messages_stream_that_breaks_raises_and_is_recorded_as_failed(
+    ant: anthropic.Anthropic, gw: GatewayProcess, model: str
+) -> None:
+    texts: list[str] = []
+    with (
+        pytest.raises(anthropic.APIStatusError) as err,
+        ant.messages.stream(model=model, max_tokens=50, messages=HELLO) as s,
+    ):
+        rid = s.response.headers["x-satisfice-request-id"]
+        texts.extend(s.text_stream)
+    assert err.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    # what came before the failure: two text pieces (errorafter-3), or the whole text (nofinish)
+    assert "".join(texts) == ("echo: hello " if "errorafter" in model else "echo: hello there")
+    row = gw.row(rid)
+    assert (row["outcome"], row["status"]) == ("stream_error", 502), row
+    assert row["error"]
+
+
+def test_chat_stream_with_an_in_band_error_is_recorded_as_failed(
+    oai: openai.OpenAI, gw: GatewayProcess
+) -> None:
+    with oai.chat.completions.with_streaming_response.create(
+        model="oai/errorafter-3", messages=HELLO, stream=True
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        with pytest.raises(openai.APIError, match="The server had an error while streaming"):
+            list(resp.parse())
+    row = gw.row(rid)
+    assert (row["outcome"], row["status"]) == ("stream_error", 502), row
+
+
+# -- 2: Anthropic-only options reach only the dialects that take them ---------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_thinking_and_top_k_on_a_mixed_route(
+    ant: anthropic.Anthropic, upstream: FakeUpstream, stream: bool
+) -> None:
+    """The OpenAI model ("strict": refuses unknown parameters, as OpenAI does) answers the route."""
+    options: Any = {"thinking": {"type": "enabled", "budget_tokens": 1024}, "extra_body": {"top_k": 5}}
+    if stream:
+        with ant.messages.stream(model="mixed", max_tokens=2000, messages=HELLO, **options) as s:
+            text = "".join(s.text_stream)
+    else:
+        msg = ant.messages.create(model="mixed", max_tokens=2000, messages=HELLO, **options)
+        text = msg.content[0].text if msg.content[0].type == "text" else ""
+    assert text == "echo: hello there"
+    body = sent(upstream, "strict+mixed")
+    assert not {"thinking", "top_k", "satisfice_messages_extras"} & set(body), body
+
+
+def test_thinking_and_top_k_reach_anthropic_and_top_k_reaches_gemini(
+    ant: anthropic.Anthropic, upstream: FakeUpstream
+) -> None:
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    ant.messages.create(
+        model="ant/claude-x", max_tokens=2000, messages=HELLO, thinking=thinking, extra_body={"top_k": 7}
+    )
+    body = sent(upstream, "claude-x")
+    assert body["thinking"] == thinking and body["top_k"] == 7
+    assert "satisfice_messages_extras" not in body
+    ant.messages.create(
+        model="gem/gemini-x", max_tokens=20, messages=HELLO, thinking=thinking, extra_body={"top_k": 3}
+    )
+    config = sent(upstream, "gemini-x")["generationConfig"]
+    assert config["topK"] == 3 and "thinking" not in json.dumps(config)
+
+
+# -- 3: prompt caching -----------------------------------------------------------------------------
+
+
+def _cached_request() -> dict[str, Any]:
+    eph: Any = {"type": "ephemeral"}
+    return {
+        "max_tokens": 50,
+        "system": [
+            {"type": "text", "text": "You are terse."},
+            {"type": "text", "text": "Long reference text.", "cache_control": eph},
+        ],
+        "tools": [{**TOOLS[0], "cache_control": eph}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "find x", "cache_control": eph}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {}, "cache_control": eph}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "x", "cache_control": eph},
+                    {"type": "text", "text": "thanks"},
+                ],
+            },
+        ],
+    }
+
+
+def test_cache_control_reaches_anthropic_and_never_openai(
+    ant: anthropic.Anthropic, upstream: FakeUpstream
+) -> None:
+    eph = {"type": "ephemeral"}
+    ant.messages.create(model="ant/claude-cache", **_cached_request())
+    body = sent(upstream, "claude-cache")
+    assert body["system"] == [
+        {"type": "text", "text": "You are terse."},
+        {"type": "text", "text": "Long reference text.", "cache_control": eph},
+    ]
+    assert body["tools"][0]["cache_control"] == eph
+    first, tool_use, results = (m["content"] for m in body["messages"])
+    assert first == [{"type": "text", "text": "find x", "cache_control": eph}]
+    assert tool_use[0]["type"] == "tool_use" and tool_use[0]["cache_control"] == eph
+    assert results[0]["type"] == "tool_result" and results[0]["cache_control"] == eph
+    assert "cache_control" not in results[1]
+
+    ant.messages.create(model="oai/strict+cache", **_cached_request())
+    body = sent(upstream, "strict+cache")
+    assert "cache_control" not in json.dumps(body)
+    # The shape the OpenAI upstream got before hints were kept: plain strings.
+    assert body["messages"][0] == {"role": "system", "content": "You are terse.\n\nLong reference text."}
+    assert body["messages"][1] == {"role": "user", "content": "find x"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cache_usage_is_reported_as_anthropic_does(ant: anthropic.Anthropic, stream: bool) -> None:
+    if stream:
+        with ant.messages.stream(model="ant/cacheusage", max_tokens=50, messages=HELLO) as s:
+            "".join(s.text_stream)
+            usage = s.get_final_message().usage
+    else:
+        usage = ant.messages.create(model="ant/cacheusage", max_tokens=50, messages=HELLO).usage
+    counts = (usage.input_tokens, usage.cache_creation_input_tokens, usage.cache_read_input_tokens)
+    assert counts == (10, 100, 50)
+
+
+# -- 4: count_tokens, and other paths under /v1/messages ---------------------------------------------
+
+
+def test_count_tokens(ant: anthropic.Anthropic) -> None:
+    request: Any = {"model": "mixed", "system": "be brief", "messages": HELLO, "tools": TOOLS}
+    raw = ant.messages.with_raw_response.count_tokens(**request)
+    count = raw.parse()
+    # The offline count of the translated request (max_tokens plays no part in it).
+    expected = tokens.count_prompt(messages_request_to_openai({**request, "max_tokens": 1}), "mixed")
+    assert count.input_tokens == expected > 0
+    assert raw.headers["request-id"].startswith("req_")
+    assert raw.headers["x-satisfice-token-count"] == "offline-estimate"
+    with pytest.raises(anthropic.BadRequestError) as err:
+        ant.messages.count_tokens(model="mixed", messages=[])
+    assert err.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+def test_other_paths_under_messages_answer_in_anthropic_shape(
+    ant: anthropic.Anthropic, gw: GatewayProcess
+) -> None:
+    with pytest.raises(anthropic.NotFoundError) as err:
+        ant.messages.batches.list()
+    body: Any = err.value.body
+    assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+    assert err.value.request_id
+    with pytest.raises(urllib.error.HTTPError) as got:
+        urllib.request.urlopen(gw.url + "/v1/messages/count_tokens", timeout=10)
+    assert got.value.code == 405
+    assert json.loads(got.value.read())["error"]["type"] == "invalid_request_error"
+
+
+# -- 5: interleaved tool-call deltas ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_interleaved_tool_calls(ant: anthropic.Anthropic, stream: bool) -> None:
+    """The upstream alternates the argument fragments of two tool calls; each tool_use block is
+    complete when it stops (what a client acting on content_block_stop runs with)."""
+    request: Any = {"model": "oai/interleave", "max_tokens": 50, "tools": TOOLS, "messages": HELLO}
+    expected = {"echo": "hello there"}
+    if stream:
+        at_stop: list[Any] = []
+        with ant.messages.stream(**request) as s:
+            for event in s:
+                if event.type == "content_block_stop" and event.content_block.type == "tool_use":
+                    at_stop.append(json.loads(json.dumps(event.content_block.input)))  # as it is now
+            msg = s.get_final_message()
+        assert at_stop == [expected, expected]
+    else:
+        msg = ant.messages.create(**request)
+    calls = [(b.id, b.input) for b in msg.content if b.type == "tool_use"]
+    assert [c[1] for c in calls] == [expected, expected] and calls[0][0] != calls[1][0]
+    assert msg.stop_reason == "tool_use"
+
+
+# -- 6: error types ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["ant/error529", "ant/error503"])
+def test_overloaded_upstream_is_overloaded_error(ant: anthropic.Anthropic, model: str) -> None:
+    with pytest.raises(anthropic.OverloadedError) as err:
+        ant.messages.create(model=model, max_tokens=10, messages=HELLO)
+    assert err.value.status_code == 529
+    assert err.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+def test_overloaded_mid_stream_keeps_its_type(ant: anthropic.Anthropic) -> None:
+    with (
+        pytest.raises(anthropic.APIStatusError) as err,
+        ant.messages.stream(model="ant/errorafter-4", max_tokens=10, messages=HELLO) as s,
+    ):
+        "".join(s.text_stream)
+    assert err.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+def test_deadline_is_timeout_error(ant: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.GatewayTimeoutError) as err:
+        ant.messages.create(model="ant/hang", max_tokens=10, messages=HELLO)
+    assert err.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
+
+
+# -- 7: request-id -----------------------------------------------------------------------------------
+
+
+def test_request_id_header(ant: anthropic.Anthropic) -> None:
+    raw = ant.messages.with_raw_response.create(model="oai/m", max_tokens=10, messages=HELLO)
+    assert raw.parse()._request_id == raw.headers["x-satisfice-request-id"]
+    with ant.messages.stream(model="oai/m", max_tokens=10, messages=HELLO) as s:
+        assert s.request_id == s.response.headers["x-satisfice-request-id"]
+    with pytest.raises(anthropic.APIStatusError) as err:
+        ant.messages.create(model="ant/error400", max_tokens=10, messages=HELLO)
+    assert err.value.request_id == err.value.response.headers["x-satisfice-request-id"]
+
+
+# -- 8: structured outputs ------------------------------------------------------------------------
+
+
+class Echo(BaseModel):
+    echo: str
+
+
+def test_output_format_becomes_response_format(ant: anthropic.Anthropic, upstream: FakeUpstream) -> None:
+    msg = ant.messages.parse(model="oai/strict+parse", max_tokens=50, messages=HELLO, output_format=Echo)
+    assert msg.parsed_output == Echo(echo="hello there")
+    fmt = sent(upstream, "strict+parse")["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"]["properties"]["echo"]
