@@ -49,6 +49,11 @@ def usage_from_openai(obj: Any) -> Usage | None:
         cached_tokens=int(prompt_details.get("cached_tokens") or 0)
         if isinstance(prompt_details, dict)
         else 0,
+        # Cache writes (Anthropic's, billed at a premium) as the OpenAI shape carries them: OpenRouter's
+        # name, which our own Anthropic translation uses too.
+        cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0)
+        if isinstance(prompt_details, dict)
+        else 0,
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0)
         if isinstance(completion_details, dict)
         else 0,

@@ -12,6 +12,7 @@ import pytest
 from satisfice.errors import InvalidRequest, UpstreamFailed
 from satisfice.providers.anthropic import ANTHROPIC
 from satisfice.providers.base import Deployment, Dialect, StreamTranslator
+from satisfice.usage import usage_from_openai
 from tests.spec import validate
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -340,6 +341,9 @@ def test_parse_tool_use_message_with_thinking_and_cache() -> None:
         # cache writes ride as OpenRouter's cache_write_tokens (read back by /v1/messages)
         "prompt_tokens_details": {"cached_tokens": 2048, "cache_write_tokens": 1024},
     }
+    # ...and the ledger reads them back, so a write is priced at its premium, a read at its discount.
+    usage = usage_from_openai(out["usage"])
+    assert usage is not None and (usage.cached_tokens, usage.cache_write_tokens) == (2048, 1024)
 
 
 @pytest.mark.parametrize(
