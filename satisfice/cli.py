@@ -24,6 +24,9 @@ def _settings(path: str | None) -> Settings:
     return load_settings(path or os.environ.get("SATISFICE_CONFIG"))
 
 
+SHUTDOWN_TIMEOUT_S = 5.0  # how long a stopping server waits for requests in flight to finish
+
+
 def banner(settings: Settings, host: str, port: int) -> str:
     lines = [f"Satisfice {__version__} on http://{host}:{port}/v1  (config: {settings.source})"]
     if settings.simulated:
@@ -94,7 +97,7 @@ def run_server(
         access_log=None,
         print=None,
         handler_cancellation=True,  # a client that leaves cancels its handler and the upstream call
-        shutdown_timeout=5.0,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         reuse_port=reuse_port or None,
     )
 
@@ -349,11 +352,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def configure_logging() -> None:
+    """Log lines with time, level, process and logger, at $SATISFICE_LOG_LEVEL (any case; an
+    unknown level falls back to WARNING and says so). Called in every process, workers included."""
+    wanted = os.environ.get("SATISFICE_LOG_LEVEL", "WARNING").strip().upper()
+    known = logging.getLevelNamesMapping()
     logging.basicConfig(
-        level=os.environ.get("SATISFICE_LOG_LEVEL", "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=known.get(wanted, logging.WARNING),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
     )
+    if wanted not in known:
+        logging.getLogger("satisfice").warning(
+            "SATISFICE_LOG_LEVEL=%r is not a log level: using WARNING", wanted
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -137,3 +137,11 @@ def test_environment_only_mode_serves_the_endpoints_models(
         assert "mock-gpt" in {m.id for m in c.models.list().data}
     sent = [r for r in upstream.requests() if r["model"] == "mock-gpt"][-1]
     assert sent["headers"]["authorization"] == "Bearer sk-env"
+
+
+def test_the_log_level_is_read_in_any_case_and_a_bad_one_is_said(tmp_path: Path) -> None:
+    """SATISFICE_LOG_LEVEL=info crashed every command (ValueError: Unknown level)."""
+    out = run("models", "--json", cwd=tmp_path, env={"SATISFICE_LOG_LEVEL": "info"})
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    out = run("models", "--json", cwd=tmp_path, env={"SATISFICE_LOG_LEVEL": "chatty"})
+    assert out.returncode == 0 and "SATISFICE_LOG_LEVEL='CHATTY' is not a log level" in out.stderr

@@ -10,6 +10,7 @@ import math
 import queue
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -266,11 +267,15 @@ class SQLiteLearnStore:
         self._queue.put(op)
 
     def flush(self) -> None:
-        if not self._thread.is_alive():  # closed: nothing will answer
-            return
+        """Wait until what was queued before is committed (at most 30 s). Returns at once when the
+        writer has stopped, or stops meanwhile: a flush queued behind `close` gets no answer (a gate
+        check running at shutdown held the process 30 s)."""
         done = threading.Event()
         self._queue.put(done)
-        done.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while not done.wait(timeout=0.05):
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                return
 
     def close(self) -> None:
         """Write what is queued and stop the writer."""

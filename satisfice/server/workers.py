@@ -11,12 +11,18 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from types import FrameType
+
+# A worker drains in up to twice the server's shutdown timeout (its handlers, then its cleanup) and
+# then flushes the ledger: the supervisor waits that long, and a margin, before killing it.
+_GRACE_S = 30.0
 
 
 def _worker(config: str | None, host: str, port: int) -> None:
-    from satisfice.cli import run_server, settings_from
+    from satisfice.cli import configure_logging, run_server, settings_from
 
+    configure_logging()  # a spawned process starts with no logging set up
     run_server(settings_from(config), host, port, reuse_port=True, quiet=True)
 
 
@@ -42,8 +48,9 @@ def supervise(config: str | None, host: str, port: int, workers: int) -> int:
     for p in procs:
         if p.is_alive() and p.pid is not None:
             os.kill(p.pid, signal.SIGINT)  # aiohttp shuts down gracefully on SIGINT
+    deadline = time.monotonic() + _GRACE_S  # one for all: they drain at the same time
     for p in procs:
-        p.join(10)
+        p.join(max(0.0, deadline - time.monotonic()))
         if p.is_alive():
             p.kill()
             p.join()

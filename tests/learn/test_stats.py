@@ -13,6 +13,7 @@ import pytest
 
 from satisfice.learn import BetaStat, Learner, MemoryLearnStore, SQLiteLearnStore
 from satisfice.learn.records import Outcome, posterior
+from satisfice.learn.sqlite import _STOP
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
 
@@ -244,3 +245,18 @@ def test_two_workers_sharing_one_store_lose_no_outcome(tmp_path: Path) -> None:
     assert stores[0].stats()[("r", 0, "cheap")].s == pytest.approx(n)
     for s in stores:
         s.close()
+
+
+def test_a_flush_queued_behind_close_returns_when_the_writer_stops(tmp_path: Path) -> None:
+    """A gate check flushing while the server stops queued its flush after the writer's stop: it was
+    never answered and held the process 30 s."""
+    store = SQLiteLearnStore(str(tmp_path / "learn.db"))
+    with store._db:  # the writer takes the next write and waits here
+        store._queue.put(lambda conn: None)
+        time.sleep(0.2)
+        store._queue.put(_STOP)  # what close() queues
+        flusher = threading.Thread(target=store.flush)
+        flusher.start()  # the writer is still alive: the flush queues behind the stop
+        time.sleep(0.2)
+    flusher.join(timeout=5)
+    assert not flusher.is_alive(), "the flush waited on a writer that had stopped"
