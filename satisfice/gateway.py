@@ -295,7 +295,9 @@ class Gateway:
             if hedged.note:
                 call.notes.append(hedged.note)
         else:
-            target, result = await self.executor.run(plan, attempt, call.attempts)
+            target, result = await self.executor.run(
+                plan, attempt, call.attempts, charge=self._cancel_charge(body)
+            )
         call.target = target
         usage = result.usage or self._estimate_completion_usage(target, body, result)
         self._account(call, usage, result.cost_usd)
@@ -361,7 +363,9 @@ class Gateway:
             if hedged.note:
                 call.notes.append(hedged.note)
         else:
-            target, (stream, first) = await self.executor.run(plan, attempt, call.attempts)
+            target, (stream, first) = await self.executor.run(
+                plan, attempt, call.attempts, charge=self._cancel_charge(body)
+            )
         call.target = target
         # Headers go out before the answer exists: price an estimate of the prompt now (labelled as
         # such); the ledger gets the final cost from the stream's usage.

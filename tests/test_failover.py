@@ -149,6 +149,9 @@ def test_client_disconnect_cancels_the_upstream_request(
             if f"slow-5000+{tag}" in (r["attempts"] or "") or r["route"] == f"openai/slow-5000+{tag}"
         ]
     assert len(mine) == 1 and mine[0]["outcome"] == "client_closed" and mine[0]["status"] == 499
+    # The provider got the prompt and bills it: the call out is in the row as a cancelled attempt.
+    (cancelled,) = [a for a in json.loads(str(mine[0]["attempts"])) if a["outcome"] == "cancelled"]
+    assert cancelled["model"] == f"slow-5000+{tag}" and cancelled["tokens"] > 0
 
 
 def test_stream_disconnect_mid_way_cancels_upstream(gateway: GatewayProcess, upstream: FakeUpstream) -> None:

@@ -140,9 +140,12 @@ class Executor:
         call: Callable[[Target], Awaitable[T]],
         attempts: list[Attempt],
         flight: InFlight | None = None,
+        charge: Charger | None = None,
     ) -> tuple[Target, T]:
         """Try the plan's targets in order until one answers; raise the right GatewayError if none does.
-        `flight`, when given, follows the call out at each moment (see InFlight)."""
+        `flight`, when given, follows the call out at each moment (see InFlight). `charge`, when
+        given, prices the call out if the run is cancelled (the client left, the server stops): the
+        provider bills it, so it goes in `attempts` as a cancelled attempt."""
         flight = flight if flight is not None else InFlight()
         rel = plan.reliability
         deadline = self.clock() + rel.deadline_s
@@ -179,6 +182,8 @@ class Executor:
                     )
                 except asyncio.CancelledError:
                     self.breakers.release_probe(key)
+                    if charge is not None:
+                        attempts.append(Attempt.cancel(flight, target, charge))
                     raise
                 else:
                     self.breakers.record_success(key)

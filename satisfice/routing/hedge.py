@@ -123,7 +123,7 @@ class Hedger:
         `streamed`: the call opens a stream (its latency is to the first event)."""
         threshold = self._threshold(plan, streamed)
         if plan.hedge is None or threshold is None:
-            target, result = await self.executor.run(plan, call, attempts)
+            target, result = await self.executor.run(plan, call, attempts, charge=charge)
             self.history.learn(attempts, streamed)
             return Hedged(target, result, False)
         targets = plan.targets
