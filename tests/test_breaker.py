@@ -1,3 +1,7 @@
+import logging
+
+import pytest
+
 from satisfice.routing.breaker import CLOSED, HALF_OPEN, OPEN, BreakerBoard
 
 
@@ -56,3 +60,21 @@ def test_released_probe_lets_another_probe_through() -> None:
     assert b.allow("k")
     b.release_probe("k")
     assert b.allow("k")
+
+
+def test_opening_and_closing_are_logged_once_each(caplog: pytest.LogCaptureFixture) -> None:
+    """A provider going down showed nothing in the log at the default level."""
+    clock = Clock()
+    b = BreakerBoard(failures=2, window_s=10, cooldown_s=30, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="satisfice.breaker"):
+        for _ in range(2):
+            b.record_failure("p/m")
+        for _ in range(5):
+            assert not b.allow("p/m")  # refused requests add no lines
+        clock.t += 30
+        assert b.allow("p/m")
+        b.record_success("p/m")
+    assert [r.getMessage() for r in caplog.records] == [
+        "circuit opened for p/m: 2 failures within 10 s",
+        "circuit closed for p/m: a probe succeeded",
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.request
 import uuid
 from typing import Any
 
@@ -92,6 +93,10 @@ def test_breaker_opens_and_skips_the_failing_deployment(
     assert before == 2 and after == 2  # the open breaker kept the third call away from the upstream
     row = tight_gateway.row(raw.headers["x-satisfice-request-id"])
     assert [a["outcome"] for a in json.loads(row["attempts"])] == ["circuit_open", "ok"]
+    # An operator sees it: /health says degraded (still 200: the gateway answers).
+    with urllib.request.urlopen(tight_gateway.url + "/health", timeout=5) as r:
+        health = json.loads(r.read())
+    assert health["status"] == "degraded" and any("error500+brk" in p for p in health["problems"])
 
 
 def test_stream_fails_over_before_the_first_byte(gateway: GatewayProcess) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import sqlite3
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,6 +15,8 @@ from typing import Any
 import openai
 import pytest
 
+from satisfice.ledger.record import LedgerRow
+from satisfice.ledger.sqlite import SQLiteLedger
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
@@ -141,3 +146,26 @@ def test_report_on_a_file_that_is_not_a_ledger_names_it_and_exits_2(
         f"error: {ledger}: not a Satisfice ledger ({why}"
         + ("; an empty file or another program's database?)" if "table" in why else ")")
     ]
+
+
+def test_failing_ledger_writes_are_reported_once_and_in_health(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk logged a traceback for every 50 ms batch, and /health still said ok."""
+    ledger = SQLiteLedger(str(tmp_path / "ledger.db"))
+    side = sqlite3.connect(tmp_path / "ledger.db")
+    side.execute("ALTER TABLE requests RENAME TO elsewhere")  # every write now fails
+    side.commit()
+    with caplog.at_level(logging.WARNING, logger="satisfice.ledger"):
+        for i in range(5):
+            ledger.submit(LedgerRow(id=f"req_{i}", ts=0.0, endpoint="chat"))
+            time.sleep(0.1)  # one batch each
+        problem = ledger.problem()
+        side.execute("ALTER TABLE elsewhere RENAME TO requests")
+        side.commit()
+        ledger.submit(LedgerRow(id="req_ok", ts=0.0, endpoint="chat"))
+        ledger.close()
+    assert problem is not None and "rows are being lost" in problem and ledger.problem() is None
+    failed = [r for r in caplog.records if "ledger write failed" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is None  # one line, no traceback
+    assert any("work again (4 more rows were lost)" in r.getMessage() for r in caplog.records)

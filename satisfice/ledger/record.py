@@ -118,11 +118,18 @@ def apply_costs(
 class LedgerSink(Protocol):
     def submit(self, row: LedgerRow) -> None: ...
 
+    def problem(self) -> str | None:
+        """Why rows are being lost right now (for /health), or None."""
+        ...
+
     def close(self) -> None: ...
 
 
 class NullLedger:
     def submit(self, row: LedgerRow) -> None:
+        return None
+
+    def problem(self) -> str | None:
         return None
 
     def close(self) -> None:

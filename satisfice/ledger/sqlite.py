@@ -4,9 +4,11 @@ so a request never waits on the database."""
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import sqlite3
 import threading
+import time
 
 from satisfice.batching import next_batch
 from satisfice.ledger.record import COLUMNS, LedgerRow
@@ -52,17 +54,41 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+LOG_EVERY_S = 10.0  # while writes fail, at most one log line this often
+
+
 class SQLiteLedger:
     def __init__(self, path: str, *, batch: int = 1000) -> None:
         self.path = path
         self._conn = connect(path)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._batch = batch
+        self._failing: str | None = None  # the last write's error while writes fail
+        self._lost = 0  # rows lost since the last log line about it
+        self._logged_at = -math.inf
         self._thread = threading.Thread(target=self._run, name="satisfice-ledger", daemon=True)
         self._thread.start()
 
     def submit(self, row: LedgerRow) -> None:
         self._queue.put(row.values())
+
+    def problem(self) -> str | None:
+        failing = self._failing
+        return f"ledger writes are failing ({failing}): rows are being lost" if failing else None
+
+    def _write_failed(self, e: sqlite3.Error, rows: int) -> None:
+        """One log line per LOG_EVERY_S while writes fail (a full disk failed every 50 ms batch, each
+        with a traceback), saying how many rows were lost since the last line."""
+        self._failing, self._lost = str(e), self._lost + rows
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY_S:
+            log.error("ledger write failed (%s): %d rows lost since the last report", e, self._lost)
+            self._logged_at, self._lost = now, 0
+
+    def _write_ok(self) -> None:
+        if self._failing is not None:
+            log.warning("ledger writes work again (%d more rows were lost)", self._lost)
+            self._failing, self._lost, self._logged_at = None, 0, -math.inf
 
     def _run(self) -> None:
         while True:
@@ -72,8 +98,10 @@ class SQLiteLedger:
                 try:
                     with self._conn:
                         self._conn.executemany(INSERT, rows)  # type: ignore[arg-type]
-                except sqlite3.Error:
-                    log.exception("ledger write failed; %d rows lost", len(rows))
+                except sqlite3.Error as e:
+                    self._write_failed(e, len(rows))
+                else:
+                    self._write_ok()
             if len(rows) < len(items):  # _STOP: everything queued before it is written
                 break
         self._conn.close()

@@ -4,12 +4,14 @@ the clock is injected so tests never sleep."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+log = logging.getLogger("satisfice.breaker")
 
 
 @dataclass(slots=True)
@@ -54,6 +56,8 @@ class BreakerBoard:
     def record_success(self, key: str) -> None:
         st = self._states.get(key)
         if st is not None:
+            if st.opened_at is not None:
+                log.warning("circuit closed for %s: a probe succeeded", key)
             st.failures.clear()
             st.opened_at = None
             st.probing = False
@@ -72,6 +76,8 @@ class BreakerBoard:
         if len(st.failures) >= self.threshold:
             st.opened_at = now
             st.failures.clear()
+            # One line when it opens (not per refused request): what an operator acts on.
+            log.warning("circuit opened for %s: %d failures within %g s", key, self.threshold, self.window_s)
 
     def release_probe(self, key: str) -> None:
         """A half-open probe ended without a verdict (e.g. the client left): let another try."""

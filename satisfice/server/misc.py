@@ -161,14 +161,20 @@ class MiscEndpoints:
 
     async def health(self, request: web.Request) -> web.Response:
         breakers = self.gateway.executor.breakers.snapshot()
+        # Still 200: the gateway answers. "degraded" says what an operator should look at.
+        problems = [p for p in (self.gateway.ledger.problem(),) if p]
+        opened = sorted(k for k, v in breakers.items() if v != "closed")
+        if opened:
+            problems.append(f"circuit open for {', '.join(opened)} (in this process)")
         return json_response(
             orjson.dumps(
                 {
-                    "status": "ok",
+                    "status": "degraded" if problems else "ok",
+                    "problems": problems,
                     "pid": os.getpid(),  # which worker answered (serve --workers N)
                     "simulated": self.simulated,
                     "providers": sorted(self.directory.providers),
-                    "open_breakers": sorted(k for k, v in breakers.items() if v != "closed"),
+                    "open_breakers": opened,
                 }
             )
         )
