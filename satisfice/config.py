@@ -116,6 +116,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 10 * 1024 * 1024
+    body_timeout_s: float = 30.0  # a request body must arrive whole within this (else 408)
     ledger_path: str = "satisfice-ledger.db"
     ledger_enabled: bool = True
     providers: tuple[ProviderSettings, ...] = ()
@@ -535,13 +536,14 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
     learning = _get(doc, "learning", "config", Mapping, {})
     _check_keys(learning, {"path", "enabled", "half_life_s", "gate_interval_s"}, "learning")
     server = _get(doc, "server", "config", Mapping, {})
-    _check_keys(server, {"host", "port", "max_body_bytes"}, "server")
+    _check_keys(server, {"host", "port", "max_body_bytes", "body_timeout_s"}, "server")
     port = _get(server, "port", "server", int, 8080)
     if not 0 <= port <= 65535:
         raise ConfigError("server.port", f"must be 0..65535, got {port}")
     max_body = int(
         _positive(_get(server, "max_body_bytes", "server", int, 10 * 1024 * 1024), "server.max_body_bytes")
     )
+    body_timeout = _positive(_get(server, "body_timeout_s", "server", float, 30.0), "server.body_timeout_s")
     ledger = _get(doc, "ledger", "config", Mapping, {})
     _check_keys(ledger, {"path", "enabled"}, "ledger")
     reliability = _reliability(doc.get("reliability"), "reliability", Reliability())
@@ -571,6 +573,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         host=_get(server, "host", "server", str, "127.0.0.1"),
         port=port,
         max_body_bytes=max_body,
+        body_timeout_s=body_timeout,
         ledger_path=_path(
             _get(ledger, "path", "ledger", str, env.get("SATISFICE_LEDGER", "satisfice-ledger.db")),
             "ledger.path",

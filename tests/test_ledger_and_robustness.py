@@ -9,6 +9,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,48 @@ def test_failing_ledger_writes_are_reported_once_and_in_health(
     failed = [r for r in caplog.records if "ledger write failed" in r.getMessage()]
     assert len(failed) == 1 and failed[0].exc_info is None  # one line, no traceback
     assert any("work again (4 more rows were lost)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_body_that_stalls_gets_a_408_and_its_connection_back(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """A body that never finished held its connection for good (a few hundred took every descriptor)."""
+    config = {**standard_config(upstream), "server": {"body_timeout_s": 0.5}}
+    with (
+        GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}) as gw,
+        socket.create_connection(("127.0.0.1", gw.port)) as s,
+    ):
+        s.settimeout(10)
+        started = time.monotonic()
+        s.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"mo')
+        answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408") and b'"code":"request_timeout"' in answer
+        assert time.monotonic() - started < 5
+        (row,) = gw.rows(1)
+        assert row["status"] == 408
+
+
+def test_a_stream_client_that_stops_reading_is_let_go(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """It held its handler (and its upstream connection) for as long as it liked; now, after the
+    stream's idle timeout with the socket's buffer full, it is treated as gone and recorded."""
+    config = {**standard_config(upstream), "reliability": {"stream_idle_timeout_s": 1}}
+    tag = uuid.uuid4().hex[:6]
+    text = " ".join("x" * 1000 for _ in range(3000))  # echoed back: a 3 MB answer
+    body = json.dumps(
+        {"model": f"openai/reader+{tag}", "stream": True, "messages": [{"role": "user", "content": text}]}
+    )
+    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
+        s.connect(("127.0.0.1", gw.port))
+        head = (
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        s.sendall(head.encode() + body.encode())
+        try:
+            (row,) = gw.rows(1, timeout=20)
+            assert row["outcome"] == "client_closed" and row["status"] == 499
+            assert row["error"] == "client stopped reading: nothing read for 1 s"
+        finally:
+            s.close()

@@ -11,6 +11,7 @@ from aiohttp import web
 from satisfice.keys import KeyBook
 from satisfice.server import gc_tuning
 from satisfice.server.chat import ChatEndpoints
+from satisfice.server.http import BODY_TIMEOUT
 from satisfice.server.misc import MiscEndpoints
 from satisfice.wiring import Parts
 
@@ -35,6 +36,7 @@ def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
     settings = parts.settings
     # client_max_size: aiohttp refuses bigger bodies itself; we render its refusal OpenAI-style.
     app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
+    app[BODY_TIMEOUT] = settings.body_timeout_s
     chat = ChatEndpoints(parts.gateway, settings.max_body_bytes, KeyBook(settings.keys))
     misc = MiscEndpoints(parts.gateway, parts.directory, settings.max_body_bytes, settings.simulated)
     for prefix in ("/v1", ""):

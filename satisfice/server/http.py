@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from satisfice.errors import BodyTooLarge, GatewayError, InvalidRequest
+from satisfice.errors import BodyTooLarge, GatewayError, InvalidRequest, RequestTimeout
 from satisfice.keys import key_digest
 
 JSON_TYPE = "application/json"
@@ -60,14 +61,23 @@ def tenant_of(digest: str) -> str:
     return "key_" + digest[:32] if digest else ""
 
 
+# How long a request body may take to arrive (server.body_timeout_s): a body that stalls or
+# trickles held its connection for good, and a few hundred such clients took every file descriptor.
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+
+
 async def read_json(request: web.Request, limit: int) -> Any:
     length = request.content_length
     if length is not None and length > limit:
         raise BodyTooLarge(f"The request body is {length} bytes; the limit is {limit} bytes.")
+    timeout = request.app.get(BODY_TIMEOUT, 30.0)
     try:
-        raw = await request.read()
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge(f"The request body exceeds the limit of {limit} bytes.") from None
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s.") from None
     if len(raw) > limit:
         raise BodyTooLarge(f"The request body exceeds the limit of {limit} bytes.")
     if not raw:

@@ -55,6 +55,16 @@ class OpenAIEncoder:
         return sse_error_event(err)
 
 
+# A write that leaves this many bytes waiting in the client's socket buffer may block (asyncio
+# pauses writing above its 64 KiB high-water mark and aiohttp then drains): only such a write is
+# timed. A client that reads keeps the buffer near empty.
+_CLIENT_BACKLOG = 64 * 1024
+
+
+class ClientStalled(ConnectionResetError):
+    """A stream's client read nothing for the idle timeout: handled as one that left."""
+
+
 def in_band_error(event: bytes) -> GatewayError | None:
     """The failure an OpenAI-compatible upstream reports inside its 200 stream (`data: {"error":
     {...}}`, relayed as it came; the runner already redacted it), or None for any other event."""
@@ -101,12 +111,28 @@ async def relay(
     ttft: float | None = None
     outcome, status, error = "ok", 200, ""
     pending: list[bytes] = []  # events that arrived together go out in one write
+    idle = call.plan.reliability.stream_idle_timeout_s if call.plan is not None else 120.0
+
+    async def send(data: bytes) -> None:
+        """Write to the client; one that stops reading for the stream's idle timeout is treated as
+        gone (it held its upstream connection for as long as it liked). Only a write that will wait
+        (the socket's buffer is full) pays for the timer."""
+        transport = request.transport
+        if transport is None or transport.get_write_buffer_size() + len(data) < _CLIENT_BACKLOG:
+            await resp.write(data)
+            return
+        try:
+            async with asyncio.timeout(idle):
+                await resp.write(data)
+        except TimeoutError:
+            raise ClientStalled(f"client stopped reading: nothing read for {idle:g} s") from None
+
     try:
         await resp.prepare(request)
         failed = in_band_error(first)
         if failed is not None:
             raise failed
-        await resp.write(encoder.start() + encoder.feed(first))
+        await send(encoder.start() + encoder.feed(first))
         ttft = time.perf_counter() - call.started
         it = aiter(stream)
         while True:
@@ -121,12 +147,12 @@ async def relay(
             if out:
                 pending.append(out)
             if pending and not stream.more:
-                await resp.write(b"".join(pending))
+                await send(b"".join(pending))
                 pending.clear()
         tail = encoder.finish()  # raises when the stream cannot end well (e.g. no finish reason)
         gateway.finish_stream(call, stream, body)
         pending.append(tail)
-        await resp.write(b"".join(pending))
+        await send(b"".join(pending))
         pending.clear()
         await resp.write_eof()
         await gateway.stream_done(call, stream)
@@ -134,7 +160,11 @@ async def relay(
         await stream.aclose()
         gateway.finish_stream(call, stream, body)
         gateway.submit(
-            call, status=499, outcome="client_closed", error="client disconnected mid-stream", ttft_s=ttft
+            call,
+            status=499,
+            outcome="client_closed",
+            error=str(e) if isinstance(e, ClientStalled) else "client disconnected mid-stream",
+            ttft_s=ttft,
         )
         if isinstance(e, asyncio.CancelledError):
             raise
@@ -149,7 +179,7 @@ async def relay(
         await stream.aclose()
         gateway.finish_stream(call, stream, body)
         try:
-            await resp.write(b"".join(pending) + encoder.error(err))  # what came before the failure first
+            await send(b"".join(pending) + encoder.error(err))  # what came before the failure first
             await resp.write_eof()
         except ConnectionResetError:
             pass
