@@ -117,7 +117,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if port == 0:
         print("error: --workers needs a fixed port (they share it)", file=sys.stderr)
         return 2
-    print(banner(settings, host, port) + f"\n  workers  {args.workers} processes on one port", flush=True)
+    from satisfice.wiring import build_catalog, effective_settings
+
+    shown = effective_settings(settings, build_catalog(settings))  # what each worker will serve
+    print(banner(shown, host, port) + f"\n  workers  {args.workers} processes on one port", flush=True)
     if settings.rate_limits.rules and settings.rate_limits.store == "memory":
         print(
             f"  warning: rate limits are counted per process, so each caller gets {args.workers}x its "

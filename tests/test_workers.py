@@ -42,3 +42,5 @@ def test_two_workers_share_the_port_and_the_ledger(upstream: FakeUpstream, tmp_p
         rows = gw.rows(count=20)
         assert ids <= {r["id"] for r in rows}
     assert gw.proc.returncode == 0  # stopped cleanly on SIGINT, workers included
+    # The banner shows what the workers serve: the implied `auto` route, and learning on.
+    assert "route    auto " in gw.output and "learning off" not in gw.output
