@@ -24,7 +24,7 @@ from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed
 from satisfice.providers.results import Completion, EventStream
 from satisfice.routing.directory import ModelDirectory, Target
-from satisfice.routing.executor import Attempt, Executor
+from satisfice.routing.executor import Attempt, Charger, Executor
 from satisfice.routing.planner import Plan
 from satisfice.usage import Usage
 from satisfice.verify import Verdict, VerifyContext, verify, verify_stream_prefixes
@@ -163,9 +163,11 @@ class CascadeRunner:
         attempts: list[Attempt],
         estimate: Callable[[Target, Completion], Usage],
         trail: list[str] | None = None,
+        charge: Charger | None = None,
     ) -> tuple[Target, Completion, Usage, float, str]:
         """(answering target, its completion, its usage, total cost of every attempt, trail).
         `trail`, when given, is filled as the cascade goes, so a caller still has it on an error.
+        `charge` prices a rung's call that is out when the request is cut off (Executor.run).
 
         When the rungs above a failed answer cannot answer at all, that answer is returned (the
         trail says it failed verification) rather than an error: it was paid for, and it is what
@@ -183,7 +185,10 @@ class CascadeRunner:
             if i not in fetched:
                 try:
                     fetched[i] = await self.executor.run(
-                        deadline.rung(plan, steps[i]), lambda t: self.complete_one(t.dep, body), attempts
+                        deadline.rung(plan, steps[i]),
+                        lambda t: self.complete_one(t.dep, body),
+                        attempts,
+                        charge=charge,
                     )
                 except GatewayError:
                     if i == len(steps) - 1 and fallback is None:
@@ -265,9 +270,10 @@ class CascadeRunner:
         attempts: list[Attempt],
         open_one: OpenOne,
         trail: list[str] | None = None,
+        charge: Charger | None = None,
     ) -> tuple[Target, EventStream, bytes, float, str]:
         """(target, a stream replaying the held events, its first event, abandoned attempts' cost,
-        trail); `trail` as in `complete`."""
+        trail); `trail` and `charge` as in `complete`."""
         assert plan.steps is not None and plan.cascade is not None
         cs = plan.cascade
         abandoned = 0.0
@@ -278,7 +284,7 @@ class CascadeRunner:
             last = i == len(plan.steps) - 1
             try:
                 target, (stream, first) = await self.executor.run(
-                    deadline.rung(plan, step), open_one, attempts
+                    deadline.rung(plan, step), open_one, attempts, charge=charge
                 )
             except GatewayError:
                 if last and fallback is None:

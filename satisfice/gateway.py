@@ -273,7 +273,9 @@ class Gateway:
             if plan.strategy == "speculative":
                 ran = speculate(self.cascade, plan, body, call.attempts, estimate, self._cancel_charge(body))
             else:
-                ran = self.cascade.complete(plan, body, call.attempts, estimate, steps)
+                ran = self.cascade.complete(
+                    plan, body, call.attempts, estimate, steps, self._cancel_charge(body)
+                )
             with self._trail_on_error(call, steps):
                 target, result, usage, total, trail = await ran
             call.target = target
@@ -346,7 +348,9 @@ class Gateway:
                     self.cascade, plan, body, call.attempts, attempt, self._cancel_charge(body)
                 )
             else:
-                ladder = self.cascade.open_stream(plan, body, call.attempts, attempt, steps)
+                ladder = self.cascade.open_stream(
+                    plan, body, call.attempts, attempt, steps, self._cancel_charge(body)
+                )
             with self._trail_on_error(call, steps):
                 target, stream, first, abandoned, trail = await ladder
             call.extra_cost_usd = abandoned

@@ -108,7 +108,7 @@ async def speculate(
     call is charged through its `cancelled` attempt, an answered one carries its cost."""
     assert plan.steps is not None and plan.cascade is not None
     if len(plan.steps) < 2:  # the cheap candidate is the best one: nothing to race
-        return await runner.complete(plan, body, attempts, estimate)
+        return await runner.complete(plan, body, attempts, estimate, charge=charge)
     cs = plan.cascade
     started = time.perf_counter()
 
@@ -192,7 +192,7 @@ async def speculate_stream(
     Returns (target, stream, first event, cost of a cheap answer that failed, trail)."""
     assert plan.steps is not None and plan.cascade is not None
     if len(plan.steps) < 2:
-        return await runner.open_stream(plan, body, attempts, open_one)
+        return await runner.open_stream(plan, body, attempts, open_one, charge=charge)
     cs = plan.cascade
     cheap_step, strong_step = plan.steps[0], plan.steps[-1]
     started = time.perf_counter()

@@ -152,6 +152,7 @@ def cascade_gateway(
         "race": race([RACER, "slow-3000+strong"], 1500),
         "race-est": race(["plain", "slow-400+strong2"], 300),
         "race-backoff": race([RACER, "ratelimit+strongrl"], 1000),
+        "slow-climb": ladder(["slow-800+cheapslow", "gpt-4o"]),
         "race-drip": race(["chunkdelay-50+drip", "gpt-4o"], 300),
         # the strong model answers after the deadline: the cheap one is then cancelled for being late
         "race-slow": race(["slow-800+cheapslow", "slow-300+strong3"], 200),
@@ -285,6 +286,24 @@ def test_a_racer_cancelled_while_waiting_to_retry_is_not_billed(cascade_gateway:
     assert strong[1]["cost_usd"] == 0 and "not billed" in strong[1]["message"]
     racer = next(a for a in json.loads(row["attempts"]) if a["model"] == RACER)
     assert row["cost_usd"] == pytest.approx(racer["cost_usd"])
+
+
+def test_a_rung_cut_off_by_the_client_leaving_is_charged(cascade_gateway: GatewayProcess) -> None:
+    """The provider got the rung's prompt: the 499 row keeps that call, charged (it had no attempt)."""
+    c = openai.OpenAI(base_url=cascade_gateway.base_url, api_key="k", max_retries=0, timeout=0.3)
+    tag = f"leaves {time.time_ns()}"
+    with pytest.raises(openai.APITimeoutError):
+        c.chat.completions.create(model="slow-climb", messages=[{"role": "user", "content": tag}])
+    deadline = time.monotonic() + 5
+    mine: list[dict[str, Any]] = []
+    while not mine and time.monotonic() < deadline:
+        mine = [r for r in cascade_gateway.rows() if r["route"] == "slow-climb" and r["status"] == 499]
+        time.sleep(0.05)
+    (row,) = mine
+    (cut,) = [a for a in json.loads(row["attempts"]) if a["outcome"] == "cancelled"]
+    assert (
+        cut["model"] == "slow-800+cheapslow" and cut["tokens"] > 0 and row["cost_usd"] == cut["cost_usd"] > 0
+    )
 
 
 def test_speculative_slow_cheap_loses_to_the_strong_model(
