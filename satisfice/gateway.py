@@ -5,6 +5,7 @@ Handlers for each wire format (OpenAI, Anthropic) call this; it speaks the inter
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
@@ -92,6 +93,10 @@ class Call:
         return out
 
 
+# Above this prompt size (bytes, an upper bound of its text) exact token counts go to a thread.
+_HUGE_PROMPT_BYTES = 512 * 1024
+
+
 class Gateway:
     def __init__(
         self,
@@ -114,8 +119,17 @@ class Gateway:
         self.hedger = Hedger(executor)
         self.speeds = OutputSpeeds()  # recent output speed per deployment: prices cancelled calls
 
-    def _plan(self, call: Call, body: dict[str, Any]) -> Plan:
-        call.needs = needs_of(body)
+    @staticmethod
+    async def _needs(body: dict[str, Any]) -> Needs:
+        """What the request needs of a model; a huge prompt's exact token counts, which the
+        constraints may need, are made in a worker thread so other requests go on meanwhile."""
+        needs = needs_of(body)
+        if needs.prompt_bound > _HUGE_PROMPT_BYTES:
+            await asyncio.to_thread(needs.count_every_encoding)
+        return needs
+
+    def _plan(self, call: Call, body: dict[str, Any], needs: Needs) -> Plan:
+        call.needs = needs
         call.row.stream = bool(body.get("stream"))
         plan = self.planner.plan(body["model"], call.needs, call.knob)
         call.plan = plan
@@ -262,7 +276,7 @@ class Gateway:
         return result
 
     async def _complete_planned(self, call: Call, body: dict[str, Any]) -> Completion:
-        plan = self._plan(call, body)
+        plan = self._plan(call, body, await self._needs(body))
 
         if plan.steps is not None:
 
@@ -318,7 +332,7 @@ class Gateway:
         return opened
 
     async def _open_planned(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
-        plan = self._plan(call, body)
+        plan = self._plan(call, body, await self._needs(body))
 
         async def attempt(target: Target) -> tuple[EventStream, bytes]:
             dep = target.dep

@@ -57,6 +57,9 @@ def encoding(name: str = "o200k_base") -> Encoding:
         return enc
 
 
+ENCODING_PROBES = ("gpt-4-0613", "gpt-4o")  # one model name per encoding encoding_name_for gives
+
+
 def encoding_name_for(model: str) -> str:
     """cl100k for the GPT-3.5/GPT-4 generation, o200k for everything newer (a close estimate for
     non-OpenAI models, whose tokenizers are not available offline)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from satisfice import tokens
 from satisfice.catalog import load_catalog
 from satisfice.config import ConfigError, parse_settings
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
@@ -296,3 +297,17 @@ def test_max_escalations_caps_the_ladder_without_skipping_its_first_rung(
         ["gpt-4o-mini", "claude-3-5-haiku", "gpt-4o"], "quality=0.5", max_escalations=max_escalations
     )
     assert ladder(planner({"c": route}).plan("c", needs_of(body()))) == rungs
+
+
+def test_a_huge_prompt_can_be_counted_in_every_encoding_ahead_of_planning() -> None:
+    """The gateway counts a huge prompt in a worker thread first (`Needs.count_every_encoding`), so
+    the planner's context checks find the counts made and do not stall the event loop."""
+    needs = needs_of(body(messages=[{"role": "user", "content": "word " * 30000}]))
+    needs.count_every_encoding()
+    assert needs._exact == {
+        "cl100k_base": tokens.count_prompt(needs.body, "gpt-4-0613"),
+        "o200k_base": tokens.count_prompt(needs.body, "gpt-4o"),
+    }
+    p = planner({"small": {"candidates": ["gpt-3.5-turbo-1106"]}})
+    with pytest.raises(ContextWindowExceeded):  # decided from the counts already made
+        p.plan("small", needs)

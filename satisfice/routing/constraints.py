@@ -49,6 +49,12 @@ class Needs:
             self._exact[enc] = tokens.count_prompt(self.body, model)
         return self._exact[enc]
 
+    def count_every_encoding(self) -> None:
+        """Count the prompt exactly in each encoding now (a worker thread may call it): for a huge
+        prompt the planner's counts would otherwise stall the event loop, ~0.3 s per 10 MB each."""
+        for model in tokens.ENCODING_PROBES:
+            self.prompt_tokens(model)
+
     @property
     def prompt_estimate(self) -> int:
         """A cheap guess (~4 bytes a token for English) where an exact count is not worth its CPU."""
