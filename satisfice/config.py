@@ -119,6 +119,7 @@ class Settings:
     body_timeout_s: float = 30.0  # a request body must arrive whole within this (else 408)
     ledger_path: str = "satisfice-ledger.db"
     ledger_enabled: bool = True
+    ledger_retention_days: float = 0.0  # rows older than this are deleted (0: kept for good)
     providers: tuple[ProviderSettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
     models: tuple[Mapping[str, Any], ...] = ()  # catalog overrides / additions
@@ -545,7 +546,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
     )
     body_timeout = _positive(_get(server, "body_timeout_s", "server", float, 30.0), "server.body_timeout_s")
     ledger = _get(doc, "ledger", "config", Mapping, {})
-    _check_keys(ledger, {"path", "enabled"}, "ledger")
+    _check_keys(ledger, {"path", "enabled", "retention_days"}, "ledger")
     reliability = _reliability(doc.get("reliability"), "reliability", Reliability())
     providers_raw = _get(doc, "providers", "config", list, None)
     providers = (
@@ -579,6 +580,9 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
             "ledger.path",
         ),
         ledger_enabled=_get(ledger, "enabled", "ledger", bool, True),
+        ledger_retention_days=_positive(
+            _get(ledger, "retention_days", "ledger", float, 0.0), "ledger.retention_days", allow_zero=True
+        ),
         providers=providers,
         routes=routes,
         models=tuple(models),

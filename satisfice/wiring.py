@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -143,7 +144,11 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
         learner = Learner(store, half_life_s=settings.learn_half_life_s)
     planner = Planner(directory, rel, learner=learner)
     ledger: LedgerSink = (
-        opened("ledger.path", settings.ledger_path, SQLiteLedger)
+        opened(
+            "ledger.path",
+            settings.ledger_path,
+            functools.partial(SQLiteLedger, retention_days=settings.ledger_retention_days),
+        )
         if with_ledger and settings.ledger_enabled
         else NullLedger()
     )

@@ -215,3 +215,19 @@ def test_a_stream_client_that_stops_reading_is_let_go(upstream: FakeUpstream, tm
             assert row["error"] == "client stopped reading: nothing read for 1 s"
         finally:
             s.close()
+
+
+def test_ledger_retention_deletes_old_rows_only(tmp_path: Path) -> None:
+    """Without a retention the ledger grew for good (~330 bytes a request)."""
+    path = str(tmp_path / "ledger.db")
+    now = time.time()
+    old = SQLiteLedger(path)
+    for i, age_days in enumerate((40, 10, 1)):
+        old.submit(LedgerRow(id=f"req_{i}", ts=now - age_days * 86400, endpoint="chat"))
+    old.close()
+    kept = SQLiteLedger(path, retention_days=7)
+    kept.submit(LedgerRow(id="req_new", ts=now, endpoint="chat"))
+    kept.close()
+    with sqlite3.connect(path) as conn:
+        ids = sorted(r[0] for r in conn.execute("SELECT id FROM requests"))
+    assert ids == ["req_2", "req_new"]

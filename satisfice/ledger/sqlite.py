@@ -55,11 +55,14 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 LOG_EVERY_S = 10.0  # while writes fail, at most one log line this often
+PRUNE_EVERY_S = 3600.0  # with a retention set, old rows are deleted this often
 
 
 class SQLiteLedger:
-    def __init__(self, path: str, *, batch: int = 1000) -> None:
+    def __init__(self, path: str, *, batch: int = 1000, retention_days: float = 0.0) -> None:
         self.path = path
+        self.retention_s = retention_days * 86400  # 0: rows are kept for good
+        self._pruned_at = -math.inf
         self._conn = connect(path)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._batch = batch
@@ -102,9 +105,27 @@ class SQLiteLedger:
                     self._write_failed(e, len(rows))
                 else:
                     self._write_ok()
+            self._prune()
             if len(rows) < len(items):  # _STOP: everything queued before it is written
                 break
         self._conn.close()
+
+    def _prune(self) -> None:
+        """Delete rows older than the retention: with the first write, then at most once per PRUNE_EVERY_S."""
+        now = time.monotonic()
+        if not self.retention_s or now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        try:
+            with self._conn:
+                gone = self._conn.execute(
+                    "DELETE FROM requests WHERE ts < ?", (time.time() - self.retention_s,)
+                ).rowcount
+        except sqlite3.Error as e:
+            log.warning("ledger retention: deleting old rows failed (%s)", e)
+            return
+        if gone:
+            log.info("ledger retention: deleted %d rows older than %g days", gone, self.retention_s / 86400)
 
     def close(self) -> None:
         """Flush what is queued and stop the writer."""
