@@ -87,7 +87,9 @@ class MiscEndpoints:
             try:
                 async with (
                     asyncio.timeout(2.0),
-                    self.gateway.runner.session.get(f"{p.base_url}/models", headers=headers) as resp,
+                    self.gateway.runner.session.get(
+                        f"{p.base_url}/models", headers=headers, allow_redirects=False
+                    ) as resp,
                 ):
                     listed = orjson.loads(await resp.read()) if resp.status == 200 else {}
             except (aiohttp.ClientError, OSError, TimeoutError, orjson.JSONDecodeError):
