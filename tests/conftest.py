@@ -31,6 +31,19 @@ def cheap_model(model_id: str, prior: float) -> dict[str, Any]:
     }
 
 
+def single_call_reliability(timeout_s: float, deadline_s: float) -> dict[str, Any]:
+    """For tests that watch each upstream call: no retries, and no breaker opening in the way."""
+    return {
+        "timeout_s": timeout_s,
+        "deadline_s": deadline_s,
+        "retries": 0,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.02,
+        "breaker_failures": 1000,
+        "stream_idle_timeout_s": 3.0,
+    }
+
+
 def standard_config(up: FakeUpstream) -> dict[str, Any]:
     """Three providers on the fake (one per dialect) and routes that exercise failover."""
     fast = {

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from satisfice import tokens
 from satisfice.api.anthropic_messages import messages_request_to_openai
+from tests.conftest import single_call_reliability
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -35,15 +36,7 @@ def _config(up: FakeUpstream) -> dict[str, Any]:
         return {"name": name, "type": kind, "base_url": base_url, "api_key": "k-" + name, "passthrough": True}
 
     return {
-        "reliability": {
-            "timeout_s": 2.0,
-            "deadline_s": 3.0,
-            "retries": 0,
-            "backoff_base_s": 0.01,
-            "backoff_max_s": 0.02,
-            "breaker_failures": 1000,
-            "stream_idle_timeout_s": 3.0,
-        },
+        "reliability": single_call_reliability(2.0, 3.0),
         "providers": [
             provider("oai", "openai", up.openai_base),
             provider("ant", "anthropic", up.anthropic_base),

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import single_call_reliability
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -56,15 +57,7 @@ def _config(up: FakeUpstream, sink: FakeUpstream) -> dict[str, Any]:
         return {**out, **extra}
 
     return {
-        "reliability": {
-            "timeout_s": 5.0,
-            "deadline_s": 8.0,
-            "retries": 0,
-            "backoff_base_s": 0.01,
-            "backoff_max_s": 0.02,
-            "breaker_failures": 1000,
-            "stream_idle_timeout_s": 3.0,
-        },
+        "reliability": single_call_reliability(5.0, 8.0),
         "providers": [
             provider("oai", "openai", up.openai_base, "T_OPENAI", headers=secret_header),
             provider("ant", "anthropic", up.anthropic_base, "T_ANTHROPIC", headers=secret_header),
