@@ -8,7 +8,6 @@ it is short) until they pass a check; once a byte has gone out there is no escal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import time
@@ -23,6 +22,7 @@ from satisfice.ledger.record import price
 from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed
 from satisfice.providers.results import Completion, EventStream
+from satisfice.providers.stream_start import HeldStream, stop_read
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.executor import Attempt, Charger, Executor
 from satisfice.routing.planner import Plan
@@ -436,7 +436,7 @@ class Hold:
             try:
                 done, _ = await asyncio.wait({nxt}, timeout=max(deadline.left(), 0.0))
             except BaseException:
-                await _stop(nxt)  # before the stream is closed: a generator mid-read cannot be
+                await stop_read(nxt)  # before the stream is closed: a generator mid-read cannot be
                 raise
             if not done:
                 self.pending = nxt
@@ -448,63 +448,3 @@ class Hold:
                 return
             self.events.append(event)
             choice_texts([event], self.texts)
-
-
-class HeldStream:
-    """Replays the events held back for verification, then the rest of the upstream stream
-    (starting with a read the hold left running, if any)."""
-
-    def __init__(
-        self, inner: EventStream, held: list[bytes], pending: asyncio.Future[bytes] | None = None
-    ) -> None:
-        self.inner = inner
-        self.held = held
-        self.pending = pending
-        self._replaying = True
-        self._held_more = False
-        self._it = self._events()
-
-    @property
-    def more(self) -> bool:
-        return self._held_more if self._replaying else self.inner.more
-
-    @property
-    def usage(self) -> Usage | None:
-        return self.inner.usage
-
-    @property
-    def cost_usd(self) -> float | None:
-        return self.inner.cost_usd
-
-    @property
-    def events(self) -> list[bytes]:
-        return self.inner.events
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._it
-
-    async def _events(self) -> AsyncIterator[bytes]:
-        for i, event in enumerate(self.held):
-            self._held_more = i < len(self.held) - 1  # held events are at hand; the next live one is not
-            yield event
-        self._replaying = False
-        if self.pending is not None:
-            try:
-                yield await self.pending
-            except StopAsyncIteration:
-                return
-        async for event in aiter(self.inner):
-            yield event
-
-    async def aclose(self) -> None:
-        if self.pending is not None:
-            await _stop(self.pending)
-        await self.inner.aclose()
-
-
-async def _stop(read: asyncio.Future[bytes]) -> None:
-    """Cancel a read of a stream's next event and let it finish unwinding."""
-    if not read.done():
-        read.cancel()
-    with contextlib.suppress(BaseException):
-        await read

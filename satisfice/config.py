@@ -40,7 +40,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Reliability:
-    timeout_s: float = 60.0  # one attempt, until the whole answer (or a stream's first event)
+    timeout_s: float = 60.0  # one attempt, until the whole answer (or a stream's first token)
     deadline_s: float = 300.0  # the whole request, all attempts and waits included
     retries: int = 1  # extra attempts on the same deployment before failing over
     backoff_base_s: float = 0.25

@@ -24,10 +24,11 @@ from satisfice.learn.records import Decision as LoggedDecision
 from satisfice.ledger.cancelled import CancelCharge, OutputSpeeds, charge_cancelled
 from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, price
 from satisfice.providers.base import Deployment
-from satisfice.providers.failures import AttemptFailed, FailureKind
+from satisfice.providers.failures import FailureKind
 from satisfice.providers.registry import dialect
 from satisfice.providers.results import Completion, EventStream, LocalUpstream
 from satisfice.providers.runner import HTTPRunner
+from satisfice.providers.stream_start import open_first
 from satisfice.ratelimit import Admission, RateLimiter
 from satisfice.routing.constraints import Needs, needs_of
 from satisfice.routing.directory import Target
@@ -320,7 +321,7 @@ class Gateway:
         return result
 
     async def open_stream(self, call: Call, body: dict[str, Any]) -> tuple[EventStream, bytes]:
-        """Open a stream and read its first event: failover happens only up to here, before any
+        """Open a stream and read up to its first token: failover happens only up to here, before any
         byte has gone to the client. A cache hit is replayed as a stream."""
         await self._route_and_admit(call, body)
         hit = await self._cache_lookup(call, body)
@@ -343,17 +344,7 @@ class Gateway:
                 stream = await self.runner.stream(
                     dialect(dep.dialect), dep, body, plan.reliability.stream_idle_timeout_s
                 )
-            try:
-                first = await anext(aiter(stream))
-            except StopAsyncIteration:
-                await stream.aclose()
-                raise AttemptFailed(
-                    FailureKind.BAD_RESPONSE, "upstream stream ended before any event"
-                ) from None
-            except BaseException:
-                await stream.aclose()
-                raise
-            return stream, first
+            return await open_first(stream)
 
         if plan.steps is not None:
             steps: list[str] = []  # as in _complete_planned
@@ -539,7 +530,7 @@ class Gateway:
         """Teach the output speed that prices cancelled calls: the answering call's completion
         tokens over its own duration. A non-streamed answer's attempt timed the whole call, so a
         cascade's or a race's answer counts too (speculative strong models were never learned);
-        a stream's attempt timed only its first event, so a stream counts when it was the one call."""
+        a stream's attempt timed only its first token, so a stream counts when it was the one call."""
         row = call.row
         if outcome != "ok" or call.hit is not None or not row.model:
             return

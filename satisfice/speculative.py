@@ -21,10 +21,11 @@ from typing import Any, Generic, TypeVar
 
 from satisfice import tokens
 from satisfice.cache.assemble import choice_texts, event_text
-from satisfice.cascade import CascadeRunner, HeldStream
+from satisfice.cascade import CascadeRunner
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
 from satisfice.providers.results import Completion, EventStream
+from satisfice.providers.stream_start import HeldStream
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt, Charger, InFlight
 from satisfice.routing.planner import Plan

@@ -182,11 +182,12 @@ def test_stream_disconnect_mid_way_cancels_upstream(gateway: GatewayProcess, ups
 
 
 def test_stalled_stream_ends_with_a_timeout_error_event(tight_gateway: GatewayProcess) -> None:
+    """Stalled after its first token (role chunk, "a", then 1.5 s of nothing)."""
     rid = ""
     with (
         pytest.raises(openai.APIError) as e,
         client_for(tight_gateway).chat.completions.with_streaming_response.create(
-            model=f"openai/chunkdelay-1500+{uuid.uuid4().hex[:6]}", messages=msg("a b c"), stream=True
+            model=f"openai/stallat-2-1500+{uuid.uuid4().hex[:6]}", messages=msg("a b c"), stream=True
         ) as resp,
     ):
         rid = resp.headers["x-satisfice-request-id"]
@@ -195,3 +196,14 @@ def test_stalled_stream_ends_with_a_timeout_error_event(tight_gateway: GatewayPr
     assert "stalled" in str(e.value)
     row = tight_gateway.row(rid)
     assert row["outcome"] == "stream_error" and row["status"] == 504
+
+
+def test_a_stream_stalled_before_its_first_token_is_an_attempt_timeout(tight_gateway: GatewayProcess) -> None:
+    """Only the role chunk came: nothing has gone to the client, so it is a timed-out attempt."""
+    with pytest.raises(openai.APIStatusError) as e:
+        client_for(tight_gateway).chat.completions.create(
+            model=f"openai/stallat-1-1500+{uuid.uuid4().hex[:6]}", messages=msg("a b c"), stream=True
+        )
+    assert e.value.status_code == 504
+    row = tight_gateway.row(e.value.response.headers["x-satisfice-request-id"])
+    assert [a["outcome"] for a in json.loads(row["attempts"])] == ["timeout"]

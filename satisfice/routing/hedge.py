@@ -1,5 +1,5 @@
 """Latency hedging: when the primary deployment is slower than a percentile of its recent history
-(time to the whole answer, or to a stream's first event), start the next candidate too; the first
+(time to the whole answer, or to a stream's first token), start the next candidate too; the first
 to answer wins and the loser is cancelled and charged. A budget caps hedge spend per route."""
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class Hedger:
         streamed: bool,
     ) -> Hedged[T]:
         """`charge` prices a cancelled call; `discard` releases a result that lost the race;
-        `streamed`: the call opens a stream (its latency is to the first event)."""
+        `streamed`: the call opens a stream (its latency is to the first token)."""
         threshold = self._threshold(plan, streamed)
         if plan.hedge is None or threshold is None:
             target, result = await self.executor.run(plan, call, attempts, charge=charge)

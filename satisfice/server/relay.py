@@ -7,12 +7,12 @@ import logging
 import time
 from typing import Any, Protocol
 
-import orjson
 from aiohttp import web
 
 from satisfice.errors import GatewayError, InternalError, UpstreamFailed, UpstreamTimeout
 from satisfice.gateway import Call, Gateway
 from satisfice.providers.failures import AttemptFailed, FailureKind
+from satisfice.providers.stream_start import in_band_error
 from satisfice.server.http import sse_error_event
 
 log = logging.getLogger("satisfice.server")
@@ -65,20 +65,13 @@ class ClientStalled(ConnectionResetError):
     """A stream's client read nothing for the idle timeout: handled as one that left."""
 
 
-def in_band_error(event: bytes) -> GatewayError | None:
-    """The failure an OpenAI-compatible upstream reports inside its 200 stream (`data: {"error":
-    {...}}`, relayed as it came; the runner already redacted it), or None for any other event."""
-    if b'"error"' not in event:
+def stream_failure(event: bytes) -> GatewayError | None:
+    """The failure an upstream's error event inside its 200 stream amounts to once the stream has
+    started (before, it failed over: `open_first`), or None for any other event."""
+    error = in_band_error(event)
+    if error is None:
         return None
-    try:
-        chunk = orjson.loads(event[6:])  # strip "data: "
-    except orjson.JSONDecodeError:
-        return None
-    err = chunk.get("error") if isinstance(chunk, dict) else None
-    if not err or chunk.get("choices"):
-        return None
-    message = err.get("message") if isinstance(err, dict) else err
-    return UpstreamFailed(f"The upstream stream failed after it started: {message or 'an error event'}")
+    return UpstreamFailed(f"The upstream stream failed after it started: {error[0]}")
 
 
 def mid_stream_error(e: Exception) -> GatewayError:
@@ -129,7 +122,7 @@ async def relay(
 
     try:
         await resp.prepare(request)
-        failed = in_band_error(first)
+        failed = stream_failure(first)
         if failed is not None:
             raise failed
         await send(encoder.start() + encoder.feed(first))
@@ -140,7 +133,7 @@ async def relay(
                 event = await anext(it)
             except StopAsyncIteration:
                 break
-            failed = in_band_error(event)
+            failed = stream_failure(event)
             if failed is not None:
                 raise failed
             out = encoder.feed(event)

@@ -25,6 +25,8 @@ JSON = dict[str, Any]
 _NUM_TOKEN = re.compile(r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream|echokey|errorafter)-(\d+)$")
 # slowafter-N-MS: the first N requests for this model name are fast, later ones wait MS (latency hedges)
 _SLOW_AFTER = re.compile(r"^slowafter-(\d+)-(\d+)$")
+# stallat-N-MS: a stream waits MS before its event N (0-based; event 0 is the role chunk)
+_STALL_AT = re.compile(r"^stallat-(\d+)-(\d+)$")
 _NUM_FIELDS = {"slow": "slow_ms", "chunkdelay": "chunkdelay_ms", "slowstream": "slowstream_ms"}
 _NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut", echokey="echo_key")
 _NUM_FIELDS.update(errorafter="error_after")
@@ -46,6 +48,7 @@ class Behaviour:
     ctx: bool = False
     nousage: bool = False
     slow_after: tuple[int, int] | None = None  # (fast requests, then ms of delay)
+    stall_at: tuple[int, int] | None = None  # (stream event index, ms of delay before it)
     # Careless or hostile upstreams (secret-handling tests):
     echo_key: int | None = None  # "echokey-401": an error with this status quoting the credentials received
     echokeystream: bool = False  # a stream whose second event is an error quoting the credentials
@@ -65,8 +68,11 @@ def parse_behaviour(model: str) -> Behaviour:
         token = token.strip()
         m = _NUM_TOKEN.match(token)
         after = _SLOW_AFTER.match(token)
+        stall = _STALL_AT.match(token)
         if after:
             b.slow_after = (int(after.group(1)), int(after.group(2)))
+        elif stall:
+            b.stall_at = (int(stall.group(1)), int(stall.group(2)))
         elif m:
             setattr(b, _NUM_FIELDS[m.group(1)], int(m.group(2)))
         elif token == "ratelimit":

@@ -226,6 +226,8 @@ async def _send_stream(
                 return resp
             if i == 1 and b.slowstream_ms:
                 await asyncio.sleep(b.slowstream_ms / 1000)
+            if b.stall_at is not None and i == b.stall_at[0]:
+                await asyncio.sleep(b.stall_at[1] / 1000)
             if i and b.chunkdelay_ms:
                 await asyncio.sleep(b.chunkdelay_ms / 1000)
             await resp.write(event)

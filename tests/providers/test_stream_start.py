@@ -1,0 +1,158 @@
+"""Reading a stream up to its first token: what counts as preamble, how start errors are classed,
+and that the held events are replayed in order and the stream is closed on failure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from satisfice.errors import UpstreamFailed
+from satisfice.providers.failures import AttemptFailed, FailureKind
+from satisfice.providers.stream_start import (
+    MAX_PREAMBLE_EVENTS,
+    failure_of,
+    in_band_error,
+    is_preamble,
+    open_first,
+)
+from satisfice.usage import Usage
+
+
+def ev(chunk: object) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def delta(d: dict[str, object], finish: str | None = None) -> bytes:
+    return ev(
+        {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": d, "finish_reason": finish}]}
+    )
+
+
+ROLE = delta({"role": "assistant", "content": ""})
+
+
+@pytest.mark.parametrize(
+    ("event", "preamble"),
+    [
+        (ROLE, True),
+        (delta({"role": "assistant", "content": None, "refusal": None}), True),
+        (ev({"choices": [], "usage": None}), True),
+        (delta({"content": "Hi"}), False),
+        (delta({"reasoning_content": "Let me think"}), False),  # thinking is progress the client sees
+        (delta({"role": "assistant", "tool_calls": [{"index": 0, "id": "c"}]}), False),
+        (delta({}, finish="stop"), False),
+        (ev({"choices": [], "usage": {"prompt_tokens": 1}}), False),
+        (ev({"error": {"message": "boom"}}), False),
+        (b"data: not json\n\n", False),
+    ],
+)
+def test_is_preamble(event: bytes, preamble: bool) -> None:
+    assert is_preamble(event) is preamble
+
+
+def test_in_band_error_reads_the_message_and_type() -> None:
+    assert in_band_error(ev({"error": {"message": "busy", "type": "server_error"}})) == (
+        "busy",
+        "server_error",
+    )
+    assert in_band_error(ev({"error": {"message": "slow", "code": 429}})) == ("slow", "429")
+    assert in_band_error(ev({"error": "plain"})) == ("plain", None)
+    assert in_band_error(delta({"content": "an error in the answer's text"})) is None
+    assert in_band_error(ev({"error": None, "choices": [{"index": 0}]})) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "failure"),
+    [
+        ("overloaded_error", FailureKind.SERVER_ERROR),
+        (None, FailureKind.SERVER_ERROR),
+        ("rate_limit_error", FailureKind.RATE_LIMITED),
+        ("429", FailureKind.RATE_LIMITED),
+        ("503", FailureKind.SERVER_ERROR),
+        ("invalid_request_error", FailureKind.CLIENT_ERROR),
+    ],
+)
+def test_failure_of_classes_start_errors(kind: str | None, failure: FailureKind) -> None:
+    failed = failure_of("why", kind)
+    assert failed.kind is failure
+    assert "why" in failed.message
+    assert failed.status == (400 if failure is FailureKind.CLIENT_ERROR else None)
+
+
+class ListStream:
+    """An EventStream over a list; an exception in the list is raised when reached."""
+
+    def __init__(self, items: list[bytes | BaseException]) -> None:
+        self.items = items
+        self.closed = False
+        self.usage: Usage | None = None
+        self.cost_usd: float | None = None
+        self.events: list[bytes] = []
+        self.more = False
+        self._it = self._gen()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._it
+
+    async def _gen(self) -> AsyncIterator[bytes]:
+        for item in self.items:
+            await asyncio.sleep(0)
+            if isinstance(item, BaseException):
+                raise item
+            self.events.append(item)
+            yield item
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def _drain(items: list[bytes | BaseException]) -> tuple[bytes, list[bytes], ListStream]:
+    inner = ListStream(items)
+    stream, first = await open_first(inner)
+    return first, [e async for e in stream], inner
+
+
+def test_a_preamble_is_held_and_replayed_in_order() -> None:
+    word, stop = delta({"content": "Hi"}), delta({}, finish="stop")
+    first, rest, inner = asyncio.run(_drain([ROLE, ROLE, word, stop]))
+    assert (first, rest) == (ROLE, [ROLE, word, stop])
+    assert not inner.closed
+
+
+def test_a_first_token_is_returned_as_it_is() -> None:
+    word = delta({"content": "Hi"})
+    first, rest, _ = asyncio.run(_drain([word]))
+    assert (first, rest) == (word, [])
+
+
+def test_an_endless_preamble_is_relayed_after_the_cap() -> None:
+    items: list[bytes | BaseException] = [ROLE] * (MAX_PREAMBLE_EVENTS + 5)
+    first, rest, _ = asyncio.run(_drain(items))
+    assert [first, *rest] == items
+
+
+@pytest.mark.parametrize(
+    ("items", "kind"),
+    [
+        ([ROLE, ev({"error": {"message": "busy", "type": "overloaded_error"}})], FailureKind.SERVER_ERROR),
+        ([ROLE, UpstreamFailed("Overloaded", code="rate_limit_error")], FailureKind.RATE_LIMITED),
+        ([], FailureKind.BAD_RESPONSE),
+    ],
+)
+def test_a_failure_before_the_first_token_closes_the_stream(
+    items: list[bytes | BaseException], kind: FailureKind
+) -> None:
+    inner = ListStream(items)
+    with pytest.raises(AttemptFailed) as e:
+        asyncio.run(open_first(inner))
+    assert e.value.kind is kind
+    assert inner.closed
+
+
+def test_a_stream_that_ends_after_its_preamble_is_returned() -> None:
+    """The relay decides what an answer without a finish is; opening it is not a failure."""
+    first, rest, _ = asyncio.run(_drain([ROLE]))
+    assert (first, rest) == (ROLE, [])
