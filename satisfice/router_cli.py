@@ -101,15 +101,16 @@ class BadLine(ValueError):
 
 
 def resolve_models(names: list[str]) -> list[ModelInfo]:
-    """Catalog entries for --models, read loosely (case, '_' for '-'), as chat models without repeats.
-    ValueError names the flag and the model at fault."""
+    """Catalog entries for --models, read loosely (case, '_' for '-', a snapshot's version tag the
+    catalog does not list), as chat models. Two spellings of one model are fine (each gets its own
+    column); one name given twice is not. ValueError names the flag and the model at fault."""
     catalog = load_catalog()
     if not names:
         raise ValueError("--models: no model given (a comma-separated list of catalog ids)")
     out: list[ModelInfo] = []
-    spelled: dict[str, str] = {}  # catalog id -> the name given for it
+    seen: set[str] = set()
     for name in names:
-        found = catalog.lookup_loose(name)
+        found, matched = catalog.lookup_versionless(name)
         if not found:
             raise ValueError(f"--models: unknown model {name!r} (not in the catalog; see `satisfice models`)")
         info = found[0]
@@ -117,11 +118,11 @@ def resolve_models(names: list[str]) -> list[ModelInfo]:
             raise ValueError(
                 f"--models: {name!r} is an {info.kind} model, not a chat model: it has no answer quality"
             )
-        if info.id in spelled:
-            first = spelled[info.id]
-            same = f"{name!r} is given twice" if first == name else f"{first!r} and {name!r} are one model"
-            raise ValueError(f"--models: {same} ({info.id})")
-        spelled[info.id] = name
+        if name in seen:
+            raise ValueError(f"--models: {name!r} is given twice")
+        seen.add(name)
+        if matched != name:
+            print(f"note: --models: {name!r} is not in the catalog; predicted as {info.id}", file=sys.stderr)
         out.append(info)
     return out
 

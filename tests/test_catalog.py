@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from satisfice.catalog import Catalog, CatalogError, ModelInfo, load_catalog, parse_entries
-from satisfice.catalog.catalog import catalog_from_document
+from satisfice.catalog.catalog import catalog_from_document, versionless
 
 # The benchmark datasets' models and the (historical) prices RouterBench used for them.
 DATASET_PRICES = {
@@ -360,3 +360,29 @@ def test_loose_lookup_ignores_case_and_underscores_but_exact_lookup_does_not() -
     assert catalog.lookup_loose("GPT-4-1106-preview") == exact
     assert catalog.lookup_loose("mixtral-8x7b")[0].id == "mixtral-8x7b-instruct"  # alias mixtral_8x7b
     assert catalog.lookup_loose("no-such-model") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "shorter"),
+    [
+        ("claude-instant-v1.2", ["claude-instant-v1", "claude-instant"]),
+        ("Mistral-7B-Instruct-v0.2", ["mistral-7b-instruct-v0", "mistral-7b-instruct"]),
+        ("claude-3-opus@20240229", ["claude-3-opus"]),
+        ("gemini-1.5-pro-001", ["gemini-1.5-pro"]),
+        ("gpt-4o-2024-08-06", ["gpt-4o"]),
+        ("gemini-2.5-pro-preview-latest", ["gemini-2.5-pro-preview", "gemini-2.5-pro"]),
+        ("gpt-4.5", []),  # a minor version is another model, not a snapshot
+        ("llama-3-8b", []),
+    ],
+)
+def test_versionless_cuts_one_version_tag_at_a_time(name: str, shorter: list[str]) -> None:
+    assert list(versionless(name)) == shorter
+
+
+def test_lookup_versionless_prefers_an_exact_or_loose_match() -> None:
+    catalog = load_catalog()
+    assert [m.id for m in catalog.lookup_versionless("gpt-3.5-turbo-0301")[0]][:1] == ["gpt-3.5-turbo"]
+    assert catalog.lookup_versionless("gpt-3.5-turbo-0301")[1] == "gpt-3.5-turbo"
+    found, matched = catalog.lookup_versionless("GPT-4-1106-preview")  # listed: not cut to gpt-4
+    assert (found[0].id, matched) == ("gpt-4-1106-preview", "GPT-4-1106-preview")
+    assert catalog.lookup_versionless("gpt-4.5") == ([], "gpt-4.5")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
@@ -23,6 +24,28 @@ DATA_FILE = "models.json"
 
 def loose_name(name: str) -> str:
     return name.strip().lower().replace("_", "-")
+
+
+# A trailing version or snapshot tag: a date ("-20240229", "-2024-02-29", "-0301"), a build
+# ("-001"), "-latest", "-preview", "-exp", or a "-vN" major version.
+_VERSION_TAG = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2}|\d{3,4}|latest|preview|exp|v\d+)$")
+_MINOR_VERSION = re.compile(r"(-v\d+)(\.\d+)+$")  # "-v1.2" -> "-v1"
+
+
+def versionless(name: str) -> Iterator[str]:
+    """Shorter spellings of a loose name, each with one more version tag taken off its end:
+    "claude-instant-v1.2" -> "claude-instant-v1" -> "claude-instant"; "claude-3-opus@20240229"
+    (Vertex's spelling) -> "claude-3-opus". A bare minor version ("gpt-4.5") is a different model,
+    never cut."""
+    name = loose_name(name).replace("@", "-")
+    while True:
+        shorter = _MINOR_VERSION.sub(r"\1", name)
+        if shorter == name:
+            shorter = _VERSION_TAG.sub("", name)
+        if shorter == name or not shorter:
+            return
+        name = shorter
+        yield name
 
 
 class Catalog:
@@ -75,6 +98,19 @@ class Catalog:
         read names from other people's files: "GPT-4-1106-preview", "mixtral-8x7b"). The gateway
         itself routes by exact names only."""
         return self.lookup(name) or list(self._by_loose.get(loose_name(name), ()))
+
+    def lookup_versionless(self, name: str) -> tuple[list[ModelInfo], str]:
+        """`lookup_loose`, and failing that the catalog's entry for the name without its version tag
+        (a snapshot the catalog does not list: "gpt-3.5-turbo-0301" is read as gpt-3.5-turbo).
+        Returns the models and the spelling that matched. Offline tools only, which say so."""
+        found = self.lookup_loose(name)
+        if found:
+            return found, name
+        for shorter in versionless(name):
+            found = self.lookup_loose(shorter)
+            if found:
+                return found, shorter
+        return [], name
 
     def get(self, provider: str, model: str) -> ModelInfo | None:
         """The entry of `provider` whose id or alias is `model`."""

@@ -22,7 +22,8 @@ BOM = b"\xef\xbb\xbf"
 @functools.lru_cache(maxsize=4096)
 def model_id(name: str) -> str:
     """The catalog id for a model name written loosely ("GPT-4-1106-Preview", "mixtral_8x7b_instruct",
-    an alias), as `satisfice predict` resolves it; a name the catalog does not know stays as it is."""
+    an alias); a name the catalog does not know stays as it is (unlike `satisfice predict`, an
+    unlisted snapshot is not read as its model: its outcomes are its own)."""
     from satisfice.catalog import load_catalog
 
     found = load_catalog().lookup_loose(name)

@@ -64,7 +64,6 @@ def test_byte_order_mark_is_accepted() -> None:
         ("", "--models: no model given"),
         (" , ", "--models: no model given"),
         ("gpt-4o,gpt-4o", "--models: 'gpt-4o' is given twice"),
-        ("gpt-4o,GPT-4o", "--models: 'gpt-4o' and 'GPT-4o' are one model"),
         ("gpt-4o,text-embedding-3-small", "'text-embedding-3-small' is an embedding model, not a chat model"),
     ],
 )
@@ -184,3 +183,18 @@ def test_train_resolves_loosely_written_model_names(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     meta = json.loads((tmp_path / "m.json").read_text())
     assert meta["models_seen"] == ["mistral-7b-instruct", "gpt-4-1106-preview"]
+
+
+def test_two_spellings_of_a_model_and_an_unlisted_snapshot_are_predicted() -> None:
+    """An unlisted snapshot of a listed model is predicted as that model, with a note on stderr;
+    each spelling gets its own column."""
+    models = "gpt-3.5-turbo-0301,gpt-3.5-turbo,GPT-3.5-Turbo,claude-instant-v1.2"
+    out = run_cli("predict", "--models", models, stdin=line("a") + "\n")
+    assert out.returncode == 0, out.stderr
+    quality = json.loads(out.stdout)["quality"]
+    assert list(quality) == models.split(",")
+    assert quality["gpt-3.5-turbo-0301"] == quality["gpt-3.5-turbo"] == quality["GPT-3.5-Turbo"]
+    assert out.stderr.splitlines() == [
+        "note: --models: 'gpt-3.5-turbo-0301' is not in the catalog; predicted as gpt-3.5-turbo",
+        "note: --models: 'claude-instant-v1.2' is not in the catalog; predicted as claude-instant-1.2",
+    ]
