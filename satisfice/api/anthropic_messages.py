@@ -16,8 +16,11 @@ Decisions a caller should know:
   without hints). A system prompt or message carrying hints is a list of text parts, not one string.
 * `output_config.format` (structured outputs, JSON schema) becomes `response_format: json_schema`,
   so routes, constraints and verifiers see it; `output_config.effort` is dropped.
-* `thinking` / `redacted_thinking` blocks in assistant turns are dropped (an answer's thinking is
-  not returned either).
+* `thinking` / `redacted_thinking` blocks in assistant turns ride on the private carrier of
+  `providers/thinking.py`: the Anthropic dialect sends them back unchanged (Anthropic requires that
+  in a tool loop), the other dialects drop them. A block that is not complete (no signature, or a
+  redacted block without data) is dropped, as Anthropic would refuse it. An answer's complete
+  blocks come back first in its `content`.
 * A `tool_result` becomes a role "tool" message; `is_error` prefixes its text with "Error: ".
   Images inside a tool_result cannot ride on a tool message, so they are moved into the user
   message that follows the tool messages.
@@ -48,6 +51,7 @@ from satisfice.api.anthropic_messages_stream import (
 from satisfice.api.openai_request import validate_chat_request
 from satisfice.errors import GatewayError, InvalidRequest
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
+from satisfice.providers.thinking import THINKING_BLOCKS, carried, complete_block
 
 if TYPE_CHECKING:
     from satisfice.routing.executor import Attempt
@@ -353,6 +357,7 @@ def _tool_result(block: JSON, here: str, parts: list[JSON]) -> JSON:
 def _assistant(content: list[Any], where: str) -> JSON:
     texts: list[JSON] = []
     tool_calls: list[JSON] = []
+    thinking: list[JSON] = []
     for j, block in enumerate(content):
         here = f"{where}[{j}]"
         kind = _block_type(block, here)
@@ -369,7 +374,9 @@ def _assistant(content: list[Any], where: str) -> JSON:
             fn = {"name": name, "arguments": arguments}
             tool_calls.append(_hinted(block, {"id": tool_id, "type": "function", "function": fn}))
         elif kind in ("thinking", "redacted_thinking"):
-            continue
+            whole = complete_block(block)
+            if whole is not None:
+                thinking.append(whole)
         else:
             raise InvalidRequest(
                 f"Unsupported content block type {kind!r} in an assistant message.", param=f"{here}.type"
@@ -381,6 +388,8 @@ def _assistant(content: list[Any], where: str) -> JSON:
         out["tool_calls"] = tool_calls
     elif out["content"] is None:
         out["content"] = ""
+    if thinking:
+        out[THINKING_BLOCKS] = thinking
     return out
 
 
@@ -446,7 +455,7 @@ def openai_response_to_messages(resp: JSON, *, model: str) -> JSON:
     choices = resp.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
-    content: list[JSON] = []
+    content: list[JSON] = carried(message)  # thinking first, as Anthropic answers
     text = message.get("content")
     if isinstance(text, list):  # some servers answer with text parts
         text = "".join(p.get("text") or "" for p in text if isinstance(p, dict))

@@ -5,7 +5,9 @@ stops before the next one starts. OpenAI streams may interleave the argument fra
 tool calls (index 0, then 1, then 0 again). So the first tool call streams live in its open block,
 which stays open until the stream ends; every later tool call (and any text after a tool call) is
 held and sent whole, in order of appearance, when the stream ends. Text before the first tool call
-streams live as usual.
+streams live as usual. Thinking blocks (the private carrier of `providers/thinking.py`) stream live
+as `thinking_delta` and `signature_delta` events, or are held like text after a tool call;
+`redacted_thinking` blocks come whole in their start event, as Anthropic sends them.
 
 A stream that ends without a finish reason, or with an in-band error object (`{"error": {...}}`,
 what OpenAI-compatible servers send when they fail mid-stream), ends with an Anthropic `error` event,
@@ -19,6 +21,7 @@ from typing import Any
 import orjson
 
 from satisfice.errors import GatewayError, UpstreamFailed
+from satisfice.providers.thinking import THINKING_BLOCKS
 
 JSON = dict[str, Any]
 
@@ -116,9 +119,10 @@ def _in_band_error(err: Any) -> tuple[str, str]:
 class MessagesStreamEncoder:
     """Re-encodes one OpenAI chunk stream as Anthropic Messages SSE events.
 
-    Call `start()` first, `feed()` per chunk, then `finish()` (or `error()` on failure). Reasoning
-    deltas are not forwarded: a thinking block without a valid signature could not be sent back to
-    Anthropic. Only choice 0 is encoded. See the module doc for how tool calls are ordered.
+    Call `start()` first, `feed()` per chunk, then `finish()` (or `error()` on failure). Only the
+    carried thinking blocks are forwarded, not `reasoning_content`: a thinking block without a
+    signature could not be sent back to Anthropic. Only choice 0 is encoded. See the module doc for
+    how tool calls and thinking blocks are ordered.
     """
 
     def __init__(self, model: str, message_id: str, input_tokens_estimate: int) -> None:
@@ -134,6 +138,9 @@ class MessagesStreamEncoder:
         self._tool_order: list[int] = []  # OpenAI tool_calls indexes in order of appearance
         self._held: list[JSON] = []  # blocks sent whole at the end: {"block": ..., "parts": [...]}
         self._held_tools: dict[int, JSON] = {}  # OpenAI tool_calls index -> its entry in _held
+        self._live_thinking: int | None = None  # carried thinking block streaming in the open block
+        self._thinking_seen: set[int] = set()  # carried thinking block indexes started or held
+        self._held_thinking: dict[int, JSON] = {}  # carried thinking block index -> its entry in _held
         self._finish_reason: Any = None
         self._matched_stop: Any = None
         self._usage: JSON | None = None
@@ -179,6 +186,9 @@ class MessagesStreamEncoder:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
+            for fragment in delta.get(THINKING_BLOCKS) or []:  # before the text: thinking leads
+                if isinstance(fragment, dict):
+                    out += self._thinking(fragment)
             text = delta.get("content") or delta.get("refusal")
             if isinstance(text, str) and text:
                 out += self._text(text)
@@ -227,6 +237,7 @@ class MessagesStreamEncoder:
         if self._open is None:
             return b""
         index, self._open, self._open_kind = self._open, None, None
+        self._live_thinking = None
         return sse("content_block_stop", {"type": "content_block_stop", "index": index})
 
     def _delta(self, delta: JSON) -> bytes:
@@ -237,11 +248,49 @@ class MessagesStreamEncoder:
         block: JSON = held["block"]
         out = self._open_block(block["type"], block)
         text = "".join(held["parts"])
-        if text and block["type"] == "text":
+        if block["type"] == "thinking":
+            out += self._thinking_deltas({"thinking": text, "signature": held.get("signature")})
+        elif text and block["type"] == "text":
             out += self._delta({"type": "text_delta", "text": text})
         elif text:
             out += self._delta({"type": "input_json_delta", "partial_json": text})
         return out + self._close()
+
+    def _thinking(self, fragment: JSON) -> bytes:
+        """A fragment of a carried thinking block (see `providers/thinking.py`)."""
+        index = fragment.get("index")
+        if not isinstance(index, int):
+            return b""
+        if index == self._live_thinking:
+            return self._thinking_deltas(fragment)
+        held = self._held_thinking.get(index)
+        if held is not None:
+            held["parts"].append(fragment.get("thinking") or "")
+            held["signature"] = fragment.get("signature") or held["signature"]
+            return b""
+        block = _thinking_start(fragment)
+        if index in self._thinking_seen or block is None:
+            return b""  # a late fragment of a closed block, or no block at all
+        self._thinking_seen.add(index)
+        if self._live_tool is not None:  # after a tool call: held, as text is
+            held = {"block": block, "parts": [fragment.get("thinking") or ""]}
+            held["signature"] = fragment.get("signature") or ""
+            self._held.append(held)
+            self._held_thinking[index] = held
+            return b""
+        out = self._open_block(block["type"], block)
+        if block["type"] == "thinking":
+            self._live_thinking = index
+            out += self._thinking_deltas(fragment)
+        return out
+
+    def _thinking_deltas(self, fragment: JSON) -> bytes:
+        out = b""
+        if isinstance(fragment.get("thinking"), str) and fragment["thinking"]:
+            out += self._delta({"type": "thinking_delta", "thinking": fragment["thinking"]})
+        if isinstance(fragment.get("signature"), str) and fragment["signature"]:
+            out += self._delta({"type": "signature_delta", "signature": fragment["signature"]})
+        return out
 
     def _text(self, text: str) -> bytes:
         if self._live_tool is not None:  # after a tool call: held, so the tool's block stays open
@@ -287,6 +336,16 @@ class MessagesStreamEncoder:
         if not arguments:
             return out
         return out + self._delta({"type": "input_json_delta", "partial_json": arguments})
+
+
+def _thinking_start(fragment: JSON) -> JSON | None:
+    """The content_block_start block of a carried block's first fragment, as Anthropic sends it."""
+    kind, data = fragment.get("type"), fragment.get("data")
+    if kind == "thinking":
+        return {"type": "thinking", "thinking": "", "signature": ""}
+    if kind == "redacted_thinking" and isinstance(data, str) and data:
+        return {"type": "redacted_thinking", "data": data}
+    return None
 
 
 class AnthropicEncoder:

@@ -1,5 +1,9 @@
 """Between the two shapes of one answer: a streamed answer's SSE events become the chat.completion
-that is stored, and a stored chat.completion is replayed as a proper SSE stream."""
+that is stored, and a stored chat.completion is replayed as a proper SSE stream.
+
+Reasoning text (`reasoning_content`) is kept and replayed. Carried thinking blocks
+(`providers/thinking.py`) are kept only when complete (text and signature, or a redacted block's
+data), and replayed whole, one fragment per block: an incomplete one could not be sent back."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from satisfice.providers.thinking import THINKING_BLOCKS, add_fragments, carried, whole_fragments
 from satisfice.usage import Usage, usage_from_openai
 
 _PIECE_CHARS = 64  # replayed content goes out in pieces of about this many characters
@@ -82,6 +87,20 @@ def _add_delta(message: dict[str, Any], delta: dict[str, Any]) -> None:
         _add_function_call(message, delta["function_call"])
     if isinstance(delta.get("audio"), dict):
         _add_audio(message, delta["audio"])
+    if isinstance(delta.get("reasoning_content"), str):
+        message["reasoning_content"] = message.get("reasoning_content", "") + delta["reasoning_content"]
+    if delta.get(THINKING_BLOCKS):
+        add_fragments(message.setdefault(THINKING_BLOCKS, []), delta[THINKING_BLOCKS])
+
+
+def _keep_complete_thinking(message: dict[str, Any]) -> None:
+    """Only complete thinking blocks are kept (see the module doc)."""
+    if THINKING_BLOCKS in message:
+        blocks = carried(message)
+        if blocks:
+            message[THINKING_BLOCKS] = blocks
+        else:
+            del message[THINKING_BLOCKS]
 
 
 def _delta_text(delta: dict[str, Any]) -> str:
@@ -148,6 +167,8 @@ def completion_from_events(events: list[bytes]) -> dict[str, Any] | None:
                 choice["finish_reason"] = c["finish_reason"]
     if not choices or any(c["finish_reason"] is None for c in choices.values()):
         return None
+    for choice in choices.values():
+        _keep_complete_thinking(choice["message"])
     body: dict[str, Any] = {
         "id": head.get("id"),
         "object": "chat.completion",
@@ -244,6 +265,14 @@ class CachedStream:
         # Content null stays null (a tool call's); tokens without content ride with the role.
         role = {"role": "assistant", "content": "" if isinstance(content, str) else None}
         out = [delta(role, None if pieces else _logprobs(tokens))]
+        thinking: dict[str, Any] = {}  # reasoning before the answer, as it came
+        if isinstance(message.get("reasoning_content"), str) and message["reasoning_content"]:
+            thinking["reasoning_content"] = message["reasoning_content"]
+        blocks = carried(message)
+        if blocks:
+            thinking[THINKING_BLOCKS] = whole_fragments(blocks)
+        if thinking:
+            out.append(delta(thinking))
         shares = _token_shares(tokens, pieces)
         out += [delta({"content": p}, _logprobs(t)) for p, t in zip(pieces, shares, strict=True)]
         if message.get("refusal"):

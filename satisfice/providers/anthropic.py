@@ -4,10 +4,11 @@ Request translation lives in `anthropic_request.py` (read its docstring for what
 emulated, e.g. `response_format`), stream translation in `anthropic_stream.py`.
 
 Response decisions: `thinking` blocks are not part of `content`; their text is returned as
-`message.reasoning_content` (the de facto field of OpenAI-compatible servers). `redacted_thinking`
-and server-tool blocks are dropped. When a stop sequence ended the turn, the matched string is
-reported as `choices[0].stop_reason` (vLLM's convention) so the /v1/messages endpoint can restore
-Anthropic's `stop_sequence`.
+`message.reasoning_content` (the de facto field of OpenAI-compatible servers), and the whole
+`thinking` / `redacted_thinking` blocks ride on the private carrier of `thinking.py`, for
+/v1/messages clients. Server-tool blocks are dropped. When a stop sequence ended the turn, the
+matched string is reported as `choices[0].stop_reason` (vLLM's convention) so the /v1/messages
+endpoint can restore Anthropic's `stop_sequence`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from satisfice.providers.anthropic_stream import (
     usage_from_anthropic,
 )
 from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamRequest, upstream_url
+from satisfice.providers.thinking import THINKING_BLOCKS, complete_block
 
 API_VERSION = "2023-06-01"
 
@@ -89,11 +91,15 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
     """An Anthropic `message` object -> an OpenAI `chat.completion` dict reporting `model`."""
     texts: list[str] = []
     thinking: list[str] = []
+    carried: list[JSON] = []
     tool_calls: list[JSON] = []
     for block in msg["content"]:
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
+        whole = complete_block(block)
+        if whole is not None:
+            carried.append(whole)
         if kind == "text":
             texts.append(str(block.get("text") or ""))
         elif kind == "thinking":
@@ -114,6 +120,8 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
         message["tool_calls"] = tool_calls
     if thinking:
         message["reasoning_content"] = "".join(thinking)
+    if carried:
+        message[THINKING_BLOCKS] = carried
     choice: JSON = {
         "index": 0,
         "message": message,

@@ -21,6 +21,9 @@ Decisions a caller should know:
   dropped silently. `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged, and so
   are the Anthropic-only options the /v1/messages translation carries in `MESSAGES_EXTRAS`
   (`thinking`, `top_k`, a top-level `cache_control`), which win over top-level ones.
+* An assistant message's thinking blocks (the private carrier of `thinking.py`) are sent first in
+  its turn, unchanged, as Anthropic requires in a tool loop. `reasoning_content` (text without a
+  signature) is not sent: Anthropic would refuse an unsigned thinking block.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 import orjson
 
 from satisfice.errors import InvalidRequest
+from satisfice.providers.thinking import carried
 
 JSON = dict[str, Any]
 
@@ -280,8 +284,8 @@ def _document_block(file: Any, where: str) -> JSON:
 
 
 def _assistant_blocks(msg: JSON, i: int) -> list[JSON]:
+    blocks = carried(msg)  # thinking first: Anthropic expects the turn as it answered it
     content = msg.get("content")
-    blocks: list[JSON]
     if isinstance(content, list):
         # Assistant parts may be text or refusal; both are plain text to Anthropic.
         texts = [
@@ -289,9 +293,9 @@ def _assistant_blocks(msg: JSON, i: int) -> list[JSON]:
             for p in content
             if isinstance(p, dict) and p.get("type") in ("text", "refusal")
         ]
-        blocks = [t for t in texts if t["text"]]
+        blocks += [t for t in texts if t["text"]]
     else:
-        blocks = _text_blocks(content, f"messages[{i}].content")
+        blocks += _text_blocks(content, f"messages[{i}].content")
     tool_calls = msg.get("tool_calls") or []
     if not isinstance(tool_calls, list):
         raise InvalidRequest("tool_calls must be a list.", param=f"messages[{i}].tool_calls")

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from satisfice.errors import UpstreamFailed
+from satisfice.providers.thinking import THINKING_BLOCKS
 from satisfice.usage import Usage
 
 JSON = dict[str, Any]
@@ -78,8 +79,9 @@ def openai_usage(usage: Usage) -> JSON:
 class AnthropicStreamTranslator:
     """One per upstream stream. See `StreamTranslator` in providers/base.py for the contract.
 
-    Thinking deltas are surfaced as `delta.reasoning_content`; signatures, citations and server-tool
-    blocks are dropped (the OpenAI chunk shape has no place for them).
+    Thinking deltas are surfaced as `delta.reasoning_content`; thinking and redacted_thinking blocks
+    also ride, signatures included, as fragments on the private carrier of `thinking.py` (for
+    /v1/messages clients). Citations and server-tool blocks are dropped.
     """
 
     def __init__(self, model: str) -> None:
@@ -90,6 +92,8 @@ class AnthropicStreamTranslator:
         self._finished = False
         # Anthropic content-block index -> OpenAI tool_calls index (tool_use blocks only).
         self._tool_index: dict[int, int] = {}
+        # Anthropic content-block index -> index among the carried thinking blocks.
+        self._thinking_index: dict[int, int] = {}
 
     def feed(self, event: str | None, data: bytes) -> list[JSON]:
         if not data.strip():
@@ -142,8 +146,8 @@ class AnthropicStreamTranslator:
         kind = block.get("type")
         if kind == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
-        if kind == "thinking" and block.get("thinking"):
-            return [self._chunk({"reasoning_content": block["thinking"]})]
+        if kind in ("thinking", "redacted_thinking"):
+            return [self._thinking_start(index, block)]
         if kind == "tool_use":
             tool_index = len(self._tool_index)
             self._tool_index[index] = tool_index
@@ -164,7 +168,11 @@ class AnthropicStreamTranslator:
         if kind == "text_delta" and delta.get("text"):
             return [self._chunk({"content": delta["text"]})]
         if kind == "thinking_delta" and delta.get("thinking"):
-            return [self._chunk({"reasoning_content": delta["thinking"]})]
+            out = {"reasoning_content": delta["thinking"]}
+            return [self._chunk(self._carry(out, obj.get("index"), thinking=delta["thinking"]))]
+        if kind == "signature_delta" and isinstance(delta.get("signature"), str):
+            signed = self._carry({}, obj.get("index"), signature=delta["signature"])
+            return [self._chunk(signed)] if signed else []
         if kind == "input_json_delta" and delta.get("partial_json"):
             tool_index = self._tool_index.get(obj.get("index", -1))
             if tool_index is None:
@@ -172,6 +180,20 @@ class AnthropicStreamTranslator:
             call = {"index": tool_index, "function": {"arguments": delta["partial_json"]}}
             return [self._chunk({"tool_calls": [call]})]
         return []
+
+    def _thinking_start(self, index: int, block: JSON) -> JSON:
+        """The chunk opening a thinking or redacted_thinking block: its first carried fragment."""
+        self._thinking_index[index] = len(self._thinking_index)
+        fields = {k: block[k] for k in ("type", "thinking", "signature", "data") if block.get(k)}
+        delta = {"reasoning_content": fields["thinking"]} if "thinking" in fields else {}
+        return self._chunk(self._carry(delta, index, **fields))
+
+    def _carry(self, delta: JSON, index: Any, **fragment: str) -> JSON:
+        """`delta` with a fragment of the thinking block at Anthropic's content-block `index`."""
+        carried = self._thinking_index.get(index) if isinstance(index, int) else None
+        if carried is None:
+            return delta  # a delta for a block that never started: nothing to attach it to
+        return {**delta, THINKING_BLOCKS: [{"index": carried, **fragment}]}
 
     def _on_message_delta(self, obj: JSON) -> list[JSON]:
         if self.usage is None:

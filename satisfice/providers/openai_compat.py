@@ -3,7 +3,8 @@
 The upstream already speaks the internal shape, so translation is only the model id, the URL and
 the auth header; streams are relayed byte for byte (no translator). The one exception: the
 Anthropic-only options the /v1/messages translation carries (`MESSAGES_EXTRAS`: thinking, top_k,
-cache_control hints) are dropped, since OpenAI rejects parameters it does not know.
+cache_control hints) are dropped, since OpenAI rejects parameters it does not know, and so are the
+thinking blocks carried on assistant messages (`thinking.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from satisfice.providers.base import (
     path_segment,
     upstream_url,
 )
+from satisfice.providers.thinking import THINKING_BLOCKS, without_carrier
 
 # Phrases providers use for an over-long prompt (OpenAI, vLLM, Together, Groq, Mistral, Ollama).
 _CONTEXT_MARKERS = (
@@ -45,6 +47,9 @@ class OpenAIDialect:
         extras = out.pop(MESSAGES_EXTRAS, None)
         if isinstance(extras, dict) and extras.get("cache_hints"):
             _strip_cache_hints(out)
+        messages = out.get("messages")
+        if isinstance(messages, list) and any(isinstance(m, dict) and THINKING_BLOCKS in m for m in messages):
+            out["messages"] = without_carrier(messages)
         if stream:
             # Always ask for usage so the ledger is exact; the relay drops the usage chunk when the
             # client did not ask for it.

@@ -13,6 +13,7 @@ from satisfice.errors import GatewayError, InternalError, UpstreamFailed, Upstre
 from satisfice.gateway import Call, Gateway
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.stream_start import in_band_error
+from satisfice.providers.thinking import public_event
 from satisfice.server.http import sse_error_event
 
 log = logging.getLogger("satisfice.server")
@@ -46,7 +47,7 @@ class OpenAIEncoder:
         # We always ask upstreams for usage (for the ledger); drop it when the client did not ask.
         if not self.include_usage and is_usage_only(event):
             return b""
-        return event
+        return public_event(event)  # carried thinking blocks are for /v1/messages clients only
 
     def finish(self) -> bytes:
         return b"data: [DONE]\n\n"

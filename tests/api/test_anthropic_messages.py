@@ -24,6 +24,7 @@ from satisfice.errors import InvalidRequest
 from satisfice.providers.anthropic import ANTHROPIC
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
 from satisfice.providers.base import Deployment
+from satisfice.providers.thinking import THINKING_BLOCKS
 from tests.providers.test_anthropic_dialect import STREAM, sse_events
 from tests.spec import validate
 
@@ -194,6 +195,8 @@ def test_full_request_translation() -> None:
             {
                 "role": "assistant",
                 "content": "Checking.",
+                # Thinking rides on the private carrier (the Anthropic dialect sends it back).
+                THINKING_BLOCKS: [{"type": "thinking", "thinking": "use the tool", "signature": "sig"}],
                 "tool_calls": [
                     {
                         "id": "toolu_1",
@@ -449,7 +452,7 @@ def test_response_round_trips_through_the_anthropic_dialect() -> None:
     out = openai_response_to_messages(ANTHROPIC.parse_chat(dep, recorded), model="claude-sonnet")
     original = orjson.loads(recorded)
     assert out["id"] == original["id"]
-    assert out["content"] == [b for b in original["content"] if b["type"] != "thinking"]
+    assert out["content"] == original["content"]  # the thinking block first, signature and all
     assert out["stop_reason"] == "tool_use"
     # Input excludes cache reads and writes, as Anthropic reports it.
     assert out["usage"]["input_tokens"] == 384
@@ -604,10 +607,13 @@ def test_anthropic_stream_survives_both_translations() -> None:
     chunks = [c for name, data in sse_events(STREAM) for c in translator.feed(name, data)]
     chunks += translator.finish()
     message, _ = run(lambda: consume(encode(chunks)))
-    assert [b.type for b in message.content] == ["text", "tool_use"]
-    assert message.content[0].type == "text"
-    assert message.content[0].text == "Okay, let's check the weather for San Francisco, CA:"
-    tool = message.content[1]
+    assert [b.type for b in message.content] == ["thinking", "text", "tool_use"]
+    thinking = message.content[0]
+    assert thinking.type == "thinking" and thinking.thinking == "Need the weather tool."
+    assert thinking.signature == "EqQBCgIYAhIM1gbcDa9GJwZA"
+    assert message.content[1].type == "text"
+    assert message.content[1].text == "Okay, let's check the weather for San Francisco, CA:"
+    tool = message.content[2]
     assert tool.type == "tool_use" and tool.id == "toolu_01T1x1fJ34qAmk2tNTrN7Up6"
     assert tool.input == {"location": "San Francisco, CA", "unit": "fahrenheit"}
     assert message.stop_reason == "tool_use"

@@ -60,6 +60,7 @@ class Behaviour:
     # Anthropic usage with prompt caching: input 10, cache creation 100, cache read 50
     cacheusage: bool = False
     strict: bool = False  # OpenAI: unknown top-level request parameters are refused (as OpenAI does)
+    redacted: bool = False  # Anthropic with thinking enabled: a redacted_thinking block follows the thinking
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -90,6 +91,7 @@ def parse_behaviour(model: str) -> Behaviour:
             "interleave",
             "cacheusage",
             "strict",
+            "redacted",
         ):
             setattr(b, token, True)
     return b
@@ -278,7 +280,64 @@ def anthropic_invalid(body: JSON) -> str | None:
     for i, m in enumerate(messages):
         if as_dict(m).get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+    return _thinking_invalid(messages) or _tool_loop_invalid(body, messages)
+
+
+# --- extended thinking -------------------------------------------------------------------------------
+
+REDACTED_DATA = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
+
+
+def thinking_enabled(body: JSON) -> bool:
+    return as_dict(body.get("thinking")).get("type") == "enabled"
+
+
+def signature(thinking: str) -> str:
+    """The fake's signature of a thinking text: a block is valid back only with its own."""
+    return "sig-" + hashlib.sha256(thinking.encode()).hexdigest()[:24]
+
+
+def thinking_blocks(ans: Answer, b: Behaviour) -> list[JSON]:
+    """What Claude says first when thinking is enabled: a signed thinking block (and, with
+    "redacted", a redacted_thinking block)."""
+    text = f"The user said {ans.text!r}; answer plainly."
+    blocks: list[JSON] = [{"type": "thinking", "thinking": text, "signature": signature(text)}]
+    if b.redacted:
+        blocks.append({"type": "redacted_thinking", "data": REDACTED_DATA})
+    return blocks
+
+
+def _thinking_invalid(messages: list[Any]) -> str | None:
+    """Thinking blocks passed back must be unchanged: their signature must match their text."""
+    for i, m in enumerate(messages):
+        content = as_dict(m).get("content")
+        for j, block in enumerate(content if isinstance(content, list) else []):
+            block = as_dict(block)
+            kind = block.get("type")
+            if kind == "thinking" and block.get("signature") != signature(str(block.get("thinking"))):
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+            if kind == "redacted_thinking" and block.get("data") != REDACTED_DATA:
+                return f"messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
     return None
+
+
+def _tool_loop_invalid(body: JSON, messages: list[Any]) -> str | None:
+    """With thinking enabled, the assistant turn before tool results must start with its thinking
+    (Anthropic's rule: the model's reasoning is continued, not restarted)."""
+    last = as_dict(messages[-1])
+    results = [b for b in last.get("content") or [] if as_dict(b).get("type") == "tool_result"]
+    if not thinking_enabled(body) or last.get("role") != "user" or not results or len(messages) < 2:
+        return None
+    i = len(messages) - 2
+    content = as_dict(messages[i]).get("content")
+    first = as_dict(content[0]).get("type") if isinstance(content, list) and content else "text"
+    if first in ("thinking", "redacted_thinking"):
+        return None
+    return (
+        f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. "
+        "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+        "(preceeding the lastmost set of `tool_use` and `tool_result` blocks)."
+    )
 
 
 # --- errors ------------------------------------------------------------------------------------------
@@ -586,29 +645,56 @@ def _anthropic_block(ans: Answer, seq: int, streaming: bool) -> JSON:
 
 
 def anthropic_message(
-    ans: Answer, model: str, seq: int, usage: bool, streaming: bool = False, cache: bool = False
+    ans: Answer,
+    model: str,
+    seq: int,
+    usage: bool,
+    streaming: bool = False,
+    cache: bool = False,
+    thinking: list[JSON] | None = None,
 ) -> JSON:
     stop = None if streaming else ("end_turn" if ans.tool_name is None else "tool_use")
     out: JSON = {"id": f"msg_fake{seq}", "type": "message", "role": "assistant", "model": model}
-    out.update(content=[] if streaming else [_anthropic_block(ans, seq, False)], stop_reason=stop)
+    content = [] if streaming else [*(thinking or []), _anthropic_block(ans, seq, False)]
+    out.update(content=content, stop_reason=stop)
     out["stop_sequence"] = None
     if usage:
         out["usage"] = _anthropic_usage(ans, 1 if streaming else ans.completion_tokens, cache)
     return out
 
 
-def anthropic_stream(ans: Answer, model: str, seq: int, usage: bool, cache: bool = False) -> Iterator[bytes]:
+def _block_events(index: int, start: JSON, deltas: list[JSON]) -> Iterator[bytes]:
+    yield sse({"type": "content_block_start", "index": index, "content_block": start}, "content_block_start")
+    for delta in deltas:
+        yield sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+    yield sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+
+
+def _thinking_events(index: int, block: JSON) -> Iterator[bytes]:
+    """A thinking block as Anthropic streams it: empty at the start, its text in pieces, then its
+    signature; a redacted_thinking block comes whole in its start event."""
+    if block["type"] == "redacted_thinking":
+        return _block_events(index, block, [])
+    deltas = [{"type": "thinking_delta", "thinking": piece} for piece in split_words(block["thinking"])]
+    deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    return _block_events(index, {"type": "thinking", "thinking": "", "signature": ""}, deltas)
+
+
+def anthropic_stream(
+    ans: Answer, model: str, seq: int, usage: bool, cache: bool = False, thinking: list[JSON] | None = None
+) -> Iterator[bytes]:
     start = anthropic_message(ans, model, seq, usage, streaming=True, cache=cache)
+    thinking = thinking or []
+    pieces = split_words(ans.text)
+    deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+    if ans.tool_name is not None:
+        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
+    blocks = [e for i, block in enumerate(thinking) for e in _thinking_events(i, block)]
+    blocks += _block_events(len(thinking), _anthropic_block(ans, seq, True), deltas)
     yield sse({"type": "message_start", "message": start}, "message_start")
-    block = _anthropic_block(ans, seq, True)
-    yield sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")
+    yield blocks[0]  # the first block's start, then a ping, as Anthropic sends them
     yield sse({"type": "ping"}, "ping")
-    for piece in split_words(ans.text):
-        delta = {"type": "text_delta", "text": piece}
-        if ans.tool_name is not None:
-            delta = {"type": "input_json_delta", "partial_json": piece}
-        yield sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
-    yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    yield from blocks[1:]
     stop = "end_turn" if ans.tool_name is None else "tool_use"
     final: JSON = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}}
     if usage:

@@ -47,6 +47,8 @@ from tests.fakes.behaviours import (
     openai_unknown_param,
     parse_behaviour,
     sse,
+    thinking_blocks,
+    thinking_enabled,
 )
 
 HOST = "127.0.0.1"
@@ -293,10 +295,12 @@ async def anthropic_messages(request: web.Request, call: Call) -> web.StreamResp
         return _json(error_body("anthropic", 400, problem), 400)
     ans, model, seq = anthropic_answer(body), call.model, call.record["seq"]
     usage, cache = not b.nousage, b.cacheusage
+    thinking = thinking_blocks(ans, b) if thinking_enabled(body) else []
     if body.get("stream") is True:
-        events = _key_stream(call, b, anthropic_stream(ans, model, seq, usage, cache), "anthropic")
-        return await _send_stream(request, call, b, events)
-    return await _send_json(request, call, b, anthropic_message(ans, model, seq, usage, cache=cache))
+        stream = anthropic_stream(ans, model, seq, usage, cache, thinking)
+        return await _send_stream(request, call, b, _key_stream(call, b, stream, "anthropic"))
+    message = anthropic_message(ans, model, seq, usage, cache=cache, thinking=thinking)
+    return await _send_json(request, call, b, message)
 
 
 async def gemini_model(request: web.Request, call: Call) -> web.StreamResponse:
