@@ -117,6 +117,7 @@ class Settings:
     port: int = 8080
     max_body_bytes: int = 10 * 1024 * 1024
     body_timeout_s: float = 30.0  # a request body must arrive whole within this (else 408)
+    upstream_connections: int = 1000  # upstream calls in flight at once, per process; more wait for one
     ledger_path: str = "satisfice-ledger.db"
     ledger_enabled: bool = True
     ledger_retention_days: float = 0.0  # rows older than this are deleted (0: kept for good)
@@ -537,7 +538,8 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
     learning = _get(doc, "learning", "config", Mapping, {})
     _check_keys(learning, {"path", "enabled", "half_life_s", "gate_interval_s"}, "learning")
     server = _get(doc, "server", "config", Mapping, {})
-    _check_keys(server, {"host", "port", "max_body_bytes", "body_timeout_s"}, "server")
+    server_keys = {"host", "port", "max_body_bytes", "body_timeout_s", "upstream_connections"}
+    _check_keys(server, server_keys, "server")
     port = _get(server, "port", "server", int, 8080)
     if not 0 <= port <= 65535:
         raise ConfigError("server.port", f"must be 0..65535, got {port}")
@@ -545,6 +547,9 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         _positive(_get(server, "max_body_bytes", "server", int, 10 * 1024 * 1024), "server.max_body_bytes")
     )
     body_timeout = _positive(_get(server, "body_timeout_s", "server", float, 30.0), "server.body_timeout_s")
+    connections = int(
+        _positive(_get(server, "upstream_connections", "server", int, 1000), "server.upstream_connections")
+    )
     ledger = _get(doc, "ledger", "config", Mapping, {})
     _check_keys(ledger, {"path", "enabled", "retention_days"}, "ledger")
     reliability = _reliability(doc.get("reliability"), "reliability", Reliability())
@@ -575,6 +580,7 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         port=port,
         max_body_bytes=max_body,
         body_timeout_s=body_timeout,
+        upstream_connections=connections,
         ledger_path=_path(
             _get(ledger, "path", "ledger", str, env.get("SATISFICE_LEDGER", "satisfice-ledger.db")),
             "ledger.path",

@@ -118,3 +118,9 @@ class ServiceUnavailable(GatewayError):
     status = 503
     type = "api_error"
     code = "service_unavailable"
+
+
+class GatewaySaturated(ServiceUnavailable):
+    """The gateway's own upstream connection pool stayed full: no provider was called or is to blame."""
+
+    code = "gateway_saturated"

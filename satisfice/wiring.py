@@ -152,7 +152,7 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
         if with_ledger and settings.ledger_enabled
         else NullLedger()
     )
-    runner = HTTPRunner()
+    runner = HTTPRunner(settings.upstream_connections)
     cache = build_cache(settings) if with_ledger else None
     limiter = build_limiter(settings.rate_limits) if with_ledger else None
     gateway = Gateway(planner, Executor(breakers), runner, ledger, local, cache, limiter)

@@ -37,6 +37,13 @@ def test_errors_name_the_bad_key() -> None:
     assert err({"providers": [{"name": "openai"}, {"name": "openai"}]}).startswith("providers[1].name:")
 
 
+def test_the_upstream_connection_pool_size_is_a_positive_whole_number() -> None:
+    assert parse_settings({}, {}).upstream_connections == 1000
+    assert parse_settings({"server": {"upstream_connections": 64}}, {}).upstream_connections == 64
+    for bad in (0, -5, 2.5, "100", True):
+        assert err({"server": {"upstream_connections": bad}}).startswith("server.upstream_connections:")
+
+
 def test_learning_settings_that_would_silently_stop_learning_are_errors() -> None:
     assert err({"learning": {"half_life_s": float("nan")}}).startswith(
         "learning.half_life_s: expected a finite"

@@ -17,6 +17,9 @@ class FailureKind(StrEnum):
     REFUSED = "refused"  # 401/403/404 from one provider (bad key, unknown model there): try the next
     CLIENT_ERROR = "client_error"  # 4xx the client must fix: never retried, never failed over
     CIRCUIT_OPEN = "circuit_open"  # skipped without a call
+    # Never sent: the attempt's time ran out while the call waited for a connection of the gateway's
+    # own pool (server.upstream_connections). The gateway's state, not the deployment's.
+    LOCAL_SATURATED = "local_saturated"
 
 
 # Failures after which the next candidate is tried.
@@ -30,6 +33,7 @@ FAILOVER = frozenset(
         FailureKind.BAD_RESPONSE,
         FailureKind.REFUSED,
         FailureKind.CIRCUIT_OPEN,
+        FailureKind.LOCAL_SATURATED,
     }
 )
 # Failures worth retrying on the same deployment (the others move on at once).

@@ -23,6 +23,7 @@ from yarl import URL
 from satisfice.errors import GatewayError
 from satisfice.providers.base import Deployment, Dialect, StreamTranslator, UpstreamRequest
 from satisfice.providers.failures import AttemptFailed, FailureKind, classify_status, parse_retry_after
+from satisfice.providers.pool import Permit, UpstreamPool
 from satisfice.providers.redact import redact, redact_bytes, redact_opt
 from satisfice.providers.results import Completion
 from satisfice.providers.sse import SSEParser
@@ -32,13 +33,14 @@ from satisfice.usage import Usage, usage_from_openai
 CONNECT_TIMEOUT_S = 10.0
 
 
-def new_session(limit: int = 1000) -> aiohttp.ClientSession:
+def new_session() -> aiohttp.ClientSession:
     # auto_decompress off: we relay bytes; no total timeout here, each call sets its own. Every use
     # of the session passes allow_redirects=False (a redirect would carry the key headers away). Not
     # a trace hook: with any trace config aiohttp awaits its signals for every request and stream
-    # chunk, which cost streams ~20 % more gateway CPU.
+    # chunk, which cost streams ~20 % more gateway CPU. No connector limit (0): the runner's
+    # UpstreamPool bounds the calls in flight, so a call never waits where it cannot be seen.
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300),
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),
@@ -68,8 +70,9 @@ def _why(e: BaseException) -> str:
 
 
 class HTTPRunner:
-    def __init__(self) -> None:
+    def __init__(self, connections: int = 1000) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self.pool = UpstreamPool(connections)  # server.upstream_connections, per process
 
     async def start(self) -> None:
         """The session needs a running loop, so it is made at start-up, once per process."""
@@ -87,7 +90,17 @@ class HTTPRunner:
 
     async def _send(
         self, req: UpstreamRequest, idle_timeout_s: float | None = None
-    ) -> aiohttp.ClientResponse:
+    ) -> tuple[aiohttp.ClientResponse, Permit]:
+        """The response, and the call's place in the pool: the caller releases it when it is done
+        with the response (whatever way that ends)."""
+        permit = self.pool.take() or await self.pool.wait()
+        try:
+            return await self._request(req, idle_timeout_s), permit
+        except BaseException:
+            permit.release()
+            raise
+
+    async def _request(self, req: UpstreamRequest, idle_timeout_s: float | None) -> aiohttp.ClientResponse:
         # sock_read bounds every gap between two reads: a stalled stream fails without a timer per event.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=idle_timeout_s)
         try:
@@ -143,17 +156,7 @@ class HTTPRunner:
 
     async def complete(self, dialect: Dialect, dep: Deployment, body: dict[str, Any]) -> Completion:
         """One non-streaming call. The caller bounds it with a timeout (cancellation closes the socket)."""
-        req = dialect.build_chat(dep, body, stream=False)
-        resp = await self._send(req)
-        if resp.status >= 300:
-            raise await self._fail(dialect, dep, resp)
-        try:
-            raw = await resp.read()
-        except (aiohttp.ClientError, OSError) as e:
-            resp.close()
-            raise AttemptFailed(FailureKind.CONNECTION, f"upstream body cut short: {_why(e)}") from None
-        finally:
-            resp.release()
+        raw = await self._read(dialect, dep, dialect.build_chat(dep, body, stream=False))
         try:
             parsed = dialect.parse_chat(dep, raw)
         except (ValueError, TypeError, KeyError) as e:
@@ -168,31 +171,49 @@ class HTTPRunner:
         self, dialect: Dialect, dep: Deployment, body: dict[str, Any], idle_timeout_s: float
     ) -> HTTPEventStream:
         req = dialect.build_chat(dep, body, stream=True)
-        resp = await self._send(req, idle_timeout_s)
-        if resp.status >= 300:
-            raise await self._fail(dialect, dep, resp)
-        return HTTPEventStream(resp, dialect.stream_translator(dep), dep)
+        resp, permit = await self._send(req, idle_timeout_s)
+        try:
+            if resp.status >= 300:
+                raise await self._fail(dialect, dep, resp)
+            return HTTPEventStream(resp, dialect.stream_translator(dep), dep, permit)
+        except BaseException:
+            permit.release()
+            raise
 
     async def post_json(self, req: UpstreamRequest, dialect: Dialect) -> bytes:
         """A plain JSON call (embeddings): the body on success, AttemptFailed otherwise."""
-        resp = await self._send(req)
-        if resp.status >= 300:
-            raise await self._fail(dialect, req.deployment, resp)
+        return await self._read(dialect, req.deployment, req)
+
+    async def _read(self, dialect: Dialect, dep: Deployment | None, req: UpstreamRequest) -> bytes:
+        """Send `req` and read its whole 2xx body (AttemptFailed otherwise); the call keeps its place
+        in the pool until then."""
+        resp, permit = await self._send(req)
         try:
-            return await resp.read()
-        except (aiohttp.ClientError, OSError) as e:
-            raise AttemptFailed(FailureKind.CONNECTION, f"upstream body cut short: {_why(e)}") from None
+            if resp.status >= 300:
+                raise await self._fail(dialect, dep, resp)
+            try:
+                return await resp.read()
+            except (aiohttp.ClientError, OSError) as e:
+                resp.close()
+                raise AttemptFailed(FailureKind.CONNECTION, f"upstream body cut short: {_why(e)}") from None
+            finally:
+                resp.release()
         finally:
-            resp.release()
+            permit.release()
 
 
 class HTTPEventStream:
     """OpenAI SSE events from an upstream response, translated when the upstream speaks another dialect."""
 
     def __init__(
-        self, resp: aiohttp.ClientResponse, translator: StreamTranslator | None, dep: Deployment | None = None
+        self,
+        resp: aiohttp.ClientResponse,
+        translator: StreamTranslator | None,
+        dep: Deployment | None = None,
+        permit: Permit | None = None,
     ) -> None:
         self._resp = resp
+        self._permit = permit  # the call's place in the pool: free once the body ends or the stream closes
         self._translator = translator
         self._dep = dep  # whose secrets to keep out of error events and failures
         self.usage: Usage | None = None
@@ -261,8 +282,13 @@ class HTTPEventStream:
             if usage is not None:
                 self.usage = usage
 
-    async def aclose(self) -> None:
+    def _release(self) -> None:
         if self.finished:
             self._resp.release()
         else:
             self._resp.close()  # abort: the upstream sees the connection close and stops generating
+        if self._permit is not None:
+            self._permit.release()
+
+    async def aclose(self) -> None:
+        self._release()

@@ -15,6 +15,7 @@ from satisfice.errors import (
     AllCandidatesFailed,
     ContextWindowExceeded,
     GatewayError,
+    GatewaySaturated,
     InvalidRequest,
     RateLimited,
     UpstreamFailed,
@@ -22,6 +23,7 @@ from satisfice.errors import (
 )
 from satisfice.ledger.cancelled import CancelCharge
 from satisfice.providers.failures import FAILOVER, RETRYABLE, UNHEALTHY, AttemptFailed, FailureKind
+from satisfice.providers.pool import ATTEMPT_WAIT, PoolWait
 from satisfice.routing.breaker import BreakerBoard
 from satisfice.routing.directory import Target
 from satisfice.routing.planner import Plan
@@ -36,10 +38,12 @@ Charger = Callable[[Target, float, str], CancelCharge]
 class InFlight:
     """The call a run has out now, so a race that cancels the run charges that call: None before
     the first call is sent and while waiting to retry (nothing is billed then); after an answer,
-    the target that gave it (a stream it opened may still be running)."""
+    the target that gave it (a stream it opened may still be running). A call still waiting for a
+    connection of the gateway's pool (`pool.queued`) is not out either."""
 
     target: Target | None = None
-    since: float = 0.0  # time.perf_counter() when that call was sent
+    since: float = 0.0  # time.perf_counter() when that call was started (its pool wait included)
+    pool: PoolWait | None = None  # the current attempt's waits for a connection
 
 
 @dataclass(slots=True)
@@ -73,14 +77,14 @@ class Attempt:
         )
 
     @classmethod
-    def withdrawn(cls, target: Target) -> Attempt:
-        """A racer cancelled with no call out (not sent yet, or waiting to retry): nothing billed."""
+    def withdrawn(cls, target: Target, why: str = "not sent yet, or waiting to retry") -> Attempt:
+        """A racer cancelled with no call out: nothing billed."""
         return cls(
             target.dep.provider,
             target.dep.model,
             "cancelled",
             0.0,
-            message="no call was out (not sent yet, or waiting to retry): not billed",
+            message=f"no call was out ({why}): not billed",
             cost_usd=0.0,
             tokens=0,
         )
@@ -91,7 +95,10 @@ class Attempt:
         time since that call was sent, or `withdrawn` (on `fallback`) when none was out."""
         if flight.target is None:
             return cls.withdrawn(fallback)
-        ran = time.perf_counter() - flight.since
+        wait = flight.pool
+        if wait is not None and wait.queued:  # it never left the gateway: the provider saw nothing
+            return cls.withdrawn(flight.target, "waiting for a connection of the gateway's pool")
+        ran = time.perf_counter() - flight.since - (wait.waited_s if wait is not None else 0.0)
         return cls.cancelled(flight.target, ran * 1000, charge(flight.target, ran, seen))
 
     def to_json(self) -> dict[str, Any]:
@@ -170,16 +177,29 @@ class Executor:
                         deadline_hit=True,
                     )
                 started = self.clock()
-                flight.target, flight.since = target, time.perf_counter()
+                limit = min(rel.timeout_s, remaining)
+                # A wait for the gateway's connection pool pushes the timer back (never past the
+                # deadline): the upstream gets the whole timeout once the call is sent.
+                wait = PoolWait(slack=remaining - limit)
+                flight.target, flight.since, flight.pool = target, time.perf_counter(), wait
                 try:
-                    async with asyncio.timeout(min(rel.timeout_s, remaining)):
-                        result = await call(target)
+                    async with asyncio.timeout(limit) as wait.timer:
+                        # Set inside the timer: its handle copies the context, which must not hold
+                        # `wait` while `wait` holds the timer (that kept each attempt's task alive
+                        # until the cancelled handle was purged, ~2 µs an attempt).
+                        watched = ATTEMPT_WAIT.set(wait)
+                        try:
+                            result = await call(target)
+                        finally:
+                            ATTEMPT_WAIT.reset(watched)
+                            wait.timer = None
                 except AttemptFailed as e:
                     failure = e
                 except TimeoutError:
-                    failure = AttemptFailed(
-                        FailureKind.TIMEOUT, f"no answer within {min(rel.timeout_s, remaining):.1f}s"
-                    )
+                    if wait.queued:  # still waiting for the gateway's own pool: not the upstream's doing
+                        failure = wait.saturated(self.clock() - started)
+                    else:
+                        failure = _timed_out(limit, wait.waited_s)
                 except asyncio.CancelledError:
                     self.breakers.release_probe(key)
                     if charge is not None:
@@ -241,6 +261,13 @@ class Executor:
             or "no attempt was made"
         )
         kinds = {a.outcome for a in attempts}
+        if kinds - {FailureKind.CIRCUIT_OPEN.value} == {FailureKind.LOCAL_SATURATED.value}:
+            # Nothing was sent: the gateway is overloaded, whether or not the deadline also passed.
+            return GatewaySaturated(
+                f"The gateway is overloaded: {last.message} ({tried}). Retry shortly, or raise "
+                "server.upstream_connections.",
+                headers={"retry-after": "1"},
+            )
         if deadline_hit:
             return UpstreamTimeout(
                 f"The request deadline of {plan.reliability.deadline_s:g}s passed ({tried})."
@@ -266,6 +293,12 @@ class Executor:
         if len(plan.targets) == 1:
             return UpstreamFailed(f"The upstream provider failed: {last.message} ({tried}).")
         return AllCandidatesFailed(f"All candidates failed ({tried}). Last error: {last.message}")
+
+
+def _timed_out(limit: float, waited_s: float) -> AttemptFailed:
+    """A call sent that did not answer in time (after `waited_s` waiting for the gateway's pool)."""
+    queued = f" (sent after {waited_s:.1f}s waiting for a connection of the gateway's pool)"
+    return AttemptFailed(FailureKind.TIMEOUT, f"no answer within {limit:.1f}s{queued if waited_s else ''}")
 
 
 def _client_error(failure: AttemptFailed) -> GatewayError:

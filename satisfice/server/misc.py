@@ -168,6 +168,12 @@ class MiscEndpoints:
         opened = sorted(k for k, v in breakers.items() if v != "closed")
         if opened:
             problems.append(f"circuit open for {', '.join(opened)} (in this process)")
+        pool = self.gateway.runner.pool.snapshot()
+        if pool["waiting"]:  # calls queue for a connection: the gateway, not a provider, is the limit
+            problems.append(
+                f"upstream connection pool full: {pool['waiting']} calls waiting "
+                f"(server.upstream_connections = {pool['limit']}, in this process)"
+            )
         return json_response(
             orjson.dumps(
                 {
@@ -177,6 +183,7 @@ class MiscEndpoints:
                     "simulated": self.simulated,
                     "providers": sorted(self.directory.providers),
                     "open_breakers": opened,
+                    "upstream_connections": pool,
                 }
             )
         )
