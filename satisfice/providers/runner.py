@@ -231,18 +231,21 @@ class HTTPEventStream:
         translator = self._translator
         try:
             async for block in self._resp.content.iter_any():
-                batch = self._batch(parser.feed(block))
+                batch, failed = self._batch(parser.feed(block))
                 last = len(batch) - 1
                 for i, event in enumerate(batch):
                     self.more = i < last
                     yield event
                 self.more = False
+                if failed is not None:  # after the events that came before it in the same read
+                    raise failed
             if translator is not None:
                 for chunk in translator.finish():
                     event = b"data: " + orjson.dumps(chunk) + b"\n\n"
                     self.events.append(event)
                     yield event
                 self.usage = translator.usage
+            self.finished = True
         except aiohttp.ServerTimeoutError:
             raise AttemptFailed(FailureKind.TIMEOUT, "the upstream stream stalled") from None
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as e:
@@ -252,12 +255,17 @@ class HTTPEventStream:
             e.message = redact(e.message, self._dep)
             e.args = (e.message,)
             raise
-        self.finished = True
+        finally:
+            # Ended, failed, or closed unfinished (a cancelled read, the generator collected): the
+            # response is done with and the call's place in the pool is free, aclose or not.
+            self._release()
 
-    def _batch(self, parsed: list[tuple[str | None, bytes]]) -> list[bytes]:
-        """The OpenAI events one upstream read amounts to (recorded in self.events)."""
+    def _batch(self, parsed: list[tuple[str | None, bytes]]) -> tuple[list[bytes], GatewayError | None]:
+        """The OpenAI events one upstream read amounts to (recorded in self.events), and the error a
+        translator read in it, if any: the events before that error still go out first."""
         out: list[bytes] = []
         translator = self._translator
+        failed: GatewayError | None = None
         for name, data in parsed:
             if translator is None:
                 if data == b"[DONE]":
@@ -268,9 +276,14 @@ class HTTPEventStream:
                     data = redact_bytes(data, self._dep)
                 out.append(b"data: " + data + b"\n\n")
             else:
-                out.extend(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in translator.feed(name, data))
+                try:
+                    chunks = translator.feed(name, data)
+                except GatewayError as e:
+                    failed = e
+                    break
+                out.extend(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)
         self.events.extend(out)
-        return out
+        return out, failed
 
     def _read_usage(self, data: bytes) -> None:
         try:

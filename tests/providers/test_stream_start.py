@@ -10,7 +10,9 @@ import orjson
 import pytest
 
 from satisfice.errors import UpstreamFailed
+from satisfice.providers.anthropic_stream import AnthropicStreamTranslator
 from satisfice.providers.failures import AttemptFailed, FailureKind
+from satisfice.providers.runner import HTTPEventStream
 from satisfice.providers.stream_start import (
     MAX_PREAMBLE_EVENTS,
     failure_of,
@@ -156,3 +158,53 @@ def test_a_stream_that_ends_after_its_preamble_is_returned() -> None:
     """The relay decides what an answer without a finish is; opening it is not a failure."""
     first, rest, _ = asyncio.run(_drain([ROLE]))
     assert (first, rest) == (ROLE, [])
+
+
+class _Content:
+    def __init__(self, blocks: list[bytes]) -> None:
+        self.blocks = blocks
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        for block in self.blocks:
+            yield block
+
+
+class _Response:
+    """What HTTPEventStream reads of an aiohttp response: the body's blocks, release and close."""
+
+    def __init__(self, blocks: list[bytes]) -> None:
+        self.content = _Content(blocks)
+        self.closed = False
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_events_read_together_with_an_error_event_go_out_before_it() -> None:
+    """Anthropic's first word and its overloaded_error in one read: the word is a token (the stream
+    started), and the error follows it, keeping its type."""
+    start = b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","usage":{}}}\n\n'
+    word = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+    )
+    error = b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"busy"}}\n\n'
+    resp = _Response([start, word + error])
+    stream = HTTPEventStream(resp, AnthropicStreamTranslator("claude"))  # type: ignore[arg-type]
+
+    async def run() -> tuple[bytes, list[bytes]]:
+        opened, first = await open_first(stream)
+        got: list[bytes] = []
+        with pytest.raises(UpstreamFailed) as e:
+            async for event in opened:
+                got.append(event)
+        assert e.value.code == "overloaded_error"
+        return first, got
+
+    first, rest = asyncio.run(run())
+    assert b'"role":"assistant"' in first
+    assert len(rest) == 1 and b'"content":"Hi"' in rest[0]
+    assert resp.closed  # the failed stream's connection is not reused
