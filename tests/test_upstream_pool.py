@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -160,6 +161,12 @@ def test_a_pool_that_stays_full_is_a_503_naming_it(pool_gw: GatewayProcess) -> N
             row = pool_gw.row(e.response.headers["x-satisfice-request-id"])
             assert row["status"] == 503
             assert [a["outcome"] for a in json.loads(row["attempts"])] == ["local_saturated"]
+        # An Anthropic client is told to back off as Anthropic tells it: 529 overloaded_error.
+        ant = anthropic.Anthropic(base_url=pool_gw.url, api_key="sk-client", max_retries=0, timeout=20)
+        with pytest.raises(anthropic.APIStatusError) as overloaded:
+            ant.messages.create(model="solo", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+        assert overloaded.value.status_code == 529
+        assert overloaded.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
         assert health(pool_gw)["open_breakers"] == []
     finally:
         for s in streams:

@@ -84,9 +84,12 @@ def anthropic_error(err: GatewayError, attempts: Sequence[Attempt] = ()) -> tupl
 
     When every upstream call that was made failed as overloaded (HTTP 529 or 503), the request is
     answered 529 `overloaded_error`, as Anthropic itself does, so clients back off (the SDK raises
-    OverloadedError) instead of seeing a generic 502."""
+    OverloadedError) instead of seeing a generic 502. So is a request that found the gateway's own
+    upstream connection pool full (`gateway_saturated`)."""
     made = [a for a in attempts if a.outcome not in ("circuit_open", "cancelled", "ok")]
     if err.code in _UPSTREAM_FAILURES and made and all(a.status in _OVERLOADED for a in made):
+        return 529, anthropic_error_body(529, err.message)
+    if err.code == "gateway_saturated":  # the gateway's own pool stayed full: back off, as on 529
         return 529, anthropic_error_body(529, err.message)
     return err.status, anthropic_error_body(err.status, err.message, error_type(err))
 
