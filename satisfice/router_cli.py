@@ -4,17 +4,21 @@ quality predictions: the stable interface the router is judged through)."""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from satisfice.catalog import ModelInfo, load_catalog
+from satisfice.catalog import Catalog, ModelInfo, load_catalog
+from satisfice.catalog.catalog import loose_name
 from satisfice.errors import GatewayError
 
-PREDICT_BATCH = 256
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a file
 
 
@@ -79,9 +83,10 @@ def add_predict_parser(sub: Any) -> None:
     p = sub.add_parser(
         "predict",
         help="predicted quality per model for JSONL prompts on stdin",
-        description='Read lines {"id": ..., "messages": [...]} on stdin and write {"id": ..., "quality": '
-        '{"MODEL": p}} per line on stdout, in input order. A bad line is reported on stderr as '
-        "`line N: ...` and skipped (the others are still predicted); the exit code is then 2.",
+        description='Read lines {"id": ..., "messages": [...]} (optionally with OpenAI-style "tools" and '
+        '"response_format") on stdin and write {"id": ..., "quality": {"MODEL": p}} per line on stdout, '
+        "in input order, the id exactly as written. A bad line is reported on stderr as `line N: ...` and "
+        "skipped (the others are still predicted); the exit code is then 2.",
     )
     p.add_argument(
         "--models",
@@ -93,6 +98,12 @@ def add_predict_parser(sub: Any) -> None:
         default="learned",
         help="learned | heuristic | random | prior | PATH.npz (from satisfice train)",
     )
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help="a gateway config (YAML) whose `models:` entries describe models the catalog lacks or "
+        "override its entries (quality_prior, prices, context_window, ...), as for the gateway",
+    )
     p.set_defaults(func=cmd_predict)
 
 
@@ -100,20 +111,80 @@ class BadLine(ValueError):
     """One input line `satisfice predict` cannot predict for (it is skipped and reported)."""
 
 
-def resolve_models(names: list[str]) -> list[ModelInfo]:
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One good input line: what the prediction reads, and the id to echo."""
+
+    id_json: bytes  # the id's JSON text as written: the judge pairs lines by id
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    response_format: dict[str, Any] | None
+
+
+def predict_catalog(config: str | None) -> Catalog:
+    """The packaged catalog; with --config, the gateway's (the file's `models:` applied as the gateway
+    applies them), its entries put first so that a model the file describes is predicted from them."""
+    if config is None:
+        return load_catalog()
+    from satisfice.config import load_settings
+    from satisfice.wiring import build_catalog
+
+    try:
+        settings = load_settings(config)
+        catalog = build_catalog(settings)
+    except ValueError as e:  # ConfigError, CatalogError
+        raise ValueError(f"--config: {e}") from None
+    # Every entry has a provider and an id once applied; dict: in file order, once each.
+    written = {id(m): m for e in settings.models if (m := catalog.get(str(e["provider"]), str(e["id"])))}
+    if not written:
+        return catalog
+    return Catalog([*written.values(), *(m for m in catalog if id(m) not in written)])
+
+
+def trained_models(predictor: Any) -> tuple[str, ...]:
+    """The model names a learned artifact was trained on (its per-model residuals)."""
+    from satisfice.predict.learned import LearnedPredictor
+
+    return tuple(predictor.params.seen) if isinstance(predictor, LearnedPredictor) else ()
+
+
+def resolve_model(name: str, catalog: Catalog, trained: Sequence[str]) -> tuple[ModelInfo | None, str]:
+    """The entry `name` is predicted from and the spelling that matched. The catalog read loosely comes
+    first, then a model the artifact was trained on under a name the catalog lacks (with the stand-in
+    features training gave it), then a snapshot or hub spelling of a catalog model. A model several
+    providers serve is predicted from one entry whichever alias names it (`Catalog.canonical`)."""
+    found = catalog.lookup_loose(name)
+    if found:
+        return catalog.canonical(found[0]), name
+    own = next((t for t in trained if loose_name(t) == loose_name(name)), None)
+    if own is not None:
+        from satisfice.predict.model_features import neutral_info  # numpy: not for every CLI command
+
+        return neutral_info(own), name
+    found, matched = catalog.lookup_versionless(name)
+    return (catalog.canonical(found[0]) if found else None), matched
+
+
+def resolve_models(
+    names: list[str], catalog: Catalog | None = None, trained: Sequence[str] = ()
+) -> list[ModelInfo]:
     """Catalog entries for --models, read loosely (case, '_' for '-', a snapshot's version tag the
-    catalog does not list), as chat models. Two spellings of one model are fine (each gets its own
-    column); one name given twice is not. ValueError names the flag and the model at fault."""
-    catalog = load_catalog()
+    catalog does not list, a model hub's "org/" prefix), as chat models. Two spellings of one model are
+    fine (each gets its own column); one name given twice is not. ValueError names the flag and the
+    model at fault."""
+    catalog = catalog or load_catalog()
     if not names:
         raise ValueError("--models: no model given (a comma-separated list of catalog ids)")
     out: list[ModelInfo] = []
     seen: set[str] = set()
     for name in names:
-        found, matched = catalog.lookup_versionless(name)
-        if not found:
-            raise ValueError(f"--models: unknown model {name!r} (not in the catalog; see `satisfice models`)")
-        info = found[0]
+        info, matched = resolve_model(name, catalog, trained)
+        if info is None:
+            raise ValueError(
+                f"--models: unknown model {name!r}: not in the catalog (see `satisfice models`) nor "
+                "trained into --router; describe it in a --config file's `models:` section (id, provider, "
+                "input_per_mtok, output_per_mtok, context_window, quality_prior: an MMLU-like accuracy)"
+            )
         if info.kind != "chat":
             raise ValueError(
                 f"--models: {name!r} is an {info.kind} model, not a chat model: it has no answer quality"
@@ -127,8 +198,42 @@ def resolve_models(names: list[str]) -> list[ModelInfo]:
     return out
 
 
-def parse_line(raw: bytes) -> tuple[str | int | float, list[dict[str, Any]]]:
-    """The id and messages of one input line; BadLine says what is wrong with it."""
+class _Literal(str):
+    """A JSON number's text as written (the stdlib parser's parse_int / parse_float hook)."""
+
+
+def _number_text(raw: bytes, value: int | float) -> bytes:
+    """The JSON text of a numeric id as written: orjson reads 12345678901234567890123, 2**64, 1E2 or 1.00
+    as a float and -0 as 0, so such an id is read again, keeping its literal. Any other int came from
+    an integer literal, which its decimal form is."""
+    if type(value) is int and value != 0:
+        return str(value).encode()
+    literal = json.loads(raw, parse_int=_Literal, parse_float=_Literal).get("id")
+    return literal.encode() if isinstance(literal, _Literal) else orjson.dumps(value)
+
+
+def _tools(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
+    tools = obj.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        raise BadLine(
+            "'tools' must be a list of tool objects (OpenAI's shape: "
+            '[{"type": "function", "function": {"name": ..., "parameters": {...}}}])'
+        )
+    return tools
+
+
+def _response_format(obj: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = obj.get("response_format")
+    if fmt is not None and (not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str)):
+        raise BadLine(
+            "'response_format' must be an object with a string 'type' (OpenAI's shape: "
+            '{"type": "text" | "json_object" | "json_schema", ...})'
+        )
+    return fmt
+
+
+def parse_line(raw: bytes) -> Line:
+    """What one input line asks; BadLine says what is wrong with it."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
@@ -142,7 +247,8 @@ def parse_line(raw: bytes) -> tuple[str | int | float, list[dict[str, Any]]]:
     messages = obj.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise BadLine("'messages' must be a non-empty list of chat messages")
-    return rid, messages
+    id_json = orjson.dumps(rid) if isinstance(rid, str) else _number_text(raw, rid)
+    return Line(id_json, messages, _tools(obj), _response_format(obj))
 
 
 def _load_router(name: str) -> Any:
@@ -158,29 +264,42 @@ def _load_router(name: str) -> Any:
         raise ValueError(f"--router {name}: {e}") from None
 
 
+def _setup(args: argparse.Namespace, names: list[str]) -> tuple[Any, list[ModelInfo]]:
+    """The predictor and the candidates' entries; ValueError names the flag at fault."""
+    catalog = predict_catalog(getattr(args, "config", None))
+    predictor = _load_router(args.router)
+    return predictor, resolve_models(names, catalog, trained_models(predictor))
+
+
 def cmd_predict(
     args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
 ) -> int:
     """Predictions for every good input line, in input order; each bad line is reported on stderr and
     skipped, and the exit code is 2 when there was one."""
-    src = stdin or sys.stdin.buffer
-    dst = stdout or sys.stdout.buffer
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     try:
-        models = resolve_models(names)
-        predictor = _load_router(args.router)
+        predictor, models = _setup(args, names)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    batch: list[tuple[str | int | float, list[dict[str, Any]]]] = []
+    dst = stdout or sys.stdout.buffer
+    try:
+        bad, good = _predict_lines(stdin or sys.stdin.buffer, dst, predictor, models, names)
+    except BrokenPipeError:  # `... | head`: the reader left; not an error
+        if dst is sys.stdout.buffer:  # so that the interpreter's flush at exit does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if bad:
+        print(f"error: {bad} bad line(s) skipped; predictions written for the other {good}", file=sys.stderr)
+        return 2
+    return 0
 
-    def flush() -> None:
-        quality = predictor.predict_many([m for _, m in batch], models)
-        for (rid, _), row in zip(batch, quality, strict=True):
-            line = {"id": rid, "quality": {n: round(float(q), 6) for n, q in zip(names, row, strict=True)}}
-            dst.write(orjson.dumps(line) + b"\n")
-        batch.clear()
 
+def _predict_lines(
+    src: IO[bytes], dst: IO[bytes], predictor: Any, models: list[ModelInfo], names: list[str]
+) -> tuple[int, int]:
+    """(bad, good) line counts. Each line goes through `predict` with its tools and response format,
+    as the gateway's `auto` routing calls the predictor, so both agree on the same request."""
     bad = good = 0
     for i, raw in enumerate(src, 1):
         if i == 1:
@@ -188,18 +307,14 @@ def cmd_predict(
         if not raw.strip():
             continue
         try:
-            batch.append(parse_line(raw))
-            good += 1
+            line = parse_line(raw)
         except BadLine as e:
             print(f"error: line {i}: {e}", file=sys.stderr)
             bad += 1
             continue
-        if len(batch) >= PREDICT_BATCH:
-            flush()
-    if batch:
-        flush()
+        row = predictor.predict(line.messages, models, tools=line.tools, response_format=line.response_format)
+        quality = orjson.dumps({n: round(float(q), 6) for n, q in zip(names, row, strict=True)})
+        dst.write(b'{"id":' + line.id_json + b',"quality":' + quality + b"}\n")
+        good += 1
     dst.flush()
-    if bad:
-        print(f"error: {bad} bad line(s) skipped; predictions written for the other {good}", file=sys.stderr)
-        return 2
-    return 0
+    return bad, good

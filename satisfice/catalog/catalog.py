@@ -101,7 +101,8 @@ class Catalog:
 
     def lookup_versionless(self, name: str) -> tuple[list[ModelInfo], str]:
         """`lookup_loose`, and failing that the catalog's entry for the name without its version tag
-        (a snapshot the catalog does not list: "gpt-3.5-turbo-0301" is read as gpt-3.5-turbo).
+        (a snapshot the catalog does not list: "gpt-3.5-turbo-0301" is read as gpt-3.5-turbo) or
+        without a model hub's "org/" ("mistralai/Mistral-7B-Instruct-v0.2" as mistral-7b-instruct).
         Returns the models and the spelling that matched. Offline tools only, which say so."""
         found = self.lookup_loose(name)
         if found:
@@ -110,7 +111,21 @@ class Catalog:
             found = self.lookup_loose(shorter)
             if found:
                 return found, shorter
+        # A model hub's "org/Name" whose full spelling is no alias: the name alone, read as above.
+        _, sep, bare = name.rpartition("/")
+        if sep and bare:
+            found, matched = self.lookup_versionless(bare)
+            if found:
+                return found, matched
         return [], name
+
+    def canonical(self, info: ModelInfo) -> ModelInfo:
+        """The entry a model id reads as when no provider is named: the first, in file order, with that
+        id or alias. Entries of several providers (at several prices) for one model id thus give one
+        entry, whichever provider's alias named it; training reads a model's name the same way
+        (`lookup(id)[0]`), so offline tools predict a model from the entry it was trained with."""
+        found = self._by_name.get(info.id)
+        return found[0] if found else info
 
     def get(self, provider: str, model: str) -> ModelInfo | None:
         """The entry of `provider` whose id or alias is `model`."""
