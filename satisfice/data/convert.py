@@ -9,8 +9,10 @@ One JSON object per line, one line per prompt (UTF-8, no header line):
      "outcomes": {"gpt-4-1106-preview": {"quality": 1.0, "cost_usd": 0.00231, "response": "..."},
                   "mixtral-8x7b-instruct": {"quality": 0.0, "cost_usd": 0.00012}}}
 
-  id        required, unique string.
-  messages  required, non-empty list of OpenAI chat messages: what the router sees.
+  id        required, unique: a string, or a number read as its JSON text (so 1 and "1" are one id).
+  messages  required, non-empty list of OpenAI chat messages: what the router sees. Roles are the
+            API's (system, developer, user, assistant, tool, function; not "human"), and at least one
+            message has role "user".
   outcomes  required, non-empty: model id -> outcome of that model on this prompt. A name the catalog
             knows, even loosely written ("GPT-4-1106-Preview", "mixtral_8x7b_instruct", an alias), is
             read as its catalog id (two names for one model on a line are an error):
@@ -24,7 +26,10 @@ One JSON object per line, one line per prompt (UTF-8, no header line):
             "train" and score "test").
 
 A file is dense when every line has an outcome for every model of the file; it is pairwise when it
-is not dense and every line has exactly two outcomes (a human vote between two models). Files are
+is not dense and every line is a human vote between two models (exactly two outcomes whose qualities
+are 1 / 0, 0.5 / 0.5 or 0 / 0). Any other file is sparse: `satisfice eval` replays it on a set of
+models (`--models`, else chosen to keep the most prompts) and drops, and counts, the lines lacking
+one of them. Files are
 read with `satisfice.data.jsonl.read_jsonl` / `load_dataset(path)`; lines are validated and errors
 name the line and key. The dataset's name is the file name without `.jsonl`.
 """

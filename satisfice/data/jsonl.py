@@ -66,23 +66,55 @@ def _outcome(obj: Any, where: str) -> Outcome:
     return Outcome(float(q), None if cost is None else float(cost), resp)
 
 
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")  # OpenAI chat roles
+VOTES = ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.0, 0.0))  # win, loss, tie, both bad
+
+
+def record_id(raw: Any, where: str) -> str:
+    """The id as text. A number is read as its JSON text (`1` -> "1", `0.5` -> "0.5"), as
+    `satisfice predict` accepts numbers; so `1` and `"1"` name the same prompt."""
+    if raw is None:
+        raise DataFormatError(f"{where}.id: required (a string or a number)")
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return orjson.dumps(raw).decode()
+    raise DataFormatError(f"{where}.id: expected a string or a number, got {orjson.dumps(raw).decode()}")
+
+
+def _messages(raw: Any, where: str) -> tuple[dict[str, Any], ...]:
+    """OpenAI chat messages; a role outside the API's (e.g. "human") is an error here, not a silent
+    empty prompt later: the router routes on the user's turns."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
+        raise DataFormatError(f"{where}.messages: expected a non-empty list of chat messages")
+    for j, m in enumerate(raw):
+        role = m.get("role")
+        if role not in ROLES:
+            raise DataFormatError(
+                f"{where}.messages[{j}].role: expected one of {', '.join(ROLES)} (OpenAI chat roles), "
+                f"got {orjson.dumps(role).decode()}"
+            )
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise DataFormatError(f"{where}.messages[{j}].content: expected a string or a list of parts")
+    if not any(m["role"] == "user" for m in raw):
+        raise DataFormatError(f'{where}.messages: no message with role "user" (the prompt to route)')
+    return tuple(raw)
+
+
 def parse_record(obj: Any, where: str) -> Record:
     if not isinstance(obj, dict):
         raise DataFormatError(f"{where}: expected a JSON object")
-    rid = obj.get("id")
-    if not isinstance(rid, (str, int)) or isinstance(rid, bool):
-        raise DataFormatError(f"{where}.id: required (string)")
-    messages = obj.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise DataFormatError(f"{where}.messages: expected a non-empty list of chat messages")
+    rid = record_id(obj.get("id"), where)
+    messages = _messages(obj.get("messages"), where)
     outcomes = _outcomes(obj, where)
     family = obj.get("family") or ""
     split = obj.get("split")
-    return Record(str(rid), tuple(messages), outcomes, str(family), None if split is None else str(split))
+    return Record(rid, messages, outcomes, str(family), None if split is None else str(split))
 
 
 def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Iterator[Record]:
-    first_line: dict[str, int] = {}  # id -> the line it was first seen on: ids name one prompt each
+    first_line: dict[str, tuple[int, Any]] = {}  # id -> (line, id as written): ids name one prompt each
     for i, line in enumerate(lines, 1):
         if i == 1:
             line = line.removeprefix(BOM) if isinstance(line, bytes) else line.removeprefix("\ufeff")
@@ -93,10 +125,17 @@ def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Itera
         except orjson.JSONDecodeError as e:
             raise DataFormatError(f"{source}:{i}: not valid JSON ({e})") from None
         record = parse_record(obj, f"{source}:{i}")
-        seen = first_line.setdefault(record.id, i)
+        seen, written = first_line.setdefault(record.id, (i, obj["id"]))
         if seen != i:
-            raise DataFormatError(f"{source}:{i}.id: {record.id!r} is already the id of line {seen}")
+            raise DataFormatError(f"{source}:{i}.id: {_duplicate(record.id, written, obj['id'], seen)}")
         yield record
+
+
+def _duplicate(rid: str, first: Any, again: Any, line: int) -> str:
+    message = f"{rid!r} is already the id of line {line}"
+    if type(first) is not type(again):  # 1 and "1": say why they collide
+        message += f" (written {orjson.dumps(first).decode()} there; a number id is read as its text)"
+    return message
 
 
 def read_jsonl(path: str | Path) -> Dataset:
@@ -113,9 +152,15 @@ def read_jsonl(path: str | Path) -> Dataset:
         for m in r.outcomes:
             models[m] = None
     dense = all(len(r.outcomes) == len(models) for r in records)
-    return Dataset(
-        p.stem, records, list(models), pairwise=not dense and all(len(r.outcomes) == 2 for r in records)
-    )
+    return Dataset(p.stem, records, list(models), pairwise=not dense and all(map(is_vote, records)))
+
+
+def is_vote(record: Record) -> bool:
+    """A human vote between two models: 1/0, 0/1, a tie 0.5/0.5 or "both bad" 0/0. Two graded
+    outcomes (0.37 / 0.82) are measurements, to be replayed, not a vote."""
+    if len(record.outcomes) != 2:
+        return False
+    return tuple(o.quality for o in record.outcomes.values()) in VOTES
 
 
 def record_json(r: Record) -> dict[str, Any]:

@@ -40,6 +40,19 @@ class Record:
                     return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         return ""
 
+    def conversation_text(self) -> str:
+        """Every message's role and text, in order: what tells two conversations apart when they end
+        with the same user turn ("Continue"), so that evaluations group prompts by it."""
+        return "\n".join(f"{m.get('role')}: {_text(m.get('content')).strip()}" for m in self.messages)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
 
 @dataclass(slots=True)
 class Dataset:

@@ -31,7 +31,23 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--dataset", required=True, help="a shared dataset name or a canonical JSONL file")
-    p.add_argument("--router", default="learned", choices=ROUTERS, help="default: learned")
+    p.add_argument(
+        "--router",
+        default="learned",
+        choices=ROUTERS,
+        help="learned (default): refitted on the data's train split or other folds, never the packaged "
+        "artifact; learned-artifact: the packaged artifact as is; heuristic, random, prior: no training",
+    )
+    p.add_argument(
+        "--models",
+        help="comma-separated models to evaluate; prompts lacking any of them are dropped and counted "
+        "(default: every model, or the models that keep the most prompts when that drops most)",
+    )
+    p.add_argument("--limit", type=int, help="score only the first N prompts the protocol scores")
+    p.add_argument(
+        "--knobs",
+        help="comma-separated knob settings to replay instead of the sweep, e.g. quality=0.8,wtp=0.1",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--out", help="output folder (default eval-results/<dataset>-<router>/)")
     p.add_argument("--folds", type=int, help="k-fold CV (default: the data's train/test split, else 5 folds)")
@@ -41,9 +57,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     live = p.add_argument_group("--live: the real gateway on 127.0.0.1, answers replayed from the data")
     live.add_argument("--live", action="store_true", help="send the prompts through the real gateway")
     live.add_argument("--route", help="the route under test: a strategy or a YAML route body (default: auto)")
-    live.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
-    live.add_argument("--limit", type=int, help="replay only the first N scored prompts")
-    live.add_argument("--knobs", help="comma-separated knob settings, e.g. quality=0.8,wtp=0.1")
+    live.add_argument("--concurrency", type=int, help="requests in flight (default 8)")
     live.add_argument(
         "--learn",
         action="store_true",
@@ -59,18 +73,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from satisfice.evals.live import cmd_live
 
         return cmd_live(args)
-    if args.learn:
-        print("satisfice eval: --learn needs --live (learning happens inside the gateway)", file=sys.stderr)
+    live_only = [flag for flag, given in LIVE_ONLY.items() if getattr(args, given) not in (None, False)]
+    if live_only:
+        # Offline replay has no gateway: a route, concurrency or learning would be silently ignored.
+        print(f"satisfice eval: {', '.join(live_only)} needs --live (the real gateway)", file=sys.stderr)
         return 2
     return run_and_write(args, "satisfice eval", _offline, "")
 
 
+LIVE_ONLY = {"--route": "route", "--concurrency": "concurrency", "--learn": "learn"}
+
+
+def split_list(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
 def _offline(args: argparse.Namespace, progress: Progress) -> tuple[dict[str, Any], dict[str, bytes]]:
     from satisfice.evals.evaluate import evaluate
+    from satisfice.evals.select import parse_models
 
-    train_on = [t.strip() for t in (args.train_on or "").split(",") if t.strip()]
     result = evaluate(
-        args.dataset, args.router, folds=args.folds, seed=args.seed, train_on=train_on, progress=progress
+        args.dataset,
+        args.router,
+        folds=args.folds,
+        seed=args.seed,
+        train_on=split_list(args.train_on),
+        progress=progress,
+        models=parse_models(args.models),
+        limit=args.limit,
+        knobs=split_list(args.knobs),
     )
     return result, {}
 
@@ -104,7 +135,12 @@ def run_and_write(args: argparse.Namespace, prog: str, run: Run, suffix: str) ->
         remove_new_dirs(created)
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
+    except BaseException:
+        remove_new_dirs(created)  # an unexpected crash (or ^C) leaves no empty folder behind
+        raise
     progress.close()
+    for note in result.get("notes", []):
+        print(f"{prog}: note: {note}", file=sys.stderr)  # also with --json, whose stdout is the JSON
     try:
         write_outputs(result, out)
         for name, data in extra.items():

@@ -5,8 +5,10 @@ on what), the knob's decision rule picks a model at many knob settings (`sweep`)
 scored with the recorded quality and cost of the model it picked (`replay`). Everything is measured on
 the scored prompts only: baselines included.
 
-Two-model data adds RouteLLM's metrics (`metrics`): the router curve is (strong-call share, quality)
-over the share sweep, anchored at (0, weak) and (1, strong). Baselines: each single model, the random
+Two-model data adds RouteLLM's metrics (`metrics`): the strong model is the dearer one (as in
+RouteLLM: routing saves calls to it), and a warning says when it scores worse (then APGR, CPT and PGR
+are null: there is no gap to recover). The router curve is (strong-call share, quality) over the
+share sweep, anchored at (0, weak) and (1, strong). Baselines: each single model, the random
 router (a share s of prompts sent to the strong model at random: the straight line, APGR 0.5) and the
 oracle (per prompt the cheapest model with the best observed quality; for 0/1 data the cheapest correct
 one, or the cheapest model when none is correct). For two-model data the oracle's curve is RouteLLM's
@@ -33,8 +35,10 @@ from satisfice.evals.replay import (
     single_models,
     summarize_picks,
 )
+from satisfice.evals.select import choose_models, pairwise_subset
 from satisfice.evals.standins import Fitter, QualityPredictor
-from satisfice.evals.sweep import SHARES, sweep_n_model, sweep_two_model
+from satisfice.evals.sweep import SHARES, knob_points, sweep_n_model, sweep_two_model
+from satisfice.routing.knob import Knob
 
 
 def _load(dataset: Dataset | str) -> Dataset:
@@ -57,16 +61,29 @@ def evaluate(
     train_on: Sequence[str] = (),
     fit: Fitter | None = None,
     progress: Progress | None = None,
+    models: Sequence[str] = (),
+    limit: int | None = None,
+    knobs: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Evaluate `router` (a name or a predictor object) on `dataset` (a Dataset, shared name or JSONL
     path). `folds` forces k-fold CV (default: the data's split, else 5 folds); `fit` replaces
-    `satisfice.predict.fit` for the learned router. Returns the JSON-able result; raises EvalError."""
+    `satisfice.predict.fit` for the learned router; `models` picks the models replayed (default: see
+    `select`); `limit` scores only the first N prompts the protocol scores; `knobs` replays those knob
+    settings instead of the sweep. Returns the JSON-able result (`notes`: what was dropped and why);
+    raises EvalError."""
     ds = _load(dataset)
+    shared = _shared_name(dataset)
     if ds.pairwise:
-        return evaluate_pairwise(
-            ds, router, folds=folds, seed=seed, train_on=train_on, fit=fit, progress=progress
+        if knobs:
+            raise EvalError(f"--knobs: {ds.name} holds pairwise votes, which have no knob sweep to replay")
+        votes, notes = pairwise_subset(ds, models)
+        measured = evaluate_pairwise(
+            votes, router, folds=folds, seed=seed, train_on=train_on, fit=fit, progress=progress, limit=limit
         )
-    full = build_replay(ds)
+        return {**measured, "notes": notes}
+    knob_list = _knobs(knobs)
+    choice = choose_models(ds, models)
+    full = build_replay(ds, choice.models)
     scored = score(
         full.records,
         full.infos,
@@ -77,12 +94,17 @@ def evaluate(
         train_on=train_on,
         fit=fit,
         progress=progress,
+        limit=limit,
+        shared=shared,
     )
     if scored.rows.size == 0:
         raise EvalError(f"{ds.name}: the protocol left no prompt to score")
     replay = full.subset(scored.rows)
     two = len(replay.models) == 2
-    points = (sweep_two_model if two else sweep_n_model)(replay, scored.predicted, progress)
+    if knob_list:
+        points = knob_points(replay, scored.predicted, knob_list, progress)
+    else:
+        points = (sweep_two_model if two else sweep_n_model)(replay, scored.predicted, progress)
     if progress is not None:
         progress.close()
     strong = replay.strong()
@@ -94,9 +116,11 @@ def evaluate(
         "description": ds.description,
         "protocol": scored.protocol,
         "may_have_seen_data": scored.may_have_seen_data,
+        "trained_on_data": scored.trained_on_data,
         "n_prompts": replay.n,
         "n_dropped_incomplete": replay.dropped,
         "models": replay.models,
+        "models_chosen_by": choice.how,
         "strong_model": replay.models[strong],
         "cost_source": replay.cost_source,
         "decision_costs": {m: float(c) for m, c in zip(replay.models, replay.decision_cost, strict=True)},
@@ -104,7 +128,10 @@ def evaluate(
         "folds": folds,
         "points": points,
         "baselines": _baselines(replay),
+        "notes": list(choice.notes),
     }
+    if knob_list:
+        result["knobs"] = [str(k) for k in knob_list]  # --knobs: these settings, not the sweep
     strong_q = result["baselines"]["models"][replay.models[strong]]["quality"]
     good = [p for p in points if p["quality"] >= 0.95 * strong_q - 1e-12]
     cheapest = min(good, key=lambda p: p["cost_per_1k"]) if good else None
@@ -115,7 +142,28 @@ def evaluate(
     )
     if two:
         result.update(_two_model(replay, points, result["baselines"]))
+        if "warning" in result:
+            result["notes"].append(result["warning"])
     return result
+
+
+def _shared_name(dataset: Dataset | str) -> str | None:
+    """The shared dataset's canonical name when `dataset` names one (not a file that shares its name)."""
+    from satisfice.data.shared import ALIASES, SHARED
+
+    if isinstance(dataset, str) and (dataset in SHARED or dataset in ALIASES):
+        return ALIASES.get(dataset, dataset)
+    return None
+
+
+def _knobs(texts: Sequence[str]) -> list[Knob]:
+    from satisfice.errors import GatewayError
+    from satisfice.routing.knob import parse_knob
+
+    try:
+        return [parse_knob(t, param="--knobs") for t in texts]
+    except GatewayError as e:
+        raise EvalError(f"--knobs: {e.message}") from None
 
 
 def _baselines(replay: Replay) -> dict[str, Any]:
@@ -150,7 +198,11 @@ def _two_model(replay: Replay, points: list[dict[str, Any]], baselines: dict[str
         **curve_metrics(shares, qualities, weak_q, strong_q),
     }
     if strong_q <= weak_q:
-        out["warning"] = "the strong model is not better than the weak one here: the metrics are undefined"
+        out["warning"] = (
+            f"the dearer model {replay.models[strong]} does not score better than the cheaper "
+            f"{replay.models[weak]} here ({strong_q:.3f} vs {weak_q:.3f}): no gap to recover, so APGR, "
+            "CPT and PGR are null"
+        )
     baselines["random"].update(curve_metrics([0.0, 1.0], [weak_q, strong_q], weak_q, strong_q))
     baselines["random"]["note"] += "; on the share axis: a share s sent to the strong model at random"
     baselines["oracle"].update(curve_metrics(ox, oy, weak_q, strong_q))

@@ -29,11 +29,12 @@ import orjson
 
 from satisfice.config import ConfigError, Settings, parse_settings
 from satisfice.data.records import Record
-from satisfice.evals.evaluate import _baselines, _two_model
+from satisfice.evals.evaluate import _baselines, _shared_name, _two_model
 from satisfice.evals.metrics import pgr
 from satisfice.evals.progress import Progress
-from satisfice.evals.protocols import cv_parts, fold_count, unseen_training
+from satisfice.evals.protocols import artifact_protocol, cv_folds, unseen_training
 from satisfice.evals.replay import EvalError, Replay, build_replay
+from satisfice.evals.select import choose_models, require_records
 from satisfice.evals.sweep import REPORTED_TARGETS, wtp_grid
 
 if TYPE_CHECKING:
@@ -83,23 +84,30 @@ class Teach:
 
 
 def _folds(
-    full: Replay, router: str, folds: int | None, seed: int, limit: int | None, work: Path
+    full: Replay,
+    router: str,
+    folds: int | None,
+    seed: int,
+    limit: int | None,
+    work: Path,
+    shared: str | None = None,
 ) -> tuple[list[Fold], str, bool]:
     n, records = full.n, full.records
     cap = n if limit is None else max(limit, 0)
     if router != "learned":
         rows = np.arange(min(cap, n), dtype=np.int64)
         if router == "learned-artifact":
-            return [Fold(rows, "learned")], "learned artifact as is: MAY HAVE SEEN THIS DATA", True
+            protocol, trained = artifact_protocol(shared)
+            return [Fold(rows, "learned")], protocol, trained
         return [Fold(rows, router)], f"no training ({router}): all prompts scored", False
     test = np.array([i for i, r in enumerate(records) if r.split == "test"], dtype=np.int64)
     train = [r for r in unseen_training(records, test.tolist()) if r.split == "train"]
     if folds is None and train and test.size:
         protocol = f"split: {full.name} train→test ({len(train)} train, {test.size} scored)"
         return [Fold(test[:cap], str(work / "router-split.npz"), train)], protocol, False
-    k, note = fold_count(n, folds)
+    parts, k, note = cv_folds(records, folds, seed)
     out = []
-    for i, held in enumerate(cv_parts(records, k, seed)):
+    for i, held in enumerate(parts):
         rows = held[held < cap]
         if rows.size:
             fit_on = unseen_training(records, held.tolist())
@@ -377,6 +385,7 @@ def evaluate_live(
     progress: Progress | None = None,
     requests: list[dict[str, Any]] | None = None,
     learn: bool = False,
+    models: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run `dataset` through the real gateway (see the module doc); the same JSON shape as `evaluate`
     plus `escalation_rate` and `added_latency_ms` per point. Per-request facts go to `requests`.
@@ -399,12 +408,16 @@ def evaluate_live(
         raise EvalError(str(e)) from None
     except GatewayError as e:
         raise EvalError(f"--knobs: {e.message}") from None
+    require_records(ds)
     if ds.pairwise:
         raise EvalError(f"{ds.name}: pairwise votes have no per-model answers to replay live")
-    full = build_replay(ds)
+    if limit is not None and limit < 1:
+        raise EvalError(f"--limit must be at least 1, got {limit}")
+    choice = choose_models(ds, models)
+    full = build_replay(ds, choice.models)
     with tempfile.TemporaryDirectory(prefix="satisfice-live-") as tmp:
         work = Path(tmp)
-        plan, protocol, seen = _folds(full, router, folds, seed, limit, work)
+        plan, protocol, seen = _folds(full, router, folds, seed, limit, work, _shared_name(dataset))
         if learn:
             plan = _split_for_learning(plan, seed)
             protocol += "; --learn: half of each fold's prompts teach, the other half is scored"
@@ -472,7 +485,8 @@ def evaluate_live(
         "dataset": ds.name,
         "description": ds.description,
         "protocol": protocol + ("" if limit is None else f"; first {scored.size} scored prompts (--limit)"),
-        "may_have_seen_data": seen,
+        "may_have_seen_data": router == "learned-artifact",
+        "trained_on_data": seen,
         "gateway": {
             "route": route or "auto (strategy auto over the dataset's models)",
             "routers": [Path(f.router).name for f in plan],
@@ -485,6 +499,8 @@ def evaluate_live(
         "n_answer_mismatch": sum(f["status"] == 200 and not f["answer_matches"] for f in facts),
         "n_dropped_incomplete": full.dropped,
         "models": replay.models,
+        "models_chosen_by": choice.how,
+        "notes": list(choice.notes),
         "strong_model": strong_model,
         "cost_source": "the gateway's ledger cost_usd (the replayed call's recorded cost, else catalog "
         "price x counted tokens); baselines: " + replay.cost_source,
@@ -505,6 +521,8 @@ def evaluate_live(
         for p in points:
             p["pgr"] = pgr(p["quality"], weak_q, strong_q)
         result.update(_two_model(replay, points, baselines))
+        if "warning" in result:
+            result["notes"].append(result["warning"])
         result["share_calibration"] = "by the gateway, on its predictor's reference prompts (not the scored)"
     return result
 
@@ -521,13 +539,16 @@ def cmd_live(args: argparse.Namespace) -> int:
 def _run_live(args: argparse.Namespace, progress: Progress) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The live evaluation, and its per-request facts as the extra file requests.jsonl."""
     requests: list[dict[str, Any]] = []
-    knobs = [k.strip() for k in (args.knobs or "").split(",") if k.strip()]
+    from satisfice.evals.cli import split_list
+    from satisfice.evals.select import parse_models
+
     result = evaluate_live(
         args.dataset,
         args.router,
         route=args.route,
-        knobs=knobs,
-        concurrency=args.concurrency,
+        knobs=split_list(args.knobs),
+        concurrency=8 if args.concurrency is None else args.concurrency,
+        models=parse_models(args.models),
         limit=args.limit,
         folds=args.folds,
         seed=args.seed,

@@ -9,6 +9,8 @@ A curve is a list of points (strong-call share, quality) in any order; the funct
   CPT(x)     = the smallest strong-call share at which the piecewise-linear curve reaches PGR = x
                (RouteLLM reports CPT(50%) and CPT(80%)); None when the curve never gets there.
   share_for  = the same for an absolute quality target, e.g. 0.95 x the strong model's quality.
+PGR, APGR and CPT are None when the strong model is not better than the weak one: there is no gap to
+recover, and dividing by a negative one would turn a bad router into a "good" one.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def _sorted(shares: Sequence[float] | Array, qualities: Sequence[float] | Array)
 
 
 def pgr(quality: float, weak: float, strong: float) -> float | None:
-    if strong == weak:
+    if strong <= weak:
         return None
     return (quality - weak) / (strong - weak)
 
@@ -43,7 +45,7 @@ def apgr(
     """Average performance gap recovered: area under the PGR curve over its share range / that range."""
     x, y = _sorted(shares, qualities)
     span = float(x[-1] - x[0])
-    if strong == weak or span <= 0:
+    if strong <= weak or span <= 0:
         return None
     area = float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)))
     return (area - weak * span) / ((strong - weak) * span)
@@ -74,6 +76,8 @@ def cpt(
     recover: float,
 ) -> float | None:
     """Call-performance threshold: the strong-call share needed to recover `recover` (e.g. 0.5) of the gap."""
+    if strong <= weak:
+        return None
     return share_for(shares, qualities, weak + recover * (strong - weak))
 
 

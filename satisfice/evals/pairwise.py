@@ -61,6 +61,7 @@ def evaluate_pairwise(
     train_on: Sequence[str] = (),
     fit: Fitter | None = None,
     progress: Progress | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     records = [r for r in dataset.records if len(r.outcomes) == 2]
     battles = decisive(records)
@@ -78,6 +79,7 @@ def evaluate_pairwise(
         train_on=train_on,
         fit=fit,
         progress=progress,
+        limit=limit,
     )
     where = {int(row): k for k, row in enumerate(scored.rows)}
     kept = [(where[i], w, lo) for i, w, lo in battles if i in where]
@@ -97,6 +99,7 @@ def evaluate_pairwise(
         "description": dataset.description,
         "protocol": scored.protocol,
         "may_have_seen_data": scored.may_have_seen_data,
+        "trained_on_data": scored.trained_on_data,
         "n_prompts": n_scored,
         "n_decisive": len(kept),
         "n_ties": n_scored - len([1 for i, _, _ in battles if i in where]),

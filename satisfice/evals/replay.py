@@ -15,6 +15,7 @@ dropped (arena-bench: 29 of 300).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,8 +73,12 @@ class Replay:
         return int(self.quality.shape[0])
 
     def strong(self) -> int:
-        """The best single model on these prompts (mean quality; ties -> the costlier)."""
+        """Two models: the dearer one (RouteLLM's strong model: the share of calls to it is the cost
+        axis; ties -> the better). More models: the best single one (mean quality; ties -> the
+        costlier), the bar the router's quality is measured against."""
         mean = self.quality.mean(axis=0)
+        if len(self.models) == 2:
+            return int(np.lexsort((-mean, -self.decision_cost))[0])
         return int(np.lexsort((-self.decision_cost, -mean))[0])
 
     def subset(self, rows: IntArray) -> Replay:
@@ -102,11 +107,13 @@ def _estimated_cost(record: Record, model: str, info: ModelInfo, cache: dict[tup
     return info.cost_usd(cache[key], completion)
 
 
-def build_replay(dataset: Dataset) -> Replay:
-    models = list(dataset.models)
+def build_replay(dataset: Dataset, models: Sequence[str] | None = None) -> Replay:
+    """The replay of `models` (default: every model of the data) on the records that have an outcome
+    for each of them (the others are dropped and counted); other models' outcomes are left out."""
+    models = list(dataset.models if models is None else models)
     if len(models) < 2:
         raise EvalError(f"{dataset.name}: needs outcomes for at least two models, found {len(models)}")
-    records = [r for r in dataset.records if all(m in r.outcomes for m in models)]
+    records = [_only(r, models) for r in dataset.records if all(m in r.outcomes for m in models)]
     dropped = len(dataset.records) - len(records)
     if not records:
         raise EvalError(
@@ -135,6 +142,12 @@ def build_replay(dataset: Dataset) -> Replay:
     train = np.array([r.split == "train" for r in records], dtype=np.bool_)
     typical = cost[train].mean(axis=0) if train.any() and not train.all() else cost.mean(axis=0)
     return Replay(dataset.name, models, infos, records, quality, cost, typical, source, dropped)
+
+
+def _only(record: Record, models: Sequence[str]) -> Record:
+    if len(record.outcomes) == len(models):
+        return record
+    return dataclasses.replace(record, outcomes={m: record.outcomes[m] for m in models})
 
 
 def summarize_picks(replay: Replay, picks: IntArray) -> dict[str, Any]:

@@ -12,8 +12,11 @@ JSON_NAME, PNG_NAME = "result.json", "curve.png"
 
 
 def default_out_dir(dataset: str, router: str) -> Path:
-    stem = Path(dataset).stem if dataset.endswith((".jsonl", ".json")) else dataset
-    return Path("eval-results") / f"{stem}-{router}"
+    """eval-results/<name>-<router>: a path's file name only, so a file's results never land beside it."""
+    name = Path(dataset).name
+    for suffix in (".jsonl", ".json"):
+        name = name.removesuffix(suffix)
+    return Path("eval-results") / f"{name or 'data'}-{router}"
 
 
 def make_out_dir(out: Path) -> list[Path]:
@@ -66,15 +69,20 @@ def render_text(result: dict[str, Any]) -> str:
         f"satisfice eval: {result['dataset']}  router {result['router']} (predictor: {result['predictor']})",
         f"protocol: {result['protocol']}",
     ]
-    if result.get("may_have_seen_data"):
-        lines.append("WARNING: the predictor may have been trained on these prompts; not a held-out score")
+    if result.get("trained_on_data"):
+        lines.append("WARNING: the packaged artifact was trained on this dataset: not a held-out score")
+    elif result.get("may_have_seen_data"):
+        lines.append(
+            "CAUTION: the packaged artifact is used as is; a held-out score only if it never saw these "
+            "prompts (--router learned refits without them)"
+        )
     if result["kind"] == "pairwise":
         lines += _pairwise_lines(result)
     else:
         dropped = result.get("n_dropped_incomplete") or 0
         lines.append(
             f"{result['n_prompts']} prompts x {len(result['models'])} models"
-            + (f" ({dropped} prompts lacking an outcome dropped)" if dropped else "")
+            + (f" ({dropped} prompts lacking an outcome for one of them dropped)" if dropped else "")
             + f"; cost: {result['cost_source']}"
         )
         lines += _two_model_lines(result) if result["kind"] == "two-model" else _n_model_lines(result)

@@ -3,10 +3,12 @@
 Two-model data: `share=S` for S = 0, 0.01, ..., 1 (101 points). The share is calibrated, as
 `knob.calibrate_share` does, on the router's predictions for the scored prompts themselves (no
 labels; RouteLLM likewise sets its thresholds at quantiles of the router's scores on the eval set),
-so the realised strong-call share follows S closely and the curve is smooth.
+so the realised strong-call share follows S closely and the curve is smooth. The share calibrated is
+the dearer model's (RouteLLM's strong model), whichever model the router predicts better.
 N-model data: `quality=T` for T = 0, 0.025, ..., 1 (41 points) and `wtp=W` for "round" W (1 or 3 x a
 power of ten) from 0.3x to 300x the dearest model's typical per-call cost.
-Points marked `reported` are the ones the human-readable table shows.
+Points marked `reported` are the ones the human-readable table shows. `knob_points` replays given
+knob settings instead (`eval --knobs`), each reported.
 """
 
 from __future__ import annotations
@@ -57,13 +59,38 @@ def sweep_two_model(
     bar.stage("sweep share=0..1", len(SHARES))
     points = []
     for s in SHARES:
-        knob = Knob("share", s)
-        target = calibrate_share_matrix(predicted, replay.decision_cost, s)
-        picks = choose_matrix(predicted, replay.decision_cost, knob, target)
-        point: dict[str, Any] = {"knob": str(knob), **summarize_picks(replay, picks)}
+        point = _point(replay, predicted, Knob("share", s), s in REPORTED_SHARES)
         point["pgr"] = pgr(point["quality"], weak_q, strong_q)
-        point["share_target"] = target.target
-        point["reported"] = s in REPORTED_SHARES
+        points.append(point)
+        bar.advance()
+    return points
+
+
+def _point(replay: Replay, predicted: Array, knob: Knob, reported: bool) -> dict[str, Any]:
+    """One knob setting replayed; a share knob is calibrated first (on the dearer of two models)."""
+    if knob.kind != "share":
+        picks = choose_matrix(predicted, replay.decision_cost, knob)
+        return {"knob": str(knob), **summarize_picks(replay, picks), "reported": reported}
+    strong = replay.strong() if len(replay.models) == 2 else None
+    target = calibrate_share_matrix(predicted, replay.decision_cost, knob.value, strong)
+    picks = choose_matrix(predicted, replay.decision_cost, knob, target)
+    point = {"knob": str(knob), **summarize_picks(replay, picks), "share_target": target.target}
+    return {**point, "reported": reported}
+
+
+def knob_points(
+    replay: Replay, predicted: Array, knobs: list[Knob], progress: Progress | None = None
+) -> list[dict[str, Any]]:
+    """`eval --knobs`: the given settings only (two-model points carry their PGR)."""
+    bar = progress or Progress(enabled=False)
+    bar.stage("knobs", len(knobs))
+    points = []
+    for knob in knobs:
+        point = _point(replay, predicted, knob, True)
+        if len(replay.models) == 2:
+            strong = replay.strong()
+            weak_q = float(replay.quality[:, 1 - strong].mean())
+            point["pgr"] = pgr(point["quality"], weak_q, float(replay.quality[:, strong].mean()))
         points.append(point)
         bar.advance()
     return points
@@ -76,7 +103,6 @@ def sweep_n_model(replay: Replay, predicted: Array, progress: Progress | None = 
     bar.stage("sweep quality= / wtp=", len(knobs))
     points = []
     for knob, reported in knobs:
-        picks = choose_matrix(predicted, replay.decision_cost, knob)
-        points.append({"knob": str(knob), **summarize_picks(replay, picks), "reported": reported})
+        points.append(_point(replay, predicted, knob, reported))
         bar.advance()
     return points

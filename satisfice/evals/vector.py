@@ -59,10 +59,14 @@ def choose_matrix(quality: Array, cost: Array, knob: Knob, share: ShareTarget | 
     return np.where(ok.any(axis=0), meeting, fallback).astype(np.int64)
 
 
-def calibrate_share_matrix(reference_quality: Array, cost: Array, share: float) -> ShareTarget:
-    """`knob.calibrate_share` (same bisection, same result) with the vectorised rule."""
+def calibrate_share_matrix(
+    reference_quality: Array, cost: Array, share: float, strong: int | None = None
+) -> ShareTarget:
+    """`knob.calibrate_share` (same bisection, same result) with the vectorised rule. `strong`: the
+    candidate whose share is calibrated (default: the strongest predicted, as `calibrate_share`;
+    two-model evaluations pass the dearer model, RouteLLM's strong one)."""
     ref = np.asarray(reference_quality, dtype=np.float64)
-    strong = strongest(ref)
+    strong = strongest(ref) if strong is None else strong
     costs = np.asarray(np.broadcast_to(cost, ref.shape), dtype=np.float64)
 
     def strong_share(calibration: ShareTarget) -> float:

@@ -98,9 +98,12 @@ def test_pairwise_file(
 
 
 def test_unreplayable_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rows = [row("x1", {"a-model": (1.0, 0.1)}), row("x2", {"b-model": (1.0, 0.1), "c-model": (0.0, 0.1)})]
+    rows = [row("x1", {"a-model": (1.0, 0.1)}), row("x2", {"b-model": (1.0, 0.1)})]
     data = write_jsonl(tmp_path / "sparse.jsonl", rows)
-    assert run(["eval", "--dataset", str(data), "--router", "prior", "--out", str(tmp_path / "o")]) == 2
+    argv = ["eval", "--dataset", str(data), "--router", "prior", "--out", str(tmp_path / "o")]
+    assert run(argv) == 2
+    assert "no prompt has outcomes for two models" in capsys.readouterr().err
+    assert run([*argv, "--models", "a-model,b-model"]) == 2
     assert "cannot be replayed" in capsys.readouterr().err
     assert run(["eval", "--dataset", str(tmp_path / "missing.jsonl"), "--router", "prior"]) == 2
 

@@ -9,6 +9,7 @@ import pytest
 
 from satisfice.data.jsonl import read_jsonl
 from satisfice.evals import EvalError, evaluate
+from satisfice.evals.replay import build_replay
 from satisfice.evals.sweep import wtp_grid
 from tests.evals.helpers import (
     STRONG,
@@ -160,14 +161,27 @@ def test_train_on_other_data_leaves_overlap_out(tmp_path: Path) -> None:
 
 
 def test_learned_artifact_is_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared dataset the artifact's record names is flagged as trained on; other data gets a
+    caution (it may hold those prompts), not the claim that the artifact saw it."""
     from satisfice.evals import protocols
+    from satisfice.evals.report import render_text
 
     monkeypatch.setattr(protocols, "load_router", lambda name, seed=0: two_model_predictor())
+    assert {"mmlu", "gsm8k", "arena-bench"} <= set(protocols.artifact_datasets())
     ds = read_jsonl(write_jsonl(tmp_path / "two.jsonl", two_model_rows()))
     res = evaluate(ds, "learned-artifact")
-    assert res["may_have_seen_data"] is True
-    assert "MAY HAVE SEEN THIS DATA" in res["protocol"]
+    assert (res["may_have_seen_data"], res["trained_on_data"]) == (True, False)
+    assert "MAY HAVE SEEN THIS DATA" not in res["protocol"]
+    assert res["protocol"].startswith("learned artifact as is, trained on routerbench, mmlu")
+    assert "held out only if these prompts are not from those datasets" in res["protocol"]
+    assert "CAUTION" in render_text(res) and "WARNING" not in render_text(res)
     assert res["apgr"] == pytest.approx(0.6)
+    replay = build_replay(ds)
+    shared = protocols.score(
+        replay.records, replay.infos, "learned-artifact", dataset="gsm8k", shared="gsm8k"
+    )
+    assert shared.trained_on_data and "TRAINED ON gsm8k (not a held-out score)" in shared.protocol
+    assert "WARNING" in render_text({**res, "trained_on_data": True})
 
 
 def test_pairwise_agreement_by_hand(tmp_path: Path) -> None:
@@ -189,11 +203,14 @@ def test_pairwise_agreement_by_hand(tmp_path: Path) -> None:
     assert res["baselines"] == pytest.approx({"random": 0.5, "dearer_wins": 1.0, "prior_wins": 1.0})
 
 
-def test_sparse_dense_data_is_refused(tmp_path: Path) -> None:
+def test_sparse_data_is_replayed_on_the_models_that_keep_most_prompts(tmp_path: Path) -> None:
     rows = [row("x1", {A: (1.0, 0.1)}), row("x2", {B: (1.0, 0.1), C: (0.0, 0.1)}), row("x3", {C: (1.0, 0.1)})]
     ds = read_jsonl(write_jsonl(tmp_path / "sparse.jsonl", rows))
+    res = evaluate(ds, ModelPredictor({A: 0.5, B: 0.5, C: 0.5}))
+    assert (res["models"], res["n_prompts"], res["n_dropped_incomplete"]) == ([B, C], 1, 2)
+    assert "2 of 3 prompts dropped" in res["notes"][-1]
     with pytest.raises(EvalError, match="cannot be replayed"):
-        evaluate(ds, ModelPredictor({A: 0.5, B: 0.5, C: 0.5}))
+        evaluate(ds, ModelPredictor({A: 0.5, B: 0.5, C: 0.5}), models=[A, B])
 
 
 def test_incomplete_rows_are_dropped_and_counted(tmp_path: Path) -> None:

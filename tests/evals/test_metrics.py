@@ -81,3 +81,12 @@ def test_the_per_prompt_share_waits_until_the_gain_stays_above_the_target() -> N
     assert strong_share(score, q_weak, q_strong) == pytest.approx(1.0)
     # 50 %: a gain of 0.5 * 3 - 1 = 0.5, reached at 1 prompt (the first crossing), lost at 2, back at 3
     assert strong_share(score, q_weak, q_strong, frac=0.5) == pytest.approx(0.75)
+
+
+def test_no_gap_to_recover_when_the_strong_model_is_worse() -> None:
+    """Dividing by a negative gap would score a router that follows the worse model as "recovering"."""
+    shares, qualities = [0.0, 0.5, 1.0], [0.8, 0.7, 0.4]
+    assert pgr(0.6, 0.8, 0.4) is None
+    assert apgr(shares, qualities, 0.8, 0.4) is None
+    assert cpt(shares, qualities, 0.8, 0.4, 0.5) is None
+    assert curve_metrics(shares, qualities, 0.8, 0.4)["share_for_95"] == 0.0  # still meaningful
