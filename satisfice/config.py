@@ -109,6 +109,9 @@ class RouteSettings:
     cache: CachePolicy | None = None  # None: the top-level cache policy
     trim: Any = None  # satisfice.trim.TrimSettings (opt-in prompt trimming); None: off
     explore: float = 0.0  # strategy auto: share of decisions that try a neighbour (routing/explore.py)
+    # strategy auto: a greeting, thanks or a sum of small numbers goes to the cheapest candidate
+    # (routing/trivial.py: a hand-set rule, since the router's data has no such prompts)
+    trivial_to_cheapest: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +351,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         "cache",
         "trim",
         "explore",
+        "trivial_to_cheapest",
     }
     _check_keys(obj, allowed, where)
     if not _NAME.match(name) or "/" in name or ":" in name:
@@ -392,6 +396,9 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
             f"{where}.explore",
             "only strategy auto explores (a cascade already tries cheaper candidates and learns from them)",
         )
+    trivial = _get(obj, "trivial_to_cheapest", where, bool, True)
+    if "trivial_to_cheapest" in obj and strategy != "auto":
+        raise ConfigError(f"{where}.trivial_to_cheapest", f"only strategy auto reads it, not {strategy}")
     if "knob" in obj and strategy not in ("auto", "cascade", "speculative"):
         raise ConfigError(
             f"{where}.knob", f"strategy {strategy} has no knob: auto, cascade and speculative do"
@@ -424,6 +431,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         cache=None if obj.get("cache") is None else policy_from_config(obj["cache"], f"{where}.cache", cache),
         trim=_trim(obj.get("trim"), f"{where}.trim"),
         explore=explore,
+        trivial_to_cheapest=trivial,
     )
 
 

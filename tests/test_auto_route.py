@@ -59,7 +59,7 @@ def client(gw: GatewayProcess, key: str = "k") -> openai.OpenAI:
 
 
 def ask(
-    gw: GatewayProcess, model: str, text: str = "What is 2+2?", key: str = "k", **kw: Any
+    gw: GatewayProcess, model: str, text: str = "What is the capital of France?", key: str = "k", **kw: Any
 ) -> dict[str, str]:
     raw = client(gw, key).chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "user", "content": text}], **kw
@@ -78,6 +78,15 @@ def test_auto_route_reports_prediction_knob_and_reason(auto_gateway: GatewayProc
     assert row["strategy"] == "auto" and row["knob"] == "quality=0.7"
     assert row["predicted_quality"] == pytest.approx(float(h["x-satisfice-predicted-quality"]), abs=1e-4)
     assert row["baseline_model"] == "gpt-4o"
+
+
+def test_a_greeting_goes_to_the_cheapest_candidate_and_says_why(auto_gateway: GatewayProcess) -> None:
+    """Even under a knob no candidate meets: the rule, not the knob, decides a trivial prompt."""
+    h = ask(auto_gateway, "smart:quality=1", text="Hi there!")
+    assert h["x-satisfice-model"] == "tiny-cheap"
+    assert "the cheapest: a greeting, which any model answers" in h["x-satisfice-reason"]
+    row = auto_gateway.row(h["x-satisfice-request-id"])
+    assert row["model"] == "tiny-cheap" and "a greeting" in row["reason"]
 
 
 def test_knob_extremes_via_suffix_and_header(auto_gateway: GatewayProcess) -> None:

@@ -16,6 +16,7 @@ from satisfice.predict.features import request_features
 from satisfice.predict.learned import LearnedPredictor
 from satisfice.routing.constraints import Needs, estimated_cost
 from satisfice.routing.knob import Knob, ShareTarget, calibrate_share, choose
+from satisfice.routing.trivial import trivial_kind
 
 if TYPE_CHECKING:
     from satisfice.predict import QualityPredictor
@@ -42,6 +43,7 @@ class Decision:
     propensity: float = 1.0  # the probability that `index` was chosen (< 1 when the route explores)
     explored_from: int | None = None  # the knob's own pick, when exploration chose another
     strong: int | None = None  # a share knob's strongest candidate (takes prompts no one meets)
+    trivial: str | None = None  # the kind of trivial prompt that sent it to the cheapest (trivial.py)
 
     def reason(self, names: list[str]) -> str:
         i = self.index
@@ -53,7 +55,9 @@ class Decision:
             )
         best = first_best(self.quality)
         head = f"auto ({self.knob}): {names[i]} predicted {self.quality[i]:.2f}"
-        if self.target is not None:
+        if self.trivial is not None:
+            head += f", the cheapest: {self.trivial}, which any model answers (a rule, not a prediction)"
+        elif self.target is not None:
             met = self.quality[i] >= self.target - 1e-12
             if met:
                 head += f", cheapest meeting {self.target:.2f}"
@@ -119,9 +123,15 @@ class AutoRouter:
         return found
 
     def decide(
-        self, infos: list[ModelInfo], needs: Needs, knob: Knob, learned: Adjuster | None = None
+        self,
+        infos: list[ModelInfo],
+        needs: Needs,
+        knob: Knob,
+        learned: Adjuster | None = None,
+        trivial_to_cheapest: bool = False,
     ) -> Decision:
-        """`learned(cluster, raw)` shifts the predictions with promoted online statistics."""
+        """`learned(cluster, raw)` shifts the predictions with promoted online statistics;
+        `trivial_to_cheapest`: a trivial prompt (`trivial.py`) goes to the cheapest candidate."""
         body: dict[str, Any] = needs.body
         messages = body.get("messages") or []
         predictor = self.predictor
@@ -158,6 +168,10 @@ class AutoRouter:
             target = knob.value
         else:
             target = None
-        index = choose(quality, cost, knob, share)
         strong = share.strong if share is not None else None
+        trivial = trivial_kind(messages) if trivial_to_cheapest else None
+        if trivial is not None:
+            index = min(range(len(cost)), key=cost.__getitem__)
+            return Decision(index, quality, cost, knob, target, raw, cluster, strong=strong, trivial=trivial)
+        index = choose(quality, cost, knob, share)
         return Decision(index, quality, cost, knob, target, raw, cluster, strong=strong)

@@ -209,7 +209,11 @@ class Planner:
             # Candidates the catalog does not know get the neutral prior of a mid-range model.
             infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]
             decision = self._auto[route.router].decide(
-                infos, needs, parsed, self._adjuster(route.name, names)
+                infos,
+                needs,
+                parsed,
+                self._adjuster(route.name, names),
+                trivial_to_cheapest=route.strategy == "auto" and route.trivial_to_cheapest,
             )
             if route.explore > 0.0:
                 decision = explore(decision, route.explore, self.rng)
