@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 
 from tests.fakes.upstream import FakeUpstream
@@ -42,6 +44,20 @@ def single_call_reliability(timeout_s: float, deadline_s: float) -> dict[str, An
         "breaker_failures": 1000,
         "stream_idle_timeout_s": 3.0,
     }
+
+
+def dialect_providers(up: FakeUpstream) -> list[dict[str, Any]]:
+    """One passthrough provider per dialect on the fake: `oai/...`, `ant/...` and `gem/...` reach
+    it with any model name (a name's tokens choose the fake's behaviour)."""
+
+    def provider(name: str, kind: str, base_url: str) -> dict[str, Any]:
+        return {"name": name, "type": kind, "base_url": base_url, "api_key": "k-" + name, "passthrough": True}
+
+    return [
+        provider("oai", "openai", up.openai_base),
+        provider("ant", "anthropic", up.anthropic_base),
+        provider("gem", "gemini", up.gemini_base),
+    ]
 
 
 def standard_config(up: FakeUpstream) -> dict[str, Any]:
@@ -135,3 +151,14 @@ def tight_gateway(
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+# Clients of a module's own gateway: a module that defines a `gw` fixture gets these with it.
+@pytest.fixture()
+def ant(gw: GatewayProcess) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.url, api_key="sk-client", max_retries=0, timeout=20)
+
+
+@pytest.fixture()
+def oai(gw: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0, timeout=20)

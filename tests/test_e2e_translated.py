@@ -26,13 +26,9 @@ TOOLS: Any = [
 
 
 @pytest.fixture()
-def oai(gateway: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key="sk-client", max_retries=0, timeout=20)
-
-
-@pytest.fixture()
-def ant(gateway: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key="sk-client", max_retries=0, timeout=20)
+def gw(gateway: GatewayProcess) -> GatewayProcess:
+    """The session's standard gateway, for the `oai` and `ant` clients of conftest."""
+    return gateway
 
 
 @pytest.mark.parametrize(

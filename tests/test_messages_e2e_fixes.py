@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from satisfice import tokens
 from satisfice.api.anthropic_messages import messages_request_to_openai
-from tests.conftest import single_call_reliability
+from tests.conftest import dialect_providers, single_call_reliability
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -32,16 +32,9 @@ TOOLS: Any = [
 
 
 def _config(up: FakeUpstream) -> dict[str, Any]:
-    def provider(name: str, kind: str, base_url: str) -> dict[str, Any]:
-        return {"name": name, "type": kind, "base_url": base_url, "api_key": "k-" + name, "passthrough": True}
-
     return {
         "reliability": single_call_reliability(2.0, 3.0),
-        "providers": [
-            provider("oai", "openai", up.openai_base),
-            provider("ant", "anthropic", up.anthropic_base),
-            provider("gem", "gemini", up.gemini_base),
-        ],
+        "providers": dialect_providers(up),
         # "first" picks the OpenAI model: what a mixed route does whenever an OpenAI model wins.
         "routes": {"mixed": {"strategy": "first", "candidates": ["oai/strict+mixed", "ant/claude-mixed"]}},
     }
@@ -51,22 +44,6 @@ def _config(up: FakeUpstream) -> dict[str, Any]:
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     with GatewayProcess(tmp_path_factory.mktemp("messages-fixes"), _config(upstream)) as g:
         yield g
-
-
-@pytest.fixture()
-def ant(gw: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.url, api_key="sk-client", max_retries=0, timeout=20)
-
-
-@pytest.fixture()
-def oai(gw: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0, timeout=20)
-
-
-def sent(upstream: FakeUpstream, model: str) -> dict[str, Any]:
-    """The body the gateway last sent for this upstream model name."""
-    body: dict[str, Any] = [r for r in upstream.requests() if r["model"] == model][-1]["body"]
-    return body
 
 
 # -- 1: an upstream failing mid-stream is a failed request --------------------------------------------
@@ -120,7 +97,7 @@ def test_thinking_and_top_k_on_a_mixed_route(
         msg = ant.messages.create(model="mixed", max_tokens=2000, messages=HELLO, **options)
         text = msg.content[0].text if msg.content[0].type == "text" else ""
     assert text == "echo: hello there"
-    body = sent(upstream, "strict+mixed")
+    body = upstream.sent("strict+mixed")
     assert not {"thinking", "top_k", "satisfice_messages_extras"} & set(body), body
 
 
@@ -131,13 +108,13 @@ def test_thinking_and_top_k_reach_anthropic_and_top_k_reaches_gemini(
     ant.messages.create(
         model="ant/claude-x", max_tokens=2000, messages=HELLO, thinking=thinking, extra_body={"top_k": 7}
     )
-    body = sent(upstream, "claude-x")
+    body = upstream.sent("claude-x")
     assert body["thinking"] == thinking and body["top_k"] == 7
     assert "satisfice_messages_extras" not in body
     ant.messages.create(
         model="gem/gemini-x", max_tokens=20, messages=HELLO, thinking=thinking, extra_body={"top_k": 3}
     )
-    config = sent(upstream, "gemini-x")["generationConfig"]
+    config = upstream.sent("gemini-x")["generationConfig"]
     assert config["topK"] == 3 and "thinking" not in json.dumps(config)
 
 
@@ -177,7 +154,7 @@ def test_cache_control_reaches_anthropic_and_never_openai(
 ) -> None:
     eph = {"type": "ephemeral"}
     ant.messages.create(model="ant/claude-cache", **_cached_request())
-    body = sent(upstream, "claude-cache")
+    body = upstream.sent("claude-cache")
     assert body["system"] == [
         {"type": "text", "text": "You are terse."},
         {"type": "text", "text": "Long reference text.", "cache_control": eph},
@@ -190,7 +167,7 @@ def test_cache_control_reaches_anthropic_and_never_openai(
     assert "cache_control" not in results[1]
 
     ant.messages.create(model="oai/strict+cache", **_cached_request())
-    body = sent(upstream, "strict+cache")
+    body = upstream.sent("strict+cache")
     assert "cache_control" not in json.dumps(body)
     # The shape the OpenAI upstream got before hints were kept: plain strings.
     assert body["messages"][0] == {"role": "system", "content": "You are terse.\n\nLong reference text."}
@@ -313,5 +290,5 @@ class Echo(BaseModel):
 def test_output_format_becomes_response_format(ant: anthropic.Anthropic, upstream: FakeUpstream) -> None:
     msg = ant.messages.parse(model="oai/strict+parse", max_tokens=50, messages=HELLO, output_format=Echo)
     assert msg.parsed_output == Echo(echo="hello there")
-    fmt = sent(upstream, "strict+parse")["response_format"]
+    fmt = upstream.sent("strict+parse")["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"]["properties"]["echo"]

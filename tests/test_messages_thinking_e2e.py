@@ -13,7 +13,7 @@ import openai
 import pytest
 from anthropic.types import Message
 
-from tests.conftest import single_call_reliability
+from tests.conftest import dialect_providers, single_call_reliability
 from tests.fakes.behaviours import REDACTED_DATA, signature
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
@@ -31,16 +31,9 @@ CACHE_ON = {"x-satisfice-cache": "on"}
 
 
 def _config(up: FakeUpstream) -> dict[str, Any]:
-    def provider(name: str, kind: str, base_url: str) -> dict[str, Any]:
-        return {"name": name, "type": kind, "base_url": base_url, "api_key": "k-" + name, "passthrough": True}
-
     return {
         "reliability": single_call_reliability(2.0, 3.0),
-        "providers": [
-            provider("oai", "openai", up.openai_base),
-            provider("ant", "anthropic", up.anthropic_base),
-            provider("gem", "gemini", up.gemini_base),
-        ],
+        "providers": dialect_providers(up),
         "cache": {"backend": "memory", "ttl_s": 600},  # used only by requests that ask for it
     }
 
@@ -49,22 +42,6 @@ def _config(up: FakeUpstream) -> dict[str, Any]:
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     with GatewayProcess(tmp_path_factory.mktemp("messages-thinking"), _config(upstream)) as g:
         yield g
-
-
-@pytest.fixture()
-def ant(gw: GatewayProcess) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.url, api_key="sk-client", max_retries=0, timeout=20)
-
-
-@pytest.fixture()
-def oai(gw: GatewayProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0, timeout=20)
-
-
-def sent(upstream: FakeUpstream, model: str) -> dict[str, Any]:
-    """The body the gateway last sent for this upstream model name."""
-    body: dict[str, Any] = [r for r in upstream.requests() if r["model"] == model][-1]["body"]
-    return body
 
 
 def ask(ant: anthropic.Anthropic, stream: bool, **params: Any) -> Message:
@@ -121,7 +98,7 @@ def test_a_tool_loop_passes_the_thinking_blocks_back_unchanged(
     assert second.content[-1].type == "text" and second.content[-1].text == "echo: find x"
     # Anthropic got the assistant turn exactly as it answered it: thinking first, signatures intact.
     returned = [b.model_dump(exclude_none=True) for b in first.content]
-    assert sent(upstream, model)["messages"][1] == {"role": "assistant", "content": returned}
+    assert upstream.sent(model)["messages"][1] == {"role": "assistant", "content": returned}
 
 
 @pytest.mark.parametrize("model", ["oai/strict+think", "gem/gemini-think"])
@@ -142,7 +119,7 @@ def test_other_upstreams_never_receive_thinking_blocks(
     ]
     msg = ant.messages.create(model=model, max_tokens=200, tools=TOOLS, messages=history)
     assert msg.content[0].type == "text"
-    body = json.dumps(sent(upstream, model.partition("/")[2]))
+    body = json.dumps(upstream.sent(model.partition("/")[2]))
     assert "look it up" not in body and REDACTED_DATA not in body and "satisfice" not in body
 
 
@@ -174,7 +151,7 @@ def test_chat_completions_clients_get_reasoning_content_only(
     ]
     again = oai.chat.completions.create(model="ant/claude-chat-back", messages=history)
     assert again.choices[0].message.content == "echo: again"
-    assert sent(upstream, "claude-chat-back")["messages"][1] == {
+    assert upstream.sent("claude-chat-back")["messages"][1] == {
         "role": "assistant",
         "content": [{"type": "text", "text": "echo: hi"}],
     }

@@ -12,7 +12,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.conftest import single_call_reliability
+from tests.conftest import dialect_providers, single_call_reliability
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -20,19 +20,12 @@ HELLO: Any = [{"role": "user", "content": "hello there"}]
 
 
 def _config(up: FakeUpstream) -> dict[str, Any]:
-    def provider(name: str, kind: str, base_url: str) -> dict[str, Any]:
-        return {"name": name, "type": kind, "base_url": base_url, "api_key": "k-" + name, "passthrough": True}
-
     def then_ok(first: str) -> dict[str, Any]:
         return {"strategy": "first", "candidates": [first, "oai/fine+start"]}
 
     return {
         "reliability": single_call_reliability(2.0, 3.0),
-        "providers": [
-            provider("oai", "openai", up.openai_base),
-            provider("ant", "anthropic", up.anthropic_base),
-            provider("gem", "gemini", up.gemini_base),
-        ],
+        "providers": dialect_providers(up),
         "routes": {
             "oai-after-role": then_ok("oai/errorafter-1+start"),  # role chunk, then the error
             "oai-error-first": then_ok("oai/errorafter-0+start"),  # the error is the first event
@@ -62,9 +55,10 @@ def _attempts(gw: GatewayProcess, rid: str) -> list[tuple[str, str]]:
         ("gem-error-first", "gemini+errorafter-0"),
     ],
 )
-def test_an_error_before_the_first_token_fails_over(gw: GatewayProcess, route: str, failed: str) -> None:
-    client = openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0, timeout=20)
-    with client.chat.completions.with_streaming_response.create(
+def test_an_error_before_the_first_token_fails_over(
+    gw: GatewayProcess, oai: openai.OpenAI, route: str, failed: str
+) -> None:
+    with oai.chat.completions.with_streaming_response.create(
         model=route, messages=HELLO, stream=True
     ) as resp:
         rid = resp.headers["x-satisfice-request-id"]
@@ -75,9 +69,8 @@ def test_an_error_before_the_first_token_fails_over(gw: GatewayProcess, route: s
     assert gw.row(rid)["outcome"] == "ok"
 
 
-def test_messages_clients_get_the_failed_over_answer(gw: GatewayProcess) -> None:
+def test_messages_clients_get_the_failed_over_answer(gw: GatewayProcess, ant: anthropic.Anthropic) -> None:
     """Anthropic's overloaded_error right after message_start, seen by a /v1/messages client."""
-    ant = anthropic.Anthropic(base_url=gw.url, api_key="sk-client", max_retries=0, timeout=20)
     with ant.messages.stream(model="ant-after-start", max_tokens=50, messages=HELLO) as s:
         rid = s.response.headers["x-satisfice-request-id"]
         text = "".join(s.text_stream)
@@ -86,13 +79,12 @@ def test_messages_clients_get_the_failed_over_answer(gw: GatewayProcess) -> None
     assert _attempts(gw, rid) == [("claude+errorafter-1", "server_error"), ("fine+start", "ok")]
 
 
-def test_an_error_after_the_first_token_still_ends_the_stream(gw: GatewayProcess) -> None:
-    client = openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0, timeout=20)
+def test_an_error_after_the_first_token_still_ends_the_stream(gw: GatewayProcess, oai: openai.OpenAI) -> None:
     got: list[str] = []
     rid = ""
     with (
         pytest.raises(openai.APIError, match="The server had an error while streaming"),
-        client.chat.completions.with_streaming_response.create(
+        oai.chat.completions.with_streaming_response.create(
             model="oai-after-token", messages=HELLO, stream=True
         ) as resp,
     ):

@@ -483,6 +483,11 @@ class FakeUpstream:
     def requests(self) -> list[dict[str, Any]]:
         return self._on_loop(lambda: [dict(r) for r in self._state.log])
 
+    def sent(self, model: str) -> dict[str, Any]:
+        """The body the gateway last sent for this upstream model name."""
+        body: dict[str, Any] = [r for r in self.requests() if r["model"] == model][-1]["body"]
+        return body
+
     def reset(self) -> None:
         self._on_loop(self._state.reset)
 
