@@ -32,12 +32,9 @@ class Record:
     def prompt_text(self) -> str:
         """The last user message's text (what most routers look at)."""
         for msg in reversed(self.messages):
-            if msg.get("role") == "user":
-                content = msg.get("content")
-                if isinstance(content, str):
-                    return content
-                if isinstance(content, list):
-                    return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            content = msg.get("content")
+            if msg.get("role") == "user" and isinstance(content, str | list):
+                return _text(content)
         return ""
 
     def conversation_text(self) -> str:
@@ -47,6 +44,7 @@ class Record:
 
 
 def _text(content: Any) -> str:
+    """A message's text: a string, or its parts' texts."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
