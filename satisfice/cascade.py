@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from satisfice import tokens
-from satisfice.cache.assemble import CachedStream, choice_texts, completion_from_events
+from satisfice.cache.assemble import CachedStream, choice_texts, completion_from_events, finished_choices
 from satisfice.config import CascadeSettings
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
@@ -296,7 +296,7 @@ class CascadeRunner:
             if last or cs.hold_tokens == 0:
                 return target, stream, first, abandoned, "; ".join(trail)
             answered = next(a for a in reversed(attempts) if a.outcome == "ok")
-            hold = Hold(first)
+            hold = Hold(first, _choices(body))
             try:
                 await hold.read(aiter(stream), cs.hold_tokens * _CHARS_PER_TOKEN, deadline)
             except AttemptFailed as e:  # nothing to verify or release: the next rung, whatever the budget
@@ -415,23 +415,36 @@ class CascadeRunner:
 
 
 class Hold:
-    """The events of a stream held back for verification: read until `limit` characters of output,
-    the end of the stream, or the deadline. At the deadline the read of the next event is left
-    running (`pending`): cancelling it would close the stream, and its answer is still wanted."""
+    """The events of a stream held back for verification: read until each of its `choices` has
+    `limit` characters of output or has finished (all finished: to the end of the stream), the end
+    of the stream, or the deadline. (Choices
+    interleave: a limit on all their text together would check each of n choices on 1/n of it.) At
+    the deadline the read of the next event is left running (`pending`): cancelling it would close
+    the stream, and its answer is still wanted."""
 
-    def __init__(self, first: bytes) -> None:
+    def __init__(self, first: bytes, choices: int = 1) -> None:
         self.events = [first]
         self.texts = choice_texts([first])  # each choice's text: a stream of several interleaves them
+        self.done = set(finished_choices(first))
+        self.choices = choices
         self.finished = False
         self.pending: asyncio.Future[bytes] | None = None
 
     @property
     def text(self) -> str:
-        """All the held output, every choice's (what the hold measures, and what is billed)."""
+        """All the held output, every choice's (what is billed)."""
         return "".join(self.texts.values())
 
+    def _short(self, limit: int) -> bool:
+        """Some choice has neither `limit` characters held nor finished; or every choice finished,
+        and the rest of the stream (its usage) is read so that the answer is verified whole."""
+        texts, done = self.texts, self.done
+        if all(i in done for i in range(self.choices)):
+            return True
+        return any(i not in done and len(texts.get(i, "")) < limit for i in range(self.choices))
+
     async def read(self, it: AsyncIterator[bytes], limit: int, deadline: Deadline) -> None:
-        while len(self.text) < limit:
+        while self._short(limit):
             nxt: asyncio.Future[bytes] = asyncio.ensure_future(anext(it))
             try:
                 done, _ = await asyncio.wait({nxt}, timeout=max(deadline.left(), 0.0))
@@ -446,5 +459,12 @@ class Hold:
             except StopAsyncIteration:
                 self.finished = True
                 return
+            self.done.update(finished_choices(event))
             self.events.append(event)
             choice_texts([event], self.texts)
+
+
+def _choices(body: dict[str, Any]) -> int:
+    """How many choices the request asks for (`n`, 1 when absent or not a small whole number)."""
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 128 else 1

@@ -8,6 +8,7 @@ data), and replayed whole, one fragment per block: an incomplete one could not b
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -132,6 +133,21 @@ def event_text(event: bytes) -> str:
     """The output text one SSE event carries, all choices together (what counts as generated
     tokens, and what a held stream measures)."""
     return "".join(text for _, text in _event_texts(event))
+
+
+_FINISH = re.compile(rb'"finish_reason":\s*"')  # a non-null finish: worth parsing the event for
+
+
+def finished_choices(event: bytes) -> list[int]:
+    """The indices of the choices one SSE event finishes."""
+    if not _FINISH.search(event):
+        return []
+    try:
+        chunk = orjson.loads(event[6:])  # strip "data: "
+    except orjson.JSONDecodeError:
+        return []
+    found = (chunk.get("choices") or []) if isinstance(chunk, dict) else []
+    return [_index(c) for c in found if isinstance(c, dict) and c.get("finish_reason")]
 
 
 def choice_texts(events: Iterable[bytes], texts: dict[int, str] | None = None) -> dict[int, str]:
