@@ -386,3 +386,17 @@ def test_lookup_versionless_prefers_an_exact_or_loose_match() -> None:
     found, matched = catalog.lookup_versionless("GPT-4-1106-preview")  # listed: not cut to gpt-4
     assert (found[0].id, matched) == ("gpt-4-1106-preview", "GPT-4-1106-preview")
     assert catalog.lookup_versionless("gpt-4.5") == ([], "gpt-4.5")
+
+
+def test_meta_spellings_are_read_offline_only() -> None:
+    """predict reads Meta's own spelling of a Llama model; the gateway, which routes by exact names
+    and aliases, does not (it would send them to another provider's quantised variant)."""
+    catalog = load_catalog()
+    for name in (
+        "Meta-Llama-3-8B-Instruct",
+        "meta-llama/Meta-Llama-3-70B-Instruct",
+        "Meta-Llama-3.1-8B-Instruct",
+    ):
+        assert catalog.lookup(name) == []
+    found, _ = catalog.lookup_versionless("Meta-Llama-3.1-8B-Instruct")
+    assert found[0].id == "llama-3.1-8b-instruct"

@@ -117,6 +117,12 @@ class Catalog:
             found, matched = self.lookup_versionless(bare)
             if found:
                 return found, matched
+        # Meta's own spelling, "Meta-Llama-3.1-8B-Instruct", of the catalog's llama-3.1-8b-instruct.
+        # Here, not as aliases: the gateway routes by aliases, and these would reach another
+        # provider's (quantised) variant.
+        loose = loose_name(name)
+        if loose.startswith("meta-llama-"):
+            return self.lookup_versionless(loose.removeprefix("meta-"))
         return [], name
 
     def canonical(self, info: ModelInfo) -> ModelInfo:
