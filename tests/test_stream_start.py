@@ -32,6 +32,7 @@ def _config(up: FakeUpstream) -> dict[str, Any]:
             "ant-after-start": then_ok("ant/claude+errorafter-1"),  # message_start, then overloaded_error
             "gem-error-first": then_ok("gem/gemini+errorafter-0"),
             "oai-after-token": then_ok("oai/errorafter-2+start"),  # role, one word, then the error
+            "oai-role-only": then_ok("oai/endafter-1+start"),  # the role chunk, then [DONE]
         },
     }
 
@@ -93,3 +94,24 @@ def test_an_error_after_the_first_token_still_ends_the_stream(gw: GatewayProcess
     assert "".join(got) == "echo: "  # the token that went out before the failure
     assert _attempts(gw, rid) == [("errorafter-2+start", "ok")]
     assert gw.row(rid)["outcome"] == "stream_error"
+
+
+def test_a_stream_that_ends_with_only_its_role_chunk_fails_over(
+    gw: GatewayProcess, oai: openai.OpenAI
+) -> None:
+    with oai.chat.completions.with_streaming_response.create(
+        model="oai-role-only", messages=HELLO, stream=True
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        chunks = list(resp.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hello there"
+    assert _attempts(gw, rid) == [("endafter-1+start", "bad_response"), ("fine+start", "ok")]
+
+
+def test_overloaded_at_the_start_is_529_for_messages_clients(ant: anthropic.Anthropic) -> None:
+    """No other candidate: Anthropic's overloaded_error, read before the first token, comes back as
+    Anthropic would answer it outside a stream, so the SDK backs off."""
+    with pytest.raises(anthropic.APIStatusError) as err:
+        ant.messages.create(model="ant/claude+errorafter-1+alone", max_tokens=20, messages=HELLO, stream=True)
+    assert err.value.status_code == 529
+    assert err.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]

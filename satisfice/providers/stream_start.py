@@ -70,15 +70,14 @@ def is_preamble(event: bytes) -> bool:
 def failure_of(message: str, kind: str | None) -> AttemptFailed:
     """The attempt failure an error reported at a stream's start amounts to."""
     k = (kind or "").lower()
-    if "rate_limit" in k or k == "429":
-        failure = FailureKind.RATE_LIMITED
+    status: int | None = int(k) if k.isdigit() else None
+    if "rate_limit" in k:
+        status = 429
+    elif "overloaded" in k:
+        status = 529  # as Anthropic answers it outside a stream: /v1/messages clients back off
     elif "invalid_request" in k:
-        failure = FailureKind.CLIENT_ERROR  # the same request would fail the same way elsewhere
-    elif k.isdigit():
-        failure = classify_status(int(k), False)
-    else:
-        failure = FailureKind.SERVER_ERROR  # overloaded_error, api_error, server_error, unknown
-    status = 400 if failure is FailureKind.CLIENT_ERROR else None
+        status = 400  # the same request would fail the same way elsewhere
+    failure = classify_status(status, False) if status is not None else FailureKind.SERVER_ERROR
     return AttemptFailed(failure, f"the upstream's stream failed at its start: {message}", status=status)
 
 
@@ -93,11 +92,9 @@ async def open_first(stream: EventStream) -> tuple[EventStream, bytes]:
             try:
                 event = await anext(it)
             except StopAsyncIteration:
-                if not held:
-                    raise AttemptFailed(
-                        FailureKind.BAD_RESPONSE, "upstream stream ended before any event"
-                    ) from None
-                break
+                # Nothing of an answer, not even a finish: the client would get an empty 200.
+                why = "ended before its first token" if held else "ended before any event"
+                raise AttemptFailed(FailureKind.BAD_RESPONSE, f"the upstream stream {why}") from None
             error = in_band_error(event)
             if error is not None:
                 raise failure_of(*error)

@@ -22,14 +22,16 @@ import orjson
 Provider = Literal["openai", "anthropic", "gemini"]
 JSON = dict[str, Any]
 
-_NUM_TOKEN = re.compile(r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream|echokey|errorafter)-(\d+)$")
+_NUM_TOKEN = re.compile(
+    r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream|echokey|errorafter|endafter)-(\d+)$"
+)
 # slowafter-N-MS: the first N requests for this model name are fast, later ones wait MS (latency hedges)
 _SLOW_AFTER = re.compile(r"^slowafter-(\d+)-(\d+)$")
 # stallat-N-MS: a stream waits MS before its event N (0-based; event 0 is the role chunk)
 _STALL_AT = re.compile(r"^stallat-(\d+)-(\d+)$")
 _NUM_FIELDS = {"slow": "slow_ms", "chunkdelay": "chunkdelay_ms", "slowstream": "slowstream_ms"}
 _NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut", echokey="echo_key")
-_NUM_FIELDS.update(errorafter="error_after")
+_NUM_FIELDS.update(errorafter="error_after", endafter="end_after")
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Behaviour:
     garbage: bool = False  # a malformed HTTP response (a header line without a colon)
     # Stream shapes for the /v1/messages translation:
     error_after: int | None = None  # "errorafter-N": the stream's first N events, then an error event
+    end_after: int | None = None  # "endafter-N": the stream's first N events, then a clean end ([DONE])
     nofinish: bool = False  # an OpenAI stream that ends ([DONE]) without any finish_reason
     interleave: bool = False  # an OpenAI tool answer: two tool calls whose argument deltas alternate
     # Anthropic usage with prompt caching: input 10, cache creation 100, cache read 50

@@ -194,7 +194,11 @@ def _garbage(request: web.Request, call: Call) -> web.Response:
 
 def _key_stream(call: Call, b: Behaviour, events: Iterable[bytes], provider: Provider) -> Iterable[bytes]:
     """With "echokeystream", the stream's first event and then an error event quoting the key; with
-    "errorafter-N", the first N events and then an error event."""
+    "errorafter-N", the first N events and then an error event; with "endafter-N", the first N
+    events and a clean end."""
+    if b.end_after is not None:
+        done = [b"data: [DONE]\n\n"] if provider == "openai" else []
+        return [*itertools.islice(events, b.end_after), *done]
     if b.error_after is not None:
         head = list(itertools.islice(events, b.error_after))
         return [*head, error_event(provider, "The server had an error while streaming.")]

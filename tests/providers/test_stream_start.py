@@ -67,21 +67,21 @@ def test_in_band_error_reads_the_message_and_type() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "failure"),
+    ("kind", "failure", "status"),
     [
-        ("overloaded_error", FailureKind.SERVER_ERROR),
-        (None, FailureKind.SERVER_ERROR),
-        ("rate_limit_error", FailureKind.RATE_LIMITED),
-        ("429", FailureKind.RATE_LIMITED),
-        ("503", FailureKind.SERVER_ERROR),
-        ("invalid_request_error", FailureKind.CLIENT_ERROR),
+        ("overloaded_error", FailureKind.SERVER_ERROR, 529),
+        (None, FailureKind.SERVER_ERROR, None),
+        ("api_error", FailureKind.SERVER_ERROR, None),
+        ("rate_limit_error", FailureKind.RATE_LIMITED, 429),
+        ("429", FailureKind.RATE_LIMITED, 429),
+        ("503", FailureKind.SERVER_ERROR, 503),
+        ("invalid_request_error", FailureKind.CLIENT_ERROR, 400),
     ],
 )
-def test_failure_of_classes_start_errors(kind: str | None, failure: FailureKind) -> None:
+def test_failure_of_classes_start_errors(kind: str | None, failure: FailureKind, status: int | None) -> None:
     failed = failure_of("why", kind)
-    assert failed.kind is failure
+    assert (failed.kind, failed.status) == (failure, status)
     assert "why" in failed.message
-    assert failed.status == (400 if failure is FailureKind.CLIENT_ERROR else None)
 
 
 class ListStream:
@@ -154,10 +154,13 @@ def test_a_failure_before_the_first_token_closes_the_stream(
     assert inner.closed
 
 
-def test_a_stream_that_ends_after_its_preamble_is_returned() -> None:
-    """The relay decides what an answer without a finish is; opening it is not a failure."""
-    first, rest, _ = asyncio.run(_drain([ROLE]))
-    assert (first, rest) == (ROLE, [])
+def test_a_stream_that_ends_after_its_preamble_fails() -> None:
+    """Nothing of an answer, not even a finish: an attempt's failure, so the next candidate answers
+    (the client would otherwise get an empty 200)."""
+    inner = ListStream([ROLE])
+    with pytest.raises(AttemptFailed, match="ended before its first token") as e:
+        asyncio.run(open_first(inner))
+    assert e.value.kind is FailureKind.BAD_RESPONSE and inner.closed
 
 
 class _Content:
