@@ -26,10 +26,12 @@ _THANKS = frozenset(
 # Whom a greeting may name: "hi there", "hello Claude"
 _VOCATIVES = frozenset({"there", "all", "everyone", "friend", "bot", "assistant", "claude", "gpt", "chatgpt"})
 _MAX_PHRASES = 3  # "hi there, how are you?" is two
-# "What is 2+2?", "calculate 12 * 7", "3 - 1 =": two numbers of at most four digits
+# "What is 2+2?", "calculate 12 * 7", "3 - 1 =": two whole numbers of at most two digits. Written
+# bare, only a sum or a product: "24/7", "7-11" or "9/11" alone are names, not questions; "0x10"
+# and "1920x1080" are not sums at all.
 _SUM = re.compile(
-    r"^(?:what is|what's|whats|calculate|compute|how much is)?\s*-?\d{1,4}(?:\.\d+)?\s*"
-    r"[-+*/x\u00d7\u00f7]\s*-?\d{1,4}(?:\.\d+)?\s*=?\s*$"
+    r"^(?P<ask>what is|what's|whats|calculate|compute|how much is)?\s*\d{1,2}\s*"
+    r"(?P<op>[-+*/\u00d7\u00f7])\s*\d{1,2}\s*(?P<eq>=)?\s*(?P<q>\?)?$"
 )
 _NOISE = re.compile(r"[!?.,;:~'\"()\[\]]+|[\U0001F300-\U0001FAFF\u2600-\u27BF]")  # punctuation, emoji
 _MAX_CHARS = 60
@@ -53,7 +55,7 @@ def trivial_kind(messages: Any) -> str | None:
     if text is None or len(text) > _MAX_CHARS:
         return None
     text = text.strip().lower()
-    if _SUM.match(text.rstrip("?").strip()):
+    if _is_small_sum(text):
         return "a sum of small numbers"
     words = _NOISE.sub(" ", text.replace("'", "")).split()
     if _phrases(words, _THANKS):
@@ -86,3 +88,8 @@ def _text(content: Any) -> str | None:
     if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
         return " ".join(str(p.get("text") or "") for p in content)
     return None
+
+
+def _is_small_sum(text: str) -> bool:
+    m = _SUM.match(text)
+    return m is not None and (m["op"] in "+*\u00d7" or bool(m["ask"] or m["eq"] or m["q"]))
