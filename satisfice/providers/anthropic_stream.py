@@ -185,7 +185,9 @@ class AnthropicStreamTranslator:
         """The chunk opening a thinking or redacted_thinking block: its first carried fragment."""
         self._thinking_index[index] = len(self._thinking_index)
         fields = {k: block[k] for k in ("type", "thinking", "signature", "data") if block.get(k)}
-        delta = {"reasoning_content": fields["thinking"]} if "thinking" in fields else {}
+        if fields.get("type") == "thinking":
+            fields.setdefault("thinking", "")  # the text may all come in deltas, or be empty
+        delta = {"reasoning_content": fields["thinking"]} if fields.get("thinking") else {}
         return self._chunk(self._carry(delta, index, **fields))
 
     def _carry(self, delta: JSON, index: Any, **fragment: str) -> JSON:

@@ -102,6 +102,15 @@ def test_the_cache_stores_and_replays_whole_thinking_blocks() -> None:
     }
 
 
+def test_a_signed_thinking_block_with_empty_text_is_kept_by_the_cache() -> None:
+    """Its text comes in no delta (it is empty): the block is still whole, and Anthropic wants it
+    back in a tool loop."""
+    empty = {"type": "thinking", "thinking": "", "signature": signature("")}
+    stored = completion_from_events(events(translated([empty])))
+    assert stored is not None
+    assert stored["choices"][0]["message"][THINKING_BLOCKS] == [empty]
+
+
 def test_a_thinking_block_without_its_signature_is_never_replayed() -> None:
     unsigned = [c for c in translated(BLOCKS[:1]) if "signature" not in orjson.dumps(c).decode()]
     stored = completion_from_events(events(unsigned))
