@@ -144,6 +144,12 @@ def evaluate(
         result.update(_two_model(replay, points, result["baselines"]))
         if "warning" in result:
             result["notes"].append(result["warning"])
+        if knob_list:  # a curve through a few chosen points is not the router's curve
+            result.update(dict.fromkeys(("apgr", "cpt50", "cpt80", "share_for_95")))
+            result["notes"].append(
+                "--knobs: APGR, CPT and the share for 95 % need the whole sweep; they are null here "
+                "(each point still carries its quality, cost and strong share)"
+            )
     return result
 
 

@@ -226,6 +226,9 @@ def test_limit_and_knobs_apply_offline(
     assert [p["knob"] for p in res["points"]] == ["share=0.5", "quality=0.8"]
     # p1..p3, predicted weak .9 .2 .7, strong .95: quality=0.8 sends p2 and p3 to the strong model
     assert res["points"][1]["strong_share"] == pytest.approx(2 / 3)
+    # A curve through two chosen points is not the router's: no APGR or CPT from it.
+    assert [res[k] for k in ("apgr", "cpt50", "cpt80", "share_for_95")] == [None] * 4
+    assert any("need the whole sweep" in n for n in res["notes"])
     assert run([*argv, "--knobs", "speed=1", "--out", str(tmp_path / "o2")]) == 2
     assert "--knobs: Unknown knob form 'speed'" in capsys.readouterr().err
     assert run([*argv, "--limit", "0", "--out", str(tmp_path / "o3")]) == 2
