@@ -101,24 +101,33 @@ def learned(gw: GatewayProcess, request_ids: list[str]) -> tuple[set[str], list[
 def test_a_full_pool_is_not_blamed_on_healthy_deployments(pool_gw: GatewayProcess) -> None:
     """Six calls at once through a pool of two, each upstream answering in 0.5 s: later calls wait.
     A call that waited and was then sent gets its whole timeout; one whose timeout ran out while it
-    waited fails over as `local_saturated`. No timeout is recorded, no breaker opens, nothing is
-    taught to the learner, and every request is answered."""
+    waited is `local_saturated` and its client gets a 503 at once (the next candidate would queue
+    in the same pool). No timeout is recorded, no breaker opens, and nothing is taught to the
+    learner."""
     c = client(pool_gw)
     c.chat.completions.create(model="pooled", messages=msg("warm up"))  # the router loads once
 
-    def ask(i: int) -> Any:
-        return c.chat.completions.with_raw_response.create(model="pooled", messages=msg(f"burst {i}"))
+    def ask(i: int) -> tuple[int, str]:
+        try:
+            raw = c.chat.completions.with_raw_response.create(model="pooled", messages=msg(f"burst {i}"))
+            return 200, raw.headers["x-satisfice-request-id"]
+        except openai.APIStatusError as e:
+            assert e.code == "gateway_saturated" and e.response.headers["retry-after"] == "1"
+            return e.status_code, e.response.headers["x-satisfice-request-id"]
 
     with ThreadPoolExecutor(6) as ex:
-        raws = list(ex.map(ask, range(6)))
-    ids = [r.headers["x-satisfice-request-id"] for r in raws]
+        answers = list(ex.map(ask, range(6)))
+    ids = [rid for _, rid in answers]
     rows = [pool_gw.row(i) for i in ids]
+    assert sorted(status for status, _ in answers) == sorted(r["status"] for r in rows)
+    assert {r["status"] for r in rows} == {200, 503}, rows  # the third wave waited past 0.8 s
     attempts = [a for r in rows for a in json.loads(r["attempts"])]
-    assert [r["status"] for r in rows] == [200] * 6
     outcomes = [a["outcome"] for a in attempts]
     assert "timeout" not in outcomes, attempts
+    for r in rows:  # a saturated request is one attempt: no failover into the same queue
+        if r["status"] == 503:
+            assert [a["outcome"] for a in json.loads(r["attempts"])] == ["local_saturated"]
     saturated = [a for a in attempts if a["outcome"] == "local_saturated"]
-    assert saturated, attempts  # the third wave waited past the 0.8 s timeout
     assert "upstream connection pool was full" in saturated[0]["message"]
     assert "server.upstream_connections" in saturated[0]["message"]
     assert all(a.get("cost_usd") in (None, 0.0) for a in saturated)  # never sent: nothing billed

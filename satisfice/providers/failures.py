@@ -18,7 +18,8 @@ class FailureKind(StrEnum):
     CLIENT_ERROR = "client_error"  # 4xx the client must fix: never retried, never failed over
     CIRCUIT_OPEN = "circuit_open"  # skipped without a call
     # Never sent: the attempt's time ran out while the call waited for a connection of the gateway's
-    # own pool (server.upstream_connections). The gateway's state, not the deployment's.
+    # own pool (server.upstream_connections). The gateway's state, not the deployment's: no retry,
+    # no failover (the pool is every candidate's), a 503 to the client.
     LOCAL_SATURATED = "local_saturated"
 
 
@@ -33,7 +34,6 @@ FAILOVER = frozenset(
         FailureKind.BAD_RESPONSE,
         FailureKind.REFUSED,
         FailureKind.CIRCUIT_OPEN,
-        FailureKind.LOCAL_SATURATED,
     }
 )
 # Failures worth retrying on the same deployment (the others move on at once).

@@ -227,6 +227,10 @@ class Executor:
                 else:
                     self.breakers.release_probe(key)
                 last = failure
+                if failure.kind is FailureKind.LOCAL_SATURATED:
+                    # The pool is the gateway's, shared by every candidate: the next one would wait
+                    # in the same queue, behind newer calls. The client is told to retry shortly.
+                    raise self._final(plan, attempts, failure, deadline_hit=False)
                 if failure.kind not in FAILOVER:
                     raise _client_error(failure)
                 if failure.kind not in RETRYABLE or retry >= rel.retries:
@@ -261,8 +265,8 @@ class Executor:
             or "no attempt was made"
         )
         kinds = {a.outcome for a in attempts}
-        if kinds - {FailureKind.CIRCUIT_OPEN.value} == {FailureKind.LOCAL_SATURATED.value}:
-            # Nothing was sent: the gateway is overloaded, whether or not the deadline also passed.
+        if last.kind is FailureKind.LOCAL_SATURATED:
+            # The last call was never sent: the gateway is overloaded, whatever came before it.
             return GatewaySaturated(
                 f"The gateway is overloaded: {last.message} ({tried}). Retry shortly, or raise "
                 "server.upstream_connections.",

@@ -13,7 +13,7 @@ from satisfice.config import Reliability
 from satisfice.errors import GatewaySaturated
 from satisfice.ledger.cancelled import CancelCharge
 from satisfice.providers.base import Deployment
-from satisfice.providers.failures import FAILOVER, RETRYABLE, UNHEALTHY, FailureKind
+from satisfice.providers.failures import FAILOVER, RETRYABLE, UNHEALTHY, AttemptFailed, FailureKind
 from satisfice.providers.pool import ATTEMPT_WAIT, Permit, PoolWait, UpstreamPool
 from satisfice.routing.breaker import CLOSED, BreakerBoard
 from satisfice.routing.directory import Target
@@ -45,9 +45,9 @@ def caller(pool: UpstreamPool, upstream_s: float = 0.0) -> Callable[[Target], Aw
     return call
 
 
-def test_local_saturation_fails_over_and_is_not_retried_nor_unhealthy() -> None:
+def test_local_saturation_is_neither_failed_over_nor_retried_nor_unhealthy() -> None:
     kind = FailureKind.LOCAL_SATURATED
-    assert kind in FAILOVER and kind not in RETRYABLE and kind not in UNHEALTHY
+    assert kind not in FAILOVER and kind not in RETRYABLE and kind not in UNHEALTHY
 
 
 def take(pool: UpstreamPool) -> Permit:
@@ -100,24 +100,28 @@ def test_a_place_handed_over_as_its_waiter_is_cancelled_goes_to_the_next() -> No
     asyncio.run(main())
 
 
-def test_a_timeout_while_waiting_for_the_pool_fails_over_without_blaming_the_deployment() -> None:
+def test_a_timeout_while_waiting_for_the_pool_is_a_503_that_blames_no_deployment() -> None:
     """The first candidate's call waits its whole timeout for a place: `local_saturated`, not
-    retried, its breaker (one failure opens it) untouched; the next candidate answers."""
+    retried, its breaker (one failure opens it) untouched, and no failover: the next candidate
+    would queue in the same pool. The client gets a 503 naming the pool."""
 
     async def main() -> None:
         pool = UpstreamPool(1)
         held = take(pool)
         breakers = BreakerBoard(failures=1)
         attempts: list[Attempt] = []
+        asked: list[str] = []
 
         async def call(t: Target) -> str:
-            if t.dep.model == "a":
-                return await caller(pool)(t)
-            return "answer"
+            asked.append(t.dep.model)
+            return await caller(pool)(t)
 
-        got = await Executor(breakers).run(plan("a", "b"), call, attempts)
-        assert got[1] == "answer"
-        assert [a.outcome for a in attempts] == ["local_saturated", "ok"]
+        with pytest.raises(GatewaySaturated) as err:
+            await Executor(breakers).run(plan("a", "b"), call, attempts)
+        e = err.value
+        assert e.status == 503 and e.code == "gateway_saturated" and e.headers == {"retry-after": "1"}
+        assert "server.upstream_connections" in e.message
+        assert [a.outcome for a in attempts] == ["local_saturated"] and asked == ["a"]
         assert "upstream connection pool was full (1 calls in flight" in attempts[0].message
         assert breakers.state("p/a") == CLOSED and breakers.allow("p/a")
         assert pool.snapshot() == {"limit": 1, "in_use": 1, "waiting": 0}
@@ -126,17 +130,23 @@ def test_a_timeout_while_waiting_for_the_pool_fails_over_without_blaming_the_dep
     asyncio.run(main())
 
 
-def test_when_every_call_waited_in_vain_the_error_is_a_503_naming_the_pool() -> None:
+def test_saturation_after_an_upstream_failure_is_still_a_503() -> None:
+    """The first candidate failed upstream (a 500), the second found the pool full: the error
+    speaks of the last call, which never left."""
+
     async def main() -> None:
         pool = UpstreamPool(1)
         held = take(pool)
         attempts: list[Attempt] = []
-        with pytest.raises(GatewaySaturated) as err:
-            await Executor(BreakerBoard()).run(plan("a", "b"), caller(pool), attempts)
-        e = err.value
-        assert e.status == 503 and e.code == "gateway_saturated" and e.headers == {"retry-after": "1"}
-        assert "server.upstream_connections" in e.message
-        assert [a.outcome for a in attempts] == ["local_saturated", "local_saturated"]
+
+        async def call(t: Target) -> str:
+            if t.dep.model == "a":
+                raise AttemptFailed(FailureKind.SERVER_ERROR, "boom", status=500)
+            return await caller(pool)(t)
+
+        with pytest.raises(GatewaySaturated):
+            await Executor(BreakerBoard()).run(plan("a", "b"), call, attempts)
+        assert [a.outcome for a in attempts][-1] == "local_saturated"
         held.release()
 
     asyncio.run(main())
