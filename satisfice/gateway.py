@@ -65,6 +65,7 @@ class Call:
     sent: dict[str, Any] | None = None  # the body as sent upstream (trimmed), when it differs
     notes: list[str] = field(default_factory=list)  # for the ledger's reason: cache near-misses, trimming
     admission: Admission | None = None  # what the rate limits charged (None: no rule applies)
+    logged: LoggedDecision | None = None  # the decision handed to the online learner, if any
 
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
@@ -422,23 +423,25 @@ class Gateway:
         learner, d = self.planner.learner, plan.decision
         if learner is None or d is None or plan.names is None or d.raw_quality is None:
             return
-        learner.record_decision(
-            LoggedDecision(
-                request_id=call.row.id,
-                ts=call.row.ts,
-                route=plan.route,
-                cluster=d.cluster,
-                model=plan.targets[0].dep.model if plan.targets else plan.names[d.index],
-                predicted=d.quality[d.index],
-                candidates=list(plan.names),
-                predictions=list(d.raw_quality),
-                knob=str(d.knob),
-                propensity=d.propensity,
-                costs=list(d.cost),
-                share_target=d.target if d.knob.kind == "share" else None,
-                share_strong=d.strong,
-            )
+        if d.trivial is not None:  # the trivial rule, not the knob, chose: nothing to learn or replay
+            return
+        first = plan.targets[0].dep if plan.targets else None
+        call.logged = LoggedDecision(
+            request_id=call.row.id,
+            ts=call.row.ts,
+            route=plan.route,
+            cluster=d.cluster,
+            model=plan.candidate(first.provider, first.model) if first else plan.names[d.index],
+            predicted=d.quality[d.index],
+            candidates=list(plan.names),
+            predictions=list(d.raw_quality),
+            knob=str(d.knob),
+            propensity=d.propensity,
+            costs=list(d.cost),
+            share_target=d.target if d.knob.kind == "share" else None,
+            share_strong=d.strong,
         )
+        learner.record_decision(call.logged)
 
     def _learn_outcomes(self, call: Call) -> None:
         """Verdicts of cascade attempts become outcomes; the answering model is noted for feedback.
@@ -446,17 +449,20 @@ class Gateway:
         verifiers are tuned to catch cheaper models' failures (GSM8K's `math_score`, fitted on
         Mixtral's answers, fails many right GPT-4 answers), so counting it would rate the top
         model down on evidence that does not fit it."""
-        learner = self.planner.learner
-        if learner is None or call.plan is None or call.plan.decision is None:
+        learner, plan, logged = self.planner.learner, call.plan, call.logged
+        if learner is None or plan is None or logged is None:
             return
-        steps = call.plan.steps
-        top = steps[-1][0].dep.model if steps else None
+        steps = plan.steps
+        top = plan.candidate(steps[-1][0].dep.provider, steps[-1][0].dep.model) if steps else None
         for a in call.attempts:
-            if a.verdict in ("pass", "fail") and a.model != top:
-                learner.observe(call.row.id, 1.0 if a.verdict == "pass" else 0.0, "verify", model=a.model)
-        decided = call.plan.targets[0].dep.model if call.plan.targets else None
-        if call.target is not None and call.target.dep.model != decided:  # a cascade escalated
-            learner.record_answer(call.row.id, call.target.dep.model)
+            name = plan.candidate(a.provider, a.model)
+            if a.verdict in ("pass", "fail") and name != top:
+                score = 1.0 if a.verdict == "pass" else 0.0
+                learner.observe(call.row.id, score, "verify", model=name, decision=logged)
+        if call.target is not None:
+            answered = plan.candidate(call.target.dep.provider, call.target.dep.model)
+            if answered != logged.model:  # a cascade escalated
+                learner.record_answer(call.row.id, answered)
 
     @staticmethod
     @contextlib.contextmanager
@@ -474,12 +480,15 @@ class Gateway:
         0, once per model): it timed out, sent an answer that could not be read, or refused the
         prompt's length. Rate limits, refused keys, lost connections and 5xx are the provider's state,
         not the model's quality: retries, failover and the circuit breakers deal with those."""
-        learner = self.planner.learner
-        if learner is None or call.plan is None or call.plan.decision is None:
+        learner, plan, logged = self.planner.learner, call.plan, call.logged
+        if learner is None or plan is None or logged is None:
             return
-        failed = {a.model for a in call.attempts if a.outcome in _PROMPT_FAILURES}
+        failed = {plan.candidate(a.provider, a.model) for a in call.attempts if a.outcome in _PROMPT_FAILURES}
+        failed -= {
+            plan.candidate(a.provider, a.model) for a in call.attempts if a.outcome == "ok"
+        }  # a retry answered
         for model in sorted(failed):
-            learner.observe(call.row.id, 0.0, "upstream_error", model=model)
+            learner.observe(call.row.id, 0.0, "upstream_error", model=model, decision=logged)
 
     def _account(self, call: Call, usage: Usage, cost_usd: float | None = None) -> None:
         assert call.target is not None and call.plan is not None

@@ -87,6 +87,8 @@ def test_a_greeting_goes_to_the_cheapest_candidate_and_says_why(auto_gateway: Ga
     assert "the cheapest: a greeting, which any model answers" in h["x-satisfice-reason"]
     row = auto_gateway.row(h["x-satisfice-request-id"])
     assert row["model"] == "tiny-cheap" and "a greeting" in row["reason"]
+    # The rule, not the knob, decided: the learner is not taught by it.
+    assert auto_gateway.feedback(h["x-satisfice-request-id"], 1.0) == 404
 
 
 def test_knob_extremes_via_suffix_and_header(auto_gateway: GatewayProcess) -> None:

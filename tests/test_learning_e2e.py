@@ -29,21 +29,29 @@ def learning_gateway(
             "router": "prior",
             "knob": "quality=0.6",
             "candidates": ["cheapo", "gpt-4o"],
-        }
+        },
+        # The same, written as provider/model: statistics must be kept under the route's names.
+        "learn-named": {
+            "strategy": "auto",
+            "router": "prior",
+            "knob": "quality=0.6",
+            "candidates": ["openai/cheapo", "openai/gpt-4o"],
+        },
     }
     config["learning"] = {"gate_interval_s": 0.5}
     with GatewayProcess(tmp_path_factory.mktemp("gw-learn"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
         yield gw
 
 
+@pytest.mark.parametrize("route", ["learn", "learn-named"])
 def test_feedback_passes_the_gate_and_shifts_routing(
-    learning_gateway: GatewayProcess, capsys: pytest.CaptureFixture[str]
+    learning_gateway: GatewayProcess, capsys: pytest.CaptureFixture[str], route: str
 ) -> None:
     c = openai.OpenAI(base_url=learning_gateway.base_url, api_key="k", max_retries=0, timeout=30)
     prompt = [{"role": "user", "content": "Summarise the causes of the French Revolution."}]
     ids = []
     for _ in range(30):
-        raw = c.chat.completions.with_raw_response.create(model="learn", messages=prompt)  # type: ignore[arg-type]
+        raw = c.chat.completions.with_raw_response.create(model=route, messages=prompt)  # type: ignore[arg-type]
         assert raw.headers["x-satisfice-model"] == "cheapo"
         ids.append(raw.headers["x-satisfice-request-id"])
     for rid in ids:  # users hated every cheap answer
@@ -53,7 +61,7 @@ def test_feedback_passes_the_gate_and_shifts_routing(
     deadline = time.monotonic() + 15
     moved = None
     while time.monotonic() < deadline:  # the gate runs every 0.5 s; routing shifts once it promotes
-        raw = c.chat.completions.with_raw_response.create(model="learn", messages=prompt)  # type: ignore[arg-type]
+        raw = c.chat.completions.with_raw_response.create(model=route, messages=prompt)  # type: ignore[arg-type]
         if raw.headers["x-satisfice-model"] == "gpt-4o":
             moved = raw
             break
@@ -64,6 +72,6 @@ def test_feedback_passes_the_gate_and_shifts_routing(
     path = learning_gateway.env["SATISFICE_LEARN"]
     assert main(["report", "--gate", "--learning", path, "--json"]) == 0
     checks = json.loads(capsys.readouterr().out)
-    assert any(c["promoted"] and c["new_value"] > c["old_value"] for c in checks)
+    assert any(c["promoted"] and c["new_value"] > c["old_value"] and route in c["reason"] for c in checks)
     assert main(["report", "--gate", "--learning", path]) == 0
     assert "promoted" in capsys.readouterr().out

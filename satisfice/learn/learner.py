@@ -89,14 +89,23 @@ class Learner:
         feedback without a model is credited to it."""
         self.store.set_answer(request_id, model)
 
-    def observe(self, request_id: str, score: float, source: str, model: str | None = None) -> bool:
+    def observe(
+        self,
+        request_id: str,
+        score: float,
+        source: str,
+        model: str | None = None,
+        decision: Decision | None = None,
+    ) -> bool:
         """Fold an outcome in (score in [0, 1]: 1 good, 0 bad). `model` defaults to the model that
-        answered (feedback) or the chosen one. False when the request id is unknown."""
+        answered (feedback) or the chosen one. False when the request id is unknown. `decision`:
+        the request's own, when the caller has it (the gateway, while it answers: no store read,
+        which could wait for the file's lock, on the request path)."""
         if source not in SOURCES:
             raise ValueError(f"unknown outcome source {source!r}; one of {', '.join(SOURCES)}")
         if isinstance(score, bool) or not math.isfinite(score) or not 0.0 <= score <= 1.0:
             raise ValueError(f"score must be a number in [0, 1], got {score!r}")
-        d = self.store.decision(request_id)
+        d = decision if decision is not None else self.store.decision(request_id)
         if d is None:
             return False
         if model is None:

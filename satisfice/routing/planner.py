@@ -63,6 +63,13 @@ class Plan:
     # auto/cascade/speculative: the decision and its candidates' names, for the online learner
     decision: Decision | None = None
     names: list[str] | None = None
+    # (provider, model) of each deployment -> the candidate name it serves: the learner keeps its
+    # statistics under the names the route's candidates are written with ("openai/gpt-4o-mini")
+    candidate_of: dict[tuple[str, str], str] | None = None
+
+    def candidate(self, provider: str, model: str) -> str:
+        """The route's name for the candidate a deployment serves (the model id when unknown)."""
+        return (self.candidate_of or {}).get((provider, model), model)
 
 
 class Planner:
@@ -229,6 +236,11 @@ class Planner:
         if skipped:
             reason += f"; skipped {', '.join(sorted(set(skipped)))}"
         targets = [t for _, _, ts in ok for t in ts]
+        candidate_of = (
+            {(t.dep.provider, t.dep.model): cand for _, cand, ts in ok for t in ts}
+            if decision is not None
+            else None
+        )
         return Plan(
             route.name,
             route.strategy,
@@ -244,6 +256,7 @@ class Planner:
             route.hedge,
             decision,
             names if decision is not None else None,
+            candidate_of,
         )
 
     @staticmethod

@@ -107,8 +107,9 @@ class FeedbackEndpoint:
                 found = await self.cache.feedback(rid, score) or found
             if not found:
                 raise NotFound(
-                    f"No request with id '{rid}' is known (auto and cascade requests, and cached "
-                    "answers, within their retention window, take feedback).",
+                    f"No request with id '{rid}' is known (auto and cascade requests, except those "
+                    "the trivial-prompt rule decided, and cached answers, within their retention "
+                    "window, take feedback).",
                     param="request_id",
                     code="request_not_found",
                 )
