@@ -15,6 +15,8 @@ that led to). The value of that pick is
     blocked exactly the corrections learning exists for: on RouterBench a change that lifted held-out
     accuracy from 0.647 to 0.737 at lower cost was estimated 0.08 worse.)
 minus cost / W when the decision's knob is `wtp=W` (or a willingness to pay is configured).
+The doubly robust value is clipped to [0, 1], and each decision is weighted by its age with the
+statistics' half-life, so the replay follows drift as the statistics do.
 
 A decision's routing depends only on the statistics of its (route, cluster) segment, so the estimate
 is kept per segment and the gate can promote segment by segment: a change that hurts one cluster
@@ -41,8 +43,9 @@ Segment = tuple[str, int]  # (route, cluster)
 class Estimate:
     """Summed rewards of the two policies over `n` replayed decisions (of one segment, or all)."""
 
-    old_sum: float = 0.0
+    old_sum: float = 0.0  # weighted by each decision's age, as the statistics decay
     new_sum: float = 0.0
+    weight: float = 0.0  # the decisions' summed weights
     n: int = 0  # decisions replayed
     changed: int = 0  # of which the two policies pick differently
     exact: bool = True  # every pick had an observed outcome under deterministic logging: plain replay
@@ -50,15 +53,16 @@ class Estimate:
 
     @property
     def old(self) -> float:
-        return self.old_sum / self.n if self.n else 0.0
+        return self.old_sum / self.weight if self.weight else 0.0
 
     @property
     def new(self) -> float:
-        return self.new_sum / self.n if self.n else 0.0
+        return self.new_sum / self.weight if self.weight else 0.0
 
     def add(self, other: Estimate) -> None:
         self.old_sum += other.old_sum
         self.new_sum += other.new_sum
+        self.weight += other.weight
         self.n += other.n
         self.changed += other.changed
         self.exact = self.exact and other.exact
@@ -146,12 +150,19 @@ def estimate(
             if name not in obs:
                 value, seg.exact = r_hat, False
             elif name == d.model and d.propensity < 1.0:
-                value, seg.exact = r_hat + (obs[name] - r_hat) / max(d.propensity, 1e-3), False
+                # Clipped to the reward's range: a few explored outcomes, each weighted 1/p, must
+                # not make a policy look better than any policy can be.
+                dr = r_hat + (obs[name] - r_hat) / max(d.propensity, 1e-3)
+                value, seg.exact = min(max(dr, 0.0), 1.0), False
             else:
                 value = obs[name]
             values.append(value - per_usd * paid)
-        seg.old_sum += values[0]
-        seg.new_sum += values[1]
+        # Older decisions count less, as their outcomes do in the statistics (same half-life): a
+        # month of equal weight would outvote the recent drift the decay exists to follow.
+        w = 0.5 ** (max(now - d.ts, 0.0) / half_life) if half_life > 0 else 1.0
+        seg.old_sum += w * values[0]
+        seg.new_sum += w * values[1]
+        seg.weight += w
         seg.n += 1
         seg.changed += picks[0] != picks[1]
     return out

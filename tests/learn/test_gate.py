@@ -83,7 +83,7 @@ def test_gate_needs_enough_outcomes_and_honours_propensity() -> None:
     assert result.old_value == pytest.approx(20 * 0.75 / 25)
     # New routing picks strong. Its direct estimate on a request is 0.9 updated with strong's
     # outcomes (all 1.0) on the other half of the x-requests; on the x-ones the logged reward
-    # corrects it (doubly robust): r + (1 - r) / 0.5.
+    # corrects it (doubly robust): r + (1 - r) / 0.5, clipped to the reward's range [0, 1].
     per_half = [sum(half_of(f"x{i}") == h for i in range(20)) for h in (0, 1)]
 
     def r_hat(rid: str) -> float:
@@ -91,7 +91,7 @@ def test_gate_needs_enough_outcomes_and_honours_propensity() -> None:
         return (10 * 0.9 + n) / (10 + n) if n >= 5 else 0.9
 
     want = sum(r_hat(f"a{i}") for i in range(5))
-    want += sum(r_hat(f"x{i}") + (1 - r_hat(f"x{i}")) / 0.5 for i in range(20))
+    want += sum(min(r_hat(f"x{i}") + (1 - r_hat(f"x{i}")) / 0.5, 1.0) for i in range(20))
     assert result.new_value == pytest.approx(want / 25)
 
 
@@ -206,3 +206,25 @@ def test_choosing_the_logged_model_again_is_worth_what_its_cascade_answered() ->
     assert result.old_value == pytest.approx(1.0 - 0.05 - 0.5)
     assert result.new_value == pytest.approx(1.0 - 0.5)
     assert result.promoted and result.method == "replay"
+
+
+def test_the_replay_weighs_decisions_by_age_as_the_statistics_do() -> None:
+    """Ten days of good cheap answers, then three days of bad ones: the decayed statistics say
+    cheap now fails; a replay giving every day the same weight judged routing away from it worse
+    (0.882 against 0.85) and blocked it."""
+    day = 86400.0
+    clock = Clock(100 * day)
+    lrn = Learner(MemoryLearnStore(), half_life_s=7 * day, min_checked=20, clock=clock)
+    preds, t0 = (0.75, 0.85), clock.now  # quality=0.7 picks cheap
+    for i in range(300):
+        clock.now = t0 + i * (10 * day / 300)
+        lrn.record_decision(decision(f"g{i}", preds, ts=clock.now))
+        lrn.observe(f"g{i}", 1.0, "feedback")
+    for i in range(40):
+        clock.now = t0 + 24 * day + i * (3 * day / 40)
+        lrn.record_decision(decision(f"b{i}", preds, ts=clock.now))
+        lrn.observe(f"b{i}", 0.0, "feedback")
+    clock.now = t0 + 27 * day
+    result = lrn.run_gate()
+    assert result.promoted, result.reason
+    assert lrn.adjust("r", 0, CANDS, list(preds))[0] < 0.7  # cheap no longer meets the target
