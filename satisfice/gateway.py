@@ -20,6 +20,7 @@ from satisfice.cache.layer import CacheTicket, Hit, ResponseCache
 from satisfice.cascade import CascadeRunner
 from satisfice.config import RouteSettings
 from satisfice.errors import ContextWindowExceeded, GatewayError
+from satisfice.learn.records import NO_ANSWER
 from satisfice.learn.records import Decision as LoggedDecision
 from satisfice.ledger.cancelled import CancelCharge, OutputSpeeds, charge_cancelled
 from satisfice.ledger.record import LedgerRow, LedgerSink, apply_costs, price
@@ -609,6 +610,9 @@ class Gateway:
             row.error = error.message if isinstance(error, GatewayError) else error
         self._charge_unanswered(call)
         self._learn_failures(call)
+        learner = self.planner.learner
+        if outcome != "ok" and call.logged is not None and learner is not None:
+            learner.record_answer(row.id, NO_ANSWER)  # feedback on it is refused, not learned
         if call.target is not None and not row.model:
             row.model, row.provider = call.target.dep.model, call.target.dep.provider
         self._observe_speed(call, outcome)

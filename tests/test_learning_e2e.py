@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import openai
@@ -36,6 +38,12 @@ def learning_gateway(
             "router": "prior",
             "knob": "quality=0.6",
             "candidates": ["openai/cheapo", "openai/gpt-4o"],
+        },
+        # Both candidates fail: the client gets an error, and there is no answer to score.
+        "learn-down": {
+            "strategy": "auto",
+            "router": "prior",
+            "candidates": ["openai/error500+dn1", "openai/error500+dn2"],
         },
     }
     config["learning"] = {"gate_interval_s": 0.5}
@@ -75,3 +83,31 @@ def test_feedback_passes_the_gate_and_shifts_routing(
     assert any(c["promoted"] and c["new_value"] > c["old_value"] and route in c["reason"] for c in checks)
     assert main(["report", "--gate", "--learning", path]) == 0
     assert "promoted" in capsys.readouterr().out
+
+
+def test_feedback_on_a_request_that_failed_is_refused(learning_gateway: GatewayProcess) -> None:
+    """A harness that scores errors as 0 must not teach an outage as the models' quality."""
+    c = openai.OpenAI(base_url=learning_gateway.base_url, api_key="k", max_retries=0, timeout=30)
+    with pytest.raises(openai.APIStatusError) as err:
+        c.chat.completions.create(
+            model="learn-down", messages=[{"role": "user", "content": "Explain tides."}]
+        )
+    rid = err.value.response.headers["x-satisfice-request-id"]
+    req = urllib.request.Request(
+        learning_gateway.base_url + "/feedback",
+        data=json.dumps({"request_id": rid, "score": 0}).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            status, body = 200, {}
+        except urllib.error.HTTPError as e:
+            status, body = e.code, json.loads(e.read())
+        if status != 404 or time.monotonic() > deadline:  # the decision is written off the request path
+            break
+        time.sleep(0.05)
+    assert status == 409, body
+    assert body["error"]["code"] == "request_not_answered" and body["error"]["param"] == "request_id"

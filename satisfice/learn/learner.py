@@ -19,10 +19,12 @@ import numpy as np
 
 from satisfice.learn.gate import Estimate, Segment, estimate
 from satisfice.learn.records import (
+    NO_ANSWER,
     SOURCES,
     BetaStat,
     Decision,
     GateResult,
+    NotAnswered,
     Outcome,
     StatKey,
     posterior,
@@ -86,7 +88,7 @@ class Learner:
 
     def record_answer(self, request_id: str, model: str) -> None:
         """The model whose answer the client got, when a cascade escalated past the chosen one:
-        feedback without a model is credited to it."""
+        feedback without a model is credited to it. NO_ANSWER: the request failed."""
         self.store.set_answer(request_id, model)
 
     def observe(
@@ -108,6 +110,9 @@ class Learner:
         d = decision if decision is not None else self.store.decision(request_id)
         if d is None:
             return False
+        if source == "feedback" and d.answered == NO_ANSWER:
+            # A harness that scores errors as 0 would otherwise teach outages as the model's quality.
+            raise NotAnswered(f"request {request_id} got no answer (it failed): there is nothing to score")
         if model is None:
             model = d.answered if source == "feedback" and d.answered else d.model
         predicted = d.predictions[d.candidates.index(model)] if model in d.candidates else None

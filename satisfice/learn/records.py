@@ -20,6 +20,11 @@ from satisfice.routing.knob import ShareTarget
 Array = npt.NDArray[np.float64]
 StatKey = tuple[str, int, str]  # (route, cluster, model)
 SOURCES = ("verify", "upstream_error", "feedback")  # an escalation is a "verify" failure
+NO_ANSWER = ""  # `Decision.answered` of a request that failed: the client got no answer to score
+
+
+class NotAnswered(ValueError):
+    """Feedback on a request that got no answer (it failed): there is nothing to score."""
 
 
 @dataclass(slots=True)
@@ -39,7 +44,8 @@ class Decision:
     propensity: float = 1.0  # P(choosing `model`) under the logging policy; 1.0 when deterministic
     costs: list[float] = field(default_factory=list)  # estimated $ per candidate (empty: unknown)
     share_target: float | None = None  # the calibrated target of a share knob
-    answered: str | None = None  # the model whose answer the client got (cascades), when known
+    answered: str | None = None  # the model whose answer the client got (cascades), when known;
+    # NO_ANSWER when the request failed
     share_strong: int | None = None  # a share knob's strongest candidate (ShareTarget.strong)
 
     def share(self) -> ShareTarget | None:

@@ -19,6 +19,7 @@ from aiohttp import web
 from satisfice.cache.layer import ResponseCache
 from satisfice.errors import GatewayError, InvalidRequest, NotFound
 from satisfice.learn.learner import Learner
+from satisfice.learn.records import NotAnswered
 from satisfice.server.http import error_response, json_response, read_json
 
 MAX_COMMENT = 4000
@@ -102,7 +103,15 @@ class FeedbackEndpoint:
     async def handle(self, request: web.Request) -> web.Response:
         try:
             rid, score = _parse(await read_json(request, self.max_body))
-            found = await self._observe(rid, score)
+            try:
+                found = await self._observe(rid, score)
+            except NotAnswered:
+                raise InvalidRequest(
+                    f"Request '{rid}' got no answer (it failed), so there is nothing to score.",
+                    param="request_id",
+                    code="request_not_answered",
+                    status=409,
+                ) from None
             if self.cache is not None:
                 found = await self.cache.feedback(rid, score) or found
             if not found:
