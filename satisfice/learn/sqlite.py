@@ -22,6 +22,7 @@ from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, Sta
 from satisfice.shared_sqlite import add_missing_columns, open_shared
 
 log = logging.getLogger("satisfice.learn")
+LOG_EVERY_S = 10.0  # while writes fail, at most one log line this often
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -165,8 +166,18 @@ class SQLiteLearnStore:
         self._recent_lock = threading.Lock()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._batch = batch
+        self._failing: str | None = None  # the last write's error while writes fail (/health)
+        self._logged_at = -math.inf
         self._thread = threading.Thread(target=self._run, name="satisfice-learn", daemon=True)
         self._thread.start()
+
+    def problem(self) -> str | None:
+        failing = self._failing
+        return (
+            f"learning store writes are failing ({failing}): decisions and outcomes are lost"
+            if failing
+            else None
+        )
 
     # ---------------------------------------------------------------- request path (queued)
 
@@ -297,14 +308,24 @@ class SQLiteLearnStore:
         with self._db:
             try:
                 self._transaction(ops)
+                self._failing = None
                 return
             except Exception:  # the writer thread must outlive any one bad write
                 pass
             for op in ops:  # one bad write must not take its batch with it
                 try:
                     self._transaction([op])
-                except Exception:
-                    log.exception("learn store write failed")
+                except Exception as e:
+                    self._write_failed(e)
+
+    def _write_failed(self, e: Exception) -> None:
+        """Shown by /health while writes fail; logged at most once per LOG_EVERY_S (a locked file
+        fails every write of every batch)."""
+        self._failing = f"{type(e).__name__}: {e}"
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY_S:
+            log.error("learn store write failed (%s)", self._failing)
+            self._logged_at = now
 
     def _run(self) -> None:
         def urgent(item: object) -> bool:

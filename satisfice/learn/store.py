@@ -61,6 +61,10 @@ class LearnStore(Protocol):
 
     def close(self) -> None: ...
 
+    def problem(self) -> str | None:
+        """What is wrong with the store now (writes failing), for /health; None when all is well."""
+        ...
+
 
 class MemoryLearnStore:
     def __init__(self) -> None:
@@ -70,6 +74,9 @@ class MemoryLearnStore:
         self._stats: dict[StatKey, BetaStat] = {}
         self._promoted: dict[StatKey, BetaStat] = {}
         self._checks: list[GateResult] = []
+
+    def problem(self) -> str | None:
+        return None  # in memory: no write can fail
 
     def save_decision(self, d: Decision) -> None:
         with self._lock:

@@ -164,7 +164,9 @@ class MiscEndpoints:
     async def health(self, request: web.Request) -> web.Response:
         breakers = self.gateway.executor.breakers.snapshot()
         # Still 200: the gateway answers. "degraded" says what an operator should look at.
-        problems = [p for p in (self.gateway.ledger.problem(),) if p]
+        learner = self.gateway.planner.learner
+        stores = (self.gateway.ledger.problem(), learner.store.problem() if learner is not None else None)
+        problems = [p for p in stores if p]
         opened = sorted(k for k, v in breakers.items() if v != "closed")
         if opened:
             problems.append(f"circuit open for {', '.join(opened)} (in this process)")

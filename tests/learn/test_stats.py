@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
@@ -260,3 +261,29 @@ def test_a_flush_queued_behind_close_returns_when_the_writer_stops(tmp_path: Pat
         time.sleep(0.2)
     flusher.join(timeout=5)
     assert not flusher.is_alive(), "the flush waited on a writer that had stopped"
+
+
+def test_failing_learning_store_writes_are_reported_once_and_cleared(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing store logged a traceback per write and /health said ok; now /health's problem
+    names it (one log line), and it clears once writes work again."""
+    store = SQLiteLearnStore(str(tmp_path / "learn.db"))
+    side = sqlite3.connect(tmp_path / "learn.db")
+    side.execute("ALTER TABLE decisions RENAME TO elsewhere")  # every decision write now fails
+    side.commit()
+    with caplog.at_level(logging.WARNING, logger="satisfice.learn"):
+        for i in range(3):
+            store.save_decision(decision(f"d{i}"))
+            store.flush()
+        problem = store.problem()
+        side.execute("ALTER TABLE elsewhere RENAME TO decisions")
+        side.commit()
+        store.save_decision(decision("ok"))
+        store.flush()
+    assert problem is not None and "learning store writes are failing" in problem
+    assert store.problem() is None
+    failed = [r for r in caplog.records if "learn store write failed" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is None
+    assert MemoryLearnStore().problem() is None
+    store.close()
