@@ -306,6 +306,17 @@ def _show(
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="satisfice",
@@ -341,7 +352,9 @@ def parser() -> argparse.ArgumentParser:
         "--gate", action="store_true", help="the promotion gate's recent checks instead of the totals"
     )
     r.add_argument("--learning", help="learning store for --gate (default: the config's learning.path)")
-    r.add_argument("--limit", type=int, default=20, help="how many of the newest checks --gate shows")
+    r.add_argument(
+        "--limit", type=positive_int, default=20, help="how many of the newest checks --gate shows"
+    )
     r.set_defaults(func=cmd_report)
     from satisfice.evals import add_data_parser, add_eval_parser
     from satisfice.predict import add_train_parser
@@ -375,6 +388,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # `satisfice ... | head`: the reader left, which is not an error
+        # stdout now points nowhere, so that the interpreter's flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

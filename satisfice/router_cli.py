@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -282,13 +281,9 @@ def cmd_predict(
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    dst = stdout or sys.stdout.buffer
-    try:
-        bad, good = _predict_lines(stdin or sys.stdin.buffer, dst, predictor, models, names)
-    except BrokenPipeError:  # `... | head`: the reader left; not an error
-        if dst is sys.stdout.buffer:  # so that the interpreter's flush at exit does not fail again
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    # A reader that leaves (`| head`) ends the run quietly: satisfice.cli.main handles BrokenPipeError.
+    src, dst = stdin or sys.stdin.buffer, stdout or sys.stdout.buffer
+    bad, good = _predict_lines(src, dst, predictor, models, names)
     if bad:
         print(f"error: {bad} bad line(s) skipped; predictions written for the other {good}", file=sys.stderr)
         return 2

@@ -122,6 +122,29 @@ def test_report_without_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == 1 and "no ledger" in out.stderr
 
 
+def test_a_reader_that_leaves_early_ends_any_command_quietly(tmp_path: Path) -> None:
+    """`satisfice report --gate ... | head -1` printed a BrokenPipeError traceback. (Output larger
+    than a pipe's buffer: MMLU in the canonical format, megabytes.)"""
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "satisfice", "data", "convert", "--dataset", "mmlu", "--out", "-"],
+        cwd=tmp_path,
+        env={**clean, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does once it has its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and err == ""
+
+
+def test_report_gate_limit_must_be_positive(tmp_path: Path) -> None:
+    out = run("report", "--gate", "--limit", "0", cwd=tmp_path)
+    assert out.returncode == 2 and "--limit: must be at least 1, got 0" in out.stderr
+
+
 @pytest.mark.parametrize("env", [{"OPENAI_BASE_URL": "UPSTREAM", "OPENAI_API_KEY": "sk-env"}])
 def test_environment_only_mode_serves_the_endpoints_models(
     tmp_path: Path, env: dict[str, str], upstream: object

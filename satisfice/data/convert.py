@@ -37,7 +37,6 @@ name the line and key. The dataset's name is the file name without `.jsonl`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,9 +148,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return 2
     try:
         counts = _write(datasets, out)
-    except BrokenPipeError:  # `... --out - | head`: the reader left; not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:  # `... --out - | head`: satisfice.cli.main ends the run quietly
+        raise
     except OSError as e:
         where = f" {e.filename}" if e.filename is not None else ""
         print(
