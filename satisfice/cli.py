@@ -184,6 +184,7 @@ def _store_files(settings: Settings) -> list[tuple[str, str, bool]]:
     return [
         ("ledger.path", settings.ledger_path, settings.ledger_enabled),
         ("learning.path", settings.learn_path, learns),
+        ("cache.path", settings.cache_store.path, settings.cache_store.backend == "sqlite"),
     ]
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -98,6 +99,7 @@ class Call:
 
 # Above this prompt size (bytes, an upper bound of its text) exact token counts go to a thread.
 _HUGE_PROMPT_BYTES = 512 * 1024
+cache_log = logging.getLogger("satisfice.cache")
 
 
 class Gateway:
@@ -197,9 +199,18 @@ class Gateway:
         row.cache_saved_usd = entry.cost_usd
         similar = f", cosine {hit.similarity:.3f}" if hit.similarity is not None else ""
         age = self.cache.clock() - entry.created
-        row.reason = f"{hit.kind} cache hit{similar}: the answer of {entry.request_id}, {age:.0f} s old"
+        # Not the producing request's id: the reason is a response header, and another caller could
+        # send that id to /v1/feedback. The ledger (operator-only) gets it: see _ledger_row.
+        row.reason = f"{hit.kind} cache hit{similar}, {age:.0f} s old"
         self.cache.served(row.id, hit)
         return hit
+
+    @staticmethod
+    def _ledger_row(call: Call) -> LedgerRow:
+        """The row as the ledger keeps it: a hit also names the request whose answer it served."""
+        if call.hit is None:
+            return call.row
+        return replace(call.row, reason=f"{call.row.reason}; the answer of {call.hit.entry.request_id}")
 
     def _annotate(self, call: Call) -> None:
         if call.cache is not None and call.cache.note:
@@ -249,17 +260,20 @@ class Gateway:
         verdicts = [a.verdict for a in call.attempts if a.model == model and a.verdict]
         if verdicts and verdicts[-1] == "fail":
             return  # returned only because nothing better answered (or the budget was spent): not for repeats
-        await self.cache.save(
-            ticket,
-            body,
-            model=model,
-            provider=call.target.dep.provider,
-            cost_usd=row.cost_usd,
-            baseline_cost_usd=row.baseline_cost_usd,
-            baseline_model=row.baseline_model,
-            request_id=row.id,
-            proven=any(a.verdict == "pass" and a.model == model for a in call.attempts),
-        )
+        try:
+            await self.cache.save(
+                ticket,
+                body,
+                model=model,
+                provider=call.target.dep.provider,
+                cost_usd=row.cost_usd,
+                baseline_cost_usd=row.baseline_cost_usd,
+                baseline_model=row.baseline_model,
+                request_id=row.id,
+                proven=any(a.verdict == "pass" and a.model == model for a in call.attempts),
+            )
+        except Exception:  # a paid answer goes back whatever keeping it for repeats does
+            cache_log.exception("cache: storing the answer of %s failed", row.id)
 
     def _hit_body(self, call: Call, hit: Hit) -> dict[str, Any]:
         body: dict[str, Any] = orjson.loads(hit.entry.body)
@@ -413,7 +427,8 @@ class Gateway:
         self._account(call, usage, cost)
 
     async def stream_done(self, call: Call, stream: EventStream) -> None:
-        """A stream that ended well: keep the answer it amounts to for repeats."""
+        """A stream that ended well (and is recorded so): keep the answer it amounts to for repeats.
+        Never raises for a cache failure (_cache_save)."""
         if call.hit is None and call.cache is not None and call.cache.use.write:
             answer = completion_from_events(stream.events)
             if answer is not None:
@@ -618,4 +633,4 @@ class Gateway:
         self._observe_speed(call, outcome)
         if call.admission is not None and self.limiter is not None:
             self.limiter.settle(call.admission, self._tokens_used(call))
-        self.ledger.submit(row)
+        self.ledger.submit(self._ledger_row(call))

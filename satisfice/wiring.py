@@ -107,7 +107,7 @@ def build_cache(settings: Settings) -> ResponseCache:
     if conf.backend == "sqlite":
         from satisfice.cache.sqlite_store import SQLiteStore
 
-        store = SQLiteStore(conf.path, conf.max_entries)
+        store = opened("cache.path", conf.path, functools.partial(SQLiteStore, max_entries=conf.max_entries))
     else:
         store = MemoryStore(conf.max_entries)
     return ResponseCache(store, settings.cache_policy, {r.name: r.cache for r in settings.routes})

@@ -3,9 +3,14 @@
 Each pair is (cached prompt a, query b). A pair is "served" when cosine(embed(a), embed(b)) >= threshold
 and guard(b, a).ok. The threshold is chosen on the dev half only: the lowest one whose dev false-hit rate
 (near-misses served) is <= --max-false-hits; figures are then reported on test, dev and all. Embeddings
-are the router's wordllama vectors of conversation_text([{"role": "user", "content": prompt}]).
+are the router's wordllama vectors of conversation_text([{"role": "user", "content": prompt}]): the last
+turn, which is what the gateway embeds (earlier messages must match exactly: cache/key.scope_key).
 
-    python scripts/eval_cache_guard.py [--max-false-hits 0.01] [--threshold T]
+--shared-system puts one 64-word system prompt before both prompts of every pair and embeds and guards
+the whole conversation, as the cache did before it embedded only the last turn: it shows what a long
+shared context does to the figures.
+
+    python scripts/eval_cache_guard.py [--max-false-hits 0.01] [--threshold T] [--shared-system]
 """
 
 from __future__ import annotations
@@ -27,8 +32,17 @@ PAIRS = Path(__file__).resolve().parents[1] / "satisfice" / "cache" / "guard_pai
 KINDS = ("negation", "number", "date", "unit", "entity", "constraint")
 
 
-def _text(prompt: str) -> str:
-    return conversation_text([{"role": "user", "content": prompt}])
+SHARED_SYSTEM = (
+    "You are a helpful assistant for Acme Corporation customers. Always answer politely and concisely, "
+    "cite the relevant policy section when you can, never reveal internal notes, and escalate to a human "
+    "agent when the customer is angry or asks for a refund above the usual limit. Use plain language, "
+    "avoid jargon, and keep every answer under one hundred words unless asked for more detail."
+)
+
+
+def _text(prompt: str, system: bool = False) -> str:
+    before = [{"role": "system", "content": SHARED_SYSTEM}] if system else []
+    return conversation_text([*before, {"role": "user", "content": prompt}])
 
 
 def _rates(rows: list[dict[str, Any]], threshold: float, use_guard: bool) -> dict[str, Any]:
@@ -114,12 +128,15 @@ def main() -> None:
     ap.add_argument("--max-false-hits", type=float, default=0.01)
     ap.add_argument("--threshold", type=float, help="report at this threshold instead of tuning on dev")
     ap.add_argument("--show-errors", action="store_true", help="list the misjudged pairs at the threshold")
+    ap.add_argument(
+        "--shared-system", action="store_true", help="whole conversations behind one system prompt"
+    )
     args = ap.parse_args()
 
     emb = get_embedder()
     rows = [json.loads(line) for line in PAIRS.read_text().splitlines() if line.strip()]
     for r in rows:
-        r["ta"], r["tb"] = _text(r["a"]), _text(r["b"])
+        r["ta"], r["tb"] = _text(r["a"], args.shared_system), _text(r["b"], args.shared_system)
         r["va"], r["vb"] = (emb.pool(emb.token_ids(t)) for t in (r["ta"], r["tb"]))
         r["cos"] = float(r["va"] @ r["vb"])
         r["guard_ok"] = guard(r["tb"], r["ta"]).ok
@@ -130,7 +147,8 @@ def main() -> None:
     cross_of["all"] = cross
 
     print(f"pairs: {len(rows)} ({len(dev)} dev, {len(test)} test) from {PAIRS.name}")
-    print("embedding: wordllama (satisfice/predict/embed.py) of conversation_text([user message])")
+    what = "[64-word system prompt, user message]" if args.shared_system else "[user message]"
+    print(f"embedding: wordllama (satisfice/predict/embed.py) of conversation_text({what})")
     print(f"cross pairs (different questions, same domain and split): {len(cross)}")
     t = args.threshold
     if t is None:
@@ -170,7 +188,8 @@ def main() -> None:
         for r in rows:
             served = r["cos"] >= t and r["guard_ok"]
             if served != (r["label"] == "paraphrase"):
-                why = guard(r["tb"], r["ta"]).reason
+                verdict = guard(r["tb"], r["ta"])
+                why = f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
                 print(f"  [{r['split']} {r['kind']} cos={r['cos']:.3f}] {r['a']!r} | {r['b']!r} -> {why}")
 
 

@@ -30,9 +30,15 @@ class CacheEntry:
         return max_age_s is None or now - self.created <= max_age_s
 
 
+class StoreUnavailable(Exception):
+    """The store could not do what was asked (locked, disk full, read-only, corrupt). The cache
+    treats it as a miss or as not storing: a cache failure never fails a request."""
+
+
 class CacheStore(Protocol):
     """Entries by key. Backends expire entries by their own clock and bound their size; `put`
-    returns the keys it evicted so the semantic index can forget them too."""
+    returns the keys it evicted so the semantic index can forget them too. Operations that meet a
+    broken or busy backend raise StoreUnavailable."""
 
     async def get(self, key: str) -> CacheEntry | None: ...
 

@@ -6,8 +6,11 @@ wrong answers. The guard compares the facts that change an answer and that a par
 
 - negation: negation words, negating prefixes (lock/unlock, legal/illegal), opposite words (on/off);
 - numbers (digits and number words: "3" equals "three"), dates and times, units;
-- named entities (capitalised or mixed-case words, identifiers) and constraint words from closed
-  classes (programming and human languages, formats, tones, audiences, kinds of text).
+- named entities (capitalised or mixed-case words, identifiers, digit-bearing tokens such as python3)
+  and constraint words from closed classes (programming and human languages, formats, tones, audiences);
+- arithmetic and comparison signs ("5 + 3" is not "5 - 3"), and the order of the operands around them;
+- word order, when both texts use the same content words: "Is the sun older than the earth?" is not
+  "Is the earth older than the sun?", though a mean-of-tokens embedding puts them at cosine 1.0.
 
 Any difference rejects: a false hit serves a wrong answer, a false miss only costs one upstream call.
 Pure Python, deterministic, no network; tens of microseconds for a chat prompt.
@@ -30,14 +33,39 @@ from satisfice.cache import guard_lexicon as lex
 @dataclass(frozen=True)
 class GuardVerdict:
     ok: bool  # True: the cached answer may be served for the query
-    reason: str  # e.g. "numbers differ: 3 vs 5", "negation differs", "same"
+    # The kind of difference only ("numbers differ", "negation differs", "same"): it goes into the
+    # response's headers and the ledger, so it must never quote the stored prompt (another caller's).
+    reason: str
+    # The words that differ ("3 vs 5"), for offline diagnosis (scripts/eval_cache_guard.py) only.
+    detail: str = ""
+
+
+_TEXT_PARTS = ("text", "input_text")
+
+
+def text_turn(messages: list[Any]) -> dict[str, Any] | None:
+    """The last message when its content is text only (a string, or text parts); None when it carries
+    an image, audio, a file or anything else the guard cannot compare: such a request is never matched
+    by meaning, since two of them with the same words may ask about different pictures."""
+    last = messages[-1] if messages else None
+    if not isinstance(last, dict):
+        return None
+    content = last.get("content")
+    if content is None or isinstance(content, str):
+        return last
+    if isinstance(content, list) and all(
+        isinstance(p, str) or (isinstance(p, dict) and p.get("type") in _TEXT_PARTS) for p in content
+    ):
+        return last
+    return None
 
 
 def conversation_text(messages: list[dict[str, Any]]) -> str:
-    """OpenAI messages -> one text ("role: content" lines, system included), for embedding and guard.
+    """OpenAI messages -> one text ("role: content" lines), for embedding and guard.
 
-    Content may be a string or a list of parts; non-text parts (images, audio) are skipped. Tool calls
-    add their names and arguments, so two requests that differ only there never look the same."""
+    Content may be a string or a list of parts; non-text parts (images, audio) are skipped, so only
+    a text-only message (see text_turn) may be compared by it. Tool calls add their names and
+    arguments, so two requests that differ only there never look the same."""
     lines: list[str] = []
     for m in messages:
         role = str(m.get("role") or "user")
@@ -60,7 +88,7 @@ def _content_text(content: Any) -> str:
         for part in content:
             if isinstance(part, str):
                 texts.append(part)
-            elif isinstance(part, dict) and part.get("type") in ("text", "input_text"):
+            elif isinstance(part, dict) and part.get("type") in _TEXT_PARTS:
                 texts.append(str(part.get("text") or ""))
         return " ".join(texts)
     return ""
@@ -71,29 +99,76 @@ def guard(query: str, cached: str) -> GuardVerdict:
     if query == cached:
         return GuardVerdict(True, "same")
     a, b = _features(query), _features(cached)
+    for check in _CHECKS:
+        found = check(a, b)
+        if found is not None:
+            return GuardVerdict(False, found[0], found[1])
+    return GuardVerdict(True, "same")
+
+
+Difference = tuple[str, str] | None  # (kind, the words that differ)
+
+
+def _counted(a: _Features, b: _Features) -> Difference:
     for name, fa, fb in (
         ("negation differs", a.negation, b.negation),
         ("numbers differ", a.numbers, b.numbers),
         ("dates differ", a.dates, b.dates),
     ):
         if fa != fb:
-            return GuardVerdict(False, f"{name}: {_show(fa - fb)} vs {_show(fb - fa)}")
+            return name, f"{_show(fa - fb)} vs {_show(fb - fa)}"
     if a.units != b.units:
-        return GuardVerdict(False, f"units differ: {_show(a.units)} vs {_show(b.units)}")
+        return "units differ", f"{_show(a.units)} vs {_show(b.units)}"
+    return None
+
+
+def _maths(a: _Features, b: _Features) -> Difference:
+    """The signs must be the same, in order; with a sign about, so must the operands' order."""
+    if a.operators != b.operators:
+        return "operators differ", f"{' '.join(a.operators) or 'none'} vs {' '.join(b.operators) or 'none'}"
+    if a.operators and a.maths != b.maths:
+        return "order differs", f"{' '.join(a.maths)} vs {' '.join(b.maths)}"
+    return None
+
+
+def _opposed(a: _Features, b: _Features) -> Difference:
     opposite = _prefixed(a.words, b.words) or _opposites(a.lemmas, b.lemmas)
-    if opposite:
-        return GuardVerdict(False, f"negation differs: {opposite}")
+    return ("negation differs", opposite) if opposite else None
+
+
+def _classes(a: _Features, b: _Features) -> Difference:
+    ca, cb = a.lemmas.keys() & _CLASS_WORDS, b.lemmas.keys() & _CLASS_WORDS
+    if ca == cb:  # the usual case: one set operation instead of one per class
+        return None
     for cls, members in lex.CLASSES.items():
-        ca, cb = a.lemmas.keys() & members, b.lemmas.keys() & members
-        if ca != cb:
-            return GuardVerdict(False, f"{cls} differs: {_show(ca - cb)} vs {_show(cb - ca)}")
+        if ca & members != cb & members:
+            return f"{cls} differs", f"{_show((ca - cb) & members)} vs {_show((cb - ca) & members)}"
+    return None
+
+
+_CLASS_WORDS = frozenset(w for members in lex.CLASSES.values() for w in members)
+
+
+def _names(a: _Features, b: _Features) -> Difference:
     lost = _unmatched(a.entities, b.words) or _unmatched(b.entities, a.words)
     if lost:
-        return GuardVerdict(False, f"entities differ: {lost}")
+        return "entities differ", lost
     rare = _unstemmed(a.rare, b.words) or _unstemmed(b.rare, a.words)
     if rare:  # lower-cased names and terms: "penicillin" vs "insulin"
-        return GuardVerdict(False, f"rare terms differ: {rare}")
-    return GuardVerdict(True, "same")
+        return "rare terms differ", rare
+    return None
+
+
+def _order(a: _Features, b: _Features) -> Difference:
+    """The same content words in another order ask another question ("is the sun older than the
+    earth"): a reordering is not a paraphrase. Two sorts of short tuples: cheap."""
+    same_length = len(a.content) == len(b.content)
+    if same_length and a.content != b.content and sorted(a.content) == sorted(b.content):
+        return "word order differs", f"{' '.join(a.content)} vs {' '.join(b.content)}"
+    return None
+
+
+_CHECKS = (_counted, _maths, _opposed, _classes, _names, _order)
 
 
 @dataclass(frozen=True)
@@ -106,12 +181,16 @@ class _Features:
     units: tuple[str, ...]  # in order: "10 miles to km" is not "10 km to miles"
     entities: frozenset[str]
     rare: frozenset[str]  # words outside the common vocabulary (after stripping inflections)
+    operators: tuple[str, ...]  # arithmetic and comparison signs, in order
+    maths: tuple[str, ...]  # numbers, signs and one-letter variables, in order (compared when signs occur)
+    content: tuple[str, ...]  # words but function words, and signs, in order
 
 
 _TOKEN = re.compile(
     r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?"  # 3, 1,000, 2.5, 6:30, 3/4, 2023-05 (split at '-'), 21st
     r"|[A-Za-z][A-Za-z0-9]*(?:[+#]+|(?:['\u2019][a-z]+)?)"  # words, c++, c#, don't
     r"|[$€£¥%°]"
+    r"|(?P<sign>\*\*|[<>!=]=|[-+*/^=<>\u00d7\u00f7\u2264\u2265\u2260\u2212])"  # maths (see _is_sign)
 )
 _SENTENCE_END = re.compile(r"[.!?:;\n\"“(]")
 _MIXED = re.compile(r"[A-Za-z].*(?:[A-Z]|\d)|\d.*[A-Za-z]")  # iPhone, useEffect, GDPR, S24, python3
@@ -120,18 +199,25 @@ _MIXED = re.compile(r"[A-Za-z].*(?:[A-Z]|\d)|\d.*[A-Za-z]")  # iPhone, useEffect
 @functools.lru_cache(maxsize=4096)  # a hot cached entry is guarded again and again
 def _features(text: str) -> _Features:
     words: list[str] = []
+    tokens: list[str] = []  # words and signs in order
     entities: set[str] = set()
-    end = 0  # where the previous token ended: the gap since then tells whether a sentence starts
+    end = 0  # where the previous word ended: the gap since then tells whether a sentence starts
     for m in _TOKEN.finditer(text):
         tok = m.group()
+        if m.lastgroup == "sign":
+            if _is_sign(text, m.start(), m.end()):
+                tokens.append(_SIGNS.get(tok, tok))
+            continue
         low = tok.lower().replace("\u2019", "'")  # typographic apostrophe
         if tok[0].isalpha():
             starts = end == 0 or _SENTENCE_END.search(text, end, m.start()) is not None
             if _is_entity(tok, starts):
                 entities.add(_expand(low)[0])
         words.extend(_expand(low))
+        tokens.extend(_expand(low))
         end = m.end()
     lemmas: Counter[str] = Counter(_lemma(w) for w in words)
+    operators = tuple(t for t in tokens if t in _SIGN_SET)
     return _Features(
         words=frozenset(words),
         lemmas=dict(lemmas),
@@ -141,7 +227,59 @@ def _features(text: str) -> _Features:
         units=tuple(u for w in words if (u := lex.UNITS.get(_lemma(w)) or lex.UNITS.get(w))),
         entities=frozenset(entities),
         rare=frozenset(w for w in words if _is_rare(w)),
+        operators=operators,
+        maths=tuple(x for t in tokens if (x := _maths_token(t))) if operators else (),
+        content=tuple(t for t in tokens if t not in lex.FUNCTION_WORDS),
     )
+
+
+# One spelling of each sign: minus, times, divided by, at most, at least, not equal.
+_SIGNS = {
+    "\u2212": "-",
+    "\u00d7": "*",
+    "\u00f7": "/",
+    "\u2264": "<=",
+    "\u2265": ">=",
+    "\u2260": "!=",
+    "==": "=",
+}
+_SIGN_SET = frozenset(["+", "-", "*", "/", "^", "=", "<", ">", "<=", ">=", "!=", "**"])
+
+
+def _is_sign(text: str, start: int, end: int) -> bool:
+    """A sign counts unless it is a '-' or '/' in prose: those count between operands (a digit, a
+    bracket or a one-letter variable: "5 - 3", "x/y", "(a)-(b)") and, for '-', before a number that
+    does not follow a word ("-5", not "covid-19"). "well-known", "and/or", "km/h" carry no sign."""
+    sign = text[start:end]
+    if sign not in ("-", "/"):
+        return True
+    before, after = text[max(0, start - 3) : start], text[end : end + 3]
+    if sign == "-" and after[:1].isdigit() and not before[-1:].isalnum():
+        return True  # a negative number
+    return _operand(before.rstrip()[-2:], left=True) and _operand(after.lstrip()[:2], left=False)
+
+
+def _operand(chars: str, *, left: bool) -> bool:
+    """Whether the characters next to a sign (nearest last when left) end or start an operand."""
+    near = chars[-1:] if left else chars[:1]
+    far = chars[:-1] if left else chars[1:]
+    if not near:
+        return False  # the start or end of the text
+    if near.isdigit() or near in (")]" if left else "(["):
+        return True
+    return near.isalpha() and not far.isalpha()  # a one-letter variable, not the end of a word
+
+
+def _maths_token(t: str) -> str:
+    """How a token takes part in an expression ("" when it does not): numbers in one form, signs,
+    and one-letter variables ("a" and "i" are words)."""
+    if t in _SIGN_SET:
+        return t
+    if t[0].isdigit():
+        return _number_form(t)
+    if t in lex.NUMBER_WORDS:
+        return lex.NUMBER_WORDS[t]
+    return t if len(t) == 1 and t.isalpha() and t not in ("a", "i") else ""
 
 
 @functools.cache
@@ -201,8 +339,8 @@ def _expand(low: str) -> list[str]:
 def _is_entity(tok: str, sentence_start: bool) -> bool:
     if tok in ("I", "I'm", "I've", "I'd", "I'll") or len(tok) < 2:
         return False
-    if _MIXED.match(tok) and not tok[1:].islower():
-        return True  # inner capitals or digits: product names, identifiers, acronyms
+    if _MIXED.match(tok) and (not tok[1:].islower() or any(c.isdigit() for c in tok)):
+        return True  # inner capitals or digits: product names, identifiers, acronyms, python3, mp4
     return tok[0].isupper() and not sentence_start
 
 
@@ -264,11 +402,16 @@ def _dates(words: list[str]) -> Counter[str]:
 
 def _opposites(la: dict[str, int], lb: dict[str, int]) -> str:
     """Opposite words ("on" vs "off"): a pair whose counts differ, with each side used somewhere."""
+    used = (la.keys() | lb.keys()) & _OPPOSITE_WORDS
+    if len(used) < 2:  # the usual case: no pair can be in play
+        return ""
     for x, y in lex.OPPOSITES:
-        ax, ay, bx, by = la.get(x, 0), la.get(y, 0), lb.get(x, 0), lb.get(y, 0)
-        if (ax, ay) != (bx, by) and ax + bx > 0 and ay + by > 0:
+        if x in used and y in used and (la.get(x, 0), la.get(y, 0)) != (lb.get(x, 0), lb.get(y, 0)):
             return f"{x} vs {y}"
     return ""
+
+
+_OPPOSITE_WORDS = frozenset(w for pair in lex.OPPOSITES for w in pair)
 
 
 def _unmatched(entities: Iterable[str], other_words: frozenset[str]) -> str:

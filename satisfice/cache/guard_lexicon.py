@@ -102,6 +102,32 @@ OPPOSITES: tuple[tuple[str, str], ...] = (
     ("horizontally", "vertically"),
     ("uppercase", "lowercase"),
     ("upper", "lower"),
+    # Comparisons: "is 5 greater than 3" is not "is 5 less than 3".
+    ("more", "less"),
+    ("more", "fewer"),
+    ("greater", "less"),
+    ("greater", "smaller"),
+    ("higher", "lower"),
+    ("larger", "smaller"),
+    ("bigger", "smaller"),
+    ("older", "younger"),
+    ("faster", "slower"),
+    ("better", "worse"),
+    ("before", "after"),
+    ("above", "below"),
+    ("increase", "decrease"),
+    ("maximum", "minimum"),
+    ("max", "min"),
+)
+
+# Function words: left out of the word-order check (guard._order), so "is the sun older than the earth"
+# and "is the sun older than earth" count as the same content words in the same order.
+FUNCTION_WORDS = frozenset(
+    _w(
+        "a an the this that these those it its i me my mine you your yours we us our he him his she her "
+        "they them their is are was were be been being am do does did can could would should will shall "
+        "may might must have has had please kindly just really also some any there here"
+    )
 )
 
 # Closed classes: the set of members used must be the same in both texts ("in Python" vs "in Rust").

@@ -38,7 +38,14 @@ def request_key(tenant: str, knob: str | None, body: dict[str, Any]) -> str:
 
 
 def scope_key(tenant: str, knob: str | None, body: dict[str, Any]) -> str:
-    """The semantic cache's scope: the request without its messages. Only a paraphrase asked of the
-    same model or route, by the same tenant, with the same tools, format and parameters may match."""
+    """The semantic cache's scope: the whole request but the text of its last message. Only a
+    paraphrase of that last turn, asked by the same tenant of the same model or route, after the same
+    earlier messages and with the same tools, format and parameters, may match. Keeping the earlier
+    turns (a long system prompt above all) out of the embedding keeps them from drowning a one-word
+    difference in the question; they must match exactly instead."""
     rest = {k: v for k, v in body.items() if k not in _NOT_IN_KEY and k != "messages"}
-    return _digest(["scope", tenant, knob or "", rest])
+    messages = body.get("messages") or []
+    last = messages[-1] if messages else {}
+    frame = {k: v for k, v in last.items() if k != "content"} if isinstance(last, dict) else last
+    # v2: entries from before the last-turn scope (and before non-text content was kept out) never match.
+    return _digest(["scope-v2", tenant, knob or "", rest, messages[:-1], frame])

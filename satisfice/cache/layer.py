@@ -2,11 +2,13 @@
 it up (exact, then semantic), store answers, and forget answers that feedback says were wrong.
 
 An entry is only ever served within its tenant and scope (see key.py); errors, cut streams and
-filtered answers are never stored.
+filtered answers are never stored. A store that fails (locked, disk full, read-only) makes a miss
+or an answer not stored, with a warning in the log at most once a minute: never a failed request.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -14,12 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from satisfice.cache.control import OFF, CacheUse, cache_use
-from satisfice.cache.entry import CacheEntry, CacheStore
+from satisfice.cache.entry import CacheEntry, CacheStore, StoreUnavailable
 from satisfice.cache.key import request_key, scope_key
 from satisfice.cache.settings import CachePolicy
 from satisfice.json_bytes import dumps_kept
 
 _RECENT = 10_000  # request ids remembered for feedback: answers awaiting proof, hits served
+_WARN_EVERY_S = 60.0  # store failures: one log line per this long, however many there are
+log = logging.getLogger("satisfice.cache")
 
 
 @dataclass(slots=True)
@@ -29,9 +33,9 @@ class CacheTicket:
     use: CacheUse
     policy: CachePolicy
     key: str = ""
-    scope: str = ""  # semantic only: the request without its messages (see key.scope_key)
-    messages: list[Any] | None = None  # semantic only: embedded lazily, after an exact miss
-    text: str = ""  # semantic only: the conversation text
+    scope: str = ""  # semantic only: the request but its last message's text (see key.scope_key)
+    messages: list[Any] | None = None  # semantic only: the last turn, embedded lazily after an exact miss
+    text: str = ""  # semantic only: the last turn's text
     vector: Any = None  # semantic only: its embedding (numpy float32), once computed
     status: str = "off"  # off | miss | hit-exact | hit-semantic: the x-satisfice-cache header
     note: str = ""  # for the ledger's reason: what the lookup found
@@ -67,6 +71,21 @@ class ResponseCache:
         self._index: Any = None  # semantic.SemanticIndex, loaded only when a policy uses it
         self._pending: OrderedDict[str, CacheEntry] = OrderedDict()  # require_proven: not yet proven
         self._served: OrderedDict[str, str] = OrderedDict()  # hit request id -> entry key
+        self._failures = 0  # store failures not yet logged
+        self._warned = -_WARN_EVERY_S  # monotonic time of the last warning
+
+    def _store_failed(self, what: str, e: StoreUnavailable) -> None:
+        """Log a store failure, at most once per _WARN_EVERY_S (a broken store fails every request)."""
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._warned >= _WARN_EVERY_S:
+            log.warning(
+                "cache store failed (%s: %s); serving without it (failures since the last warning: %d)",
+                what,
+                e,
+                self._failures,
+            )
+            self._warned, self._failures = now, 0
 
     async def start(self) -> None:
         """Rebuild the semantic index from the store (a persistent store survives restarts)."""
@@ -101,14 +120,20 @@ class ResponseCache:
             return CacheTicket(OFF, policy)
         ticket = CacheTicket(use, policy, request_key(tenant, knob, body), status="miss")
         if policy.semantic and self._index is not None:
-            ticket.scope = scope_key(tenant, knob, body)
-            ticket.messages = body.get("messages") or []
+            from satisfice.cache.guard import text_turn
+
+            turn = text_turn(body.get("messages") or [])
+            if turn is None:  # an image, audio or a file: same words, maybe another question
+                ticket.note = "no semantic lookup: the last message is not text only"
+            else:
+                ticket.scope = scope_key(tenant, knob, body)
+                ticket.messages = [turn]
         return ticket
 
     @staticmethod
     def _embed(ticket: CacheTicket) -> None:
-        """The conversation's text and embedding, computed once and only when needed (an exact hit
-        never pays for them)."""
+        """The last turn's text and embedding (the rest of the conversation is in the scope), computed
+        once and only when needed (an exact hit never pays for them)."""
         if ticket.vector is None and ticket.messages is not None:
             from satisfice.cache.guard import conversation_text
             from satisfice.cache.semantic import embed_text
@@ -117,11 +142,19 @@ class ResponseCache:
             ticket.vector = embed_text(ticket.text)
 
     async def lookup(self, ticket: CacheTicket) -> Hit | None:
+        """The entry to serve, if any; a store that fails is a miss."""
         if not ticket.use.read:
             return None
-        now = self.clock()
+        try:
+            return await self._lookup(ticket)
+        except StoreUnavailable as e:
+            self._store_failed("lookup", e)
+            ticket.note = "cache store unavailable"
+            return None
+
+    async def _lookup(self, ticket: CacheTicket) -> Hit | None:
         entry = await self.store.get(ticket.key)
-        if entry is not None and entry.fresh(now, ticket.use.max_age_s):
+        if entry is not None and entry.fresh(self.clock(), ticket.use.max_age_s):
             ticket.status = "hit-exact"
             return Hit(entry, "exact")
         if ticket.messages is None:
@@ -139,6 +172,7 @@ class ResponseCache:
             lambda e: e.fresh(self.clock(), ticket.use.max_age_s),
         )
         if isinstance(found, Refusal):
+            # The kind of difference only: the stored prompt is another caller's (see GuardVerdict).
             ticket.note = f"semantic near-miss rejected (cosine {found.similarity:.3f}): {found.reason}"
             return None
         if found is None:
@@ -187,11 +221,15 @@ class ResponseCache:
         if ticket.policy.require_proven and not proven:
             _bounded_put(self._pending, request_id, entry)
             return False
-        await self._put(entry)
-        return True
+        return await self._put(entry)
 
-    async def _put(self, entry: CacheEntry) -> None:
-        evicted = await self.store.put(entry)
+    async def _put(self, entry: CacheEntry) -> bool:
+        """Store an entry (and index it); False when the store failed."""
+        try:
+            evicted = await self.store.put(entry)
+        except StoreUnavailable as e:
+            self._store_failed("store", e)
+            return False
         if self._index is not None:
             for key in evicted:
                 self._index.remove(key)
@@ -199,13 +237,19 @@ class ResponseCache:
                 import numpy as np
 
                 self._index.add(entry.scope, entry.key, np.frombuffer(entry.vector, dtype=np.float32))
+        return True
 
     async def feedback(self, request_id: str, score: float) -> bool:
         """Good feedback (score >= 0.5) proves an answer awaiting proof; bad feedback evicts the
-        entry the request produced or was served from. Returns whether the cache knew the request."""
+        entry the request produced or was served from. Returns whether the cache knew the request
+        (as far as a failing store lets it tell)."""
         pending = self._pending.pop(request_id, None)
         key = self._served.get(request_id)
-        entry = await self.store.by_request(request_id) if key is None else await self.store.get(key)
+        try:
+            entry = await self.store.by_request(request_id) if key is None else await self.store.get(key)
+        except StoreUnavailable as e:
+            self._store_failed("feedback", e)
+            entry = None
         if score >= 0.5:
             if pending is not None:
                 pending.proven = True
@@ -216,10 +260,16 @@ class ResponseCache:
         else:
             for k in {key, entry.key if entry is not None else None} - {None}:
                 assert k is not None
-                await self.store.delete(k)
-                if self._index is not None:
-                    self._index.remove(k)
+                await self._evict(k)
         return pending is not None or key is not None or entry is not None
+
+    async def _evict(self, key: str) -> None:
+        if self._index is not None:
+            self._index.remove(key)
+        try:
+            await self.store.delete(key)
+        except StoreUnavailable as e:
+            self._store_failed("evict", e)
 
 
 def _storable(body: dict[str, Any]) -> bool:

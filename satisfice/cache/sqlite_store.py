@@ -1,16 +1,29 @@
-"""The persistent single-node cache store: one SQLite table (WAL), read and written on the caller's
-thread. A primary-key read or one-row write takes tens of microseconds, so there is no writer
-thread; expired entries are swept every few hundred writes, and beyond `max_entries` the oldest
-entries go first (SQLite keeps no recency order: that would cost a write per read)."""
+"""The persistent single-node cache store: one SQLite table (WAL).
+
+Reads run on the caller's thread (the event loop): a primary-key read takes tens of microseconds,
+less than a hop to another thread, and in WAL mode a reader never waits for a writer. They wait for
+no lock at all (busy timeout 0): a read that meets one is a miss. Writes run on the store's own
+thread, with a short busy timeout, so a locked file (another process, another worker) delays only
+the request that writes, never the loop; after a failed write, writes are skipped for a while
+rather than queued behind the lock. Any SQLite error raises StoreUnavailable.
+
+The table holds at most `max_entries` plus a small slack (1 %, at most 256 rows, per writing
+process): expired and surplus entries are swept every `slack` writes and when the store opens.
+Beyond `max_entries` the oldest entries go first (SQLite keeps no recency order: that would cost
+a write per read)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from satisfice.cache.entry import CacheEntry
+from satisfice.cache.entry import CacheEntry, StoreUnavailable
 from satisfice.shared_sqlite import open_shared
 
 _FIELDS = (
@@ -38,8 +51,16 @@ CREATE TABLE IF NOT EXISTS cache_entries (
 CREATE INDEX IF NOT EXISTS cache_entries_request ON cache_entries(request_id);
 CREATE INDEX IF NOT EXISTS cache_entries_created ON cache_entries(created);
 """
-_SWEEP_EVERY = 256  # writes between sweeps of expired and surplus entries
+_SWEEP_EVERY = 256  # the most writes between sweeps of expired and surplus entries
+_WRITE_WAIT_MS = 500  # a write waits this long for another connection's lock, then gives up
+_PAUSE_S = 5.0  # after a failed write, later writes are skipped this long (not queued behind it)
 _SELECT = f"SELECT {', '.join(_FIELDS)} FROM cache_entries"
+_INSERT = (
+    f"INSERT OR REPLACE INTO cache_entries ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})"
+)
+
+log = logging.getLogger("satisfice.cache")
+T = TypeVar("T")
 
 
 def _entry(row: tuple[Any, ...]) -> CacheEntry:
@@ -54,33 +75,76 @@ class SQLiteStore:
     def __init__(
         self, path: str | Path, max_entries: int = 100_000, clock: Callable[[], float] = time.time
     ) -> None:
+        """Opening errors (a directory, not a database) are raised as sqlite3 errors, for the caller
+        to name the setting (see wiring.opened)."""
         self.max_entries = max_entries
         self.clock = clock
-        self._db = open_shared(path, _SCHEMA, autocommit=True)
-        self._writes = 0
+        self.slack = max(1, min(_SWEEP_EVERY, max_entries // 100))
+        self._db = open_shared(path, _SCHEMA, autocommit=True)  # writes, on self._thread only
+        memory = str(path) == ":memory:"  # one connection is one in-memory database
+        self._reader = self._db if memory else sqlite3.connect(path, timeout=0, check_same_thread=False)
+        self._reader.isolation_level = None
+        self._since_sweep = 0
+        self._paused_until = 0.0  # monotonic time: writes are skipped until then
+        self._initial_sweep()  # a restart (or a smaller max_entries) trims the table at once
+        self._db.execute(f"PRAGMA busy_timeout = {_WRITE_WAIT_MS}")  # set-up waited longer
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="satisfice-cache")
+
+    def _initial_sweep(self) -> None:
+        try:
+            self.sweep()
+        except sqlite3.OperationalError as e:  # busy: another worker; a later write sweeps
+            log.warning("cache: no sweep at start (%s); the next writes will sweep", e)
+
+    def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            return self._reader.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"read failed: {e}") from e
+
+    async def _write(self, work: Callable[[], T], *, pausable: bool = True) -> T:
+        """Run `work` on the store's thread; SQLite errors become StoreUnavailable. While writes are
+        paused, a pausable one is skipped at once."""
+
+        def guarded() -> T:
+            if pausable and time.monotonic() < self._paused_until:
+                raise StoreUnavailable("writes paused after a failed write")
+            try:
+                return work()
+            except sqlite3.Error as e:
+                self._paused_until = time.monotonic() + _PAUSE_S
+                raise StoreUnavailable(f"write failed: {e}") from e
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, guarded)
+
+    def _live(self, rows: list[tuple[Any, ...]]) -> CacheEntry | None:
+        if not rows:
+            return None
+        entry = _entry(rows[0])
+        return entry if self.clock() < entry.expires else None
 
     async def get(self, key: str) -> CacheEntry | None:
-        row = self._db.execute(f"{_SELECT} WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        entry = _entry(row)
-        return entry if self.clock() < entry.expires else None
+        return self._live(self._read(f"{_SELECT} WHERE key = ?", (key,)))
 
     async def put(self, entry: CacheEntry) -> list[str]:
         values = [getattr(entry, f) for f in _FIELDS]
         values[_FIELDS.index("proven")] = int(entry.proven)
-        self._db.execute(
-            f"INSERT OR REPLACE INTO cache_entries ({', '.join(_FIELDS)}) "
-            f"VALUES ({', '.join('?' * len(_FIELDS))})",
-            values,
-        )
-        self._writes += 1
-        if self._writes % _SWEEP_EVERY == 0:
+        return await self._write(lambda: self._put(values))
+
+    def _put(self, values: list[Any]) -> list[str]:
+        self._db.execute(_INSERT, values)
+        self._since_sweep += 1
+        if self._since_sweep < self.slack:
+            return []
+        try:
             return self.sweep()
-        return []
+        except sqlite3.OperationalError as e:  # the row is stored; the next write sweeps again
+            log.debug("cache sweep failed: %s", e)
+            return []
 
     def sweep(self) -> list[str]:
-        """Delete expired entries and the oldest beyond max_entries; return their keys."""
+        """Delete expired entries and the oldest beyond max_entries; return their keys. Runs on
+        the store's thread (or before it starts)."""
         now = self.clock()
         gone = [r[0] for r in self._db.execute("SELECT key FROM cache_entries WHERE expires <= ?", (now,))]
         (count,) = self._db.execute("SELECT count(*) FROM cache_entries WHERE expires > ?", (now,)).fetchone()
@@ -94,23 +158,24 @@ class SQLiteStore:
             ]
         if gone:
             self._db.executemany("DELETE FROM cache_entries WHERE key = ?", [(k,) for k in gone])
+        self._since_sweep = 0
         return gone
 
     async def delete(self, key: str) -> None:
-        self._db.execute("DELETE FROM cache_entries WHERE key = ?", (key,))
+        """Not skipped while writes are paused: bad feedback evicts a wrong answer."""
+        sql = "DELETE FROM cache_entries WHERE key = ?"
+        await self._write(lambda: self._db.execute(sql, (key,)), pausable=False)
 
     async def by_request(self, request_id: str) -> CacheEntry | None:
-        row = self._db.execute(f"{_SELECT} WHERE request_id = ?", (request_id,)).fetchone()
-        if row is None:
-            return None
-        entry = _entry(row)
-        return entry if self.clock() < entry.expires else None
+        return self._live(self._read(f"{_SELECT} WHERE request_id = ?", (request_id,)))
 
     async def semantic_entries(self) -> Iterable[CacheEntry]:
-        rows = self._db.execute(
-            f"{_SELECT} WHERE expires > ? AND length(vector) > 0 ORDER BY created", (self.clock(),)
-        )
+        where = "WHERE expires > ? AND length(vector) > 0 ORDER BY created"
+        rows = self._read(f"{_SELECT} {where}", (self.clock(),))
         return [_entry(r) for r in rows]
 
     async def close(self) -> None:
-        self._db.close()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._db.close)  # after the writes already queued
+        self._thread.shutdown(wait=False)
+        self._reader.close()

@@ -149,7 +149,6 @@ async def relay(
         await send(b"".join(pending))
         pending.clear()
         await resp.write_eof()
-        await gateway.stream_done(call, stream)
     except (ConnectionResetError, asyncio.CancelledError) as e:
         await stream.aclose()
         gateway.finish_stream(call, stream, body)
@@ -178,4 +177,6 @@ async def relay(
         except ConnectionResetError:
             pass
     gateway.submit(call, status=status, outcome=outcome, error=error or None, ttft_s=ttft)
+    if outcome == "ok":  # recorded first: whatever the cache does now, the stream ended well
+        await gateway.stream_done(call, stream)
     return resp

@@ -84,7 +84,8 @@ def test_a_repeat_at_temperature_zero_is_answered_from_the_cache(
     assert r2["cache"] == "hit-exact" and r2["cost_usd"] == 0 and r2["strategy"] == "cache"
     assert r2["cache_saved_usd"] == pytest.approx(r1["cost_usd"])
     assert r2["savings_usd"] == pytest.approx(r2["baseline_cost_usd"])
-    assert r1["id"] in r2["reason"]
+    assert r1["id"] in r2["reason"]  # the ledger (operator-only) names the answer's request
+    assert r1["id"] not in second.headers["x-satisfice-reason"]  # a header does not: see /v1/feedback
     assert float(second.headers["x-satisfice-cache-saved-usd"]) == pytest.approx(r1["cost_usd"])
 
 

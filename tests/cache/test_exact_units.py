@@ -74,11 +74,17 @@ def test_delivery_fields_do_not_change_the_key_but_answer_fields_do() -> None:
     assert request_key("t", "quality=0.9", BODY) != base  # the knob header changes the routing
 
 
-def test_scope_ignores_only_the_messages() -> None:
-    other_messages = {**BODY, "messages": [{"role": "user", "content": "Hello there"}]}
-    assert scope_key("t", None, BODY) == scope_key("t", None, other_messages)
+def test_scope_ignores_only_the_text_of_the_last_message() -> None:
+    system, user = BODY["messages"]
+    other_question = {**BODY, "messages": [system, {"role": "user", "content": "Hello there"}]}
+    assert scope_key("t", None, BODY) == scope_key("t", None, other_question)
     assert scope_key("t", None, BODY) != scope_key("t", None, {**BODY, "temperature": 0.2})
     assert scope_key("t", None, BODY) != scope_key("u", None, BODY)
+    # The earlier turns, and the last message but its text, must match exactly.
+    other_system = {**BODY, "messages": [{"role": "system", "content": "Be long."}, user]}
+    named = {**BODY, "messages": [system, {**user, "name": "alice"}]}
+    for body in (other_system, named, {**BODY, "messages": [user]}):
+        assert scope_key("t", None, BODY) != scope_key("t", None, body), body
 
 
 # --- per-request control ----------------------------------------------------------------------
@@ -220,10 +226,12 @@ def test_sqlite_store_persists_and_sweeps(tmp_path: Path) -> None:
     async def fill() -> None:
         store = SQLiteStore(path, 3, clock)
         await store.put(entry("old", clock, ttl=3, rid="r0", vector=b"\x00" * 8))
-        clock.now += 1
+        gone = []
         for i in range(4):
-            await store.put(entry(f"k{i}", clock, ttl=1000, rid=f"r{i + 1}"))
             clock.now += 1
+            gone.append(await store.put(entry(f"k{i}", clock, ttl=1000, rid=f"r{i + 1}")))
+        # A store of 3 sweeps at every write: "old" as it expires, then the oldest beyond 3.
+        assert gone == [[], [], ["old"], ["k0"]]
         await store.close()
 
     asyncio.run(fill())
@@ -231,13 +239,12 @@ def test_sqlite_store_persists_and_sweeps(tmp_path: Path) -> None:
     async def reopen() -> None:
         store = SQLiteStore(path, 3, clock)
         assert (await store.get("k3")) is not None  # survived the restart
-        assert [e.key for e in await store.semantic_entries()] == []  # "old" expired
-        clock.now -= 10
-        assert [e.key for e in await store.semantic_entries()] == ["old"]
-        clock.now += 10
-        gone = store.sweep()
-        assert set(gone) == {"old", "k0"}  # expired, then the oldest beyond max_entries
         assert (await store.get("k0")) is None and (await store.get("k1")) is not None
+        await store.put(entry("v", clock, ttl=5, rid="r9", vector=b"\x00" * 8))
+        assert [e.key for e in await store.semantic_entries()] == ["v"]
+        clock.now += 10
+        assert [e.key for e in await store.semantic_entries()] == []  # expired, not yet swept
+        assert set(store.sweep()) == {"v"}
         await store.close()
 
     asyncio.run(reopen())

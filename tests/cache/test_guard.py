@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from satisfice.cache.guard import conversation_text, guard
+from satisfice.cache import guard_lexicon as lex
+from satisfice.cache.guard import conversation_text, guard, text_turn
 
 NEAR_MISSES = {
     "negation": [
@@ -80,11 +81,106 @@ def test_paraphrases_pass(a: str, b: str) -> None:
     assert guard(b, a).ok
 
 
-def test_reasons_name_the_difference() -> None:
-    assert guard("Summarize in 3 sentences.", "Summarize in 5 sentences.").reason == "numbers differ: 3 vs 5"
-    assert guard("Turn on the fan.", "Turn off the fan.").reason.startswith("negation differs")
-    assert "python" in guard("Sort a list in Python.", "Sort a list in Rust.").reason
+KINDS = {
+    "negation differs",
+    "numbers differ",
+    "dates differ",
+    "units differ",
+    "operators differ",
+    "order differs",
+    "entities differ",
+    "rare terms differ",
+    "word order differs",
+    *(f"{cls} differs" for cls in lex.CLASSES),
+}
+
+
+def test_reasons_name_the_kind_of_difference_and_never_the_stored_words() -> None:
+    """The reason goes into a response header and the ledger: the stored prompt is another caller's
+    ("numbers differ: 99127 vs 48213" gave away an account number)."""
+    verdict = guard("Balance of account 48213?", "Balance of account 99127?")
+    assert (verdict.reason, verdict.detail) == ("numbers differ", "48213 vs 99127")
+    assert guard("Turn on the fan.", "Turn off the fan.").reason == "negation differs"
+    assert guard("Sort a list in Python.", "Sort a list in Rust.").reason == "programming language differs"
+    assert guard("Who treated Alice Smith?", "Who treated Alice Jones?").reason == "entities differ"
+    assert guard("Who discovered penicillin?", "Who discovered insulin?").reason == "rare terms differ"
+    for a, b in [pair for pairs in NEAR_MISSES.values() for pair in pairs] + REORDERINGS + MATHS:
+        reason = guard(a, b).reason
+        assert reason in KINDS, reason
     assert guard("same text", "same text") == guard("x", "x")
+
+
+DIGIT_TOKENS = [
+    ("How do I install python3 on Ubuntu?", "How do I install python2 on Ubuntu?"),
+    ("Is ipv6 enabled by default?", "Is ipv4 enabled by default?"),
+    ("Convert this video to mp4.", "Convert this video to mkv."),
+    ("Is the file utf8 encoded?", "Is the file latin1 encoded?"),
+    ("Which is cheaper, gpt4o or gpt4?", "Which is cheaper, gpt4o or gpt35?"),
+    ("Where is my order zq81k2?", "Where is my order zq77p1?"),
+]
+MATHS = [
+    ("What is 5 + 3?", "What is 5 - 3?"),
+    ("What is 6 * 3?", "What is 6 / 3?"),
+    ("Is x > 5 in this loop?", "Is x < 5 in this loop?"),
+    ("Is 7 >= 7 true?", "Is 7 > 7 true?"),
+    ("What is 10 - 3?", "What is 3 - 10?"),
+    ("What is -5 squared?", "What is 5 squared?"),
+    ("What is 2^3?", "What is 2*3?"),
+    ("What is 6 \u00d7 3?", "What is 6 \u00f7 3?"),
+]
+REORDERINGS = [
+    ("Is the earth older than the sun?", "Is the sun older than the earth?"),
+    ("Is the earth older than the sun?", "Is the sun older than earth?"),
+    ("Cheap flights from Paris to London", "Cheap flights from London to Paris"),
+    ("Does the dog chase the cat?", "Does the cat chase the dog?"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), DIGIT_TOKENS + MATHS + REORDERINGS)
+def test_identifiers_signs_and_reorderings_are_near_misses(a: str, b: str) -> None:
+    for query, cached in ((a, b), (b, a)):
+        assert not guard(query, cached).ok, f"{query!r} served for {cached!r}"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Is the earth older than the sun?", "Is the earth younger than the sun?"),
+        ("Is 5 greater than 3?", "Is 5 less than 3?"),
+        ("Sort the list before the merge.", "Sort the list after the merge."),
+    ],
+)
+def test_opposite_comparisons_are_near_misses(a: str, b: str) -> None:
+    assert guard(a, b).reason == guard(b, a).reason == "negation differs"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("What is 5 + 3?", "What's 5 + 3?"),
+        ("Is the earth older than the sun?", "is the Earth older than the Sun"),
+        ("Explain the well-known e-mail format.", "Please explain the well-known e-mail format."),
+        ("Convert 60 km/h to mph, and/or m/s.", "Please convert 60 km/h to mph, and/or m/s."),
+        ("Install python3 on Ubuntu.", "How do I install python3 on Ubuntu?"),
+        ("Is x > 5 in this loop?", "Is x > 5 in the loop?"),
+    ],
+)
+def test_what_the_new_checks_leave_alone(a: str, b: str) -> None:
+    assert guard(a, b).ok, guard(a, b)
+    assert guard(b, a).ok
+
+
+def test_only_a_text_only_last_message_is_compared_by_meaning() -> None:
+    text = {"role": "user", "content": [{"type": "text", "text": "What is in this picture?"}]}
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    pdf = {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,AAAA"}}
+    assert text_turn([{"role": "user", "content": "Hi"}]) == {"role": "user", "content": "Hi"}
+    assert text_turn([text]) == text
+    assert text_turn([{"role": "system", "content": "Be brief."}, text]) == text
+    for part in (image, audio, pdf):
+        assert text_turn([{"role": "user", "content": [*text["content"], part]}]) is None, part
+    assert text_turn([]) is None
 
 
 def test_conversation_text_includes_roles_parts_and_tool_calls() -> None:

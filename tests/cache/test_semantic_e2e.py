@@ -3,12 +3,14 @@ near-miss is not (and the ledger says why), and scopes (tenant, parameters) are 
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
@@ -100,3 +102,78 @@ def test_a_semantic_hit_streams(semantic: GatewayProcess, upstream: FakeUpstream
         == first.choices[0].message.content
     )
     assert sum(1 for r in upstream.requests() if topic in json.dumps(r["body"])) == 1
+
+
+def ask_with(gw: GatewayProcess, content: Any, seed: int) -> Any:
+    """`ask` with any user content (text parts, images)."""
+    client = openai.OpenAI(base_url=gw.base_url, api_key="sk-a", max_retries=0)
+    return client.chat.completions.with_raw_response.create(
+        model="faq",
+        temperature=0,
+        seed=seed,
+        messages=[{"role": "system", "content": f"Tenant note {seed}"}, {"role": "user", "content": content}],
+    )
+
+
+def png(data: bytes) -> dict[str, Any]:
+    return {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64," + base64.b64encode(data).decode()},
+    }
+
+
+def test_the_same_words_about_another_image_are_a_miss(
+    semantic: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    """Before, only the text parts were compared: the second photo got the first one's answer
+    (cosine 1.000)."""
+    topic = uuid.uuid4().hex[:6]
+    words = {"type": "text", "text": f"What breed is the dog in this photo? ({topic})"}
+    first = ask_with(semantic, [words, png(b"a beagle " + topic.encode())], seed=4)
+    other = ask_with(semantic, [words, png(b"a poodle " + topic.encode())], seed=4)
+    assert (first.headers["x-satisfice-cache"], other.headers["x-satisfice-cache"]) == ("miss", "miss")
+    assert "not text only" in other.headers["x-satisfice-reason"]
+    again = ask_with(semantic, [words, png(b"a poodle " + topic.encode())], seed=4)
+    assert again.headers["x-satisfice-cache"] == "hit-exact"  # the exact cache keys on the image
+    assert sum(1 for r in upstream.requests() if topic in json.dumps(r["body"])) == 2
+
+
+def test_the_same_words_about_another_document_are_a_miss(semantic: GatewayProcess) -> None:
+    """Anthropic document blocks (a PDF) likewise."""
+    topic = uuid.uuid4().hex[:6]
+    claude = anthropic.Anthropic(base_url=semantic.url, api_key="sk-a", max_retries=0)
+
+    def ask_about(pdf: bytes) -> Any:
+        source = {"type": "base64", "media_type": "application/pdf", "data": base64.b64encode(pdf).decode()}
+        content: list[dict[str, Any]] = [
+            {"type": "document", "source": source},
+            {"type": "text", "text": f"Summarise this contract. ({topic})"},
+        ]
+        params: dict[str, Any] = {"model": "faq", "max_tokens": 50, "extra_body": {"temperature": 0}}
+        params["messages"] = [{"role": "user", "content": content}]
+        return claude.messages.with_raw_response.create(**params)
+
+    first, other = (
+        ask_about(b"%PDF-1.4 lease " + topic.encode()),
+        ask_about(b"%PDF-1.4 loan " + topic.encode()),
+    )
+    assert (first.headers["x-satisfice-cache"], other.headers["x-satisfice-cache"]) == ("miss", "miss")
+
+
+def test_reasons_never_quote_another_request(semantic: GatewayProcess) -> None:
+    """A near-miss's reason named the stored prompt's number (another user's account number), and
+    a hit's named the request that produced the answer, which /v1/feedback would take to evict it."""
+    topic = uuid.uuid4().hex[:6]
+    stored = ask(semantic, f"What is the balance of account 99127 at branch {topic}?", seed=5)
+    near = ask(semantic, f"What is the balance of account 48213 at branch {topic}?", seed=5)
+    header = near.headers["x-satisfice-reason"]
+    assert near.headers["x-satisfice-cache"] == "miss" and "numbers differ" in header
+    assert (
+        "99127" not in header
+        and "99127" not in semantic.row(near.headers["x-satisfice-request-id"])["reason"]
+    )
+    hit = ask(semantic, f"What's the balance of account 99127 at branch {topic}?", seed=5)
+    assert hit.headers["x-satisfice-cache"] == "hit-semantic"
+    producer = stored.headers["x-satisfice-request-id"]
+    assert producer not in hit.headers["x-satisfice-reason"]
+    assert producer in semantic.row(hit.headers["x-satisfice-request-id"])["reason"]  # operator-only
