@@ -117,16 +117,20 @@ def _delta_text(delta: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _event_texts(event: bytes) -> list[tuple[int, str]]:
-    """(choice index, output text) of each choice one SSE event carries."""
-    if not any(key in event for key in _TEXT_KEYS):
-        return []
+def _event_choices(event: bytes) -> list[Any]:
+    """The choices of one SSE event's chunk ([] when it is unreadable)."""
     try:
         chunk = orjson.loads(event[6:])  # strip "data: "
     except orjson.JSONDecodeError:
         return []
-    found = (chunk.get("choices") or []) if isinstance(chunk, dict) else []
-    return [(_index(c), _delta_text(c.get("delta") or {})) for c in found]
+    return (chunk.get("choices") or []) if isinstance(chunk, dict) else []
+
+
+def _event_texts(event: bytes) -> list[tuple[int, str]]:
+    """(choice index, output text) of each choice one SSE event carries."""
+    if not any(key in event for key in _TEXT_KEYS):
+        return []
+    return [(_index(c), _delta_text(c.get("delta") or {})) for c in _event_choices(event)]
 
 
 def event_text(event: bytes) -> str:
@@ -142,12 +146,7 @@ def finished_choices(event: bytes) -> list[int]:
     """The indices of the choices one SSE event finishes."""
     if not _FINISH.search(event):
         return []
-    try:
-        chunk = orjson.loads(event[6:])  # strip "data: "
-    except orjson.JSONDecodeError:
-        return []
-    found = (chunk.get("choices") or []) if isinstance(chunk, dict) else []
-    return [_index(c) for c in found if isinstance(c, dict) and c.get("finish_reason")]
+    return [_index(c) for c in _event_choices(event) if isinstance(c, dict) and c.get("finish_reason")]
 
 
 def choice_texts(events: Iterable[bytes], texts: dict[int, str] | None = None) -> dict[int, str]:
