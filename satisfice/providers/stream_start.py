@@ -123,7 +123,7 @@ class HeldStream:
         self.held = held
         self.pending = pending
         self._replaying = True
-        self._held_more = False
+        self._held_more = bool(held)  # before the first is taken, the held events are at hand
         self._it = self._events()
 
     @property
@@ -146,8 +146,11 @@ class HeldStream:
         return self._it
 
     async def _events(self) -> AsyncIterator[bytes]:
+        last = len(self.held) - 1
         for i, event in enumerate(self.held):
-            self._held_more = i < len(self.held) - 1  # held events are at hand; the next live one is not
+            # Held events are at hand; after the last, the next live one is when the read that
+            # gave it brought more (no read is left running).
+            self._held_more = i < last or (self.pending is None and self.inner.more)
             yield event
         self._replaying = False
         if self.pending is not None:

@@ -126,7 +126,11 @@ async def relay(
         failed = stream_failure(first)
         if failed is not None:
             raise failed
-        await send(encoder.start() + encoder.feed(first))
+        head = encoder.start() + encoder.feed(first)
+        if stream.more:  # more events are at hand (the rest of the first read): one write for all
+            pending.append(head)
+        else:
+            await send(head)
         ttft = time.perf_counter() - call.started
         it = aiter(stream)
         while True:
