@@ -133,6 +133,7 @@ class Settings:
     learn_enabled: bool = True
     learn_half_life_s: float = 7 * 86400.0
     learn_gate_interval_s: float = 1800.0  # how often the promotion gate checks new statistics
+    learn_feedback_window_s: float = 7 * 86400.0  # a decision no outcome reached by then is forgotten
     simulated: bool = False  # no provider configured: serve the built-in simulated provider
     cache_store: CacheStoreSettings = field(default_factory=CacheStoreSettings)
     cache_policy: CachePolicy = field(default_factory=CachePolicy)  # the default; routes may override it
@@ -544,7 +545,9 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
     }
     _check_keys(doc, sections, "config")
     learning = _get(doc, "learning", "config", Mapping, {})
-    _check_keys(learning, {"path", "enabled", "half_life_s", "gate_interval_s"}, "learning")
+    _check_keys(
+        learning, {"path", "enabled", "half_life_s", "gate_interval_s", "feedback_window_s"}, "learning"
+    )
     server = _get(doc, "server", "config", Mapping, {})
     server_keys = {"host", "port", "max_body_bytes", "body_timeout_s", "upstream_connections"}
     _check_keys(server, server_keys, "server")
@@ -612,6 +615,9 @@ def parse_settings(doc: Any, env: Mapping[str, str] | None = None, *, source: st
         ),
         learn_gate_interval_s=_positive(
             _get(learning, "gate_interval_s", "learning", float, 1800.0), "learning.gate_interval_s"
+        ),
+        learn_feedback_window_s=_positive(
+            _get(learning, "feedback_window_s", "learning", float, 7 * 86400.0), "learning.feedback_window_s"
         ),
         simulated=not real,
         cache_store=cache_store,

@@ -141,7 +141,9 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
         from satisfice.learn import Learner, SQLiteLearnStore
 
         store = opened("learning.path", settings.learn_path, SQLiteLearnStore)
-        learner = Learner(store, half_life_s=settings.learn_half_life_s)
+        learner = Learner(
+            store, half_life_s=settings.learn_half_life_s, feedback_window_s=settings.learn_feedback_window_s
+        )
     planner = Planner(directory, rel, learner=learner)
     ledger: LedgerSink = (
         opened(

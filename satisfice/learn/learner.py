@@ -56,6 +56,7 @@ class Learner:
         max_checked: int = 20_000,
         window_s: float | None = None,
         retention_s: float | None = None,
+        feedback_window_s: float = 7 * DAY,
         wtp_usd: float | None = None,
     ) -> None:
         """`tolerance`: how much lower (in mean reward) the candidate may estimate and still be
@@ -63,8 +64,9 @@ class Learner:
         promoted statistics.
         `window_s` (default 4 half-lives): how far back the gate looks, at most `max_checked`
         decisions. `retention_s` (default the window, at least 30 days): decisions older than this are
-        pruned. `wtp_usd`: dollars per quality point, to charge cost in the gate's reward for knobs
-        other than wtp (None: reward is the score alone)."""
+        pruned; `feedback_window_s`: so are those that no outcome reached by then. `wtp_usd`:
+        dollars per quality point, to charge cost in the gate's reward for knobs other than wtp
+        (None: reward is the score alone)."""
         if half_life_s <= 0 or prior_strength < 0 or min_evidence < 0:
             raise ValueError("half_life_s must be > 0; prior_strength and min_evidence >= 0")
         self.store = store
@@ -77,6 +79,9 @@ class Learner:
         self.max_checked = max_checked
         self.window_s = window_s if window_s is not None else 4 * half_life_s
         self.retention_s = retention_s if retention_s is not None else max(self.window_s, 30 * DAY)
+        # A decision no outcome reached within this long is forgotten (feedback on it is a 404):
+        # most never get one, and at 100 requests/s a month of them is ~130 GB.
+        self.feedback_window_s = feedback_window_s
         self.wtp_usd = wtp_usd
         self._promoted = store.promoted()
         self._gate = threading.Lock()
@@ -210,7 +215,7 @@ class Learner:
             if passed:  # routing changes only once the check that allowed it is on record
                 self._promoted = merged
             log.info("learn gate %s (%s): %s", "promoted" if passed else "kept", result.method, result.reason)
-            self.store.prune(now - self.retention_s)
+            self.store.prune(now - self.retention_s, now - self.feedback_window_s)
             return result
 
     def promoted(self) -> dict[StatKey, tuple[float, float]]:

@@ -263,9 +263,10 @@ class SQLiteLearnStore:
             by_id.setdefault(r[0], []).append(_outcome(r))
         return [(d, by_id.get(d.request_id, [])) for d in map(_decision, ds)]
 
-    def prune(self, before: float) -> None:
-        with self._recent_lock:
-            for rid in [rid for rid, d in self._recent.items() if d.ts < before]:
+    def prune(self, before: float, unscored_before: float | None = None) -> None:
+        oldest = before if unscored_before is None else max(before, unscored_before)
+        with self._recent_lock:  # a cache of the table: what it drops is read back if it stays
+            for rid in [rid for rid, d in self._recent.items() if d.ts < oldest]:
                 del self._recent[rid]
 
         def op(c: sqlite3.Connection) -> None:
@@ -274,6 +275,13 @@ class SQLiteLearnStore:
                 (before,),
             )
             c.execute("DELETE FROM decisions WHERE ts < ?", (before,))
+            if unscored_before is not None and unscored_before > before:
+                # Most decisions never get an outcome: kept for the feedback window only.
+                c.execute(
+                    "DELETE FROM decisions WHERE ts < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM outcomes o WHERE o.request_id = decisions.request_id)",
+                    (unscored_before,),
+                )
 
         self._queue.put(op)
 

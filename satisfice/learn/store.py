@@ -51,8 +51,9 @@ class LearnStore(Protocol):
         """The latest `limit` decisions made at or after `since` that have outcomes, oldest first."""
         ...
 
-    def prune(self, before: float) -> None:
-        """Forget decisions (and their outcomes) made before `before`; statistics stay."""
+    def prune(self, before: float, unscored_before: float | None = None) -> None:
+        """Forget decisions (and their outcomes) made before `before`, and decisions without any
+        outcome made before `unscored_before` (no feedback came in time); statistics stay."""
         ...
 
     def flush(self) -> None:
@@ -132,11 +133,13 @@ class MemoryLearnStore:
         found.sort(key=lambda e: e[0].ts)
         return found[-limit:] if limit > 0 else []
 
-    def prune(self, before: float) -> None:
+    def prune(self, before: float, unscored_before: float | None = None) -> None:
+        unscored = before if unscored_before is None else max(before, unscored_before)
         with self._lock:
-            for rid in [rid for rid, d in self._decisions.items() if d.ts < before]:
-                del self._decisions[rid]
-                self._outcomes.pop(rid, None)
+            for rid, d in list(self._decisions.items()):
+                if d.ts < before or (d.ts < unscored and not self._outcomes.get(rid)):
+                    del self._decisions[rid]
+                    self._outcomes.pop(rid, None)
 
     def flush(self) -> None:
         pass

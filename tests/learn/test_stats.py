@@ -287,3 +287,25 @@ def test_failing_learning_store_writes_are_reported_once_and_cleared(
     assert len(failed) == 1 and failed[0].exc_info is None
     assert MemoryLearnStore().problem() is None
     store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_decisions_no_outcome_reached_are_forgotten_after_the_feedback_window(
+    kind: str, tmp_path: Path
+) -> None:
+    """Most decisions never get an outcome; kept for the whole retention, they grew the store by
+    ~130 GB a month at 100 requests/s. Those with an outcome stay for the gate's replay."""
+    day = 86400.0
+    clock = Clock(100 * day)
+    store = make_store(kind, tmp_path)
+    lrn = Learner(store, half_life_s=7 * day, feedback_window_s=2 * day, clock=clock)
+    lrn.record_decision(decision("scored", ts=clock.now))
+    lrn.observe("scored", 1.0, "feedback")
+    lrn.record_decision(decision("silent", ts=clock.now))
+    lrn.record_decision(decision("recent", ts=clock.now + 2.5 * day))
+    clock.now += 3 * day
+    lrn.run_gate()  # prunes
+    store.flush()
+    assert store.decision("silent") is None
+    assert store.decision("scored") is not None and store.decision("recent") is not None
+    store.close()
