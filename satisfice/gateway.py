@@ -459,12 +459,23 @@ class Gateway:
         )
         learner.record_decision(call.logged)
 
+    def _record_answer(self, call: Call, outcome: str) -> None:
+        """Note on the logged decision which candidate's answer the client got (a cascade may have
+        escalated past the chosen one), or that it got none: feedback is credited, or refused, by
+        it. Always written, so that another worker seeing none yet knows to wait for it."""
+        learner, plan, logged = self.planner.learner, call.plan, call.logged
+        if learner is None or plan is None or logged is None:
+            return
+        answered = NO_ANSWER
+        if outcome == "ok" and call.target is not None:
+            answered = plan.candidate(call.target.dep.provider, call.target.dep.model)
+        learner.record_answer(call.row.id, answered)
+
     def _learn_outcomes(self, call: Call) -> None:
-        """Verdicts of cascade attempts become outcomes; the answering model is noted for feedback.
-        A verdict on the top rung is left out: it could not move the request anywhere, and the
-        verifiers are tuned to catch cheaper models' failures (GSM8K's `math_score`, fitted on
-        Mixtral's answers, fails many right GPT-4 answers), so counting it would rate the top
-        model down on evidence that does not fit it."""
+        """Verdicts of cascade attempts become outcomes. A verdict on the top rung is left out: it
+        could not move the request anywhere, and the verifiers are tuned to catch cheaper models'
+        failures (GSM8K's `math_score`, fitted on Mixtral's answers, fails many right GPT-4
+        answers), so counting it would rate the top model down on evidence that does not fit it."""
         learner, plan, logged = self.planner.learner, call.plan, call.logged
         if learner is None or plan is None or logged is None:
             return
@@ -475,10 +486,6 @@ class Gateway:
             if a.verdict in ("pass", "fail") and name != top:
                 score = 1.0 if a.verdict == "pass" else 0.0
                 learner.observe(call.row.id, score, "verify", model=name, decision=logged)
-        if call.target is not None:
-            answered = plan.candidate(call.target.dep.provider, call.target.dep.model)
-            if answered != logged.model:  # a cascade escalated
-                learner.record_answer(call.row.id, answered)
 
     @staticmethod
     @contextlib.contextmanager
@@ -625,9 +632,7 @@ class Gateway:
             row.error = error.message if isinstance(error, GatewayError) else error
         self._charge_unanswered(call)
         self._learn_failures(call)
-        learner = self.planner.learner
-        if outcome != "ok" and call.logged is not None and learner is not None:
-            learner.record_answer(row.id, NO_ANSWER)  # feedback on it is refused, not learned
+        self._record_answer(call, outcome)
         if call.target is not None and not row.model:
             row.model, row.provider = call.target.dep.model, call.target.dep.provider
         self._observe_speed(call, outcome)

@@ -103,17 +103,22 @@ class Learner:
         source: str,
         model: str | None = None,
         decision: Decision | None = None,
+        wait_for_answer: bool = False,
     ) -> bool:
         """Fold an outcome in (score in [0, 1]: 1 good, 0 bad). `model` defaults to the model that
-        answered (feedback) or the chosen one. False when the request id is unknown. `decision`:
-        the request's own, when the caller has it (the gateway, while it answers: no store read,
-        which could wait for the file's lock, on the request path)."""
+        answered (feedback) or the chosen one. False when the request id is unknown, or with
+        `wait_for_answer` when the request has not said yet whose answer the client got (another
+        worker is still finishing it). `decision`: the request's own, when the caller has it (the
+        gateway, while it answers: no store read, which could wait for the file's lock, on the
+        request path)."""
         if source not in SOURCES:
             raise ValueError(f"unknown outcome source {source!r}; one of {', '.join(SOURCES)}")
         if isinstance(score, bool) or not math.isfinite(score) or not 0.0 <= score <= 1.0:
             raise ValueError(f"score must be a number in [0, 1], got {score!r}")
         d = decision if decision is not None else self.store.decision(request_id)
         if d is None:
+            return False
+        if source == "feedback" and d.answered is None and wait_for_answer:
             return False
         if source == "feedback" and d.answered == NO_ANSWER:
             # A harness that scores errors as 0 would otherwise teach outages as the model's quality.

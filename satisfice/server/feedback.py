@@ -9,7 +9,6 @@ proves an answer that waits for proof.
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 from typing import Any
 
@@ -89,15 +88,21 @@ class FeedbackEndpoint:
         """Fold the score into the learner; False when no worker has logged the request."""
         if self.learner is None:
             return False
-        observe = functools.partial(self.learner.observe, rid, score, "feedback")
         loop = asyncio.get_running_loop()
+        waits = list(self.waits)
+
+        def observe() -> bool:
+            # While other workers may still be finishing the request, wait for it to say whose
+            # answer the client got (a cascade may have escalated); the last try takes it as it is.
+            return self.learner is not None and self.learner.observe(
+                rid, score, "feedback", wait_for_answer=bool(waits)
+            )
+
         # A decision older than the store's in-memory window is a database read: off the loop.
         found = await loop.run_in_executor(None, observe)
-        for pause in self.waits if not found else ():
-            await asyncio.sleep(pause)
+        while not found and waits:
+            await asyncio.sleep(waits.pop(0))
             found = await loop.run_in_executor(None, observe)
-            if found:
-                break
         return found
 
     async def handle(self, request: web.Request) -> web.Response:

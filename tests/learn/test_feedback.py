@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from satisfice.learn import MemoryLearnStore, cluster_of
+from satisfice.learn import MemoryLearnStore, SQLiteLearnStore, cluster_of
 from satisfice.learn.cluster import centroids
 from satisfice.server.feedback import FeedbackEndpoint
 from tests.learn.helpers import Clock, decision, learner
@@ -116,3 +118,24 @@ def test_cluster_is_the_argmax_of_membership(monkeypatch: pytest.MonkeyPatch) ->
         x[: emb.table.shape[1]] = emb.pool(ids)  # the embedding the clusters are defined on
         want = int(np.argmax(membership(x, cents, 10.0)))
         assert cluster_of([], ids, predictor="synthetic") == want
+
+
+def test_feedback_on_another_worker_waits_for_whose_answer_the_client_got(tmp_path: Path) -> None:
+    """Worker A escalated past cheap and has not yet written that strong answered; worker B gets
+    the feedback meanwhile. It must not credit cheap (and drop cheap's failed verdict): it waits,
+    and once A writes the answer the feedback goes to strong."""
+    path = str(tmp_path / "learn.db")
+    clock = Clock()
+    a, b = learner(SQLiteLearnStore(path), clock), learner(SQLiteLearnStore(path), clock)
+    a.record_decision(decision("req1"))  # a cascade starting on cheap
+    a.store.flush()
+    a.observe("req1", 0.0, "verify")  # cheap's answer failed verification
+    assert not b.observe("req1", 1.0, "feedback", wait_for_answer=True)  # A has not said who answered
+    a.record_answer("req1", "strong")
+    a.store.flush()
+    assert b.observe("req1", 1.0, "feedback", wait_for_answer=True)
+    b.store.flush()
+    outcomes = sqlite3.connect(path).execute("SELECT model, source, score FROM outcomes ORDER BY model")
+    assert outcomes.fetchall() == [("cheap", "verify", 0.0), ("strong", "feedback", 1.0)]
+    a.store.close()
+    b.store.close()
