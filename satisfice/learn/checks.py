@@ -42,10 +42,13 @@ def checks_json(checks: list[GateResult]) -> list[dict[str, Any]]:
 def render_checks(checks: list[GateResult]) -> str:
     if not checks:
         return "no gate checks logged yet (the gate runs at start-up and every learning.gate_interval_s)"
-    lines = [f"{'checked (UTC)':<20} {'result':<9} {'old':>6} {'new':>6} {'n':>6} {'changed':>7}  reason"]
+    # "in use": routing with the statistics promoted before the check; "all new": with every
+    # segment's new statistics, blocked ones included (what was promoted is in the reason)
+    head = f"{'checked (UTC)':<20} {'result':<9} {'in use':>6} {'all new':>7} {'n':>6} {'changed':>7}  reason"
+    lines = [head]
     for c in checks:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(c.ts))
         result = "promoted" if c.promoted else "kept"
-        values = f"{c.old_value:>6.3f} {c.new_value:>6.3f} {c.n:>6} {c.changed:>7}"
+        values = f"{c.old_value:>6.3f} {c.new_value:>7.3f} {c.n:>6} {c.changed:>7}"
         lines.append(f"{when:<20} {result:<9} {values}  {c.reason}")
     return "\n".join(lines)

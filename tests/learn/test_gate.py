@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from satisfice.learn import Learner, MemoryLearnStore, SQLiteLearnStore
+from satisfice.learn.checks import render_checks
 from satisfice.learn.gate import half_of
 from satisfice.learn.records import GateResult
 from satisfice.learn.store import LearnStore
@@ -228,3 +229,14 @@ def test_the_replay_weighs_decisions_by_age_as_the_statistics_do() -> None:
     result = lrn.run_gate()
     assert result.promoted, result.reason
     assert lrn.adjust("r", 0, CANDS, list(preds))[0] < 0.7  # cheap no longer meets the target
+
+
+def test_the_gate_report_says_which_statistics_each_value_uses() -> None:
+    """One segment promoted and one blocked read as "promoted 0.952 -> 0.805" under old/new; the
+    columns now say the second value is every segment's new statistics, blocked ones included."""
+    check = GateResult(
+        True, 0.952, 0.805, 100, "dr", "promoted: r/0 +0.01 on 50; blocked (worse): r/1", 0.0, 40
+    )
+    head, row = render_checks([check]).splitlines()
+    assert head.split()[3:6] == ["in", "use", "all"] and "new" in head
+    assert row.split()[2:6] == ["promoted", "0.952", "0.805", "100"]
