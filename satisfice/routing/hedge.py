@@ -25,7 +25,7 @@ _CLIENT_ERROR = FailureKind.CLIENT_ERROR.value  # the one failure the executor n
 
 class LatencyHistory:
     """Recent successful latencies per (provider, model, streamed or not), in-process: a stream's
-    first event comes long before a whole answer would, so the two are not one history."""
+    first token comes long before a whole answer would, so the two are not one history."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
