@@ -87,6 +87,8 @@ class Planner:
         self._auto: dict[str, AutoRouter] = {}
         # Routes are expanded once: candidate name -> its targets.
         self._expanded: dict[str, list[tuple[str, list[Target]]]] = {}
+        # ... and each deployment -> the candidate name it serves (for the online learner)
+        self._candidate_of: dict[str, dict[tuple[str, str], str]] = {}
         self._baselines: dict[str, ModelInfo | None] = {}
         for name, route in directory.routes.items():
             expanded = []
@@ -96,6 +98,9 @@ class Planner:
                 except ModelNotFound:
                     continue  # not servable with this configuration; `satisfice check` reports it
             self._expanded[name] = expanded
+            self._candidate_of[name] = {
+                (t.dep.provider, t.dep.model): cand for cand, targets in expanded for t in targets
+            }
             self._baselines[name] = self._baseline(route, expanded)
             if route.strategy in ("auto", "cascade", "speculative"):
                 self._auto.setdefault(route.router, AutoRouter(route.router))
@@ -236,11 +241,7 @@ class Planner:
         if skipped:
             reason += f"; skipped {', '.join(sorted(set(skipped)))}"
         targets = [t for _, _, ts in ok for t in ts]
-        candidate_of = (
-            {(t.dep.provider, t.dep.model): cand for _, cand, ts in ok for t in ts}
-            if decision is not None
-            else None
-        )
+        candidate_of = self._candidate_of[route.name] if decision is not None else None
         return Plan(
             route.name,
             route.strategy,
