@@ -86,7 +86,8 @@ class FeedbackEndpoint:
 
     async def _observe(self, rid: str, score: float) -> bool:
         """Fold the score into the learner; False when no worker has logged the request."""
-        if self.learner is None:
+        learner = self.learner
+        if learner is None:
             return False
         loop = asyncio.get_running_loop()
         waits = list(self.waits)
@@ -94,9 +95,7 @@ class FeedbackEndpoint:
         def observe() -> bool:
             # While other workers may still be finishing the request, wait for it to say whose
             # answer the client got (a cascade may have escalated); the last try takes it as it is.
-            return self.learner is not None and self.learner.observe(
-                rid, score, "feedback", wait_for_answer=bool(waits)
-            )
+            return learner.observe(rid, score, "feedback", wait_for_answer=bool(waits))
 
         # A decision older than the store's in-memory window is a database read: off the loop.
         found = await loop.run_in_executor(None, observe)
