@@ -123,9 +123,7 @@ async def relay(
 
     try:
         await resp.prepare(request)
-        failed = stream_failure(first)
-        if failed is not None:
-            raise failed
+        # `first` is never an error event: an upstream's was an attempt failure (open_first).
         head = encoder.start() + encoder.feed(first)
         if stream.more:  # more events are at hand (the rest of the first read): one write for all
             pending.append(head)
