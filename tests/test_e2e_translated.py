@@ -89,6 +89,53 @@ def test_openai_sdk_streams_and_tools_through_translated_providers(
     assert resp2.choices[0].finish_reason == "tool_calls"
 
 
+def test_reasoning_effort_switches_on_claude_thinking(
+    oai: openai.OpenAI, gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    raw = oai.chat.completions.with_raw_response.create(
+        model="claude-sonnet-4",
+        messages=[{"role": "user", "content": "think hard"}],
+        reasoning_effort="high",
+        temperature=0.2,  # Anthropic refuses it with thinking: dropped
+    )
+    resp = raw.parse()
+    sent = upstream.sent("claude-sonnet-4-20250514")
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 16384}
+    assert sent["max_tokens"] == 16384 + 4096 and "temperature" not in sent
+    assert "reasoning_effort" not in sent
+    message = resp.choices[0].message
+    assert message.content == "echo: think hard"
+    assert "think hard" in (message.model_extra or {}).get("reasoning_content", "")  # the fake's thinking
+    assert gateway.row(raw.headers["x-satisfice-request-id"])["provider"] == "anthropic"
+
+
+def test_reasoning_effort_sets_gemini_thinking_budget(
+    oai: openai.OpenAI, gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    raw = oai.chat.completions.with_raw_response.create(
+        model="gemini-2.5-flash",
+        messages=[{"role": "user", "content": "think a little"}],
+        reasoning_effort="low",
+        max_completion_tokens=4000,
+    )
+    assert raw.parse().choices[0].message.content == "echo: think a little"
+    config = upstream.sent("gemini-2.5-flash")["generationConfig"]
+    assert config["thinkingConfig"] == {"thinkingBudget": 1024}
+    assert config["maxOutputTokens"] == 4000  # the client's cap holds: thinking counts in it
+    assert gateway.row(raw.headers["x-satisfice-request-id"])["provider"] == "gemini"
+
+
+def test_an_unknown_reasoning_effort_is_a_400(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.chat.completions.create(
+            model="claude-sonnet-4",
+            messages=[{"role": "user", "content": "x"}],
+            extra_body={"reasoning_effort": "extreme"},
+        )
+    assert (err.value.param, err.value.code) == ("reasoning_effort", "invalid_value")
+    assert "'extreme'" in err.value.message
+
+
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "claude", "gem"])
 def test_anthropic_sdk_on_messages_endpoint(
     ant: anthropic.Anthropic, gateway: GatewayProcess, model: str

@@ -203,6 +203,26 @@ def test_count_tokens(ant: anthropic.Anthropic) -> None:
     assert err.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
 
 
+def test_count_tokens_of_an_unknown_model_is_the_404_of_messages(strict_gateway: GatewayProcess) -> None:
+    """The strict gateway has no passthrough provider: an unknown name is our own 404."""
+    strict = anthropic.Anthropic(base_url=strict_gateway.url, api_key="k", max_retries=0, timeout=20)
+    request: Any = {"model": "no-such-model", "messages": HELLO}
+    with pytest.raises(anthropic.NotFoundError) as counted:
+        strict.messages.count_tokens(**request)
+    with pytest.raises(anthropic.NotFoundError) as created:
+        strict.messages.create(max_tokens=5, **request)
+    body: Any = counted.value.body
+    assert body == created.value.body  # the same type and message as /v1/messages
+    assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+    assert "'no-such-model'" in body["error"]["message"]
+    assert (counted.value.request_id or "").startswith("req_")
+    # The body is checked first, as on /v1/messages; served models and routes are counted.
+    with pytest.raises(anthropic.BadRequestError):
+        strict.messages.count_tokens(model="no-such-model", messages=[])
+    for model in ("claude-3-5-haiku", "anthropic/claude-3-5-haiku", "claude", "claude:0.9"):
+        assert strict.messages.count_tokens(model=model, messages=HELLO).input_tokens > 0, model
+
+
 def test_other_paths_under_messages_answer_in_anthropic_shape(
     ant: anthropic.Anthropic, gw: GatewayProcess
 ) -> None:

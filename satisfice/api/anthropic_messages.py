@@ -29,7 +29,9 @@ Decisions a caller should know:
   client's tool call then fails validation and the model can retry.
 * `count_tokens` answers with an offline count (`satisfice/tokens.py`: tiktoken's o200k or cl100k
   encoding over the translated request). It is exact for no Anthropic model (their tokenizer is not
-  available offline): an estimate, close for text, rough for images and tools.
+  available offline): an estimate, close for text, rough for images and tools. A model name that
+  /v1/messages would answer 404 `not_found_error` (neither a route nor a model a configured
+  provider serves) gets the same 404 (`server/chat.py`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ __all__ = [
     "anthropic_error",
     "anthropic_error_body",
     "count_message_tokens",
+    "count_tokens_request",
     "messages_request_to_openai",
     "openai_response_to_messages",
 ]
@@ -213,10 +216,15 @@ def _hinted(block: JSON, part: JSON) -> JSON:
     return part
 
 
-def count_message_tokens(body: Any) -> int:
-    """`POST /v1/messages/count_tokens`: an offline estimate of the request's input tokens (see the
-    module doc). Raises InvalidRequest as /v1/messages would for the same request."""
-    chat = validate_chat_request(messages_request_to_openai(body, count_only=True))
+def count_tokens_request(body: Any) -> JSON:
+    """The validated OpenAI chat body of a `count_tokens` request. Raises InvalidRequest as
+    /v1/messages would for the same request."""
+    return validate_chat_request(messages_request_to_openai(body, count_only=True))
+
+
+def count_message_tokens(chat: JSON) -> int:
+    """`POST /v1/messages/count_tokens`: an offline estimate of the input tokens of a request made
+    by `count_tokens_request` (see the module doc)."""
     return tokens.count_prompt(chat, chat["model"])
 
 

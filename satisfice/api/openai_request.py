@@ -8,6 +8,8 @@ from typing import Any
 from satisfice.errors import InvalidRequest
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+# OpenAI's ReasoningEffort enum (the spec's CreateChatCompletionRequest.reasoning_effort).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _NUMBER = (int, float)
 
 
@@ -245,6 +247,14 @@ def validate_chat_request(body: Any) -> dict[str, Any]:
     _type(body, "user", str, "a string")
     _type(body, "logit_bias", dict, "an object")
     _type(body, "parallel_tool_calls", bool, "a boolean")
+    effort = _type(body, "reasoning_effort", str, "a string")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise _bad(
+            "reasoning_effort",
+            f"Invalid value for 'reasoning_effort': {effort!r}. Supported values are: "
+            + ", ".join(repr(e) for e in REASONING_EFFORTS)
+            + ".",
+        )
     _tools(body)
     _response_format(body)
     return body

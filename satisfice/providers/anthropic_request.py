@@ -17,10 +17,33 @@ Decisions a caller should know:
 * `n > 1` raises InvalidRequest. The planner never sends this adapter a request with `n > 1`,
   `logprobs`, legacy `functions`, audio or `web_search_options` (`routing/constraints.py`): it
   skips the model, or refuses a request that named it. `seed`, `frequency_penalty`,
-  `presence_penalty`, `logit_bias`, `reasoning_effort` and other OpenAI-only sampling hints are
-  dropped silently. `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged, and so
-  are the Anthropic-only options the /v1/messages translation carries in `MESSAGES_EXTRAS`
-  (`thinking`, `top_k`, a top-level `cache_control`), which win over top-level ones.
+  `presence_penalty`, `logit_bias` and other OpenAI-only sampling hints are dropped silently.
+  `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged, and so are the
+  Anthropic-only options the /v1/messages translation carries in `MESSAGES_EXTRAS` (`thinking`,
+  `top_k`, a top-level `cache_control`), which win over top-level ones.
+* `reasoning_effort` switches on extended thinking, `{"type": "enabled", "budget_tokens": N}`, with
+  N from `THINKING_BUDGETS` (low 1024, Anthropic's minimum; medium 8192; high 16384; xhigh 24576;
+  max 27904). "none" and "minimal" leave thinking off. An explicit `thinking` (top-level or in
+  `MESSAGES_EXTRAS`) wins: it is sent as it is and nothing below applies. Thinking is not switched
+  on (the request goes out as it would without `reasoning_effort`) when:
+  - the upstream model has no budgeted thinking (`thinking_model`: Claude 3.7 Sonnet and the
+    Claude 4 models up to 4.6; older ones refuse `thinking`, and newer ones only take adaptive
+    thinking), so a mixed route may still pick any Claude;
+  - `tool_choice` forces a tool ("required" or a named function), which Anthropic refuses with
+    thinking: the forced call is a contract the client's code relies on, thinking only a hint;
+  - the conversation ends in a tool loop whose assistant turn has no thinking blocks (an OpenAI
+    client cannot send them back), which Anthropic refuses once thinking is on;
+  - the client's max tokens leave no room (below).
+  Budget and max_tokens: Anthropic counts thinking in `max_tokens` and needs the budget below it.
+  A client's `max_completion_tokens` / `max_tokens` stays the cap, as in OpenAI's API (reasoning
+  tokens count in it), and the cost and context checks that used it stay true: the budget shrinks
+  to at most half of it, so the answer keeps the other half, and below 2048 (a half under the
+  1024 minimum) thinking stays off. Without a client value, max_tokens becomes the budget plus the
+  default 4096, so the answer gets its usual room (the largest, 27904 + 4096, stays under the
+  32000 output limit of Opus 4 and 4.1).
+  With thinking on, `temperature` and `top_k` are dropped and `top_p` is kept only from 0.95 up:
+  Anthropic refuses other values with thinking, and clients often send a temperature by default,
+  which should not cost them the thinking they asked for.
 * An assistant message's thinking blocks (the private carrier of `thinking.py`) are sent first in
   its turn, unchanged, as Anthropic requires in a tool loop. `reasoning_content` (text without a
   signature) is not sent: Anthropic would refuse an unsigned thinking block.
@@ -28,6 +51,7 @@ Decisions a caller should know:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -45,6 +69,16 @@ DEFAULT_MAX_TOKENS = 4096
 # "cache_hints", the cache_control hints on parts) since OpenAI rejects what it does not know.
 MESSAGES_EXTRAS = "satisfice_messages_extras"
 _EXTRAS_SENT = ("thinking", "top_k", "cache_control")
+
+# reasoning_effort -> thinking budget_tokens (see the module doc); "none" and "minimal" are absent.
+THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 16384, "xhigh": 24576, "max": 27904}
+MIN_THINKING_BUDGET = 1024  # Anthropic refuses smaller budgets
+# With thinking, Anthropic takes top_p only in [0.95, 1].
+_THINKING_MIN_TOP_P = 0.95
+# Claude 3.7 Sonnet and Claude 4 (opus/sonnet/haiku 4, 4.x): the minor version or a date follows.
+_THINKING_MODEL = re.compile(r"claude-(?:3-7-sonnet|(?:opus|sonnet|haiku)-4(?:[-.](\d+))?)")
+# The last minor version that takes budgeted thinking: 4.6 deprecates it, Opus 4.7 refuses it.
+_LAST_BUDGETED_MINOR = 6
 
 _JSON_OBJECT_INSTRUCTION = (
     "Respond with a single valid JSON object and nothing else: no prose, no markdown code fences."
@@ -109,6 +143,8 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
         for key in _EXTRAS_SENT:
             if extras.get(key) is not None:
                 out[key] = extras[key]
+    if "thinking" not in out:  # an explicit thinking wins over reasoning_effort
+        _effort_thinking(body, out, model)
     if stream:
         out["stream"] = True
     return out
@@ -123,6 +159,52 @@ def _max_tokens(body: JSON) -> int:
             raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
         return value
     return DEFAULT_MAX_TOKENS
+
+
+def thinking_model(model: str) -> bool:
+    """Whether an Anthropic model id takes budgeted extended thinking (see the module doc)."""
+    found = _THINKING_MODEL.search(model.lower())
+    if found is None:
+        return False
+    minor = found.group(1)
+    # No minor version ("claude-opus-4"), or a date in its place ("claude-opus-4-20250514").
+    return minor is None or len(minor) >= 8 or int(minor) <= _LAST_BUDGETED_MINOR
+
+
+def _effort_thinking(body: JSON, out: JSON, model: str) -> None:
+    """Switch on extended thinking for `reasoning_effort`, when Anthropic would take it."""
+    effort = body.get("reasoning_effort")
+    budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
+    if budget is None or not thinking_model(model):
+        return
+    choice = out.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        return
+    if _open_tool_loop_without_thinking(out["messages"]):
+        return
+    if any(body.get(key) is not None for key in ("max_completion_tokens", "max_tokens")):
+        budget = min(budget, out["max_tokens"] // 2)  # the client's cap holds; the answer keeps half
+        if budget < MIN_THINKING_BUDGET:
+            return
+    else:
+        out["max_tokens"] = DEFAULT_MAX_TOKENS + budget
+    out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    out.pop("temperature", None)
+    out.pop("top_k", None)
+    top_p = out.get("top_p")
+    if top_p is not None and not (isinstance(top_p, int | float) and top_p >= _THINKING_MIN_TOP_P):
+        del out["top_p"]
+
+
+def _open_tool_loop_without_thinking(turns: list[JSON]) -> bool:
+    """The last turn returns tool results to an assistant turn that does not start with thinking:
+    Anthropic refuses that once thinking is on (the turn's reasoning cannot be continued)."""
+    if len(turns) < 2 or turns[-1]["role"] != "user":
+        return False
+    if not any(block.get("type") == "tool_result" for block in turns[-1]["content"]):
+        return False
+    first = turns[-2]["content"][0].get("type")
+    return first not in ("thinking", "redacted_thinking")
 
 
 def _copy_sampling(body: JSON, out: JSON) -> None:

@@ -47,7 +47,8 @@ class GeminiDialect:
         if dep.api_key:
             headers["x-goog-api-key"] = dep.api_key
         headers.update(dict(dep.headers))
-        return UpstreamRequest("POST", url, headers, orjson.dumps(build_body(body)), dep)
+        payload = orjson.dumps(build_body(body, model=dep.upstream_model))
+        return UpstreamRequest("POST", url, headers, payload, dep)
 
     def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:
         return parse_response(dep, raw)

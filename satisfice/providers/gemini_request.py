@@ -1,8 +1,24 @@
-"""OpenAI chat-completions request body → Gemini `GenerateContentRequest` body (pure translation)."""
+"""OpenAI chat-completions request body → Gemini `GenerateContentRequest` body (pure translation).
+
+`reasoning_effort` sets `generationConfig.thinkingConfig` when the upstream model thinks (a model
+without thinking refuses a thinkingConfig, so for it the field is dropped):
+
+* Gemini 2.5 Pro, Flash and Flash-Lite take `thinkingBudget`: low 1024, medium 8192, high 16384,
+  xhigh and max the model's largest (32768 Pro, 24576 Flash and Flash-Lite). "none" and
+  "minimal" turn thinking off (0) where the model allows it, and give Pro its smallest budget
+  (128), as Pro cannot stop thinking.
+* Thinking counts in `maxOutputTokens`: a client's `max_completion_tokens` / `max_tokens` stays
+  the cap (as in OpenAI's API) and the budget shrinks to at most half of it, so the answer keeps
+  the other half; below the model's smallest budget thinking is off (Pro: its smallest budget).
+* Gemini 3 models take `thinkingLevel`, and only "low" and "high" are accepted by every one of
+  them: "none", "minimal" and "low" send "low" (Gemini 3 Pro cannot stop thinking), the others
+  "high", Gemini 3's default.
+"""
 
 from __future__ import annotations
 
 import mimetypes
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,9 +49,22 @@ _MIME_BY_EXT = {
 
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
+# reasoning_effort -> thinkingBudget on Gemini 2.5 (see the module doc; xhigh/max: the model's largest).
+THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 16384}
+_NO_THINKING = ("none", "minimal")
+_LARGEST = ("xhigh", "max")
+# Gemini 2.5 kind -> (smallest budget but 0, largest budget, whether 0 turns thinking off).
+_BUDGET_RANGES = {"pro": (128, 32768, False), "flash": (1, 24576, True), "flash-lite": (512, 24576, True)}
+_GEMINI_25 = re.compile(r"gemini-2\.5-(flash-lite|flash|pro)")
+_GEMINI_3 = re.compile(r"gemini-3(?:\.\d+)?-(?:pro|flash)")
+# Variants that are not thinking chat models (image output, speech, live audio).
+_NOT_THINKING = ("image", "tts", "audio", "live")
+_EFFORTS = frozenset({*THINKING_BUDGETS, *_NO_THINKING, *_LARGEST})
 
-def build_body(body: JSON) -> JSON:
-    """The Gemini request body for an OpenAI chat-completions `body` (which is not mutated)."""
+
+def build_body(body: JSON, *, model: str) -> JSON:
+    """The Gemini request body for an OpenAI chat-completions `body` (which is not mutated);
+    `model` is the upstream model id, which decides how `reasoning_effort` is sent."""
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise InvalidRequest("'messages' must be an array", param="messages")
@@ -50,6 +79,9 @@ def build_body(body: JSON) -> JSON:
         if tool_config:
             out["toolConfig"] = tool_config
     config = _generation_config(body)
+    thinking = _thinking_config(body.get("reasoning_effort"), model, config.get("maxOutputTokens"))
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     if config:
         out["generationConfig"] = config
     return out
@@ -326,3 +358,26 @@ def _generation_config(body: JSON) -> JSON:
     elif kind not in (None, "text"):
         raise InvalidRequest(f"response_format type {kind!r} is not supported", param="response_format")
     return config
+
+
+def _thinking_config(effort: Any, model: str, max_output: Any) -> JSON | None:
+    """The thinkingConfig for a reasoning_effort on this upstream model (see the module doc)."""
+    if not isinstance(effort, str) or effort not in _EFFORTS:
+        return None
+    name = model.lower()
+    if any(word in name for word in _NOT_THINKING):
+        return None
+    if _GEMINI_3.search(name):
+        return {"thinkingLevel": "low" if effort in (*_NO_THINKING, "low") else "high"}
+    found = _GEMINI_25.search(name)
+    if found is None:
+        return None  # 2.0 and older refuse a thinkingConfig; newer families are not known here
+    smallest, largest, can_stop = _BUDGET_RANGES[found.group(1)]
+    if effort in _NO_THINKING:
+        return {"thinkingBudget": 0 if can_stop else smallest}
+    budget = largest if effort in _LARGEST else min(THINKING_BUDGETS[effort], largest)
+    if isinstance(max_output, int) and not isinstance(max_output, bool):
+        budget = min(budget, max_output // 2)  # the client's cap holds; the answer keeps half
+        if budget < smallest:
+            budget = 0 if can_stop else smallest
+    return {"thinkingBudget": budget}

@@ -15,6 +15,7 @@ from satisfice.api.anthropic_messages import (
     AnthropicEncoder,
     anthropic_error,
     count_message_tokens,
+    count_tokens_request,
     messages_request_to_openai,
     openai_response_to_messages,
 )
@@ -157,19 +158,29 @@ class ChatEndpoints:
 
     async def count_tokens(self, request: web.Request) -> web.Response:
         """POST /v1/messages/count_tokens: an offline estimate (see api/anthropic_messages.py); no
-        upstream call, no ledger row."""
+        upstream call, no ledger row. An unknown model is a 404, as on /v1/messages."""
         request_id = new_request_id()
         headers = {"request-id": request_id, "x-satisfice-request-id": request_id}
         try:
-            body = await read_json(request, self.max_body)
+            chat = count_tokens_request(await read_json(request, self.max_body))
+            self._check_model(chat["model"])
             # Off the event loop: the tokenizer loads on first use, and long prompts take a while.
-            count = await asyncio.get_running_loop().run_in_executor(None, count_message_tokens, body)
+            count = await asyncio.get_running_loop().run_in_executor(None, count_message_tokens, chat)
         except GatewayError as err:
             status, error = anthropic_error(err)
             return json_response(orjson.dumps(error), status, {**headers, **err.headers})
         # Not Anthropic's tokenizer (unavailable offline): say the count is an estimate.
         headers["x-satisfice-token-count"] = "offline-estimate"
         return json_response(orjson.dumps({"input_tokens": count}), 200, headers)
+
+    def _check_model(self, model: str) -> None:
+        """Raise ModelNotFound where /v1/messages would: the planner's own lookups (a route, with or
+        without a knob suffix, else the directory's deployments), without planning, which would
+        also judge the prompt (a count is asked for precisely to find out whether it fits)."""
+        planner = self.gateway.planner
+        route, _ = planner.route_for(model)
+        if route is None:
+            planner.directory.targets(model)
 
     async def messages_fallback(self, request: web.Request) -> web.Response:
         """Any other method or path under /v1/messages: Anthropic's error shape, not OpenAI's."""

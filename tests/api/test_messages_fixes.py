@@ -14,6 +14,7 @@ import pytest
 from satisfice.api.anthropic_messages import (
     anthropic_error,
     count_message_tokens,
+    count_tokens_request,
     messages_request_to_openai,
     openai_response_to_messages,
 )
@@ -283,11 +284,13 @@ def test_invalid_options(extra: dict[str, Any], param: str) -> None:
 
 
 def test_count_tokens_needs_no_max_tokens_and_validates_like_messages() -> None:
-    small = count_message_tokens({"model": "claude", "messages": HI})
-    bigger = count_message_tokens({"model": "claude", "messages": HI, "system": "x " * 100, "tools": [TOOL]})
+    small = count_message_tokens(count_tokens_request({"model": "claude", "messages": HI}))
+    bigger = count_message_tokens(
+        count_tokens_request({"model": "claude", "messages": HI, "system": "x " * 100, "tools": [TOOL]})
+    )
     assert 0 < small < bigger
     with pytest.raises(InvalidRequest) as err:
-        count_message_tokens({"model": "claude", "messages": [{"role": "system", "content": "x"}]})
+        count_tokens_request({"model": "claude", "messages": [{"role": "system", "content": "x"}]})
     assert err.value.param == "messages[0].role"
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from satisfice.api.openai_request import REASONING_EFFORTS
 from satisfice.errors import InvalidRequest, UpstreamFailed
 from satisfice.providers.anthropic import ANTHROPIC
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, THINKING_BUDGETS
 from satisfice.providers.base import Deployment, Dialect, StreamTranslator
+from satisfice.providers.thinking import THINKING_BLOCKS
 from satisfice.usage import usage_from_openai
 from tests.spec import validate
 
@@ -305,6 +309,153 @@ def test_only_system_messages_is_rejected() -> None:
     with pytest.raises(InvalidRequest) as err:
         build(chat({"role": "system", "content": "x"}))
     assert err.value.param == "messages"
+
+
+# -- reasoning_effort -> extended thinking ----------------------------------------------------------
+
+THINKING_DEP = dataclasses.replace(DEP, upstream_model="claude-sonnet-4-20250514")
+HI = {"role": "user", "content": "hi"}
+HI_BLOCKS = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+WEATHER = {"type": "function", "function": {"name": "weather"}}
+
+
+def build_thinking(body: dict[str, Any], upstream_model: str = THINKING_DEP.upstream_model) -> dict[str, Any]:
+    dep = dataclasses.replace(THINKING_DEP, upstream_model=upstream_model)
+    frozen = copy.deepcopy(body)
+    payload = orjson.loads(ANTHROPIC.build_chat(dep, body, stream=False).body)
+    assert body == frozen, "build_chat must not mutate the request body"
+    assert isinstance(payload, dict)
+    return payload
+
+
+def test_every_reasoning_effort_has_a_budget_or_means_no_thinking() -> None:
+    assert set(THINKING_BUDGETS) | {"none", "minimal"} == set(REASONING_EFFORTS)
+    assert min(THINKING_BUDGETS.values()) == 1024  # Anthropic's smallest budget
+    # Without a client max_tokens, budget plus the default answer room fits Opus 4's 32000 output.
+    assert max(THINKING_BUDGETS.values()) + 4096 <= 32000
+
+
+@pytest.mark.parametrize(
+    ("effort", "budget"),
+    [("low", 1024), ("medium", 8192), ("high", 16384), ("xhigh", 24576), ("max", 27904)],
+)
+def test_reasoning_effort_switches_thinking_on(effort: str, budget: int) -> None:
+    out = build_thinking(chat(HI, reasoning_effort=effort))
+    assert out == {
+        "model": "claude-sonnet-4-20250514",
+        "messages": HI_BLOCKS,
+        "max_tokens": 4096 + budget,  # no client cap: the answer keeps the default room
+        "thinking": {"type": "enabled", "budget_tokens": budget},
+    }
+
+
+@pytest.mark.parametrize("effort", ["none", "minimal"])
+def test_reasoning_effort_none_and_minimal_leave_thinking_off(effort: str) -> None:
+    out = build_thinking(chat(HI, reasoning_effort=effort, temperature=0.3))
+    assert out == {
+        "model": "claude-sonnet-4-20250514",
+        "messages": HI_BLOCKS,
+        "max_tokens": 4096,
+        "temperature": 0.3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("limits", "max_tokens", "budget"),
+    [
+        ({"max_completion_tokens": 10000}, 10000, 5000),  # high (16384) shrinks to half the cap
+        ({"max_tokens": 40000}, 40000, 16384),  # room enough: the level's budget
+        ({"max_completion_tokens": 2048, "max_tokens": 50000}, 2048, 1024),  # the smallest budget
+        ({"max_tokens": 2047}, 2047, None),  # half of it is under 1024: no thinking
+    ],
+)
+def test_reasoning_effort_keeps_the_clients_max_tokens(
+    limits: dict[str, int], max_tokens: int, budget: int | None
+) -> None:
+    out = build_thinking(chat(HI, reasoning_effort="high", **limits))
+    assert out["max_tokens"] == max_tokens
+    if budget is None:
+        assert "thinking" not in out
+    else:
+        assert out["thinking"] == {"type": "enabled", "budget_tokens": budget}
+        assert out["thinking"]["budget_tokens"] < out["max_tokens"]
+
+
+def test_reasoning_effort_drops_sampling_that_thinking_refuses() -> None:
+    out = build_thinking(chat(HI, reasoning_effort="medium", temperature=0.2, top_p=0.5, top_k=40, stop="X"))
+    assert out == {
+        "model": "claude-sonnet-4-20250514",
+        "messages": HI_BLOCKS,
+        "max_tokens": 4096 + 8192,
+        "stop_sequences": ["X"],
+        "thinking": {"type": "enabled", "budget_tokens": 8192},
+    }
+    kept = build_thinking(chat(HI, reasoning_effort="medium", top_p=0.97))
+    assert kept["top_p"] == 0.97 and kept["thinking"]["budget_tokens"] == 8192
+
+
+def test_an_explicit_thinking_wins_over_reasoning_effort() -> None:
+    disabled = {"type": "disabled"}
+    out = build_thinking(chat(HI, reasoning_effort="high", thinking=disabled, temperature=0.2))
+    assert out["thinking"] == disabled and out["temperature"] == 0.2 and out["max_tokens"] == 4096
+    extras = {"thinking": {"type": "enabled", "budget_tokens": 2000}, "top_k": 5}
+    out = build_thinking(chat(HI, reasoning_effort="high", max_tokens=3000, **{MESSAGES_EXTRAS: extras}))
+    assert out["thinking"] == extras["thinking"] and out["top_k"] == 5 and out["max_tokens"] == 3000
+
+
+@pytest.mark.parametrize(
+    ("choice", "thinks"),
+    [
+        ("required", False),
+        ({"type": "function", "function": {"name": "weather"}}, False),
+        ("auto", True),
+        ("none", True),
+    ],
+)
+def test_a_forced_tool_keeps_thinking_off(choice: Any, thinks: bool) -> None:
+    out = build_thinking(chat(HI, reasoning_effort="low", tools=[WEATHER], tool_choice=choice))
+    assert ("thinking" in out) is thinks
+    assert out["max_tokens"] == (4096 + 1024 if thinks else 4096)
+
+
+def test_a_tool_loop_without_its_thinking_keeps_thinking_off() -> None:
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    asked = {"role": "assistant", "content": None, "tool_calls": [call]}
+    result = {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}
+    loop = chat(HI, asked, result, reasoning_effort="high", tools=[WEATHER])
+    assert "thinking" not in build_thinking(loop)  # Anthropic would refuse the unsigned turn
+    block = {"type": "thinking", "thinking": "check the weather", "signature": "sig"}
+    signed = chat(HI, {**asked, THINKING_BLOCKS: [block]}, result, reasoning_effort="high", tools=[WEATHER])
+    out = build_thinking(signed)
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": 16384}
+    assert out["messages"][1]["content"][0] == block
+    done = chat(HI, asked, result, {"role": "assistant", "content": "Sunny."}, HI, reasoning_effort="high")
+    assert build_thinking(done)["thinking"] == {"type": "enabled", "budget_tokens": 16384}
+
+
+@pytest.mark.parametrize(
+    ("upstream_model", "thinks"),
+    [
+        ("claude-3-7-sonnet-20250219", True),
+        ("claude-opus-4-20250514", True),
+        ("claude-opus-4-1-20250805", True),
+        ("claude-haiku-4-5-20251001", True),
+        ("claude-sonnet-4-6", True),
+        ("claude-3-5-sonnet-20241022", False),  # no extended thinking before 3.7
+        ("claude-3-5-haiku-20241022", False),
+        ("claude-3-haiku-20240307", False),
+        ("claude-2.1", False),
+        ("claude-opus-4-7", False),  # adaptive thinking only
+        ("my-local-model", False),
+    ],
+)
+def test_reasoning_effort_only_reaches_models_with_budgeted_thinking(
+    upstream_model: str, thinks: bool
+) -> None:
+    out = build_thinking(chat(HI, reasoning_effort="high", temperature=0.5), upstream_model)
+    assert ("thinking" in out) is thinks
+    assert ("temperature" in out) is not thinks
+    assert out["max_tokens"] == (4096 + 16384 if thinks else 4096)
 
 
 # -- parse_chat ------------------------------------------------------------------------------------

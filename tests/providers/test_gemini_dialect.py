@@ -15,7 +15,7 @@ import pytest
 from satisfice.errors import InvalidRequest
 from satisfice.providers.base import Deployment, Dialect
 from satisfice.providers.gemini import GEMINI
-from satisfice.providers.gemini_request import SKIP_SIGNATURE
+from satisfice.providers.gemini_request import SKIP_SIGNATURE, build_body
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -323,6 +323,89 @@ def test_generation_config() -> None:
     }
     config = build(chat(USER, max_tokens=64, stop=["a", "b"]))["generationConfig"]
     assert config == {"maxOutputTokens": 64, "stopSequences": ["a", "b"]}
+
+
+def thinking_config(model: str, **extra: Any) -> Any:
+    body = chat(USER, **extra)
+    frozen = copy.deepcopy(body)
+    config = build_body(body, model=model).get("generationConfig", {})
+    assert body == frozen, "build_body must not mutate the request body"
+    return config.get("thinkingConfig")
+
+
+@pytest.mark.parametrize(
+    ("effort", "flash", "pro", "lite"),
+    [
+        ("none", 0, 128, 0),  # Pro cannot stop thinking: its smallest budget
+        ("minimal", 0, 128, 0),
+        ("low", 1024, 1024, 1024),
+        ("medium", 8192, 8192, 8192),
+        ("high", 16384, 16384, 16384),
+        ("xhigh", 24576, 32768, 24576),  # the model's largest
+        ("max", 24576, 32768, 24576),
+    ],
+)
+def test_reasoning_effort_sets_the_thinking_budget_of_gemini_2_5(
+    effort: str, flash: int, pro: int, lite: int
+) -> None:
+    for model, budget in (
+        ("gemini-2.5-flash", flash),
+        ("gemini-2.5-pro", pro),
+        ("gemini-2.5-flash-lite", lite),
+        ("gemini-2.5-flash-preview-04-17", flash),
+    ):
+        assert thinking_config(model, reasoning_effort=effort) == {"thinkingBudget": budget}, model
+    body = build_body(chat(USER, reasoning_effort=effort, temperature=0.3), model="gemini-2.5-flash")
+    assert body["generationConfig"] == {"temperature": 0.3, "thinkingConfig": {"thinkingBudget": flash}}
+
+
+def test_thinking_budget_leaves_half_of_the_clients_max_tokens_to_the_answer() -> None:
+    config = build_body(chat(USER, reasoning_effort="high", max_tokens=10000), model="gemini-2.5-flash")
+    assert config["generationConfig"] == {
+        "maxOutputTokens": 10000,
+        "thinkingConfig": {"thinkingBudget": 5000},
+    }
+    assert thinking_config("gemini-2.5-pro", reasoning_effort="low", max_completion_tokens=100000) == {
+        "thinkingBudget": 1024
+    }
+    # Below the model's smallest budget: thinking off, or Pro's smallest (it cannot stop).
+    assert thinking_config("gemini-2.5-flash-lite", reasoning_effort="high", max_tokens=1000) == {
+        "thinkingBudget": 0
+    }
+    assert thinking_config("gemini-2.5-pro", reasoning_effort="high", max_tokens=200) == {
+        "thinkingBudget": 128
+    }
+
+
+@pytest.mark.parametrize(
+    ("effort", "level"),
+    [
+        ("none", "low"),
+        ("minimal", "low"),
+        ("low", "low"),
+        ("medium", "high"),
+        ("high", "high"),
+        ("max", "high"),
+    ],
+)
+def test_reasoning_effort_sets_the_thinking_level_of_gemini_3(effort: str, level: str) -> None:
+    for model in ("gemini-3-pro-preview", "gemini-3-flash-preview", "gemini-3.1-pro"):
+        assert thinking_config(model, reasoning_effort=effort) == {"thinkingLevel": level}, model
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gemini-2.0-flash",
+        "gemini-1.5-pro",
+        "gemini-2.5-flash-image-preview",
+        "gemini-2.5-flash-preview-tts",
+    ],
+)
+def test_reasoning_effort_never_reaches_a_model_without_thinking(model: str) -> None:
+    """2.0 and older answer 400 to a thinkingConfig."""
+    assert thinking_config(model, reasoning_effort="high") is None
+    assert thinking_config("gemini-2.5-flash") is None  # no reasoning_effort: Gemini's own default
 
 
 def test_response_formats() -> None:
