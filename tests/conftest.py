@@ -95,6 +95,7 @@ def standard_config(up: FakeUpstream) -> dict[str, Any]:
             },
             "cheap": {"strategy": "cheapest", "candidates": ["gpt-4o", "gpt-4o-mini", "claude-3-5-haiku"]},
             "claude": {"strategy": "first", "candidates": ["claude-3-5-haiku"]},
+            "claude-first": {"strategy": "first", "candidates": ["claude-3-5-haiku", "gpt-4o-mini"]},
             "gem": {"strategy": "first", "candidates": ["gemini-2.0-flash"]},
             "stream-fallback": {"strategy": "first", "candidates": ["openai/cut-0", "gpt-4o-mini"]},
         },

@@ -53,6 +53,7 @@ from satisfice.api.anthropic_messages_stream import (
 from satisfice.api.openai_request import validate_chat_request
 from satisfice.errors import GatewayError, InvalidRequest
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
+from satisfice.providers.failures import NOT_SENT
 from satisfice.providers.thinking import THINKING_BLOCKS, carried, complete_block
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def anthropic_error(err: GatewayError, attempts: Sequence[Attempt] = ()) -> tupl
     answered 529 `overloaded_error`, as Anthropic itself does, so clients back off (the SDK raises
     OverloadedError) instead of seeing a generic 502. So is a request that found the gateway's own
     upstream connection pool full (`gateway_saturated`)."""
-    made = [a for a in attempts if a.outcome not in ("circuit_open", "cancelled", "ok")]
+    made = [a for a in attempts if a.outcome not in NOT_SENT and a.outcome not in ("cancelled", "ok")]
     if err.code in _UPSTREAM_FAILURES and made and all(a.status in _OVERLOADED for a in made):
         return 529, anthropic_error_body(529, err.message)
     if err.code == "gateway_saturated":  # the gateway's own pool stayed full: back off, as on 529

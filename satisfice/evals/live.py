@@ -36,6 +36,7 @@ from satisfice.evals.protocols import artifact_protocol, cv_folds, unseen_traini
 from satisfice.evals.replay import EvalError, Replay, build_replay
 from satisfice.evals.select import choose_models, require_records
 from satisfice.evals.sweep import REPORTED_TARGETS, wtp_grid
+from satisfice.providers.failures import NOT_SENT
 
 if TYPE_CHECKING:
     from aiohttp import ClientSession
@@ -320,7 +321,7 @@ def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]])
             raise EvalError(f"the gateway answered with {model!r}, which the data does not score")
         attempts = orjson.loads(row.get("attempts") or "[]")
         answered = [a["model"] for a in attempts if a.get("outcome") == "ok" and a["model"] in index]
-        called = sorted({a["model"] for a in attempts if a.get("outcome") != "circuit_open"})
+        called = sorted({a["model"] for a in attempts if a.get("outcome") not in NOT_SENT})
         outcome = record.outcomes.get(model)
         out.append(
             {

@@ -21,6 +21,11 @@ class FailureKind(StrEnum):
     # own pool (server.upstream_connections). The gateway's state, not the deployment's: no retry,
     # no failover (the pool is every candidate's), a 503 to the client.
     LOCAL_SATURATED = "local_saturated"
+    # This candidate's API cannot carry the request as written (the translation to its dialect
+    # refused it, e.g. a tool call's arguments that are not JSON for Anthropic): another candidate
+    # may take it as it is. Nothing was sent, so no retry and nothing against its health; a 400
+    # with the translation's words when no candidate could take it.
+    UNTRANSLATABLE = "untranslatable"
 
 
 # Failures after which the next candidate is tried.
@@ -34,7 +39,12 @@ FAILOVER = frozenset(
         FailureKind.BAD_RESPONSE,
         FailureKind.REFUSED,
         FailureKind.CIRCUIT_OPEN,
+        FailureKind.UNTRANSLATABLE,
     }
+)
+# Attempts that never reached the upstream (nothing was sent, nothing billed), as ledger outcomes.
+NOT_SENT = frozenset(
+    k.value for k in (FailureKind.CIRCUIT_OPEN, FailureKind.LOCAL_SATURATED, FailureKind.UNTRANSLATABLE)
 )
 # Failures worth retrying on the same deployment (the others move on at once).
 RETRYABLE = frozenset(

@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from satisfice.errors import GatewayError
+from satisfice.errors import GatewayError, InvalidRequest
 from satisfice.providers.base import Deployment, Dialect, StreamTranslator, UpstreamRequest
 from satisfice.providers.failures import AttemptFailed, FailureKind, classify_status, parse_retry_after
 from satisfice.providers.pool import Permit, UpstreamPool
@@ -156,7 +156,7 @@ class HTTPRunner:
 
     async def complete(self, dialect: Dialect, dep: Deployment, body: dict[str, Any]) -> Completion:
         """One non-streaming call. The caller bounds it with a timeout (cancellation closes the socket)."""
-        raw = await self._read(dialect, dep, dialect.build_chat(dep, body, stream=False))
+        raw = await self._read(dialect, dep, _build(dialect, dep, body, stream=False))
         try:
             parsed = dialect.parse_chat(dep, raw)
         except (ValueError, TypeError, KeyError) as e:
@@ -170,7 +170,7 @@ class HTTPRunner:
     async def stream(
         self, dialect: Dialect, dep: Deployment, body: dict[str, Any], idle_timeout_s: float
     ) -> HTTPEventStream:
-        req = dialect.build_chat(dep, body, stream=True)
+        req = _build(dialect, dep, body, stream=True)
         resp, permit = await self._send(req, idle_timeout_s)
         try:
             if resp.status >= 300:
@@ -305,3 +305,14 @@ class HTTPEventStream:
 
     async def aclose(self) -> None:
         self._release()
+
+
+def _build(dialect: Dialect, dep: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
+    """The upstream request; a request this dialect cannot carry is this candidate's failure, so a
+    route can try the next one (which may speak the client's own dialect)."""
+    try:
+        return dialect.build_chat(dep, body, stream=stream)
+    except InvalidRequest as e:
+        raise AttemptFailed(
+            FailureKind.UNTRANSLATABLE, e.message, status=e.status, param=e.param, code=e.code
+        ) from None

@@ -254,8 +254,19 @@ class Executor:
         last = AttemptFailed(FailureKind(a.outcome), a.message, status=a.status)
         return cls._final(plan, attempts, last, deadline_hit=False)
 
-    @staticmethod
+    @classmethod
     def _final(
+        cls, plan: Plan, attempts: list[Attempt], last: AttemptFailed, *, deadline_hit: bool
+    ) -> GatewayError:
+        err = cls._final_error(plan, attempts, last, deadline_hit=deadline_hit)
+        if err.status >= 500 and not isinstance(err, GatewaySaturated) and len(attempts) > 1:
+            # The gateway already retried or failed over; the OpenAI SDK's own retries (two by
+            # default, on any 5xx) would multiply the calls to a failing upstream. It honours this.
+            err.headers["x-should-retry"] = "false"
+        return err
+
+    @staticmethod
+    def _final_error(
         plan: Plan, attempts: list[Attempt], last: AttemptFailed, *, deadline_hit: bool
     ) -> GatewayError:
         tried = (
@@ -280,6 +291,9 @@ class Executor:
             return ContextWindowExceeded(
                 f"The prompt does not fit any candidate's context window: {last.message}", param="messages"
             )
+        if kinds == {FailureKind.UNTRANSLATABLE.value}:
+            # No candidate's API can carry the request as written: the client's to change.
+            return InvalidRequest(last.message, status=last.status, param=last.param, code=last.code)
         if kinds == {FailureKind.RATE_LIMITED.value}:
             headers = {"retry-after": str(int(last.retry_after + 0.999))} if last.retry_after else {}
             return RateLimited(f"Every candidate is rate limited ({tried}).", headers=headers)

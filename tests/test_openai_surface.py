@@ -1,0 +1,122 @@
+"""What the official OpenAI SDK reads from the gateway beyond the answer: request ids, whether to
+retry, one model's entry, and a route whose first candidate's API cannot carry the request."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import openai
+import pytest
+
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+
+TOOLS: Any = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
+]
+
+
+def client(gw: GatewayProcess, retries: int = 0) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=retries, timeout=20)
+
+
+def cut_tool_history(marker: str) -> Any:
+    """A tool loop whose call was cut off mid-arguments (finish_reason length): OpenAI takes it."""
+    return [
+        {"role": "user", "content": f"weather {marker}"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"q": "Par'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+
+
+def test_request_id_is_where_the_sdk_reads_it(gateway: GatewayProcess) -> None:
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.parse()._request_id == raw.headers["x-satisfice-request-id"]
+    with pytest.raises(openai.BadRequestError) as err:
+        client(gateway).chat.completions.create(model="gpt-4o-mini", messages=[])
+    assert err.value.request_id == err.value.response.headers["x-satisfice-request-id"]
+    assert gateway.row(err.value.request_id)["status"] == 400
+
+
+def test_a_5xx_after_the_gateways_own_retries_tells_the_sdk_not_to_retry(
+    gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    model = f"error500+{uuid.uuid4().hex[:8]}"
+    with pytest.raises(openai.InternalServerError) as err:
+        client(gateway, retries=2).chat.completions.create(
+            model=f"openai/{model}", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert err.value.response.headers["x-should-retry"] == "false"
+    # The gateway's one retry (reliability.retries = 1), and no SDK retry on top: 2 calls, not 6.
+    assert len([r for r in upstream.requests() if r["model"] == model]) == 2
+
+
+def test_a_first_failure_leaves_the_sdk_free_to_retry(gateway: GatewayProcess) -> None:
+    with pytest.raises(openai.RateLimitError) as err:
+        client(gateway).chat.completions.create(
+            model="openai/ratelimit-30", messages=[{"role": "user", "content": "x"}]
+        )
+    assert "x-should-retry" not in err.value.response.headers
+
+
+def test_retrieve_one_model(gateway: GatewayProcess) -> None:
+    c = client(gateway)
+    listed = {m.id: m for m in c.models.list().data}
+    for name in ("gpt-4o-mini", "first-ok", "auto"):
+        assert c.models.retrieve(name) == listed[name]
+    suffixed = c.models.retrieve("auto:0.9")
+    assert (suffixed.id, suffixed.owned_by) == ("auto:0.9", "satisfice-route")
+    with pytest.raises(openai.NotFoundError) as err:
+        c.models.retrieve("no-such-model")
+    assert err.value.code == "model_not_found" and "no-such-model" in err.value.message
+
+
+def test_a_route_skips_a_candidate_whose_api_cannot_carry_the_request(
+    gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    marker = uuid.uuid4().hex
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model="claude-first", messages=cut_tool_history(marker), tools=TOOLS
+    )
+    assert raw.parse().choices[0].message.content is not None
+    assert raw.headers["x-satisfice-model"] == "gpt-4o-mini"
+    row = gateway.row(raw.headers["x-satisfice-request-id"])
+    outcomes = [(a["model"], a["outcome"]) for a in json.loads(row["attempts"])]
+    assert outcomes == [("claude-3-5-haiku", "untranslatable"), ("gpt-4o-mini", "ok")]
+    sent = [r for r in upstream.requests() if marker in json.dumps(r["body"])]
+    assert [r["model"] for r in sent] == ["gpt-4o-mini"]  # nothing reached Anthropic
+
+
+def test_when_no_candidate_can_carry_it_the_client_gets_the_translations_400(gateway: GatewayProcess) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client(gateway).chat.completions.create(model="claude", messages=cut_tool_history("x"), tools=TOOLS)
+    assert err.value.param == "messages[1].tool_calls[0].function.arguments"
+    assert "x-should-retry" not in err.value.response.headers
+
+
+def test_embeddings_refuse_a_chat_route_by_name(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    marker = uuid.uuid4().hex
+    with pytest.raises(openai.BadRequestError) as err:
+        client(gateway).embeddings.create(model="auto", input=marker)
+    assert err.value.code == "model_not_supported" and "chat route" in err.value.message
+    assert not [r for r in upstream.requests() if marker in json.dumps(r["body"])]
