@@ -71,7 +71,8 @@ class Call:
 
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
-        out = {"x-satisfice-request-id": row.id, "x-satisfice-cache": row.cache}
+        # x-request-id: where the OpenAI SDK reads a response's request id (`_request_id`, errors).
+        out = {"x-satisfice-request-id": row.id, "x-request-id": row.id, "x-satisfice-cache": row.cache}
         if self.target is not None:
             out["x-satisfice-model"] = self.target.dep.model
             out["x-satisfice-provider"] = self.target.dep.provider

@@ -42,6 +42,7 @@ def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
         app.router.add_get(f"{prefix}/models", misc.models)
+        app.router.add_get(f"{prefix}/models/{{model:.+}}", misc.model)  # ids may hold slashes
         app.router.add_post(f"{prefix}/embeddings", misc.embeddings)
     app.router.add_post("/v1/messages", chat.messages)
     app.router.add_post("/v1/messages/count_tokens", chat.count_tokens)

@@ -12,7 +12,14 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from satisfice.errors import GatewayError, InternalError, InvalidRequest, MethodNotAllowed, NotFound
+from satisfice.errors import (
+    GatewayError,
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    ModelNotFound,
+    NotFound,
+)
 from satisfice.gateway import Call, Gateway
 from satisfice.ledger.record import LedgerRow, apply_costs
 from satisfice.providers.failures import AttemptFailed, FailureKind
@@ -55,6 +62,24 @@ class MiscEndpoints:
         self._upstream_models: tuple[float, list[dict[str, Any]]] = (0.0, [])
 
     async def models(self, request: web.Request) -> web.Response:
+        listed = await self._listed()
+        return json_response(orjson.dumps({"object": "list", "data": list(listed.values())}))
+
+    async def model(self, request: web.Request) -> web.Response:
+        """GET /v1/models/{model}: one entry of the list; a `route:knob` name is its route's."""
+        name = request.match_info["model"]
+        listed = await self._listed()
+        found = listed.get(name)
+        route, suffix = self.gateway.planner.route_for(name)
+        if found is None and route is not None and suffix is not None:
+            found = {**listed[name.partition(":")[0]], "id": name}
+        if found is None:
+            return error_response(
+                ModelNotFound(f"The model '{name}' does not exist (see GET /v1/models).", param="model")
+            )
+        return json_response(orjson.dumps(found))
+
+    async def _listed(self) -> dict[str, dict[str, Any]]:
         data: dict[str, dict[str, Any]] = {}
         for name in self.directory.routes:
             data[name] = {
@@ -70,7 +95,7 @@ class MiscEndpoints:
             )
         for m in await self._passthrough_models():
             data.setdefault(m["id"], m)
-        return json_response(orjson.dumps({"object": "list", "data": list(data.values())}))
+        return data
 
     async def _passthrough_models(self) -> list[dict[str, Any]]:
         """Models an OpenAI-compatible passthrough endpoint lists itself (cached, best effort)."""
@@ -119,6 +144,13 @@ class MiscEndpoints:
         try:
             body = await read_json(request, self.max_body)
             model = _validate_embeddings(body)
+            if self.gateway.planner.route_for(model)[0] is not None:
+                raise InvalidRequest(
+                    f"'{model}' is a chat route: /v1/embeddings needs an embeddings model, such as "
+                    "text-embedding-3-small.",
+                    param="model",
+                    code="model_not_supported",
+                )
             await self.gateway.admit(call, model, lambda: _input_tokens_estimate(body["input"]))
             targets = [t for t in self.directory.targets(model) if t.dep.dialect in ("openai", "azure")]
             if not targets:
