@@ -94,6 +94,10 @@ class AnthropicStreamTranslator:
         self._tool_index: dict[int, int] = {}
         # Anthropic content-block index -> index among the carried thinking blocks.
         self._thinking_index: dict[int, int] = {}
+        # Tool_use blocks no argument fragment has come for yet -> their arguments as the start
+        # gave them ("{}" for Anthropic's `input: {}`), sent when the block stops: OpenAI's
+        # arguments are always JSON, and a call without arguments streams no fragment.
+        self._no_args: dict[int, str] = {}
 
     def feed(self, event: str | None, data: bytes) -> list[JSON]:
         if not data.strip():
@@ -111,6 +115,8 @@ class AnthropicStreamTranslator:
             return self._on_block_start(obj)
         if kind == "content_block_delta":
             return self._on_block_delta(obj)
+        if kind == "content_block_stop":
+            return self._on_block_stop(obj)
         if kind == "message_delta":
             return self._on_message_delta(obj)
         if kind == "error":
@@ -121,7 +127,7 @@ class AnthropicStreamTranslator:
             # clients get it back rather than a generic api_error.
             code = err_type if isinstance(err_type, str) and err_type.endswith("_error") else None
             raise UpstreamFailed(str(message or "Anthropic stream failed."), code=code)
-        # ping, content_block_stop, message_stop and unknown future events carry nothing for us.
+        # ping, message_stop and unknown future events carry nothing for us.
         return []
 
     def finish(self) -> list[JSON]:
@@ -151,6 +157,8 @@ class AnthropicStreamTranslator:
         if kind == "tool_use":
             tool_index = len(self._tool_index)
             self._tool_index[index] = tool_index
+            given = block.get("input")
+            self._no_args[index] = orjson.dumps(given if isinstance(given, dict) else {}).decode()
             call = {
                 "index": tool_index,
                 "id": str(block.get("id") or ""),
@@ -177,9 +185,17 @@ class AnthropicStreamTranslator:
             tool_index = self._tool_index.get(obj.get("index", -1))
             if tool_index is None:
                 return []  # server-tool input; not a client tool call
+            self._no_args.pop(obj["index"], None)
             call = {"index": tool_index, "function": {"arguments": delta["partial_json"]}}
             return [self._chunk({"tool_calls": [call]})]
         return []
+
+    def _on_block_stop(self, obj: JSON) -> list[JSON]:
+        index = obj.get("index")
+        if not isinstance(index, int) or index not in self._no_args:
+            return []
+        call = {"index": self._tool_index[index], "function": {"arguments": self._no_args.pop(index)}}
+        return [self._chunk({"tool_calls": [call]})]
 
     def _thinking_start(self, index: int, block: JSON) -> JSON:
         """The chunk opening a thinking or redacted_thinking block: its first carried fragment."""

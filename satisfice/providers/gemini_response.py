@@ -10,20 +10,36 @@ import orjson
 
 from satisfice.errors import UpstreamFailed
 from satisfice.providers.base import JSON, Deployment
+from satisfice.providers.failures import AttemptFailed, FailureKind
+from satisfice.providers.redact import redact
 from satisfice.usage import Usage
 
-_FILTERED = frozenset(
-    {
-        "SAFETY",
-        "RECITATION",
-        "BLOCKLIST",
-        "PROHIBITED_CONTENT",
-        "SPII",
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-        "IMAGE_RECITATION",
-    }
-)
+# Gemini's finishReason (its FinishReason enum) → OpenAI's finish_reason; "stop" becomes
+# "tool_calls" when the turn called tools, and a reason Gemini adds later reads as "stop".
+# "content_filter": Gemini withheld or cut the answer (a safety or policy filter, an unsupported
+# language, or OTHER, a reason it does not give), so it may be incomplete: it is never cached and a
+# cascade climbs past it. None: the candidate is no answer (an invalid tool call, often with no
+# parts at all); the attempt failed, so the runner tries again elsewhere instead of returning (and
+# charging) an empty "stop".
+FINISH_REASONS: dict[str, str | None] = {
+    "FINISH_REASON_UNSPECIFIED": "stop",
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "LANGUAGE": "content_filter",
+    "OTHER": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    "IMAGE_OTHER": "content_filter",
+    "NO_IMAGE": "stop",  # an image was expected and none came: the text that came is the answer
+    "MALFORMED_FUNCTION_CALL": None,
+    "UNEXPECTED_TOOL_CALL": None,  # a call of a tool the request did not offer
+}
 
 
 def completion_id(resp: JSON) -> str:
@@ -31,14 +47,19 @@ def completion_id(resp: JSON) -> str:
     return "chatcmpl-" + (rid if isinstance(rid, str) and rid else secrets.token_hex(12))
 
 
-def finish_reason(reason: Any, has_calls: bool) -> str:
-    """OpenAI's finish_reason for a Gemini finishReason. Reasons OpenAI has no word for (OTHER,
-    LANGUAGE, MALFORMED_FUNCTION_CALL, ...) read as "stop": the turn ended, no more is coming."""
-    if reason in _FILTERED:
-        return "content_filter"
-    if reason == "MAX_TOKENS":
-        return "length"
-    return "tool_calls" if has_calls else "stop"
+def finish_reason(reason: Any, has_calls: bool) -> str | None:
+    """OpenAI's finish_reason for a Gemini finishReason (see FINISH_REASONS); None when the
+    candidate is a failed answer (`failed_answer` says why)."""
+    mapped = FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
+    return "tool_calls" if mapped == "stop" and has_calls else mapped
+
+
+def failed_answer(candidate: JSON) -> str:
+    """Why a candidate whose finishReason maps to None is no answer, in Gemini's words."""
+    reason = candidate.get("finishReason")
+    message = candidate.get("finishMessage")
+    why = f"Gemini returned no usable answer (finishReason {reason})"
+    return f"{why}: {message}" if isinstance(message, str) and message else why
 
 
 def usage_from_gemini(meta: Any) -> Usage | None:
@@ -140,6 +161,10 @@ def parse_response(dep: Deployment, raw: bytes) -> JSON:
     for pos, cand in enumerate(candidates):
         parts = parts_of(cand)
         calls = [c for c in map(tool_call, parts) if c is not None]
+        finish = finish_reason(cand.get("finishReason"), bool(calls))
+        if finish is None:
+            # A bad response, not the client's doing: fails over (and counts against the deployment).
+            raise AttemptFailed(FailureKind.BAD_RESPONSE, redact(failed_answer(cand), dep))
         message: JSON = {"role": "assistant", "content": text_of(parts), "refusal": None}
         if calls:
             message["tool_calls"] = calls
@@ -148,7 +173,7 @@ def parse_response(dep: Deployment, raw: bytes) -> JSON:
             {
                 "index": index if isinstance(index, int) else pos,
                 "message": message,
-                "finish_reason": finish_reason(cand.get("finishReason"), bool(calls)),
+                "finish_reason": finish,
                 "logprobs": logprobs_of(cand),
             }
         )

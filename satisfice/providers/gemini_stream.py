@@ -17,6 +17,7 @@ from satisfice.providers.base import JSON, Deployment
 from satisfice.providers.gemini_response import (
     blocked_reason,
     completion_id,
+    failed_answer,
     finish_reason,
     logprobs_of,
     parts_of,
@@ -25,6 +26,16 @@ from satisfice.providers.gemini_response import (
     usage_from_gemini,
 )
 from satisfice.usage import Usage
+
+# Gemini's error status (or HTTP code) → the error type Anthropic gives the same failure, carried as
+# the error's code: opening the stream reads it (an overload fails over as a 529, a rate limit as a
+# 429) and /v1/messages clients get it back (overloaded_error, rate_limit_error), not api_error.
+_ERROR_TYPES: dict[str | int, str] = {
+    "UNAVAILABLE": "overloaded_error",
+    503: "overloaded_error",
+    "RESOURCE_EXHAUSTED": "rate_limit_error",
+    429: "rate_limit_error",
+}
 
 
 class GeminiStreamTranslator:
@@ -54,7 +65,7 @@ class GeminiStreamTranslator:
             raise UpstreamFailed("Gemini sent an unexpected stream event")
         if isinstance(resp.get("error"), dict):
             # Errors after the 200 arrive in-band; there is no other way to surface them now.
-            raise UpstreamFailed(str(resp["error"].get("message") or "Gemini stream failed"))
+            raise _stream_error(resp["error"])
         if self._id is None:
             self._id = completion_id(resp)
         usage = usage_from_gemini(resp.get("usageMetadata"))
@@ -95,7 +106,10 @@ class GeminiStreamTranslator:
             out.append(self._chunk([_choice(index, {"tool_calls": deltas})]))
         reason = cand.get("finishReason")
         if isinstance(reason, str) and reason and index not in self._finished:
-            out.append(self._finish(index, finish_reason(reason, index in self._calls)))
+            finish = finish_reason(reason, index in self._calls)
+            if finish is None:  # no answer: at the stream's start the attempt fails over
+                raise UpstreamFailed(failed_answer(cand))
+            out.append(self._finish(index, finish))
         return out
 
     def _start(self, index: int) -> list[JSON]:
@@ -118,6 +132,14 @@ class GeminiStreamTranslator:
             "model": self._model,
             "choices": choices,
         }
+
+
+def _stream_error(err: JSON) -> UpstreamFailed:
+    status, code = err.get("status"), err.get("code")
+    kind = _ERROR_TYPES.get(status) if isinstance(status, str) else None
+    if kind is None and isinstance(code, int) and not isinstance(code, bool):
+        kind = _ERROR_TYPES.get(code)
+    return UpstreamFailed(str(err.get("message") or "Gemini stream failed"), code=kind)
 
 
 def _choice(index: int, delta: JSON, *, finish: str | None = None, logprobs: Any = None) -> JSON:

@@ -23,7 +23,7 @@ Provider = Literal["openai", "anthropic", "gemini"]
 JSON = dict[str, Any]
 
 _NUM_TOKEN = re.compile(
-    r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream|echokey|errorafter|endafter)-(\d+)$"
+    r"^(slow|chunkdelay|ratelimit|flaky|cut|slowstream|echokey|errorafter|endafter|overloadafter)-(\d+)$"
 )
 # slowafter-N-MS: the first N requests for this model name are fast, later ones wait MS (latency hedges)
 _SLOW_AFTER = re.compile(r"^slowafter-(\d+)-(\d+)$")
@@ -31,7 +31,7 @@ _SLOW_AFTER = re.compile(r"^slowafter-(\d+)-(\d+)$")
 _STALL_AT = re.compile(r"^stallat-(\d+)-(\d+)$")
 _NUM_FIELDS = {"slow": "slow_ms", "chunkdelay": "chunkdelay_ms", "slowstream": "slowstream_ms"}
 _NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut", echokey="echo_key")
-_NUM_FIELDS.update(errorafter="error_after", endafter="end_after")
+_NUM_FIELDS.update(errorafter="error_after", endafter="end_after", overloadafter="overload_after")
 
 
 @dataclass
@@ -58,12 +58,18 @@ class Behaviour:
     # Stream shapes for the /v1/messages translation:
     error_after: int | None = None  # "errorafter-N": the stream's first N events, then an error event
     end_after: int | None = None  # "endafter-N": the stream's first N events, then a clean end ([DONE])
+    # "overloadafter-N": the stream's first N events, then the provider's own 503 "overloaded" error
+    # event (Gemini's carries status UNAVAILABLE)
+    overload_after: int | None = None
     nofinish: bool = False  # an OpenAI stream that ends ([DONE]) without any finish_reason
     interleave: bool = False  # an OpenAI tool answer: two tool calls whose argument deltas alternate
     # Anthropic usage with prompt caching: input 10, cache creation 100, cache read 50
     cacheusage: bool = False
     strict: bool = False  # OpenAI: unknown top-level request parameters are refused (as OpenAI does)
+    # (Gemini: schemas its Schema rejects are refused, see `gemini_schema_errors`)
     redacted: bool = False  # Anthropic with thinking enabled: a redacted_thinking block follows the thinking
+    noargs: bool = False  # Anthropic: a tool answer calls its tool without arguments (`input: {}`)
+    malformed: bool = False  # Gemini: the candidate ends in MALFORMED_FUNCTION_CALL, with no parts
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -95,6 +101,8 @@ def parse_behaviour(model: str) -> Behaviour:
             "cacheusage",
             "strict",
             "redacted",
+            "noargs",
+            "malformed",
         ):
             setattr(b, token, True)
     return b
@@ -271,6 +279,11 @@ def gemini_answer(body: JSON) -> Answer:
     return _answer(texts, last_user, last_is_user, tool, json_mode)
 
 
+def without_args(ans: Answer) -> Answer:
+    """A tool answer ("noargs") turned into a call without arguments."""
+    return replace(ans, text="", tool_args={}, completion_tokens=1) if ans.tool_name is not None else ans
+
+
 def anthropic_invalid(body: JSON) -> str | None:
     """The validation errors a translating gateway is most likely to trip."""
     if not body.get("model"):
@@ -429,6 +442,14 @@ def error_event(provider: Provider, message: str) -> bytes:
     if provider == "gemini":
         return sse({"error": {"code": 500, "message": message, "status": "INTERNAL"}}, sep=b"\r\n\r\n")
     return sse({"error": {"message": message, "type": "server_error", "param": None, "code": None}})
+
+
+def overloaded_event(provider: Provider) -> bytes:
+    """The provider's 503 "overloaded" error as an event inside a stream (Anthropic's is its
+    overloaded_error, Gemini's its UNAVAILABLE status)."""
+    if provider == "anthropic":
+        return sse(error_body(provider, 503), "error")
+    return sse(error_body(provider, 503), sep=b"\r\n\r\n" if provider == "gemini" else b"\n\n")
 
 
 # The parameters OpenAI's chat completions accept ("strict" refuses any other, as OpenAI does).
@@ -691,7 +712,8 @@ def anthropic_stream(
     pieces = split_words(ans.text)
     deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
     if ans.tool_name is not None:
-        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
+        # A call without arguments ("noargs") still gets one, empty, argument delta, as Anthropic sends it.
+        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces or [""]]
     blocks = [e for i, block in enumerate(thinking) for e in _thinking_events(i, block)]
     blocks += _block_events(len(thinking), _anthropic_block(ans, seq, True), deltas)
     yield sse({"type": "message_start", "message": start}, "message_start")
@@ -725,6 +747,64 @@ def gemini_chunks(ans: Answer, model: str, seq: int, usage: bool, stream: bool) 
             chunk["usageMetadata"] = {**counts, "totalTokenCount": ans.prompt_tokens + done}
         out.append(chunk)
     return out
+
+
+MALFORMED_MESSAGE = "Malformed function call: call:lookup{q:<unterminated"
+
+
+def gemini_malformed(ans: Answer, model: str, seq: int, usage: bool) -> JSON:
+    """A response whose candidate is a broken function call ("malformed"): no parts, as Gemini sends it."""
+    candidate = {"finishReason": "MALFORMED_FUNCTION_CALL", "finishMessage": MALFORMED_MESSAGE, "index": 0}
+    out: JSON = {"candidates": [candidate], "modelVersion": model, "responseId": f"fake{seq}"}
+    if usage:
+        out["usageMetadata"] = {"promptTokenCount": ans.prompt_tokens, "totalTokenCount": ans.prompt_tokens}
+    return out
+
+
+# Gemini's Schema takes `format` only as these, by type.
+_GEMINI_FORMATS = {
+    "STRING": ("enum", "date-time"),
+    "NUMBER": ("float", "double"),
+    "INTEGER": ("int32", "int64"),
+}
+
+
+def gemini_schema_errors(body: JSON) -> list[str]:
+    """What Gemini answers 400 for in a request's schemas (function parameters and the response
+    schema): a format it does not take, an array without items, an object without properties."""
+    errors: list[str] = []
+    for t, tool in enumerate(body.get("tools") or []):
+        for d, decl in enumerate(as_dict(tool).get("functionDeclarations") or []):
+            if "parameters" in as_dict(decl):
+                path = f"GenerateContentRequest.tools[{t}].function_declarations[{d}].parameters"
+                errors += _gemini_schema_errors(decl["parameters"], path)
+    gen = as_dict(body.get("generationConfig"))
+    if "responseSchema" in gen:
+        errors += _gemini_schema_errors(
+            gen["responseSchema"], "GenerateContentRequest.generation_config.response_schema"
+        )
+    return errors
+
+
+def _gemini_schema_errors(node: Any, path: str) -> list[str]:
+    node = as_dict(node)
+    kind = str(node.get("type") or "").upper()
+    errors: list[str] = []
+    allowed = _GEMINI_FORMATS.get(kind, ())
+    if "format" in node and node["format"] not in allowed:
+        only = " and ".join(f"'{f}'" for f in allowed) or "no format"
+        errors.append(f"{path}.format: only {only} are supported for {kind or 'TYPE_UNSPECIFIED'} type")
+    if kind == "ARRAY" and "items" not in node:
+        errors.append(f"{path}.items: missing field.")
+    if kind == "OBJECT" and not node.get("properties"):
+        errors.append(f"{path}.properties: should be non-empty for OBJECT type")
+    for name, sub in as_dict(node.get("properties")).items():
+        errors += _gemini_schema_errors(sub, f"{path}.properties[{name}]")
+    if "items" in node:
+        errors += _gemini_schema_errors(node["items"], f"{path}.items")
+    for i, sub in enumerate(node.get("anyOf") or []):
+        errors += _gemini_schema_errors(sub, f"{path}.any_of[{i}]")
+    return errors
 
 
 # --- embeddings --------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import re
 import signal
 import threading
 import time
@@ -39,16 +40,20 @@ from tests.fakes.behaviours import (
     error_event,
     gemini_answer,
     gemini_chunks,
+    gemini_malformed,
+    gemini_schema_errors,
     key_error,
     key_error_event,
     openai_answers,
     openai_completion,
     openai_stream,
     openai_unknown_param,
+    overloaded_event,
     parse_behaviour,
     sse,
     thinking_blocks,
     thinking_enabled,
+    without_args,
 )
 
 HOST = "127.0.0.1"
@@ -194,8 +199,10 @@ def _garbage(request: web.Request, call: Call) -> web.Response:
 
 def _key_stream(call: Call, b: Behaviour, events: Iterable[bytes], provider: Provider) -> Iterable[bytes]:
     """With "echokeystream", the stream's first event and then an error event quoting the key; with
-    "errorafter-N", the first N events and then an error event; with "endafter-N", the first N
-    events and a clean end."""
+    "errorafter-N", the first N events and then an error event ("overloadafter-N": the provider's
+    overloaded error); with "endafter-N", the first N events and a clean end."""
+    if b.overload_after is not None:
+        return [*itertools.islice(events, b.overload_after), overloaded_event(provider)]
     if b.end_after is not None:
         done = [b"data: [DONE]\n\n"] if provider == "openai" else []
         return [*itertools.islice(events, b.end_after), *done]
@@ -246,6 +253,47 @@ async def _send_stream(
     return resp
 
 
+# OpenAI's reasoning models (o1, o3, o4 families, behaviour tokens after a "+") and the chat
+# parameters they refuse, with OpenAI's own errors (temperature: any value but the default 1).
+_REASONING_MODEL = re.compile(r"o[134](?:[-+]|$)")
+_REASONING_REFUSED = (
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+)
+
+
+def reasoning_refusal(model: str, body: JSON) -> JSON | None:
+    """OpenAI's 400 for the first parameter a reasoning model refuses, or None."""
+    if not _REASONING_MODEL.match(model):
+        return None
+    if "max_tokens" in body:
+        msg = (
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead."
+        )
+        return _param_error(msg, "max_tokens", "unsupported_parameter")
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        msg = (
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported."
+        )
+        return _param_error(msg, "temperature", "unsupported_value")
+    for key in _REASONING_REFUSED:
+        if key in body:
+            msg = f"Unsupported parameter: '{key}' is not supported with this model."
+            return _param_error(msg, key, "unsupported_parameter")
+    return None
+
+
+def _param_error(message: str, param: str, code: str) -> JSON:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
 # --- provider endpoints --------------------------------------------------------------------------
 
 
@@ -261,6 +309,9 @@ async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
     unknown = openai_unknown_param(body) if b.strict else None
     if unknown is not None:
         return _json(unknown, 400)
+    refused = reasoning_refusal(call.model, body)
+    if refused is not None:
+        return _json(refused, 400)
     answers, model, seq = openai_answers(body), call.model, call.record["seq"]
     logprobs = body.get("logprobs") is True
     if body.get("stream") is True:
@@ -298,6 +349,8 @@ async def anthropic_messages(request: web.Request, call: Call) -> web.StreamResp
     if problem is not None:
         return _json(error_body("anthropic", 400, problem), 400)
     ans, model, seq = anthropic_answer(body), call.model, call.record["seq"]
+    if b.noargs:
+        ans = without_args(ans)
     usage, cache = not b.nousage, b.cacheusage
     thinking = thinking_blocks(ans, b) if thinking_enabled(body) else []
     if body.get("stream") is True:
@@ -320,8 +373,15 @@ async def gemini_model(request: web.Request, call: Call) -> web.StreamResponse:
     if not body.get("contents"):
         msg = "* GenerateContentRequest.contents: contents is not specified"
         return _json(error_body("gemini", 400, msg), 400)
+    problems = gemini_schema_errors(body) if b.strict else []
+    if problems:
+        return _json(error_body("gemini", 400, "* " + "\n* ".join(problems) + "\n"), 400)
     stream = method == "streamGenerateContent"
-    chunks = gemini_chunks(gemini_answer(body), model, call.record["seq"], not b.nousage, stream)
+    ans, seq = gemini_answer(body), call.record["seq"]
+    if b.malformed:
+        chunks = [gemini_malformed(ans, model, seq, not b.nousage)]
+    else:
+        chunks = gemini_chunks(ans, model, seq, not b.nousage, stream)
     if not stream:
         return await _send_json(request, call, b, chunks[0])
     if request.query.get("alt") != "sse":  # without alt=sse Gemini streams one JSON array

@@ -5,11 +5,15 @@ Every OpenAI dict the dialect produces is checked against OpenAI's published sch
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
 from satisfice.errors import UpstreamFailed
+from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.gemini import GEMINI
+from satisfice.providers.gemini_response import FINISH_REASONS, finish_reason
 from tests.providers.test_gemini_dialect import DEP, USER, build, chat, recorded
 from tests.spec import validate
 
@@ -131,11 +135,59 @@ def test_parse_several_candidates_finish_reasons_and_logprobs() -> None:
         "content_filter",
         None,
     )
-    assert (third["finish_reason"], third["message"]["content"]) == (
-        "stop",
-        "Ok",
-    )  # thoughts are not the answer
+    # thoughts are not the answer; OTHER (a stop Gemini gives no reason for) may have cut it
+    assert (third["finish_reason"], third["message"]["content"]) == ("content_filter", "Ok")
     assert "usage" not in out and out["id"].startswith("chatcmpl-")
+
+
+@pytest.mark.parametrize(
+    ("reason", "has_calls", "expected"),
+    [
+        ("STOP", False, "stop"),
+        ("STOP", True, "tool_calls"),
+        ("MAX_TOKENS", True, "length"),
+        ("SAFETY", False, "content_filter"),
+        ("OTHER", False, "content_filter"),
+        ("LANGUAGE", False, "content_filter"),
+        ("BLOCKLIST", False, "content_filter"),
+        ("PROHIBITED_CONTENT", False, "content_filter"),
+        ("SPII", False, "content_filter"),
+        ("IMAGE_SAFETY", False, "content_filter"),
+        ("MALFORMED_FUNCTION_CALL", False, None),
+        ("MALFORMED_FUNCTION_CALL", True, None),
+        ("UNEXPECTED_TOOL_CALL", False, None),
+        ("SOME_FUTURE_REASON", True, "tool_calls"),
+        (None, False, "stop"),
+    ],
+)
+def test_finish_reasons(reason: str | None, has_calls: bool, expected: str | None) -> None:
+    assert finish_reason(reason, has_calls) == expected
+
+
+def test_every_finish_reason_maps_to_an_openai_one_or_to_a_failure() -> None:
+    assert set(FINISH_REASONS.values()) == {"stop", "length", "content_filter", None}
+
+
+def test_a_malformed_function_call_is_a_failed_attempt() -> None:
+    """Gemini's broken tool call (no parts, finishReason MALFORMED_FUNCTION_CALL) is no answer: a bad
+    response the runner fails over from, not an empty "stop" the client is charged for."""
+    body: dict[str, Any] = {
+        "candidates": [
+            {
+                "finishReason": "MALFORMED_FUNCTION_CALL",
+                "finishMessage": "Malformed function call: x(",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 12, "totalTokenCount": 12},
+    }
+    with pytest.raises(AttemptFailed) as e:
+        GEMINI.parse_chat(DEP, orjson.dumps(body))
+    assert e.value.kind is FailureKind.BAD_RESPONSE
+    assert "MALFORMED_FUNCTION_CALL" in e.value.message and "Malformed function call: x(" in e.value.message
+    del body["candidates"][0]["finishMessage"]
+    with pytest.raises(AttemptFailed, match=r"no usable answer \(finishReason MALFORMED_FUNCTION_CALL\)$"):
+        GEMINI.parse_chat(DEP, orjson.dumps(body))
 
 
 def test_parse_rejects_non_json() -> None:

@@ -119,3 +119,36 @@ def test_blank_events_are_ignored_and_bad_ones_raise() -> None:
         translator.feed(
             None, b'{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}'
         )
+
+
+def test_a_malformed_function_call_fails_the_stream() -> None:
+    translator = GEMINI.stream_translator(DEP)
+    assert translator is not None
+    event = {
+        "candidates": [
+            {"finishReason": "MALFORMED_FUNCTION_CALL", "finishMessage": "Malformed call", "index": 0}
+        ],
+        "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7},
+    }
+    with pytest.raises(UpstreamFailed, match=r"MALFORMED_FUNCTION_CALL.*: Malformed call"):
+        translator.feed(None, orjson.dumps(event))
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ({"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}, "overloaded_error"),
+        ({"code": 503, "message": "The model is overloaded."}, "overloaded_error"),
+        ({"message": "busy", "status": "UNAVAILABLE"}, "overloaded_error"),
+        ({"code": 429, "message": "Quota exceeded.", "status": "RESOURCE_EXHAUSTED"}, "rate_limit_error"),
+        ({"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}, "upstream_error"),
+    ],
+)
+def test_in_band_errors_keep_their_kind(error: dict[str, Any], code: str) -> None:
+    """Gemini's overload and rate limit are named as Anthropic names them, so they fail over and
+    reach /v1/messages clients as an Anthropic upstream's would."""
+    translator = GEMINI.stream_translator(DEP)
+    assert translator is not None
+    with pytest.raises(UpstreamFailed) as e:
+        translator.feed(None, orjson.dumps({"error": error}))
+    assert e.value.code == code and e.value.message == error["message"]

@@ -11,7 +11,9 @@ import pytest
 
 from satisfice.errors import UpstreamFailed
 from satisfice.providers.anthropic_stream import AnthropicStreamTranslator
+from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed, FailureKind
+from satisfice.providers.gemini_stream import GeminiStreamTranslator
 from satisfice.providers.runner import HTTPEventStream
 from satisfice.providers.stream_start import (
     MAX_PREAMBLE_EVENTS,
@@ -211,3 +213,29 @@ def test_events_read_together_with_an_error_event_go_out_before_it() -> None:
     assert b'"role":"assistant"' in first
     assert len(rest) == 1 and b'"content":"Hi"' in rest[0]
     assert resp.closed  # the failed stream's connection is not reused
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "status"),
+    [
+        (
+            {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"},
+            FailureKind.SERVER_ERROR,
+            529,
+        ),
+        ({"code": 429, "message": "Quota.", "status": "RESOURCE_EXHAUSTED"}, FailureKind.RATE_LIMITED, 429),
+        ({"code": 500, "message": "Internal.", "status": "INTERNAL"}, FailureKind.SERVER_ERROR, None),
+    ],
+)
+def test_gemini_errors_at_the_start_are_classed_like_anthropics(
+    error: dict[str, object], kind: FailureKind, status: int | None
+) -> None:
+    """Gemini's in-band overload fails over as Anthropic's overloaded_error does (a 529, which
+    /v1/messages answers as overloaded_error), its RESOURCE_EXHAUSTED as a rate limit."""
+    dep = Deployment("google", "gemini-flash", "gemini-2.5-flash", "https://example.test/v1beta", "gemini")
+    resp = _Response([b"data: " + orjson.dumps({"error": error}) + b"\r\n\r\n"])
+    stream = HTTPEventStream(resp, GeminiStreamTranslator(dep))  # type: ignore[arg-type]
+    with pytest.raises(AttemptFailed) as e:
+        asyncio.run(open_first(stream))
+    assert (e.value.kind, e.value.status) == (kind, status)
+    assert str(error["message"]) in e.value.message and resp.closed
