@@ -32,6 +32,9 @@ class Deployment:
     api_key: str | None = field(default=None, repr=False)  # never logged
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # from config; may hold secrets
     options: tuple[tuple[str, str], ...] = ()  # dialect options, e.g. (("api_version", "2024-10-21"),)
+    # An OpenAI reasoning model (o-series) on OpenAI's own API: its requests are rewritten
+    # (`openai_compat.py`). Set from the catalog entry, with the config's overrides, when routed.
+    openai_reasoning: bool = False
 
     @property
     def key(self) -> str:

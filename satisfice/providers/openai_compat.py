@@ -5,15 +5,38 @@ the auth header; streams are relayed byte for byte (no translator). The one exce
 Anthropic-only options the /v1/messages translation carries (`MESSAGES_EXTRAS`: thinking, top_k,
 cache_control hints) are dropped, since OpenAI rejects parameters it does not know, and so are the
 thinking blocks carried on assistant messages (`thinking.py`).
+
+OpenAI's reasoning models (o1, o3, o4-mini, ...: what the catalog marks `reasoning` under provider
+openai or azure) refuse some parameters that every other chat model takes, with a 400 that no
+failover can get past. For them the request is rewritten here, whether a route picked the model or
+the client named it (the one place every call passes; internal calls such as a cascade's judge or
+second sample need it too, and OpenAI would only have refused the request):
+- `max_tokens` becomes `max_completion_tokens` (unless that is set too: it wins), the same cap,
+  which for these models also counts their hidden reasoning tokens;
+- `temperature`, `top_p`, `presence_penalty` and `frequency_penalty` are dropped: the model samples
+  its own way, and an answer without the client's sampling preference is still an answer;
+- `logprobs`, `top_logprobs` and `logit_bias` are dropped only when they ask for nothing (false,
+  null, {}). A real ask is not dropped: the answer would silently lack the logprobs, or contain the
+  tokens the bias ruled out. A route skips such a model instead (`routing/constraints.py`), and a
+  client that named it gets OpenAI's own 400.
+Which deployments (`openai_reasoning_model`, read once when the model directory builds a
+deployment): a catalog entry (the config's overrides included) marked `reasoning` under provider
+openai or azure. So OpenRouter's o3-mini (OpenRouter maps parameters itself) and other hosts'
+reasoning models such as DeepSeek-R1 (which take them) are left alone. Only for a model the catalog
+lacks, on an OpenAI-dialect provider, OpenAI's reasoning model names (`_REASONING_NAME`: o1, o3, o4
+and GPT-5, -mini and -nano, none of which takes a sampling parameter). Any other model, passthrough
+ones included, is sent as it came.
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from typing import Any
 
 import orjson
 
+from satisfice.catalog import ModelInfo
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
 from satisfice.providers.base import (
     JSON,
@@ -37,6 +60,14 @@ _CONTEXT_MARKERS = (
     "reduce the length",
 )
 
+# Catalog providers that are OpenAI's own API: their reasoning models refuse what follows.
+OPENAI_API_PROVIDERS = ("openai", "azure")
+# Sampling parameters OpenAI's reasoning models refuse: dropped, whatever their value.
+_SAMPLING_REFUSED = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+# For names the catalog lacks: OpenAI's o-series (o1, o3-pro, o4-mini-2025-04-16, ...) and GPT-5,
+# -mini and -nano (dated or not). Not gpt-5-chat or GPT-5.x, which take sampling parameters.
+_REASONING_NAME = re.compile(r"o[134](?:-[\w.-]+)?|gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
+
 
 class OpenAIDialect:
     name = "openai"
@@ -44,6 +75,8 @@ class OpenAIDialect:
     def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
         out = dict(body)
         out["model"] = dep.upstream_model
+        if dep.openai_reasoning:
+            _reasoning_params(out)
         extras = out.pop(MESSAGES_EXTRAS, None)
         if isinstance(extras, dict) and extras.get("cache_hints"):
             _strip_cache_hints(out)
@@ -110,6 +143,35 @@ class AzureDialect(OpenAIDialect):
     def build_embeddings(self, dep: Deployment, body: JSON) -> UpstreamRequest:
         req = super().build_embeddings(dep, body)
         return UpstreamRequest("POST", self._url(dep, "embeddings"), self._headers(dep), req.body, dep)
+
+
+def is_openai_reasoning(info: ModelInfo) -> bool:
+    """A reasoning model served by OpenAI's own API (o-series), which refuses sampling parameters."""
+    return info.reasoning and info.provider in OPENAI_API_PROVIDERS
+
+
+def openai_reasoning_model(info: ModelInfo | None, dialect: str, upstream_model: str) -> bool:
+    """Does a deployment get the reasoning-model rewrite? See the module doc."""
+    if info is not None:
+        return is_openai_reasoning(info)
+    return dialect in OPENAI_API_PROVIDERS and _REASONING_NAME.fullmatch(upstream_model) is not None
+
+
+def _reasoning_params(out: JSON) -> None:
+    """Rewrite `out` (a shallow copy of the client's body) for an OpenAI reasoning model."""
+    if "max_tokens" in out:
+        cap = out.pop("max_tokens")
+        if out.get("max_completion_tokens") is None and cap is not None:
+            out["max_completion_tokens"] = cap
+    for key in _SAMPLING_REFUSED:
+        out.pop(key, None)
+    # What asks for nothing, read as `routing.constraints.needs_of` reads it (top_logprobs 0 asks).
+    if not out.get("logprobs"):
+        out.pop("logprobs", None)
+    if out.get("top_logprobs") is None:
+        out.pop("top_logprobs", None)
+    if not out.get("logit_bias"):
+        out.pop("logit_bias", None)
 
 
 def _strip_cache_hints(out: JSON) -> None:

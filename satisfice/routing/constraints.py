@@ -1,5 +1,12 @@
 """Hard constraints a request puts on a model: context window, tools, vision, JSON schema, and the
-OpenAI-only features its provider's dialect must be able to carry."""
+OpenAI-only features its provider's dialect must be able to carry.
+
+OpenAI's reasoning models (o-series) refuse several chat parameters. The OpenAI adapter rewrites
+`max_tokens` and drops the sampling ones (temperature, top_p, penalties: the answer is still what
+was asked for; see `providers/openai_compat.py`). What cannot be dropped without the answer coming
+back silently short of the request, `logprobs` / `top_logprobs` asked for and a non-empty
+`logit_bias`, makes a route skip such a model here (`_REASONING_UNCARRIED`). `n` > 1 and the rest
+reach it as they are."""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import Any, NamedTuple
 
 from satisfice import tokens
 from satisfice.catalog import ModelInfo
+from satisfice.providers.openai_compat import is_openai_reasoning
 
 # Output we assume when a request sets no max_tokens, to price and fit it.
 DEFAULT_EXPECTED_OUTPUT = 256
@@ -29,6 +37,9 @@ _UNCARRIED = {
     "gemini": ("functions", "audio output", "web_search_options"),
 }
 _FEATURE_PARAM = {"audio input": "messages", "audio output": "modalities"}  # the rest are their own param
+# What OpenAI's reasoning models refuse and the adapter cannot drop: the answer would lack the
+# logprobs, or hold tokens the bias was there to rule out (a ban, a forced label set).
+_REASONING_UNCARRIED = ("logprobs", "logit_bias")
 
 
 @dataclass(slots=True)
@@ -93,6 +104,7 @@ def _request_features(body: dict[str, Any], functions: bool) -> set[str]:
         "audio output": body.get("audio") is not None
         or (isinstance(modalities, list) and "audio" in modalities),
         "web_search_options": body.get("web_search_options") is not None,
+        "logit_bias": bool(body.get("logit_bias")),  # {} asks for nothing
     }
     return {name for name, used in found.items() if used}
 
@@ -142,6 +154,10 @@ def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
     gap = uncarried(dialect, needs)
     if gap is not None or info is None:
         return gap
+    if dialect in ("openai", "azure") and is_openai_reasoning(info):
+        for feature in _REASONING_UNCARRIED:
+            if feature in needs.features:
+                return Unmet(f"OpenAI reasoning models refuse {feature}", feature)
     if needs.max_output is not None and info.max_output and needs.max_output > info.max_output:
         limit = "max_completion_tokens" if needs.body.get("max_completion_tokens") else "max_tokens"
         return Unmet(f"max output {info.max_output} < requested {needs.max_output}", limit)

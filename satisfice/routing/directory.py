@@ -11,6 +11,7 @@ from satisfice.catalog import Catalog, ModelInfo
 from satisfice.config import ProviderSettings, RouteSettings, Settings
 from satisfice.errors import ModelNotFound
 from satisfice.providers.base import Deployment
+from satisfice.providers.openai_compat import openai_reasoning_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class ModelDirectory:
                 api_key=p.api_key,
                 headers=p.headers,
                 options=p.options,
+                openai_reasoning=openai_reasoning_model(info, p.dialect, upstream),
             ),
             info,
         )
