@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
+from tests.conftest import dialect_providers, single_call_reliability
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -120,3 +122,33 @@ def test_embeddings_refuse_a_chat_route_by_name(gateway: GatewayProcess, upstrea
         client(gateway).embeddings.create(model="auto", input=marker)
     assert err.value.code == "model_not_supported" and "chat route" in err.value.message
     assert not [r for r in upstream.requests() if marker in json.dumps(r["body"])]
+
+
+@pytest.fixture(scope="module")
+def dialects(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    config = {
+        "reliability": single_call_reliability(2.0, 4.0),
+        "providers": dialect_providers(upstream),
+        "routes": {
+            "unreadable-first": {
+                "strategy": "first",
+                "candidates": ["ant/badjson+surface", "gem/badjson+surface", "oai/fine+surface"],
+            }
+        },
+    }
+    with GatewayProcess(tmp_path_factory.mktemp("surface-dialects"), config) as g:
+        yield g
+
+
+def test_an_unreadable_translated_answer_fails_over(dialects: GatewayProcess) -> None:
+    raw = client(dialects).chat.completions.with_raw_response.create(
+        model="unreadable-first", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.parse().choices[0].message.content == "echo: hi"
+    row = dialects.row(raw.headers["x-satisfice-request-id"])
+    outcomes = [(a["model"], a["outcome"]) for a in json.loads(row["attempts"])]
+    assert outcomes == [
+        ("badjson+surface", "bad_response"),
+        ("badjson+surface", "bad_response"),
+        ("fine+surface", "ok"),
+    ]

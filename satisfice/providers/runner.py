@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from satisfice.errors import GatewayError, InvalidRequest
+from satisfice.errors import GatewayError, InvalidRequest, UpstreamFailed
 from satisfice.providers.base import Deployment, Dialect, StreamTranslator, UpstreamRequest
 from satisfice.providers.failures import AttemptFailed, FailureKind, classify_status, parse_retry_after
 from satisfice.providers.pool import Permit, UpstreamPool
@@ -159,7 +159,9 @@ class HTTPRunner:
         raw = await self._read(dialect, dep, _build(dialect, dep, body, stream=False))
         try:
             parsed = dialect.parse_chat(dep, raw)
-        except (ValueError, TypeError, KeyError) as e:
+        except (ValueError, TypeError, KeyError, UpstreamFailed) as e:
+            # A translated dialect's parser says why in an UpstreamFailed; either way the body is
+            # this attempt's failure (failed over), not the request's.
             message = redact(f"unreadable upstream answer: {e}", dep)
             raise AttemptFailed(FailureKind.BAD_RESPONSE, message) from None
         usage = usage_from_openai(parsed.get("usage"))
