@@ -6,8 +6,11 @@ wrong answers. The guard compares the facts that change an answer and that a par
 
 - negation: negation words, negating prefixes (lock/unlock, legal/illegal), opposite words (on/off);
 - numbers (digits and number words: "3" equals "three"), dates and times, units;
-- named entities (capitalised or mixed-case words, identifiers, digit-bearing tokens such as python3)
-  and constraint words from closed classes (programming and human languages, formats, tones, audiences);
+- named entities (capitalised or mixed-case words, identifiers, digit-bearing tokens such as python3,
+  a letter that is no word as in "vitamin d"), identifiers joined by '-', '_' or '.' taken whole
+  (gpt-4o is not gpt-4, claude-3-opus not claude-3-sonnet, config.yaml not config.json) with an edition
+  word next to them (iphone 15 pro), and constraint words from closed classes (programming and human
+  languages, formats, tones, audiences);
 - arithmetic and comparison signs ("5 + 3" is not "5 - 3"), and the order of the operands around them;
 - word order, when both texts use the same content words: "Is the sun older than the earth?" is not
   "Is the earth older than the sun?", though a mean-of-tokens embedding puts them at cosine 1.0.
@@ -150,7 +153,7 @@ _CLASS_WORDS = frozenset(w for members in lex.CLASSES.values() for w in members)
 
 
 def _names(a: _Features, b: _Features) -> Difference:
-    lost = _unmatched(a.entities, b.words) or _unmatched(b.entities, a.words)
+    lost = _unmatched(a.entities, b) or _unmatched(b.entities, a)
     if lost:
         return "entities differ", lost
     rare = _unstemmed(a.rare, b.words) or _unstemmed(b.rare, a.words)
@@ -173,13 +176,14 @@ _CHECKS = (_counted, _maths, _opposed, _classes, _names, _order)
 
 @dataclass(frozen=True)
 class _Features:
+    text: str
     words: frozenset[str]  # lower-cased words
     lemmas: dict[str, int]  # crude lemmas (plural/-ed/-ing stripped where the lexicon knows the word)
     negation: Counter[str]
     numbers: Counter[str]
     dates: Counter[str]
     units: tuple[str, ...]  # in order: "10 miles to km" is not "10 km to miles"
-    entities: frozenset[str]
+    entities: frozenset[str]  # each must be among the other text's words or _spellings
     rare: frozenset[str]  # words outside the common vocabulary (after stripping inflections)
     operators: tuple[str, ...]  # arithmetic and comparison signs, in order
     maths: tuple[str, ...]  # numbers, signs and one-letter variables, in order (compared when signs occur)
@@ -211,7 +215,7 @@ def _features(text: str) -> _Features:
         low = tok.lower().replace("\u2019", "'")  # typographic apostrophe
         if tok[0].isalpha():
             starts = end == 0 or _SENTENCE_END.search(text, end, m.start()) is not None
-            if _is_entity(tok, starts):
+            if _is_entity(tok, starts) or (len(tok) == 1 and _is_label(text, m.start(), m.end())):
                 entities.add(_expand(low)[0])
         words.extend(_expand(low))
         tokens.extend(_expand(low))
@@ -219,13 +223,14 @@ def _features(text: str) -> _Features:
     lemmas: Counter[str] = Counter(_lemma(w) for w in words)
     operators = tuple(t for t in tokens if t in _SIGN_SET)
     return _Features(
+        text=text,
         words=frozenset(words),
         lemmas=dict(lemmas),
         negation=_negations(words),
         numbers=_numbers(words),
         dates=_dates(words),
         units=tuple(u for w in words if (u := lex.UNITS.get(_lemma(w)) or lex.UNITS.get(w))),
-        entities=frozenset(entities),
+        entities=frozenset(entities | _ids(text, entities, words)),
         rare=frozenset(w for w in words if _is_rare(w)),
         operators=operators,
         maths=tuple(x for t in tokens if (x := _maths_token(t))) if operators else (),
@@ -336,6 +341,125 @@ def _expand(low: str) -> list[str]:
     return [low]
 
 
+# Runs of letters and digits joined by '-', '_' or '.'. _TOKEN splits "gpt-4o" into "gpt", "4", "o", and
+# none of those checks caught the "o": a lower-case word without a digit is no entity, and one letter is
+# too short for a rare term, so "gpt-4o" was served for "gpt-4". Taken whole, an identifier must be
+# spelt the same in the other text.
+_SPAN = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
+_PART = re.compile(r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*")  # a span's pieces between '-' and '_'
+# Most prompts have no digit, '_' or dotted name ("config.yaml"), hence no span to look at (cheap tests).
+_DIGIT = re.compile(r"[\d_]")
+_DOTTED = re.compile(r"[a-z]\.[a-z]", re.IGNORECASE)
+_PIECE = re.compile(r"[a-z]+|\d+")
+# Letters after a number that make it a quantity, not a name: 10km, 10-minute, 3pm, 2nd, 1990s, 2x.
+_QUANTITY = frozenset(lex.UNITS) | lex.PERIODS | {"st", "nd", "rd", "th", "s", "am", "pm", "x"}
+
+
+def _ids(text: str, named: set[str], words: list[str]) -> set[str]:
+    """The identifiers of a text (see _SPAN), each in one spelling (_spelling), and edition words with
+    the name they touch, a span with a digit or a name (`named`, or a rare word): "iphone 15 pro" gives
+    "15pro", "macbook pro m3" "prom3", "macbook air" "macbookair"."""
+    editions = not lex.VARIANTS.isdisjoint(words)
+    if not editions and not _DIGIT.search(text) and not ("." in text and _DOTTED.search(text)):
+        return set()
+    spans = [(m.start(), m.end(), m.group().lower()) for m in _SPAN.finditer(text)]
+    ids: set[str] = set()
+    for i, (_, _, raw) in enumerate(spans):
+        digit = any(c.isdigit() for c in raw)
+        if _is_identifier(raw) if digit else _is_file_like(raw):
+            ids.add(_spelling(raw))
+        if not editions or raw in lex.VARIANTS:
+            continue
+        left = i > 0 and spans[i - 1][2] in lex.VARIANTS
+        right = i + 1 < len(spans) and spans[i + 1][2] in lex.VARIANTS
+        if not (left or right) or not (digit or raw in named or _is_rare(raw)):
+            continue
+        lo = hi = i
+        while lo > 0 and spans[lo - 1][2] in lex.VARIANTS and _joined(text, spans[lo - 1][1], spans[lo][0]):
+            lo -= 1
+        while (
+            hi + 1 < len(spans)
+            and spans[hi + 1][2] in lex.VARIANTS
+            and _joined(text, spans[hi][1], spans[hi + 1][0])
+        ):
+            hi += 1
+        if (lo, hi) != (i, i):
+            ids.add("".join(_spelling(raw) for _, _, raw in spans[lo : hi + 1]))
+    return ids
+
+
+@functools.lru_cache(maxsize=4096)
+def _spellings(text: str) -> frozenset[str]:
+    """Every spelling a text offers to match another text's identifiers: each span, and one to three
+    parts in a row, joined by spaces, '-' or '_' ("gpt 4o" = "gpt-4o"; "claude 3 opus" offers "3 opus",
+    the edition of "claude-3-opus"; "three bedroom" = "3-bedroom"). Built only when an identifier is not
+    among the other text's plain words."""
+    out = {_spelling(m.group().lower()) for m in _SPAN.finditer(text)}  # whole spans, however long
+    parts = [(m.start(), m.end(), _spelling(m.group().lower())) for m in _PART.finditer(text)]
+    for i, (_, end, key) in enumerate(parts):
+        out.add(key)
+        if i + 1 < len(parts) and _joined(text, end, parts[i + 1][0], hyphen=True):
+            out.add(key + parts[i + 1][2])
+            if i + 2 < len(parts) and _joined(text, parts[i + 1][1], parts[i + 2][0], hyphen=True):
+                out.add(key + parts[i + 1][2] + parts[i + 2][2])
+    return frozenset(out)
+
+
+def _joined(text: str, end: int, start: int, *, hyphen: bool = False) -> bool:
+    """Two spans (or parts) in a row: only spaces between them, or one '-' or '_' (parts), not a comma,
+    a full stop or a line break."""
+    gap = text[end:start]
+    return (gap.strip(" \t") == "" and gap != "") or (hyphen and gap in ("-", "_"))
+
+
+def _is_identifier(raw: str) -> bool:
+    """A span with a digit names something (gpt-4o, h100, utf-8, v2.1, 4o, covid-19) unless it is a
+    number with a unit or an ordinal: "10-minute", "10km", "3pm", "2nd" are quantities, which the number
+    and unit checks compare in any spelling."""
+    if raw[0].isalpha():
+        return True
+    return any(p[0].isalpha() and p not in _QUANTITY for p in _PIECE.findall(raw))
+
+
+def _is_file_like(raw: str) -> bool:
+    """Letters joined by '.' or '_': a file, module or variable name (config.yaml, os.path, my_var).
+    Not an abbreviation ("e.g", "u.s": one-letter pieces) nor a hyphenated word ("well-known")."""
+    return ("." in raw or "_" in raw) and all(len(p) > 1 for p in re.split(r"[-_.]", raw))
+
+
+def _spelling(raw: str) -> str:
+    """One spelling of a span: '-' and '_' dropped ("utf-8" = "utf8"), '.' kept ("v2.1" is not "v21"),
+    number words as digits and a plural -s dropped, so "three-bedroom" = "3 bedrooms"."""
+    out: list[str] = []
+    for part in re.split(r"[-_]", raw):
+        pieces = part.split(".")
+        out.append(".".join(lex.NUMBER_WORDS.get(p, _singular(p)) for p in pieces))
+    return "".join(out)
+
+
+def _singular(w: str) -> str:
+    """ "bedrooms" -> "bedroom"; "class", "opus", "basis" kept."""
+    plural = len(w) > 3 and w.isalpha() and w.endswith("s") and not w.endswith(("ss", "us", "is"))
+    return w[:-1] if plural else w
+
+
+_LETTER_JOINED = re.compile(r"[-./&][A-Za-z]")  # e-mail, x-ray, i.e., u.s., a/b, q&a
+_JOINED_LETTER = re.compile(r"[A-Za-z][-./&]$")
+
+
+def _is_label(text: str, start: int, end: int) -> bool:
+    """A letter that is no word labels something: "vitamin d", "series x", "plan b" (not "a" or "i").
+    One letter was no entity, so "vitamin d" was served for "vitamin b". Not a unit ("5 m", which the
+    unit check compares), a letter after a digit ("4o", "2x": _ids judges those), nor one joined to
+    another letter by '-', '.', '/' or '&': a word or an abbreviation ("e-mail", "i.e.", "q&a")."""
+    letter = text[start]
+    if letter in "aAiI" or letter.lower() in lex.UNITS or text[start - 1 : start].isdigit():
+        return False
+    if _LETTER_JOINED.match(text, end):
+        return False
+    return _JOINED_LETTER.search(text, max(0, start - 2), start) is None
+
+
 def _is_entity(tok: str, sentence_start: bool) -> bool:
     if tok in ("I", "I'm", "I've", "I'd", "I'll") or len(tok) < 2:
         return False
@@ -385,8 +509,9 @@ def _number_form(w: str) -> str:
     w = re.sub(r"(st|nd|rd|th)$", "", w)
     if re.fullmatch(r"\d{1,3}(,\d{3})+", w):
         w = w.replace(",", "")
-    if re.fullmatch(r"\d+\.\d+", w):
-        return str(float(w))
+    if re.fullmatch(r"\d+\.\d+", w):  # as written: "python 3.10" is not "python 3.1"
+        whole, frac = w.split(".")
+        return f"{whole.lstrip('0') or '0'}.{frac}"
     return w.lstrip("0") or "0"
 
 
@@ -414,8 +539,12 @@ def _opposites(la: dict[str, int], lb: dict[str, int]) -> str:
 _OPPOSITE_WORDS = frozenset(w for pair in lex.OPPOSITES for w in pair)
 
 
-def _unmatched(entities: Iterable[str], other_words: frozenset[str]) -> str:
-    return ", ".join(sorted(e for e in entities if e not in other_words))
+def _unmatched(entities: Iterable[str], other: _Features) -> str:
+    lost = [e for e in entities if e not in other.words]
+    if lost:  # "gpt4o" may be written "gpt-4o" or "gpt 4o" there
+        spelt = _spellings(other.text)
+        lost = [e for e in lost if e not in spelt]
+    return ", ".join(sorted(lost))
 
 
 def _show(items: Iterable[str]) -> str:

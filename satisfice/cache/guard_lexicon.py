@@ -175,6 +175,18 @@ CLASSES: dict[str, frozenset[str]] = {
     "diet": frozenset(_w("vegan vegetarian gluten keto paleo halal kosher dairy lactose")),
 }
 
+# Edition words that belong to the identifier they touch: "iphone 15 pro" is not "iphone 15", nor
+# "gpt-4o mini" "gpt-4o", nor "macbook air" "macbook pro". Counted only next to a token with a digit or a
+# name (an entity or a rare word; guard._ids), so "pro tips" or "a mini fridge" are plain words. Words
+# that often follow a count ("2 home workouts") are left out.
+VARIANTS = frozenset(
+    _w(
+        "pro max mini plus ultra lite air turbo nano se slim xl xs xr fe fold flip edge neo ti super oled "
+        "server desktop lts beta alpha preview rc instruct opus sonnet haiku flash vision "
+        "ii iii iv vi vii viii ix xi xii"
+    )
+)
+
 # Synonyms folded before the class look-up, so a paraphrase that uses one of them still matches.
 SYNONYMS: dict[str, str] = {
     "simply": "simple",

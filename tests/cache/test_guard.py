@@ -104,7 +104,8 @@ def test_reasons_name_the_kind_of_difference_and_never_the_stored_words() -> Non
     assert guard("Sort a list in Python.", "Sort a list in Rust.").reason == "programming language differs"
     assert guard("Who treated Alice Smith?", "Who treated Alice Jones?").reason == "entities differ"
     assert guard("Who discovered penicillin?", "Who discovered insulin?").reason == "rare terms differ"
-    for a, b in [pair for pairs in NEAR_MISSES.values() for pair in pairs] + REORDERINGS + MATHS:
+    near_misses = [pair for pairs in NEAR_MISSES.values() for pair in pairs]
+    for a, b in near_misses + REORDERINGS + MATHS + IDENTIFIERS:
         reason = guard(a, b).reason
         assert reason in KINDS, reason
     assert guard("same text", "same text") == guard("x", "x")
@@ -140,6 +141,74 @@ REORDERINGS = [
 def test_identifiers_signs_and_reorderings_are_near_misses(a: str, b: str) -> None:
     for query, cached in ((a, b), (b, a)):
         assert not guard(query, cached).ok, f"{query!r} served for {cached!r}"
+
+
+# Identifiers that differ in a suffix, a version or an edition word: each pair is a different question
+# (gpt-4o/gpt-4 was served: "gpt-4o" was read as "gpt", "4", "o", and no check looked at the "o").
+IDENTIFIERS = [
+    ("What is the context window of gpt-4o?", "What is the context window of gpt-4?"),
+    ("What's new in python 3.11?", "What's new in python 3.12?"),
+    ("What's new in python 3.10?", "What's new in python 3.1?"),
+    ("How much does the iphone 15 pro cost?", "How much does the iphone 15 cost?"),
+    ("How much does the iphone 15 pro max cost?", "How much does the iphone 15 pro cost?"),
+    ("Compare the iphone 15 pro with the pixel 8.", "Compare the iphone 15 with the pixel 8 pro."),
+    ("Is claude-3-opus good at coding?", "Is claude-3-sonnet good at coding?"),
+    ("Is llama-3-instruct good at coding?", "Is llama-3-chat good at coding?"),
+    ("What changed in v2.1?", "What changed in v2.10?"),
+    ("Save the file as utf-8.", "Save the file as utf-16."),
+    ("How much memory does the h100 have?", "How much memory does the h200 have?"),
+    ("How do I back up s3 to another region?", "How do I back up ec2 to another region?"),
+    ("What is the context window of gpt-4o-mini?", "What is the context window of gpt-4o?"),
+    ("What is the context window of gpt-4o mini?", "What is the context window of gpt-4o?"),
+    ("Is the pixel 8a worth it?", "Is the pixel 8 worth it?"),
+    ("Battery life of the macbook pro m3", "Battery life of the macbook air m3"),
+    ("Battery life of the macbook pro", "Battery life of the macbook air"),
+    ("Is gemini-1.5-pro good at coding?", "Is gemini-1.5-flash good at coding?"),
+    ("Which is faster, gpt-4o or gpt-4?", "Which is faster, gpt-4o or gpt-4o-mini?"),
+    ("What does utils.py do?", "What does helpers.py do?"),
+    ("What does config.prod.yaml set?", "What does config.dev.yaml set?"),
+    ("Where is my_var set?", "Where is my_val set?"),
+    ("What are the benefits of vitamin d?", "What are the benefits of vitamin b?"),
+    ("Is the xbox series x worth it?", "Is the xbox series s worth it?"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), IDENTIFIERS)
+def test_identifiers_that_differ_are_near_misses(a: str, b: str) -> None:
+    for query, cached in ((a, b), (b, a)):
+        assert not guard(query, cached).ok, f"{query!r} served for {cached!r}"
+
+
+def test_an_identifier_suffix_is_an_entity_difference() -> None:
+    verdict = guard("What is the context window of gpt-4?", "What is the context window of gpt-4o?")
+    assert (verdict.ok, verdict.reason) == (False, "entities differ")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("how do I reverse a list in python", "what's the way to reverse a python list"),
+        ("What is the context window of gpt-4o?", "What's gpt-4o's context window?"),
+        ("What is the context window of GPT-4o?", "what is the context window of gpt 4o"),
+        ("How much does the iPhone 15 Pro cost?", "how much does the iphone 15 pro cost"),
+        ("Compare claude-3-opus and claude-3-sonnet.", "Compare claude 3 opus and claude 3 sonnet."),
+        ("What's new in python 3.12?", "What is new in Python 3.12?"),
+        ("Save the file as utf-8.", "Please save the file as UTF-8."),
+        ("Explain covid-19 symptoms.", "Explain the symptoms of covid-19."),
+        ("Set a timer for 10 minutes.", "Set a 10-minute timer."),
+        ("Plan a 3-day trip to Rome.", "Plan a three day trip to Rome."),
+        ("Find a 5-star hotel in Rome.", "Find a five star hotel in Rome."),
+        ("What does main.py do?", "Please explain what main.py does."),
+        ("What are the pros and cons of kubernetes?", "Kubernetes: pros and cons?"),
+        ("Give me 3 mini pancake recipes.", "Give me three mini pancake recipes."),
+        ("What are the benefits of vitamin d?", "What are vitamin d's benefits?"),
+        ("Solve for x: 2x + 3 = 11", "Please solve for x: 2x + 3 = 11"),
+        ("Write an e-mail for the Q&A, i.e. keep it short.", "Please write a short e-mail for the Q&A."),
+    ],
+)
+def test_identifiers_written_another_way_still_match(a: str, b: str) -> None:
+    assert guard(a, b).ok, guard(a, b)
+    assert guard(b, a).ok, guard(b, a)
 
 
 @pytest.mark.parametrize(

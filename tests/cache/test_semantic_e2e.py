@@ -67,6 +67,20 @@ def test_a_paraphrase_is_served_and_a_near_miss_is_not(
     assert "numbers differ" in semantic.row(other.headers["x-satisfice-request-id"])["reason"]
 
 
+def test_another_model_version_is_a_miss(semantic: GatewayProcess) -> None:
+    """Before, "gpt-4" was served the answer stored for "gpt-4o" (cosine 0.98): the guard read "gpt-4o"
+    as "gpt", "4", "o" and no check looked at the "o"."""
+    topic = uuid.uuid4().hex[:6]
+    first = ask(semantic, f"What is the context window of gpt-4o for team {topic}?", seed=6)
+    assert first.headers["x-satisfice-cache"] == "miss"
+    other = ask(semantic, f"What is the context window of gpt-4 for team {topic}?", seed=6)
+    assert other.headers["x-satisfice-cache"] == "miss"
+    reason = semantic.row(other.headers["x-satisfice-request-id"])["reason"]
+    assert "near-miss rejected" in reason and "entities differ" in reason
+    para = ask(semantic, f"What's the context window of gpt-4o for team {topic}?", seed=6)
+    assert para.headers["x-satisfice-cache"] == "hit-semantic"
+
+
 def test_semantic_matches_never_cross_tenants_or_parameters(semantic: GatewayProcess) -> None:
     topic = uuid.uuid4().hex[:6]
     assert (
