@@ -144,7 +144,8 @@ class Learner:
     def adjust(
         self, route: str, cluster: int, models: Sequence[str], predicted: Sequence[float]
     ) -> list[float]:
-        """The predictions shifted by the PROMOTED statistics (unchanged where evidence is thin)."""
+        """The predictions shifted by the PROMOTED statistics, thin evidence shifting them in part
+        (`evidence_weight`). The gate replays with this same `posterior`."""
         promoted = self._promoted  # swapped whole by the gate: no lock needed
         if not promoted:
             return [float(v) for v in predicted]

@@ -167,6 +167,16 @@ def settle(o: Outcome, same_answer: Sequence[Outcome]) -> list[tuple[Outcome | N
     return writes
 
 
+def evidence_weight(n: float, min_evidence: float) -> float:
+    """The share of its posterior correction a statistic with decayed evidence `n` (s + f) gets:
+    n / min_evidence, up to 1 at `min_evidence` and above. A correction thus fades in as outcomes
+    accumulate and out as they decay, where a threshold switched it on and off in one step; a
+    handful of outcomes still moves little (the correction itself shrinks as n / (n + k) too)."""
+    if n <= 0.0:
+        return 0.0
+    return 1.0 if n >= min_evidence else n / min_evidence
+
+
 def posterior(
     predicted: Array,
     stats: Sequence[BetaStat | None],
@@ -176,8 +186,8 @@ def posterior(
     prior_strength: float,
     min_evidence: float,
 ) -> Array:
-    """Predictions corrected by the decayed successes and failures; predictions with too little
-    evidence pass unchanged.
+    """Predictions corrected by the decayed successes and failures, the correction weighted by
+    `evidence_weight` (in full from `min_evidence` on; predictions without statistics pass unchanged).
 
     When the statistics know what the predictor expected of their outcomes (mean p̄), the
     correction is a shift in logit space: the outcomes' success rate, shrunk toward p̄ with a
@@ -189,16 +199,18 @@ def posterior(
         if st is None:
             continue
         s, f = st.decayed(now, half_life)
-        if s + f < min_evidence or s + f <= 0.0:
+        weight = evidence_weight(s + f, min_evidence)
+        if weight <= 0.0:
             continue
         p = min(max(float(out[j]), 0.0), 1.0) if math.isfinite(out[j]) else 0.5
         expected = st.mean_prediction()
         if not math.isfinite(expected):
-            out[j] = (prior_strength * p + s) / (prior_strength + s + f)
+            mean = (prior_strength * p + s) / (prior_strength + s + f)
+            out[j] = p + weight * (mean - p)
             continue
         expected = min(max(expected, _EDGE), 1.0 - _EDGE)
         rate = (prior_strength * expected + s) / (prior_strength + s + f)
-        out[j] = _sigmoid(_logit(p) + _logit(rate) - _logit(expected))
+        out[j] = _sigmoid(_logit(p) + weight * (_logit(rate) - _logit(expected)))
     return out
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from satisfice.learn import Learner, MemoryLearnStore, SQLiteLearnStore
+from satisfice.learn import Learner, MemoryLearnStore, SQLiteLearnStore, gate
 from satisfice.learn.checks import render_checks
 from satisfice.learn.gate import half_of
 from satisfice.learn.records import GateResult
 from satisfice.learn.store import LearnStore
+from satisfice.routing.knob import choose
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
 EASY, HARD = (0.72, 0.95), (0.65, 0.9)
@@ -79,20 +82,31 @@ def test_gate_needs_enough_outcomes_and_honours_propensity() -> None:
         lrn.observe(f"x{i}", 1.0, "verify")
     result = lrn.run_gate()
     assert result.method == "dr" and result.n == 25 and result.promoted
+
+    def r_hat(p: float, successes: int, n: int) -> float:
+        """The prediction p (also the outcomes' p̄) updated with the other half's n outcomes: the
+        Beta(10 p, 10 (1 - p)) posterior's logit shift, weighted n / 5 below min_evidence 5."""
+        rate = (10 * p + successes) / (10 + n)
+        shift = math.log(rate / (1 - rate)) - math.log(p / (1 - p))
+        return 1 / (1 + math.exp(-(math.log(p / (1 - p)) + min(n / 5, 1.0) * shift)))
+
     # Old routing picks cheap everywhere: 0 observed on the a-requests; on the x-ones cheap is
-    # unobserved and the other half holds < 5 of its outcomes, so the prediction 0.75 stands.
-    assert result.old_value == pytest.approx(20 * 0.75 / 25)
+    # unobserved, estimated from the other half's failures of it (fewer than 5: shifted in part).
+    cheap_per_half = [sum(half_of(f"a{i}") == h for i in range(5)) for h in (0, 1)]
+    assert min(cheap_per_half) > 0 and max(cheap_per_half) < 5  # the partial weight is exercised
+    want_old = sum(r_hat(0.75, 0, cheap_per_half[1 - half_of(f"x{i}")]) for i in range(20))
+    assert result.old_value == pytest.approx(want_old / 25)
     # New routing picks strong. Its direct estimate on a request is 0.9 updated with strong's
     # outcomes (all 1.0) on the other half of the x-requests; on the x-ones the logged reward
     # corrects it (doubly robust): r + (1 - r) / 0.5, clipped to the reward's range [0, 1].
     per_half = [sum(half_of(f"x{i}") == h for i in range(20)) for h in (0, 1)]
 
-    def r_hat(rid: str) -> float:
+    def strong(rid: str) -> float:
         n = per_half[1 - half_of(rid)]
-        return (10 * 0.9 + n) / (10 + n) if n >= 5 else 0.9
+        return r_hat(0.9, n, n)
 
-    want = sum(r_hat(f"a{i}") for i in range(5))
-    want += sum(min(r_hat(f"x{i}") + (1 - r_hat(f"x{i}")) / 0.5, 1.0) for i in range(20))
+    want = sum(strong(f"a{i}") for i in range(5))
+    want += sum(min(strong(f"x{i}") + (1 - strong(f"x{i}")) / 0.5, 1.0) for i in range(20))
     assert result.new_value == pytest.approx(want / 25)
 
 
@@ -172,6 +186,32 @@ def test_routing_changes_only_after_the_check_is_on_record() -> None:
     assert lrn.run_gate().promoted
     assert seen == [pytest.approx([0.75, 0.9])]  # still the old predictions while logging
     assert lrn.adjust("r", 0, CANDS, [0.75, 0.9])[0] < 0.75  # and the promoted ones after
+
+
+def test_the_gate_replays_thin_evidence_as_routing_then_serves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four failures of cheap (evidence 4 < min_evidence 5) shift it in part: 0.75 -> 0.58, below
+    the 0.7 target. The gate replays with that partial shift and routing serves the same one (under
+    the old threshold both ignored it and nothing changed)."""
+    replayed: list[list[float]] = []
+
+    def watching_choose(predicted: Any, *args: Any) -> int:
+        replayed.append([float(v) for v in predicted])
+        return choose(predicted, *args)
+
+    monkeypatch.setattr(gate, "choose", watching_choose)
+    lrn = Learner(MemoryLearnStore(), half_life_s=1000.0, min_checked=4, clock=Clock())
+    for i in range(4):
+        lrn.record_decision(decision(f"a{i}"))
+        lrn.observe(f"a{i}", 0.0, "feedback")
+    result = lrn.run_gate()
+    assert result.promoted and result.changed == 4
+    served = lrn.adjust("r", 0, CANDS, [0.75, 0.9])
+    shift = 0.8 * (math.log(0.75 * 10 / 14 / (1 - 0.75 * 10 / 14)) - math.log(3.0))  # weight 4 / 5
+    assert served == pytest.approx([1 / (1 + math.exp(-(math.log(3.0) + shift))), 0.9])
+    assert served[0] < 0.7
+    # The gate chose with the old statistics (none: raw) and the new ones, decision by decision.
+    assert replayed[1::2] == [pytest.approx(served)] * 4
+    assert replayed[0::2] == [pytest.approx([0.75, 0.9])] * 4
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])

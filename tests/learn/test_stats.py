@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from satisfice.learn import BetaStat, Learner, MemoryLearnStore, SQLiteLearnStore
-from satisfice.learn.records import Outcome, posterior
+from satisfice.learn.records import Outcome, evidence_weight, posterior
 from satisfice.learn.sqlite import _STOP
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
@@ -80,7 +80,7 @@ def test_a_repeated_outcome_replaces_the_earlier_one() -> None:
     assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1000.0) == pytest.approx((0.0, 1.0))
 
 
-def test_posterior_mean_and_minimum_evidence() -> None:
+def test_posterior_mean_and_evidence_weight() -> None:
     store = MemoryLearnStore()
     store.save_promoted(
         {("r", 0, "cheap"): BetaStat(8.0, 2.0, 1000.0), ("r", 0, "strong"): BetaStat(1.0, 3.0, 1000.0)}
@@ -88,14 +88,44 @@ def test_posterior_mean_and_minimum_evidence() -> None:
     clock = Clock(1000.0)
     lrn = Learner(store, half_life_s=1000.0, prior_strength=10.0, min_evidence=5.0, clock=clock)
     out = lrn.adjust("r", 0, CANDS, [0.5, 0.9])
-    # cheap: Beta(5, 5) prior + 8 successes, 2 failures -> 13 / 20; strong: 4 < min_evidence, unchanged
-    assert out == pytest.approx([0.65, 0.9])
+    # cheap: Beta(5, 5) prior + 8 successes, 2 failures -> 13 / 20; strong: Beta(9, 1) + 1, 3 -> 10 / 14,
+    # but 4 outcomes are under min_evidence 5: 4 / 5 of the way from 0.9
+    assert out == pytest.approx([0.65, 0.9 + 0.8 * (10 / 14 - 0.9)])
     assert lrn.adjust("r", 1, CANDS, [0.5, 0.9]) == pytest.approx([0.5, 0.9])  # other cluster
     assert lrn.adjust("other", 0, CANDS, [0.5, 0.9]) == pytest.approx([0.5, 0.9])
-    clock.now = 2000.0  # evidence halves to 5: still enough -> (5 + 4) / 15
+    clock.now = 2000.0  # evidence halves to 5: in full -> (5 + 4) / 15
     assert lrn.adjust("r", 0, CANDS, [0.5, 0.9])[0] == pytest.approx(0.6)
-    clock.now = 2001.0  # just under 5
-    assert lrn.adjust("r", 0, CANDS, [0.5, 0.9])[0] == pytest.approx(0.5)
+    clock.now = 2001.0  # just under 5: barely less (the threshold used to drop it to 0.5 here)
+    assert lrn.adjust("r", 0, CANDS, [0.5, 0.9])[0] == pytest.approx(0.6, abs=2e-4)
+    clock.now = 1000.0 + 1000.0 * 40  # evidence ~1e-11: the correction has faded to nothing
+    assert lrn.adjust("r", 0, CANDS, [0.5, 0.9]) == pytest.approx([0.5, 0.9])
+
+
+@pytest.mark.parametrize("with_expected", [True, False])
+def test_a_correction_fades_continuously_across_min_evidence(with_expected: bool) -> None:
+    """No step where the decayed evidence crosses min_evidence: just above and just below it the
+    adjusted quality is the same to within the decay's own change; as the evidence fades to nothing
+    the quality returns to the raw prediction monotonically, in small steps."""
+    # 12 of 20 right where the predictor expected 0.9 (p̄ known) or predicted 0.9 (older statistics)
+    stat = BetaStat(12.0, 8.0, 0.0, 18.0 if with_expected else math.nan)
+    raw = np.array([0.9])
+
+    def adjusted(evidence: float) -> float:
+        now = math.log2(20.0 / evidence)  # half_life 1: decays the 20 outcomes to `evidence`
+        return float(posterior(raw, [stat], now=now, half_life=1.0, prior_strength=10.0, min_evidence=5.0)[0])
+
+    above, below = adjusted(5.0 * (1 + 1e-4)), adjusted(5.0 * (1 - 1e-4))
+    assert 0.9 - above > 0.05  # the correction at the threshold is large ...
+    assert abs(above - below) < 1e-4  # ... and has no step there (a hard switch jumps 0.9 - above)
+    fading = [adjusted(n) for n in np.geomspace(20.0, 1e-6, 400)]
+    steps = np.diff(fading)
+    assert steps.min() > -1e-12 and steps.max() < 0.01  # back toward 0.9 all the way, in small steps
+    assert fading[0] < 0.8 and fading[-1] == pytest.approx(0.9, abs=1e-6)
+
+
+def test_evidence_weight() -> None:
+    assert [evidence_weight(n, 5.0) for n in (0.0, 1.0, 2.5, 5.0, 50.0)] == [0.0, 0.2, 0.5, 1.0, 1.0]
+    assert evidence_weight(0.01, 0.0) == 1.0  # min_evidence 0: every outcome in full, as before
 
 
 def test_adjust_uses_only_promoted_statistics() -> None:
