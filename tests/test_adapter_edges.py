@@ -1,10 +1,13 @@
 """Adapter edge cases through the real gateway, the fake upstream and the official SDKs: JSON schemas
 Gemini would refuse, a Claude tool call without arguments streamed, Gemini's broken function calls,
-and Gemini's mid-stream overload as /v1/messages clients see it."""
+Gemini's mid-stream overload as /v1/messages clients see it, Gemini's function-call ids, and a
+request Gemini cannot take (no user or assistant content)."""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +30,7 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "providers": dialect_providers(upstream),
         "routes": {
             "gem-broken": {"strategy": "first", "candidates": ["gem/malformed+edge", "gem/whole+edge"]},
+            "gem-then-oai": {"strategy": "first", "candidates": ["gem/gemfirst+edge", "oai/oaisecond+edge"]},
         },
     }
     with GatewayProcess(tmp_path_factory.mktemp("adapter-edges"), config) as g:
@@ -173,3 +177,81 @@ def test_gemini_overloaded_at_the_start_is_a_529(ant: anthropic.Anthropic) -> No
         s.get_final_message()
     assert err.value.status_code == 529
     assert err.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+# -- 5: Gemini's function-call ids --------------------------------------------------------------------
+
+LOOKUP: Any = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "parameters": {"type": "object", "properties": {"echo": {"type": "string"}}},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_geminis_call_id_is_the_tool_call_id_and_goes_back(
+    oai: openai.OpenAI, upstream: FakeUpstream, stream: bool
+) -> None:
+    """The fake ("callid") gives its function calls ids, as Gemini 3 does, and answers 400 to a
+    functionResponse without its call's id: a tool loop through the SDK carries the id both ways."""
+    question = f"look up {uuid.uuid4().hex}"
+    messages: Any = [{"role": "user", "content": question}]
+    calls: list[Any]
+    if stream:
+        with oai.chat.completions.stream(model="gem/callid+edge", messages=messages, tools=[LOOKUP]) as s:
+            calls = list(s.get_final_completion().choices[0].message.tool_calls or [])
+    else:
+        resp = oai.chat.completions.create(model="gem/callid+edge", messages=messages, tools=[LOOKUP])
+        calls = list(resp.choices[0].message.tool_calls or [])
+    (call,) = calls
+    assert re.fullmatch(r"fc\d+n0", call.id), call.id  # Gemini's id, not an invented call_...
+    function = {"name": call.function.name, "arguments": call.function.arguments}
+    replayed: Any = {
+        "role": "assistant",
+        "tool_calls": [{"id": call.id, "type": "function", "function": function}],
+    }
+    follow = oai.chat.completions.create(
+        model="gem/callid+edge",
+        messages=[*messages, replayed, {"role": "tool", "tool_call_id": call.id, "content": "found"}],
+        tools=[LOOKUP],
+    )
+    assert follow.choices[0].message.content == f"echo: {question}"
+    contents = upstream.sent("callid+edge")["contents"]
+    assert contents[1]["parts"][0]["functionCall"]["id"] == call.id
+    assert contents[2]["parts"][0]["functionResponse"] == {
+        "id": call.id,
+        "name": "lookup",
+        "response": {"content": "found"},
+    }
+
+
+# -- 6: a request Gemini cannot take: no user or assistant content -----------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_system_only_request_to_gemini_is_a_local_400(
+    oai: openai.OpenAI, upstream: FakeUpstream, stream: bool
+) -> None:
+    """Gemini refuses `contents: []`: the gateway says so itself, naming `messages`, and sends nothing."""
+    marker = uuid.uuid4().hex
+    messages: Any = [{"role": "system", "content": f"be brief {marker}"}, {"role": "user", "content": ""}]
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.chat.completions.create(model="gem/whole+edge", messages=messages, stream=stream)
+    assert err.value.param == "messages" and "user or assistant message" in err.value.message
+    assert not [r for r in upstream.requests() if marker in json.dumps(r["body"])]
+
+
+def test_a_route_takes_a_system_only_request_past_gemini(
+    oai: openai.OpenAI, gw: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    marker = uuid.uuid4().hex
+    raw = oai.chat.completions.with_raw_response.create(
+        model="gem-then-oai", messages=[{"role": "system", "content": f"say hello {marker}"}]
+    )
+    assert raw.parse().choices[0].message.content is not None
+    assert raw.headers["x-satisfice-model"] == "oaisecond+edge"
+    rid = raw.headers["x-satisfice-request-id"]
+    assert _outcomes(gw, rid) == [("gemfirst+edge", "untranslatable"), ("oaisecond+edge", "ok")]
+    assert [r["model"] for r in upstream.requests() if marker in json.dumps(r["body"])] == ["oaisecond+edge"]

@@ -112,6 +112,34 @@ def test_named_reasoning_model_is_rewritten_too(oai: openai.OpenAI, upstream: Fa
     assert not any(k in sent for k in (*REFUSED, "logprobs"))
 
 
+@pytest.mark.parametrize(("effort", "expected"), [("minimal", "low"), ("none", "low"), ("xhigh", "high")])
+def test_reasoning_effort_the_o_series_refuses_is_sent_as_the_nearest_it_takes(
+    oai: openai.OpenAI, upstream: FakeUpstream, effort: str, expected: str
+) -> None:
+    """The fake refuses what the o-series refuses (anything but low, medium, high), as OpenAI does."""
+    text, messages = marked()
+    raw = oai.chat.completions.with_raw_response.create(
+        model="reason", messages=messages, extra_body={"reasoning_effort": effort}
+    )
+    assert raw.parse().choices[0].message.content == f"echo: {text}"
+    assert raw.headers["x-satisfice-model"] == "o3-mini"
+    [sent] = bodies(upstream, text)  # one call: no 400, no failover
+    assert sent["upstream"] == "o3-mini" and sent["reasoning_effort"] == expected
+
+
+def test_streamed_reasoning_effort_is_fitted_on_a_named_azure_reasoning_model(
+    oai: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    text, messages = marked()
+    stream = oai.chat.completions.create(
+        model="azure/o1", messages=messages, stream=True, extra_body={"reasoning_effort": "max"}
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == f"echo: {text}"
+    [sent] = bodies(upstream, text)
+    assert sent["path"] == "/openai/deployments/o1-prod/chat/completions"
+    assert sent["reasoning_effort"] == "high"
+
+
 def test_logprobs_skip_the_reasoning_model_in_a_route(
     oai: openai.OpenAI, gw: GatewayProcess, upstream: FakeUpstream
 ) -> None:

@@ -13,6 +13,15 @@ without thinking refuses a thinkingConfig, so for it the field is dropped):
 * Gemini 3 models take `thinkingLevel`, and only "low" and "high" are accepted by every one of
   them: "none", "minimal" and "low" send "low" (Gemini 3 Pro cannot stop thinking), the others
   "high", Gemini 3's default.
+
+Function-call ids: an assistant tool call's id goes back as `functionCall.id`, and a tool result
+that names that call (its `tool_call_id`) carries it as `functionResponse.id`. Gemini's own ids
+come back this way, as its API asks of a call that had one (the response dialect makes Gemini's id
+the OpenAI tool_call id). The field is an optional, client-populated string on both parts in the
+Developer API (v1beta), so ids Gemini did not issue (invented ones, another model's history) are
+sent too: the two ids of a pair always agree. A tool result that matches no earlier call by id but
+names its function still pairs by name, without an id. (Vertex AI's API rejects the field; this
+dialect speaks the Developer API.)
 """
 
 from __future__ import annotations
@@ -69,6 +78,12 @@ def build_body(body: JSON, *, model: str) -> JSON:
     if not isinstance(messages, list):
         raise InvalidRequest("'messages' must be an array", param="messages")
     system, contents = _contents(messages)
+    if not contents:
+        # Gemini answers a request without contents with a 400; saying so here lets a route try
+        # a candidate that takes it, and tells the client which field is at fault.
+        raise InvalidRequest(
+            "At least one user or assistant message with content is required.", param="messages"
+        )
     out: JSON = {"contents": contents}
     if system:
         out["systemInstruction"] = {"parts": system}
@@ -200,9 +215,13 @@ def _assistant_parts(msg: JSON, i: int, call_names: dict[str, str]) -> list[JSON
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise InvalidRequest(f"'{param}' must be a function call with a name", param=param)
         args = _parse_arguments(fn.get("arguments"), f"{param}.function.arguments")
-        if isinstance(call.get("id"), str):
-            call_names[call["id"]] = fn["name"]
-        part: JSON = {"functionCall": {"name": fn["name"], "args": args}}
+        function_call: JSON = {"name": fn["name"], "args": args}
+        call_id = call.get("id")
+        if isinstance(call_id, str):
+            call_names[call_id] = fn["name"]
+            if call_id:
+                function_call["id"] = call_id  # Gemini's own id when it issued one (see the module doc)
+        part: JSON = {"functionCall": function_call}
         signature = _signature(call)
         if signature is None and j == 0:
             signature = SKIP_SIGNATURE  # only the first call of a turn carries a signature
@@ -236,8 +255,8 @@ def _signature(call: JSON) -> str | None:
 
 def _tool_part(msg: JSON, i: int, call_names: dict[str, str]) -> JSON:
     call_id = msg.get("tool_call_id")
-    name = call_names.get(call_id) if isinstance(call_id, str) else None
-    name = name or (msg.get("name") if isinstance(msg.get("name"), str) else None)
+    matched = call_names.get(call_id) if isinstance(call_id, str) else None
+    name = matched or (msg.get("name") if isinstance(msg.get("name"), str) else None)
     if name is None:
         raise InvalidRequest(
             f"messages[{i}]: tool_call_id {call_id!r} matches no earlier assistant tool call",
@@ -250,7 +269,10 @@ def _tool_part(msg: JSON, i: int, call_names: dict[str, str]) -> JSON:
         parsed = None
     # functionResponse.response must be a JSON object.
     response = parsed if isinstance(parsed, dict) else {"content": text}
-    return {"functionResponse": {"name": name, "response": response}}
+    function_response: JSON = {"name": name, "response": response}
+    if matched is not None and call_id:
+        function_response["id"] = call_id  # the id its functionCall went with; none when paired by name
+    return {"functionResponse": function_response}
 
 
 # ----------------------------------------------------------------------------- tools

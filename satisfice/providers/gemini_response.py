@@ -92,15 +92,19 @@ def text_of(parts: list[JSON]) -> str | None:
 
 
 def tool_call(part: JSON) -> JSON | None:
-    """The OpenAI tool call for a `functionCall` part (None for other parts). A thought signature
-    travels in `extra_content.google.thought_signature` (Google's own OpenAI-compatible convention),
-    which the request builder reads back when the client replays the call."""
+    """The OpenAI tool call for a `functionCall` part (None for other parts). Its id is Gemini's
+    `functionCall.id` when Gemini gave one (it wants that id back on the call's functionResponse,
+    which the request builder sends from the client's tool_call_id), else an invented one. A
+    thought signature travels in `extra_content.google.thought_signature` (Google's own
+    OpenAI-compatible convention), which the request builder reads back when the client replays
+    the call."""
     fc = part.get("functionCall")
     if not isinstance(fc, dict) or not isinstance(fc.get("name"), str):
         return None
     args = fc.get("args") if isinstance(fc.get("args"), dict) else {}
+    given = fc.get("id")
     call: JSON = {
-        "id": "call_" + secrets.token_hex(12),
+        "id": given if isinstance(given, str) and given else "call_" + secrets.token_hex(12),
         "type": "function",
         "function": {"name": fc["name"], "arguments": orjson.dumps(args).decode()},
     }

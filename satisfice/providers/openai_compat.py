@@ -12,7 +12,13 @@ failover can get past. For them the request is rewritten here, whether a route p
 the client named it (the one place every call passes; internal calls such as a cascade's judge or
 second sample need it too, and OpenAI would only have refused the request):
 - `max_tokens` becomes `max_completion_tokens` (unless that is set too: it wins), the same cap,
-  which for these models also counts their hidden reasoning tokens;
+  which for these models also counts their hidden reasoning tokens (a small cap can be spent on
+  reasoning alone, an empty answer cut at "length"; it stays the client's cap all the same);
+- `reasoning_effort` is fitted to what the model's family takes (`_EFFORT_RANGES`, from OpenAI's
+  reference): the o-series takes low to high, so none and minimal are sent as low and xhigh and max
+  as high; GPT-5, -mini and -nano take minimal to high (none as minimal, xhigh and max as high);
+  o1-mini and o1-preview take no reasoning_effort at all, so it is dropped. A family the table does
+  not know gets the client's value;
 - `temperature`, `top_p`, `presence_penalty` and `frequency_penalty` are dropped: the model samples
   its own way, and an answer without the client's sampling preference is still an answer;
 - `logprobs`, `top_logprobs` and `logit_bias` are dropped only when they ask for nothing (false,
@@ -67,6 +73,17 @@ _SAMPLING_REFUSED = ("temperature", "top_p", "presence_penalty", "frequency_pena
 # For names the catalog lacks: OpenAI's o-series (o1, o3-pro, o4-mini-2025-04-16, ...) and GPT-5,
 # -mini and -nano (dated or not). Not gpt-5-chat or GPT-5.x, which take sampling parameters.
 _REASONING_NAME = re.compile(r"o[134](?:-[\w.-]+)?|gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
+# OpenAI's reasoning_effort values, lowest to highest (`api/openai_request.py` accepts them all).
+_EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+# What each reasoning family takes, as the (lowest, highest) of a contiguous run of _EFFORT_ORDER;
+# None: no reasoning_effort at all. OpenAI answers any other value with a 400 no failover gets past.
+# First match on the model name wins; newer families (GPT-5.1 on) take sampling parameters, so they
+# never reach this rewrite.
+_EFFORT_RANGES: tuple[tuple[re.Pattern[str], tuple[str, str] | None], ...] = (
+    (re.compile(r"o1-(?:mini|preview)\b"), None),
+    (re.compile(r"o[134](?:-|$)"), ("low", "high")),
+    (re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?$"), ("minimal", "high")),
+)
 
 
 class OpenAIDialect:
@@ -76,7 +93,7 @@ class OpenAIDialect:
         out = dict(body)
         out["model"] = dep.upstream_model
         if dep.openai_reasoning:
-            _reasoning_params(out)
+            _reasoning_params(out, dep)
         extras = out.pop(MESSAGES_EXTRAS, None)
         if isinstance(extras, dict) and extras.get("cache_hints"):
             _strip_cache_hints(out)
@@ -157,8 +174,15 @@ def openai_reasoning_model(info: ModelInfo | None, dialect: str, upstream_model:
     return dialect in OPENAI_API_PROVIDERS and _REASONING_NAME.fullmatch(upstream_model) is not None
 
 
-def _reasoning_params(out: JSON) -> None:
+def _reasoning_params(out: JSON, dep: Deployment) -> None:
     """Rewrite `out` (a shallow copy of the client's body) for an OpenAI reasoning model."""
+    effort = out.get("reasoning_effort")
+    if isinstance(effort, str) and effort in _EFFORT_ORDER:
+        fitted = _fitted_effort(effort, dep)
+        if fitted is None:
+            del out["reasoning_effort"]
+        else:
+            out["reasoning_effort"] = fitted
     if "max_tokens" in out:
         cap = out.pop("max_tokens")
         if out.get("max_completion_tokens") is None and cap is not None:
@@ -172,6 +196,20 @@ def _reasoning_params(out: JSON) -> None:
         out.pop("top_logprobs", None)
     if not out.get("logit_bias"):
         out.pop("logit_bias", None)
+
+
+def _fitted_effort(effort: str, dep: Deployment) -> str | None:
+    """The nearest reasoning_effort this deployment's model takes (`_EFFORT_RANGES`); None when it
+    takes none. The catalog id decides, then the upstream id (an Azure deployment name says little)."""
+    for name in (dep.model, dep.upstream_model):
+        base = name.rsplit("/", 1)[-1].lower()
+        for pattern, accepted in _EFFORT_RANGES:
+            if pattern.match(base):
+                if accepted is None:
+                    return None
+                low, high = (_EFFORT_ORDER.index(e) for e in accepted)
+                return _EFFORT_ORDER[min(max(_EFFORT_ORDER.index(effort), low), high)]
+    return effort  # a family not in the table: the client's value, as it came
 
 
 def _strip_cache_hints(out: JSON) -> None:

@@ -70,6 +70,8 @@ class Behaviour:
     redacted: bool = False  # Anthropic with thinking enabled: a redacted_thinking block follows the thinking
     noargs: bool = False  # Anthropic: a tool answer calls its tool without arguments (`input: {}`)
     malformed: bool = False  # Gemini: the candidate ends in MALFORMED_FUNCTION_CALL, with no parts
+    # Gemini: function calls carry an id (as Gemini 3's do), and a functionResponse must echo it
+    callid: bool = False
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -103,6 +105,7 @@ def parse_behaviour(model: str) -> Behaviour:
             "redacted",
             "noargs",
             "malformed",
+            "callid",
         ):
             setattr(b, token, True)
     return b
@@ -296,7 +299,23 @@ def anthropic_invalid(body: JSON) -> str | None:
     for i, m in enumerate(messages):
         if as_dict(m).get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-    return _thinking_invalid(messages) or _tool_loop_invalid(body, messages)
+    return _thinking_invalid(messages) or _tool_loop_invalid(body, messages) or _tool_id_invalid(messages)
+
+
+# Anthropic's pattern for tool_use ids (and so for the tool_use_id of a tool_result).
+_ANTHROPIC_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+def _tool_id_invalid(messages: list[Any]) -> str | None:
+    """A tool_use id or tool_result tool_use_id outside Anthropic's pattern, as Anthropic words it."""
+    for i, m in enumerate(messages):
+        content = as_dict(m).get("content")
+        for j, block in enumerate(as_dict(b) for b in (content if isinstance(content, list) else [])):
+            key = {"tool_use": "id", "tool_result": "tool_use_id"}.get(str(block.get("type")))
+            if key is not None and not _ANTHROPIC_TOOL_ID.fullmatch(str(block.get(key))):
+                where = f"messages.{i}.content.{j}.{block['type']}.{key}"
+                return f"{where}: String should match pattern '^[a-zA-Z0-9_-]+$'"
+    return None
 
 
 # --- extended thinking -------------------------------------------------------------------------------
@@ -759,6 +778,38 @@ def gemini_malformed(ans: Answer, model: str, seq: int, usage: bool) -> JSON:
     if usage:
         out["usageMetadata"] = {"promptTokenCount": ans.prompt_tokens, "totalTokenCount": ans.prompt_tokens}
     return out
+
+
+def gemini_with_call_ids(chunks: list[JSON], seq: int) -> list[JSON]:
+    """"callid": each functionCall of the answer gets an id, as Gemini 3 sends them."""
+    n = 0
+    for chunk in chunks:
+        for cand in chunk.get("candidates") or []:
+            for part in as_dict(as_dict(cand).get("content")).get("parts") or []:
+                if isinstance(as_dict(part).get("functionCall"), dict):
+                    part["functionCall"]["id"] = f"fc{seq}n{n}"
+                    n += 1
+    return chunks
+
+
+def gemini_call_id_errors(body: JSON) -> list[str]:
+    """"callid": the fake's strict reading of Gemini's ids (a call with an id wants its response to
+    carry "the matching id"): every replayed functionCall keeps the id it was given, and every
+    functionResponse carries the id of a call in the turn before it."""
+    errors: list[str] = []
+    contents = [as_dict(c) for c in body.get("contents") or []]
+    for i, content in enumerate(contents):
+        before = [as_dict(p) for p in contents[i - 1].get("parts") or []] if i else []
+        ids = {as_dict(p.get("functionCall")).get("id") for p in before} - {None}
+        for j, part in enumerate(as_dict(p) for p in content.get("parts") or []):
+            path = f"GenerateContentRequest.contents[{i}].parts[{j}]"
+            call, response = part.get("functionCall"), part.get("functionResponse")
+            if isinstance(call, dict) and not call.get("id"):
+                errors.append(f"{path}.function_call.id: the call's id is missing")
+            if isinstance(response, dict) and response.get("id") not in ids:
+                got = response.get("id")
+                errors.append(f"{path}.function_response.id: {got!r} matches no function_call.id")
+    return errors
 
 
 # Gemini's Schema takes `format` only as these, by type.

@@ -39,9 +39,11 @@ from tests.fakes.behaviours import (
     error_body,
     error_event,
     gemini_answer,
+    gemini_call_id_errors,
     gemini_chunks,
     gemini_malformed,
     gemini_schema_errors,
+    gemini_with_call_ids,
     key_error,
     key_error_event,
     openai_answers,
@@ -283,6 +285,13 @@ def reasoning_refusal(model: str, body: JSON) -> JSON | None:
             "Only the default (1) value is supported."
         )
         return _param_error(msg, "temperature", "unsupported_value")
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in ("low", "medium", "high"):  # the o-series' only values
+        msg = (
+            f"Unsupported value: 'reasoning_effort' does not support {effort!r} with this model. "
+            "Supported values are: 'low', 'medium', and 'high'."
+        )
+        return _param_error(msg, "reasoning_effort", "unsupported_value")
     for key in _REASONING_REFUSED:
         if key in body:
             msg = f"Unsupported parameter: '{key}' is not supported with this model."
@@ -376,12 +385,17 @@ async def gemini_model(request: web.Request, call: Call) -> web.StreamResponse:
     problems = gemini_schema_errors(body) if b.strict else []
     if problems:
         return _json(error_body("gemini", 400, "* " + "\n* ".join(problems) + "\n"), 400)
+    id_problems = gemini_call_id_errors(body) if b.callid else []
+    if id_problems:
+        return _json(error_body("gemini", 400, "* " + "\n* ".join(id_problems) + "\n"), 400)
     stream = method == "streamGenerateContent"
     ans, seq = gemini_answer(body), call.record["seq"]
     if b.malformed:
         chunks = [gemini_malformed(ans, model, seq, not b.nousage)]
     else:
         chunks = gemini_chunks(ans, model, seq, not b.nousage, stream)
+    if b.callid:
+        chunks = gemini_with_call_ids(chunks, seq)
     if not stream:
         return await _send_json(request, call, b, chunks[0])
     if request.query.get("alt") != "sse":  # without alt=sse Gemini streams one JSON array

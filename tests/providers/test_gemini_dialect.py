@@ -252,31 +252,77 @@ def test_tool_calls_and_results() -> None:
             "role": "model",
             "parts": [
                 {
-                    "functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
+                    "functionCall": {"id": "call_a", "name": "get_weather", "args": {"city": "Paris"}},
                     "thoughtSignature": "sig-1",
                 },
-                {"functionCall": {"name": "get_time", "args": {}}},
+                {"functionCall": {"id": "call_b", "name": "get_time", "args": {}}},
             ],
         },
         {
             "role": "user",
             "parts": [
-                {"functionResponse": {"name": "get_weather", "response": {"temp_c": 21, "sky": "clear"}}},
-                {"functionResponse": {"name": "get_time", "response": {"content": "14:05"}}},
+                {
+                    "functionResponse": {
+                        "id": "call_a",
+                        "name": "get_weather",
+                        "response": {"temp_c": 21, "sky": "clear"},
+                    }
+                },
+                {"functionResponse": {"id": "call_b", "name": "get_time", "response": {"content": "14:05"}}},
             ],
         },
         {
             "role": "model",
-            "parts": [{"functionCall": {"name": "get_time", "args": {}}, "thoughtSignature": SKIP_SIGNATURE}],
+            "parts": [
+                {
+                    "functionCall": {"id": "call_c", "name": "get_time", "args": {}},
+                    "thoughtSignature": SKIP_SIGNATURE,
+                }
+            ],
         },
         {
             "role": "user",
             "parts": [
-                {"functionResponse": {"name": "get_time", "response": {"content": "[1, 2]"}}},
+                {"functionResponse": {"id": "call_c", "name": "get_time", "response": {"content": "[1, 2]"}}},
                 {"text": "Thanks"},
             ],
         },
     ]
+
+
+def test_a_tool_result_paired_by_name_carries_no_id() -> None:
+    """A result whose tool_call_id matches no call still pairs by its `name`; it has no call id to
+    echo, and a call without an id (or with an empty one) is sent without one."""
+    out = build(
+        chat(
+            USER,
+            {"role": "assistant", "tool_calls": [_call("", "get_time", "{}")]},
+            {"role": "tool", "tool_call_id": "call_lost", "name": "get_time", "content": "14:05"},
+        )
+    )
+    assert out["contents"][1]["parts"][0]["functionCall"] == {"name": "get_time", "args": {}}
+    assert out["contents"][2]["parts"] == [
+        {"functionResponse": {"name": "get_time", "response": {"content": "14:05"}}}
+    ]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "system", "content": "Be terse."}],
+        [{"role": "system", "content": "Be terse."}, {"role": "developer", "content": "French."}],
+        [{"role": "system", "content": "Be terse."}, {"role": "user", "content": ""}],
+        [{"role": "user", "content": [{"type": "text", "text": ""}]}, {"role": "assistant", "content": ""}],
+        [],
+    ],
+)
+def test_a_request_without_contents_is_refused_here(messages: list[dict[str, Any]]) -> None:
+    """Gemini answers `contents: []` with a 400: refused locally instead, naming the field, so a
+    route tries its next candidate (runner `_build`) and a lone Gemini model gives a clear 400."""
+    with pytest.raises(InvalidRequest) as info:
+        build(chat(*messages))
+    assert (info.value.status, info.value.param) == (400, "messages")
+    assert "user or assistant message" in info.value.message
 
 
 @pytest.mark.parametrize("args", ['{"city": "Par', "[1, 2]", "null"])

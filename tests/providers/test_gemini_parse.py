@@ -67,6 +67,33 @@ def test_parse_function_call_and_replay_signature() -> None:
     assert replay["contents"][2]["parts"][0]["functionResponse"]["name"] == "get_weather"
 
 
+def test_geminis_function_call_id_is_the_tool_call_id_and_goes_back_on_both_parts() -> None:
+    """Gemini (3 and later) gives each functionCall an id and wants it back on the matching
+    functionResponse: the id is the OpenAI tool_call id, and the replay carries it on both parts."""
+    calls = [
+        {"functionCall": {"id": "lpndqlku", "name": "get_weather", "args": {"city": "Paris"}}},
+        {"functionCall": {"id": "m6rogicj", "name": "get_weather", "args": {"city": "Tokyo"}}},
+        {"functionCall": {"name": "get_time", "args": {}}},  # no id from Gemini: an invented one
+    ]
+    body = {"candidates": [{"content": {"parts": calls, "role": "model"}, "finishReason": "STOP"}]}
+    out = GEMINI.parse_chat(DEP, orjson.dumps(body))
+    validate("CreateChatCompletionResponse", out)
+    message = out["choices"][0]["message"]
+    paris, tokyo, clock = message["tool_calls"]
+    assert (paris["id"], tokyo["id"]) == ("lpndqlku", "m6rogicj")
+    assert clock["id"].startswith("call_") and len(clock["id"]) == 29
+    results = [{"role": "tool", "tool_call_id": c["id"], "content": "ok"} for c in (tokyo, paris, clock)]
+    replay = build(chat(USER, message, *results))
+    sent_calls = [p["functionCall"] for p in replay["contents"][1]["parts"]]
+    assert [c["id"] for c in sent_calls] == ["lpndqlku", "m6rogicj", clock["id"]]
+    responses = [p["functionResponse"] for p in replay["contents"][2]["parts"]]
+    assert [(r["id"], r["name"]) for r in responses] == [
+        ("m6rogicj", "get_weather"),
+        ("lpndqlku", "get_weather"),
+        (clock["id"], "get_time"),
+    ]
+
+
 def test_parse_blocked_prompt() -> None:
     out = GEMINI.parse_chat(DEP, recorded("gemini_blocked_prompt.json"))
     validate("CreateChatCompletionResponse", out)

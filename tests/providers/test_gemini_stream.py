@@ -86,6 +86,17 @@ def test_tool_call_stream() -> None:
     assert translator.usage is not None and translator.usage.reasoning_tokens == 46
 
 
+def test_a_streamed_call_keeps_geminis_id() -> None:
+    """Gemini's functionCall.id is the tool call's id in the stream too (an invented one without it)."""
+    with_id = {"functionCall": {"id": "q2k9xw7z", "name": "f", "args": {"a": 1}}}
+    without = {"functionCall": {"name": "g", "args": {}}}
+    event = {"candidates": [{"content": {"parts": [with_id, without]}, "finishReason": "STOP", "index": 0}]}
+    chunks, _ = run([orjson.dumps(event)])
+    calls = [t for c in chunks if c["choices"] for t in c["choices"][0]["delta"].get("tool_calls", [])]
+    assert [(t["index"], t["function"]["name"]) for t in calls] == [(0, "f"), (1, "g")]
+    assert calls[0]["id"] == "q2k9xw7z" and calls[1]["id"].startswith("call_")
+
+
 def test_several_calls_get_increasing_indexes() -> None:
     part = {"functionCall": {"name": "f", "args": {}}}
     first = {"candidates": [{"content": {"parts": [part, part]}, "index": 0}]}

@@ -64,8 +64,9 @@ def test_reasoning_model_gets_max_completion_tokens_and_no_sampling_parameters(m
     assert out["max_completion_tokens"] == 300
     for key in (*REFUSED, *EMPTY_ASKS):
         assert key not in out, key
-    # What the model takes is sent as it came.
-    assert out["seed"] == 7 and out["n"] == 2 and out["stop"] == ["\n\n"] and out["reasoning_effort"] == "low"
+    # What the model takes is sent as it came (o1-mini takes no reasoning_effort at all).
+    assert out["seed"] == 7 and out["n"] == 2 and out["stop"] == ["\n\n"]
+    assert out.get("reasoning_effort") == (None if model == "o1-mini" else "low")
     assert out["model"] == model and out["messages"] == body["messages"]
     assert body == request()  # the caller's body is untouched
 
@@ -77,6 +78,52 @@ def test_client_max_completion_tokens_wins_over_max_tokens() -> None:
     assert out["max_completion_tokens"] == 300
     out = sent(dep("openai", "o3-mini"), request(max_tokens=None))
     assert "max_tokens" not in out and "max_completion_tokens" not in out
+
+
+@pytest.mark.parametrize(
+    ("model", "efforts"),
+    [
+        # The o-series takes low, medium and high only.
+        (
+            "o3-mini",
+            {"none": "low", "minimal": "low", "low": "low", "high": "high", "xhigh": "high", "max": "high"},
+        ),
+        ("o1", {"minimal": "low", "medium": "medium", "max": "high"}),
+        ("o4-mini", {"none": "low", "xhigh": "high"}),
+        ("o3-pro", {"minimal": "low", "xhigh": "high"}),  # not in the catalog: the name decides
+        # GPT-5, -mini and -nano take minimal to high (no none before GPT-5.1, no xhigh).
+        ("gpt-5", {"none": "minimal", "minimal": "minimal", "low": "low", "xhigh": "high", "max": "high"}),
+        ("gpt-5-nano-2025-08-07", {"none": "minimal", "xhigh": "high"}),
+    ],
+)
+def test_reasoning_effort_is_fitted_to_what_the_model_takes(model: str, efforts: dict[str, str]) -> None:
+    for asked, expected in efforts.items():
+        body = request(reasoning_effort=asked)
+        assert sent(dep("openai", model), body)["reasoning_effort"] == expected, asked
+        assert body["reasoning_effort"] == asked  # the caller's body is untouched
+
+
+@pytest.mark.parametrize("model", ["o1-mini", "o1-preview", "o1-mini-2024-09-12"])
+def test_reasoning_effort_is_dropped_for_models_that_take_none(model: str) -> None:
+    assert "reasoning_effort" not in sent(dep("openai", model), request(reasoning_effort="high"))
+
+
+def test_reasoning_effort_fitting_reads_the_catalog_id_before_the_deployment_name() -> None:
+    """An Azure deployment name says nothing of the family; the catalog id does."""
+    azure = dep("azure", "o1", upstream="prod-reasoner", dialect="azure")
+    assert sent(azure, request(reasoning_effort="xhigh"))["reasoning_effort"] == "high"
+    # A reasoning deployment of a family the table does not know keeps the client's value.
+    unknown = Deployment(
+        "p", "house-reasoner", "house-reasoner", "https://x.test/v1", "openai", openai_reasoning=True
+    )
+    assert sent(unknown, request(reasoning_effort="xhigh"))["reasoning_effort"] == "xhigh"
+
+
+def test_reasoning_effort_is_left_alone_on_other_models() -> None:
+    """GPT-5.1 and later take none and xhigh, and are not rewritten at all."""
+    for model in ("gpt-5.1", "gpt-5.2", "gpt-4o-mini"):
+        assert sent(dep("openai", model), request(reasoning_effort="xhigh"))["reasoning_effort"] == "xhigh"
+        assert sent(dep("openai", model), request(reasoning_effort="none"))["reasoning_effort"] == "none"
 
 
 def test_real_logprobs_and_logit_bias_asks_are_not_dropped() -> None:
