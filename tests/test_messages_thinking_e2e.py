@@ -26,7 +26,7 @@ TOOLS: Any = [
         "input_schema": {"type": "object", "properties": {"echo": {"type": "string"}}},
     }
 ]
-CARRIER = "satisfice_thinking_blocks"
+CARRIER = "thinking_blocks"  # the field chat-completions clients get them in (LiteLLM's)
 CACHE_ON = {"x-satisfice-cache": "on"}
 
 
@@ -120,10 +120,11 @@ def test_other_upstreams_never_receive_thinking_blocks(
     msg = ant.messages.create(model=model, max_tokens=200, tools=TOOLS, messages=history)
     assert msg.content[0].type == "text"
     body = json.dumps(upstream.sent(model.partition("/")[2]))
-    assert "look it up" not in body and REDACTED_DATA not in body and "satisfice" not in body
+    assert "look it up" not in body and REDACTED_DATA not in body
+    assert "satisfice" not in body and CARRIER not in body
 
 
-def test_chat_completions_clients_get_reasoning_content_only(
+def test_chat_completions_clients_get_reasoning_content_and_the_blocks(
     oai: openai.OpenAI, upstream: FakeUpstream
 ) -> None:
     params: Any = {
@@ -132,16 +133,21 @@ def test_chat_completions_clients_get_reasoning_content_only(
         "extra_body": {"thinking": THINKING},
     }
     raw = oai.chat.completions.with_raw_response.create(**params)
-    assert CARRIER not in raw.text
-    message = raw.parse().choices[0].message
-    reasoning = (message.model_extra or {})["reasoning_content"]
+    assert "satisfice" not in raw.text
+    extra = raw.parse().choices[0].message.model_extra or {}
+    reasoning = extra["reasoning_content"]
     assert reasoning.startswith("The user said")
+    assert extra[CARRIER] == [{"type": "thinking", "thinking": reasoning, "signature": signature(reasoning)}]
 
     with oai.chat.completions.with_streaming_response.create(**params, stream=True) as resp:
         lines = [line for line in resp.iter_lines() if line.startswith("data: {")]
-    assert lines and not any(CARRIER in line for line in lines)
+    assert lines and not any("satisfice" in line for line in lines)
     deltas = [c["choices"][0]["delta"] for c in map(lambda line: json.loads(line[6:]), lines) if c["choices"]]
     assert "".join(d.get("reasoning_content") or "" for d in deltas) == reasoning
+    fragments = [f for d in deltas for f in d.get(CARRIER) or []]
+    assert {f["type"] for f in fragments} == {"thinking"}
+    assert "".join(f.get("thinking") or "" for f in fragments) == reasoning
+    assert [f["signature"] for f in fragments if "signature" in f] == [signature(reasoning)]
 
     # An assistant turn sent back with its reasoning_content breaks nothing (and sends no thinking).
     history: Any = [

@@ -152,3 +152,21 @@ def test_an_unreadable_translated_answer_fails_over(dialects: GatewayProcess) ->
         ("badjson+surface", "bad_response"),
         ("fine+surface", "ok"),
     ]
+
+
+@pytest.mark.parametrize("model", ["claude-3-5-haiku", "gemini-2.0-flash", "gpt-4o-mini"])
+def test_with_include_usage_every_chunk_but_the_last_has_usage_null(
+    gateway: GatewayProcess, model: str
+) -> None:
+    with client(gateway).chat.completions.with_streaming_response.create(
+        model=model,
+        messages=[{"role": "user", "content": "count the usage words"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    ) as resp:
+        lines = [line for line in resp.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    assert len(chunks) > 2 and all("usage" in c for c in chunks)  # the spec: present, null until the end
+    assert all(c["usage"] is None for c in chunks[:-1])
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0

@@ -16,14 +16,15 @@ Decisions a caller should know:
   without hints). A system prompt or message carrying hints is a list of text parts, not one string.
 * `output_config.format` (structured outputs, JSON schema) becomes `response_format: json_schema`,
   so routes, constraints and verifiers see it; `output_config.effort` is dropped.
-* `thinking` / `redacted_thinking` blocks in assistant turns ride on the private carrier of
-  `providers/thinking.py`: the Anthropic dialect sends them back unchanged (Anthropic requires that
-  in a tool loop), the other dialects drop them. A block that is not complete (no signature, or a
-  redacted block without data) is dropped, as Anthropic would refuse it. An answer's complete
+* `thinking` / `redacted_thinking` blocks in assistant turns ride on the `thinking_blocks` carrier
+  of `providers/thinking.py`: the Anthropic dialect sends them back unchanged (Anthropic requires
+  that in a tool loop), the other dialects drop them. A block that is not complete (no signature,
+  or a redacted block without data) is dropped, as Anthropic would refuse it. An answer's complete
   blocks come back first in its `content`.
-* A `tool_result` becomes a role "tool" message; `is_error` prefixes its text with "Error: ".
-  Images inside a tool_result cannot ride on a tool message, so they are moved into the user
-  message that follows the tool messages.
+* A `tool_result` becomes a role "tool" message; `is_error` prefixes its text with "Error: " (the
+  form every upstream understands), and its id is listed in `MESSAGES_EXTRAS` as "tool_errors", so
+  the Anthropic dialect sends the flag itself. Images inside a tool_result cannot ride on a tool
+  message, so they are moved into the user message that follows the tool messages.
 * Server tools (web search, bash, ...) are rejected.
 * Unparseable tool-call arguments in an answer become `input: {}` so the message stays valid; the
   client's tool call then fails validation and the model can retry.
@@ -150,6 +151,9 @@ def messages_request_to_openai(body: Any, *, count_only: bool = False) -> JSON:
         out["stream_options"] = {"include_usage": True}
     _output_config(body, out)
     extras = _extras(body)
+    failed = _tool_errors(raw_messages)
+    if failed:
+        extras["tool_errors"] = failed
     if _has_cache_hints(out):
         extras["cache_hints"] = True  # tells the OpenAI dialects to strip them
     if extras:
@@ -176,6 +180,17 @@ def _extras(body: JSON) -> JSON:
             raise InvalidRequest("'cache_control' must be an object.", param="cache_control")
         extras["cache_control"] = cache_control
     return extras
+
+
+def _tool_errors(messages: list[Any]) -> list[str]:
+    """The tool_use ids of the tool_results marked `is_error` (messages already validated)."""
+    return [
+        block["tool_use_id"]
+        for msg in messages
+        if isinstance(msg.get("content"), list)
+        for block in msg["content"]
+        if block.get("type") == "tool_result" and block.get("is_error") is True
+    ]
 
 
 def _output_config(body: JSON, out: JSON) -> None:

@@ -5,9 +5,9 @@ stops before the next one starts. OpenAI streams may interleave the argument fra
 tool calls (index 0, then 1, then 0 again). So the first tool call streams live in its open block,
 which stays open until the stream ends; every later tool call (and any text after a tool call) is
 held and sent whole, in order of appearance, when the stream ends. Text before the first tool call
-streams live as usual. Thinking blocks (the private carrier of `providers/thinking.py`) stream live
-as `thinking_delta` and `signature_delta` events, or are held like text after a tool call;
-`redacted_thinking` blocks come whole in their start event, as Anthropic sends them.
+streams live as usual. Thinking blocks (the `thinking_blocks` carrier of `providers/thinking.py`)
+stream live as `thinking_delta` and `signature_delta` events, or are held like text after a tool
+call; `redacted_thinking` blocks come whole in their start event, as Anthropic sends them.
 
 A stream that ends without a finish reason, or with an in-band error object (`{"error": {...}}`,
 what OpenAI-compatible servers send when they fail mid-stream), ends with an Anthropic `error` event,

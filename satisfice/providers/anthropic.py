@@ -5,8 +5,9 @@ emulated, e.g. `response_format`), stream translation in `anthropic_stream.py`.
 
 Response decisions: `thinking` blocks are not part of `content`; their text is returned as
 `message.reasoning_content` (the de facto field of OpenAI-compatible servers), and the whole
-`thinking` / `redacted_thinking` blocks ride on the private carrier of `thinking.py`, for
-/v1/messages clients. Server-tool blocks are dropped. When a stop sequence ended the turn, the
+`thinking` / `redacted_thinking` blocks as `message.thinking_blocks` (LiteLLM's field, the carrier
+of `thinking.py`), which a client sends back to continue a tool loop with thinking on. Server-tool
+blocks are dropped. When a stop sequence ended the turn, the
 matched string is reported as `choices[0].stop_reason` (vLLM's convention) so the /v1/messages
 endpoint can restore Anthropic's `stop_sequence`.
 """

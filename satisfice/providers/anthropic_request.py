@@ -9,6 +9,20 @@ Decisions a caller should know:
   tools. The /v1/messages translation puts them there; so can OpenAI-shaped clients.
 * Consecutive messages of the same role are merged into one turn, since Anthropic requires roles to
   alternate; consecutive `tool` messages become one user turn of `tool_result` blocks.
+* Tool-call ids: Anthropic takes only ids matching ^[a-zA-Z0-9_-]+$, and other providers' ids in a
+  history may not (Kimi's "functions.lookup:0", an empty id). Such an id is sent as "toolu_" + the
+  first 24 hex digits of its SHA-256, in its tool_use and in the tool_result that answers it; a
+  valid id is sent unchanged. So the same history is always sent the same way (Anthropic's prompt
+  cache keeps matching), and a rewritten id that would equal another id of the request gets a
+  suffix ("_1", ...). Answers carry Anthropic's own ids: nothing is mapped back.
+* `tool_choice` "auto", "none", "required" (Anthropic's "any") and a named function ("tool") map
+  directly. `allowed_tools` has no Anthropic form and is emulated as Gemini's dialect does: only the
+  allowed tools are sent, with "auto" or, for mode "required", "any". When none of the request's
+  tools is allowed, "auto" sends them all with "none" (Anthropic refuses a history with tool calls
+  and no tools), and "required" is an InvalidRequest: no call can satisfy it.
+* A `tool_result` the /v1/messages client marked `is_error` arrives as a tool message whose text
+  says "Error: ..." (what the other upstreams get), its id listed in `MESSAGES_EXTRAS` as
+  "tool_errors": Anthropic gets the flag back (`is_error: true`) with that text.
 * `response_format` has no native equivalent in the 2023-06-01 API: `json_object` / `json_schema`
   add a system instruction asking for JSON only (with the schema for `json_schema`). The output is
   therefore not guaranteed to be valid JSON.
@@ -29,10 +43,11 @@ Decisions a caller should know:
   - the upstream model has no budgeted thinking (`thinking_model`: Claude 3.7 Sonnet and the
     Claude 4 models up to 4.6; older ones refuse `thinking`, and newer ones only take adaptive
     thinking), so a mixed route may still pick any Claude;
-  - `tool_choice` forces a tool ("required" or a named function), which Anthropic refuses with
-    thinking: the forced call is a contract the client's code relies on, thinking only a hint;
-  - the conversation ends in a tool loop whose assistant turn has no thinking blocks (an OpenAI
-    client cannot send them back), which Anthropic refuses once thinking is on;
+  - `tool_choice` forces a tool ("required", `allowed_tools` in mode "required" or a named
+    function), which Anthropic refuses with thinking: the forced call is a contract the client's
+    code relies on, thinking only a hint;
+  - the conversation ends in a tool loop whose assistant turn has no thinking blocks (the client
+    did not send its `thinking_blocks` back), which Anthropic refuses once thinking is on;
   - the client's max tokens leave no room (below).
   Budget and max_tokens: Anthropic counts thinking in `max_tokens` and needs the budget below it.
   A client's `max_completion_tokens` / `max_tokens` stays the cap, as in OpenAI's API (reasoning
@@ -44,13 +59,15 @@ Decisions a caller should know:
   With thinking on, `temperature` and `top_k` are dropped and `top_p` is kept only from 0.95 up:
   Anthropic refuses other values with thinking, and clients often send a temperature by default,
   which should not cost them the thinking they asked for.
-* An assistant message's thinking blocks (the private carrier of `thinking.py`) are sent first in
-  its turn, unchanged, as Anthropic requires in a tool loop. `reasoning_content` (text without a
+* An assistant message's thinking blocks (`thinking_blocks`, the carrier of `thinking.py`: answers
+  carry them and clients send them back) are sent first in its turn, unchanged, as Anthropic
+  requires in a tool loop, so thinking stays on there. `reasoning_content` (text without a
   signature) is not sent: Anthropic would refuse an unsigned thinking block.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -64,11 +81,14 @@ JSON = dict[str, Any]
 DEFAULT_MAX_TOKENS = 4096
 
 # The private key of an OpenAI body under which the /v1/messages translation carries Anthropic-only
-# options ({"thinking": ..., "top_k": ..., "cache_control": ..., "cache_hints": true}). The Anthropic
-# dialect sends them, Gemini sends top_k, and the OpenAI dialects drop the key (and, with
-# "cache_hints", the cache_control hints on parts) since OpenAI rejects what it does not know.
+# options ({"thinking": ..., "top_k": ..., "cache_control": ..., "cache_hints": true,
+# "tool_errors": [tool_call_id, ...]}). The Anthropic dialect sends them, Gemini sends top_k, and
+# the OpenAI dialects drop the key (and, with "cache_hints", the cache_control hints on parts)
+# since OpenAI rejects what it does not know.
 MESSAGES_EXTRAS = "satisfice_messages_extras"
 _EXTRAS_SENT = ("thinking", "top_k", "cache_control")
+# What Anthropic takes as a tool_use id; other ids are rewritten (see the module doc).
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
 # reasoning_effort -> thinking budget_tokens (see the module doc); "none" and "minimal" are absent.
 THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 16384, "xhigh": 24576, "max": 27904}
@@ -96,6 +116,11 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list):
         raise InvalidRequest("'messages' must be a list.", param="messages")
+    extras = body.get(MESSAGES_EXTRAS)
+    extras = extras if isinstance(extras, dict) else {}
+    ids = _tool_ids(raw_messages)
+    errors = extras.get("tool_errors")
+    failed = frozenset(e for e in errors if isinstance(e, str)) if isinstance(errors, list) else frozenset()
     for i, msg in enumerate(raw_messages):
         if not isinstance(msg, dict):
             raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
@@ -107,10 +132,10 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
             blocks = _user_blocks(msg.get("content"), f"messages[{i}].content")
             out_role = "user"
         elif role == "assistant":
-            blocks = _assistant_blocks(msg, i)
+            blocks = _assistant_blocks(msg, i, ids)
             out_role = "assistant"
         elif role == "tool":
-            blocks = [_tool_result(msg, i)]
+            blocks = [_tool_result(msg, i, ids, failed)]
             out_role = "user"
         else:
             raise InvalidRequest(f"Unsupported message role {role!r}.", param=f"messages[{i}].role")
@@ -138,11 +163,9 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
         out["metadata"] = {"user_id": user}
     if body.get("thinking") is not None:
         out["thinking"] = body["thinking"]
-    extras = body.get(MESSAGES_EXTRAS)
-    if isinstance(extras, dict):
-        for key in _EXTRAS_SENT:
-            if extras.get(key) is not None:
-                out[key] = extras[key]
+    for key in _EXTRAS_SENT:
+        if extras.get(key) is not None:
+            out[key] = extras[key]
     if "thinking" not in out:  # an explicit thinking wins over reasoning_effort
         _effort_thinking(body, out, model)
     if stream:
@@ -242,15 +265,48 @@ def _copy_tools(body: JSON, out: JSON) -> None:
         params = fn.get("parameters")
         entry["input_schema"] = params if isinstance(params, dict) else {"type": "object", "properties": {}}
         tools.append(_hinted(tool, entry))
+    value = body.get("tool_choice")
+    allowed = _allowed_tools(value)
+    if allowed is None:
+        choice = _tool_choice(value)
+    else:
+        tools, choice = _only_allowed(tools, *allowed)
     out["tools"] = tools
-
-    choice = _tool_choice(body.get("tool_choice"))
     if body.get("parallel_tool_calls") is False:
         choice = choice or {"type": "auto"}
         if choice["type"] != "none":
             choice["disable_parallel_tool_use"] = True
     if choice is not None:
         out["tool_choice"] = choice
+
+
+def _allowed_tools(value: Any) -> tuple[str, set[str]] | None:
+    """(mode, names) of an `allowed_tools` tool_choice, None for any other choice."""
+    if not isinstance(value, dict) or value.get("type") != "allowed_tools":
+        return None
+    spec = value.get("allowed_tools")
+    mode = spec.get("mode") if isinstance(spec, dict) else None
+    listed = spec.get("tools") if isinstance(spec, dict) else None
+    if mode not in ("auto", "required") or not isinstance(listed, list):
+        raise InvalidRequest(
+            "tool_choice.allowed_tools needs a mode ('auto' or 'required') and a list of tools.",
+            param="tool_choice",
+        )
+    fns = [t.get("function") for t in listed if isinstance(t, dict)]
+    return mode, {f["name"] for f in fns if isinstance(f, dict) and isinstance(f.get("name"), str)}
+
+
+def _only_allowed(tools: list[JSON], mode: str, names: set[str]) -> tuple[list[JSON], JSON]:
+    """The tools to send and the tool_choice that emulate `allowed_tools` (see the module doc)."""
+    kept = [t for t in tools if t["name"] in names]
+    if kept:
+        return kept, {"type": "any" if mode == "required" else "auto"}
+    if mode == "required":
+        raise InvalidRequest(
+            "tool_choice.allowed_tools with mode 'required' allows none of the request's tools.",
+            param="tool_choice",
+        )
+    return tools, {"type": "none"}
 
 
 def _tool_choice(value: Any) -> JSON | None:
@@ -365,7 +421,37 @@ def _document_block(file: Any, where: str) -> JSON:
     return {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
 
 
-def _assistant_blocks(msg: JSON, i: int) -> list[JSON]:
+def _tool_ids(messages: list[Any]) -> dict[str, str]:
+    """Each tool-call id of the request that Anthropic would refuse -> the id sent in its place (see
+    the module doc). Every id of the request is known first, so no rewritten id takes another's."""
+    found: set[str] = set()
+    for msg in messages:
+        if not isinstance(msg, dict):
+            continue
+        calls = msg.get("tool_calls") if msg.get("role") == "assistant" else None
+        for call in calls if isinstance(calls, list) else ():
+            if isinstance(call, dict):
+                found.add(_given_id(call))
+        if msg.get("role") == "tool" and isinstance(msg.get("tool_call_id"), str):
+            found.add(msg["tool_call_id"])
+    taken = {i for i in found if _TOOL_ID.fullmatch(i)}
+    out: dict[str, str] = {}
+    for original in sorted(found - taken):  # sorted: the same request maps the same way
+        stem = "toolu_" + hashlib.sha256(original.encode()).hexdigest()[:24]
+        new, k = stem, 0
+        while new in taken:  # only an id made to collide gets here
+            k += 1
+            new = f"{stem}_{k}"
+        taken.add(new)
+        out[original] = new
+    return out
+
+
+def _given_id(call: JSON) -> str:
+    return str(call.get("id") or "")
+
+
+def _assistant_blocks(msg: JSON, i: int, ids: dict[str, str]) -> list[JSON]:
     blocks = carried(msg)  # thinking first: Anthropic expects the turn as it answered it
     content = msg.get("content")
     if isinstance(content, list):
@@ -396,16 +482,19 @@ def _assistant_blocks(msg: JSON, i: int) -> list[JSON]:
                 "Tool call arguments must be a JSON object encoded as a string.",
                 param=f"{here}.function.arguments",
             )
-        tool_id = str(call.get("id") or "")
-        blocks.append(_hinted(call, {"type": "tool_use", "id": tool_id, "name": fn["name"], "input": parsed}))
+        given = _given_id(call)
+        tool_use = {"type": "tool_use", "id": ids.get(given, given), "name": fn["name"], "input": parsed}
+        blocks.append(_hinted(call, tool_use))
     return blocks
 
 
-def _tool_result(msg: JSON, i: int) -> JSON:
+def _tool_result(msg: JSON, i: int, ids: dict[str, str], failed: frozenset[str]) -> JSON:
     tool_call_id = msg.get("tool_call_id")
-    if not isinstance(tool_call_id, str) or not tool_call_id:
+    if not isinstance(tool_call_id, str):
         raise InvalidRequest("A tool message needs tool_call_id.", param=f"messages[{i}].tool_call_id")
-    block: JSON = {"type": "tool_result", "tool_use_id": tool_call_id}
+    block: JSON = {"type": "tool_result", "tool_use_id": ids.get(tool_call_id, tool_call_id)}
+    if tool_call_id in failed:
+        block["is_error"] = True
     content = msg.get("content")
     if isinstance(content, str):
         if content:

@@ -80,8 +80,8 @@ class AnthropicStreamTranslator:
     """One per upstream stream. See `StreamTranslator` in providers/base.py for the contract.
 
     Thinking deltas are surfaced as `delta.reasoning_content`; thinking and redacted_thinking blocks
-    also ride, signatures included, as fragments on the private carrier of `thinking.py` (for
-    /v1/messages clients). Citations and server-tool blocks are dropped.
+    also ride, signatures included, as fragments on the `thinking_blocks` carrier of `thinking.py`.
+    Citations and server-tool blocks are dropped.
     """
 
     def __init__(self, model: str) -> None:
@@ -92,8 +92,8 @@ class AnthropicStreamTranslator:
         self._finished = False
         # Anthropic content-block index -> OpenAI tool_calls index (tool_use blocks only).
         self._tool_index: dict[int, int] = {}
-        # Anthropic content-block index -> index among the carried thinking blocks.
-        self._thinking_index: dict[int, int] = {}
+        # Anthropic content-block index -> (index among the carried thinking blocks, block type).
+        self._thinking: dict[int, tuple[int, str]] = {}
         # Tool_use blocks no argument fragment has come for yet -> their arguments as the start
         # gave them ("{}" for Anthropic's `input: {}`), sent when the block stops: OpenAI's
         # arguments are always JSON, and a call without arguments streams no fragment.
@@ -199,19 +199,20 @@ class AnthropicStreamTranslator:
 
     def _thinking_start(self, index: int, block: JSON) -> JSON:
         """The chunk opening a thinking or redacted_thinking block: its first carried fragment."""
-        self._thinking_index[index] = len(self._thinking_index)
-        fields = {k: block[k] for k in ("type", "thinking", "signature", "data") if block.get(k)}
-        if fields.get("type") == "thinking":
+        self._thinking[index] = (len(self._thinking), str(block["type"]))
+        fields = {k: block[k] for k in ("thinking", "signature", "data") if block.get(k)}
+        if block["type"] == "thinking":
             fields.setdefault("thinking", "")  # the text may all come in deltas, or be empty
         delta = {"reasoning_content": fields["thinking"]} if fields.get("thinking") else {}
         return self._chunk(self._carry(delta, index, **fields))
 
     def _carry(self, delta: JSON, index: Any, **fragment: str) -> JSON:
         """`delta` with a fragment of the thinking block at Anthropic's content-block `index`."""
-        carried = self._thinking_index.get(index) if isinstance(index, int) else None
-        if carried is None:
+        found = self._thinking.get(index) if isinstance(index, int) else None
+        if found is None:
             return delta  # a delta for a block that never started: nothing to attach it to
-        return {**delta, THINKING_BLOCKS: [{"index": carried, **fragment}]}
+        carried, kind = found
+        return {**delta, THINKING_BLOCKS: [{"index": carried, "type": kind, **fragment}]}
 
     def _on_message_delta(self, obj: JSON) -> list[JSON]:
         if self.usage is None:

@@ -1,22 +1,24 @@
-"""Anthropic thinking blocks inside the internal OpenAI shape: one private carrier.
+"""Anthropic thinking blocks inside the internal OpenAI shape: one carrier, `thinking_blocks`.
 
 Anthropic requires the thinking blocks of an assistant turn to be passed back unchanged (signature
-included) when a tool loop continues, and /v1/messages clients expect them in answers. The OpenAI
-shape has no place for them (`reasoning_content` is text, without signatures or redacted blocks),
-so they ride under one private key, `THINKING_BLOCKS`:
+included) when a tool loop continues with thinking on. The OpenAI shape has no place for them
+(`reasoning_content` is text, without signatures or redacted blocks), so they ride under one key,
+`THINKING_BLOCKS`: "thinking_blocks", the field LiteLLM gave them, which OpenAI-shaped clients and
+libraries already read and send back.
 
-* on an assistant message, in a request's history or in an answer (`choices[].message`): the
+* On an assistant message, in a request's history or in an answer (`choices[].message`): the
   complete blocks in order, `{"type": "thinking", "thinking", "signature"}` or
   `{"type": "redacted_thinking", "data"}`. They come before the message's text and tool calls.
-* on a stream delta (`choices[].delta`): fragments `{"index": i, ...}`, `i` the block's place in
-  that list. A block's first fragment has its `type` (a redacted block also its whole `data`);
-  `thinking` fragments append to the text, a `signature` fragment sets the signature.
+* On a stream delta (`choices[].delta`): fragments `{"index": i, "type": ..., ...}`, `i` the
+  block's place in that list. Every fragment names its block's `type` (LiteLLM's stream consumers
+  read each one on its own); a redacted block comes whole in one fragment, a thinking block's
+  `thinking` fragments append to its text and a `signature` fragment sets its signature.
 
-The /v1/messages translation writes it from history and reads it from answers; the Anthropic dialect
-sends it upstream and writes it from Anthropic's answers, next to `reasoning_content` (which
-OpenAI-shaped clients keep getting). Nothing else passes it on: the OpenAI dialects drop it before
-sending, the Gemini dialect never reads it, and /v1/chat/completions strips it from answers.
-A block that is not complete (a thinking text without its signature) is never carried on as a
+The Anthropic dialect writes it from Anthropic's answers, next to `reasoning_content`, and sends it
+from history; the /v1/messages translation writes it from history and reads it from answers;
+/v1/chat/completions clients get it as it is and may send it back. Nothing else passes it on: the
+OpenAI dialects drop it before sending (it is no OpenAI field), and the Gemini dialect never reads
+it. A block that is not complete (a thinking text without its signature) is never carried on as a
 whole block: Anthropic would refuse it.
 """
 
@@ -24,12 +26,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 JSON = dict[str, Any]
 
-THINKING_BLOCKS = "satisfice_thinking_blocks"
-_MARK = THINKING_BLOCKS.encode()  # a cheap test before parsing
+THINKING_BLOCKS = "thinking_blocks"
 
 
 def complete_block(block: Any) -> JSON | None:
@@ -85,40 +84,3 @@ def without_carrier(messages: list[Any]) -> list[Any]:
         else m
         for m in messages
     ]
-
-
-def public_answer(raw: bytes, body: JSON) -> bytes:
-    """A chat.completion for an OpenAI-shaped client: `raw` (the serialised `body`) without the
-    carrier, re-serialised only when it had one."""
-    if _MARK not in raw:
-        return raw
-    choices = [_without(c, "message") for c in body.get("choices") or []]
-    return orjson.dumps({**body, "choices": choices})
-
-
-def public_event(event: bytes) -> bytes:
-    """A chunk event (`data: {...}`) for an OpenAI-shaped client, without the carrier; nothing
-    when the chunk carried only fragments (e.g. a signature)."""
-    if _MARK not in event:
-        return event
-    try:
-        chunk = orjson.loads(event[6:])  # strip "data: "
-    except orjson.JSONDecodeError:
-        return event
-    if not isinstance(chunk, dict):
-        return event
-    choices = [_without(c, "delta") for c in chunk.get("choices") or []]
-    if chunk.get("usage") is None and choices and all(_empty(c) for c in choices):
-        return b""
-    return b"data: " + orjson.dumps({**chunk, "choices": choices}) + b"\n\n"
-
-
-def _without(choice: Any, key: str) -> Any:
-    inner = choice.get(key) if isinstance(choice, dict) else None
-    if not isinstance(inner, dict) or THINKING_BLOCKS not in inner:
-        return choice
-    return {**choice, key: {k: v for k, v in inner.items() if k != THINKING_BLOCKS}}
-
-
-def _empty(choice: Any) -> bool:
-    return isinstance(choice, dict) and not choice.get("delta") and not choice.get("finish_reason")

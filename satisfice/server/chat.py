@@ -24,7 +24,6 @@ from satisfice.errors import GatewayError, InternalError, MethodNotAllowed, NotF
 from satisfice.gateway import Call, Gateway
 from satisfice.keys import KeyBook
 from satisfice.ledger.record import LedgerRow
-from satisfice.providers.thinking import public_answer
 from satisfice.routing.knob import KNOB_HEADER
 from satisfice.server.http import (
     caller_digest,
@@ -114,8 +113,7 @@ class ChatEndpoints:
         if isinstance(result, web.Response):
             return result
         self.gateway.submit(call, status=200, outcome="ok")
-        # Carried thinking blocks are for /v1/messages clients only (providers/thinking.py).
-        return json_response(public_answer(result.raw, result.body), 200, call.headers())
+        return json_response(result.raw, 200, call.headers())
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         call = self._call(request, "messages")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any, Protocol
 
@@ -13,10 +14,10 @@ from satisfice.errors import GatewayError, InternalError, UpstreamFailed, Upstre
 from satisfice.gateway import Call, Gateway
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.stream_start import in_band_error
-from satisfice.providers.thinking import public_event
 from satisfice.server.http import sse_error_event
 
 log = logging.getLogger("satisfice.server")
+_USAGE_KEY = re.compile(rb'"usage"\s*:')  # the key, not a delta whose text is "usage"
 SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
@@ -45,9 +46,14 @@ class OpenAIEncoder:
 
     def feed(self, event: bytes) -> bytes:
         # We always ask upstreams for usage (for the ledger); drop it when the client did not ask.
-        if not self.include_usage and is_usage_only(event):
-            return b""
-        return public_event(event)  # carried thinking blocks are for /v1/messages clients only
+        if not self.include_usage:
+            return b"" if is_usage_only(event) else event
+        if b"}" in event and _USAGE_KEY.search(event) is None:
+            # OpenAI's spec: with include_usage every chunk but the last has "usage": null. OpenAI
+            # upstreams send it; translated dialects (Anthropic, Gemini) and cached replays do not.
+            end = event.rindex(b"}")
+            event = event[:end] + b',"usage":null' + event[end:]
+        return event
 
     def finish(self) -> bytes:
         return b"data: [DONE]\n\n"

@@ -238,7 +238,8 @@ def test_full_request_translation() -> None:
         "user": "u-1",
         "stream": True,
         "stream_options": {"include_usage": True},
-        MESSAGES_EXTRAS: {"top_k": 40, "cache_hints": True},
+        # The error flag rides apart from the text, for the Anthropic dialect.
+        MESSAGES_EXTRAS: {"top_k": 40, "cache_hints": True, "tool_errors": ["toolu_2"]},
     }
 
 

@@ -1,6 +1,7 @@
 """Thinking blocks through the translations: Anthropic SSE -> OpenAI chunks (the real dialect) ->
-Anthropic SSE (the /v1/messages encoder) -> the official SDK, the cache's assembly and replay, and
-the private carrier reaching only the Anthropic dialect. Streams are the fake upstream's."""
+Anthropic SSE (the /v1/messages encoder) -> the official SDK, the cache's assembly and replay, the
+`thinking_blocks` carrier as chat-completions clients get it, and the carrier reaching only the
+Anthropic dialect. Streams are the fake upstream's."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from satisfice.providers.anthropic import ANTHROPIC
 from satisfice.providers.base import Deployment
 from satisfice.providers.gemini import GEMINI
 from satisfice.providers.openai_compat import AZURE, OPENAI
-from satisfice.providers.thinking import THINKING_BLOCKS, public_answer, public_event
+from satisfice.providers.thinking import THINKING_BLOCKS
 from tests.api.test_anthropic_messages import chunk, consume, encode, run
 from tests.api.test_messages_fixes import AZ, GEM, OAI, _well_formed, call_delta, sent
 from tests.fakes.behaviours import (
@@ -171,16 +172,37 @@ def test_incomplete_thinking_blocks_in_history_are_dropped() -> None:
     assert sent(ANTHROPIC, DEP, body)["messages"][1]["content"][0] == {"type": "text", "text": "Looking."}
 
 
-def test_chat_completions_answers_carry_no_blocks() -> None:
+def litellm_blocks(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The blocks a LiteLLM-style client assembles from `thinking_blocks` deltas: each fragment read
+    on its own by its `type` (text appends, a signature closes the block; no `index` needed)."""
+    blocks: list[dict[str, Any]] = []
+    text = ""
+    for c in chunks:
+        for fragment in (c["choices"][0]["delta"] if c["choices"] else {}).get(THINKING_BLOCKS) or []:
+            if fragment["type"] == "redacted_thinking":
+                blocks.append({"type": "redacted_thinking", "data": fragment["data"]})
+                continue
+            text += fragment.get("thinking") or ""
+            if fragment.get("signature"):
+                blocks.append({"type": "thinking", "thinking": text, "signature": fragment["signature"]})
+                text = ""
+    return blocks
+
+
+def test_chat_completions_answers_carry_the_blocks() -> None:
+    """OpenAI-shaped clients get the signed blocks as `thinking_blocks` (LiteLLM's field), whole in
+    an answer and in self-describing fragments in a stream, live or replayed from the cache."""
     parsed = ANTHROPIC.parse_chat(
         DEP, orjson.dumps(anthropic_message(ANSWER, "claude-x", 1, True, thinking=BLOCKS))
     )
-    public = orjson.loads(public_answer(orjson.dumps(parsed), parsed))
-    message = public["choices"][0]["message"]
-    assert THINKING_BLOCKS not in message and message["reasoning_content"] == BLOCKS[0]["thinking"]
-    out = b"".join(public_event(e) for e in events(translated(BLOCKS)))
-    assert THINKING_BLOCKS.encode() not in out
-    kept = [orjson.loads(e[6:]) for e in out.split(b"\n\n") if e]
-    assert all(
-        c["choices"] == [] or c["choices"][0]["delta"] or c["choices"][0]["finish_reason"] for c in kept
-    )
+    message = parsed["choices"][0]["message"]
+    assert message[THINKING_BLOCKS] == BLOCKS and message["reasoning_content"] == BLOCKS[0]["thinking"]
+    live = translated(BLOCKS)
+    stored = completion_from_events(events(live))
+    assert stored is not None
+    for chunks in (live, replayed(stored)):
+        fragments = [
+            f for c in chunks if c["choices"] for f in c["choices"][0]["delta"].get(THINKING_BLOCKS) or []
+        ]
+        assert fragments and all(f["type"] in ("thinking", "redacted_thinking") for f in fragments)
+        assert litellm_blocks(chunks) == BLOCKS
