@@ -30,7 +30,7 @@ TOOLS: Any = [
     },
     {"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {}}}},
 ]
-FIND = {"role": "user", "content": "find x"}
+FIND: Any = {"role": "user", "content": "find x"}
 CACHE_ON = {"x-satisfice-cache": "on"}
 
 
@@ -68,7 +68,8 @@ def ask(oai: openai.OpenAI, stream: bool, **params: Any) -> dict[str, Any]:
     """One chat completion's assistant message as a dict (what a client sends back), streamed or not."""
     if not stream:
         message = oai.chat.completions.create(**params).choices[0].message
-        return message.model_dump(exclude_none=True)
+        dumped: dict[str, Any] = message.model_dump(exclude_none=True)
+        return dumped
     calls: dict[int, dict[str, Any]] = {}
     fragments: list[dict[str, Any]] = []
     content = ""

@@ -15,7 +15,7 @@ from satisfice.api.anthropic_messages import messages_request_to_openai
 from satisfice.errors import InvalidRequest
 from satisfice.providers.anthropic import ANTHROPIC
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
-from satisfice.providers.base import Deployment
+from satisfice.providers.base import Deployment, Dialect
 from satisfice.providers.gemini import GEMINI
 from satisfice.providers.openai_compat import OPENAI
 from satisfice.providers.thinking import THINKING_BLOCKS
@@ -35,7 +35,8 @@ REDACTED = {"type": "redacted_thinking", "data": REDACTED_DATA}
 
 def sent(body: dict[str, Any], dep: Deployment = DEP) -> dict[str, Any]:
     """What a dialect sends upstream for `body` (which it must leave as it was)."""
-    dialect = {"anthropic": ANTHROPIC, "openai": OPENAI, "gemini": GEMINI}[dep.dialect]
+    dialects: dict[str, Dialect] = {"anthropic": ANTHROPIC, "openai": OPENAI, "gemini": GEMINI}
+    dialect = dialects[dep.dialect]
     frozen = copy.deepcopy(body)
     payload = orjson.loads(dialect.build_chat(dep, body, stream=False).body)
     assert body == frozen, "build_chat must not change the request body"
