@@ -15,7 +15,9 @@ Decisions a caller should know:
   dialect keeps them; the OpenAI dialects strip them again (and send the shape they would have got
   without hints). A system prompt or message carrying hints is a list of text parts, not one string.
 * `output_config.format` (structured outputs, JSON schema) becomes `response_format: json_schema`,
-  so routes, constraints and verifiers see it; `output_config.effort` is dropped.
+  so routes, constraints and verifiers see it; `output_config.effort` is dropped. The Anthropic
+  dialect enforces it again: as `output_config.format` for Claude models that take it, else as a
+  forced tool call whose input comes back as the text (`providers/anthropic_request.py`).
 * `thinking` / `redacted_thinking` blocks in assistant turns ride on the `thinking_blocks` carrier
   of `providers/thinking.py`: the Anthropic dialect sends them back unchanged (Anthropic requires
   that in a tool loop), the other dialects drop them. A block that is not complete (no signature,

@@ -3,6 +3,11 @@
 Request translation lives in `anthropic_request.py` (read its docstring for what is dropped or
 emulated, e.g. `response_format`), stream translation in `anthropic_stream.py`.
 
+A tool_use of `SCHEMA_TOOL` (the forced call that carries a `json_schema` answer) is the answer
+itself: its input, as JSON text, is the message `content` (text besides it, which Anthropic does
+not send before a forced call, would break the JSON and is dropped), it is no tool call, and the
+finish_reason is "stop" ("length" when max_tokens cut the answer).
+
 Response decisions: `thinking` blocks are not part of `content`; their text is returned as
 `message.reasoning_content` (the de facto field of OpenAI-compatible servers), and the whole
 `thinking` / `redacted_thinking` blocks as `message.thinking_blocks` (LiteLLM's field, the carrier
@@ -20,7 +25,7 @@ import time
 import orjson
 
 from satisfice.errors import UpstreamFailed
-from satisfice.providers.anthropic_request import openai_to_anthropic
+from satisfice.providers.anthropic_request import SCHEMA_TOOL, openai_to_anthropic
 from satisfice.providers.anthropic_stream import (
     AnthropicStreamTranslator,
     finish_reason,
@@ -94,6 +99,7 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
     thinking: list[str] = []
     carried: list[JSON] = []
     tool_calls: list[JSON] = []
+    answer: str | None = None  # the input of the schema tool's call (see the module doc)
     for block in msg["content"]:
         if not isinstance(block, dict):
             continue
@@ -105,6 +111,8 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
             texts.append(str(block.get("text") or ""))
         elif kind == "thinking":
             thinking.append(str(block.get("thinking") or ""))
+        elif kind == "tool_use" and block.get("name") == SCHEMA_TOOL:
+            answer = orjson.dumps(block.get("input", {})).decode()
         elif kind == "tool_use":
             tool_calls.append(
                 {
@@ -116,7 +124,8 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
                     },
                 }
             )
-    message: JSON = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
+    content = answer if answer is not None else "".join(texts) if texts else None
+    message: JSON = {"role": "assistant", "content": content, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
     if thinking:
@@ -127,7 +136,7 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
         "index": 0,
         "message": message,
         "logprobs": None,
-        "finish_reason": finish_reason(msg.get("stop_reason")),
+        "finish_reason": finish_reason(msg.get("stop_reason"), answered=answer is not None),
     }
     if msg.get("stop_reason") == "stop_sequence" and isinstance(msg.get("stop_sequence"), str):
         choice["stop_reason"] = msg["stop_sequence"]

@@ -23,9 +23,28 @@ Decisions a caller should know:
 * A `tool_result` the /v1/messages client marked `is_error` arrives as a tool message whose text
   says "Error: ..." (what the other upstreams get), its id listed in `MESSAGES_EXTRAS` as
   "tool_errors": Anthropic gets the flag back (`is_error: true`) with that text.
-* `response_format` has no native equivalent in the 2023-06-01 API: `json_object` / `json_schema`
-  add a system instruction asking for JSON only (with the schema for `json_schema`). The output is
-  therefore not guaranteed to be valid JSON.
+* `response_format` `json_schema` is enforced one of three ways, as `json_schema_mode` decides (the
+  router asks it too, `routing/constraints.py`, and lets Claude take such requests when the answer
+  is enforced):
+  - "native": Claude 4.5 and later 4.x models (`native_structured_output`: Opus 4.5+, Sonnet 4.5+,
+    Haiku 4.5, Anthropic's list for structured outputs) get `output_config.format` (generally
+    available: no beta header), whose constrained decoding guarantees the schema, with or without
+    tools or thinking. Anthropic takes a subset of JSON Schema and refuses the rest with a 400, so
+    the schema is fitted as Anthropic's SDKs fit it: `additionalProperties: false` is added to
+    objects, `oneOf` becomes `anyOf`, and value constraints (minimum, maxLength, minItems above 1,
+    unknown string formats, ...) move into the description as a hint, left for the client to check.
+    A schema the subset cannot carry (an object open to other keys, a recursive `$ref`) is treated
+    as for older models.
+  - "tool": other models get one tool, `SCHEMA_TOOL`, whose `input_schema` is the schema, and a
+    `tool_choice` that forces it. Its input comes back as the message `content` (JSON text), with
+    no `tool_calls` and finish_reason "stop" ("length" when max_tokens cut it): `anthropic.py`,
+    `anthropic_stream.py`. The name is reserved: a tool_use of that name is always the answer.
+    `reasoning_effort` then leaves thinking off, as a client's forced `tool_choice` does (below).
+  - "instruction": a system text asking for JSON only, with the schema (not guaranteed) where the
+    tool cannot be forced: the request has its own tools (forcing ours would override the client's
+    `tool_choice`), the client switched thinking on itself (Anthropic refuses a forced tool with
+    thinking), or the schema's root is not an object (a tool's input must be one).
+  `json_object` always becomes that instruction, without a schema.
 * `max_tokens` is mandatory upstream: `max_completion_tokens`, then `max_tokens`, else 4096.
 * `temperature` is clamped to Anthropic's [0, 1] range (OpenAI allows up to 2).
 * `n > 1` raises InvalidRequest. The planner never sends this adapter a request with `n > 1`,
@@ -44,8 +63,8 @@ Decisions a caller should know:
     Claude 4 models up to 4.6; older ones refuse `thinking`, and newer ones only take adaptive
     thinking), so a mixed route may still pick any Claude;
   - `tool_choice` forces a tool ("required", `allowed_tools` in mode "required" or a named
-    function), which Anthropic refuses with thinking: the forced call is a contract the client's
-    code relies on, thinking only a hint;
+    function), or a `json_schema` answer is emulated by a forced tool: Anthropic refuses that with
+    thinking, and the forced call is a contract the client's code relies on, thinking only a hint;
   - the conversation ends in a tool loop whose assistant turn has no thinking blocks (the client
     did not send its `thinking_blocks` back), which Anthropic refuses once thinking is on;
   - the client's max tokens leave no room (below).
@@ -69,7 +88,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -103,6 +122,28 @@ _LAST_BUDGETED_MINOR = 6
 _JSON_OBJECT_INSTRUCTION = (
     "Respond with a single valid JSON object and nothing else: no prose, no markdown code fences."
 )
+
+# The forced tool that carries a json_schema answer (mode "tool", see the module doc).
+SCHEMA_TOOL = "satisfice_json_response"
+_SCHEMA_TOOL_DESCRIPTION = (
+    "Give your final answer{name} by calling this tool: its input is the answer, matching the schema."
+)
+# Claude 4.5 and later 4.x: the minor version is one or two digits (a date there has eight).
+_NATIVE_SCHEMA_MODEL = re.compile(r"claude-(?:opus|sonnet|haiku)-4[-.](\d{1,2})(?!\d)")
+_FIRST_NATIVE_MINOR = 5
+# What Anthropic's structured outputs refuse in a schema; such keywords become a description hint.
+_UNFIT_KEYWORDS = frozenset(
+    {
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength",
+        "maxLength", "maxItems", "uniqueItems", "minProperties", "maxProperties",
+    }
+)  # fmt: skip
+_NATIVE_FORMATS = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}
+)
+# Keywords whose value is a schema or a list of schemas, and those whose value maps names to schemas.
+_SUBSCHEMAS = ("items", "prefixItems", "anyOf", "allOf", "oneOf", "not")
+_SCHEMA_MAPS = ("properties", "$defs", "definitions")
 
 
 def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
@@ -148,7 +189,9 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
     if not turns:
         raise InvalidRequest("At least one user or assistant message is required.", param="messages")
 
-    system.extend(_response_format_instruction(body.get("response_format")))
+    schema_mode = json_schema_mode(body, model)
+    if schema_mode in (None, "instruction"):
+        system.extend(_response_format_instruction(body.get("response_format")))
 
     out: JSON = {"model": model, "messages": turns, "max_tokens": _max_tokens(body)}
     if system:
@@ -158,6 +201,8 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
             out["system"] = system
     _copy_sampling(body, out)
     _copy_tools(body, out)
+    if schema_mode in ("native", "tool"):
+        _enforce_schema(body["response_format"]["json_schema"], out, native=schema_mode == "native")
     user = body.get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
@@ -321,6 +366,136 @@ def _tool_choice(value: Any) -> JSON | None:
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
             return {"type": "tool", "name": fn["name"]}
     raise InvalidRequest("Unsupported 'tool_choice'.", param="tool_choice")
+
+
+def native_structured_output(model: str) -> bool:
+    """Whether an Anthropic model id takes `output_config.format` (see the module doc)."""
+    found = _NATIVE_SCHEMA_MODEL.search(model.lower())
+    return found is not None and int(found.group(1)) >= _FIRST_NATIVE_MINOR
+
+
+def json_schema_mode(body: JSON, model: str) -> Literal["native", "tool", "instruction"] | None:
+    """How a `json_schema` response_format reaches `model` (see the module doc); None when the
+    request has none."""
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    spec = fmt.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        return "instruction"  # whose translation refuses it
+    if native_structured_output(model) and _native_schema(schema) is not None:
+        return "native"
+    if body.get("tools") or _thinking_asked(body) or schema.get("type") != "object":
+        return "instruction"
+    return "tool"
+
+
+def _thinking_asked(body: JSON) -> bool:
+    """The client itself switched thinking on (top-level or /v1/messages `thinking`)."""
+    extras = body.get(MESSAGES_EXTRAS)
+    thinking = extras.get("thinking") if isinstance(extras, dict) else None
+    if thinking is None:
+        thinking = body.get("thinking")
+    return thinking is not None and not (isinstance(thinking, dict) and thinking.get("type") == "disabled")
+
+
+def _enforce_schema(spec: JSON, out: JSON, *, native: bool) -> None:
+    schema = spec["schema"]
+    if native:
+        out["output_config"] = {"format": {"type": "json_schema", "schema": _native_schema(schema)}}
+        return
+    name = spec.get("name")
+    description = _SCHEMA_TOOL_DESCRIPTION.format(name=f" ({name})" if isinstance(name, str) and name else "")
+    if isinstance(spec.get("description"), str) and spec["description"]:
+        description += " " + spec["description"]
+    out["tools"] = [{"name": SCHEMA_TOOL, "description": description, "input_schema": schema}]
+    out["tool_choice"] = {"type": "tool", "name": SCHEMA_TOOL}
+
+
+class _Unfit(Exception):
+    """A schema Anthropic's structured outputs cannot carry."""
+
+
+def _native_schema(schema: JSON) -> JSON | None:
+    """`schema` fitted to the JSON Schema subset of Anthropic's structured outputs (see the module
+    doc), or None when the subset cannot carry it."""
+    if _recursive(schema):
+        return None
+    try:
+        fitted: JSON = _fitted(schema)
+    except _Unfit:
+        return None
+    return fitted
+
+
+def _fitted(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_fitted(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: JSON = {}
+    hints: list[str] = []
+    for key, value in node.items():
+        if (
+            key in _UNFIT_KEYWORDS
+            or (key == "minItems" and value not in (0, 1))
+            or (key == "format" and not (isinstance(value, str) and value in _NATIVE_FORMATS))
+        ):
+            hints.append(f"{key}: {orjson.dumps(value).decode()}")
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: _fitted(sub) for name, sub in value.items()}
+        elif key in _SUBSCHEMAS:
+            # oneOf as anyOf: Anthropic takes only anyOf (its SDKs send oneOf so too).
+            out["anyOf" if key == "oneOf" else key] = _fitted(value)
+        else:
+            out[key] = value
+    kind = node.get("type")
+    if kind == "object" or (isinstance(kind, list) and "object" in kind) or "properties" in node:
+        extra = node.get("additionalProperties")
+        if extra is not False and (extra is not None or not node.get("properties")):
+            raise _Unfit  # open to any key: closing it would change what it asks for
+        out["additionalProperties"] = False
+    if hints:
+        described = out.get("description")
+        lead = described + "\n\n" if isinstance(described, str) and described else ""
+        out["description"] = lead + "{" + ", ".join(hints) + "}"
+    return out
+
+
+def _recursive(schema: JSON) -> bool:
+    """Whether a `$ref` of `schema` reaches itself again (a tree type), which Anthropic refuses."""
+    defs = {
+        f"#/{group}/{name}": sub
+        for group in ("$defs", "definitions")
+        if isinstance(schema.get(group), dict)
+        for name, sub in schema[group].items()
+    }
+    edges = {ref: _refs(sub) for ref, sub in defs.items()}
+    if "#" in _refs(schema):
+        return True
+    for start, first in edges.items():
+        seen: set[str] = set()
+        todo = list(first)
+        while todo:
+            ref = todo.pop()
+            if ref == start:
+                return True
+            if ref not in seen:
+                seen.add(ref)
+                todo.extend(edges.get(ref, ()))
+    return False
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, list):
+        return {ref for item in node for ref in _refs(item)}
+    if not isinstance(node, dict):
+        return set()
+    found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+    for value in node.values():
+        found |= _refs(value)
+    return found
 
 
 def _response_format_instruction(fmt: Any) -> list[JSON]:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from satisfice.errors import UpstreamFailed
+from satisfice.providers.anthropic_request import SCHEMA_TOOL
 from satisfice.providers.thinking import THINKING_BLOCKS
 from satisfice.usage import Usage
 
@@ -25,7 +26,10 @@ FINISH_REASONS: dict[str, str] = {
 }
 
 
-def finish_reason(stop_reason: Any) -> str:
+def finish_reason(stop_reason: Any, *, answered: bool = False) -> str:
+    """`answered`: the schema tool's call was the answer, so its "tool_use" stop is a "stop"."""
+    if answered and stop_reason == "tool_use":
+        return "stop"
     return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
@@ -81,7 +85,8 @@ class AnthropicStreamTranslator:
 
     Thinking deltas are surfaced as `delta.reasoning_content`; thinking and redacted_thinking blocks
     also ride, signatures included, as fragments on the `thinking_blocks` carrier of `thinking.py`.
-    Citations and server-tool blocks are dropped.
+    Citations and server-tool blocks are dropped. The schema tool's call (`SCHEMA_TOOL`, see
+    anthropic.py) streams as `content`: its input_json_delta fragments are content deltas.
     """
 
     def __init__(self, model: str) -> None:
@@ -98,6 +103,10 @@ class AnthropicStreamTranslator:
         # gave them ("{}" for Anthropic's `input: {}`), sent when the block stops: OpenAI's
         # arguments are always JSON, and a call without arguments streams no fragment.
         self._no_args: dict[int, str] = {}
+        # The content-block index of the schema tool's call, and its input as the start gave it
+        # until a fragment comes (sent when the block stops otherwise, as for `_no_args`).
+        self._answer: int | None = None
+        self._answer_given: str | None = None
 
     def feed(self, event: str | None, data: bytes) -> list[JSON]:
         if not data.strip():
@@ -154,19 +163,23 @@ class AnthropicStreamTranslator:
             return [self._chunk({"content": block["text"]})]
         if kind in ("thinking", "redacted_thinking"):
             return [self._thinking_start(index, block)]
-        if kind == "tool_use":
-            tool_index = len(self._tool_index)
-            self._tool_index[index] = tool_index
-            given = block.get("input")
-            self._no_args[index] = orjson.dumps(given if isinstance(given, dict) else {}).decode()
-            call = {
-                "index": tool_index,
-                "id": str(block.get("id") or ""),
-                "type": "function",
-                "function": {"name": str(block.get("name") or ""), "arguments": ""},
-            }
-            return [self._chunk({"tool_calls": [call]})]
-        return []
+        if kind != "tool_use":
+            return []
+        given = block.get("input")
+        args = orjson.dumps(given if isinstance(given, dict) else {}).decode()
+        if block.get("name") == SCHEMA_TOOL:
+            self._answer, self._answer_given = index, args
+            return []
+        tool_index = len(self._tool_index)
+        self._tool_index[index] = tool_index
+        self._no_args[index] = args
+        call = {
+            "index": tool_index,
+            "id": str(block.get("id") or ""),
+            "type": "function",
+            "function": {"name": str(block.get("name") or ""), "arguments": ""},
+        }
+        return [self._chunk({"tool_calls": [call]})]
 
     def _on_block_delta(self, obj: JSON) -> list[JSON]:
         delta = obj.get("delta")
@@ -182,6 +195,9 @@ class AnthropicStreamTranslator:
             signed = self._carry({}, obj.get("index"), signature=delta["signature"])
             return [self._chunk(signed)] if signed else []
         if kind == "input_json_delta" and delta.get("partial_json"):
+            if self._answer is not None and obj.get("index") == self._answer:
+                self._answer_given = None
+                return [self._chunk({"content": delta["partial_json"]})]
             tool_index = self._tool_index.get(obj.get("index", -1))
             if tool_index is None:
                 return []  # server-tool input; not a client tool call
@@ -192,6 +208,9 @@ class AnthropicStreamTranslator:
 
     def _on_block_stop(self, obj: JSON) -> list[JSON]:
         index = obj.get("index")
+        if self._answer_given is not None and index == self._answer:
+            given, self._answer_given = self._answer_given, None
+            return [self._chunk({"content": given})]
         if not isinstance(index, int) or index not in self._no_args:
             return []
         call = {"index": self._tool_index[index], "function": {"arguments": self._no_args.pop(index)}}
@@ -223,7 +242,7 @@ class AnthropicStreamTranslator:
         if stop_reason is None or self._finished:
             return []
         self._finished = True
-        chunk = self._chunk({}, finish=finish_reason(stop_reason))
+        chunk = self._chunk({}, finish=finish_reason(stop_reason, answered=self._answer is not None))
         stop_sequence = delta.get("stop_sequence") if isinstance(delta, dict) else None
         if isinstance(stop_sequence, str):
             # vLLM's convention: the matched stop string rides along as choices[].stop_reason.

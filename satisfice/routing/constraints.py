@@ -6,7 +6,14 @@ OpenAI's reasoning models (o-series) refuse several chat parameters. The OpenAI 
 was asked for; see `providers/openai_compat.py`). What cannot be dropped without the answer coming
 back silently short of the request, `logprobs` / `top_logprobs` asked for and a non-empty
 `logit_bias`, makes a route skip such a model here (`_REASONING_UNCARRIED`). `n` > 1 and the rest
-reach it as they are."""
+reach it as they are.
+
+A `json_schema` response_format needs the catalog's `json_schema` capability (the provider's API
+takes the schema), except behind the Anthropic adapter, which enforces the schema itself for
+Claude: natively, or through a forced tool call on a model with tools; where it could only ask
+for the schema in an instruction (`json_schema_mode` in `providers/anthropic_request.py`), the
+model is skipped as before. The adapter is asked about the catalog's upstream id: a config
+`model_map` that sends the request to another model is not seen here."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from typing import Any, NamedTuple
 
 from satisfice import tokens
 from satisfice.catalog import ModelInfo
+from satisfice.providers.anthropic_request import json_schema_mode
 from satisfice.providers.openai_compat import is_openai_reasoning
 
 # Output we assume when a request sets no max_tokens, to price and fit it.
@@ -149,7 +157,11 @@ def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
         return Unmet("no tool calling", "tools")
     if info is not None and needs.vision and not info.vision:
         return Unmet("no image input", "messages")
-    if info is not None and needs.json_schema and not info.json_schema:
+    if (
+        info is not None
+        and needs.json_schema
+        and not (info.json_schema or _schema_enforced(info, dialect, needs))
+    ):
         return Unmet("no json_schema output", "response_format")
     gap = uncarried(dialect, needs)
     if gap is not None or info is None:
@@ -164,6 +176,14 @@ def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
     if context_overflow(info, needs) is not None:
         return Unmet("prompt does not fit the context window", "messages")
     return None
+
+
+def _schema_enforced(info: ModelInfo, dialect: str, needs: Needs) -> bool:
+    """The Anthropic adapter makes this Claude model answer in the request's schema (module doc)."""
+    if dialect != "anthropic":
+        return False
+    mode = json_schema_mode(needs.body, info.upstream_id)
+    return mode == "native" or (mode == "tool" and info.tools)
 
 
 def uncarried(dialect: str, needs: Needs) -> Unmet | None:

@@ -21,6 +21,7 @@ from satisfice.api.anthropic_messages import (
 from satisfice.api.anthropic_messages_stream import AnthropicEncoder, anthropic_usage
 from satisfice.errors import GatewayError, InvalidRequest, UpstreamFailed, UpstreamTimeout
 from satisfice.providers.anthropic import ANTHROPIC
+from satisfice.providers.anthropic_request import SCHEMA_TOOL
 from satisfice.providers.base import Deployment
 from satisfice.providers.gemini import GEMINI
 from satisfice.providers.openai_compat import AZURE, OPENAI
@@ -347,5 +348,5 @@ def test_output_config_becomes_response_format() -> None:
         "json_schema": {"name": "output", "schema": schema},
     }
     assert "output_config" not in out
-    # An Anthropic upstream gets it as the dialect's JSON instruction.
-    assert "JSON Schema" in sent(ANTHROPIC, ANT, out)["system"]
+    # An Anthropic upstream without native structured output gets it as a forced schema tool.
+    assert sent(ANTHROPIC, ANT, out)["tool_choice"] == {"type": "tool", "name": SCHEMA_TOOL}

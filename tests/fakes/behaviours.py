@@ -253,7 +253,7 @@ def anthropic_answer(body: JSON) -> Answer:
         if tools and choice.get("type") != "none"
         else None
     )
-    return _answer(texts, last_user, last_is_user, tool, False)
+    return schema_shaped(body, _answer(texts, last_user, last_is_user, tool, False), last_user)
 
 
 def gemini_answer(body: JSON) -> Answer:
@@ -299,7 +299,12 @@ def anthropic_invalid(body: JSON) -> str | None:
     for i, m in enumerate(messages):
         if as_dict(m).get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-    return _thinking_invalid(messages) or _tool_loop_invalid(body, messages) or _tool_id_invalid(messages)
+    return (
+        _thinking_invalid(messages)
+        or _tool_loop_invalid(body, messages)
+        or _tool_id_invalid(messages)
+        or structured_invalid(body)
+    )
 
 
 # Anthropic's pattern for tool_use ids (and so for the tool_use_id of a tool_result).
@@ -316,6 +321,126 @@ def _tool_id_invalid(messages: list[Any]) -> str | None:
                 where = f"messages.{i}.content.{j}.{block['type']}.{key}"
                 return f"{where}: String should match pattern '^[a-zA-Z0-9_-]+$'"
     return None
+
+
+# --- structured outputs ------------------------------------------------------------------------------
+
+# What Anthropic's structured outputs (`output_config.format`) refuse in a schema.
+_UNSUPPORTED_KEYWORDS = (
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength",
+    "maxItems", "uniqueItems", "minProperties", "maxProperties",
+)  # fmt: skip
+# Strings of a format Pydantic checks get a value of that format.
+_FORMAT_VALUES = {
+    "date-time": "2024-01-02T03:04:05Z",
+    "date": "2024-01-02",
+    "time": "03:04:05",
+    "email": "alice@example.com",
+    "uri": "https://example.com/",
+    "uuid": "12345678-1234-5678-1234-567812345678",
+}
+
+
+def native_schema(body: JSON) -> JSON | None:
+    """The schema of `output_config.format` (Anthropic's structured outputs), if any."""
+    fmt = as_dict(as_dict(body.get("output_config")).get("format"))
+    schema = fmt.get("schema")
+    return schema if fmt.get("type") == "json_schema" and isinstance(schema, dict) else None
+
+
+def forced_schema(body: JSON) -> JSON | None:
+    """The input schema of the tool a `tool_choice` of type "tool" forces, when it declares properties."""
+    choice = as_dict(body.get("tool_choice"))
+    if choice.get("type") != "tool":
+        return None
+    for tool in body.get("tools") or []:
+        schema = as_dict(as_dict(tool).get("input_schema"))
+        if as_dict(tool).get("name") == choice.get("name") and schema.get("properties"):
+            return schema
+    return None
+
+
+def schema_shaped(body: JSON, ans: Answer, text: str) -> Answer:
+    """Claude's answer in the requested schema: a forced tool's input is built from the tool's
+    schema (a schema without properties keeps the echo), and a native structured output's text is
+    JSON in its schema. Strings say `text`."""
+    native = native_schema(body)
+    if native is not None and ans.tool_name is None:
+        answer = orjson.dumps(schema_instance(native, native, text)).decode()
+        return replace(ans, text=answer, completion_tokens=words(answer))
+    forced = forced_schema(body)
+    if forced is not None and ans.tool_name is not None:
+        args = as_dict(schema_instance(forced, forced, text))
+        answer = orjson.dumps(args).decode()
+        return replace(ans, text=answer, tool_args=args, completion_tokens=words(answer))
+    return ans
+
+
+def schema_instance(node: Any, root: JSON, text: str, depth: int = 0) -> Any:
+    """A value valid against the schema `node` (`root` resolves its $refs): every required property
+    filled with a value of its type; deep down, nullable and list values stay empty (recursive types)."""
+    node = as_dict(node)
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target: Any = root
+        for key in ref.removeprefix("#").strip("/").split("/") if ref != "#" else []:
+            target = as_dict(target).get(key)
+        return schema_instance(target, root, text, depth + 1)
+    if "const" in node:
+        return node["const"]
+    if isinstance(node.get("enum"), list) and node["enum"]:
+        return node["enum"][0]
+    branches = [as_dict(b) for b in node.get("anyOf") or node.get("oneOf") or node.get("allOf") or []]
+    if branches:
+        typed = [b for b in branches if b.get("type") != "null"]
+        if depth > 3 and len(typed) < len(branches):
+            return None
+        return schema_instance(typed[0] if typed else branches[0], root, text, depth + 1)
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = "null" if depth > 3 and "null" in kind else next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in node:
+        props = as_dict(node.get("properties"))
+        return {k: schema_instance(props.get(k), root, text, depth + 1) for k in node.get("required") or []}
+    if kind == "array":
+        return [] if depth > 3 else [schema_instance(node.get("items"), root, text, depth + 1)]
+    values = {"integer": node.get("minimum", 1), "number": node.get("minimum", 0.5), "boolean": True}
+    if kind in values:
+        return values[kind]
+    if kind == "string":
+        return _FORMAT_VALUES.get(str(node.get("format")), text)
+    return None
+
+
+def structured_invalid(body: JSON) -> str | None:
+    """What Anthropic refuses of structured outputs: a forced tool with thinking on, and a native
+    schema outside its subset."""
+    forced = as_dict(body.get("tool_choice")).get("type") in ("any", "tool")
+    if forced and thinking_enabled(body):
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    schema = native_schema(body)
+    return None if schema is None else _native_schema_invalid(schema, "output_config.format.schema")
+
+
+def _native_schema_invalid(node: Any, path: str) -> str | None:
+    if isinstance(node, list):
+        return next((e for e in (_native_schema_invalid(n, path) for n in node) if e), None)
+    if not isinstance(node, dict):
+        return None
+    kind = node.get("type")
+    if (kind == "object" or "properties" in node) and node.get("additionalProperties") is not False:
+        return f"{path}: For 'object' type, 'additionalProperties' must be explicitly set to false"
+    for key in _UNSUPPORTED_KEYWORDS:
+        if key in node:
+            return f"{path}: For '{kind}' type, property '{key}' is not supported"
+    if node.get("minItems") not in (None, 0, 1):
+        return f"{path}: For 'array' type, 'minItems' values other than 0 or 1 are not supported"
+    for key in ("properties", "$defs", "definitions"):
+        for sub in as_dict(node.get(key)).values():
+            found = _native_schema_invalid(sub, path)
+            if found:
+                return found
+    return _native_schema_invalid([node.get(k) for k in ("items", "anyOf", "allOf", "not")], path)
 
 
 # --- extended thinking -------------------------------------------------------------------------------

@@ -287,7 +287,8 @@ def test_n_greater_than_one_is_rejected() -> None:
     assert err.value.param == "n"
 
 
-def test_json_object_and_json_schema_become_instructions() -> None:
+def test_json_object_and_json_schema_beside_own_tools_become_instructions() -> None:
+    """The schema tool would override the client's own tools (test_anthropic_structured_output.py)."""
     out = build(
         chat(
             {"role": "system", "content": "You extract data."},
@@ -300,7 +301,7 @@ def test_json_object_and_json_schema_become_instructions() -> None:
 
     schema = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
     fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}}
-    out = build(chat({"role": "user", "content": "Alice is 30"}, response_format=fmt))
+    out = build(chat({"role": "user", "content": "Alice is 30"}, response_format=fmt, tools=[WEATHER]))
     assert isinstance(out["system"], str)
     assert orjson.dumps(schema).decode() in out["system"]
 
