@@ -24,9 +24,6 @@ def _settings(path: str | None) -> Settings:
     return load_settings(path or os.environ.get("SATISFICE_CONFIG"))
 
 
-SHUTDOWN_TIMEOUT_S = 5.0  # how long a stopping server waits for requests in flight to finish
-
-
 def banner(settings: Settings, host: str, port: int) -> str:
     lines = [f"Satisfice {__version__} on http://{host}:{port}/v1  (config: {settings.source})"]
     if settings.simulated:
@@ -76,7 +73,7 @@ def run_server(
     """Build the gateway and serve until SIGINT/SIGTERM (one process)."""
     from aiohttp import web
 
-    from satisfice.server.app import make_app
+    from satisfice.server.app import SHUTDOWN_GRACE_S, make_app
     from satisfice.wiring import build
 
     parts = build(settings)
@@ -97,7 +94,7 @@ def run_server(
         access_log=None,
         print=None,
         handler_cancellation=True,  # a client that leaves cancels its handler and the upstream call
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        shutdown_timeout=SHUTDOWN_GRACE_S,  # streams still running then get an error event (app.py)
         reuse_port=reuse_port or None,
     )
 

@@ -49,7 +49,14 @@ class Reliability:
     breaker_failures: int = 5  # failures within the window that open a deployment's breaker
     breaker_window_s: float = 30.0
     breaker_cooldown_s: float = 30.0  # open this long, then one half-open probe
-    stream_idle_timeout_s: float = 120.0  # gap allowed between two stream events
+    stream_idle_timeout_s: float = 120.0  # gap allowed between two complete stream events
+    # Server-wide limits of what one upstream answer may hold (the one HTTP runner's): a larger one
+    # is a bad_response, failed over. A stream's event: OpenAI's largest are a tool call's whole
+    # arguments or a logprobs chunk (kilobytes); 8 MiB leaves room for a base64 image in an event.
+    max_event_bytes: int = 8 * 1024 * 1024
+    # A non-streaming body, decompressed: the largest legit ones are embeddings (2048 inputs of 3072
+    # dimensions are 32 MiB in base64, several times that as JSON floats).
+    max_response_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,13 +211,20 @@ def resolve_env(value: str, key: str, env: Mapping[str, str]) -> tuple[str | Non
     return env.get(var) or None, var
 
 
-def _reliability(obj: Any, where: str, base: Reliability) -> Reliability:
+# Limits of the process's one HTTP runner, so not a route's to change.
+_SERVER_WIDE = ("max_event_bytes", "max_response_bytes")
+
+
+def _reliability(obj: Any, where: str, base: Reliability, *, route: bool = False) -> Reliability:
     if obj is None:
         return base
     if not isinstance(obj, Mapping):
         raise ConfigError(where, f"expected a mapping, got {type(obj).__name__}")
     fields = {f: getattr(base, f) for f in Reliability.__dataclass_fields__}
     _check_keys(obj, set(fields), where)
+    for name in _SERVER_WIDE if route else ():
+        if name in obj:
+            raise ConfigError(f"{where}.{name}", "server-wide: set it in the top-level reliability block")
     for name, current in fields.items():
         kind: type = int if isinstance(current, int) else float
         val = _get(obj, name, where, kind, current)
@@ -420,7 +434,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         candidates=tuple(candidates),
         weights=tuple(float(w) for w in weights),
         baseline=baseline,
-        reliability=_reliability(obj.get("reliability"), f"{where}.reliability", base),
+        reliability=_reliability(obj.get("reliability"), f"{where}.reliability", base, route=True),
         knob=knob,
         router=router,
         cascade=(

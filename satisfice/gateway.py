@@ -124,6 +124,7 @@ class Gateway:
         self.cascade = CascadeRunner(executor, planner.directory, self._complete_one)
         self.hedger = Hedger(executor)
         self.speeds = OutputSpeeds()  # recent output speed per deployment: prices cancelled calls
+        self._cache_writes: set[asyncio.Task[None]] = set()  # answers being stored (_cache_save)
 
     @staticmethod
     async def _needs(body: dict[str, Any]) -> Needs:
@@ -249,8 +250,10 @@ class Gateway:
         call.sent = {**body, "messages": result.messages}
         return call.sent
 
-    async def _cache_save(self, call: Call, body: dict[str, Any]) -> None:
-        """Keep a successful answer for repeats (when the request may write the cache)."""
+    def _cache_save(self, call: Call, body: dict[str, Any]) -> None:
+        """Keep a successful answer for repeats (when the request may write the cache), in the
+        background: an answer never waits on the store (a locked SQLite cache held each one ~0.5 s).
+        Shutdown waits for these writes (cache_writes_done)."""
         ticket = call.cache
         if self.cache is None or ticket is None or not ticket.use.write or call.target is None:
             return
@@ -261,20 +264,32 @@ class Gateway:
         verdicts = [a.verdict for a in call.attempts if a.model == model and a.verdict]
         if verdicts and verdicts[-1] == "fail":
             return  # returned only because nothing better answered (or the budget was spent): not for repeats
-        try:
-            await self.cache.save(
-                ticket,
-                body,
-                model=model,
-                provider=call.target.dep.provider,
-                cost_usd=row.cost_usd,
-                baseline_cost_usd=row.baseline_cost_usd,
-                baseline_model=row.baseline_model,
-                request_id=row.id,
-                proven=any(a.verdict == "pass" and a.model == model for a in call.attempts),
-            )
-        except Exception:  # a paid answer goes back whatever keeping it for repeats does
-            cache_log.exception("cache: storing the answer of %s failed", row.id)
+        saving = self.cache.save(  # its arguments as they are now, not as the row may change later
+            ticket,
+            body,
+            model=model,
+            provider=call.target.dep.provider,
+            cost_usd=row.cost_usd,
+            baseline_cost_usd=row.baseline_cost_usd,
+            baseline_model=row.baseline_model,
+            request_id=row.id,
+            proven=any(a.verdict == "pass" and a.model == model for a in call.attempts),
+        )
+
+        async def save() -> None:
+            try:
+                await saving
+            except Exception:  # a paid answer goes back whatever keeping it for repeats does
+                cache_log.exception("cache: storing the answer of %s failed", row.id)
+
+        task = asyncio.create_task(save())
+        self._cache_writes.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(self._cache_writes.discard)
+
+    async def cache_writes_done(self, timeout_s: float = 5.0) -> None:
+        """Wait (at most `timeout_s`) for answers still being stored: at shutdown, before the cache closes."""
+        if self._cache_writes:
+            await asyncio.wait(set(self._cache_writes), timeout=timeout_s)
 
     def _hit_body(self, call: Call, hit: Hit) -> dict[str, Any]:
         body: dict[str, Any] = orjson.loads(hit.entry.body)
@@ -290,7 +305,7 @@ class Gateway:
             return Completion(orjson.dumps(answer), answer, None, 0.0)
         result = await self._complete_planned(call, self._trim(call, body))
         self._annotate(call)
-        await self._cache_save(call, result.body)
+        self._cache_save(call, result.body)
         return result
 
     async def _complete_planned(self, call: Call, body: dict[str, Any]) -> Completion:
@@ -433,7 +448,7 @@ class Gateway:
         if call.hit is None and call.cache is not None and call.cache.use.write:
             answer = completion_from_events(stream.events)
             if answer is not None:
-                await self._cache_save(call, answer)
+                self._cache_save(call, answer)
 
     def _log_decision(self, call: Call, plan: Plan) -> None:
         """Hand an auto/cascade decision to the online learner (it queues; nothing waits)."""

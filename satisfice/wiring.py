@@ -154,7 +154,11 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
         if with_ledger and settings.ledger_enabled
         else NullLedger()
     )
-    runner = HTTPRunner(settings.upstream_connections)
+    runner = HTTPRunner(
+        settings.upstream_connections,
+        max_response_bytes=settings.reliability.max_response_bytes,
+        max_event_bytes=settings.reliability.max_event_bytes,
+    )
     cache = build_cache(settings) if with_ledger else None
     limiter = build_limiter(settings.rate_limits) if with_ledger else None
     gateway = Gateway(planner, Executor(breakers), runner, ledger, local, cache, limiter)

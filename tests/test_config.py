@@ -44,6 +44,20 @@ def test_the_upstream_connection_pool_size_is_a_positive_whole_number() -> None:
         assert err({"server": {"upstream_connections": bad}}).startswith("server.upstream_connections:")
 
 
+def test_the_upstream_answer_limits_are_positive_whole_numbers_set_server_wide() -> None:
+    rel = parse_settings({}, {}).reliability
+    assert (rel.max_event_bytes, rel.max_response_bytes) == (8 << 20, 64 << 20)
+    doc = {"reliability": {"max_event_bytes": 65536, "max_response_bytes": 1 << 20}}
+    rel = parse_settings(doc, {}).reliability
+    assert (rel.max_event_bytes, rel.max_response_bytes) == (65536, 1 << 20)
+    for key in ("max_event_bytes", "max_response_bytes"):
+        for bad in (0, -1, 2.5, "8MB", True):
+            assert err({"reliability": {key: bad}}).startswith(f"reliability.{key}:")
+        # The one HTTP runner's limits: a route cannot change them (it would be silently ignored).
+        route = {"candidates": ["a"], "reliability": {key: 1 << 20}}
+        assert err({"routes": {"r": route}}).startswith(f"routes.r.reliability.{key}: server-wide")
+
+
 def test_learning_settings_that_would_silently_stop_learning_are_errors() -> None:
     assert err({"learning": {"half_life_s": float("nan")}}).startswith(
         "learning.half_life_s: expected a finite"

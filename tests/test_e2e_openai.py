@@ -95,6 +95,58 @@ def test_stream_without_usage_hides_the_usage_chunk_but_ledger_has_it(
     assert gateway.row(request_id)["completion_tokens"] > 0
 
 
+def sse_events(gw: GatewayProcess, model: str, content: str) -> tuple[str, list[bytes]]:
+    """A stream's request id and its SSE data lines, read raw (the body must end cleanly)."""
+    data = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": content}]})
+    req = urllib.request.Request(
+        gw.base_url + "/chat/completions", data=data.encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=20) as r:
+        assert r.status == 200
+        return r.headers["x-request-id"], [
+            line[6:] for line in r.read().splitlines() if line.startswith(b"data: ")
+        ]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "openai/endafter-3+nodone",  # two tokens, then a clean end: no finish reason, no [DONE]
+        "openai/nofinish",  # the whole text and a [DONE], but no finish reason
+    ],
+)
+def test_a_stream_that_ends_without_a_finish_reason_ends_with_an_error(
+    client: openai.OpenAI, gateway: GatewayProcess, model: str
+) -> None:
+    """It got a [DONE] the gateway made up, and a 200 ok row: a cut answer passed for a whole one.
+    Now as on /v1/messages: an error event, and a failed row."""
+    rid, events = sse_events(gateway, model, "hello there")
+    assert b"[DONE]" not in events
+    error = json.loads(events[-1])["error"]
+    assert error["code"] == "upstream_error" and "no finish reason" in error["message"]
+    row = gateway.row(rid)
+    assert (row["status"], row["outcome"]) == (502, "stream_error") and "no finish reason" in row["error"]
+    with pytest.raises(openai.APIError, match="no finish reason"):  # the SDK raises on it
+        list(
+            client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+        )
+
+
+def test_a_stream_with_a_finish_reason_but_no_done_is_complete(
+    client: openai.OpenAI, gateway: GatewayProcess
+) -> None:
+    """Some OpenAI-compatible servers never send [DONE]: the finish reason is what says it ended well."""
+    rid, events = sse_events(gateway, "openai/nodone", "hello there")
+    assert events[-1] == b"[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "echo: hello there"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    row = gateway.row(rid)
+    assert (row["status"], row["outcome"]) == (200, "ok")
+
+
 def test_tools_and_json_mode_pass_through(client: openai.OpenAI, upstream: FakeUpstream) -> None:
     tools: Any = [
         {

@@ -16,6 +16,8 @@ from typing import Any
 import openai
 import pytest
 
+from satisfice import shared_sqlite
+from satisfice.ledger import sqlite as ledger_sqlite
 from satisfice.ledger.record import LedgerRow
 from satisfice.ledger.sqlite import SQLiteLedger
 from tests.conftest import standard_config
@@ -149,10 +151,16 @@ def test_report_on_a_file_that_is_not_a_ledger_names_it_and_exits_2(
     ]
 
 
+def ledger_ids(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM requests ORDER BY seq")]
+
+
 def test_failing_ledger_writes_are_reported_once_and_in_health(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A full disk logged a traceback for every 50 ms batch, and /health still said ok."""
+    """A full disk logged a traceback for every 50 ms batch, and /health still said ok. The rows
+    wait and are written once writes work again (here: at close, the writer's last try)."""
     ledger = SQLiteLedger(str(tmp_path / "ledger.db"))
     side = sqlite3.connect(tmp_path / "ledger.db")
     side.execute("ALTER TABLE requests RENAME TO elsewhere")  # every write now fails
@@ -166,10 +174,63 @@ def test_failing_ledger_writes_are_reported_once_and_in_health(
         side.commit()
         ledger.submit(LedgerRow(id="req_ok", ts=0.0, endpoint="chat"))
         ledger.close()
-    assert problem is not None and "rows are being lost" in problem and ledger.problem() is None
+    assert problem is not None and "rows wait for a retry" in problem and ledger.problem() is None
     failed = [r for r in caplog.records if "ledger write failed" in r.getMessage()]
     assert len(failed) == 1 and failed[0].exc_info is None  # one line, no traceback
-    assert any("work again (4 more rows were lost)" in r.getMessage() for r in caplog.records)
+    assert any("work again: 6 waiting rows written, 0 were dropped" in r.getMessage() for r in caplog.records)
+    assert ledger_ids(tmp_path / "ledger.db") == [*(f"req_{i}" for i in range(5)), "req_ok"]
+
+
+def test_rows_that_met_another_process_lock_are_written_once_it_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock held longer than a write waits for it (10 s) lost the batch for good."""
+    monkeypatch.setattr(shared_sqlite, "WAIT_S", 0.2)  # how long a write waits for the lock
+    path = tmp_path / "ledger.db"
+    ledger = SQLiteLedger(str(path))
+    lock = sqlite3.connect(path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    for i in range(5):
+        ledger.submit(LedgerRow(id=f"req_{i}", ts=0.0, endpoint="chat"))
+        time.sleep(0.1)
+    deadline = time.monotonic() + 5
+    while (problem := ledger.problem()) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert "database is locked" in problem
+    lock.execute("ROLLBACK")
+    lock.close()
+    deadline = time.monotonic() + 5
+    while len(ledger_ids(path)) < 5 or ledger.problem() is not None:  # a retry, not the close, writes them
+        assert time.monotonic() < deadline, ledger.problem()
+        time.sleep(0.05)
+    ledger.close()
+    assert ledger_ids(path) == [f"req_{i}" for i in range(5)]  # each once, in order
+
+
+def test_rows_waiting_for_a_retry_are_bounded_the_oldest_dropped_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(ledger_sqlite, "MAX_HELD_ROWS", 3)
+    path = tmp_path / "ledger.db"
+    ledger = SQLiteLedger(str(path))
+    side = sqlite3.connect(path)
+    side.execute("ALTER TABLE requests RENAME TO elsewhere")
+    side.commit()
+    with caplog.at_level(logging.WARNING, logger="satisfice.ledger"):
+        for i in range(5):
+            ledger.submit(LedgerRow(id=f"req_{i}", ts=0.0, endpoint="chat"))
+            time.sleep(0.1)
+        problem = ledger.problem()
+        side.execute("ALTER TABLE elsewhere RENAME TO requests")
+        side.commit()
+        ledger.close()
+    assert problem == (
+        "ledger writes are failing (no such table: requests): 3 rows wait for a retry, "
+        "2 were dropped (over 3 waiting)"
+    )
+    assert any("work again: 3 waiting rows written, 2 were dropped" in r.getMessage() for r in caplog.records)
+    assert ledger_ids(path) == ["req_2", "req_3", "req_4"]
 
 
 def test_a_body_that_stalls_gets_a_408_and_its_connection_back(

@@ -1,8 +1,11 @@
 """SQLite ledger (WAL): rows are queued on the request path and written in batches by a thread,
-so a request never waits on the database."""
+so a request never waits on the database. Rows whose write failed (another process held the lock
+past the wait, a full disk) are kept and written again later, up to MAX_HELD_ROWS."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import math
 import queue
@@ -12,7 +15,7 @@ import time
 
 from satisfice.batching import next_batch
 from satisfice.ledger.record import COLUMNS, LedgerRow
-from satisfice.shared_sqlite import add_missing_columns, open_shared
+from satisfice.shared_sqlite import WAIT_S, add_missing_columns, open_shared
 
 log = logging.getLogger("satisfice.ledger")
 
@@ -56,6 +59,9 @@ def connect(path: str) -> sqlite3.Connection:
 
 LOG_EVERY_S = 10.0  # while writes fail, at most one log line this often
 PRUNE_EVERY_S = 3600.0  # with a retention set, old rows are deleted this often
+RETRY_EVERY_S = 1.0  # rows whose write failed are written again this often (a write waits WAIT_S)
+# Rows kept for a retry at most (~2 KB each); beyond it the oldest are dropped, and counted.
+MAX_HELD_ROWS = 20_000
 
 
 class SQLiteLedger:
@@ -66,8 +72,12 @@ class SQLiteLedger:
         self._conn = connect(path)
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._batch = batch
+        # Rows not written yet: the batch at hand, then (after a failed write) everything until a
+        # write works. Only the writer thread changes it.
+        self._held: collections.deque[tuple[object, ...]] = collections.deque()
+        self._retry_at = -math.inf  # no write before this while writes fail
         self._failing: str | None = None  # the last write's error while writes fail
-        self._lost = 0  # rows lost since the last log line about it
+        self._dropped = 0  # rows dropped (over MAX_HELD_ROWS) since writes started failing
         self._logged_at = -math.inf
         self._thread = threading.Thread(target=self._run, name="satisfice-ledger", daemon=True)
         self._thread.start()
@@ -76,38 +86,84 @@ class SQLiteLedger:
         self._queue.put(row.values())
 
     def problem(self) -> str | None:
-        failing = self._failing
-        return f"ledger writes are failing ({failing}): rows are being lost" if failing else None
+        failing, dropped = self._failing, self._dropped
+        if failing is None:
+            return None
+        lost = f", {dropped} were dropped (over {MAX_HELD_ROWS} waiting)" if dropped else ""
+        return f"ledger writes are failing ({failing}): {len(self._held)} rows wait for a retry{lost}"
 
-    def _write_failed(self, e: sqlite3.Error, rows: int) -> None:
+    def _hold(self, rows: list[tuple[object, ...]]) -> None:
+        self._held.extend(rows)
+        over = len(self._held) - MAX_HELD_ROWS
+        if over > 0:  # bounded memory: the oldest go
+            for _ in range(over):
+                self._held.popleft()
+            self._dropped += over
+
+    def _write_failed(self, e: sqlite3.Error) -> None:
         """One log line per LOG_EVERY_S while writes fail (a full disk failed every 50 ms batch, each
-        with a traceback), saying how many rows were lost since the last line."""
-        self._failing, self._lost = str(e), self._lost + rows
+        with a traceback)."""
+        self._failing = str(e)
+        self._retry_at = time.monotonic() + RETRY_EVERY_S
         now = time.monotonic()
         if now - self._logged_at >= LOG_EVERY_S:
-            log.error("ledger write failed (%s): %d rows lost since the last report", e, self._lost)
-            self._logged_at, self._lost = now, 0
+            log.error(
+                "ledger write failed (%s): %d rows wait for a retry, %d dropped so far",
+                e,
+                len(self._held),
+                self._dropped,
+            )
+            self._logged_at = now
 
-    def _write_ok(self) -> None:
+    def _write_ok(self, written: int) -> None:
         if self._failing is not None:
-            log.warning("ledger writes work again (%d more rows were lost)", self._lost)
-            self._failing, self._lost, self._logged_at = None, 0, -math.inf
+            log.warning(
+                "ledger writes work again: %d waiting rows written, %d were dropped", written, self._dropped
+            )
+            self._failing, self._dropped, self._logged_at = None, 0, -math.inf
+
+    def _take(self) -> list[object]:
+        """The next queued items; while rows wait for a retry, by the retry's time even if none came."""
+        if not self._held:
+            return next_batch(self._queue, self._batch, lambda item: item is _STOP)
+        try:
+            items = [self._queue.get(timeout=max(self._retry_at - time.monotonic(), 0.0))]
+        except queue.Empty:
+            return []
+        while len(items) < self._batch:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _write(self) -> None:
+        written = len(self._held)
+        try:
+            with self._conn:
+                self._conn.executemany(INSERT, self._held)
+        except sqlite3.Error as e:
+            # A failed commit can leave its transaction open: the retry must not add to it.
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.rollback()
+            self._write_failed(e)
+        else:
+            self._held.clear()
+            self._write_ok(written)
 
     def _run(self) -> None:
         while True:
-            items = next_batch(self._queue, self._batch, lambda item: item is _STOP)
-            rows = [item for item in items if item is not _STOP]
-            if rows:
-                try:
-                    with self._conn:
-                        self._conn.executemany(INSERT, rows)  # type: ignore[arg-type]
-                except sqlite3.Error as e:
-                    self._write_failed(e, len(rows))
-                else:
-                    self._write_ok()
-            self._prune()
-            if len(rows) < len(items):  # _STOP: everything queued before it is written
+            items = self._take()
+            stop = any(item is _STOP for item in items)  # everything queued before it is written
+            self._hold([item for item in items if item is not _STOP])  # type: ignore[misc]
+            if self._held and (stop or time.monotonic() >= self._retry_at):
+                self._write()
+            if not self._held:  # not while writes fail: a delete would wait on the same lock
+                self._prune()
+            if stop:
                 break
+        if self._held:
+            log.error("ledger closed with %d rows unwritten (%s)", len(self._held), self._failing)
         self._conn.close()
 
     def _prune(self) -> None:
@@ -128,6 +184,6 @@ class SQLiteLedger:
             log.info("ledger retention: deleted %d rows older than %g days", gone, self.retention_s / 86400)
 
     def close(self) -> None:
-        """Flush what is queued and stop the writer."""
+        """Flush what is queued (one last try for rows that wait) and stop the writer."""
         self._queue.put(_STOP)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=WAIT_S + 5)  # a last write may wait WAIT_S for a lock

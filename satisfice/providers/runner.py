@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from satisfice.config import Reliability
 from satisfice.errors import GatewayError, InvalidRequest, UpstreamFailed
 from satisfice.providers.base import Deployment, Dialect, StreamTranslator, UpstreamRequest
 from satisfice.providers.failures import AttemptFailed, FailureKind, classify_status, parse_retry_after
@@ -31,11 +32,17 @@ from satisfice.usage import Usage, usage_from_openai
 
 # Connecting is bounded on its own; the whole call is bounded by the executor's attempt timeout.
 CONNECT_TIMEOUT_S = 10.0
+# Of an error answer only its message is read: a body this long holds it (an HTML error page too).
+ERROR_BODY_BYTES = 64 * 1024
+_DEFAULTS = Reliability()
 
 
 def new_session() -> aiohttp.ClientSession:
-    # auto_decompress off: we relay bytes; no total timeout here, each call sets its own. Every use
-    # of the session passes allow_redirects=False (a redirect would carry the key headers away). Not
+    # auto_decompress on: an upstream may compress its answers (aiohttp asks for gzip, deflate and
+    # more), and aiohttp inflates them a little at a time, as they are read: what one call holds is
+    # bounded where it is read (max_response_bytes for a body, max_event_bytes for a stream's event).
+    # No total timeout here, each call sets its own. Every use of the session passes
+    # allow_redirects=False (a redirect would carry the key headers away). Not
     # a trace hook: with any trace config aiohttp awaits its signals for every request and stream
     # chunk, which cost streams ~20 % more gateway CPU. No connector limit (0): the runner's
     # UpstreamPool bounds the calls in flight, so a call never waits where it cannot be seen.
@@ -69,10 +76,32 @@ def _why(e: BaseException) -> str:
     return type(e).__name__
 
 
+async def read_body(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """Up to `limit` bytes of the body (decompressed), and whether that is all of it: reading stops
+    there, so a huge body (or a small one that inflates to gigabytes) costs no more."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            chunks.append(chunk[: len(chunk) - (size - limit)])
+            return b"".join(chunks), False
+        chunks.append(chunk)
+    return b"".join(chunks), True
+
+
 class HTTPRunner:
-    def __init__(self, connections: int = 1000) -> None:
+    def __init__(
+        self,
+        connections: int = 1000,
+        *,
+        max_response_bytes: int = _DEFAULTS.max_response_bytes,
+        max_event_bytes: int = _DEFAULTS.max_event_bytes,
+    ) -> None:
         self._session: aiohttp.ClientSession | None = None
         self.pool = UpstreamPool(connections)  # server.upstream_connections, per process
+        self.max_response_bytes = max_response_bytes  # reliability.max_response_bytes
+        self.max_event_bytes = max_event_bytes  # reliability.max_event_bytes
 
     async def start(self) -> None:
         """The session needs a running loop, so it is made at start-up, once per process."""
@@ -101,7 +130,8 @@ class HTTPRunner:
             raise
 
     async def _request(self, req: UpstreamRequest, idle_timeout_s: float | None) -> aiohttp.ClientResponse:
-        # sock_read bounds every gap between two reads: a stalled stream fails without a timer per event.
+        # sock_read bounds every gap between two reads: a silent stream fails without a timer per
+        # read (HTTPEventStream bounds the time to finish an event once bytes of it came).
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=idle_timeout_s)
         try:
             # encoded: the dialect built a percent-encoded URL (no requoting, no dot segments resolved)
@@ -131,7 +161,9 @@ class HTTPRunner:
             why = f"upstream answered with a redirect (HTTP {resp.status}), which is not followed"
             return AttemptFailed(FailureKind.BAD_RESPONSE, why, status=resp.status)
         try:
-            raw = await resp.read()
+            raw, whole = await read_body(resp, ERROR_BODY_BYTES)
+            if not whole:
+                resp.close()  # the rest is not read: the connection cannot be reused
         except (aiohttp.ClientError, OSError):
             raw = b""
         finally:
@@ -177,7 +209,9 @@ class HTTPRunner:
         try:
             if resp.status >= 300:
                 raise await self._fail(dialect, dep, resp)
-            return HTTPEventStream(resp, dialect.stream_translator(dep), dep, permit)
+            return HTTPEventStream(
+                resp, dialect.stream_translator(dep), dep, permit, idle_timeout_s, self.max_event_bytes
+            )
         except BaseException:
             permit.release()
             raise
@@ -194,18 +228,30 @@ class HTTPRunner:
             if resp.status >= 300:
                 raise await self._fail(dialect, dep, resp)
             try:
-                return await resp.read()
+                raw, whole = await read_body(resp, self.max_response_bytes)
+                if not whole:
+                    resp.close()  # the rest is not read: the connection cannot be reused
             except (aiohttp.ClientError, OSError) as e:
                 resp.close()
                 raise AttemptFailed(FailureKind.CONNECTION, f"upstream body cut short: {_why(e)}") from None
             finally:
                 resp.release()
+            if not whole:
+                limit = self.max_response_bytes
+                why = f"the upstream's answer is larger than {limit} bytes (reliability.max_response_bytes)"
+                raise AttemptFailed(FailureKind.BAD_RESPONSE, why)
+            return raw
         finally:
             permit.release()
 
 
 class HTTPEventStream:
-    """OpenAI SSE events from an upstream response, translated when the upstream speaks another dialect."""
+    """OpenAI SSE events from an upstream response, translated when the upstream speaks another dialect.
+
+    A stream fails (AttemptFailed, so before its first token the next candidate answers) when no
+    complete event comes for `idle_timeout_s` (time spent waiting for the client to take the events
+    before is not counted), when one event passes `max_event_bytes`, and when an event is not valid
+    UTF-8 (nor, relayed as it came, a JSON object): a client's SDK would choke on it."""
 
     def __init__(
         self,
@@ -213,11 +259,15 @@ class HTTPEventStream:
         translator: StreamTranslator | None,
         dep: Deployment | None = None,
         permit: Permit | None = None,
+        idle_timeout_s: float | None = None,
+        max_event_bytes: int | None = None,
     ) -> None:
         self._resp = resp
         self._permit = permit  # the call's place in the pool: free once the body ends or the stream closes
         self._translator = translator
         self._dep = dep  # whose secrets to keep out of error events and failures
+        self._idle_timeout_s = idle_timeout_s
+        self._max_event_bytes = max_event_bytes
         self.usage: Usage | None = None
         self.cost_usd: float | None = None  # HTTP providers never say: the catalog prices the usage
         self.events: list[bytes] = []  # kept to count tokens when the upstream reports no usage
@@ -229,11 +279,28 @@ class HTTPEventStream:
         return self._it
 
     async def _events(self) -> AsyncIterator[bytes]:
-        parser = SSEParser()
+        parser = SSEParser(self._max_event_bytes)
         translator = self._translator
+        content = self._resp.content
+        idle = self._idle_timeout_s
+        loop = asyncio.get_running_loop()
+        since = loop.time()  # of the last complete event, or of the client taking the events before
         try:
-            async for block in self._resp.content.iter_any():
+            while True:
+                if parser.pending and idle is not None:
+                    # Each byte restarts sock_read: an upstream that trickles an event without ever
+                    # finishing it is stopped by this deadline instead.
+                    async with asyncio.timeout_at(since + idle):
+                        block = await content.readany()
+                else:
+                    block = await content.readany()  # a silent upstream: sock_read stops it
+                if not block:
+                    break
+                blocks = parser.blocks
                 batch, failed = self._batch(parser.feed(block))
+                if failed is None and parser.too_large:
+                    why = f"the upstream sent a stream event larger than {self._max_event_bytes} bytes"
+                    failed = AttemptFailed(FailureKind.BAD_RESPONSE, why + " (reliability.max_event_bytes)")
                 last = len(batch) - 1
                 for i, event in enumerate(batch):
                     self.more = i < last
@@ -241,6 +308,12 @@ class HTTPEventStream:
                 self.more = False
                 if failed is not None:  # after the events that came before it in the same read
                     raise failed
+                if parser.blocks == blocks:
+                    # Part of an event: let the loop serve others before the next read, however
+                    # fast the bytes come.
+                    await asyncio.sleep(0)
+                else:
+                    since = loop.time()
             if translator is not None:
                 for chunk in translator.finish():
                     event = b"data: " + orjson.dumps(chunk) + b"\n\n"
@@ -248,7 +321,7 @@ class HTTPEventStream:
                     yield event
                 self.usage = translator.usage
             self.finished = True
-        except aiohttp.ServerTimeoutError:
+        except TimeoutError:  # the deadline above, or sock_read (aiohttp's ServerTimeoutError)
             raise AttemptFailed(FailureKind.TIMEOUT, "the upstream stream stalled") from None
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as e:
             raise AttemptFailed(FailureKind.CONNECTION, f"upstream stream cut short: {_why(e)}") from None
@@ -262,40 +335,43 @@ class HTTPEventStream:
             # response is done with and the call's place in the pool is free, aclose or not.
             self._release()
 
-    def _batch(self, parsed: list[tuple[str | None, bytes]]) -> tuple[list[bytes], GatewayError | None]:
-        """The OpenAI events one upstream read amounts to (recorded in self.events), and the error a
-        translator read in it, if any: the events before that error still go out first."""
+    def _batch(self, parsed: list[tuple[str | None, bytes]]) -> tuple[list[bytes], Exception | None]:
+        """The OpenAI events one upstream read amounts to (recorded in self.events), and the failure
+        read in it, if any (a translator's error, an unreadable event): the events before it still
+        go out first."""
         out: list[bytes] = []
         translator = self._translator
-        failed: GatewayError | None = None
+        failed: Exception | None = None
         for name, data in parsed:
             if translator is None:
                 if data == b"[DONE]":
                     continue
-                if b'"usage"' in data:
-                    self._read_usage(data)
+                try:
+                    chunk = orjson.loads(data)  # relayed as it came: a client's SDK parses it
+                except orjson.JSONDecodeError:
+                    chunk = None
+                if not isinstance(chunk, dict):
+                    failed = _unreadable(data)
+                    break
+                usage = chunk.get("usage")  # null on every chunk but the last, with include_usage
+                if isinstance(usage, dict):
+                    self.usage = usage_from_openai(usage)
                 if b'"error"' in data:  # an error event relayed as it is: it may quote the key it got
                     data = redact_bytes(data, self._dep)
                 out.append(b"data: " + data + b"\n\n")
             else:
                 try:
+                    data.decode()  # the translator's JSON parser would fail too, less precisely
                     chunks = translator.feed(name, data)
+                except UnicodeDecodeError:
+                    failed = _unreadable(data)
+                    break
                 except GatewayError as e:
                     failed = e
                     break
                 out.extend(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)
         self.events.extend(out)
         return out, failed
-
-    def _read_usage(self, data: bytes) -> None:
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(chunk, dict):
-            usage = usage_from_openai(chunk.get("usage"))
-            if usage is not None:
-                self.usage = usage
 
     def _release(self) -> None:
         if self.finished:
@@ -307,6 +383,18 @@ class HTTPEventStream:
 
     async def aclose(self) -> None:
         self._release()
+
+
+def _unreadable(data: bytes) -> AttemptFailed:
+    """The failure of a stream event no client could read (its bytes are not quoted: they may hold
+    anything)."""
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        what = "valid UTF-8"
+    else:
+        what = "a JSON object"
+    return AttemptFailed(FailureKind.BAD_RESPONSE, f"the upstream sent a stream event that is not {what}")
 
 
 def _build(dialect: Dialect, dep: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:

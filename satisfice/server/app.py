@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from satisfice.keys import KeyBook
 from satisfice.server import gc_tuning
 from satisfice.server.chat import ChatEndpoints
-from satisfice.server.http import BODY_TIMEOUT
+from satisfice.server.http import BODY_TIMEOUT, expect_within
 from satisfice.server.misc import MiscEndpoints
+from satisfice.server.relay import LIVE_STREAMS, LiveStreams
 from satisfice.wiring import Parts
 
 log = logging.getLogger("satisfice.server")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# How long a stopping server lets requests in flight finish; streams still running then are ended
+# with an error event (relay.LiveStreams), the rest are cut by aiohttp after as long again.
+SHUTDOWN_GRACE_S = 5.0
 
 
 async def run_gate_forever(parts: Parts) -> None:
@@ -37,24 +42,31 @@ def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
     # client_max_size: aiohttp refuses bigger bodies itself; we render its refusal OpenAI-style.
     app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
     app[BODY_TIMEOUT] = settings.body_timeout_s
+    streams = app[LIVE_STREAMS] = LiveStreams()
     chat = ChatEndpoints(parts.gateway, settings.max_body_bytes, KeyBook(settings.keys))
     misc = MiscEndpoints(parts.gateway, parts.directory, settings.max_body_bytes, settings.simulated)
+    # Every route: a body declared over the limit gets its 413 before the client sends it.
+    expect = expect_within(settings.max_body_bytes)
+
+    def route(method: str, path: str, handler: Handler) -> None:
+        app.router.add_route(method, path, handler, expect_handler=expect)
+
     for prefix in ("/v1", ""):
-        app.router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
-        app.router.add_get(f"{prefix}/models", misc.models)
-        app.router.add_get(f"{prefix}/models/{{model:.+}}", misc.model)  # ids may hold slashes
-        app.router.add_post(f"{prefix}/embeddings", misc.embeddings)
-    app.router.add_post("/v1/messages", chat.messages)
-    app.router.add_post("/v1/messages/count_tokens", chat.count_tokens)
-    app.router.add_route("*", "/v1/messages{tail:.*}", chat.messages_fallback)  # Anthropic-style 404/405
-    app.router.add_get("/health", misc.health)
+        route("POST", f"{prefix}/chat/completions", chat.chat_completions)
+        route("GET", f"{prefix}/models", misc.models)
+        route("GET", f"{prefix}/models/{{model:.+}}", misc.model)  # ids may hold slashes
+        route("POST", f"{prefix}/embeddings", misc.embeddings)
+    route("POST", "/v1/messages", chat.messages)
+    route("POST", "/v1/messages/count_tokens", chat.count_tokens)
+    route("*", "/v1/messages{tail:.*}", chat.messages_fallback)  # Anthropic-style 404/405
+    route("GET", "/health", misc.health)
     learner, cache = parts.planner.learner, parts.gateway.cache
     if learner is not None or cache is not None:
         from satisfice.server.feedback import FeedbackEndpoint
 
         feedback = FeedbackEndpoint(learner, cache, settings.max_body_bytes, other_workers=other_workers)
-        app.router.add_post("/v1/feedback", feedback.handle)
-    app.router.add_route("*", "/{tail:.*}", misc.fallback)
+        route("POST", "/v1/feedback", feedback.handle)
+    route("*", "/{tail:.*}", misc.fallback)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await parts.gateway.runner.start()
@@ -76,6 +88,7 @@ def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
         warm_router = asyncio.ensure_future(warm())
         gate = asyncio.ensure_future(run_gate_forever(parts)) if parts.planner.learner is not None else None
         yield
+        streams.close()
         warm_router.cancel()
         if gate is not None:
             gate.cancel()
@@ -83,10 +96,16 @@ def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
             parts.planner.learner.store.close()
         await parts.gateway.runner.close()
         if parts.gateway.cache is not None:
+            await parts.gateway.cache_writes_done()
             await parts.gateway.cache.close()
         if parts.gateway.limiter is not None:
             await parts.gateway.limiter.close()
         parts.ledger.close()
 
+    async def stopping(app: web.Application) -> None:
+        # on_shutdown: the server takes no more requests and now waits for those in flight.
+        streams.stop_in(SHUTDOWN_GRACE_S)
+
+    app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(lifecycle)
     return app

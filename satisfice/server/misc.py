@@ -25,6 +25,7 @@ from satisfice.ledger.record import LedgerRow, apply_costs
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.openai_compat import OpenAIDialect
 from satisfice.providers.registry import dialect
+from satisfice.providers.runner import read_body
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.planner import Plan
 from satisfice.server.http import (
@@ -116,7 +117,8 @@ class MiscEndpoints:
                         f"{p.base_url}/models", headers=headers, allow_redirects=False
                     ) as resp,
                 ):
-                    listed = orjson.loads(await resp.read()) if resp.status == 200 else {}
+                    raw, whole = await read_body(resp, self.gateway.runner.max_response_bytes)
+                    listed = orjson.loads(raw) if resp.status == 200 and whole else {}
             except (aiohttp.ClientError, OSError, TimeoutError, orjson.JSONDecodeError):
                 continue
             for m in listed.get("data") or [] if isinstance(listed, dict) else []:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import re
+import sys
+import termios
 import time
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from satisfice.errors import GatewayError, InternalError, UpstreamFailed, UpstreamTimeout
+from satisfice.api.anthropic_messages_stream import INCOMPLETE
+from satisfice.cache.assemble import finished_choices
+from satisfice.errors import GatewayError, InternalError, ServiceUnavailable, UpstreamFailed, UpstreamTimeout
 from satisfice.gateway import Call, Gateway
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.stream_start import in_band_error
@@ -38,13 +44,20 @@ def is_usage_only(event: bytes) -> bool:
 
 
 class OpenAIEncoder:
+    """A stream ends with [DONE] only when a finish reason arrived; the upstream's own [DONE] is not
+    known here (the runner drops it), and some OpenAI-compatible servers never send one. So a stream
+    that ended cleanly without a finish reason was cut short: `finish` raises, as on /v1/messages."""
+
     def __init__(self, include_usage: bool) -> None:
         self.include_usage = include_usage
+        self.finished = False  # a finish reason arrived (any choice's)
 
     def start(self) -> bytes:
         return b""
 
     def feed(self, event: bytes) -> bytes:
+        if not self.finished and finished_choices(event):  # parses only an event naming a finish
+            self.finished = True
         # We always ask upstreams for usage (for the ledger); drop it when the client did not ask.
         if not self.include_usage:
             return b"" if is_usage_only(event) else event
@@ -56,6 +69,8 @@ class OpenAIEncoder:
         return event
 
     def finish(self) -> bytes:
+        if not self.finished:
+            raise UpstreamFailed(INCOMPLETE)
         return b"data: [DONE]\n\n"
 
     def error(self, err: GatewayError) -> bytes:
@@ -70,6 +85,64 @@ _CLIENT_BACKLOG = 64 * 1024
 
 class ClientStalled(ConnectionResetError):
     """A stream's client read nothing for the idle timeout: handled as one that left."""
+
+
+def unread(transport: asyncio.Transport) -> int:
+    """Bytes written to a client that it has not read yet: asyncio's buffer and, on Linux, the
+    socket's send queue, where most of a slow client's backlog waits (megabytes of it)."""
+    size = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    if sys.platform == "linux" and sock is not None:
+        with contextlib.suppress(OSError):  # a socket that cannot tell: asyncio's buffer only
+            size += int.from_bytes(fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, bytes(4)), sys.byteorder)
+    return size
+
+
+class LiveStreams:
+    """The streams being relayed, so that a stopping server ends those still running after its
+    grace period itself: with an error event the client can read, recorded as the server's doing.
+    Left to aiohttp they were cut mid-body, with no error event, and recorded as clients that left."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[Any]] = set()
+        self._ended: set[asyncio.Task[Any]] = set()  # cancelled by end_all: no client left
+        self._over = False  # the grace period is over: a stream that starts now ends at once
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        self._running.add(task)
+        if self._over:
+            self._end(task)
+
+    def discard(self, task: asyncio.Task[Any]) -> None:
+        self._running.discard(task)
+        self._ended.discard(task)
+
+    def ended(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the task's cancellation was end_all's (the server stopping), not a client leaving."""
+        return task in self._ended
+
+    def _end(self, task: asyncio.Task[Any]) -> None:
+        self._ended.add(task)
+        task.cancel()
+
+    def end_all(self) -> None:
+        self._over = True
+        for task in self._running:
+            self._end(task)
+
+    def stop_in(self, grace_s: float) -> None:
+        """The server stops taking requests: end the streams still running after `grace_s`."""
+        self._timer = asyncio.get_running_loop().call_later(grace_s, self.end_all)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+LIVE_STREAMS = web.AppKey("live_streams", LiveStreams)
+# How long the error event that ends a stream at shutdown may wait for a client that does not read.
+_SHUTDOWN_WRITE_S = 1.0
 
 
 def stream_failure(event: bytes) -> GatewayError | None:
@@ -121,14 +194,26 @@ async def relay(
         if transport is None or transport.get_write_buffer_size() + len(data) < _CLIENT_BACKLOG:
             await resp.write(data)
             return
+        # Timed by what the client reads, not by the whole write: a slow client that keeps reading
+        # may take longer than `idle` to bring its backlog down to where aiohttp writes again.
+        write = asyncio.ensure_future(resp.write(data))
         try:
-            async with asyncio.timeout(idle):
-                await resp.write(data)
-        except TimeoutError:
-            raise ClientStalled(f"client stopped reading: nothing read for {idle:g} s") from None
+            await asyncio.sleep(0)  # the write queues its bytes, then waits for the client
+            backlog = unread(transport)
+            while not (await asyncio.wait((write,), timeout=idle))[0]:
+                if unread(transport) >= backlog:
+                    raise ClientStalled(f"client stopped reading: nothing read for {idle:g} s")
+                backlog = unread(transport)
+            write.result()
+        finally:
+            if not write.done():
+                write.cancel()
 
+    streams, task = request.app[LIVE_STREAMS], asyncio.current_task()
+    assert task is not None
     try:
         await resp.prepare(request)
+        streams.add(task)
         # `first` is never an error event: an upstream's was an attempt failure (open_first).
         head = encoder.start() + encoder.feed(first)
         if stream.more:  # more events are at hand (the rest of the first read): one write for all
@@ -160,6 +245,19 @@ async def relay(
     except (ConnectionResetError, asyncio.CancelledError) as e:
         await stream.aclose()
         gateway.finish_stream(call, stream, body)
+        if isinstance(e, asyncio.CancelledError) and streams.ended(task):
+            task.uncancel()  # the server is stopping, not the client leaving: end the stream properly
+            stopping = ServiceUnavailable(
+                "The gateway is shutting down and ended the stream before it finished; please retry.",
+                code="server_shutting_down",
+            )
+            # Recorded before the write: aiohttp cuts the connection if the client does not read.
+            gateway.submit(call, status=stopping.status, outcome="stream_error", error=stopping, ttft_s=ttft)
+            with contextlib.suppress(ConnectionResetError, TimeoutError):
+                async with asyncio.timeout(_SHUTDOWN_WRITE_S):
+                    await resp.write(b"".join(pending) + encoder.error(stopping))
+                    await resp.write_eof()
+            return resp
         gateway.submit(
             call,
             status=499,
@@ -171,6 +269,7 @@ async def relay(
             raise
         return resp
     except Exception as e:
+        streams.discard(task)  # its error event is on its way: not ended again at shutdown
         if not isinstance(e, AttemptFailed | GatewayError):
             log.exception("stream relay of %s failed", call.row.id)
         err = mid_stream_error(e)
@@ -184,6 +283,8 @@ async def relay(
             await resp.write_eof()
         except ConnectionResetError:
             pass
+    finally:
+        streams.discard(task)
     gateway.submit(call, status=status, outcome=outcome, error=error or None, ttft_s=ttft)
     if outcome == "ok":  # recorded first: whatever the cache does now, the stream ended well
         await gateway.stream_done(call, stream)

@@ -41,6 +41,9 @@ def test_a_locked_cache_file_costs_no_answer(upstream: FakeUpstream, tmp_path: P
                 messages=[{"role": "user", "content": f"Answer it {marker}"}], **params
             )
             elapsed = time.monotonic() - started
+            # The answers are stored after they went out, each write giving up after 0.5 s: keep the
+            # lock long enough that they meet it (the log line below shows they did).
+            time.sleep(1.5)
         finally:
             lock.execute("ROLLBACK")
             lock.close()

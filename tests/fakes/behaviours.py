@@ -8,11 +8,13 @@ name spoil choices 1 and up, choice 0 staying fine), legacy `functions` (a `func
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import re
 import struct
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -32,6 +34,8 @@ _STALL_AT = re.compile(r"^stallat-(\d+)-(\d+)$")
 _NUM_FIELDS = {"slow": "slow_ms", "chunkdelay": "chunkdelay_ms", "slowstream": "slowstream_ms"}
 _NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut", echokey="echo_key")
 _NUM_FIELDS.update(errorafter="error_after", endafter="end_after", overloadafter="overload_after")
+# Hostile upstreams (tests/test_hostile_upstream.py), "<name>-N": see their Behaviour fields.
+_HOSTILE = re.compile(r"^(bigline|trickle|badutf8|notjson|bigbody)-(\d+)$")
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Behaviour:
     # event (Gemini's carries status UNAVAILABLE)
     overload_after: int | None = None
     nofinish: bool = False  # an OpenAI stream that ends ([DONE]) without any finish_reason
+    nodone: bool = False  # an OpenAI stream that ends without [DONE] (some OpenAI-compatible servers)
     interleave: bool = False  # an OpenAI tool answer: two tool calls whose argument deltas alternate
     # Anthropic usage with prompt caching: input 10, cache creation 100, cache read 50
     cacheusage: bool = False
@@ -72,6 +77,13 @@ class Behaviour:
     malformed: bool = False  # Gemini: the candidate ends in MALFORMED_FUNCTION_CALL, with no parts
     # Gemini: function calls carry an id (as Gemini 3's do), and a functionResponse must echo it
     callid: bool = False
+    # Hostile upstreams (tests/test_hostile_upstream.py). A stream's first N events, then:
+    bigline: int | None = None  # "bigline-N": a data line that never ends, 1 MiB a write
+    trickle: int | None = None  # "trickle-N": a data line that grows a byte every 50 ms, never ending
+    badutf8: int | None = None  # "badutf8-N": event N with bytes that are not UTF-8 in its text; the rest
+    notjson: int | None = None  # "notjson-N": an event whose data is not JSON instead of event N; the rest
+    bigbody: int | None = None  # "bigbody-N": a non-streaming answer padded with N MiB
+    gzipbomb: bool = False  # gzip-encoded, a quarter megabyte that inflates to a 256 MiB body (or event)
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -81,10 +93,13 @@ def parse_behaviour(model: str) -> Behaviour:
         m = _NUM_TOKEN.match(token)
         after = _SLOW_AFTER.match(token)
         stall = _STALL_AT.match(token)
+        hostile = _HOSTILE.match(token)
         if after:
             b.slow_after = (int(after.group(1)), int(after.group(2)))
         elif stall:
             b.stall_at = (int(stall.group(1)), int(stall.group(2)))
+        elif hostile:
+            setattr(b, hostile.group(1), int(hostile.group(2)))
         elif m:
             setattr(b, _NUM_FIELDS[m.group(1)], int(m.group(2)))
         elif token == "ratelimit":
@@ -99,6 +114,7 @@ def parse_behaviour(model: str) -> Behaviour:
             "echokeystream",
             "garbage",
             "nofinish",
+            "nodone",
             "interleave",
             "cacheusage",
             "strict",
@@ -106,6 +122,7 @@ def parse_behaviour(model: str) -> Behaviour:
             "noargs",
             "malformed",
             "callid",
+            "gzipbomb",
         ):
             setattr(b, token, True)
     return b
@@ -1013,3 +1030,28 @@ def embeddings_response(body: JSON, model: str, usage: bool) -> JSON:
         tokens = sum(max(words(t), 1) for t in texts)
         out["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
     return out
+
+
+# --- hostile upstreams -----------------------------------------------------------------------------
+
+
+def hostile_stream(b: Behaviour) -> bool:
+    return b.gzipbomb or any(n is not None for n in (b.bigline, b.trickle, b.badutf8, b.notjson))
+
+
+def not_utf8(event: bytes) -> bytes:
+    """The event with two bytes that are not UTF-8 at the start of its first text."""
+    for marker in (b'"content":"', b'"text":"', b'"partial_json":"'):
+        at = event.find(marker)
+        if at >= 0:
+            at += len(marker)
+            return event[:at] + b"\xff\xfe" + event[at:]
+    return event.replace(b"data: ", b"data: \xff\xfe", 1)
+
+
+@functools.cache
+def gzip_bomb(prefix: bytes) -> bytes:
+    """`prefix` and 256 MiB of "a", gzipped: a quarter megabyte."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    piece = b"a" * (1 << 20)
+    return c.compress(prefix) + b"".join(c.compress(piece) for _ in range(256)) + c.flush()

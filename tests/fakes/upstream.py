@@ -44,8 +44,11 @@ from tests.fakes.behaviours import (
     gemini_malformed,
     gemini_schema_errors,
     gemini_with_call_ids,
+    gzip_bomb,
+    hostile_stream,
     key_error,
     key_error_event,
+    not_utf8,
     openai_answers,
     openai_completion,
     openai_stream,
@@ -218,6 +221,8 @@ def _key_stream(call: Call, b: Behaviour, events: Iterable[bytes], provider: Pro
 
 
 async def _send_json(request: web.Request, call: Call, b: Behaviour, payload: Any) -> web.StreamResponse:
+    if b.gzipbomb or b.bigbody is not None:
+        return _hostile_json(b, payload)
     if b.cut is None:
         return _json(payload)
     data = orjson.dumps(payload)
@@ -232,6 +237,8 @@ async def _send_json(request: web.Request, call: Call, b: Behaviour, payload: An
 async def _send_stream(
     request: web.Request, call: Call, b: Behaviour, events: Iterable[bytes]
 ) -> web.StreamResponse:
+    if hostile_stream(b):
+        return await _send_hostile_stream(request, call, b, events)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
     try:
@@ -250,6 +257,60 @@ async def _send_stream(
             _abort(request, call)
             return resp
         await resp.write_eof()
+    except ConnectionResetError:
+        call.record["cancelled"] = True
+    return resp
+
+
+# --- hostile upstreams (tests/test_hostile_upstream.py) ---------------------------------------------
+
+HOSTILE_FOR_S = 60.0  # a never-ending answer ends after this, should the gateway never hang up
+
+
+def _hostile_json(b: Behaviour, payload: Any) -> web.Response:
+    """With "gzipbomb", a gzipped body that inflates to 256 MiB; with "bigbody-N", the answer padded
+    with N MiB."""
+    if b.gzipbomb:
+        body = gzip_bomb(b'{"id": "chatcmpl-bomb", "object": "chat.completion", "padding": "')
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return web.Response(body=body, headers=headers)
+    padding = b', "padding": "' + b"y" * ((b.bigbody or 0) << 20) + b'"}'
+    return web.Response(body=orjson.dumps(payload)[:-1] + padding, content_type="application/json")
+
+
+async def _send_hostile_stream(
+    request: web.Request, call: Call, b: Behaviour, events: Iterable[bytes]
+) -> web.StreamResponse:
+    """A stream spoilt as the hostile behaviours say (see Behaviour)."""
+    headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    if b.gzipbomb:
+        headers["Content-Encoding"] = "gzip"
+    resp = web.StreamResponse(headers=headers)
+    await resp.prepare(request)
+    endless = b.bigline if b.bigline is not None else b.trickle
+    try:
+        if b.gzipbomb:  # one event that never ends before 256 MiB
+            await resp.write(gzip_bomb(b'data: {"x": "'))
+            await resp.write_eof()
+            return resp
+        for i, event in enumerate(events):
+            if i == endless:
+                break
+            if i == b.badutf8:
+                event = not_utf8(event)
+            if i == b.notjson:
+                event = b"data: this is not JSON\n\n"
+            await resp.write(event)
+        if endless is None:
+            await resp.write_eof()
+            return resp
+        await resp.write(b'data: {"x": "')
+        piece, pause = (b"a" * (1 << 20), 0.0) if b.bigline is not None else (b"a", 0.05)
+        deadline = time.monotonic() + HOSTILE_FOR_S
+        while time.monotonic() < deadline:
+            await resp.write(piece)
+            await asyncio.sleep(pause)
+        _abort(request, call)
     except ConnectionResetError:
         call.record["cancelled"] = True
     return resp
@@ -328,7 +389,10 @@ async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
         events = openai_stream(
             answers, model, seq, include_usage, logprobs, interleave=b.interleave, finish=not b.nofinish
         )
-        return await _send_stream(request, call, b, _key_stream(call, b, events, "openai"))
+        sent = _key_stream(call, b, events, "openai")
+        if b.nodone:
+            sent = [e for e in sent if e != b"data: [DONE]\n\n"]
+        return await _send_stream(request, call, b, sent)
     completion = openai_completion(answers, model, seq, not b.nousage, logprobs, twice=b.interleave)
     return await _send_json(request, call, b, completion)
 

@@ -167,11 +167,10 @@ def test_a_stream_that_ends_after_its_preamble_fails() -> None:
 
 class _Content:
     def __init__(self, blocks: list[bytes]) -> None:
-        self.blocks = blocks
+        self.blocks = list(blocks)
 
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        for block in self.blocks:
-            yield block
+    async def readany(self) -> bytes:
+        return self.blocks.pop(0) if self.blocks else b""
 
 
 class _Response:
