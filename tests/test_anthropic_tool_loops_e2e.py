@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from tests.conftest import dialect_providers, single_call_reliability
-from tests.fakes.behaviours import REDACTED_DATA, signature
+from tests.fakes.behaviours import REDACTED_DATA, litellm_blocks, signature
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -47,21 +47,6 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
     }
     with GatewayProcess(tmp_path_factory.mktemp("tool-loops"), config) as g:
         yield g
-
-
-def litellm_blocks(fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Streamed `thinking_blocks` fragments assembled as LiteLLM's client does: by `type` alone."""
-    blocks: list[dict[str, Any]] = []
-    text = ""
-    for fragment in fragments:
-        if fragment["type"] == "redacted_thinking":
-            blocks.append({"type": "redacted_thinking", "data": fragment["data"]})
-            continue
-        text += fragment.get("thinking") or ""
-        if fragment.get("signature"):
-            blocks.append({"type": "thinking", "thinking": text, "signature": fragment["signature"]})
-            text = ""
-    return blocks
 
 
 def ask(oai: openai.OpenAI, stream: bool, **params: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from tests.fakes.behaviours import (
     Answer,
     anthropic_message,
     anthropic_stream,
+    litellm_blocks,
     parse_behaviour,
     signature,
     thinking_blocks,
@@ -172,21 +173,11 @@ def test_incomplete_thinking_blocks_in_history_are_dropped() -> None:
     assert sent(ANTHROPIC, DEP, body)["messages"][1]["content"][0] == {"type": "text", "text": "Looking."}
 
 
-def litellm_blocks(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The blocks a LiteLLM-style client assembles from `thinking_blocks` deltas: each fragment read
-    on its own by its `type` (text appends, a signature closes the block; no `index` needed)."""
-    blocks: list[dict[str, Any]] = []
-    text = ""
-    for c in chunks:
-        for fragment in (c["choices"][0]["delta"] if c["choices"] else {}).get(THINKING_BLOCKS) or []:
-            if fragment["type"] == "redacted_thinking":
-                blocks.append({"type": "redacted_thinking", "data": fragment["data"]})
-                continue
-            text += fragment.get("thinking") or ""
-            if fragment.get("signature"):
-                blocks.append({"type": "thinking", "thinking": text, "signature": fragment["signature"]})
-                text = ""
-    return blocks
+def streamed_fragments(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `thinking_blocks` fragments of a stream's deltas, in order."""
+    return [
+        f for c in chunks if c["choices"] for f in c["choices"][0]["delta"].get(THINKING_BLOCKS) or []
+    ]
 
 
 def test_chat_completions_answers_carry_the_blocks() -> None:
@@ -201,8 +192,6 @@ def test_chat_completions_answers_carry_the_blocks() -> None:
     stored = completion_from_events(events(live))
     assert stored is not None
     for chunks in (live, replayed(stored)):
-        fragments = [
-            f for c in chunks if c["choices"] for f in c["choices"][0]["delta"].get(THINKING_BLOCKS) or []
-        ]
+        fragments = streamed_fragments(chunks)
         assert fragments and all(f["type"] in ("thinking", "redacted_thinking") for f in fragments)
-        assert litellm_blocks(chunks) == BLOCKS
+        assert litellm_blocks(fragments) == BLOCKS

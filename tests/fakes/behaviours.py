@@ -474,6 +474,21 @@ def signature(thinking: str) -> str:
     return "sig-" + hashlib.sha256(thinking.encode()).hexdigest()[:24]
 
 
+def litellm_blocks(fragments: list[JSON]) -> list[JSON]:
+    """Streamed `thinking_blocks` fragments assembled as LiteLLM's client does: by `type` alone."""
+    blocks: list[JSON] = []
+    text = ""
+    for fragment in fragments:
+        if fragment["type"] == "redacted_thinking":
+            blocks.append({"type": "redacted_thinking", "data": fragment["data"]})
+            continue
+        text += fragment.get("thinking") or ""
+        if fragment.get("signature"):
+            blocks.append({"type": "thinking", "thinking": text, "signature": fragment["signature"]})
+            text = ""
+    return blocks
+
+
 def thinking_blocks(ans: Answer, b: Behaviour) -> list[JSON]:
     """What Claude says first when thinking is enabled: a signed thinking block (and, with
     "redacted", a redacted_thinking block)."""
