@@ -37,24 +37,48 @@ class Usage:
         return out
 
 
+# No request comes near this many tokens; a count beyond it (or negative, or not a number) is an
+# upstream's garbage, which would otherwise be billed, or kill the ledger's writer (SQLite integers
+# end at 2**63).
+MAX_TOKENS = 10**9
+
+
 def usage_from_openai(obj: Any) -> Usage | None:
-    """Read an OpenAI `usage` object (None or missing fields are tolerated)."""
+    """Read an OpenAI `usage` object (None or missing fields are tolerated). None when a count is not
+    a plausible token count: the usage is then unknown, and the gateway counts the tokens itself."""
     if not isinstance(obj, dict):
         return None
-    prompt_details = obj.get("prompt_tokens_details") or {}
-    completion_details = obj.get("completion_tokens_details") or {}
+    prompt_details = obj.get("prompt_tokens_details")
+    completion_details = obj.get("completion_tokens_details")
+    prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
+    completion_details = completion_details if isinstance(completion_details, dict) else {}
+    counts = [
+        _count(obj.get("prompt_tokens")),
+        _count(obj.get("completion_tokens")),
+        _count(prompt_details.get("cached_tokens")),
+        # Cache writes (Anthropic's, billed at a premium) as the OpenAI shape carries them:
+        # OpenRouter's name, which our own Anthropic translation uses too.
+        _count(prompt_details.get("cache_write_tokens")),
+        _count(completion_details.get("reasoning_tokens")),
+    ]
+    if None in counts:
+        return None
+    prompt, completion, cached, cache_write, reasoning = (c or 0 for c in counts)
     return Usage(
-        prompt_tokens=int(obj.get("prompt_tokens") or 0),
-        completion_tokens=int(obj.get("completion_tokens") or 0),
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0)
-        if isinstance(prompt_details, dict)
-        else 0,
-        # Cache writes (Anthropic's, billed at a premium) as the OpenAI shape carries them: OpenRouter's
-        # name, which our own Anthropic translation uses too.
-        cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0)
-        if isinstance(prompt_details, dict)
-        else 0,
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0)
-        if isinstance(completion_details, dict)
-        else 0,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_tokens=cached,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
     )
+
+
+def _count(value: Any) -> int | None:
+    """A token count as an int (0 when absent); None when it is not a plausible one."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if 0 <= value <= MAX_TOKENS else None

@@ -233,6 +233,23 @@ def test_rows_waiting_for_a_retry_are_bounded_the_oldest_dropped_and_counted(
     assert ledger_ids(path) == ["req_2", "req_3", "req_4"]
 
 
+def test_a_row_sqlite_refuses_costs_only_itself_and_the_writer_lives_on(tmp_path: Path) -> None:
+    """An integer past SQLite's 2**63 raised OverflowError in the writer thread, which died: no later
+    row was written and /health said ok."""
+    path = tmp_path / "ledger.db"
+    ledger = SQLiteLedger(str(path))
+    ledger.submit(LedgerRow(id="req_good_1", ts=0.0, endpoint="chat"))
+    ledger.submit(LedgerRow(id="req_bad", ts=0.0, endpoint="chat", prompt_tokens=2**63 + 5))
+    ledger.submit(LedgerRow(id="req_good_2", ts=0.0, endpoint="chat"))
+    deadline = time.monotonic() + 5
+    while len(ledger_ids(path)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ledger.submit(LedgerRow(id="req_later", ts=0.0, endpoint="chat"))
+    ledger.close()
+    assert ledger_ids(path) == ["req_good_1", "req_good_2", "req_later"]
+
+
 def test_a_body_that_stalls_gets_a_408_and_its_connection_back(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:

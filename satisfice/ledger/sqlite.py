@@ -147,9 +147,32 @@ class SQLiteLedger:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.rollback()
             self._write_failed(e)
+        except Exception as e:  # a row SQLite cannot take: the writer thread must live on
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.rollback()
+            self._write_rows_alone(e)
         else:
             self._held.clear()
             self._write_ok(written)
+
+    def _write_rows_alone(self, e: Exception) -> None:
+        """A batch with a row SQLite refuses whatever the store's state (say an integer past 2**63):
+        write its rows one by one, so one bad row costs only itself; it is dropped, logged and
+        counted (shown by /health until writes work again)."""
+        log.error("ledger batch refused (%s: %s): writing its rows one by one", type(e).__name__, e)
+        rows, self._held = list(self._held), collections.deque()
+        for row in rows:
+            try:
+                with self._conn:
+                    self._conn.execute(INSERT, row)
+            except sqlite3.Error:
+                self._held.append(row)  # the store's trouble, not the row's: retried as usual
+            except Exception as bad:
+                self._dropped += 1
+                self._failing = f"a row could not be stored ({type(bad).__name__}: {bad})"
+                log.error("ledger row %r dropped: %s", row[0], self._failing)
+        if self._held:
+            self._retry_at = time.monotonic() + RETRY_EVERY_S
 
     def _run(self) -> None:
         while True:
