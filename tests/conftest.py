@@ -96,6 +96,10 @@ def standard_config(up: FakeUpstream) -> dict[str, Any]:
             "cheap": {"strategy": "cheapest", "candidates": ["gpt-4o", "gpt-4o-mini", "claude-3-5-haiku"]},
             "claude": {"strategy": "first", "candidates": ["claude-3-5-haiku"]},
             "claude-first": {"strategy": "first", "candidates": ["claude-3-5-haiku", "gpt-4o-mini"]},
+            "claude-then-limited": {
+                "strategy": "first",
+                "candidates": ["claude-3-5-haiku", "openai/ratelimit-30"],
+            },
             "gem": {"strategy": "first", "candidates": ["gemini-2.0-flash"]},
             "stream-fallback": {"strategy": "first", "candidates": ["openai/cut-0", "gpt-4o-mini"]},
         },

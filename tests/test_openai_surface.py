@@ -116,6 +116,16 @@ def test_when_no_candidate_can_carry_it_the_client_gets_the_translations_400(gat
     assert "x-should-retry" not in err.value.response.headers
 
 
+def test_a_skipped_candidate_does_not_change_the_error_of_the_calls_made(gateway: GatewayProcess) -> None:
+    """The untranslatable Claude made the rate limit of the only call a 502 that said not to retry."""
+    with pytest.raises(openai.RateLimitError) as err:
+        client(gateway).chat.completions.create(
+            model="claude-then-limited", messages=cut_tool_history("x"), tools=TOOLS
+        )
+    assert err.value.response.headers["retry-after"] == "30"
+    assert "x-should-retry" not in err.value.response.headers
+
+
 def test_embeddings_refuse_a_chat_route_by_name(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     marker = uuid.uuid4().hex
     with pytest.raises(openai.BadRequestError) as err:

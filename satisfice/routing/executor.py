@@ -22,7 +22,14 @@ from satisfice.errors import (
     UpstreamTimeout,
 )
 from satisfice.ledger.cancelled import CancelCharge
-from satisfice.providers.failures import FAILOVER, RETRYABLE, UNHEALTHY, AttemptFailed, FailureKind
+from satisfice.providers.failures import (
+    FAILOVER,
+    NOT_SENT,
+    RETRYABLE,
+    UNHEALTHY,
+    AttemptFailed,
+    FailureKind,
+)
 from satisfice.providers.pool import ATTEMPT_WAIT, PoolWait
 from satisfice.routing.breaker import BreakerBoard
 from satisfice.routing.directory import Target
@@ -275,7 +282,10 @@ class Executor:
             )
             or "no attempt was made"
         )
-        kinds = {a.outcome for a in attempts}
+        # What the calls made say: a candidate skipped without a call (circuit open, untranslatable)
+        # must not turn a rate limit into a 502, nor hide a context-window error.
+        all_kinds = {a.outcome for a in attempts}
+        kinds = (all_kinds - NOT_SENT) or all_kinds
         if last.kind is FailureKind.LOCAL_SATURATED:
             # The last call was never sent: the gateway is overloaded, whatever came before it.
             return GatewaySaturated(
