@@ -94,7 +94,9 @@ def run_server(
         access_log=None,
         print=None,
         handler_cancellation=True,  # a client that leaves cancels its handler and the upstream call
-        shutdown_timeout=SHUTDOWN_GRACE_S,  # streams still running then get an error event (app.py)
+        # Streams still running after the grace get an error event (app.py), which may take up to
+        # a second to write: aiohttp's own wait must outlast both, or it cancels them mid-write.
+        shutdown_timeout=SHUTDOWN_GRACE_S + 2.0,
         reuse_port=reuse_port or None,
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 import openai
 import pytest
 
+from satisfice.server.relay import OpenAIEncoder
 from tests.conftest import dialect_providers, single_call_reliability
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
@@ -180,3 +181,9 @@ def test_with_include_usage_every_chunk_but_the_last_has_usage_null(
     assert len(chunks) > 2 and all("usage" in c for c in chunks)  # the spec: present, null until the end
     assert all(c["usage"] is None for c in chunks[:-1])
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
+
+
+def test_usage_null_is_added_to_an_empty_chunk_as_valid_json() -> None:
+    encoder = OpenAIEncoder(include_usage=True)
+    assert json.loads(encoder.feed(b"data: {}\n\n")[6:]) == {"usage": None}
+    assert json.loads(encoder.feed(b'data: {"choices": []}\n\n')[6:]) == {"choices": [], "usage": None}

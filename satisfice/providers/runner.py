@@ -344,7 +344,7 @@ class HTTPEventStream:
         failed: Exception | None = None
         for name, data in parsed:
             if translator is None:
-                if data == b"[DONE]":
+                if data.strip() == b"[DONE]":
                     continue
                 try:
                     chunk = orjson.loads(data)  # relayed as it came: a client's SDK parses it

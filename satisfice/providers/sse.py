@@ -28,6 +28,7 @@ class SSEParser:
     def feed(self, block: bytes) -> list[tuple[str | None, bytes]]:
         if self._cr and block.startswith(b"\n"):
             block = block[1:]
+            self._cr = False  # that "\n" is consumed: a read of it alone must not eat the next one
         if not block:
             return []
         self._cr = block.endswith(b"\r")

@@ -65,7 +65,8 @@ class OpenAIEncoder:
             # OpenAI's spec: with include_usage every chunk but the last has "usage": null. OpenAI
             # upstreams send it; translated dialects (Anthropic, Gemini) and cached replays do not.
             end = event.rindex(b"}")
-            event = event[:end] + b',"usage":null' + event[end:]
+            empty = event[:end].rstrip().endswith(b"{")  # `data: {}`: no comma before the key
+            event = event[:end] + (b'"usage":null' if empty else b',"usage":null') + event[end:]
         return event
 
     def finish(self) -> bytes:

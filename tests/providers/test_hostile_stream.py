@@ -42,6 +42,15 @@ def test_a_crlf_split_between_two_reads_is_one_line_end() -> None:
     assert p.pending == 0
 
 
+def test_a_line_feed_read_alone_after_a_carriage_return_ends_one_line_only() -> None:
+    """A read of just the "\n" of a "\r\n" left the flag set, so the next read's "\n" (the blank
+    line ending the event) was dropped too and two events ran together."""
+    p = SSEParser()
+    assert p.feed(b"data: 1\r") == []
+    assert p.feed(b"\n") == []
+    assert p.feed(b"\ndata: 2\n\n") == [(None, b"1"), (None, b"2")]
+
+
 def test_the_parser_counts_complete_blocks_and_what_it_holds() -> None:
     p = SSEParser()
     assert p.feed(b": keep-alive\n\ndata: {") == []
@@ -212,6 +221,15 @@ def test_an_unreadable_event_fails_the_stream_after_the_events_before_it(bad: by
 
     assert asyncio.run(run()) == [ROLE, WORD]
     assert resp.closed
+
+
+def test_a_done_marker_with_spaces_ends_the_stream() -> None:
+    stream, _ = _stream(_blocks(ROLE, WORD + b"data: [DONE] \n\n"))
+
+    async def run() -> list[bytes]:
+        return [event async for event in stream]
+
+    assert asyncio.run(run()) == [ROLE, WORD]
 
 
 def test_a_translated_event_that_is_not_utf8_is_a_bad_response() -> None:
