@@ -198,3 +198,12 @@ def test_other_models_keep_their_parameters(oai: openai.OpenAI, upstream: FakeUp
     [sent] = bodies(upstream, text)
     assert sent["max_tokens"] == 40 and sent["temperature"] == 0 and sent["top_p"] == 0.5
     assert sent["presence_penalty"] == 1 and "max_completion_tokens" not in sent
+
+
+def test_openais_other_models_do_not_get_reasoning_effort(oai: openai.OpenAI, upstream: FakeUpstream) -> None:
+    """gpt-4o-mini refuses reasoning_effort with a 400 (never failed over): a route asked for it,
+    say for Claude's thinking, must not fail on OpenAI's other models."""
+    text, messages = marked()
+    oai.chat.completions.create(model="gpt-4o-mini", messages=messages, reasoning_effort="low")
+    [sent] = bodies(upstream, text)
+    assert sent["upstream"].startswith("gpt-4o-mini") and "reasoning_effort" not in sent

@@ -35,6 +35,9 @@ class Deployment:
     # An OpenAI reasoning model (o-series) on OpenAI's own API: its requests are rewritten
     # (`openai_compat.py`). Set from the catalog entry, with the config's overrides, when routed.
     openai_reasoning: bool = False
+    # One of OpenAI's other chat models (gpt-4o, gpt-4.1, ...) on OpenAI's own API, which refuse
+    # `reasoning_effort` with a 400: it is dropped for them (a route may have asked for it for Claude).
+    openai_plain: bool = False
 
     @property
     def key(self) -> str:

@@ -94,6 +94,8 @@ class OpenAIDialect:
         out["model"] = dep.upstream_model
         if dep.openai_reasoning:
             _reasoning_params(out, dep)
+        elif dep.openai_plain:
+            out.pop("reasoning_effort", None)
         extras = out.pop(MESSAGES_EXTRAS, None)
         if isinstance(extras, dict) and extras.get("cache_hints"):
             _strip_cache_hints(out)
@@ -165,6 +167,11 @@ class AzureDialect(OpenAIDialect):
 def is_openai_reasoning(info: ModelInfo) -> bool:
     """A reasoning model served by OpenAI's own API (o-series), which refuses sampling parameters."""
     return info.reasoning and info.provider in OPENAI_API_PROVIDERS
+
+
+def openai_plain_model(info: ModelInfo | None) -> bool:
+    """One of OpenAI's own chat models that is no reasoning model (it refuses `reasoning_effort`)."""
+    return info is not None and info.provider in OPENAI_API_PROVIDERS and not info.reasoning
 
 
 def openai_reasoning_model(info: ModelInfo | None, dialect: str, upstream_model: str) -> bool:

@@ -11,7 +11,7 @@ from satisfice.catalog import Catalog, ModelInfo
 from satisfice.config import ProviderSettings, RouteSettings, Settings
 from satisfice.errors import ModelNotFound
 from satisfice.providers.base import Deployment
-from satisfice.providers.openai_compat import openai_reasoning_model
+from satisfice.providers.openai_compat import openai_plain_model, openai_reasoning_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,7 @@ class ModelDirectory:
                 headers=p.headers,
                 options=p.options,
                 openai_reasoning=openai_reasoning_model(info, p.dialect, upstream),
+                openai_plain=openai_plain_model(info),
             ),
             info,
         )
