@@ -89,9 +89,13 @@ def test_retrieve_one_model(gateway: GatewayProcess) -> None:
         assert c.models.retrieve(name) == listed[name]
     suffixed = c.models.retrieve("auto:0.9")
     assert (suffixed.id, suffixed.owned_by) == ("auto:0.9", "satisfice-route")
-    with pytest.raises(openai.NotFoundError) as err:
-        c.models.retrieve("no-such-model")
-    assert err.value.code == "model_not_found" and "no-such-model" in err.value.message
+    qualified = c.models.retrieve("anthropic/claude-3-5-haiku")  # chat takes provider/model names
+    assert (qualified.id, qualified.owned_by) == ("anthropic/claude-3-5-haiku", "anthropic")
+    assert c.models.retrieve("openai/any-passthrough-name").owned_by == "openai"  # a passthrough's
+    for unknown in ("no-such-model", "anthropic/no-such-model", "nobody/gpt-4o-mini"):
+        with pytest.raises(openai.NotFoundError) as err:
+            c.models.retrieve(unknown)
+        assert err.value.code == "model_not_found" and unknown in err.value.message
 
 
 def test_a_route_skips_a_candidate_whose_api_cannot_carry_the_request(

@@ -96,6 +96,15 @@ class ModelDirectory:
             return [self._target(p, name, self.catalog.get(p.catalog_provider, name))]
         raise ModelNotFound(self._not_found_message(name), param="model")
 
+    def names_exactly(self, name: str) -> bool:
+        """Whether a configured provider serves this name as written: a listed model, a
+        provider-qualified one, or a name under a passthrough provider's prefix; not the catch-all
+        passthrough, which takes any name."""
+        if name in self._served:
+            return True
+        prov, sep, rest = name.partition("/")
+        return bool(sep and rest) and prov in self.providers and self.providers[prov].passthrough
+
     def _not_found_message(self, name: str) -> str:
         known = self.catalog.lookup(name)
         if known:

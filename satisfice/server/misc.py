@@ -74,6 +74,11 @@ class MiscEndpoints:
         route, suffix = self.gateway.planner.route_for(name)
         if found is None and route is not None and suffix is not None:
             found = {**listed[name.partition(":")[0]], "id": name}
+        if found is None and "/" in name and self.directory.names_exactly(name):
+            # A provider-qualified name ("anthropic/claude-3-5-haiku", a passthrough's "oai/x"),
+            # which the list does not spell out.
+            owner = name.partition("/")[0]
+            found = {"id": name, "object": "model", "created": self.started, "owned_by": owner}
         if found is None:
             return error_response(
                 ModelNotFound(f"The model '{name}' does not exist (see GET /v1/models).", param="model")
