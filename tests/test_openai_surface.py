@@ -11,6 +11,7 @@ from typing import Any
 import openai
 import pytest
 
+from satisfice.errors import UpstreamFailed
 from satisfice.server.relay import OpenAIEncoder
 from tests.conftest import dialect_providers, single_call_reliability
 from tests.fakes.upstream import FakeUpstream
@@ -191,3 +192,25 @@ def test_usage_null_is_added_to_an_empty_chunk_as_valid_json() -> None:
     encoder = OpenAIEncoder(include_usage=True)
     assert json.loads(encoder.feed(b"data: {}\n\n")[6:]) == {"usage": None}
     assert json.loads(encoder.feed(b'data: {"choices": []}\n\n')[6:]) == {"choices": [], "usage": None}
+
+
+def _chunk(index: int, finish: str | None = None) -> bytes:
+    choice = {"index": index, "delta": {} if finish else {"content": "x"}, "finish_reason": finish}
+    return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
+
+
+def test_with_n_choices_every_started_choice_must_finish() -> None:
+    """n=2: choice 1 cut short after choice 0 finished was a complete stream ([DONE], a 200 row)."""
+    cut = OpenAIEncoder(include_usage=False, choices=2)
+    for event in (_chunk(0), _chunk(1), _chunk(0, "stop")):
+        cut.feed(event)
+    with pytest.raises(UpstreamFailed):
+        cut.finish()
+    whole = OpenAIEncoder(include_usage=False, choices=2)
+    for event in (_chunk(0), _chunk(1), _chunk(1, "stop"), _chunk(0, "length")):
+        whole.feed(event)
+    assert whole.finish() == b"data: [DONE]\n\n"
+    ignored = OpenAIEncoder(include_usage=False, choices=2)  # an upstream that ignores n
+    for event in (_chunk(0), _chunk(0, "stop")):
+        ignored.feed(event)
+    assert ignored.finish() == b"data: [DONE]\n\n"

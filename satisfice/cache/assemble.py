@@ -142,6 +142,11 @@ def event_text(event: bytes) -> str:
 _FINISH = re.compile(rb'"finish_reason":\s*"')  # a non-null finish: worth parsing the event for
 
 
+def choice_indices(event: bytes) -> list[int]:
+    """The indices of the choices one SSE event carries (parses the event)."""
+    return [_index(c) for c in _event_choices(event) if isinstance(c, dict)]
+
+
 def finished_choices(event: bytes) -> list[int]:
     """The indices of the choices one SSE event finishes."""
     if not _FINISH.search(event):

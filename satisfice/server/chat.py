@@ -108,7 +108,8 @@ class ChatEndpoints:
             if isinstance(opened, web.Response):
                 return opened
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await relay(request, self.gateway, call, body, OpenAIEncoder(include_usage), opened)
+            encoder = OpenAIEncoder(include_usage, choices=body.get("n") or 1)
+            return await relay(request, self.gateway, call, body, encoder, opened)
         result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
         if isinstance(result, web.Response):
             return result

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from satisfice.api.anthropic_messages_stream import INCOMPLETE
-from satisfice.cache.assemble import finished_choices
+from satisfice.cache.assemble import choice_indices, finished_choices
 from satisfice.errors import GatewayError, InternalError, ServiceUnavailable, UpstreamFailed, UpstreamTimeout
 from satisfice.gateway import Call, Gateway
 from satisfice.providers.failures import AttemptFailed, FailureKind
@@ -48,15 +48,24 @@ class OpenAIEncoder:
     known here (the runner drops it), and some OpenAI-compatible servers never send one. So a stream
     that ended cleanly without a finish reason was cut short: `finish` raises, as on /v1/messages."""
 
-    def __init__(self, include_usage: bool) -> None:
+    def __init__(self, include_usage: bool, choices: int = 1) -> None:
         self.include_usage = include_usage
         self.finished = False  # a finish reason arrived (any choice's)
+        # With n > 1, every choice that started must finish: one cut short after another finished
+        # was complete. A choice that never started is the upstream ignoring n, not a cut. (Reading
+        # every event's choices costs a parse, so only then.)
+        self._started: set[int] | None = set() if choices > 1 else None
+        self._ended: set[int] = set()
 
     def start(self) -> bytes:
         return b""
 
     def feed(self, event: bytes) -> bytes:
-        if not self.finished and finished_choices(event):  # parses only an event naming a finish
+        if self._started is not None:
+            self._started.update(choice_indices(event))
+            self._ended.update(finished_choices(event))
+            self.finished = bool(self._ended) and self._started <= self._ended
+        elif not self.finished and finished_choices(event):  # parses only an event naming a finish
             self.finished = True
         # We always ask upstreams for usage (for the ledger); drop it when the client did not ask.
         if not self.include_usage:
