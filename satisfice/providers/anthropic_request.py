@@ -189,7 +189,7 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
     if not turns:
         raise InvalidRequest("At least one user or assistant message is required.", param="messages")
 
-    schema_mode = json_schema_mode(body, model)
+    schema_mode, fitted = _schema_plan(body, model)
     if schema_mode in (None, "instruction"):
         system.extend(_response_format_instruction(body.get("response_format")))
 
@@ -202,7 +202,7 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
     _copy_sampling(body, out)
     _copy_tools(body, out)
     if schema_mode in ("native", "tool"):
-        _enforce_schema(body["response_format"]["json_schema"], out, native=schema_mode == "native")
+        _enforce_schema(body["response_format"]["json_schema"], out, fitted)
     user = body.get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
@@ -374,21 +374,32 @@ def native_structured_output(model: str) -> bool:
     return found is not None and int(found.group(1)) >= _FIRST_NATIVE_MINOR
 
 
-def json_schema_mode(body: JSON, model: str) -> Literal["native", "tool", "instruction"] | None:
+SchemaMode = Literal["native", "tool", "instruction"]
+
+
+def json_schema_mode(body: JSON, model: str) -> SchemaMode | None:
     """How a `json_schema` response_format reaches `model` (see the module doc); None when the
     request has none."""
+    return _schema_plan(body, model)[0]
+
+
+def _schema_plan(body: JSON, model: str) -> tuple[SchemaMode | None, JSON | None]:
+    """`json_schema_mode`, and for "native" the fitted schema it checked (fitted once: the
+    translation sends it as it is)."""
     fmt = body.get("response_format")
     if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
-        return None
+        return None, None
     spec = fmt.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
-        return "instruction"  # whose translation refuses it
-    if native_structured_output(model) and _native_schema(schema) is not None:
-        return "native"
+        return "instruction", None  # whose translation refuses it
+    if native_structured_output(model):
+        fitted = _native_schema(schema)
+        if fitted is not None:
+            return "native", fitted
     if body.get("tools") or _thinking_asked(body) or schema.get("type") != "object":
-        return "instruction"
-    return "tool"
+        return "instruction", None
+    return "tool", None
 
 
 def _thinking_asked(body: JSON) -> bool:
@@ -400,11 +411,12 @@ def _thinking_asked(body: JSON) -> bool:
     return thinking is not None and not (isinstance(thinking, dict) and thinking.get("type") == "disabled")
 
 
-def _enforce_schema(spec: JSON, out: JSON, *, native: bool) -> None:
-    schema = spec["schema"]
-    if native:
-        out["output_config"] = {"format": {"type": "json_schema", "schema": _native_schema(schema)}}
+def _enforce_schema(spec: JSON, out: JSON, fitted: JSON | None) -> None:
+    """The schema as `output_config` (`fitted`: the natively fitted schema), else as a forced tool."""
+    if fitted is not None:
+        out["output_config"] = {"format": {"type": "json_schema", "schema": fitted}}
         return
+    schema = spec["schema"]
     name = spec.get("name")
     description = _SCHEMA_TOOL_DESCRIPTION.format(name=f" ({name})" if isinstance(name, str) and name else "")
     if isinstance(spec.get("description"), str) and spec["description"]:
