@@ -114,8 +114,8 @@ THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 16384, "xhigh": 24576, 
 MIN_THINKING_BUDGET = 1024  # Anthropic refuses smaller budgets
 # With thinking, Anthropic takes top_p only in [0.95, 1].
 _THINKING_MIN_TOP_P = 0.95
-# Claude 3.7 Sonnet and Claude 4 (opus/sonnet/haiku 4, 4.x): the minor version or a date follows.
-_THINKING_MODEL = re.compile(r"claude-(?:3-7-sonnet|(?:opus|sonnet|haiku)-4(?:[-.](\d+))?)")
+# Claude 4 (opus/sonnet/haiku 4, 4.x): the minor version (one or two digits) or a date follows.
+_CLAUDE_4 = re.compile(r"claude-(?:opus|sonnet|haiku)-4(?:[-.](\d+))?")
 # The last minor version that takes budgeted thinking: 4.6 deprecates it, Opus 4.7 refuses it.
 _LAST_BUDGETED_MINOR = 6
 
@@ -128,9 +128,7 @@ SCHEMA_TOOL = "satisfice_json_response"
 _SCHEMA_TOOL_DESCRIPTION = (
     "Give your final answer{name} by calling this tool: its input is the answer, matching the schema."
 )
-# Claude 4.5 and later 4.x: the minor version is one or two digits (a date there has eight).
-_NATIVE_SCHEMA_MODEL = re.compile(r"claude-(?:opus|sonnet|haiku)-4[-.](\d{1,2})(?!\d)")
-_FIRST_NATIVE_MINOR = 5
+_FIRST_NATIVE_MINOR = 5  # Claude 4.5 and later 4.x take output_config.format
 # What Anthropic's structured outputs refuse in a schema; such keywords become a description hint.
 _UNFIT_KEYWORDS = frozenset(
     {
@@ -229,14 +227,22 @@ def _max_tokens(body: JSON) -> int:
     return DEFAULT_MAX_TOKENS
 
 
+def _claude_4_minor(model: str) -> int | None:
+    """The minor version of a Claude 4 model id (0 for "claude-opus-4" or a date in its place, as
+    in "claude-opus-4-20250514"); None for any other model."""
+    found = _CLAUDE_4.search(model.lower())
+    if found is None:
+        return None
+    minor = found.group(1)
+    return int(minor) if minor is not None and len(minor) <= 2 else 0
+
+
 def thinking_model(model: str) -> bool:
     """Whether an Anthropic model id takes budgeted extended thinking (see the module doc)."""
-    found = _THINKING_MODEL.search(model.lower())
-    if found is None:
-        return False
-    minor = found.group(1)
-    # No minor version ("claude-opus-4"), or a date in its place ("claude-opus-4-20250514").
-    return minor is None or len(minor) >= 8 or int(minor) <= _LAST_BUDGETED_MINOR
+    if "claude-3-7-sonnet" in model.lower():
+        return True
+    minor = _claude_4_minor(model)
+    return minor is not None and minor <= _LAST_BUDGETED_MINOR
 
 
 def _effort_thinking(body: JSON, out: JSON, model: str) -> None:
@@ -370,8 +376,8 @@ def _tool_choice(value: Any) -> JSON | None:
 
 def native_structured_output(model: str) -> bool:
     """Whether an Anthropic model id takes `output_config.format` (see the module doc)."""
-    found = _NATIVE_SCHEMA_MODEL.search(model.lower())
-    return found is not None and int(found.group(1)) >= _FIRST_NATIVE_MINOR
+    minor = _claude_4_minor(model)
+    return minor is not None and minor >= _FIRST_NATIVE_MINOR
 
 
 SchemaMode = Literal["native", "tool", "instruction"]
