@@ -159,7 +159,3 @@ def error_response(err: GatewayError, headers: dict[str, str] | None = None) -> 
 def sse_error_event(err: GatewayError) -> bytes:
     # The OpenAI SDK raises an APIError when a stream event carries an "error" object.
     return b"data: " + err.body_bytes() + b"\n\n"
-
-
-def openai_error_dict(err: GatewayError) -> dict[str, Any]:
-    return err.body()
