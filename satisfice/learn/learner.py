@@ -9,6 +9,7 @@ request path, reads only the promoted snapshot, held in memory and swapped whole
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -33,6 +34,7 @@ from satisfice.learn.store import LearnStore
 
 log = logging.getLogger("satisfice.learn")
 DAY = 86400.0
+PROMOTE_ATTEMPTS = 3  # checks in a row that another worker's promotion overtook before giving up
 
 
 def _by_segment(stats: Mapping[StatKey, BetaStat]) -> dict[Segment, dict[StatKey, BetaStat]]:
@@ -83,7 +85,7 @@ class Learner:
         # most never get one, and at 100 requests/s a month of them is ~130 GB.
         self.feedback_window_s = feedback_window_s
         self.wtp_usd = wtp_usd
-        self._promoted = store.promoted()
+        self._version, self._promoted = store.promoted()
         self._gate = threading.Lock()
 
     # ---------------------------------------------------------------- the request path
@@ -161,68 +163,112 @@ class Learner:
 
     # ---------------------------------------------------------------- the gate (off the request path)
 
+    def refresh(self) -> None:
+        """Route with what the store holds as promoted, when another process promoted since."""
+        with self._gate:
+            if self.store.promoted_version() != self._version:
+                self._version, self._promoted = self.store.promoted()
+
+    def tick(self, every_s: float) -> GateResult | None:
+        """The server's periodic call (every worker, often): pick up other workers' promotions, and
+        run the gate check when it is due and no other worker has claimed it. None: not run here."""
+        self.refresh()
+        if not self.store.claim_gate(self.clock(), every_s):
+            return None
+        return self.run_gate()
+
     def run_gate(self) -> GateResult:
         """Replay the logged decisions with the promoted and the candidate statistics, per (route,
         cluster) segment; promote a segment's candidate statistics when their estimated value is not
-        worse (within `tolerance`) on at least `min_checked` decisions. Logs the check either way."""
+        worse (within `tolerance`) on at least `min_checked` decisions. Logs the check either way.
+        The promoted statistics are the store's, shared by every worker: a check starts from them,
+        and when another worker promoted while it ran, it runs again from theirs."""
         with self._gate:
             self.store.flush()  # outcomes still queued belong in both the statistics and the replay
-            now = self.clock()
-            old, candidate = self._promoted, self.store.stats()
-            per = estimate(
-                self.store.logged(now - self.window_s, self.max_checked),
-                old,
-                candidate,
-                now=now,
-                half_life=self.half_life_s,
-                prior_strength=self.prior_strength,
-                min_evidence=self.min_evidence,
-                wtp_usd=self.wtp_usd,
+            for _ in range(PROMOTE_ATTEMPTS):
+                version, old = self.store.promoted()
+                result, merged = self._check(old, self.store.stats())
+                if merged is None:
+                    self.store.log_check(result)
+                    self._version, self._promoted = version, old
+                    break
+                # The check goes on record with the promotion, so routing changes only once the
+                # check that allowed it is logged.
+                if self.store.promote(merged, result, based_on=version):
+                    self._version, self._promoted = version + 1, merged
+                    break
+            else:
+                result = dataclasses.replace(
+                    result,
+                    promoted=False,
+                    promoted_segments=0,
+                    reason=f"other workers kept promoting meanwhile, checked again later; {result.reason}",
+                )
+                self.store.log_check(result)
+                self._version, self._promoted = self.store.promoted()
+            log.info(
+                "learn gate %s (%s): %s",
+                "promoted" if result.promoted else "kept",
+                result.method,
+                result.reason,
             )
-            old_seg, new_seg = _by_segment(old), _by_segment(candidate)
-            total, passed, notes = Estimate(), set[Segment](), dict[str, list[str]]()
-            for seg, e in sorted(per.items()):
-                total.add(e)
-                label = f"{seg[0]}/{seg[1]} {e.new - e.old:+.4f} on {e.n}"
-                if old_seg.get(seg, {}) == new_seg.get(seg, {}):
-                    continue  # nothing new here: nothing to promote
-                if e.n < self.min_checked:
-                    notes.setdefault("too few outcomes", []).append(label)
-                elif e.new >= e.old - self.tolerance:
-                    passed.add(seg)
-                    notes.setdefault("promoted", []).append(label)
-                else:
-                    notes.setdefault("blocked (worse)", []).append(label)
-            if passed:
-                merged = {k: v for k, v in old.items() if (k[0], k[1]) not in passed}
-                for seg in passed:
-                    merged.update(new_seg.get(seg, {}))
-                self.store.save_promoted(merged)
-            overall = (
-                f"candidate {total.new:.4f} vs promoted {total.old:.4f} over {total.n} decisions "
-                f"({total.changed} routed differently, {total.skipped} skipped)"
-            )
-            detail = "; ".join(
-                f"{k}: {', '.join(v[:10])}{' ...' if len(v) > 10 else ''}" for k, v in notes.items()
-            )
-            result = GateResult(
-                bool(passed),
-                total.old,
-                total.new,
-                total.n,
-                "replay" if total.exact else "dr",
-                f"{overall}; {detail or 'no changed statistics to check'}",
-                now,
-                total.changed,
-                len(passed),
-                len(notes.get("blocked (worse)", [])),
-            )
-            self.store.log_check(result)
-            if passed:  # routing changes only once the check that allowed it is on record
-                self._promoted = merged
-            log.info("learn gate %s (%s): %s", "promoted" if passed else "kept", result.method, result.reason)
-            self.store.prune(now - self.retention_s, now - self.feedback_window_s)
+            self.store.prune(result.ts - self.retention_s, result.ts - self.feedback_window_s)
             return result
+
+    def _check(
+        self, old: dict[StatKey, BetaStat], candidate: dict[StatKey, BetaStat]
+    ) -> tuple[GateResult, dict[StatKey, BetaStat] | None]:
+        """The gate's verdict, and the statistics to promote (None: none passed)."""
+        now = self.clock()
+        per = estimate(
+            self.store.logged(now - self.window_s, self.max_checked),
+            old,
+            candidate,
+            now=now,
+            half_life=self.half_life_s,
+            prior_strength=self.prior_strength,
+            min_evidence=self.min_evidence,
+            wtp_usd=self.wtp_usd,
+        )
+        old_seg, new_seg = _by_segment(old), _by_segment(candidate)
+        total, passed, notes = Estimate(), set[Segment](), dict[str, list[str]]()
+        for seg, e in sorted(per.items()):
+            total.add(e)
+            label = f"{seg[0]}/{seg[1]} {e.new - e.old:+.4f} on {e.n}"
+            if old_seg.get(seg, {}) == new_seg.get(seg, {}):
+                continue  # nothing new here: nothing to promote
+            if e.n < self.min_checked:
+                notes.setdefault("too few outcomes", []).append(label)
+            elif e.new >= e.old - self.tolerance:
+                passed.add(seg)
+                notes.setdefault("promoted", []).append(label)
+            else:
+                notes.setdefault("blocked (worse)", []).append(label)
+        merged = None
+        if passed:
+            merged = {k: v for k, v in old.items() if (k[0], k[1]) not in passed}
+            for seg in passed:
+                merged.update(new_seg.get(seg, {}))
+        overall = (
+            f"candidate {total.new:.4f} vs promoted {total.old:.4f} over {total.n} decisions "
+            f"({total.changed} routed differently, {total.skipped} skipped)"
+        )
+        detail = "; ".join(
+            f"{k}: {', '.join(v[:10])}{' ...' if len(v) > 10 else ''}" for k, v in notes.items()
+        )
+        result = GateResult(
+            bool(passed),
+            total.old,
+            total.new,
+            total.n,
+            "replay" if total.exact else "dr",
+            f"{overall}; {detail or 'no changed statistics to check'}",
+            now,
+            total.changed,
+            len(passed),
+            len(notes.get("blocked (worse)", [])),
+        )
+        return result, merged
 
     def promoted(self) -> dict[StatKey, tuple[float, float]]:
         """The promoted statistics decayed to now, (successes, failures) per key (for reports)."""

@@ -51,7 +51,10 @@ CREATE TABLE IF NOT EXISTS checks (
   reason TEXT NOT NULL, changed INTEGER NOT NULL, promoted_segments INTEGER NOT NULL,
   blocked_segments INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
 """
+# meta keys: the promoted statistics' version, and when a worker last claimed the gate check.
+_VERSION, _CLAIMED = "promoted_version", "gate_claimed_at"
 _D_COLS = (
     "request_id, ts, route, cluster, model, predicted, candidates, predictions, knob, propensity, costs, "
     "share_target, answered, share_strong"
@@ -88,6 +91,22 @@ def _stat(s: float, f: float, t: float, e: float | None) -> BetaStat:
 def _read_stats(conn: sqlite3.Connection, table: str) -> dict[StatKey, BetaStat]:
     rows = conn.execute(f"SELECT route, cluster, model, s, f, t, e FROM {table}")
     return {(r[0], r[1], r[2]): _stat(r[3], r[4], r[5], r[6]) for r in rows}
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> float | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return float(row[0]) if row else None
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: float) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def _insert_check(conn: sqlite3.Connection, r: GateResult) -> None:
+    row = tuple(getattr(r, name) for name in _CHECK_COLS)
+    conn.execute(
+        f"INSERT INTO checks ({', '.join(_CHECK_COLS)}) VALUES ({', '.join('?' * len(_CHECK_COLS))})", row
+    )
 
 
 def _outcome(r: tuple[Any, ...]) -> Outcome:
@@ -221,26 +240,45 @@ class SQLiteLearnStore:
         with self._db:
             return _read_stats(self._conn, "stats")
 
-    def promoted(self) -> dict[StatKey, BetaStat]:
+    def promoted(self) -> tuple[int, dict[StatKey, BetaStat]]:
         with self._db:
-            return _read_stats(self._conn, "promoted")
+            self._conn.execute("BEGIN")  # one snapshot: another worker may promote in between
+            try:
+                return int(_meta(self._conn, _VERSION) or 0), _read_stats(self._conn, "promoted")
+            finally:
+                self._conn.execute("COMMIT")
 
-    def save_promoted(self, stats: Mapping[StatKey, BetaStat]) -> None:
+    def promoted_version(self) -> int:
+        with self._db:
+            return int(_meta(self._conn, _VERSION) or 0)
+
+    def promote(self, stats: Mapping[StatKey, BetaStat], check: GateResult, based_on: int) -> bool:
+        # Written here, not through the writer's queue: the caller needs the answer, and the gate
+        # runs off the request path.
         rows = [(*k, *_stat_row(v)) for k, v in stats.items()]
-
-        def op(c: sqlite3.Connection) -> None:
-            c.execute("DELETE FROM promoted")
-            c.executemany(
+        with self._db, self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")  # the version check and the writes, atomically
+            if int(_meta(self._conn, _VERSION) or 0) != based_on:
+                return False
+            _insert_check(self._conn, check)
+            self._conn.execute("DELETE FROM promoted")
+            self._conn.executemany(
                 "INSERT INTO promoted (route, cluster, model, s, f, t, e) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
             )
+            _set_meta(self._conn, _VERSION, based_on + 1)
+            return True
 
-        self._queue.put(op)
-        self.flush()
+    def claim_gate(self, now: float, every_s: float) -> bool:
+        with self._db, self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            claimed = _meta(self._conn, _CLAIMED)
+            if claimed is not None and claimed > now - every_s:
+                return False
+            _set_meta(self._conn, _CLAIMED, now)
+            return True
 
     def log_check(self, r: GateResult) -> None:
-        row = tuple(getattr(r, name) for name in _CHECK_COLS)
-        sql = f"INSERT INTO checks ({', '.join(_CHECK_COLS)}) VALUES ({', '.join('?' * len(_CHECK_COLS))})"
-        self._queue.put(lambda c: c.execute(sql, row))
+        self._queue.put(lambda c: _insert_check(c, r))
         self.flush()
 
     def checks(self, limit: int = 100) -> list[GateResult]:

@@ -35,11 +35,25 @@ class LearnStore(Protocol):
 
     def stats(self) -> dict[StatKey, BetaStat]: ...
 
-    def save_promoted(self, stats: Mapping[StatKey, BetaStat]) -> None:
-        """Replace the promoted statistics (the ones routing uses) as a whole."""
+    def promote(self, stats: Mapping[StatKey, BetaStat], check: GateResult, based_on: int) -> bool:
+        """Log the gate check that allowed it and replace the promoted statistics (the ones routing
+        uses) as a whole, in one step; unless they changed since version `based_on` was read
+        (another process promoted meanwhile): then write nothing and return False."""
         ...
 
-    def promoted(self) -> dict[StatKey, BetaStat]: ...
+    def promoted(self) -> tuple[int, dict[StatKey, BetaStat]]:
+        """The promoted statistics and their version, read together (the version grows by one with
+        every save)."""
+        ...
+
+    def promoted_version(self) -> int:
+        """The promoted statistics' version alone: a cheap check whether they changed."""
+        ...
+
+    def claim_gate(self, now: float, every_s: float) -> bool:
+        """True when no gate check was claimed within `every_s` before `now`, and claim it: of all the
+        processes sharing the store, one runs each check."""
+        ...
 
     def log_check(self, r: GateResult) -> None: ...
 
@@ -74,6 +88,8 @@ class MemoryLearnStore:
         self._outcomes: dict[str, dict[OutcomeKey, Outcome]] = {}
         self._stats: dict[StatKey, BetaStat] = {}
         self._promoted: dict[StatKey, BetaStat] = {}
+        self._version = 0
+        self._claimed_at: float | None = None
         self._checks: list[GateResult] = []
 
     def problem(self) -> str | None:
@@ -107,13 +123,28 @@ class MemoryLearnStore:
         with self._lock:
             return dict(self._stats)
 
-    def save_promoted(self, stats: Mapping[StatKey, BetaStat]) -> None:
+    def promote(self, stats: Mapping[StatKey, BetaStat], check: GateResult, based_on: int) -> bool:
         with self._lock:
-            self._promoted = dict(stats)
+            if based_on != self._version:
+                return False
+            self._checks.append(check)
+            self._promoted, self._version = dict(stats), self._version + 1
+            return True
 
-    def promoted(self) -> dict[StatKey, BetaStat]:
+    def promoted(self) -> tuple[int, dict[StatKey, BetaStat]]:
         with self._lock:
-            return dict(self._promoted)
+            return self._version, dict(self._promoted)
+
+    def promoted_version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def claim_gate(self, now: float, every_s: float) -> bool:
+        with self._lock:
+            if self._claimed_at is not None and self._claimed_at > now - every_s:
+                return False
+            self._claimed_at = now
+            return True
 
     def log_check(self, r: GateResult) -> None:
         with self._lock:

@@ -21,19 +21,22 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # How long a stopping server lets requests in flight finish; streams still running then are ended
 # with an error event (relay.LiveStreams), the rest are cut by aiohttp after as long again.
 SHUTDOWN_GRACE_S = 5.0
+GATE_SYNC_S = 5.0  # how often a worker checks whether another one promoted new statistics
 
 
 async def run_gate_forever(parts: Parts) -> None:
-    """The promotion gate, off the event loop: at start-up, then every gate interval."""
+    """The promotion gate, off the event loop: every gate interval, run by one of the workers that
+    share the learning store; every worker picks up a promotion within GATE_SYNC_S."""
     learner = parts.planner.learner
     assert learner is not None
     loop = asyncio.get_running_loop()
+    every = parts.settings.learn_gate_interval_s
     while True:
         try:
-            await loop.run_in_executor(None, learner.run_gate)
+            await loop.run_in_executor(None, learner.tick, every)
         except Exception:
             log.exception("promotion gate failed")
-        await asyncio.sleep(parts.settings.learn_gate_interval_s)
+        await asyncio.sleep(min(every, GATE_SYNC_S))
 
 
 def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:

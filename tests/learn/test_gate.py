@@ -45,7 +45,7 @@ def test_gate_blocks_statistics_that_route_worse(kind: str, tmp_path: Path) -> N
     assert result.old_value == pytest.approx(1.0) and result.new_value == pytest.approx(0.8)
     assert result.blocked_segments == 1 and "blocked (worse): r/0 -0.2000 on 50" in result.reason
     assert lrn.adjust("r", 0, CANDS, list(HARD)) == pytest.approx(HARD)  # routing unchanged
-    assert store.promoted() == {}
+    assert store.promoted() == (0, {})
     assert store.checks() == [result]
     store.close()
 
@@ -63,7 +63,7 @@ def test_gate_promotes_statistics_that_route_better(kind: str, tmp_path: Path) -
     assert result.old_value == pytest.approx(0.0) and result.new_value == pytest.approx(0.9)
     adjusted = lrn.adjust("r", 0, CANDS, [0.75, 0.9])
     assert adjusted[0] == pytest.approx(7.5 / 40)
-    assert store.checks()[-1] == result and store.promoted()
+    assert store.checks()[-1] == result and store.promoted()[0] == 1 and store.promoted()[1]
     store.close()
 
 
@@ -171,19 +171,21 @@ def test_gate_reward_charges_cost_for_a_wtp_knob() -> None:
 
 def test_routing_changes_only_after_the_check_is_on_record() -> None:
     """A reader that sees routing move (the e2e test's `report --gate`) must find the check that
-    moved it: the learner swaps its statistics in after logging the check, never before."""
+    moved it: the check is logged in the same step as the statistics are promoted, and the learner
+    swaps them in after that step, never before."""
     seen: list[list[float]] = []
 
     class WatchingStore(MemoryLearnStore):
-        def log_check(self, r: GateResult) -> None:
+        def promote(self, stats: Any, check: GateResult, based_on: int) -> bool:
             seen.append(lrn.adjust("r", 0, CANDS, [0.75, 0.9]))  # routing as the check is logged
-            super().log_check(r)
+            return super().promote(stats, check, based_on)
 
     lrn = learner(WatchingStore(), Clock())
     for i in range(30):
         lrn.record_decision(decision(f"a{i}"))
         lrn.observe(f"a{i}", 0.0, "feedback")
-    assert lrn.run_gate().promoted
+    result = lrn.run_gate()
+    assert result.promoted and lrn.store.checks() == [result]
     assert seen == [pytest.approx([0.75, 0.9])]  # still the old predictions while logging
     assert lrn.adjust("r", 0, CANDS, [0.75, 0.9])[0] < 0.75  # and the promoted ones after
 
@@ -280,3 +282,111 @@ def test_the_gate_report_says_which_statistics_each_value_uses() -> None:
     head, row = render_checks([check]).splitlines()
     assert head.split()[3:6] == ["in", "use", "all"] and "new" in head
     assert row.split()[2:6] == ["promoted", "0.952", "0.805", "100"]
+
+
+def _fail_cluster(lrn: Learner, cluster: int, prefix: str) -> None:
+    """30 requests where cheap was chosen and failed: statistics that pass the gate."""
+    for i in range(30):
+        lrn.record_decision(decision(f"{prefix}{i}", cluster=cluster))
+        lrn.observe(f"{prefix}{i}", 0.0, "verify")
+
+
+def test_workers_share_one_promoted_set_and_never_overwrite_each_others_promotions(tmp_path: Path) -> None:
+    """Two workers (two connections to one file, as `serve --workers 2` has): what one promotes,
+    the other routes with after a refresh, and the other's later promotion keeps it. Each worker
+    used to merge into its own in-memory snapshot and save that whole, dropping the first one's."""
+    path, clock = str(tmp_path / "learn.db"), Clock()
+    store_a, store_b = SQLiteLearnStore(path), SQLiteLearnStore(path)
+    a, b = learner(store_a, clock), learner(store_b, clock)  # both start with nothing promoted
+    _fail_cluster(a, 1, "a")
+    assert a.run_gate().promoted_segments == 1
+    moved = a.adjust("r", 1, CANDS, [0.75, 0.9])
+    assert moved[0] < 0.5
+    assert b.adjust("r", 1, CANDS, [0.75, 0.9]) == pytest.approx([0.75, 0.9])  # not yet seen
+    b.refresh()
+    assert b.adjust("r", 1, CANDS, [0.75, 0.9]) == pytest.approx(moved)
+    _fail_cluster(b, 2, "b")
+    clock.now += 1
+    assert b.run_gate().promoted_segments == 1
+    version, promoted = store_a.promoted()
+    assert version == 2 and {k[1] for k in promoted} == {1, 2}  # cluster 1 survived b's promotion
+    a.refresh()
+    assert a.adjust("r", 2, CANDS, [0.75, 0.9]) == pytest.approx(b.adjust("r", 2, CANDS, [0.75, 0.9]))
+    assert a.adjust("r", 2, CANDS, [0.75, 0.9])[0] < 0.5
+    store_a.close()
+    store_b.close()
+
+
+def test_a_promotion_made_stale_by_another_worker_is_checked_again_from_theirs(tmp_path: Path) -> None:
+    """Another worker promotes while this check runs: this one's write is refused (the version moved),
+    and the check runs again from the other's promoted set, keeping it."""
+    path, clock = str(tmp_path / "learn.db"), Clock()
+    store_a, store_b = SQLiteLearnStore(path), SQLiteLearnStore(path)
+    a, b = learner(store_a, clock), learner(store_b, clock)
+    _fail_cluster(a, 1, "a")
+    _fail_cluster(b, 2, "b")
+    promote = store_a.promote
+    calls: list[int] = []
+
+    def overtaken(stats: Any, check: GateResult, based_on: int) -> bool:
+        calls.append(based_on)
+        if len(calls) == 1:
+            assert b.run_gate().promoted  # b promotes both clusters in between
+        return promote(stats, check, based_on)
+
+    store_a.promote = overtaken  # type: ignore[method-assign]
+    result = a.run_gate()
+    # Refused at version 0; checked again from b's version 1, which already holds both clusters:
+    # nothing is left to promote, and a routes with b's statistics.
+    assert calls == [0] and not result.promoted and "no changed statistics" in result.reason
+    version, promoted = store_b.promoted()
+    assert version == 1 and {k[1] for k in promoted} == {1, 2}
+    assert [c.promoted for c in store_b.checks()] == [True, False]
+    assert a.adjust("r", 1, CANDS, [0.75, 0.9]) == pytest.approx(b.adjust("r", 1, CANDS, [0.75, 0.9]))
+    assert a.adjust("r", 1, CANDS, [0.75, 0.9])[0] < 0.5
+    store_a.close()
+    store_b.close()
+
+
+def test_only_one_worker_claims_each_gate_check(tmp_path: Path) -> None:
+    path = str(tmp_path / "learn.db")
+    stores = [SQLiteLearnStore(path), SQLiteLearnStore(path)]
+    assert stores[0].claim_gate(1000.0, 60.0)
+    assert not stores[1].claim_gate(1000.5, 60.0) and not stores[0].claim_gate(1059.0, 60.0)
+    assert stores[1].claim_gate(1060.0, 60.0)
+    memory = MemoryLearnStore()
+    assert memory.claim_gate(0.0, 10.0) and not memory.claim_gate(5.0, 10.0) and memory.claim_gate(10.0, 10.0)
+    for s in stores:
+        s.close()
+
+
+def test_tick_runs_the_gate_only_when_claimed_and_always_picks_up_promotions(tmp_path: Path) -> None:
+    path, clock = str(tmp_path / "learn.db"), Clock()
+    store_a, store_b = SQLiteLearnStore(path), SQLiteLearnStore(path)
+    a, b = learner(store_a, clock), learner(store_b, clock)
+    _fail_cluster(a, 1, "a")
+    first = a.tick(60.0)
+    assert first is not None and first.promoted
+    assert b.tick(60.0) is None  # a claimed this interval's check ...
+    assert b.adjust("r", 1, CANDS, [0.75, 0.9]) == pytest.approx(a.adjust("r", 1, CANDS, [0.75, 0.9]))
+    assert b.adjust("r", 1, CANDS, [0.75, 0.9])[0] < 0.5  # ... and b routes with what it promoted
+    clock.now += 60
+    assert b.tick(60.0) is not None and a.tick(60.0) is None
+    assert len(store_a.checks()) == 2
+    store_a.close()
+    store_b.close()
+
+
+def test_a_check_always_overtaken_gives_up_and_says_so() -> None:
+    class Overtaken(MemoryLearnStore):
+        def promote(self, stats: Any, check: GateResult, based_on: int) -> bool:
+            return False  # another worker promoted every time
+
+    store = Overtaken()
+    lrn = learner(store, Clock())
+    _fail_cluster(lrn, 1, "a")
+    result = lrn.run_gate()
+    assert not result.promoted and result.promoted_segments == 0
+    assert result.reason.startswith("other workers kept promoting meanwhile")
+    assert store.checks() == [result]
+    assert lrn.adjust("r", 1, CANDS, [0.75, 0.9]) == pytest.approx([0.75, 0.9])

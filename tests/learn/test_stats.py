@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from satisfice.learn import BetaStat, Learner, MemoryLearnStore, SQLiteLearnStore
-from satisfice.learn.records import Outcome, evidence_weight, posterior
+from satisfice.learn.records import GateResult, Outcome, evidence_weight, posterior
 from satisfice.learn.sqlite import _STOP
 from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
 
@@ -82,8 +82,10 @@ def test_a_repeated_outcome_replaces_the_earlier_one() -> None:
 
 def test_posterior_mean_and_evidence_weight() -> None:
     store = MemoryLearnStore()
-    store.save_promoted(
-        {("r", 0, "cheap"): BetaStat(8.0, 2.0, 1000.0), ("r", 0, "strong"): BetaStat(1.0, 3.0, 1000.0)}
+    assert store.promote(
+        {("r", 0, "cheap"): BetaStat(8.0, 2.0, 1000.0), ("r", 0, "strong"): BetaStat(1.0, 3.0, 1000.0)},
+        GateResult(True, 0.0, 0.0, 0, "replay", "set by the test"),
+        based_on=0,
     )
     clock = Clock(1000.0)
     lrn = Learner(store, half_life_s=1000.0, prior_strength=10.0, min_evidence=5.0, clock=clock)
