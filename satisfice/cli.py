@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import orjson
 
 from satisfice import __version__
-from satisfice.config import ConfigError, Settings, load_settings, printable_url
+from satisfice.config import CHOOSING, ConfigError, Settings, load_settings, printable_url
 from satisfice.errors import ModelNotFound
 from satisfice.shared_sqlite import file_problem
 
@@ -177,9 +177,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _store_files(settings: Settings) -> list[tuple[str, str, bool]]:
     """(setting, path, whether serving would open it) for the SQLite files the gateway writes."""
-    learns = settings.learn_enabled and any(
-        r.strategy in ("auto", "cascade", "speculative") for r in settings.routes
-    )
+    learns = settings.learn_enabled and any(r.strategy in CHOOSING for r in settings.routes)
     return [
         ("ledger.path", settings.ledger_path, settings.ledger_enabled),
         ("learning.path", settings.learn_path, learns),

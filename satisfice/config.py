@@ -25,6 +25,7 @@ from satisfice.ratelimit.settings import RateLimitSettings, rate_limits_from_con
 
 STRATEGIES = ("first", "cheapest", "weighted", "auto", "cascade", "speculative")
 ROUTERS = ("learned", "heuristic", "random", "prior")
+CHOOSING = ("auto", "cascade", "speculative")  # strategies that choose by predicted quality (a knob)
 DEFAULT_KNOB = "loss=0.05"
 DIALECTS = ("openai", "azure", "anthropic", "gemini", "simulated", "replay")
 LOCAL_DIALECTS = ("simulated", "replay")  # answered in-process, no base URL
@@ -377,8 +378,14 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
             f"{where}.strategy", f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})"
         )
     candidates = _get(obj, "candidates", where, list, None)
-    if not candidates:
-        raise ConfigError(f"{where}.candidates", "required: a non-empty list of models")
+    if candidates is None and strategy in CHOOSING:
+        candidates = []  # every servable chat model, filled in by wiring.effective_settings
+    elif not candidates:
+        raise ConfigError(
+            f"{where}.candidates",
+            "required: a non-empty list of models (strategies auto, cascade and speculative may leave "
+            "it out to choose among every servable chat model)",
+        )
     for i, c in enumerate(candidates):
         if not isinstance(c, str) or not c:
             raise ConfigError(f"{where}.candidates[{i}]", "expected a model id string")
@@ -414,7 +421,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
     trivial = _get(obj, "trivial_to_cheapest", where, bool, True)
     if "trivial_to_cheapest" in obj and strategy != "auto":
         raise ConfigError(f"{where}.trivial_to_cheapest", f"only strategy auto reads it, not {strategy}")
-    if "knob" in obj and strategy not in ("auto", "cascade", "speculative"):
+    if "knob" in obj and strategy not in CHOOSING:
         raise ConfigError(
             f"{where}.knob", f"strategy {strategy} has no knob: auto, cascade and speculative do"
         )

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from satisfice.cache.layer import ResponseCache
 from satisfice.catalog import Catalog, load_catalog
-from satisfice.config import ConfigError, ProviderSettings, Settings
+from satisfice.config import CHOOSING, ConfigError, ProviderSettings, Settings
 from satisfice.gateway import Gateway
 from satisfice.ledger.record import LedgerSink, NullLedger
 from satisfice.ledger.sqlite import SQLiteLedger
@@ -45,34 +45,46 @@ def simulated_provider(catalog: Catalog) -> ProviderSettings:
 
 
 def effective_settings(settings: Settings, catalog: Catalog) -> Settings:
-    """Add what the settings imply: the simulated provider when nothing real is configured, and a
-    default `auto` route over every servable chat model when the config defines none.
+    """Add what the settings imply: the simulated provider when nothing real is configured, a
+    default `auto` route when the config defines none, and the candidates of every route that
+    chooses by quality without listing them: every servable chat model.
 
-    The default route's baseline is the candidate with the best quality prior (what a team would
+    Such a route's default baseline is the candidate with the best quality prior (what a team would
     otherwise send everything to), not the priciest: among dozens of models the priciest is often
     a niche one, and savings against it would flatter us."""
+    from satisfice.config import RouteSettings
+
     if settings.simulated and not any(p.dialect == "simulated" for p in settings.providers):
         settings = replace(settings, providers=(*settings.providers, simulated_provider(catalog)))
-    if not any(r.name == "auto" for r in settings.routes):
-        from satisfice.config import RouteSettings
-
-        directory = ModelDirectory(settings, catalog, settings.providers)
-        infos = [
-            t.info
-            for t in directory.servable()
-            if t.info is not None and t.info.kind == "chat" and not t.info.deprecated
-        ]
-        if infos:
-            best = max(infos, key=lambda i: (i.quality_prior, -(i.input_per_mtok + i.output_per_mtok)))
-            auto = RouteSettings(
-                "auto",
-                "auto",
-                tuple(dict.fromkeys(i.id for i in infos)),
-                baseline=best.id,
-                reliability=settings.reliability,
+    routes = settings.routes
+    if not any(r.name == "auto" for r in routes):
+        routes = (*routes, RouteSettings("auto", "auto", (), reliability=settings.reliability))
+    if all(r.candidates for r in routes):
+        return settings
+    directory = ModelDirectory(settings, catalog, settings.providers)
+    infos = [
+        t.info
+        for t in directory.servable()
+        if t.info is not None and t.info.kind == "chat" and not t.info.deprecated
+    ]
+    every = tuple(dict.fromkeys(i.id for i in infos))
+    best = (
+        max(infos, key=lambda i: (i.quality_prior, -(i.input_per_mtok + i.output_per_mtok)))
+        if infos
+        else None
+    )
+    filled = []
+    for r in routes:
+        if r.candidates:
+            filled.append(r)
+        elif best is not None:
+            filled.append(replace(r, candidates=every, baseline=r.baseline or best.id))
+        elif r in settings.routes:  # the implied `auto` route is simply left out
+            raise ConfigError(
+                f"routes.{r.name}.candidates",
+                "left out, but no provider serves a catalog chat model to choose among: list the candidates",
             )
-            settings = replace(settings, routes=(*settings.routes, auto))
-    return settings
+    return replace(settings, routes=tuple(filled))
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -133,11 +145,7 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
     rel = settings.reliability
     breakers = BreakerBoard(rel.breaker_failures, rel.breaker_window_s, rel.breaker_cooldown_s)
     learner = None
-    if (
-        with_ledger
-        and settings.learn_enabled
-        and any(r.strategy in ("auto", "cascade", "speculative") for r in settings.routes)
-    ):
+    if with_ledger and settings.learn_enabled and any(r.strategy in CHOOSING for r in settings.routes):
         from satisfice.learn import Learner, SQLiteLearnStore
 
         store = opened("learning.path", settings.learn_path, SQLiteLearnStore)

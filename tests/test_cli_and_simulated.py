@@ -168,3 +168,24 @@ def test_the_log_level_is_read_in_any_case_and_a_bad_one_is_said(tmp_path: Path)
     assert out.returncode == 0 and "Traceback" not in out.stderr
     out = run("models", "--json", cwd=tmp_path, env={"SATISFICE_LOG_LEVEL": "chatty"})
     assert out.returncode == 0 and "SATISFICE_LOG_LEVEL='CHATTY' is not a log level" in out.stderr
+
+
+def test_the_readme_cache_example_tunes_the_implied_auto_route(tmp_path: Path) -> None:
+    """The README's cache block, pasted as is: a route `auto` with no candidates keeps every servable
+    model and takes the route's semantic cache policy."""
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in readme.split("```yaml\n")[1:] if "a route overrides any of the policy keys" in b)
+    config = tmp_path / "cache.yaml"
+    config.write_text(block.split("```")[0])
+    out = run("check", "--config", str(config), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    with GatewayProcess(tmp_path, None, args=("--config", str(config))) as gw:
+        c = openai.OpenAI(base_url=gw.base_url, api_key="anything", max_retries=0)
+        seen = []
+        for text in ("What is the capital city of France?", "what's the capital city of france"):
+            raw = c.chat.completions.with_raw_response.create(
+                model="auto", temperature=0, messages=[{"role": "user", "content": text}]
+            )
+            seen.append((raw.headers["x-satisfice-route"], raw.headers["x-satisfice-cache"]))
+        assert seen == [("auto", "miss"), ("auto", "hit-semantic")]
+    assert "SIMULATED PROVIDER" in gw.output

@@ -183,3 +183,41 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("routes: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(str(bad), {})
+
+
+def test_a_choosing_route_may_leave_its_candidates_out_and_gets_every_servable_chat_model() -> None:
+    from satisfice.wiring import build_catalog, effective_settings
+
+    routes = {
+        "auto": {"strategy": "auto", "knob": "quality=0.8", "cache": {"semantic": True, "ttl_s": 3600}},
+        "careful": {"strategy": "cascade", "baseline": "gpt-4o-mini"},
+        "listed": {"strategy": "auto", "candidates": ["gpt-4o-mini", "gpt-4o"]},
+    }
+    parsed = parse_settings({"providers": [{"name": "openai", "api_key": "k"}], "routes": routes}, {})
+    s = effective_settings(parsed, build_catalog(parsed))
+    by = {r.name: r for r in s.routes}
+    assert set(by) == {"auto", "careful", "listed"}  # the config's own auto route, not a second one
+    every = by["auto"].candidates
+    assert "gpt-4o" in every and "gpt-4o-mini" in every and "claude-3-5-haiku" not in every  # OpenAI's only
+    assert not any("embedding" in m for m in every)  # chat models only
+    assert by["careful"].candidates == every
+    # The implied route's baseline (the best quality prior) unless the route names one.
+    implied = effective_settings(
+        parse_settings({"providers": [{"name": "openai", "api_key": "k"}]}, {}), build_catalog(parsed)
+    )
+    assert by["auto"].baseline == implied.routes[0].baseline and by["careful"].baseline == "gpt-4o-mini"
+    assert by["auto"].knob == "quality=0.8" and by["auto"].cache is not None and by["auto"].cache.semantic
+    assert by["listed"].candidates == ("gpt-4o-mini", "gpt-4o")
+    # Strategies that do not choose by quality need the list; an empty list is never "all".
+    for route in ({"strategy": "first"}, {}, {"strategy": "auto", "candidates": []}):
+        assert err({"routes": {"r": route}}).startswith("routes.r.candidates: required")
+    # Nothing a route could choose among: an error naming the key, not a route with no candidates.
+    only_unknown = parse_settings(
+        {
+            "providers": [{"name": "mine", "type": "vllm", "base_url": "http://127.0.0.1:9/v1"}],
+            "routes": routes,
+        },
+        {},
+    )
+    with pytest.raises(ConfigError, match=r"^routes\.auto\.candidates: left out"):
+        effective_settings(only_unknown, build_catalog(only_unknown))

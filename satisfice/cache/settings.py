@@ -13,7 +13,7 @@ Config shape (every key optional):
       semantic_threshold: 0.8     # cosine similarity a paraphrase must reach before the guard
       require_proven: false       # store only answers a verifier passed or feedback approved
     routes:
-      auto: {cache: {semantic: true, ttl_s: 3600}}
+      auto: {strategy: auto, cache: {semantic: true, ttl_s: 3600}}
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from satisfice.config import ConfigError, Settings, parse_settings
+from satisfice.config import CHOOSING, ConfigError, Settings, parse_settings
 from satisfice.data.records import Record
 from satisfice.evals.evaluate import _baselines, _shared_name, _two_model
 from satisfice.evals.metrics import pgr
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from satisfice.wiring import Parts
 
 IntArray = npt.NDArray[np.int64]
-PREDICTING = ("auto", "cascade", "speculative")  # strategies that take a `router:` (quality predictor)
 SHARES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 LATENCY_NOTE = (
     "ledger latency_ms: the gateway's own time per request (request read to ledger row), since the "
@@ -166,7 +165,7 @@ def _settings(dataset: str, spec: str | None, models: list[str], router: str, le
     file (its candidates default to the dataset's models; its `router` is set by the protocol)."""
     body = _route_body(spec)
     body = {**body, "candidates": body.get("candidates") or models}
-    if body.get("strategy", "first") in PREDICTING:  # the config's default strategy is first
+    if body.get("strategy", "first") in CHOOSING:  # the config's default strategy is first
         body["router"] = router
     doc = {
         "providers": [{"name": "replay", "type": "replay", "dataset": dataset}],

@@ -10,7 +10,14 @@ if TYPE_CHECKING:
     from satisfice.learn import Learner
 
 from satisfice.catalog import ModelInfo
-from satisfice.config import CascadeSettings, ConfigError, HedgeSettings, Reliability, RouteSettings
+from satisfice.config import (
+    CHOOSING,
+    CascadeSettings,
+    ConfigError,
+    HedgeSettings,
+    Reliability,
+    RouteSettings,
+)
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
 from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
 from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, uncarried, unmet
@@ -102,7 +109,7 @@ class Planner:
                 (t.dep.provider, t.dep.model): cand for cand, targets in expanded for t in targets
             }
             self._baselines[name] = self._baseline(route, expanded)
-            if route.strategy in ("auto", "cascade", "speculative"):
+            if route.strategy in CHOOSING:
                 self._auto.setdefault(route.router, AutoRouter(route.router))
 
     def warm(self) -> None:
@@ -214,7 +221,7 @@ class Planner:
         steps: list[list[Target]] | None = None
         decision: Decision | None = None
         names = [cand for _, cand, _ in ok]
-        if route.strategy in ("auto", "cascade", "speculative"):
+        if route.strategy in CHOOSING:
             parsed = parse_knob(
                 knob_text if knob_text else route.knob, param=knob_param if knob_text else "knob"
             )
