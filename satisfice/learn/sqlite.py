@@ -269,13 +269,18 @@ class SQLiteLearnStore:
             return True
 
     def claim_gate(self, now: float, every_s: float) -> bool:
-        with self._db, self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")
-            claimed = _meta(self._conn, _CLAIMED)
-            if claimed is not None and claimed > now - every_s:
+        def due(claimed: float | None) -> bool:
+            return claimed is None or claimed <= now - every_s
+
+        with self._db:
+            if not due(_meta(self._conn, _CLAIMED)):  # the usual answer, without the write lock
                 return False
-            _set_meta(self._conn, _CLAIMED, now)
-            return True
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")  # read again under the lock: one worker claims
+                if not due(_meta(self._conn, _CLAIMED)):
+                    return False
+                _set_meta(self._conn, _CLAIMED, now)
+                return True
 
     def log_check(self, r: GateResult) -> None:
         self._queue.put(lambda c: _insert_check(c, r))
