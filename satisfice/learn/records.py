@@ -152,11 +152,22 @@ def outranked(o: Outcome, same_answer: Sequence[Outcome]) -> bool:
     return o.source == "verify" and any(x.source == "feedback" for x in same_answer)
 
 
+def claim_pending(claimed: float | None, now: float, every_s: float) -> bool:
+    """Whether a gate check claimed at `claimed` still holds at `now`: claimed within the last
+    `every_s`. A claim further ahead than an interval was made before the clock stepped back, and
+    would otherwise stop every check until the clock caught up: it is stale."""
+    return claimed is not None and now - every_s < claimed <= now + every_s
+
+
 def settle(o: Outcome, same_answer: Sequence[Outcome]) -> list[tuple[Outcome | None, Outcome]]:
     """What storing `o` writes, given the outcomes already logged for its request and model: pairs
     (previous, new) for `apply_outcome`, the first for `o` itself (replacing the earlier outcome of
-    its source). Feedback arriving after a verdict takes the verdict out of the statistics."""
+    its source; none when a later one of its source is stored). Feedback arriving after a verdict
+    takes the verdict out of the statistics."""
     prev = {x.source: x for x in same_answer}
+    earlier = prev.get(o.source)
+    if earlier is not None and earlier.observed_at > o.observed_at:
+        return []  # a later outcome of this source is in already (another worker wrote it first)
     others = [x for x in same_answer if x.source != o.source]
     if o.counted and outranked(o, others):
         o = replace(o, counted=False)

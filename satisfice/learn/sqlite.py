@@ -18,7 +18,16 @@ from typing import Any
 import orjson
 
 from satisfice.batching import next_batch
-from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome, settle
+from satisfice.learn.records import (
+    BetaStat,
+    Decision,
+    GateResult,
+    Outcome,
+    StatKey,
+    apply_outcome,
+    claim_pending,
+    settle,
+)
 from satisfice.shared_sqlite import add_missing_columns, open_shared
 
 log = logging.getLogger("satisfice.learn")
@@ -178,6 +187,11 @@ class SQLiteLearnStore:
         # Decisions logged before a share knob's strongest candidate was: replayed with the old rule.
         add_missing_columns(self._conn, "decisions", (("share_strong", "INTEGER"),))
         self._db = threading.Lock()
+        # The gate's own connection: its reads (up to max_checked decisions, ~0.4 s) and writes must
+        # not hold this worker's writer back, or feedback another worker routes here waits past its
+        # lookup window and gets a 404. WAL lets it read while the writer commits.
+        self._gate_conn = open_shared(path, SCHEMA)
+        self._gate_lock = threading.Lock()
         # The newest decisions, for feedback and verdicts that follow soon; older ones are a keyed
         # SQLite read. 4,096 (~2 s at full load) instead of 20,000: 10 MB less resident under load.
         self._recent: OrderedDict[str, Decision] = OrderedDict()
@@ -237,49 +251,46 @@ class SQLiteLearnStore:
     # ---------------------------------------------------------------- the gate (off the request path)
 
     def stats(self) -> dict[StatKey, BetaStat]:
-        with self._db:
-            return _read_stats(self._conn, "stats")
+        with self._gate_lock:
+            return _read_stats(self._gate_conn, "stats")
 
     def promoted(self) -> tuple[int, dict[StatKey, BetaStat]]:
-        with self._db:
-            self._conn.execute("BEGIN")  # one snapshot: another worker may promote in between
+        with self._gate_lock:
+            self._gate_conn.execute("BEGIN")  # one snapshot: another worker may promote in between
             try:
-                return int(_meta(self._conn, _VERSION) or 0), _read_stats(self._conn, "promoted")
+                return int(_meta(self._gate_conn, _VERSION) or 0), _read_stats(self._gate_conn, "promoted")
             finally:
-                self._conn.execute("COMMIT")
+                self._gate_conn.execute("COMMIT")
 
     def promoted_version(self) -> int:
-        with self._db:
-            return int(_meta(self._conn, _VERSION) or 0)
+        with self._gate_lock:
+            return int(_meta(self._gate_conn, _VERSION) or 0)
 
     def promote(self, stats: Mapping[StatKey, BetaStat], check: GateResult, based_on: int) -> bool:
         # Written here, not through the writer's queue: the caller needs the answer, and the gate
         # runs off the request path.
         rows = [(*k, *_stat_row(v)) for k, v in stats.items()]
-        with self._db, self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")  # the version check and the writes, atomically
-            if int(_meta(self._conn, _VERSION) or 0) != based_on:
+        with self._gate_lock, self._gate_conn:
+            self._gate_conn.execute("BEGIN IMMEDIATE")  # the version check and the writes, atomically
+            if int(_meta(self._gate_conn, _VERSION) or 0) != based_on:
                 return False
-            _insert_check(self._conn, check)
-            self._conn.execute("DELETE FROM promoted")
-            self._conn.executemany(
+            _insert_check(self._gate_conn, check)
+            self._gate_conn.execute("DELETE FROM promoted")
+            self._gate_conn.executemany(
                 "INSERT INTO promoted (route, cluster, model, s, f, t, e) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
             )
-            _set_meta(self._conn, _VERSION, based_on + 1)
+            _set_meta(self._gate_conn, _VERSION, based_on + 1)
             return True
 
     def claim_gate(self, now: float, every_s: float) -> bool:
-        def due(claimed: float | None) -> bool:
-            return claimed is None or claimed <= now - every_s
-
-        with self._db:
-            if not due(_meta(self._conn, _CLAIMED)):  # the usual answer, without the write lock
+        with self._gate_lock:
+            if claim_pending(_meta(self._gate_conn, _CLAIMED), now, every_s):  # usual: no write lock
                 return False
-            with self._conn:
-                self._conn.execute("BEGIN IMMEDIATE")  # read again under the lock: one worker claims
-                if not due(_meta(self._conn, _CLAIMED)):
+            with self._gate_conn:
+                self._gate_conn.execute("BEGIN IMMEDIATE")  # read again under the lock: one worker claims
+                if claim_pending(_meta(self._gate_conn, _CLAIMED), now, every_s):
                     return False
-                _set_meta(self._conn, _CLAIMED, now)
+                _set_meta(self._gate_conn, _CLAIMED, now)
                 return True
 
     def log_check(self, r: GateResult) -> None:
@@ -287,20 +298,25 @@ class SQLiteLearnStore:
         self.flush()
 
     def checks(self, limit: int = 100) -> list[GateResult]:
-        with self._db:
-            rows = self._conn.execute(
+        with self._gate_lock:
+            rows = self._gate_conn.execute(
                 f"SELECT {', '.join(_CHECK_COLS)} FROM checks ORDER BY seq DESC LIMIT ?", (limit,)
             ).fetchall()
         return [GateResult(**dict(zip(_CHECK_COLS, r, strict=True))) for r in reversed(rows)]
 
     def logged(self, since: float, limit: int) -> list[tuple[Decision, list[Outcome]]]:
-        with self._db:
-            ds = self._conn.execute(
-                f"SELECT {_D_COLS} FROM decisions WHERE request_id IN ({_PICK}) ORDER BY ts", (since, limit)
-            ).fetchall()
-            os = self._conn.execute(
-                f"SELECT {_O_COLS} FROM outcomes WHERE request_id IN ({_PICK})", (since, limit)
-            ).fetchall()
+        with self._gate_lock:
+            self._gate_conn.execute("BEGIN")  # one snapshot: the writers go on committing meanwhile
+            try:
+                ds = self._gate_conn.execute(
+                    f"SELECT {_D_COLS} FROM decisions WHERE request_id IN ({_PICK}) ORDER BY ts",
+                    (since, limit),
+                ).fetchall()
+                os = self._gate_conn.execute(
+                    f"SELECT {_O_COLS} FROM outcomes WHERE request_id IN ({_PICK})", (since, limit)
+                ).fetchall()
+            finally:
+                self._gate_conn.execute("COMMIT")
         by_id: dict[str, list[Outcome]] = {}
         for r in os:
             by_id.setdefault(r[0], []).append(_outcome(r))
@@ -343,6 +359,8 @@ class SQLiteLearnStore:
         """Write what is queued and stop the writer."""
         self._queue.put(_STOP)
         self._thread.join(timeout=10)
+        with self._gate_lock:
+            self._gate_conn.close()
 
     # ---------------------------------------------------------------- the writer thread
 

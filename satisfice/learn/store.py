@@ -13,7 +13,16 @@ import threading
 from collections.abc import Mapping
 from typing import Protocol
 
-from satisfice.learn.records import BetaStat, Decision, GateResult, Outcome, StatKey, apply_outcome, settle
+from satisfice.learn.records import (
+    BetaStat,
+    Decision,
+    GateResult,
+    Outcome,
+    StatKey,
+    apply_outcome,
+    claim_pending,
+    settle,
+)
 
 OutcomeKey = tuple[str, str, str]  # (request_id, model, source): a later outcome replaces an earlier one
 
@@ -141,7 +150,7 @@ class MemoryLearnStore:
 
     def claim_gate(self, now: float, every_s: float) -> bool:
         with self._lock:
-            if self._claimed_at is not None and self._claimed_at > now - every_s:
+            if claim_pending(self._claimed_at, now, every_s):
                 return False
             self._claimed_at = now
             return True

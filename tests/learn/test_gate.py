@@ -356,6 +356,11 @@ def test_only_one_worker_claims_each_gate_check(tmp_path: Path) -> None:
     assert stores[1].claim_gate(1060.0, 60.0)
     memory = MemoryLearnStore()
     assert memory.claim_gate(0.0, 10.0) and not memory.claim_gate(5.0, 10.0) and memory.claim_gate(10.0, 10.0)
+    # A claim from before the clock stepped back (more than an interval ahead) is stale, or no check
+    # would run until the clock caught up.
+    for store in (stores[0], memory):
+        assert store.claim_gate(10_000.0, 60.0)
+        assert store.claim_gate(1200.0, 60.0) and not store.claim_gate(1210.0, 60.0)
     for s in stores:
         s.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sqlite3
@@ -78,6 +79,26 @@ def test_a_repeated_outcome_replaces_the_earlier_one() -> None:
     lrn.observe("a", 1.0, "feedback")
     lrn.observe("a", 0.0, "feedback")  # the client changed its mind
     assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1000.0) == pytest.approx((0.0, 1.0))
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_an_earlier_outcome_written_late_does_not_replace_a_later_one(kind: str, tmp_path: Path) -> None:
+    """Two workers took a client's 0.1 and then its 0.9 for one request; the second worker's writer
+    committed first. The 0.9 stands (the 0.1 had replaced it, in 10-45 of 300 requests)."""
+    store = make_store(kind, tmp_path)
+    store.save_decision(decision("a"))
+    later = Outcome("a", "r", 0, "cheap", "feedback", 0.9, 1000.0, 1002.0)
+    store.add_outcome(later, 1e9)
+    store.add_outcome(dataclasses.replace(later, score=0.1, observed_at=1001.0), 1e9)
+    store.flush()
+    assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1e9) == pytest.approx((0.9, 0.1))
+    assert [o.score for _, os in store.logged(0.0, 10) for o in os] == [0.9]
+    store.add_outcome(
+        dataclasses.replace(later, score=0.3, observed_at=1002.0), 1e9
+    )  # same time: the later write
+    store.flush()
+    assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1e9) == pytest.approx((0.3, 0.7))
+    store.close()
 
 
 def test_posterior_mean_and_evidence_weight() -> None:
@@ -341,3 +362,20 @@ def test_decisions_no_outcome_reached_are_forgotten_after_the_feedback_window(
     assert store.decision("silent") is None
     assert store.decision("scored") is not None and store.decision("recent") is not None
     store.close()
+
+
+def test_the_gate_reading_the_store_does_not_hold_back_this_workers_writes(tmp_path: Path) -> None:
+    """The gate reads up to 20,000 decisions (~0.4 s) on its own connection: the writer commits
+    meanwhile. It shared the writer's lock, so feedback another worker routed here waited past its
+    lookup window and got a 404."""
+    path = str(tmp_path / "learn.db")
+    store, other = SQLiteLearnStore(path), SQLiteLearnStore(path)
+    with store._gate_lock:  # the gate, mid-read
+        store._gate_conn.execute("BEGIN")
+        store._gate_conn.execute("SELECT count(*) FROM decisions").fetchone()
+        store.save_decision(decision("fresh"))
+        store.flush()
+        assert other.decision("fresh") == decision("fresh")  # committed while the gate reads
+        store._gate_conn.execute("COMMIT")
+    store.close()
+    other.close()
