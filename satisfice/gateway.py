@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -204,7 +204,7 @@ class Gateway:
         # Not the producing request's id: the reason is a response header, and another caller could
         # send that id to /v1/feedback. The ledger (operator-only) gets it: see _ledger_row.
         row.reason = f"{hit.kind} cache hit{similar}, {age:.0f} s old"
-        self.cache.served(row.id, hit)
+        self._cache_write(self.cache.served(row.id, hit), f"noting the hit {row.id}")
         return hit
 
     @staticmethod
@@ -276,13 +276,18 @@ class Gateway:
             proven=any(a.verdict == "pass" and a.model == model for a in call.attempts),
         )
 
-        async def save() -> None:
-            try:
-                await saving
-            except Exception:  # a paid answer goes back whatever keeping it for repeats does
-                cache_log.exception("cache: storing the answer of %s failed", row.id)
+        self._cache_write(saving, f"storing the answer of {row.id}")
 
-        task = asyncio.create_task(save())
+    def _cache_write(self, work: Awaitable[Any], what: str) -> None:
+        """Run a cache write in the background: an answer never waits on the store."""
+
+        async def write() -> None:
+            try:
+                await work
+            except Exception:  # a paid answer goes back whatever keeping it for repeats does
+                cache_log.exception("cache: %s failed", what)
+
+        task = asyncio.create_task(write())
         self._cache_writes.add(task)  # held: the loop keeps only a weak reference to a task
         task.add_done_callback(self._cache_writes.discard)
 

@@ -44,3 +44,37 @@ def test_two_workers_share_the_port_and_the_ledger(upstream: FakeUpstream, tmp_p
     assert gw.proc.returncode == 0  # stopped cleanly on SIGINT, workers included
     # The banner shows what the workers serve: the implied `auto` route, and learning on.
     assert "route    auto " in gw.output and "learning off" not in gw.output
+
+
+def test_feedback_on_cached_answers_reaches_them_from_either_worker(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """With a shared SQLite cache, feedback on a hit's id evicts the entry and good feedback proves
+    an answer awaiting proof, whichever worker the feedback reaches (each kept them in its memory,
+    so about half of such feedback was a 404 and did nothing)."""
+    config = standard_config(upstream)
+    config["cache"] = {"backend": "sqlite", "path": str(tmp_path / "cache.db"), "when": "always"}
+    config["routes"]["proven"] = {
+        "strategy": "first",
+        "candidates": ["gpt-4o-mini"],
+        "cache": {"require_proven": True},
+    }
+    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")) as gw:
+
+        def ask(model: str, text: str) -> tuple[str, str]:
+            raw = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
+            resp = raw.with_raw_response.create(model=model, messages=[{"role": "user", "content": text}])
+            return resp.headers["x-satisfice-cache"], resp.headers["x-satisfice-request-id"]
+
+        for i in range(12):  # a new connection each time: the kernel spreads them over the workers
+            text = f"Explain the tides, case {i}."
+            assert ask("first-ok", text)[0] == "miss"
+            status, hit = ask("first-ok", text)
+            assert status == "hit-exact"
+            assert gw.feedback(hit, 0.0) == 200  # at once, often to the other worker
+            assert ask("first-ok", text)[0] == "miss"  # the bad answer was evicted
+            status, pending = ask("proven", text)
+            assert status == "miss"
+            assert ask("proven", text)[0] == "miss"  # awaiting proof: not served
+            assert gw.feedback(pending, 1.0) == 200
+            assert ask("proven", text)[0] == "hit-exact"

@@ -46,7 +46,22 @@ class CacheStore(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def by_request(self, request_id: str) -> CacheEntry | None: ...
+    async def by_request(self, request_id: str) -> CacheEntry | None:
+        """The live entry that `request_id` produced or was served (`note_served`)."""
+        ...
+
+    async def note_served(self, request_id: str, key: str, expires: float) -> None:
+        """Remember that `request_id` was answered from entry `key` (until `expires`), so feedback
+        on it reaches the entry from any process sharing the store."""
+        ...
+
+    async def put_pending(self, entry: CacheEntry) -> None:
+        """Keep an answer that awaits proof (never served) under its request id, until it expires."""
+        ...
+
+    async def take_pending(self, request_id: str) -> CacheEntry | None:
+        """The answer awaiting proof that `request_id` produced, no longer pending; None if none."""
+        ...
 
     async def semantic_entries(self) -> Iterable[CacheEntry]:
         """Every live entry with a vector: the semantic index is rebuilt from these at start-up."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,6 @@ from satisfice.cache.key import request_key, scope_key
 from satisfice.cache.settings import CachePolicy
 from satisfice.json_bytes import dumps_kept
 
-_RECENT = 10_000  # request ids remembered for feedback: answers awaiting proof, hits served
 _WARN_EVERY_S = 60.0  # store failures: one log line per this long, however many there are
 log = logging.getLogger("satisfice.cache")
 
@@ -48,13 +46,6 @@ class Hit:
     similarity: float | None = None
 
 
-def _bounded_put(d: OrderedDict[str, Any], key: str, value: Any) -> None:
-    d[key] = value
-    d.move_to_end(key)
-    while len(d) > _RECENT:
-        d.popitem(last=False)
-
-
 class ResponseCache:
     def __init__(
         self,
@@ -69,8 +60,6 @@ class ResponseCache:
         self.clock = clock
         self.semantic_on = default.semantic or any(p is not None and p.semantic for p in routes.values())
         self._index: Any = None  # semantic.SemanticIndex, loaded only when a policy uses it
-        self._pending: OrderedDict[str, CacheEntry] = OrderedDict()  # require_proven: not yet proven
-        self._served: OrderedDict[str, str] = OrderedDict()  # hit request id -> entry key
         self._failures = 0  # store failures not yet logged
         self._warned = -_WARN_EVERY_S  # monotonic time of the last warning
 
@@ -180,9 +169,12 @@ class ResponseCache:
         ticket.status = "hit-semantic"
         return Hit(found[0], "semantic", found[1])
 
-    def served(self, request_id: str, hit: Hit) -> None:
+    async def served(self, request_id: str, hit: Hit) -> None:
         """Remember which entry answered a request, so feedback on that request can evict it."""
-        _bounded_put(self._served, request_id, hit.entry.key)
+        try:
+            await self.store.note_served(request_id, hit.entry.key, hit.entry.expires)
+        except StoreUnavailable as e:
+            self._store_failed("note a hit", e)
 
     async def save(
         self,
@@ -219,7 +211,10 @@ class ResponseCache:
             vector=ticket.vector.tobytes() if ticket.vector is not None else b"",
         )
         if ticket.policy.require_proven and not proven:
-            _bounded_put(self._pending, request_id, entry)
+            try:
+                await self.store.put_pending(entry)
+            except StoreUnavailable as e:
+                self._store_failed("keep an answer awaiting proof", e)
             return False
         return await self._put(entry)
 
@@ -241,15 +236,14 @@ class ResponseCache:
 
     async def feedback(self, request_id: str, score: float) -> bool:
         """Good feedback (score >= 0.5) proves an answer awaiting proof; bad feedback evicts the
-        entry the request produced or was served from. Returns whether the cache knew the request
-        (as far as a failing store lets it tell)."""
-        pending = self._pending.pop(request_id, None)
-        key = self._served.get(request_id)
+        entry the request produced or was served from (or drops its answer awaiting proof). Returns
+        whether the cache knew the request (as far as a failing store lets it tell)."""
         try:
-            entry = await self.store.by_request(request_id) if key is None else await self.store.get(key)
+            pending = await self.store.take_pending(request_id)
+            entry = await self.store.by_request(request_id)
         except StoreUnavailable as e:
             self._store_failed("feedback", e)
-            entry = None
+            return False
         if score >= 0.5:
             if pending is not None:
                 pending.proven = True
@@ -257,11 +251,9 @@ class ResponseCache:
             elif entry is not None and not entry.proven:
                 entry.proven = True
                 await self._put(entry)
-        else:
-            for k in {key, entry.key if entry is not None else None} - {None}:
-                assert k is not None
-                await self._evict(k)
-        return pending is not None or key is not None or entry is not None
+        elif entry is not None:
+            await self._evict(entry.key)
+        return pending is not None or entry is not None
 
     async def _evict(self, key: str) -> None:
         if self._index is not None:

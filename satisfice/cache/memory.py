@@ -5,8 +5,22 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from satisfice.cache.entry import CacheEntry
+
+T = TypeVar("T")
+
+
+RECENT = 10_000  # request ids kept for feedback: hits served, answers awaiting proof
+
+
+def _bounded_put(d: OrderedDict[str, T], key: str, value: T, limit: int) -> None:
+    """Insert as the newest, dropping the oldest beyond `limit`."""
+    d[key] = value
+    d.move_to_end(key)
+    while len(d) > limit:
+        d.popitem(last=False)
 
 
 class MemoryStore:
@@ -15,6 +29,9 @@ class MemoryStore:
         self.clock = clock
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
         self._by_request: dict[str, str] = {}
+        self._keep = max(RECENT, max_entries)  # hits and pending answers remembered
+        self._served: OrderedDict[str, str] = OrderedDict()  # hit request id -> entry key
+        self._pending: OrderedDict[str, CacheEntry] = OrderedDict()  # request id -> answer awaiting proof
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -51,8 +68,18 @@ class MemoryStore:
             self._by_request.pop(gone.request_id, None)
 
     async def by_request(self, request_id: str) -> CacheEntry | None:
-        key = self._by_request.get(request_id)
+        key = self._by_request.get(request_id) or self._served.get(request_id)
         return None if key is None else await self.get(key)
+
+    async def note_served(self, request_id: str, key: str, expires: float) -> None:
+        _bounded_put(self._served, request_id, key, self._keep)  # get() checks the entry's expiry
+
+    async def put_pending(self, entry: CacheEntry) -> None:
+        _bounded_put(self._pending, entry.request_id, entry, self._keep)
+
+    async def take_pending(self, request_id: str) -> CacheEntry | None:
+        entry = self._pending.pop(request_id, None)
+        return entry if entry is not None and self.clock() < entry.expires else None
 
     async def semantic_entries(self) -> Iterable[CacheEntry]:
         now = self.clock()
@@ -61,3 +88,5 @@ class MemoryStore:
     async def close(self) -> None:
         self._entries.clear()
         self._by_request.clear()
+        self._served.clear()
+        self._pending.clear()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from satisfice.cache.entry import CacheEntry, StoreUnavailable
+from satisfice.cache.memory import RECENT
 from satisfice.shared_sqlite import open_shared
 
 _FIELDS = (
@@ -50,7 +51,18 @@ CREATE TABLE IF NOT EXISTS cache_entries (
 );
 CREATE INDEX IF NOT EXISTS cache_entries_request ON cache_entries(request_id);
 CREATE INDEX IF NOT EXISTS cache_entries_created ON cache_entries(created);
+CREATE TABLE IF NOT EXISTS cache_served (
+    request_id TEXT PRIMARY KEY, key TEXT NOT NULL, expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cache_pending (
+    key TEXT NOT NULL, body BLOB NOT NULL, model TEXT, provider TEXT, cost_usd REAL,
+    baseline_cost_usd REAL, baseline_model TEXT, created REAL, expires REAL, request_id TEXT PRIMARY KEY,
+    proven INTEGER, scope TEXT, text TEXT, vector BLOB
+);
 """
+# cache_served: which entry answered a hit, and cache_pending: answers awaiting proof, both by request
+# id, so that feedback reaches them whichever worker it comes to; each is kept to its newest
+# max(RECENT, max_entries) rows.
 _SWEEP_EVERY = 256  # the most writes between sweeps of expired and surplus entries
 _WRITE_WAIT_MS = 500  # a write waits this long for another connection's lock, then gives up
 _PAUSE_S = 5.0  # after a failed write, later writes are skipped this long (not queued behind it)
@@ -58,6 +70,7 @@ _SELECT = f"SELECT {', '.join(_FIELDS)} FROM cache_entries"
 _INSERT = (
     f"INSERT OR REPLACE INTO cache_entries ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})"
 )
+_INSERT_PENDING = _INSERT.replace("INTO cache_entries", "INTO cache_pending")
 
 log = logging.getLogger("satisfice.cache")
 T = TypeVar("T")
@@ -133,6 +146,10 @@ class SQLiteStore:
 
     def _put(self, values: list[Any]) -> list[str]:
         self._db.execute(_INSERT, values)
+        return self._counted_write()
+
+    def _counted_write(self) -> list[str]:
+        """After a row is written: sweep when `slack` writes have passed; the swept entries' keys."""
         self._since_sweep += 1
         if self._since_sweep < self.slack:
             return []
@@ -158,6 +175,13 @@ class SQLiteStore:
             ]
         if gone:
             self._db.executemany("DELETE FROM cache_entries WHERE key = ?", [(k,) for k in gone])
+        keep = max(RECENT, self.max_entries)
+        for table in ("cache_served", "cache_pending"):
+            self._db.execute(f"DELETE FROM {table} WHERE expires <= ?", (now,))
+            # rowids grow with every insert: the newest `keep` rows stay
+            self._db.execute(
+                f"DELETE FROM {table} WHERE rowid <= (SELECT max(rowid) FROM {table}) - ?", (keep,)
+            )
         self._since_sweep = 0
         return gone
 
@@ -167,7 +191,36 @@ class SQLiteStore:
         await self._write(lambda: self._db.execute(sql, (key,)), pausable=False)
 
     async def by_request(self, request_id: str) -> CacheEntry | None:
-        return self._live(self._read(f"{_SELECT} WHERE request_id = ?", (request_id,)))
+        produced = self._live(self._read(f"{_SELECT} WHERE request_id = ?", (request_id,)))
+        if produced is not None:
+            return produced
+        served = "(SELECT key FROM cache_served WHERE request_id = ?)"
+        return self._live(self._read(f"{_SELECT} WHERE key = {served}", (request_id,)))
+
+    async def note_served(self, request_id: str, key: str, expires: float) -> None:
+        sql = "INSERT OR REPLACE INTO cache_served (request_id, key, expires) VALUES (?, ?, ?)"
+
+        def note() -> None:
+            self._db.execute(sql, (request_id, key, expires))
+            self._counted_write()
+
+        await self._write(note)
+
+    async def put_pending(self, entry: CacheEntry) -> None:
+        values = [getattr(entry, f) for f in _FIELDS]
+        values[_FIELDS.index("proven")] = int(entry.proven)
+
+        def put() -> None:
+            self._db.execute(_INSERT_PENDING, values)
+            self._counted_write()
+
+        await self._write(put)
+
+    async def take_pending(self, request_id: str) -> CacheEntry | None:
+        # One statement: of two workers taking it at once, one gets it.
+        sql = f"DELETE FROM cache_pending WHERE request_id = ? RETURNING {', '.join(_FIELDS)}"
+        rows = await self._write(lambda: self._db.execute(sql, (request_id,)).fetchall(), pausable=False)
+        return self._live(rows)
 
     async def semantic_entries(self) -> Iterable[CacheEntry]:
         where = "WHERE expires > ? AND length(vector) > 0 ORDER BY created"

@@ -205,6 +205,80 @@ def test_delete_and_replace(tmp_path: Path) -> None:
         asyncio.run(run(store))
 
 
+def test_hits_served_and_answers_awaiting_proof_are_found_by_request_id(tmp_path: Path) -> None:
+    clock = Clock()
+
+    async def run(store: CacheStore) -> None:
+        await store.put(entry("k", clock, rid="req_producer"))
+        await store.note_served("req_hit", "k", clock.now + 60)
+        found = await store.by_request("req_hit")
+        assert found is not None and found.key == "k"
+        await store.put_pending(entry("k2", clock, rid="req_pending", ttl=30))
+        assert await store.get("k2") is None and await store.by_request("req_pending") is None  # never served
+        taken = await store.take_pending("req_pending")
+        assert taken is not None and taken.key == "k2"
+        assert await store.take_pending("req_pending") is None  # taken once
+        await store.put_pending(entry("k3", clock, rid="req_late", ttl=30))
+        clock.now += 31
+        assert await store.take_pending("req_late") is None  # expired while it waited
+        await store.delete("k")
+        assert await store.by_request("req_hit") is None  # the entry is gone, so is the hit's way to it
+        clock.now -= 31
+        await store.close()
+
+    for store in stores(tmp_path, clock):
+        asyncio.run(run(store))
+
+
+def test_workers_sharing_a_sqlite_cache_find_each_others_hits_and_pending_answers(tmp_path: Path) -> None:
+    """Two processes on one cache file: feedback that reaches the other worker still finds the entry
+    a hit was served from, and the answer awaiting proof (each was in one process's memory)."""
+    clock = Clock()
+
+    async def run() -> None:
+        a, b = (
+            SQLiteStore(tmp_path / "shared.db", 100, clock),
+            SQLiteStore(tmp_path / "shared.db", 100, clock),
+        )
+        await a.put(entry("k", clock, rid="req_producer"))
+        await a.note_served("req_hit", "k", clock.now + 60)
+        await a.put_pending(entry("k2", clock, rid="req_pending"))
+        found = await b.by_request("req_hit")
+        assert found is not None and found.key == "k"
+        taken = await b.take_pending("req_pending")
+        assert taken is not None and taken.key == "k2" and await a.take_pending("req_pending") is None
+        await a.close()
+        await b.close()
+
+    asyncio.run(run())
+
+
+def test_the_sqlite_stores_feedback_tables_stay_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import satisfice.cache.sqlite_store as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "RECENT", 5)
+    clock = Clock()
+
+    async def run() -> None:
+        store = SQLiteStore(tmp_path / "bounded.db", 3, clock)
+        await store.put(entry("k", clock))
+        for i in range(40):
+            await store.note_served(f"req_hit{i}", "k", clock.now + 60)
+            await store.put_pending(entry(f"p{i}", clock, rid=f"req_p{i}"))
+        store.sweep()
+        assert await store.by_request("req_hit39") is not None and await store.by_request("req_hit0") is None
+        assert await store.take_pending("req_p0") is None and await store.take_pending("req_p39") is not None
+        rows = store._db.execute(
+            "SELECT (SELECT count(*) FROM cache_served), (SELECT count(*) FROM cache_pending)"
+        )
+        assert rows.fetchone() == (5, 4)  # the newest 5 each (one pending taken above)
+        await store.close()
+
+    asyncio.run(run())
+
+
 def test_memory_store_evicts_least_recently_used() -> None:
     clock = Clock()
     store = MemoryStore(2, clock)

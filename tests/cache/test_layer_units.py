@@ -133,6 +133,15 @@ class BrokenStore:
     async def by_request(self, request_id: str) -> CacheEntry | None:
         raise self._fail()
 
+    async def note_served(self, request_id: str, key: str, expires: float) -> None:
+        raise self._fail()
+
+    async def put_pending(self, entry: CacheEntry) -> None:
+        raise self._fail()
+
+    async def take_pending(self, request_id: str) -> CacheEntry | None:
+        raise self._fail()
+
     async def semantic_entries(self) -> Iterable[CacheEntry]:
         return []
 
