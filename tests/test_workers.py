@@ -78,3 +78,26 @@ def test_feedback_on_cached_answers_reaches_them_from_either_worker(
             assert ask("proven", text)[0] == "miss"  # awaiting proof: not served
             assert gw.feedback(pending, 1.0) == 200
             assert ask("proven", text)[0] == "hit-exact"
+
+
+def test_both_workers_serve_paraphrases_of_an_answer_one_of_them_stored(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    config = standard_config(upstream)
+    config["cache"] = {"backend": "sqlite", "path": str(tmp_path / "cache.db"), "when": "always"}
+    config["routes"]["faq"] = {
+        "strategy": "first",
+        "candidates": ["gpt-4o-mini"],
+        "cache": {"semantic": True},
+    }
+    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")) as gw:
+
+        def ask(text: str) -> str:
+            raw = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
+            resp = raw.with_raw_response.create(model="faq", messages=[{"role": "user", "content": text}])
+            return resp.headers["x-satisfice-cache"]
+
+        assert ask("How do I reset the password of my account?") == "miss"
+        time.sleep(1.5)  # the other worker's index reads new entries at most once a second
+        # New connections land on either worker; each must find the entry by meaning.
+        assert [ask("How can I reset my account password?") for _ in range(10)] == ["hit-semantic"] * 10

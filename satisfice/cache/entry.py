@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,8 +62,12 @@ class CacheStore(Protocol):
         """The answer awaiting proof that `request_id` produced, no longer pending; None if none."""
         ...
 
-    async def semantic_entries(self) -> Iterable[CacheEntry]:
-        """Every live entry with a vector: the semantic index is rebuilt from these at start-up."""
+    max_entries: int  # the most entries it keeps (a semantic index need hold no more)
+
+    async def semantic_entries(self, after: int = 0) -> tuple[list[CacheEntry], int]:
+        """The live entries with a vector written after position `after` (0: every one), and the
+        position to ask from next. The semantic index is built from these at start-up and catches
+        up with them later: with a shared store, other processes' entries appear there."""
         ...
 
     async def close(self) -> None: ...

@@ -20,6 +20,7 @@ from satisfice.cache.key import request_key, scope_key
 from satisfice.cache.settings import CachePolicy
 from satisfice.json_bytes import dumps_kept
 
+CATCH_UP_S = 1.0  # how often the semantic index reads what other workers stored
 _WARN_EVERY_S = 60.0  # store failures: one log line per this long, however many there are
 log = logging.getLogger("satisfice.cache")
 
@@ -60,6 +61,8 @@ class ResponseCache:
         self.clock = clock
         self.semantic_on = default.semantic or any(p is not None and p.semantic for p in routes.values())
         self._index: Any = None  # semantic.SemanticIndex, loaded only when a policy uses it
+        self._position = 0  # how far the index has read the store's entries (semantic_entries)
+        self._caught_up = time.monotonic()
         self._failures = 0  # store failures not yet logged
         self._warned = -_WARN_EVERY_S  # monotonic time of the last warning
 
@@ -84,7 +87,8 @@ class ResponseCache:
             from satisfice.cache.semantic import SemanticIndex, embed_text
 
             self._index = SemanticIndex()
-            self._index.load(await self.store.semantic_entries())
+            entries, self._position = await self.store.semantic_entries()
+            self._index.load(entries)
             # Load the embedding table now (off the loop), not on the first request.
             await asyncio.get_running_loop().run_in_executor(None, embed_text, "warm up")
 
@@ -149,6 +153,7 @@ class ResponseCache:
         if ticket.messages is None:
             return None
         self._embed(ticket)
+        await self._catch_up()
         from satisfice.cache.semantic import Refusal, semantic_lookup
 
         found = await semantic_lookup(
@@ -168,6 +173,17 @@ class ResponseCache:
             return None
         ticket.status = "hit-semantic"
         return Hit(found[0], "semantic", found[1])
+
+    async def _catch_up(self) -> None:
+        """At most once per CATCH_UP_S: index the entries other processes sharing the store wrote
+        since, and forget what the store no longer holds."""
+        now = time.monotonic()
+        if now - self._caught_up < CATCH_UP_S:
+            return
+        self._caught_up = now
+        entries, self._position = await self.store.semantic_entries(self._position)
+        self._index.load(entries)
+        self._index.trim(self.clock(), self.store.max_entries)
 
     async def served(self, request_id: str, hit: Hit) -> None:
         """Remember which entry answered a request, so feedback on that request can evict it."""
@@ -231,7 +247,8 @@ class ResponseCache:
             if entry.vector:
                 import numpy as np
 
-                self._index.add(entry.scope, entry.key, np.frombuffer(entry.vector, dtype=np.float32))
+                vector = np.frombuffer(entry.vector, dtype=np.float32)
+                self._index.add(entry.scope, entry.key, vector, entry.expires)
         return True
 
     async def feedback(self, request_id: str, score: float) -> bool:

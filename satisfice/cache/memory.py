@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TypeVar
 
 from satisfice.cache.entry import CacheEntry
@@ -81,9 +81,12 @@ class MemoryStore:
         entry = self._pending.pop(request_id, None)
         return entry if entry is not None and self.clock() < entry.expires else None
 
-    async def semantic_entries(self) -> Iterable[CacheEntry]:
+    async def semantic_entries(self, after: int = 0) -> tuple[list[CacheEntry], int]:
+        # One process's own store: nothing appears here that it did not put (and index) itself.
+        if after:
+            return [], after
         now = self.clock()
-        return [e for e in self._entries.values() if e.vector and now < e.expires]
+        return [e for e in self._entries.values() if e.vector and now < e.expires], 1
 
     async def close(self) -> None:
         self._entries.clear()

@@ -4,6 +4,7 @@ negation, another entity...). Cosine similarity alone serves wrong answers; the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -45,31 +46,46 @@ class SemanticIndex:
 
     def __init__(self) -> None:
         self._indexes: dict[str, VectorIndex] = {}
-        self._scope_of: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, float]] = {}  # key -> (scope, expires), oldest added first
 
     def __len__(self) -> int:
-        return len(self._scope_of)
+        return len(self._keys)
 
-    def add(self, scope: str, key: str, vector: Vector) -> None:
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
+
+    def add(self, scope: str, key: str, vector: Vector, expires: float = math.inf) -> None:
         self.remove(key)
         index = self._indexes.get(scope)
         if index is None:
             index = self._indexes[scope] = VectorIndex(int(vector.shape[0]))
         index.add(key, vector)
-        self._scope_of[key] = scope
+        self._keys[key] = (scope, expires)
 
     def remove(self, key: str) -> None:
-        scope = self._scope_of.pop(key, None)
-        if scope is None:
+        known = self._keys.pop(key, None)
+        if known is None:
             return
-        index = self._indexes[scope]
+        index = self._indexes[known[0]]
         index.remove(key)
         if len(index) == 0:
-            del self._indexes[scope]
+            del self._indexes[known[0]]
 
     def load(self, entries: Iterable[CacheEntry]) -> None:
+        """Index the entries not indexed yet (at start-up, every one; later, other processes')."""
         for e in entries:
-            self.add(e.scope, e.key, np.frombuffer(e.vector, dtype=np.float32))
+            if e.key not in self._keys:
+                self.add(e.scope, e.key, np.frombuffer(e.vector, dtype=np.float32), e.expires)
+
+    def trim(self, now: float, limit: int) -> None:
+        """Forget the oldest keys beyond `limit`, and the oldest while they have expired. With a
+        shared store, other processes evict entries without telling this index; a key whose entry is
+        gone is also dropped when a search finds it."""
+        while self._keys:
+            key, (_, expires) = next(iter(self._keys.items()))
+            if len(self._keys) <= limit and expires > now:
+                return
+            self.remove(key)
 
     def near(self, scope: str, vector: Vector, threshold: float) -> list[Match]:
         index = self._indexes.get(scope)

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -222,10 +222,16 @@ class SQLiteStore:
         rows = await self._write(lambda: self._db.execute(sql, (request_id,)).fetchall(), pausable=False)
         return self._live(rows)
 
-    async def semantic_entries(self) -> Iterable[CacheEntry]:
-        where = "WHERE expires > ? AND length(vector) > 0 ORDER BY created"
-        rows = self._read(f"{_SELECT} {where}", (self.clock(),))
-        return [_entry(r) for r in rows]
+    async def semantic_entries(self, after: int = 0) -> tuple[list[CacheEntry], int]:
+        # Positions are rowids, which grow with each insert (a replaced entry is a new row). SQLite
+        # may reuse the rowid of a deleted newest row: that rare entry is then missed by other
+        # workers' indexes (a lost semantic hit, never a wrong one).
+        newest = self._read("SELECT max(rowid) FROM cache_entries", ())[0][0] or 0
+        if newest <= after:
+            return [], after
+        where = "WHERE rowid > ? AND rowid <= ? AND expires > ? AND length(vector) > 0 ORDER BY rowid"
+        rows = self._read(f"{_SELECT} {where}", (after, newest, self.clock()))
+        return [_entry(r) for r in rows], newest
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -315,9 +315,9 @@ def test_sqlite_store_persists_and_sweeps(tmp_path: Path) -> None:
         assert (await store.get("k3")) is not None  # survived the restart
         assert (await store.get("k0")) is None and (await store.get("k1")) is not None
         await store.put(entry("v", clock, ttl=5, rid="r9", vector=b"\x00" * 8))
-        assert [e.key for e in await store.semantic_entries()] == ["v"]
+        assert [e.key for e in (await store.semantic_entries())[0]] == ["v"]
         clock.now += 10
-        assert [e.key for e in await store.semantic_entries()] == []  # expired, not yet swept
+        assert [e.key for e in (await store.semantic_entries())[0]] == []  # expired, not yet swept
         assert set(store.sweep()) == {"v"}
         await store.close()
 

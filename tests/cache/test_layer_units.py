@@ -7,10 +7,10 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from satisfice.cache.entry import CacheEntry, StoreUnavailable
@@ -114,6 +114,8 @@ def test_a_long_shared_system_prompt_does_not_make_other_questions_match() -> No
 class BrokenStore:
     """A store whose every operation fails, as a full disk or a read-only file would."""
 
+    max_entries = 100
+
     def __init__(self) -> None:
         self.calls = 0
 
@@ -142,8 +144,8 @@ class BrokenStore:
     async def take_pending(self, request_id: str) -> CacheEntry | None:
         raise self._fail()
 
-    async def semantic_entries(self) -> Iterable[CacheEntry]:
-        return []
+    async def semantic_entries(self, after: int = 0) -> tuple[list[CacheEntry], int]:
+        return [], after
 
     async def close(self) -> None:
         return None
@@ -249,3 +251,50 @@ def test_a_bad_cache_path_is_a_config_error_naming_it(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             build_cache(settings)
         assert str(err.value).startswith("cache.path:") and why in str(err.value), str(err.value)
+
+
+# --- workers sharing one SQLite store -------------------------------------------------------------
+
+
+def test_a_worker_serves_paraphrases_of_what_another_worker_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker's semantic index held only what it stored itself and what the file held at its
+    start, so with `serve --workers 2` a paraphrase found the answer in about half the cases. The
+    index now reads the other workers' new entries (at most once per CATCH_UP_S), and forgets the
+    oldest beyond the store's max_entries."""
+    import satisfice.cache.layer as layer
+
+    monkeypatch.setattr(layer, "CATCH_UP_S", 0.0)
+
+    async def run() -> None:
+        path = tmp_path / "shared.db"
+        a = ResponseCache(SQLiteStore(path, 2), SEMANTIC, {})
+        b = ResponseCache(SQLiteStore(path, 2), SEMANTIC, {})
+        await a.start()
+        await b.start()
+        questions = ["How do I reset my password?", "Where is my parcel right now?", "Can I change my plan?"]
+        for i, q in enumerate(questions):
+            await save(a, a.ticket("t", None, body(user(q)), {}), rid=f"req_{i}")
+        await a.store.close()  # the writes are in the file
+        para = b.ticket("t", None, body(user("How can I reset my password?")), {})
+        await b.lookup(para)  # the entry was swept: the store keeps 2 of 3
+        assert para.status == "miss" and len(b._index) == 2  # trimmed to the store's max_entries
+        parcel = b.ticket("t", None, body(user("Where is my parcel at the moment?")), {})
+        assert (await b.lookup(parcel)) is not None and parcel.status == "hit-semantic"
+        await b.close()
+
+    asyncio.run(run())
+
+
+def test_the_semantic_index_forgets_the_oldest_and_the_expired() -> None:
+    from satisfice.cache.semantic import SemanticIndex
+
+    index = SemanticIndex()
+    vec = np.full(4, 0.5, dtype=np.float32)
+    for i, expires in enumerate([10.0, 50.0, 20.0, 60.0, 70.0]):  # k0 .. k4, oldest first
+        index.add("s", f"k{i}", vec, expires)
+    index.trim(now=15.0, limit=4)  # one over the limit: the oldest goes
+    assert [k for k in ("k0", "k1", "k2", "k3", "k4") if k in index] == ["k1", "k2", "k3", "k4"]
+    index.trim(now=55.0, limit=10)  # the oldest while expired: k1 and k2, up to the live k3
+    assert [k for k in ("k1", "k2", "k3", "k4") if k in index] == ["k3", "k4"]
