@@ -199,7 +199,7 @@ async def _serve(
     from satisfice.wiring import build
 
     parts = build(settings)
-    runner = web.AppRunner(make_app(parts), access_log=None)
+    runner = web.AppRunner(make_app(parts, gate_loop=False), access_log=None)
     await runner.setup()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

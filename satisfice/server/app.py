@@ -39,8 +39,10 @@ async def run_gate_forever(parts: Parts) -> None:
         await asyncio.sleep(min(every, GATE_SYNC_S))
 
 
-def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
-    """`other_workers`: this is one of several processes sharing the port and the state files."""
+def make_app(parts: Parts, *, other_workers: bool = False, gate_loop: bool = True) -> web.Application:
+    """`other_workers`: this is one of several processes sharing the port and the state files.
+    `gate_loop`: run the promotion gate periodically (off for `eval --live --learn`, which runs it
+    itself once the teaching feedback is in: a periodic check could promote it first)."""
     settings = parts.settings
     # client_max_size: aiohttp refuses bigger bodies itself; we render its refusal OpenAI-style.
     app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
@@ -89,7 +91,8 @@ def make_app(parts: Parts, *, other_workers: bool = False) -> web.Application:
             gc_tuning.freeze_startup_objects()  # what start-up built stays out of later collections
 
         warm_router = asyncio.ensure_future(warm())
-        gate = asyncio.ensure_future(run_gate_forever(parts)) if parts.planner.learner is not None else None
+        learning = gate_loop and parts.planner.learner is not None
+        gate = asyncio.ensure_future(run_gate_forever(parts)) if learning else None
         yield
         streams.close()
         warm_router.cancel()
