@@ -190,8 +190,9 @@ class SQLiteLearnStore:
         # The gate's own connection: its reads (up to max_checked decisions, ~0.4 s) and writes must
         # not hold this worker's writer back, or feedback another worker routes here waits past its
         # lookup window and gets a 404. WAL lets it read while the writer commits.
-        self._gate_conn = open_shared(path, SCHEMA)
-        self._gate_lock = threading.Lock()
+        memory = path == ":memory:"  # one connection is one in-memory database: share it
+        self._gate_conn = self._conn if memory else open_shared(path, SCHEMA)
+        self._gate_lock = self._db if memory else threading.Lock()
         # The newest decisions, for feedback and verdicts that follow soon; older ones are a keyed
         # SQLite read. 4,096 (~2 s at full load) instead of 20,000: 10 MB less resident under load.
         self._recent: OrderedDict[str, Decision] = OrderedDict()
@@ -294,8 +295,8 @@ class SQLiteLearnStore:
                 return True
 
     def log_check(self, r: GateResult) -> None:
-        self._queue.put(lambda c: _insert_check(c, r))
-        self.flush()
+        with self._gate_lock, self._gate_conn:
+            _insert_check(self._gate_conn, r)
 
     def checks(self, limit: int = 100) -> list[GateResult]:
         with self._gate_lock:
@@ -359,8 +360,9 @@ class SQLiteLearnStore:
         """Write what is queued and stop the writer."""
         self._queue.put(_STOP)
         self._thread.join(timeout=10)
-        with self._gate_lock:
-            self._gate_conn.close()
+        if self._gate_conn is not self._conn:  # the writer closes its own
+            with self._gate_lock:
+                self._gate_conn.close()
 
     # ---------------------------------------------------------------- the writer thread
 

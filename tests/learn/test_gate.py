@@ -395,3 +395,14 @@ def test_a_check_always_overtaken_gives_up_and_says_so() -> None:
     assert result.reason.startswith("other workers kept promoting meanwhile")
     assert store.checks() == [result]
     assert lrn.adjust("r", 1, CANDS, [0.75, 0.9]) == pytest.approx([0.75, 0.9])
+
+
+def test_an_in_memory_sqlite_store_gates_on_its_one_database() -> None:
+    """`learning.path: ":memory:"` is one database per connection: the gate must read the writer's."""
+    store = SQLiteLearnStore(":memory:")
+    lrn = learner(store, Clock())
+    _fail_cluster(lrn, 1, "a")
+    result = lrn.run_gate()
+    assert result.promoted and result.n == 30 and store.checks() == [result]
+    assert lrn.adjust("r", 1, CANDS, [0.75, 0.9])[0] < 0.5
+    store.close()
