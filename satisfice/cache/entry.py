@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+# A store keeps this many hits served and answers awaiting proof (or max_entries, if more) for feedback.
+RECENT = 10_000
+
 
 @dataclass(slots=True)
 class CacheEntry:

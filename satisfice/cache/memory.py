@@ -7,12 +7,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
-from satisfice.cache.entry import CacheEntry
+from satisfice.cache.entry import RECENT, CacheEntry
 
 T = TypeVar("T")
-
-
-RECENT = 10_000  # request ids kept for feedback: hits served, answers awaiting proof
 
 
 def _bounded_put(d: OrderedDict[str, T], key: str, value: T, limit: int) -> None:

@@ -23,8 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from satisfice.cache.entry import CacheEntry, StoreUnavailable
-from satisfice.cache.memory import RECENT
+from satisfice.cache.entry import RECENT, CacheEntry, StoreUnavailable
 from satisfice.shared_sqlite import open_shared
 
 _FIELDS = (
