@@ -78,3 +78,20 @@ def test_opening_and_closing_are_logged_once_each(caplog: pytest.LogCaptureFixtu
         "circuit opened for p/m: 2 failures within 10 s",
         "circuit closed for p/m: a probe succeeded",
     ]
+
+
+def test_breakers_for_many_model_names_stay_bounded_and_open_ones_are_kept() -> None:
+    """A passthrough provider makes a breaker per model name a client sends; the board kept every
+    one for good (a soak's random names grew each worker by ~2 MB a minute)."""
+    clock = Clock()
+    board = BreakerBoard(failures=2, window_s=30, cooldown_s=60, clock=clock, max_keys=50)
+    board.record_failure("real")
+    board.record_failure("real")
+    assert board.state("real") == OPEN
+    for i in range(500):  # a flood of names, each failing once, all within the window
+        board.record_failure(f"junk-{i}")
+        assert len(board.snapshot()) <= 50
+    assert board.state("real") == OPEN  # the closed ones went first, least recently failed first
+    assert "junk-499" in board.snapshot() and "junk-0" not in board.snapshot()
+    board.record_failure("junk-499")  # its second failure within the window still opens it
+    assert board.state("junk-499") == OPEN

@@ -34,3 +34,12 @@ def test_charge_prefers_received_output_and_caps_estimates() -> None:
     assert est.output_tokens == 200 and "estimated" in est.how
     assert est.cost_usd == pytest.approx((1000 * 1.0 + 200 * 4.0) / 1e6)
     assert charge_cancelled(None, 1000, received_tokens=5, estimated_tokens=None, cap=None).cost_usd == 0.0
+
+
+def test_output_speeds_keep_the_most_recently_used_deployments_only() -> None:
+    speeds = OutputSpeeds(size=4, max_keys=3)
+    for name in ("a", "b", "c"):
+        speeds.observe(name, 100, 1.0)
+    speeds.observe("a", 100, 1.0)  # a is now the most recent
+    speeds.observe("d", 50, 1.0)  # one over: b, the least recent, goes
+    assert [speeds.tokens_in(k, 1.0) for k in ("a", "b", "c", "d")] == [100, None, 100, 50]

@@ -335,6 +335,7 @@ class SQLiteLearnStore:
                 (before,),
             )
             c.execute("DELETE FROM decisions WHERE ts < ?", (before,))
+            c.execute("DELETE FROM checks WHERE ts < ?", (before,))  # one per gate interval, for good
             if unscored_before is not None and unscored_before > before:
                 # Most decisions never get an outcome: kept for the feedback window only.
                 c.execute(

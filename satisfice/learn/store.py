@@ -75,8 +75,9 @@ class LearnStore(Protocol):
         ...
 
     def prune(self, before: float, unscored_before: float | None = None) -> None:
-        """Forget decisions (and their outcomes) made before `before`, and decisions without any
-        outcome made before `unscored_before` (no feedback came in time); statistics stay."""
+        """Forget decisions (and their outcomes) and gate checks made before `before`, and decisions
+        without any outcome made before `unscored_before` (no feedback came in time); statistics
+        stay."""
         ...
 
     def flush(self) -> None:
@@ -180,6 +181,7 @@ class MemoryLearnStore:
                 if d.ts < before or (d.ts < unscored and not self._outcomes.get(rid)):
                     del self._decisions[rid]
                     self._outcomes.pop(rid, None)
+            self._checks = [c for c in self._checks if c.ts >= before]
 
     def flush(self) -> None:
         pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from satisfice.bounded import MAX_KEYS, touch
 from satisfice.catalog import ModelInfo
 from satisfice.ledger.record import price
 from satisfice.usage import Usage
@@ -23,13 +24,15 @@ SPEED_SAMPLES = 64  # recent calls per deployment that set its output speed
 class OutputSpeeds:
     """Recent output speed per deployment ("provider/model"), in this process."""
 
-    def __init__(self, size: int = SPEED_SAMPLES) -> None:
+    def __init__(self, size: int = SPEED_SAMPLES, max_keys: int = MAX_KEYS) -> None:
         self.size = size
+        self.max_keys = max_keys  # deployments remembered (a passthrough serves any model name)
         self._seen: dict[str, deque[tuple[int, float]]] = {}
 
     def observe(self, key: str, completion_tokens: int, seconds: float) -> None:
         if completion_tokens > 0 and seconds > 0:
-            self._seen.setdefault(key, deque(maxlen=self.size)).append((completion_tokens, seconds))
+            seen = touch(self._seen, key, lambda: deque(maxlen=self.size), self.max_keys)
+            seen.append((completion_tokens, seconds))
 
     def tokens_in(self, key: str, seconds: float) -> int | None:
         """Output tokens the deployment generates in `seconds` at its recent speed (the ratio of

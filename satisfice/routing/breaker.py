@@ -10,6 +10,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from satisfice.bounded import MAX_KEYS
+
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 log = logging.getLogger("satisfice.breaker")
 
@@ -28,12 +30,14 @@ class BreakerBoard:
         window_s: float = 30.0,
         cooldown_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        max_keys: int = MAX_KEYS,
     ) -> None:
         self.threshold = failures
+        self.max_keys = max_keys
         self.window_s = window_s
         self.cooldown_s = cooldown_s
         self.clock = clock
-        self._states: dict[str, _State] = {}
+        self._states: dict[str, _State] = {}  # least recently failed first
 
     def state(self, key: str) -> str:
         st = self._states.get(key)
@@ -64,7 +68,10 @@ class BreakerBoard:
 
     def record_failure(self, key: str) -> None:
         now = self.clock()
-        st = self._states.setdefault(key, _State())
+        st = self._states.pop(key, None) or _State()
+        self._states[key] = st  # the most recently failed last
+        if len(self._states) > self.max_keys:
+            self._forget_one()
         if st.opened_at is not None:
             # A failed half-open probe re-opens for another cooldown.
             st.opened_at = now
@@ -84,6 +91,13 @@ class BreakerBoard:
         st = self._states.get(key)
         if st is not None:
             st.probing = False
+
+    def _forget_one(self) -> None:
+        """Drop the least recently failed closed breaker (an open one only when all are open). A
+        passthrough provider makes a breaker per model name a client sends: the board keeps
+        `max_keys` of them, and open ones are what it must not forget."""
+        closed = next((k for k, st in self._states.items() if st.opened_at is None), None)
+        del self._states[closed if closed is not None else next(iter(self._states))]
 
     def snapshot(self) -> dict[str, str]:
         return {key: self.state(key) for key in self._states}

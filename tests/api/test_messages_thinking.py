@@ -175,9 +175,7 @@ def test_incomplete_thinking_blocks_in_history_are_dropped() -> None:
 
 def streamed_fragments(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The `thinking_blocks` fragments of a stream's deltas, in order."""
-    return [
-        f for c in chunks if c["choices"] for f in c["choices"][0]["delta"].get(THINKING_BLOCKS) or []
-    ]
+    return [f for c in chunks if c["choices"] for f in c["choices"][0]["delta"].get(THINKING_BLOCKS) or []]
 
 
 def test_chat_completions_answers_carry_the_blocks() -> None:

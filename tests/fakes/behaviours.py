@@ -938,7 +938,7 @@ def gemini_malformed(ans: Answer, model: str, seq: int, usage: bool) -> JSON:
 
 
 def gemini_with_call_ids(chunks: list[JSON], seq: int) -> list[JSON]:
-    """"callid": each functionCall of the answer gets an id, as Gemini 3 sends them."""
+    """ "callid": each functionCall of the answer gets an id, as Gemini 3 sends them."""
     n = 0
     for chunk in chunks:
         for cand in chunk.get("candidates") or []:
@@ -950,7 +950,7 @@ def gemini_with_call_ids(chunks: list[JSON], seq: int) -> list[JSON]:
 
 
 def gemini_call_id_errors(body: JSON) -> list[str]:
-    """"callid": the fake's strict reading of Gemini's ids (a call with an id wants its response to
+    """ "callid": the fake's strict reading of Gemini's ids (a call with an id wants its response to
     carry "the matching id"): every replayed functionCall keeps the id it was given, and every
     functionResponse carries the id of a call in the turn before it."""
     errors: list[str] = []

@@ -379,3 +379,22 @@ def test_the_gate_reading_the_store_does_not_hold_back_this_workers_writes(tmp_p
         store._gate_conn.execute("COMMIT")
     store.close()
     other.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_gate_checks_older_than_the_retention_are_forgotten(kind: str, tmp_path: Path) -> None:
+    """One check per gate interval was kept for good (a soak added 11 rows a minute)."""
+    day = 86400.0
+    clock = Clock(100 * day)
+    store = make_store(kind, tmp_path)
+    lrn = Learner(store, half_life_s=7 * day, retention_s=30 * day, clock=clock)
+    first = lrn.run_gate()
+    clock.now += 29 * day
+    second = lrn.run_gate()
+    store.flush()
+    assert store.checks() == [first, second]
+    clock.now += 2 * day  # the first is now 31 days old
+    third = lrn.run_gate()
+    store.flush()
+    assert store.checks() == [second, third]
+    store.close()
