@@ -7,6 +7,7 @@ import json
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import openai
 
@@ -46,58 +47,51 @@ def test_two_workers_share_the_port_and_the_ledger(upstream: FakeUpstream, tmp_p
     assert "route    auto " in gw.output and "learning off" not in gw.output
 
 
+def sqlite_cache_workers(
+    upstream: FakeUpstream, tmp_path: Path, route: str, cache: dict[str, Any]
+) -> GatewayProcess:
+    """Two workers sharing a SQLite cache, with `route` (gpt-4o-mini) under its own cache policy."""
+    config = standard_config(upstream)
+    config["cache"] = {"backend": "sqlite", "path": str(tmp_path / "cache.db"), "when": "always"}
+    config["routes"][route] = {"strategy": "first", "candidates": ["gpt-4o-mini"], "cache": cache}
+    return GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2"))
+
+
+def ask(gw: GatewayProcess, model: str, text: str) -> tuple[str, str]:
+    """The cache status and request id of one request, on a new connection (the kernel spreads
+    connections over the workers)."""
+    raw = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
+    resp = raw.with_raw_response.create(model=model, messages=[{"role": "user", "content": text}])
+    return resp.headers["x-satisfice-cache"], resp.headers["x-satisfice-request-id"]
+
+
 def test_feedback_on_cached_answers_reaches_them_from_either_worker(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     """With a shared SQLite cache, feedback on a hit's id evicts the entry and good feedback proves
     an answer awaiting proof, whichever worker the feedback reaches (each kept them in its memory,
     so about half of such feedback was a 404 and did nothing)."""
-    config = standard_config(upstream)
-    config["cache"] = {"backend": "sqlite", "path": str(tmp_path / "cache.db"), "when": "always"}
-    config["routes"]["proven"] = {
-        "strategy": "first",
-        "candidates": ["gpt-4o-mini"],
-        "cache": {"require_proven": True},
-    }
-    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")) as gw:
-
-        def ask(model: str, text: str) -> tuple[str, str]:
-            raw = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
-            resp = raw.with_raw_response.create(model=model, messages=[{"role": "user", "content": text}])
-            return resp.headers["x-satisfice-cache"], resp.headers["x-satisfice-request-id"]
-
-        for i in range(12):  # a new connection each time: the kernel spreads them over the workers
+    with sqlite_cache_workers(upstream, tmp_path, "proven", {"require_proven": True}) as gw:
+        for i in range(12):
             text = f"Explain the tides, case {i}."
-            assert ask("first-ok", text)[0] == "miss"
-            status, hit = ask("first-ok", text)
+            assert ask(gw, "first-ok", text)[0] == "miss"
+            status, hit = ask(gw, "first-ok", text)
             assert status == "hit-exact"
             assert gw.feedback(hit, 0.0) == 200  # at once, often to the other worker
-            assert ask("first-ok", text)[0] == "miss"  # the bad answer was evicted
-            status, pending = ask("proven", text)
+            assert ask(gw, "first-ok", text)[0] == "miss"  # the bad answer was evicted
+            status, pending = ask(gw, "proven", text)
             assert status == "miss"
-            assert ask("proven", text)[0] == "miss"  # awaiting proof: not served
+            assert ask(gw, "proven", text)[0] == "miss"  # awaiting proof: not served
             assert gw.feedback(pending, 1.0) == 200
-            assert ask("proven", text)[0] == "hit-exact"
+            assert ask(gw, "proven", text)[0] == "hit-exact"
 
 
 def test_both_workers_serve_paraphrases_of_an_answer_one_of_them_stored(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    config = standard_config(upstream)
-    config["cache"] = {"backend": "sqlite", "path": str(tmp_path / "cache.db"), "when": "always"}
-    config["routes"]["faq"] = {
-        "strategy": "first",
-        "candidates": ["gpt-4o-mini"],
-        "cache": {"semantic": True},
-    }
-    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")) as gw:
-
-        def ask(text: str) -> str:
-            raw = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
-            resp = raw.with_raw_response.create(model="faq", messages=[{"role": "user", "content": text}])
-            return resp.headers["x-satisfice-cache"]
-
-        assert ask("How do I reset the password of my account?") == "miss"
+    with sqlite_cache_workers(upstream, tmp_path, "faq", {"semantic": True}) as gw:
+        assert ask(gw, "faq", "How do I reset the password of my account?")[0] == "miss"
         time.sleep(1.5)  # the other worker's index reads new entries at most once a second
         # New connections land on either worker; each must find the entry by meaning.
-        assert [ask("How can I reset my account password?") for _ in range(10)] == ["hit-semantic"] * 10
+        statuses = [ask(gw, "faq", "How can I reset my account password?")[0] for _ in range(10)]
+        assert statuses == ["hit-semantic"] * 10
