@@ -27,13 +27,21 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from satisfice.errors import InvalidRequest
-from satisfice.learn.records import BetaStat, Decision, Outcome, StatKey, fold, outranked, posterior
+from satisfice.learn.records import (
+    BetaStat,
+    Correction,
+    Outcome,
+    StatKey,
+    corrected,
+    correction,
+    fold,
+    outranked,
+)
+from satisfice.learn.store import Logged
 from satisfice.routing.knob import Knob, choose, parse_knob
 
 Segment = tuple[str, int]  # (route, cluster)
@@ -87,22 +95,39 @@ def half_of(request_id: str) -> int:
 
 
 def _stats_by_half(
-    events: Sequence[tuple[Decision, Sequence[Outcome]]], half_life: float
+    outcomes: Iterable[Outcome], half_life: float
 ) -> tuple[dict[StatKey, BetaStat], dict[StatKey, BetaStat]]:
     """The logged outcomes folded into statistics separately for the two halves of the decisions."""
     halves: tuple[dict[StatKey, BetaStat], dict[StatKey, BetaStat]] = ({}, {})
-    for d, outcomes in events:
-        stats = halves[half_of(d.request_id)]
-        for o in outcomes:
-            if not o.counted:  # as in the statistics themselves
-                continue
-            key = (o.route, o.cluster, o.model)
-            stats[key] = fold(stats.get(key), o.score, o.ts, half_life, predicted=o.predicted)
+    for o in outcomes:
+        if not o.counted:  # as in the statistics themselves
+            continue
+        stats = halves[half_of(o.request_id)]
+        key = (o.route, o.cluster, o.model)
+        stats[key] = fold(stats.get(key), o.score, o.ts, half_life, predicted=o.predicted)
     return halves
 
 
+class _Corrections:
+    """The corrections of one set of statistics at one time, each worked out on first use."""
+
+    def __init__(
+        self, fix: Callable[[BetaStat | None], Correction | None], stats: Mapping[StatKey, BetaStat]
+    ):
+        self._fix, self._stats = fix, stats
+        self._done: dict[StatKey, Correction | None] = {}
+
+    def of(self, keys: Sequence[StatKey]) -> list[Correction | None]:
+        out = []
+        for k in keys:
+            if k not in self._done:
+                self._done[k] = self._fix(self._stats.get(k))
+            out.append(self._done[k])
+        return out
+
+
 def estimate(
-    events: Sequence[tuple[Decision, Sequence[Outcome]]],
+    logged: Logged,
     old_stats: Mapping[StatKey, BetaStat],
     new_stats: Mapping[StatKey, BetaStat],
     *,
@@ -112,13 +137,19 @@ def estimate(
     min_evidence: float,
     wtp_usd: float | None = None,
 ) -> dict[Segment, Estimate]:
-    """Per (route, cluster) segment: the two policies' summed rewards on its logged decisions."""
+    """Per (route, cluster) segment: the two policies' summed rewards on its logged decisions. Two
+    passes over `logged` (the outcomes for the cross-fitted statistics, then the decisions), each a
+    stream: the check's memory does not grow with the decisions it replays."""
     out: dict[Segment, Estimate] = {}
-    halves = _stats_by_half(events, half_life)
-    update = functools.partial(
-        posterior, now=now, half_life=half_life, prior_strength=prior_strength, min_evidence=min_evidence
+    halves = _stats_by_half(logged.outcomes(), half_life)
+    fix = functools.partial(
+        correction, now=now, half_life=half_life, prior_strength=prior_strength, min_evidence=min_evidence
     )
-    for d, outcomes in events:
+    # A statistic's correction depends on it and `now` alone: worked out once per check, not for
+    # every decision that replays it (that was most of a check's time).
+    by_half = (_Corrections(fix, halves[0]), _Corrections(fix, halves[1]))
+    policies = (_Corrections(fix, old_stats), _Corrections(fix, new_stats))
+    for d, outcomes in logged.events():
         seg = out.setdefault((d.route, d.cluster), Estimate())
         m = len(d.candidates)
         obs = _observed(outcomes)
@@ -129,24 +160,21 @@ def estimate(
         if not knob.kind or m == 0 or len(d.predictions) != m or not any(c in obs for c in d.candidates):
             seg.skipped += 1
             continue
-        raw = np.asarray(d.predictions, dtype=np.float64)
-        r_hats = update(raw, [halves[1 - half_of(d.request_id)].get(d.stat_key(c)) for c in d.candidates])
-        cost = np.asarray(d.costs, dtype=np.float64) if len(d.costs) == m else np.zeros(m)
+        keys = [d.stat_key(c) for c in d.candidates]
+        r_hats = corrected(d.predictions, by_half[1 - half_of(d.request_id)].of(keys))
+        cost = [float(x) for x in d.costs] if len(d.costs) == m else [0.0] * m
         per_usd = 1.0 / knob.value if knob.kind == "wtp" else (1.0 / wtp_usd if wtp_usd else 0.0)
-        picks = [
-            choose(update(raw, [stats.get(d.stat_key(c)) for c in d.candidates]), cost, knob, d.share())
-            for stats in (old_stats, new_stats)
-        ]
+        picks = [choose(corrected(d.predictions, p.of(keys)), cost, knob, d.share()) for p in policies]
         # What the logged choice led to: a cascade that escalated (or a failover) answered with a
         # later model, so choosing d.model again is worth that answer, at both models' cost.
         led_to = d.candidates.index(d.answered) if d.answered in d.candidates else None
         values = []
         for j in picks:
-            paid = float(cost[j])
+            paid = cost[j]
             if d.candidates[j] == d.model and led_to is not None and led_to != j:
-                paid += float(cost[led_to])
+                paid += cost[led_to]
                 j = led_to
-            name, r_hat = d.candidates[j], float(r_hats[j])
+            name, r_hat = d.candidates[j], r_hats[j]
             if name not in obs:
                 value, seg.exact = r_hat, False
             elif name == d.model and d.propensity < 1.0:

@@ -220,16 +220,17 @@ class Learner:
     ) -> tuple[GateResult, dict[StatKey, BetaStat] | None]:
         """The gate's verdict, and the statistics to promote (None: none passed)."""
         now = self.clock()
-        per = estimate(
-            self.store.logged(now - self.window_s, self.max_checked),
-            old,
-            candidate,
-            now=now,
-            half_life=self.half_life_s,
-            prior_strength=self.prior_strength,
-            min_evidence=self.min_evidence,
-            wtp_usd=self.wtp_usd,
-        )
+        with self.store.logged(now - self.window_s, self.max_checked) as logged:
+            per = estimate(
+                logged,
+                old,
+                candidate,
+                now=now,
+                half_life=self.half_life_s,
+                prior_strength=self.prior_strength,
+                min_evidence=self.min_evidence,
+                wtp_usd=self.wtp_usd,
+            )
         old_seg, new_seg = _by_segment(old), _by_segment(candidate)
         total, passed, notes = Estimate(), set[Segment](), dict[str, list[str]]()
         for seg, e in sorted(per.items()):

@@ -8,6 +8,7 @@ evidence about the model at the time it answered, and folding is order-independe
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -188,6 +189,49 @@ def evidence_weight(n: float, min_evidence: float) -> float:
     return 1.0 if n >= min_evidence else n / min_evidence
 
 
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """What one statistic does to a prediction of its model (see `posterior`): a shift in logit
+    space when the statistic knows what the predictor expected of its outcomes, else the pull of a
+    Beta prior centred on the prediction towards the outcomes."""
+
+    weight: float  # evidence_weight of the decayed evidence
+    shift: float  # logit(rate) - logit(expected); NaN: p̄ unknown, use the Beta prior below
+    s: float  # decayed successes and failures (for the Beta prior)
+    f: float
+    prior_strength: float
+
+    def apply(self, p: float) -> float:
+        p = min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.5
+        if math.isfinite(self.shift):
+            return _sigmoid(_logit(p) + self.weight * self.shift)
+        mean = (self.prior_strength * p + self.s) / (self.prior_strength + self.s + self.f)
+        return p + self.weight * (mean - p)
+
+
+def correction(
+    st: BetaStat | None, *, now: float, half_life: float, prior_strength: float, min_evidence: float
+) -> Correction | None:
+    """The statistic's correction at `now`; None when it has no evidence left (it changes nothing)."""
+    if st is None:
+        return None
+    s, f = st.decayed(now, half_life)
+    weight = evidence_weight(s + f, min_evidence)
+    if weight <= 0.0:
+        return None
+    expected = st.mean_prediction()
+    if not math.isfinite(expected):
+        return Correction(weight, math.nan, s, f, prior_strength)
+    expected = min(max(expected, _EDGE), 1.0 - _EDGE)
+    rate = (prior_strength * expected + s) / (prior_strength + s + f)
+    return Correction(weight, _logit(rate) - _logit(expected), s, f, prior_strength)
+
+
+def corrected(predicted: Sequence[float], corrections: Sequence[Correction | None]) -> list[float]:
+    """Each prediction with its model's correction applied (None: unchanged)."""
+    return [float(p) if c is None else c.apply(float(p)) for p, c in zip(predicted, corrections, strict=True)]
+
+
 def posterior(
     predicted: Array,
     stats: Sequence[BetaStat | None],
@@ -205,24 +249,10 @@ def posterior(
     Beta(k p̄, k (1 - p̄)) prior, against p̄. Every prompt of the segment moves by the same shift,
     so the predictor's ranking of prompts within it is kept. Without p̄ (older statistics), the
     posterior mean of a Beta(k p, k (1 - p)) prior centred on the prediction p itself."""
-    out = np.array(predicted, dtype=np.float64)
-    for j, st in enumerate(stats):
-        if st is None:
-            continue
-        s, f = st.decayed(now, half_life)
-        weight = evidence_weight(s + f, min_evidence)
-        if weight <= 0.0:
-            continue
-        p = min(max(float(out[j]), 0.0), 1.0) if math.isfinite(out[j]) else 0.5
-        expected = st.mean_prediction()
-        if not math.isfinite(expected):
-            mean = (prior_strength * p + s) / (prior_strength + s + f)
-            out[j] = p + weight * (mean - p)
-            continue
-        expected = min(max(expected, _EDGE), 1.0 - _EDGE)
-        rate = (prior_strength * expected + s) / (prior_strength + s + f)
-        out[j] = _sigmoid(_logit(p) + weight * (_logit(rate) - _logit(expected)))
-    return out
+    fix = functools.partial(
+        correction, now=now, half_life=half_life, prior_strength=prior_strength, min_evidence=min_evidence
+    )
+    return np.array(corrected(np.asarray(predicted, dtype=np.float64).tolist(), [fix(st) for st in stats]))
 
 
 _EDGE = 1e-3  # keeps logits finite for predictions and rates of exactly 0 or 1

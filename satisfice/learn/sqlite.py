@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ from satisfice.learn.records import (
     claim_pending,
     settle,
 )
+from satisfice.learn.store import Event
 from satisfice.shared_sqlite import add_missing_columns, open_shared
 
 log = logging.getLogger("satisfice.learn")
@@ -173,6 +174,51 @@ def _stat_row(st: BetaStat) -> tuple[float, float, float, float | None]:
     return (st.s, st.f, st.t, st.e if math.isfinite(st.e) else None)
 
 
+class _LoggedSnapshot:
+    """The gate's decisions as one read transaction on the gate's connection while the context is
+    open, read `CHUNK` rows at a time. (With `":memory:"` that connection is the writer's: its
+    writes wait for the check.)"""
+
+    CHUNK = 500  # decisions decoded at once; also the outcome read's parameter count
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock, since: float, limit: int) -> None:
+        self._conn, self._lock, self._pick = conn, lock, (since, limit)
+
+    def __enter__(self) -> _LoggedSnapshot:
+        self._lock.acquire()
+        try:
+            self._conn.execute("BEGIN")  # one snapshot: the writers go on committing meanwhile
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._conn.execute("COMMIT")
+        finally:
+            self._lock.release()
+
+    def outcomes(self) -> Iterator[Outcome]:
+        cur = self._conn.execute(f"SELECT {_O_COLS} FROM outcomes WHERE request_id IN ({_PICK})", self._pick)
+        while rows := cur.fetchmany(self.CHUNK):
+            yield from map(_outcome, rows)
+
+    def events(self) -> Iterator[Event]:
+        cur = self._conn.execute(
+            f"SELECT {_D_COLS} FROM decisions WHERE request_id IN ({_PICK}) ORDER BY ts", self._pick
+        )
+        while rows := cur.fetchmany(self.CHUNK):
+            by_id: dict[str, list[Outcome]] = {}
+            for r in self._conn.execute(
+                f"SELECT {_O_COLS} FROM outcomes WHERE request_id IN ({','.join('?' * len(rows))})",
+                [r[0] for r in rows],
+            ):
+                by_id.setdefault(r[0], []).append(_outcome(r))
+            for d in map(_decision, rows):
+                yield d, by_id.get(d.request_id, [])
+
+
 class SQLiteLearnStore:
     def __init__(self, path: str, *, batch: int = 1000, recent: int = 4096) -> None:
         self.path = path
@@ -305,23 +351,8 @@ class SQLiteLearnStore:
             ).fetchall()
         return [GateResult(**dict(zip(_CHECK_COLS, r, strict=True))) for r in reversed(rows)]
 
-    def logged(self, since: float, limit: int) -> list[tuple[Decision, list[Outcome]]]:
-        with self._gate_lock:
-            self._gate_conn.execute("BEGIN")  # one snapshot: the writers go on committing meanwhile
-            try:
-                ds = self._gate_conn.execute(
-                    f"SELECT {_D_COLS} FROM decisions WHERE request_id IN ({_PICK}) ORDER BY ts",
-                    (since, limit),
-                ).fetchall()
-                os = self._gate_conn.execute(
-                    f"SELECT {_O_COLS} FROM outcomes WHERE request_id IN ({_PICK})", (since, limit)
-                ).fetchall()
-            finally:
-                self._gate_conn.execute("COMMIT")
-        by_id: dict[str, list[Outcome]] = {}
-        for r in os:
-            by_id.setdefault(r[0], []).append(_outcome(r))
-        return [(d, by_id.get(d.request_id, [])) for d in map(_decision, ds)]
+    def logged(self, since: float, limit: int) -> _LoggedSnapshot:
+        return _LoggedSnapshot(self._gate_conn, self._gate_lock, since, limit)
 
     def prune(self, before: float, unscored_before: float | None = None) -> None:
         oldest = before if unscored_before is None else max(before, unscored_before)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from satisfice.learn.records import (
@@ -25,6 +26,40 @@ from satisfice.learn.records import (
 )
 
 OutcomeKey = tuple[str, str, str]  # (request_id, model, source): a later outcome replaces an earlier one
+Event = tuple[Decision, list[Outcome]]  # a logged decision with its outcomes
+
+
+class Logged(Protocol):
+    """The decisions a gate check replays, as one snapshot that can be read more than once (the
+    check reads the outcomes, then the decisions), a chunk at a time: the working set of a check
+    stays the same size however many decisions it replays."""
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """Every outcome of the snapshot's decisions."""
+        ...
+
+    def events(self) -> Iterator[Event]:
+        """The snapshot's decisions with their outcomes, oldest first."""
+        ...
+
+
+class LoggedList:
+    """A snapshot held whole, for stores that hold everything in memory anyway."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self._events = events
+
+    def __enter__(self) -> LoggedList:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def outcomes(self) -> Iterator[Outcome]:
+        return (o for _, os in self._events for o in os)
+
+    def events(self) -> Iterator[Event]:
+        return iter(self._events)
 
 
 class LearnStore(Protocol):
@@ -70,8 +105,9 @@ class LearnStore(Protocol):
         """The latest gate checks, oldest first."""
         ...
 
-    def logged(self, since: float, limit: int) -> list[tuple[Decision, list[Outcome]]]:
-        """The latest `limit` decisions made at or after `since` that have outcomes, oldest first."""
+    def logged(self, since: float, limit: int) -> AbstractContextManager[Logged]:
+        """The latest `limit` decisions made at or after `since` that have outcomes, as one snapshot
+        while the context is open (writes go on meanwhile, unseen by it)."""
         ...
 
     def prune(self, before: float, unscored_before: float | None = None) -> None:
@@ -164,7 +200,7 @@ class MemoryLearnStore:
         with self._lock:
             return self._checks[-limit:] if limit > 0 else []
 
-    def logged(self, since: float, limit: int) -> list[tuple[Decision, list[Outcome]]]:
+    def logged(self, since: float, limit: int) -> LoggedList:
         with self._lock:
             found = [
                 (d, list(self._outcomes[rid].values()))
@@ -172,7 +208,7 @@ class MemoryLearnStore:
                 if d.ts >= since and self._outcomes.get(rid)
             ]
         found.sort(key=lambda e: e[0].ts)
-        return found[-limit:] if limit > 0 else []
+        return LoggedList(found[-limit:] if limit > 0 else [])
 
     def prune(self, before: float, unscored_before: float | None = None) -> None:
         unscored = before if unscored_before is None else max(before, unscored_before)

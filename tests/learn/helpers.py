@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from satisfice.learn import Decision, Learner, MemoryLearnStore, SQLiteLearnStore
+from satisfice.learn import Decision, Learner, MemoryLearnStore, Outcome, SQLiteLearnStore
 from satisfice.learn.store import LearnStore
 
 CANDS = ["cheap", "strong"]
@@ -44,3 +44,9 @@ def make_store(kind: str, tmp_path: Path) -> LearnStore:
 
 def learner(store: LearnStore, clock: Clock, *, min_checked: int = 5, tolerance: float = 0.005) -> Learner:
     return Learner(store, half_life_s=1000.0, min_checked=min_checked, tolerance=tolerance, clock=clock)
+
+
+def logged_events(store: LearnStore, since: float, limit: int) -> list[tuple[Decision, list[Outcome]]]:
+    """What a gate check would replay, read whole."""
+    with store.logged(since, limit) as logged:
+        return list(logged.events())

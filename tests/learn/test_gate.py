@@ -14,7 +14,7 @@ from satisfice.learn.gate import half_of
 from satisfice.learn.records import GateResult
 from satisfice.learn.store import LearnStore
 from satisfice.routing.knob import choose
-from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
+from tests.learn.helpers import CANDS, Clock, decision, learner, logged_events, make_store
 
 EASY, HARD = (0.72, 0.95), (0.65, 0.9)
 
@@ -226,7 +226,7 @@ def test_prune_forgets_old_decisions_but_keeps_statistics(kind: str, tmp_path: P
     lrn.observe("new", 1.0, "verify")
     store.prune(1000.0)
     store.flush()
-    assert [d.request_id for d, _ in store.logged(0.0, 10)] == ["new"]
+    assert [d.request_id for d, _ in logged_events(store, 0.0, 10)] == ["new"]
     assert ("r", 0, "cheap") in store.stats()
     assert store.decision("old") is None and not lrn.observe("old", 0.0, "feedback")
     store.close()
@@ -405,4 +405,54 @@ def test_an_in_memory_sqlite_store_gates_on_its_one_database() -> None:
     result = lrn.run_gate()
     assert result.promoted and result.n == 30 and store.checks() == [result]
     assert lrn.adjust("r", 1, CANDS, [0.75, 0.9])[0] < 0.5
+    store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_the_replay_reads_every_decision_with_its_own_outcomes_across_chunks(
+    kind: str, tmp_path: Path
+) -> None:
+    """SQLite streams the gate's decisions 500 at a time and reads each chunk's outcomes apart:
+    1,201 decisions (three chunks, the last of one) each keep their own outcomes, oldest first,
+    and the oldest beyond the limit are left out."""
+    store = make_store(kind, tmp_path)
+    lrn = learner(store, Clock())
+    n = 1201
+    for i in range(n + 3):
+        lrn.record_decision(decision(f"d{i}", ts=1000.0 + i))
+        lrn.observe(f"d{i}", (i % 100) / 100, "verify")
+        if i % 7 == 0:
+            lrn.observe(f"d{i}", 1.0, "feedback", model="strong")
+    store.flush()
+    events = logged_events(store, 0.0, n)
+    assert [d.request_id for d, _ in events] == [f"d{i}" for i in range(3, n + 3)]
+    for d, outcomes in events:
+        i = int(d.request_id[1:])
+        assert all(o.request_id == d.request_id for o in outcomes)
+        assert sorted((o.model, o.score) for o in outcomes) == sorted(
+            [("cheap", (i % 100) / 100)] + ([("strong", 1.0)] if i % 7 == 0 else [])
+        )
+    with store.logged(0.0, n) as logged:
+        assert sorted(o.request_id for o in logged.outcomes()) == sorted(
+            o.request_id for _, os in events for o in os
+        )
+    store.close()
+
+
+def test_a_replay_snapshot_does_not_see_what_is_written_while_it_is_read(tmp_path: Path) -> None:
+    """A gate check reads the outcomes, then the decisions: both from one snapshot, though this
+    worker's writer commits a new decision and outcome in between."""
+    store = make_store("sqlite", tmp_path)
+    lrn = learner(store, Clock())
+    for rid in ("a", "b"):
+        lrn.record_decision(decision(rid))
+        lrn.observe(rid, 1.0, "verify")
+    store.flush()
+    with store.logged(0.0, 10) as logged:
+        assert sorted(o.request_id for o in logged.outcomes()) == ["a", "b"]
+        lrn.record_decision(decision("c", ts=1500.0))
+        lrn.observe("c", 0.0, "verify")
+        store.flush()
+        assert [d.request_id for d, _ in logged.events()] == ["a", "b"]
+    assert [d.request_id for d, _ in logged_events(store, 0.0, 10)] == ["a", "b", "c"]
     store.close()

@@ -16,7 +16,7 @@ import pytest
 from satisfice.learn import BetaStat, Learner, MemoryLearnStore, SQLiteLearnStore
 from satisfice.learn.records import GateResult, Outcome, evidence_weight, posterior
 from satisfice.learn.sqlite import _STOP
-from tests.learn.helpers import CANDS, Clock, decision, learner, make_store
+from tests.learn.helpers import CANDS, Clock, decision, learner, logged_events, make_store
 
 
 def old_table(folder: Path, table: str, row: tuple[object, ...]) -> Path:
@@ -64,7 +64,9 @@ def test_feedback_outranks_the_verdict_on_the_same_answer(kind: str, tmp_path: P
     lrn.observe("b", 1.0, "verify")  # a verdict after the feedback does not count either
     store.flush()
     assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1000.0) == pytest.approx((0.0, 31.0))
-    logged = {d.request_id: sorted((o.source, o.counted) for o in os) for d, os in store.logged(0.0, 100)}
+    logged = {
+        d.request_id: sorted((o.source, o.counted) for o in os) for d, os in logged_events(store, 0.0, 100)
+    }
     assert logged["a3"] == logged["b"] == [("feedback", True), ("verify", False)]
     # The gate replays the user's word too: the cheap picks were worth 0, not the 0.5 of a mean.
     result = lrn.run_gate()
@@ -92,7 +94,7 @@ def test_an_earlier_outcome_written_late_does_not_replace_a_later_one(kind: str,
     store.add_outcome(dataclasses.replace(later, score=0.1, observed_at=1001.0), 1e9)
     store.flush()
     assert store.stats()[("r", 0, "cheap")].decayed(1000.0, 1e9) == pytest.approx((0.9, 0.1))
-    assert [o.score for _, os in store.logged(0.0, 10) for o in os] == [0.9]
+    assert [o.score for _, os in logged_events(store, 0.0, 10) for o in os] == [0.9]
     store.add_outcome(
         dataclasses.replace(later, score=0.3, observed_at=1002.0), 1e9
     )  # same time: the later write
@@ -191,7 +193,7 @@ def test_feedback_changes_statistics(kind: str, tmp_path: Path) -> None:
     # b's feedback is strong's (it answered) and is kept for the gate, but strong was not the chosen
     # model: only prompts the cheap one failed reach it, so its statistic is not moved.
     assert ("r", 0, "strong") not in stats
-    (b,) = [o for d, os in store.logged(0.0, 10) if d.request_id == "b" for o in os]
+    (b,) = [o for d, os in logged_events(store, 0.0, 10) if d.request_id == "b" for o in os]
     assert (b.model, b.score, b.counted) == ("strong", 0.0, False)
     with pytest.raises(ValueError):
         lrn.observe("a", 1.5, "feedback")
@@ -211,7 +213,7 @@ def test_a_store_written_before_counted_outcomes_reads_them_as_counted(tmp_path:
     store = SQLiteLearnStore(str(path))
     store.save_decision(decision("a"))
     store.flush()
-    ((d, (o,)),) = store.logged(0.0, 10)
+    ((d, (o,)),) = logged_events(store, 0.0, 10)
     assert d.request_id == "a" and o.counted and o.score == 1.0
     store.close()
 
@@ -249,7 +251,7 @@ def test_outcomes_carry_the_prediction_they_are_judged_against(kind: str, tmp_pa
     store.flush()
     st = store.stats()[("r", 0, "cheap")]
     assert st.mean_prediction() == pytest.approx(0.7)  # (0.6 + 0.8) / 2, decayed alike
-    logged = {(o.request_id, o.model): o.predicted for _, os in store.logged(0.0, 10) for o in os}
+    logged = {(o.request_id, o.model): o.predicted for _, os in logged_events(store, 0.0, 10) for o in os}
     assert logged == {("a", "cheap"): 0.6, ("b", "cheap"): 0.8, ("b", "strong"): 0.9}
     store.close()
 
