@@ -15,16 +15,17 @@ a write per read)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from satisfice.cache.entry import RECENT, CacheEntry, StoreUnavailable
-from satisfice.shared_sqlite import open_shared
+from satisfice.shared_sqlite import add_missing_columns, open_shared
 
 _FIELDS = (
     "key",
@@ -53,6 +54,7 @@ CREATE INDEX IF NOT EXISTS cache_entries_created ON cache_entries(created);
 CREATE TABLE IF NOT EXISTS cache_served (
     request_id TEXT PRIMARY KEY, key TEXT NOT NULL, expires REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cache_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cache_pending (
     key TEXT NOT NULL, body BLOB NOT NULL, model TEXT, provider TEXT, cost_usd REAL,
     baseline_cost_usd REAL, baseline_model TEXT, created REAL, expires REAL, request_id TEXT PRIMARY KEY,
@@ -66,13 +68,33 @@ _SWEEP_EVERY = 256  # the most writes between sweeps of expired and surplus entr
 _WRITE_WAIT_MS = 500  # a write waits this long for another connection's lock, then gives up
 _PAUSE_S = 5.0  # after a failed write, later writes are skipped this long (not queued behind it)
 _SELECT = f"SELECT {', '.join(_FIELDS)} FROM cache_entries"
-_INSERT = (
-    f"INSERT OR REPLACE INTO cache_entries ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})"
-)
-_INSERT_PENDING = _INSERT.replace("INTO cache_entries", "INTO cache_pending")
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT_PENDING = _insert("cache_pending", _FIELDS)
+# Each stored entry takes the next number of a counter that never goes back, its position for other
+# workers' semantic indexes (`semantic_entries`). Rowids would not do: SQLite gives a new row the
+# rowid of a deleted newest one, and an index that had read up to it would never see the new row.
+_INSERT_ENTRY = _insert("cache_entries", (*_FIELDS, "seq"))
+_NEXT_SEQ = "UPDATE cache_meta SET value = value + 1 WHERE name = 'seq' RETURNING value"
 
 log = logging.getLogger("satisfice.cache")
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on an autocommit connection."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _entry(row: tuple[Any, ...]) -> CacheEntry:
@@ -93,6 +115,7 @@ class SQLiteStore:
         self.clock = clock
         self.slack = max(1, min(_SWEEP_EVERY, max_entries // 100))
         self._db = open_shared(path, _SCHEMA, autocommit=True)  # writes, on self._thread only
+        self._number_entries()
         memory = str(path) == ":memory:"  # one connection is one in-memory database
         self._reader = self._db if memory else sqlite3.connect(path, timeout=0, check_same_thread=False)
         self._reader.isolation_level = None
@@ -101,6 +124,17 @@ class SQLiteStore:
         self._initial_sweep()  # a restart (or a smaller max_entries) trims the table at once
         self._db.execute(f"PRAGMA busy_timeout = {_WRITE_WAIT_MS}")  # set-up waited longer
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="satisfice-cache")
+
+    def _number_entries(self) -> None:
+        """The entries' positions: a file from before they were numbered takes its rowids."""
+        add_missing_columns(self._db, "cache_entries", (("seq", "INTEGER"),))
+        self._db.execute("CREATE INDEX IF NOT EXISTS cache_entries_seq ON cache_entries(seq)")
+        with _transaction(self._db):
+            self._db.execute("UPDATE cache_entries SET seq = rowid WHERE seq IS NULL")
+            self._db.execute(
+                "INSERT OR IGNORE INTO cache_meta (name, value) "
+                "VALUES ('seq', (SELECT coalesce(max(seq), 0) FROM cache_entries))"
+            )
 
     def _initial_sweep(self) -> None:
         try:
@@ -144,7 +178,9 @@ class SQLiteStore:
         return await self._write(lambda: self._put(values))
 
     def _put(self, values: list[Any]) -> list[str]:
-        self._db.execute(_INSERT, values)
+        with _transaction(self._db):  # the number and the row together: positions follow commits
+            (seq,) = self._db.execute(_NEXT_SEQ).fetchone()
+            self._db.execute(_INSERT_ENTRY, [*values, seq])
         return self._counted_write()
 
     def _counted_write(self) -> list[str]:
@@ -222,13 +258,11 @@ class SQLiteStore:
         return self._live(rows)
 
     async def semantic_entries(self, after: int = 0) -> tuple[list[CacheEntry], int]:
-        # Positions are rowids, which grow with each insert (a replaced entry is a new row). SQLite
-        # may reuse the rowid of a deleted newest row: that rare entry is then missed by other
-        # workers' indexes (a lost semantic hit, never a wrong one).
-        newest = self._read("SELECT max(rowid) FROM cache_entries", ())[0][0] or 0
+        # Positions are the entries' numbers (a replaced entry gets a new one), in commit order.
+        newest = self._read("SELECT value FROM cache_meta WHERE name = 'seq'", ())[0][0]
         if newest <= after:
             return [], after
-        where = "WHERE rowid > ? AND rowid <= ? AND expires > ? AND length(vector) > 0 ORDER BY rowid"
+        where = "WHERE seq > ? AND seq <= ? AND expires > ? AND length(vector) > 0 ORDER BY seq"
         rows = self._read(f"{_SELECT} {where}", (after, newest, self.clock()))
         return [_entry(r) for r in rows], newest
 

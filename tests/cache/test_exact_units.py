@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +323,59 @@ def test_sqlite_store_persists_and_sweeps(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(reopen())
+
+
+def test_a_workers_semantic_reads_see_an_entry_stored_after_the_newest_was_deleted(tmp_path: Path) -> None:
+    """Worker B's index has read up to the newest entry; worker A deletes it (bad feedback) and
+    stores another. SQLite gives the new row the deleted one's rowid: B must still read it."""
+    clock = Clock()
+    path = tmp_path / "cache.db"
+
+    async def run() -> None:
+        a, b = SQLiteStore(path, 100, clock), SQLiteStore(path, 100, clock)
+        await a.put(entry("first", clock, rid="r1", vector=b"\x00" * 8))
+        await a.put(entry("bad", clock, rid="r2", vector=b"\x00" * 8))
+        seen, position = await b.semantic_entries()
+        assert [e.key for e in seen] == ["first", "bad"]
+        await a.delete("bad")
+        await a.put(entry("next", clock, rid="r3", vector=b"\x00" * 8))
+        seen, _ = await b.semantic_entries(position)
+        assert [e.key for e in seen] == ["next"]
+        await a.close()
+        await b.close()
+
+    asyncio.run(run())
+
+
+def test_an_older_cache_file_gets_its_entries_numbered(tmp_path: Path) -> None:
+    """A cache file from before entries were numbered: its entries are read, and new ones follow."""
+    clock = Clock()
+    path = tmp_path / "cache.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE cache_entries (key TEXT PRIMARY KEY, body BLOB NOT NULL, model TEXT, provider TEXT, "
+        "cost_usd REAL, baseline_cost_usd REAL, baseline_model TEXT, created REAL, expires REAL, "
+        "request_id TEXT, proven INTEGER, scope TEXT, text TEXT, vector BLOB)"
+    )
+    e = entry("kept", clock, rid="r1", vector=b"\x00" * 8)
+    old.execute(
+        "INSERT INTO cache_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.key, e.body, e.model, e.provider, e.cost_usd, e.baseline_cost_usd, e.baseline_model, e.created,
+         e.expires, e.request_id, int(e.proven), e.scope, e.text, e.vector),
+    )  # fmt: skip
+    old.commit()
+    old.close()
+
+    async def run() -> None:
+        store = SQLiteStore(path, 100, clock)
+        seen, position = await store.semantic_entries()
+        assert [x.key for x in seen] == ["kept"]
+        await store.put(entry("new", clock, rid="r2", vector=b"\x00" * 8))
+        seen, _ = await store.semantic_entries(position)
+        assert [x.key for x in seen] == ["new"]
+        await store.close()
+
+    asyncio.run(run())
 
 
 # --- one answer, two shapes -------------------------------------------------------------------
