@@ -21,6 +21,10 @@ from satisfice.cache.settings import CachePolicy
 from satisfice.json_bytes import dumps_kept
 
 CATCH_UP_S = 1.0  # how often the semantic index reads what other workers stored
+# A longer last message gets no semantic lookup, and its answer no embedding (the exact cache still
+# serves it): paraphrases of a page of text are not what this cache is for, and the embedding and
+# the guard run on the event loop at ~2.5 ms per 1,000 characters (a 550 KB prompt held it 1.6 s).
+SEMANTIC_MAX_CHARS = 4096
 _WARN_EVERY_S = 60.0  # store failures: one log line per this long, however many there are
 log = logging.getLogger("satisfice.cache")
 
@@ -113,11 +117,13 @@ class ResponseCache:
             return CacheTicket(OFF, policy)
         ticket = CacheTicket(use, policy, request_key(tenant, knob, body), status="miss")
         if policy.semantic and self._index is not None:
-            from satisfice.cache.guard import text_turn
+            from satisfice.cache.guard import conversation_text, text_turn
 
             turn = text_turn(body.get("messages") or [])
             if turn is None:  # an image, audio or a file: same words, maybe another question
                 ticket.note = "no semantic lookup: the last message is not text only"
+            elif len(conversation_text([turn])) > SEMANTIC_MAX_CHARS:
+                ticket.note = f"no semantic lookup: the last message is over {SEMANTIC_MAX_CHARS} characters"
             else:
                 ticket.scope = scope_key(tenant, knob, body)
                 ticket.messages = [turn]

@@ -10,6 +10,7 @@ Long texts are cut (head + tail) before tokenising so that the cost stays bounde
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections import OrderedDict
@@ -222,6 +223,20 @@ def text_stats(
     return out
 
 
+KEY_CHARS = 2048  # a longer text is kept in a cache key as its length and digest
+
+
+def _compact(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key as stored: a long text (the first element) as its length and a 128-bit digest, so
+    that the cache's size does not grow with the prompts' (4,096 prompts of 10 MB each, kept
+    whole, would be 40 GB)."""
+    text = key[0]
+    if isinstance(text, str) and len(text) > KEY_CHARS:
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        return (len(text), digest, *key[1:])
+    return key
+
+
 class FeatureCache(Generic[V]):
     """Prompt features by (text, context) key, bounded LRU: makes repeated texts free within a process."""
 
@@ -230,7 +245,11 @@ class FeatureCache(Generic[V]):
         self._size = size
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._d)
+
     def get(self, key: tuple[Any, ...]) -> V | None:
+        key = _compact(key)
         with self._lock:
             v = self._d.get(key)
             if v is not None:
@@ -238,6 +257,7 @@ class FeatureCache(Generic[V]):
             return v
 
     def put(self, key: tuple[Any, ...], value: V) -> None:
+        key = _compact(key)
         with self._lock:
             self._d[key] = value
             if len(self._d) > self._size:

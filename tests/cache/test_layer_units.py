@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from satisfice.cache.entry import CacheEntry, StoreUnavailable
-from satisfice.cache.layer import CacheTicket, ResponseCache
+from satisfice.cache.layer import SEMANTIC_MAX_CHARS, CacheTicket, ResponseCache
 from satisfice.cache.memory import MemoryStore
 from satisfice.cache.settings import CachePolicy
 from satisfice.cache.sqlite_store import SQLiteStore
@@ -75,6 +75,21 @@ async def ask_twice(first: dict[str, Any], second: dict[str, Any]) -> CacheTicke
 
 
 # --- what may match by meaning ------------------------------------------------------------------
+
+
+def test_a_message_too_long_for_a_semantic_lookup_is_still_an_exact_hit() -> None:
+    """The embedding and the guard run on the event loop, ~2.5 ms per 1,000 characters: a last
+    message over SEMANTIC_MAX_CHARS is looked up exactly only, and its answer is stored unembedded."""
+    page = "Summarise this report. " + "The quarterly revenue rose by four percent. " * 100
+    assert len(page) > SEMANTIC_MAX_CHARS
+    reworded = page.replace("Summarise", "Summarize")
+    ticket = asyncio.run(ask_twice(body(user(page)), body(user(reworded))))
+    assert ticket.status == "miss" and ticket.vector is None
+    assert f"over {SEMANTIC_MAX_CHARS} characters" in ticket.note
+    assert asyncio.run(ask_twice(body(user(page)), body(user(page)))).status == "hit-exact"
+    short = page[: SEMANTIC_MAX_CHARS - len("user: ")]  # the compared text at the limit: looked up
+    paraphrase = short.replace("Summarise", "Summarize")
+    assert asyncio.run(ask_twice(body(user(short)), body(user(paraphrase)))).status == "hit-semantic"
 
 
 def test_the_same_words_about_another_image_are_never_a_semantic_hit() -> None:
