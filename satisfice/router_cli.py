@@ -4,7 +4,6 @@ quality predictions: the stable interface the router is judged through)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ import orjson
 
 from satisfice.catalog import Catalog, ModelInfo, load_catalog
 from satisfice.catalog.catalog import loose_name
+from satisfice.data.jsonl import number_text
 from satisfice.errors import GatewayError
 
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a file
@@ -197,20 +197,6 @@ def resolve_models(
     return out
 
 
-class _Literal(str):
-    """A JSON number's text as written (the stdlib parser's parse_int / parse_float hook)."""
-
-
-def _number_text(raw: bytes, value: int | float) -> bytes:
-    """The JSON text of a numeric id as written: orjson reads 12345678901234567890123, 2**64, 1E2 or 1.00
-    as a float and -0 as 0, so such an id is read again, keeping its literal. Any other int came from
-    an integer literal, which its decimal form is."""
-    if type(value) is int and value != 0:
-        return str(value).encode()
-    literal = json.loads(raw, parse_int=_Literal, parse_float=_Literal).get("id")
-    return literal.encode() if isinstance(literal, _Literal) else orjson.dumps(value)
-
-
 def _tools(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
     tools = obj.get("tools")
     if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
@@ -246,19 +232,20 @@ def parse_line(raw: bytes) -> Line:
     messages = obj.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise BadLine("'messages' must be a non-empty list of chat messages")
-    id_json = orjson.dumps(rid) if isinstance(rid, str) else _number_text(raw, rid)
+    id_json = orjson.dumps(rid) if isinstance(rid, str) else number_text(raw, rid).encode()
     return Line(id_json, messages, _tools(obj), _response_format(obj))
 
 
 def _load_router(name: str) -> Any:
     from satisfice.predict import load_predictor
+    from satisfice.predict.learned import artifact_files
 
     if name.endswith(".npz") and not Path(name).is_file():
         raise ValueError(f"--router {name}: no such artifact file")
     try:
         return load_predictor(name)
     except (ValueError, OSError, KeyError, zipfile.BadZipFile) as e:
-        if Path(name).with_suffix(".npz").is_file():
+        if artifact_files(name)[0].is_file():
             raise ValueError(f"--router {name}: not an artifact written by `satisfice train`") from None
         raise ValueError(f"--router {name}: {e}") from None
 

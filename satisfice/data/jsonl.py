@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -70,15 +71,33 @@ ROLES = ("system", "developer", "user", "assistant", "tool", "function")  # Open
 VOTES = ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.0, 0.0))  # win, loss, tie, both bad
 
 
-def record_id(raw: Any, where: str) -> str:
-    """The id as text. A number is read as its JSON text (`1` -> "1", `0.5` -> "0.5"), as
-    `satisfice predict` accepts numbers; so `1` and `"1"` name the same prompt."""
+class _Literal(str):
+    """A JSON number's text as written (the stdlib parser's parse_int / parse_float hook)."""
+
+
+def number_text(line: bytes | str, value: int | float) -> str:
+    """The JSON text of the numeric `id` of the object on `line`, as written: orjson reads
+    12345678901234567890123, 2**64, 1E2 or 1.00 as a float and -0 as 0, so such an id is read again,
+    keeping its literal. Any other int came from an integer literal, which its decimal form is. A
+    line nested too deeply for the stdlib parser (orjson takes 1,024 levels) keeps orjson's text."""
+    if type(value) is int and value != 0:
+        return str(value)
+    try:
+        literal = json.loads(line, parse_int=_Literal, parse_float=_Literal).get("id")
+    except RecursionError:
+        literal = None
+    return str(literal) if isinstance(literal, _Literal) else orjson.dumps(value).decode()
+
+
+def record_id(raw: Any, where: str, line: bytes | str = b"") -> str:
+    """The id as text. A number is read as its JSON text as written on `line` (`1` -> "1", `1E2` ->
+    "1E2"), as `satisfice predict` echoes it; so `1` and `"1"` name the same prompt."""
     if raw is None:
         raise DataFormatError(f"{where}.id: required (a string or a number)")
     if isinstance(raw, str):
         return raw
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return orjson.dumps(raw).decode()
+        return number_text(line, raw) if line else orjson.dumps(raw).decode()
     raise DataFormatError(f"{where}.id: expected a string or a number, got {orjson.dumps(raw).decode()}")
 
 
@@ -102,10 +121,11 @@ def _messages(raw: Any, where: str) -> tuple[dict[str, Any], ...]:
     return tuple(raw)
 
 
-def parse_record(obj: Any, where: str) -> Record:
+def parse_record(obj: Any, where: str, line: bytes | str = b"") -> Record:
+    """A record from its parsed object (`line`: its JSON text, for a numeric id's literal)."""
     if not isinstance(obj, dict):
         raise DataFormatError(f"{where}: expected a JSON object")
-    rid = record_id(obj.get("id"), where)
+    rid = record_id(obj.get("id"), where, line)
     messages = _messages(obj.get("messages"), where)
     outcomes = _outcomes(obj, where)
     family = obj.get("family") or ""
@@ -124,7 +144,7 @@ def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Itera
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as e:
             raise DataFormatError(f"{source}:{i}: not valid JSON ({e})") from None
-        record = parse_record(obj, f"{source}:{i}")
+        record = parse_record(obj, f"{source}:{i}", line)
         seen, written = first_line.setdefault(record.id, (i, obj["id"]))
         if seen != i:
             raise DataFormatError(f"{source}:{i}.id: {_duplicate(record.id, written, obj['id'], seen)}")

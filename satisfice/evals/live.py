@@ -122,12 +122,13 @@ def _folds(
 
 def _fit(fold: Fold, seed: int) -> None:
     from satisfice.predict import fit
+    from satisfice.predict.learned import artifact_stem
 
     assert fold.train is not None
     save = getattr(fit(fold.train, seed=seed), "save", None)
     if not callable(save):
         raise EvalError("satisfice.predict.fit returned a predictor without save(): cannot serve it")
-    save(Path(fold.router).with_suffix(""))
+    save(artifact_stem(fold.router))
 
 
 def default_knobs(full: Replay) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from satisfice.data.records import Record
@@ -27,7 +26,13 @@ _LOCK = threading.Lock()
 def _load(name: str) -> QualityPredictor:
     from satisfice.predict.baselines import HeuristicPredictor, PriorPredictor, RandomPredictor
     from satisfice.predict.embed import get_embedder
-    from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR, LearnedPredictor
+    from satisfice.predict.learned import (
+        ARTIFACT,
+        ARTIFACT_DIR,
+        LearnedPredictor,
+        artifact_files,
+        artifact_stem,
+    )
 
     if name == "heuristic":
         return HeuristicPredictor()
@@ -35,8 +40,8 @@ def _load(name: str) -> QualityPredictor:
         return RandomPredictor()
     if name == "prior":
         return PriorPredictor()
-    path = ARTIFACT_DIR / ARTIFACT if name == "learned" else Path(name).with_suffix("")
-    if name != "learned" and not path.with_suffix(".npz").is_file():
+    path = ARTIFACT_DIR / ARTIFACT if name == "learned" else artifact_stem(name)
+    if name != "learned" and not artifact_files(path)[0].is_file():
         raise ValueError(
             f"unknown predictor {name!r}: use one of {', '.join(PREDICTORS)} or an artifact path"
         )

@@ -111,10 +111,10 @@ def _off_recipe(args: argparse.Namespace) -> str | None:
 def out_stem(args: argparse.Namespace) -> tuple[Path, bool]:
     """Where the artifact goes, and whether that is the packaged one. --out defaults to it (as a path:
     scripts/train_router.py reads args.out), but only its own recipe may rebuild it."""
-    from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR
+    from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR, artifact_stem
 
-    stem = Path(args.out)
-    packaged = stem.with_suffix("").resolve() == (ARTIFACT_DIR / ARTIFACT).resolve()
+    stem = artifact_stem(args.out)
+    packaged = stem.resolve() == (ARTIFACT_DIR / ARTIFACT).resolve()
     off = _off_recipe(args)
     if packaged and off:
         raise TrainError(
@@ -215,6 +215,7 @@ def _command(args: argparse.Namespace, names: Sequence[str], packaged: bool) -> 
 
 
 def train_command(args: argparse.Namespace) -> int:
+    from satisfice.predict.learned import artifact_files
     from satisfice.predict.train import fit
 
     try:
@@ -246,7 +247,7 @@ def train_command(args: argparse.Namespace) -> int:
         f"train loss {pred.meta['train_loss']:.4f} in {pred.meta['train_seconds']} s"
     )
     what = " (the packaged artifact: the `learned` router loads it)" if packaged else ""
-    npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+    npz, js = artifact_files(stem)
     if _reproduced(npz, js, pred.npz_bytes()):
         print(
             f"reproduced {npz} unchanged{what}: the trained weights are byte-identical to it, so its "

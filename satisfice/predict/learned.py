@@ -112,6 +112,19 @@ class Params:
         )
 
 
+def artifact_stem(path: str | Path) -> Path:
+    """An artifact's path without its file kind: `.npz` or `.json` is dropped, any other dot is part
+    of the name (`router-v1.0` is not `router-v1`)."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".npz", ".json") else path
+
+
+def artifact_files(stem: str | Path) -> tuple[Path, Path]:
+    """The weights (`.npz`) and the record (`.json`) of the artifact at `stem`."""
+    stem = artifact_stem(stem)
+    return stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
+
+
 class LearnedPredictor:
     """`QualityPredictor` over trained `Params`; deterministic and thread-safe."""
 
@@ -316,7 +329,7 @@ class LearnedPredictor:
     def save(self, stem: Path) -> tuple[Path, Path]:
         """Write `stem`.npz (compressed arrays) and `stem`.json (the record of data and settings)."""
         stem.parent.mkdir(parents=True, exist_ok=True)
-        npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        npz, js = artifact_files(stem)
         npz.write_bytes(self.npz_bytes())
         meta = {"format": FORMAT, **self.meta}
         js.write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n", encoding="utf-8")
@@ -324,7 +337,7 @@ class LearnedPredictor:
 
     @classmethod
     def load(cls, stem: Path, name: str = "learned") -> LearnedPredictor:
-        npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        npz, js = artifact_files(stem)
         meta = json.loads(js.read_text(encoding="utf-8")) if js.is_file() else {}
         if meta.get("format", FORMAT) != FORMAT:
             raise ValueError(f"{js}: artifact format {meta.get('format')} is not {FORMAT}")

@@ -286,6 +286,24 @@ def test_number_ids_are_read_as_text(tmp_path: Path) -> None:
         read_jsonl(write_jsonl(tmp_path / "ids.jsonl", rows))
 
 
+def test_number_ids_keep_the_text_they_were_written_with(tmp_path: Path) -> None:
+    """As `satisfice predict` echoes them: 23-digit ids that one float would merge stay apart, and so
+    do 1E2 and 100.0; a line nested past the stdlib parser's depth keeps orjson's text."""
+    rows = two_model_rows()[:4]
+    lines = [orjson.dumps(r).decode() for r in rows]
+    literals = ["12345678901234567890123", "12345678901234567890124", "1E2", "100.0"]
+    text = "".join(
+        line.replace(f'"id":{orjson.dumps(r["id"]).decode()}', f'"id":{lit}', 1) + "\n"
+        for line, r, lit in zip(lines, rows, literals, strict=True)
+    )
+    (tmp_path / "ids.jsonl").write_text(text, encoding="utf-8")
+    assert [r.id for r in read_jsonl(tmp_path / "ids.jsonl").records] == literals
+    deep = lines[0].replace(f'"id":{orjson.dumps(rows[0]["id"]).decode()}', '"id":1.5', 1)
+    deep = deep[:-1] + ',"extra":' + "[" * 990 + "]" * 990 + "}"
+    (tmp_path / "deep.jsonl").write_text(deep + "\n", encoding="utf-8")
+    assert [r.id for r in read_jsonl(tmp_path / "deep.jsonl").records] == ["1.5"]
+
+
 # 7. empty files -----------------------------------------------------------------------------
 
 

@@ -120,6 +120,17 @@ def test_ids_come_back_exactly_as_written() -> None:
     assert [r["id"] for r in predicted(out.stdout)] == [json.loads(rid) for rid in IDS]
 
 
+def test_a_deeply_nested_line_with_a_number_id_is_predicted() -> None:
+    """orjson reads 1,024 levels, the stdlib parser (which recovers a number id's text) fewer: such a
+    line crashed the run, and the lines after it were never predicted."""
+    deep = (
+        '{"id": 1.5, "messages": [{"role": "user", "content": "x"}], "extra": ' + "[" * 990 + "]" * 990 + "}"
+    )
+    out = run_cli("predict", "--models", MODELS, stdin=deep + "\n" + line("next", "hello") + "\n")
+    assert out.returncode == 0, out.stderr
+    assert [r["id"] for r in predicted(out.stdout)] == [1.5, "next"]
+
+
 def test_a_reader_that_stops_early_ends_the_run_quietly(tmp_path: Path) -> None:
     src = tmp_path / "many.jsonl"
     src.write_text("".join(line(f"q{i}", f"prompt number {i}") + "\n" for i in range(3000)))

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from satisfice.predict import add_train_parser
+from satisfice.catalog import load_catalog
+from satisfice.predict import add_train_parser, load_predictor
 from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR
 from tests.evals.test_cli import shared_available
 from tests.predict.test_predict_cli import toy_file
@@ -76,6 +77,28 @@ def test_new_artifact_without_a_previous_one_is_written(
     out = train(capsys, *toy_args(tmp_path, 1))
     assert "wrote" in out and "--report" not in out
     assert "evaluation" not in json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+
+
+def test_a_dot_in_the_artifact_name_is_part_of_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out models/router-v1.0` and `router-v1.1` are two artifacts (a suffix was cut before, so the
+    second overwrote the first, and `--router models/router-v1.0` loaded v1.1's weights)."""
+    models = tmp_path / "models"
+    for version, seed in (("1.0", 1), ("1.1", 2)):
+        args = toy_args(tmp_path, seed)
+        args[args.index("--out") + 1] = str(models / f"router-v{version}")
+        assert f"router-v{version}.npz" in train(capsys, *args)
+    assert sorted(p.name for p in models.iterdir()) == [
+        "router-v1.0.json", "router-v1.0.npz", "router-v1.1.json", "router-v1.1.npz",
+    ]  # fmt: skip
+    assert (models / "router-v1.0.npz").read_bytes() != (models / "router-v1.1.npz").read_bytes()
+    gpt4 = load_catalog().lookup("gpt-4-1106-preview")[:1]
+    prompt = [{"role": "user", "content": "Prove that the integral of x^3 * sin(x) converges"}]
+    v10, v10_npz, v11 = (
+        float(load_predictor(str(models / name)).predict(prompt, gpt4)[0])
+        for name in ("router-v1.0", "router-v1.0.npz", "router-v1.1")
+    )
+    assert v10 == v10_npz != v11  # each name loads its own weights
+    assert json.loads((models / "router-v1.0.json").read_text(encoding="utf-8"))["seed"] == 1
 
 
 @pytest.mark.skipif(not shared_available(), reason="shared data not found")
