@@ -62,6 +62,11 @@ def test_trivial_prompts(text: Any, kind: str) -> None:
         "thanks, now write the code",
         "hi hi hi hi",
         "ok",  # a go-ahead, not a pleasantry
+        "",  # nothing said: the task may be in the system message
+        "???",
+        "...",
+        "\U0001f914",
+        [],
         [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}],
     ],
 )

@@ -58,6 +58,8 @@ def trivial_kind(messages: Any) -> str | None:
     if _is_small_sum(text):
         return "a sum of small numbers"
     words = _NOISE.sub(" ", text.replace("'", "")).split()
+    if not words:  # empty, "???", an emoji: the task may be in the system message
+        return None
     if _phrases(words, _THANKS):
         return "thanks or a goodbye"
     if _phrases(words, _GREETINGS | _THANKS):
