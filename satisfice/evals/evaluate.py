@@ -207,7 +207,7 @@ def _two_model(replay: Replay, points: list[dict[str, Any]], baselines: dict[str
         out["warning"] = (
             f"the dearer model {replay.models[strong]} does not score better than the cheaper "
             f"{replay.models[weak]} here ({strong_q:.3f} vs {weak_q:.3f}): no gap to recover, so APGR, "
-            "CPT and PGR are null"
+            "CPT and PGR are null (and the share for 95 % is 0: the cheaper model alone reaches it)"
         )
     baselines["random"].update(curve_metrics([0.0, 1.0], [weak_q, strong_q], weak_q, strong_q))
     baselines["random"]["note"] += "; on the share axis: a share s sent to the strong model at random"

@@ -97,5 +97,7 @@ def curve_metrics(
         "apgr": apgr(shares, qualities, weak, strong),
         "cpt50": cpt(shares, qualities, weak, strong, 0.5),
         "cpt80": cpt(shares, qualities, weak, strong, 0.8),
-        "share_for_95": share_for(shares, qualities, 0.95 * strong),
+        # No gap (the dearer model is no better): the weak model alone, share 0, reaches 95 % of the
+        # strong one's quality; the curve's later dips below it would report a share near 1.
+        "share_for_95": 0.0 if strong <= weak else share_for(shares, qualities, 0.95 * strong),
     }

@@ -71,9 +71,16 @@ def _point(replay: Replay, predicted: Array, knob: Knob, reported: bool) -> dict
     if knob.kind != "share":
         picks = choose_matrix(predicted, replay.decision_cost, knob)
         return {"knob": str(knob), **summarize_picks(replay, picks), "reported": reported}
-    strong = replay.strong() if len(replay.models) == 2 else None
-    target = calibrate_share_matrix(predicted, replay.decision_cost, knob.value, strong)
-    picks = choose_matrix(predicted, replay.decision_cost, knob, target)
+    cost = replay.decision_cost
+    strong = None
+    if len(replay.models) == 2:
+        # The weak model is the cheaper one to the rule, also when the recorded costs are equal (two
+        # self-hosted models at $0): else the better predicted would win every tie, and the share
+        # asked for could not be reached. Only the order of two costs matters to the rule.
+        strong = replay.strong()
+        cost = np.where(np.arange(2) == strong, 1.0, 0.0)
+    target = calibrate_share_matrix(predicted, cost, knob.value, strong)
+    picks = choose_matrix(predicted, cost, knob, target)
     point = {"knob": str(knob), **summarize_picks(replay, picks), "share_target": target.target}
     return {**point, "reported": reported}
 

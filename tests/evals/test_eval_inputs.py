@@ -257,10 +257,24 @@ def test_the_dearer_model_is_the_strong_one_even_when_it_scores_worse(tmp_path: 
     assert (res["strong_model"], res["weak_model"]) == (STRONG, WEAK)
     point = next(p for p in res["points"] if p["knob"] == "share=0.2")
     assert point["strong_share"] == pytest.approx(0.2) and point["pgr"] is None
-    assert res["apgr"] is None and res["cpt50"] is None and res["cpt80"] is None
+    assert [res[k] for k in ("apgr", "cpt50", "cpt80")] == [None] * 3
+    assert res["share_for_95"] == 0.0  # the cheaper model alone: the curve dips below later
     assert res["baselines"]["oracle"]["apgr"] is None and res["baselines"]["random"]["apgr"] is None
     assert res["warning"].startswith(f"the dearer model {STRONG} does not score better than the cheaper")
     assert res["warning"] in res["notes"]
+
+
+@pytest.mark.parametrize("cost", [0.0, 0.004])
+def test_the_share_knob_reaches_its_share_when_both_models_cost_the_same(tmp_path: Path, cost: float) -> None:
+    """Two self-hosted models at $0 (or two at one price): the better-predicted model winning every
+    tie kept the strong share where the predictions put it, whatever share was asked for."""
+    rows = [row(f"p{i}", {WEAK: (float(i % 2), cost), STRONG: (float(i % 5 != 0), cost)}) for i in range(40)]
+    ds = read_jsonl(write_jsonl(tmp_path / "tie.jsonl", rows))
+    predictor = TablePredictor({f"p{i}": {WEAK: 0.3 + 0.01 * i, STRONG: 0.9} for i in range(40)})
+    res = evaluate(ds, predictor)
+    shares = {p["knob"]: p["strong_share"] for p in res["points"]}
+    for s in (0.1, 0.2, 0.3, 0.5, 0.8):
+        assert shares[f"share={s:g}"] == pytest.approx(s, abs=1 / 40)
 
 
 # 6. ids -------------------------------------------------------------------------------------

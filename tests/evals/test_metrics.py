@@ -90,3 +90,5 @@ def test_no_gap_to_recover_when_the_strong_model_is_worse() -> None:
     assert apgr(shares, qualities, 0.8, 0.4) is None
     assert cpt(shares, qualities, 0.8, 0.4, 0.5) is None
     assert curve_metrics(shares, qualities, 0.8, 0.4)["share_for_95"] == 0.0  # still meaningful
+    # The cheaper model alone reaches it, though the curve dips below 95 % later.
+    assert curve_metrics([0.0, 0.5, 0.9, 1.0], [0.8, 0.3, 0.3, 0.4], 0.8, 0.4)["share_for_95"] == 0.0
