@@ -37,6 +37,7 @@ name the line and key. The dataset's name is the file name without `.jsonl`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,8 +51,8 @@ DEFAULT_OUT = "canonical-data"
 
 
 def load_named(names: Sequence[str]) -> list[Dataset]:
-    """The named shared datasets (aliases allowed); KeyError for an unknown name."""
-    canonical = [ALIASES.get(n, n) for n in names]
+    """The named shared datasets (aliases allowed, each dataset once); KeyError for an unknown name."""
+    canonical = list(dict.fromkeys(ALIASES.get(n, n) for n in names))
     unknown = [n for n in canonical if n not in SHARED]
     if unknown:
         raise KeyError(f"unknown dataset(s) {', '.join(unknown)} (known: {', '.join(SHARED)})")
@@ -60,7 +61,9 @@ def load_named(names: Sequence[str]) -> list[Dataset]:
 
 def write_datasets(datasets: Sequence[Dataset], out: str | Path | IO[bytes]) -> dict[str, int]:
     """Write datasets as canonical JSONL: into `out`/<name>.jsonl when `out` is a folder path, or all to
-    one binary stream. Returns the number of records written per dataset."""
+    one binary stream, where each id is prefixed with its dataset's name when there are several (ids
+    are unique within a dataset only: arena-bench and arena-battles share prompt ids). Returns the
+    number of records written per dataset."""
     counts: dict[str, int] = {}
     for dataset in datasets:
         if isinstance(out, (str, Path)):
@@ -68,6 +71,9 @@ def write_datasets(datasets: Sequence[Dataset], out: str | Path | IO[bytes]) -> 
             folder.mkdir(parents=True, exist_ok=True)
             with (folder / f"{dataset.name}.jsonl").open("wb") as f:
                 counts[dataset.name] = write_jsonl(dataset.records, f)
+        elif len(datasets) > 1:
+            named = (dataclasses.replace(r, id=f"{dataset.name}:{r.id}") for r in dataset.records)
+            counts[dataset.name] = write_jsonl(named, out)
         else:
             counts[dataset.name] = write_jsonl(dataset.records, out)
     return counts
@@ -97,7 +103,8 @@ def add_data_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--out",
         default=DEFAULT_OUT,
         help=f"output folder (one NAME.jsonl each; default {DEFAULT_OUT}), a PATH.jsonl for one file holding "
-        "every selected dataset, or - for stdout",
+        "every selected dataset, or - for stdout (one file or stdout with several datasets: each id is "
+        "prefixed with its dataset's name, NAME:ID, to stay unique)",
     )
     c.add_argument("--force", action="store_true", help="overwrite output files that already exist")
     c.set_defaults(func=cmd_convert)

@@ -149,6 +149,23 @@ def test_convert_round_trips(tmp_path: Path, capsysbinary: pytest.CaptureFixture
         convert(["nope"], tmp_path)
 
 
+@pytest.mark.skipif(not shared_available(), reason="shared data not found")
+def test_several_datasets_in_one_file_read_back(tmp_path: Path) -> None:
+    """arena-bench and arena-battles share prompt ids: in one file each id gets its dataset's name,
+    so the file is read (it was a duplicate-id error); a dataset named twice is written once."""
+    out = tmp_path / "ab.jsonl"
+    names = ["arena-bench", "arena-battles", "arena-bench"]
+    assert run(["data", "convert", *(a for n in names for a in ("--dataset", n)), "--out", str(out)]) == 0
+    back = read_jsonl(out)
+    from satisfice.data.shared import load_shared
+
+    bench, battles = load_shared("arena-bench"), load_shared("arena-battles")
+    assert len(back.records) == len(bench.records) + len(battles.records)
+    assert back.records[0].id == f"arena-bench:{bench.records[0].id}"
+    assert back.records[-1].id == f"arena-battles:{battles.records[-1].id}"
+    assert [r.outcomes for r in back.records[: len(bench.records)]] == [r.outcomes for r in bench.records]
+
+
 @pytest.fixture
 def recording_fit(monkeypatch: pytest.MonkeyPatch) -> RecordingFit:
     from satisfice.evals import protocols
