@@ -393,3 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk under `> out.jsonl`, a file gone: one line, not a traceback
+        where = f" {e.filename}" if e.filename is not None else ""
+        print(f"satisfice {args.command}:{where} {e.strerror or e}", file=sys.stderr)
+        try:
+            sys.stdout.flush()
+        except OSError:  # stdout itself failed: the interpreter's flush at exit must not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -4,6 +4,7 @@ models the catalog lacks or names through another provider, and a reader that st
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,25 @@ def test_a_deeply_nested_line_with_a_number_id_is_predicted() -> None:
     out = run_cli("predict", "--models", MODELS, stdin=deep + "\n" + line("next", "hello") + "\n")
     assert out.returncode == 0, out.stderr
     assert [r["id"] for r in predicted(out.stdout)] == [1.5, "next"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("command", [["predict", "--models", "gpt-4o"], ["route", "hi"]])
+def test_a_full_disk_is_a_one_line_error(command: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(
+            [sys.executable, "-m", "satisfice", *command],
+            input=line("a", "hello") + "\n",
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    assert out.returncode == 1
+    assert "No space left on device" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
 def test_a_reader_that_stops_early_ends_the_run_quietly(tmp_path: Path) -> None:
