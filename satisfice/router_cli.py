@@ -22,13 +22,15 @@ BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start o
 
 
 def add_route_parser(sub: Any) -> None:
+    from satisfice.cli import positive_int
+
     p = sub.add_parser("route", help="dry run: which model a route would pick for a prompt, and why")
     p.add_argument("prompt", help="the user message")
     p.add_argument("--route", default="auto")
     p.add_argument(
         "--knob", help="override the route's knob, e.g. quality=0.9, loss=0.05, share=0.3, wtp=0.01"
     )
-    p.add_argument("--max-tokens", type=int)
+    p.add_argument("--max-tokens", type=positive_int, help="the request's max_tokens (at least 1)")
     p.add_argument("--config")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_route)
@@ -41,7 +43,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     parts = build(load_settings(args.config), with_ledger=False)
     body: dict[str, Any] = {"model": args.route, "messages": [{"role": "user", "content": args.prompt}]}
-    if args.max_tokens:
+    if args.max_tokens is not None:
         body["max_tokens"] = args.max_tokens
     try:
         plan = parts.planner.plan(args.route, needs_of(body), args.knob)

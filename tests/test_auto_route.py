@@ -186,6 +186,11 @@ def test_route_cli_dry_run(tmp_path: Path) -> None:
     assert data["reason"].startswith("auto (loss=0.05)")
     text = run_cli("route", "Write a haiku", "--knob", "quality=0")
     assert text.returncode == 0 and "choice:" in text.stdout and "predicted" in text.stdout
+    for bad in ("-5", "0", "many"):  # max_tokens is at least 1 in the API: a usage error, not a traceback
+        out = run_cli("route", "Prove it", f"--max-tokens={bad}")
+        assert (
+            out.returncode == 2 and "argument --max-tokens:" in out.stderr and "Traceback" not in out.stderr
+        )
 
 
 def test_feedback_endpoint_through_the_gateway(auto_gateway: GatewayProcess) -> None:
