@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -162,9 +163,16 @@ def read_jsonl(path: str | Path) -> Dataset:
     p = Path(path)
     if p.is_dir():
         raise DataFormatError(f"{p}: is a directory; expected a canonical JSONL file")
+    digest = hashlib.sha256()  # of the bytes read: a pipe cannot be read again to hash it
+
+    def hashed(f: IO[bytes]) -> Iterator[bytes]:
+        for line in f:
+            digest.update(line)
+            yield line
+
     try:
         with p.open("rb") as f:
-            records = list(iter_records(f, str(p)))
+            records = list(iter_records(hashed(f), str(p)))
     except OSError as e:
         raise DataFormatError(f"{p}: cannot read it ({e.strerror or e})") from None
     models: dict[str, None] = {}
@@ -172,7 +180,8 @@ def read_jsonl(path: str | Path) -> Dataset:
         for m in r.outcomes:
             models[m] = None
     dense = all(len(r.outcomes) == len(models) for r in records)
-    return Dataset(p.stem, records, list(models), pairwise=not dense and all(map(is_vote, records)))
+    pairwise = not dense and all(map(is_vote, records))
+    return Dataset(p.stem, records, list(models), pairwise=pairwise, meta={"sha256": digest.hexdigest()})
 
 
 def is_vote(record: Record) -> bool:

@@ -166,8 +166,8 @@ def data_record(name: str, ds: Dataset) -> dict[str, Any]:
     if canon in SHARED:
         folder = data_root() / SHARED[canon][0]
         out["source"] = {f"{SHARED[canon][0]}/{f.name}": _sha256(f) for f in sorted(folder.glob("*.gz"))}
-    else:
-        out["source"] = {str(Path(name).name): _sha256(Path(name))}
+    else:  # hashed as it was read (a pipe, `--data <(...)`, gives its bytes once)
+        out["source"] = {str(Path(name).name): ds.meta.get("sha256") or _sha256(Path(name))}
     return out
 
 

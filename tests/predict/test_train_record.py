@@ -5,8 +5,11 @@ a new record that carries no figures measured on the old ones."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -99,6 +102,21 @@ def test_a_dot_in_the_artifact_name_is_part_of_it(tmp_path: Path, capsys: pytest
     )
     assert v10 == v10_npz != v11  # each name loads its own weights
     assert json.loads((models / "router-v1.0.json").read_text(encoding="utf-8"))["seed"] == 1
+
+
+def test_the_record_hashes_data_read_from_a_pipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--data <(...)` can be read once: the record hashed the emptied pipe (sha256 of nothing)."""
+    args = toy_args(tmp_path, 1)
+    toy = Path(args[args.index("--data") + 1])
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(toy.read_bytes()))
+    writer.start()
+    args[args.index("--data") + 1] = str(fifo)
+    train(capsys, *args)
+    writer.join(timeout=10)
+    source = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["data"][0]["source"]
+    assert source == {"pipe.jsonl": hashlib.sha256(toy.read_bytes()).hexdigest()}
 
 
 @pytest.mark.skipif(not shared_available(), reason="shared data not found")
