@@ -23,7 +23,7 @@ One JSON object per line, one line per prompt (UTF-8, no header line):
               response  optional, the model's answer text.
   family    optional task family ("mmlu", "gsm8k", "arc-challenge", "mbpp", "winogrande", "arena-chat", ...).
   split     optional, "train" or "test" when the source defines a split (evaluations then train on
-            "train" and score "test").
+            "train" and score "test"; lines with another split or none are left out, and counted).
 
 A file is dense when every line has an outcome for every model of the file; it is pairwise when it
 is not dense and every line is a human vote between two models (exactly two outcomes whose qualities

@@ -147,6 +147,9 @@ def score(
         bar.stage("predict (test split)", int(rows.size))
         predicted = predict(predictor, _at(records, rows), infos, bar)
         protocol = f"split: {dataset} train→test ({len(train)} train, {test_rows.size} scored)"
+        others = len(records) - len(train_rows) - test_rows.size
+        if others:  # "validation", a typo, or none: a split protocol uses train and test only
+            protocol += f"; {others} records whose split is neither train nor test are left out"
         return Scored(rows, predicted, protocol + _limited(rows, limit), _name(predictor, router))
     return _cross_validate(records, infos, fitter, folds, seed, bar, limit)
 

@@ -146,6 +146,13 @@ def test_split_trains_on_train_and_scores_test(tmp_path: Path) -> None:
     assert (
         evaluate(ds, "learned", folds=3, fit=RecordingFit())["protocol"] == "3-fold CV by prompt text, seed 0"
     )
+    # Records with another split ("validation") or none are neither trained on nor scored: said so.
+    rows += [row(f"v{i}", {WEAK: (0.0, 0.001), STRONG: (1.0, 0.01)}, "validation") for i in range(2)]
+    rows.append(row("n0", {WEAK: (0.0, 0.001), STRONG: (1.0, 0.01)}))
+    res = evaluate(read_jsonl(write_jsonl(tmp_path / "more.jsonl", rows)), "learned", fit=RecordingFit())
+    assert res["protocol"].startswith("split: more train→test (6 train, 3 scored)")
+    assert "3 records whose split is neither train nor test are left out" in res["protocol"]
+    assert res["n_prompts"] == 3
 
 
 def test_train_on_other_data_leaves_overlap_out(tmp_path: Path) -> None:
