@@ -9,6 +9,7 @@ Losses, each observation weighted so that a task family's total weight grows as 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -19,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from satisfice.data.records import Record
+from satisfice.predict.embed import DIM
 from satisfice.predict.features import N_FEATURES, STAT_NAMES, features_many
 from satisfice.predict.learned import LearnedPredictor, Params
 from satisfice.predict.model_features import NAMES as MODEL_FEATURE_NAMES
@@ -83,6 +85,7 @@ class Settings:
         defaults = cls()
         for key, value in kw.items():
             _check_type(key, value, getattr(defaults, key))
+            _check_range(key, value)
         for key in ("pairwise_families", "model_feats", "spec_feats"):
             if key in kw:
                 kw[key] = tuple(kw[key])
@@ -102,6 +105,27 @@ def _check_type(key: str, value: Any, default: Any) -> None:
         want = "a list of strings"
     if not ok:
         raise TypeError(f"training setting {key}: expected {want}, got {value!r}")
+
+
+# Bounds of the numeric settings (inclusive; None: none). Every other number is finite and >= 0.
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "steps": (1, None),
+    "learn_clusters": (1, None),
+    "cluster_dims": (1, DIM),
+    "emb_dims": (0, DIM),
+    "cue_blend": (0, 1),
+}
+
+
+def _check_range(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high = _RANGES.get(key, (0, None))
+    if key == "lr" and value <= 0:  # a step size of 0 trains nothing
+        raise TypeError(f"training setting lr: expected a number above 0, got {value!r}")
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
+        want = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        raise TypeError(f"training setting {key}: expected a number {want}, got {value!r}")
 
 
 @dataclass(slots=True)

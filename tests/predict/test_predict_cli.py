@@ -162,6 +162,17 @@ def test_train_bad_flags_are_clear_errors(tmp_path: Path) -> None:
             ["--no-shared", "--data", toy, "--out", str(tmp_path / "m"), "--set", "steps=x"],
             "expected an integer",
         ),
+        *(
+            (["--no-shared", "--data", toy, "--out", str(tmp_path / "m"), "--set", kv], want)
+            for kv, want in [
+                ("rank=-1", "training setting rank: expected a number at least 0, got -1"),
+                ("steps=0", "training setting steps: expected a number at least 1, got 0"),
+                ("l2_v=-1", "training setting l2_v: expected a number at least 0"),
+                ("cue_blend=5", "training setting cue_blend: expected a number from 0 to 1, got 5"),
+                ("lr=0", "training setting lr: expected a number above 0, got 0"),
+                ("emb_dims=300", "training setting emb_dims: expected a number from 0 to 256"),
+            ]
+        ),
     ]:
         out = run_cli("train", *args)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
