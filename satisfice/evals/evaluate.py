@@ -125,7 +125,7 @@ def evaluate(
         "cost_source": replay.cost_source,
         "decision_costs": {m: float(c) for m, c in zip(replay.models, replay.decision_cost, strict=True)},
         "seed": seed,
-        "folds": folds,
+        "folds": scored.folds,  # as used: the default 5 (fewer for tiny data), None without CV
         "points": points,
         "baselines": _baselines(replay),
         "notes": list(choice.notes),

@@ -51,6 +51,7 @@ class Scored:
     may_have_seen_data: bool = False  # the packaged artifact: it may have (a caution)
     trained_on_data: bool = False  # ... and it is known to have: a shared dataset it names
     notes: list[str] = field(default_factory=list)
+    folds: int | None = None  # the folds of a cross-validation (None: another protocol)
 
 
 def _predict_module() -> ModuleType | None:
@@ -309,7 +310,7 @@ def _cross_validate(
         predicted[rows] = predict(predictor, _at(records, rows), infos, bar)
     rows = _first(np.arange(n, dtype=np.int64), limit)
     protocol = f"{k}-fold CV by prompt text{note}, seed {seed}" + _limited(rows, limit)
-    return Scored(rows, predicted[rows], protocol, name)
+    return Scored(rows, predicted[rows], protocol, name, folds=k)
 
 
 def _train_on(name: str) -> Dataset:

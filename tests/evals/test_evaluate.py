@@ -143,9 +143,11 @@ def test_split_trains_on_train_and_scores_test(tmp_path: Path) -> None:
     assert fit.trained == [{f"s{i}" for i in range(6)}]
     assert sorted(fit.predictors[0].seen) == ["s6", "s7", "s8"]
     assert res["n_prompts"] == 3
-    assert (
-        evaluate(ds, "learned", folds=3, fit=RecordingFit())["protocol"] == "3-fold CV by prompt text, seed 0"
-    )
+    assert res["folds"] is None  # a split, no cross-validation
+    cv = evaluate(ds, "learned", folds=3, fit=RecordingFit())
+    assert cv["protocol"] == "3-fold CV by prompt text, seed 0" and cv["folds"] == 3
+    no_split = read_jsonl(write_jsonl(tmp_path / "plain.jsonl", [{**r, "split": None} for r in rows]))
+    assert evaluate(no_split, "learned", fit=RecordingFit())["folds"] == 5  # the default, as used
     # Records with another split ("validation") or none are neither trained on nor scored: said so.
     rows += [row(f"v{i}", {WEAK: (0.0, 0.001), STRONG: (1.0, 0.01)}, "validation") for i in range(2)]
     rows.append(row("n0", {WEAK: (0.0, 0.001), STRONG: (1.0, 0.01)}))
