@@ -15,7 +15,7 @@ import orjson
 
 from satisfice.catalog import Catalog, ModelInfo, load_catalog
 from satisfice.catalog.catalog import loose_name
-from satisfice.data.jsonl import number_text
+from satisfice.data.jsonl import json_problem, number_text
 from satisfice.errors import GatewayError
 
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a file
@@ -224,7 +224,7 @@ def parse_line(raw: bytes) -> Line:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise BadLine(f"not valid JSON ({e.msg} at column {e.colno})") from None
+        raise BadLine(json_problem(raw, e)) from None
     if not isinstance(obj, dict):
         raise BadLine(f"expected a JSON object with 'id' and 'messages', got {type(obj).__name__}")
     rid = obj.get("id")

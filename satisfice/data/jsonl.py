@@ -72,6 +72,17 @@ ROLES = ("system", "developer", "user", "assistant", "tool", "function")  # Open
 VOTES = ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.0, 0.0))  # win, loss, tie, both bad
 
 
+def json_problem(line: bytes | str, e: orjson.JSONDecodeError) -> str:
+    """What is wrong with a line orjson refused: bytes that are not UTF-8 are named as such (orjson
+    says "surrogates not allowed at column 1" of them), anything else is orjson's message."""
+    if isinstance(line, bytes):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return f"not UTF-8 (byte 0x{line[bad.start]:02x} at column {bad.start + 1})"
+    return f"not valid JSON ({e.msg} at column {e.colno})"
+
+
 class _Literal(str):
     """A JSON number's text as written (the stdlib parser's parse_int / parse_float hook)."""
 
@@ -144,7 +155,7 @@ def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Itera
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as e:
-            raise DataFormatError(f"{source}:{i}: not valid JSON ({e})") from None
+            raise DataFormatError(f"{source}:{i}: {json_problem(line, e)}") from None
         record = parse_record(obj, f"{source}:{i}", line)
         seen, written = first_line.setdefault(record.id, (i, obj["id"]))
         if seen != i:

@@ -318,6 +318,16 @@ def test_number_ids_keep_the_text_they_were_written_with(tmp_path: Path) -> None
     assert [r.id for r in read_jsonl(tmp_path / "deep.jsonl").records] == ["1.5"]
 
 
+def test_a_line_that_is_not_utf8_is_named_so(tmp_path: Path) -> None:
+    rows = two_model_rows()
+    rows[1]["messages"][0]["content"] = "caf\u00e9"
+    data = b"".join(orjson.dumps(r) + b"\n" for r in rows).replace("\u00e9".encode(), b"\xe9")
+    (tmp_path / "latin1.jsonl").write_bytes(data)
+    column = data.split(b"\n")[1].index(b"\xe9") + 1
+    with pytest.raises(DataFormatError, match=rf"latin1.jsonl:2: not UTF-8 \(byte 0xe9 at column {column}\)"):
+        read_jsonl(tmp_path / "latin1.jsonl")
+
+
 # 7. empty files -----------------------------------------------------------------------------
 
 

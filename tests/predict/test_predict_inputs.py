@@ -132,6 +132,22 @@ def test_a_deeply_nested_line_with_a_number_id_is_predicted() -> None:
     assert [r["id"] for r in predicted(out.stdout)] == [1.5, "next"]
 
 
+def test_a_line_that_is_not_utf8_is_named_so() -> None:
+    """orjson calls a Latin-1 byte "surrogates not allowed at column 1"; the error names the byte."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    latin1 = '{"id": "a", "messages": [{"role": "user", "content": "caf\u00e9 au lait"}]}'.encode("latin-1")
+    out = subprocess.run(
+        [sys.executable, "-m", "satisfice", "predict", "--models", MODELS],
+        input=latin1 + b"\n" + line("b", "ok").encode() + b"\n",
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 2 and [r["id"] for r in predicted(out.stdout.decode())] == ["b"]
+    column = latin1.index(b"\xe9") + 1
+    assert f"error: line 1: not UTF-8 (byte 0xe9 at column {column})" in out.stderr.decode()
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("command", [["predict", "--models", "gpt-4o"], ["route", "hi"]])
 def test_a_full_disk_is_a_one_line_error(command: list[str]) -> None:
