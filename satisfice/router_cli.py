@@ -15,7 +15,7 @@ import orjson
 
 from satisfice.catalog import Catalog, ModelInfo, load_catalog
 from satisfice.catalog.catalog import loose_name
-from satisfice.data.jsonl import json_problem, number_text
+from satisfice.data.jsonl import json_problem, load_line, number_text
 from satisfice.errors import GatewayError
 
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a file
@@ -222,7 +222,7 @@ def _response_format(obj: dict[str, Any]) -> dict[str, Any] | None:
 def parse_line(raw: bytes) -> Line:
     """What one input line asks; BadLine says what is wrong with it."""
     try:
-        obj = orjson.loads(raw)
+        obj = load_line(raw)
     except orjson.JSONDecodeError as e:
         raise BadLine(json_problem(raw, e)) from None
     if not isinstance(obj, dict):

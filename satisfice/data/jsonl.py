@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -70,6 +71,42 @@ def _outcome(obj: Any, where: str) -> Outcome:
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")  # OpenAI chat roles
 VOTES = ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5), (0.0, 0.0))  # win, loss, tie, both bad
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # as orjson: NaN and Infinity are not numbers in JSON
+
+
+def _scrub(obj: Any) -> Any:
+    """Every lone surrogate in the object's strings replaced by U+FFFD."""
+    if isinstance(obj, str):
+        if _SURROGATE.search(obj) is None:
+            return obj
+        return obj.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(obj, list):
+        return [_scrub(v) for v in obj]
+    if isinstance(obj, dict):
+        return {_scrub(k): _scrub(v) for k, v in obj.items()}
+    return obj
+
+
+def load_line(line: bytes | str) -> Any:
+    """One JSON line, parsed by orjson. A line it refuses only for a lone surrogate escape
+    (`\\ud83d` without its pair: text cut mid-emoji, which Python's parser and many writers accept)
+    is read by the stdlib parser, each lone surrogate becoming U+FFFD, so that its prompt is still
+    predicted. Raises orjson.JSONDecodeError."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        if "surrogate in string" not in e.msg:  # ("surrogates not allowed": bytes that are not UTF-8)
+            raise
+        try:
+            return _scrub(json.loads(line, parse_constant=_no_constant))
+        except (ValueError, RecursionError):
+            raise e from None
 
 
 def json_problem(line: bytes | str, e: orjson.JSONDecodeError) -> str:
@@ -153,7 +190,7 @@ def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Itera
         if not line.strip():
             continue
         try:
-            obj = orjson.loads(line)
+            obj = load_line(line)
         except orjson.JSONDecodeError as e:
             raise DataFormatError(f"{source}:{i}: {json_problem(line, e)}") from None
         record = parse_record(obj, f"{source}:{i}", line)

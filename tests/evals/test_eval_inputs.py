@@ -318,6 +318,14 @@ def test_number_ids_keep_the_text_they_were_written_with(tmp_path: Path) -> None
     assert [r.id for r in read_jsonl(tmp_path / "deep.jsonl").records] == ["1.5"]
 
 
+def test_a_lone_surrogate_escape_is_read_as_a_replacement_character(tmp_path: Path) -> None:
+    rows = two_model_rows()
+    rows[0]["messages"][0]["content"] = "cut @ here"
+    text = "".join(orjson.dumps(r).decode() + "\n" for r in rows).replace("@", "\\udc00", 1)
+    (tmp_path / "cut.jsonl").write_text(text, encoding="utf-8")
+    assert read_jsonl(tmp_path / "cut.jsonl").records[0].messages[0]["content"] == "cut \ufffd here"
+
+
 def test_a_line_that_is_not_utf8_is_named_so(tmp_path: Path) -> None:
     rows = two_model_rows()
     rows[1]["messages"][0]["content"] = "caf\u00e9"

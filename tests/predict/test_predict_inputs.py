@@ -132,6 +132,17 @@ def test_a_deeply_nested_line_with_a_number_id_is_predicted() -> None:
     assert [r["id"] for r in predicted(out.stdout)] == [1.5, "next"]
 
 
+def test_a_lone_surrogate_escape_is_read_as_a_replacement_character() -> None:
+    """Text cut mid-emoji ("\\ud83d" without its pair) is JSON Python's parser and many writers
+    accept; orjson does not, and the line was skipped. NaN stays refused, as by orjson."""
+    cut = '{"id": "a", "messages": [{"role": "user", "content": "cut \\ud83d here"}]}'
+    replaced = line("a", "cut \ufffd here")
+    out = run_cli("predict", "--models", MODELS, stdin=cut + "\n" + '{"id": "n", "x": NaN}\n')
+    same = run_cli("predict", "--models", MODELS, stdin=replaced + "\n")
+    assert out.returncode == 2 and "line 2: not valid JSON" in out.stderr
+    assert out.stdout == same.stdout and [r["id"] for r in predicted(out.stdout)] == ["a"]
+
+
 def test_a_line_that_is_not_utf8_is_named_so() -> None:
     """orjson calls a Latin-1 byte "surrogates not allowed at column 1"; the error names the byte."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
