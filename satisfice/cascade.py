@@ -375,12 +375,16 @@ class CascadeRunner:
     async def _abandon(
         stream: EventStream, target: Target, body: dict[str, Any], text: str, answered: Attempt, why: str
     ) -> float:
-        """Close a held stream (the upstream sees the connection close) and bill it up to the
-        cancel: the prompt plus what it generated, priced from the catalog."""
+        """Close a held stream (the upstream sees the connection close) and bill it: with the usage
+        the provider reported when the hold read it to its end (hidden reasoning tokens included),
+        else up to the cancel, the prompt plus what it generated, estimated; priced from the catalog
+        unless the provider said what the call cost."""
         await stream.aclose()
         model = target.dep.model
-        usage = Usage(tokens.count_prompt(body, model), tokens.count_text(text, model), estimated=True)
-        cost = price(target.info, usage)
+        usage = stream.usage or Usage(
+            tokens.count_prompt(body, model), tokens.count_text(text, model), estimated=True
+        )
+        cost = stream.cost_usd if stream.cost_usd is not None else price(target.info, usage)
         answered.bill(cost, usage)
         answered.message = why
         return cost

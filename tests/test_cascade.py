@@ -34,6 +34,7 @@ RACER = "slow-100+racer"  # a cheap racer that answers in 0.1 s
 # Models the catalog does not know (fake-upstream behaviours), priced so the ladders are known.
 WEAK_NAMES = [*("alt", "refuse", "plain", "slow-800+cheapslow", "chunkdelay-50+drip", RACER)]
 WEAK_NAMES += ["badjson+garbled", "chunkdelay-300+held", "hang+a", "refuse+speed", "cut-3+cutcheap"]
+WEAK_NAMES += ["refuse+think-500"]  # a reasoning model: 500 hidden output tokens billed
 STRONG_NAMES = (
     "slow-3000+strong",
     "slow-400+strong2",
@@ -133,6 +134,7 @@ def cascade_gateway(
         "strong-down-stream": ladder(["refuse", "error500+strongdown"]),
         "strong-down-cut": ladder(["cut-3+cutcheap", "error500+strongdown"]),
         "no-budget": ladder(["refuse", "gpt-4o"], escalation_budget_pct=0),
+        "thinking-first": ladder(["refuse+think-500", "gpt-4o"]),
         "garbled-first": ladder(["badjson+garbled", "gpt-4o"]),
         "two-refusals": ladder(["refuse", "refuse+again", "gpt-4o"]),
         "prefix-only": ladder(["plain", "gpt-4o"], hold_tokens=2),
@@ -251,6 +253,33 @@ def test_streaming_cascade_holds_back_and_escalates_before_any_byte(cascade_gate
     assert [(a["model"], a.get("verdict")) for a in attempts] == [("refuse", "fail"), ("gpt-4o-mini", "pass")]
     assert row["cost_usd"] > attempts[0]["cost_usd"] > 0  # the abandoned stream is billed too
     assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))  # the answer's too
+
+
+def test_an_abandoned_held_stream_is_billed_the_usage_its_provider_reported(
+    cascade_gateway: GatewayProcess,
+) -> None:
+    """The held cheap answer came whole with its usage (500 hidden reasoning tokens among them):
+    the escalated stream bills that, as the same request without streaming does, not an estimate
+    from the visible text (which was ~80 times too low here)."""
+    chat = client(cascade_gateway).chat.completions
+    plain = chat.with_raw_response.create(
+        model="thinking-first", messages=[{"role": "user", "content": "tell me a story"}]
+    )
+    with chat.with_streaming_response.create(
+        model="thinking-first", messages=[{"role": "user", "content": "tell me a story"}], stream=True
+    ) as resp:
+        streamed_id = resp.headers["x-satisfice-request-id"]
+        assert "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
+    rows = [cascade_gateway.row(rid) for rid in (plain.headers["x-satisfice-request-id"], streamed_id)]
+    cheap = [json.loads(r["attempts"])[0] for r in rows]
+    assert [a["model"] for a in cheap] == ["refuse+think-500"] * 2
+    words = len(REFUSAL.split())
+    assert (
+        cheap[1]["tokens"] == cheap[0]["tokens"] == 7 + words + 500
+    )  # prompt (4 words + 3), output, thinking
+    assert cheap[1]["cost_usd"] == pytest.approx(cheap[0]["cost_usd"])
+    assert cheap[1]["cost_usd"] == pytest.approx((7 * 0.01 + (words + 500) * 0.02) / 1e6)
+    assert rows[1]["cost_usd"] == pytest.approx(rows[0]["cost_usd"])
 
 
 def test_speculative_cheap_wins_and_the_strong_request_is_cancelled_and_charged(

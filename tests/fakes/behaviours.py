@@ -143,6 +143,7 @@ class Answer:
     completion_tokens: int
     legacy: bool = False  # the tool call is a legacy `function_call` (the request offered `functions`)
     audio: bool = False  # a spoken answer (OpenAI `modalities` with "audio")
+    reasoning_tokens: int = 0  # "think-N": hidden reasoning, billed as output, never in the text
 
 
 def words(text: str) -> int:
@@ -205,13 +206,15 @@ def openai_answer(body: JSON) -> Answer:
     if answer.tool_name is not None and not tools:
         answer = replace(answer, legacy=True)
     tokens = str(body.get("model", "")).split("+")
+    think = next((int(t[6:]) for t in tokens if re.fullmatch(r"think-\d+", t)), 0)
+    answer = replace(answer, reasoning_tokens=think)
     if "alt" in tokens:  # a model that answers differently from all the others (agreement checks)
         text = "The answer is 41."
-        return Answer(text, None, {}, answer.prompt_tokens, words(text))
+        return Answer(text, None, {}, answer.prompt_tokens, words(text), reasoning_tokens=think)
     if "refuse" in tokens:
         # A model that declines: what a cascade's refusal verifier must catch.
         text = REFUSAL
-        return Answer(text, None, {}, answer.prompt_tokens, words(text))
+        return Answer(text, None, {}, answer.prompt_tokens, words(text), reasoning_tokens=think)
     return answer
 
 
@@ -663,13 +666,13 @@ def sse(payload: JSON, event: str | None = None, sep: bytes = b"\n\n") -> bytes:
 
 
 def openai_usage(ans: Answer) -> JSON:
-    total = ans.prompt_tokens + ans.completion_tokens
+    completion = ans.completion_tokens + ans.reasoning_tokens  # OpenAI counts reasoning as output
     return {
         "prompt_tokens": ans.prompt_tokens,
-        "completion_tokens": ans.completion_tokens,
-        "total_tokens": total,
+        "completion_tokens": completion,
+        "total_tokens": ans.prompt_tokens + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": ans.reasoning_tokens, "audio_tokens": 0},
     }
 
 
@@ -714,7 +717,9 @@ def _openai_message(ans: Answer, seq: int, index: int) -> JSON:
 
 
 def _usage_of(answers: list[Answer]) -> JSON:
-    return openai_usage(replace(answers[0], completion_tokens=sum(a.completion_tokens for a in answers)))
+    completion = sum(a.completion_tokens for a in answers)
+    reasoning = sum(a.reasoning_tokens for a in answers)
+    return openai_usage(replace(answers[0], completion_tokens=completion, reasoning_tokens=reasoning))
 
 
 def _texty(ans: Answer) -> bool:
