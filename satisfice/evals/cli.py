@@ -121,7 +121,10 @@ def run_and_write(args: argparse.Namespace, prog: str, run: Run, suffix: str) ->
         write_outputs,
     )
 
+    route = getattr(args, "route", None) if suffix else None
     out = Path(args.out) if args.out else Path(f"{default_out_dir(args.dataset, args.router)}{suffix}")
+    if route and not args.out:  # runs of several routes do not overwrite each other
+        out = Path(f"{default_out_dir(args.dataset, args.router, route)}{suffix}")
     try:
         created = make_out_dir(out)
     except OSError as e:

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from satisfice.config import CHOOSING, ConfigError, Settings, parse_settings
+from satisfice.config import CHOOSING, STRATEGIES, ConfigError, Settings, parse_settings
 from satisfice.data.records import Record
 from satisfice.evals.evaluate import _baselines, _shared_name, _two_model
 from satisfice.evals.metrics import pgr
@@ -60,16 +60,26 @@ class Fold:
     teach: IntArray | None = None  # `--learn`: served with feedback before `rows` (never scored)
 
 
-def _split_for_learning(plan: list[Fold], seed: int) -> list[Fold]:
-    """`--learn`: each fold's prompts, halved at random (seeded): the first half teaches, the second
-    is scored. The learner never grades a prompt with statistics learned from that prompt."""
+def _split_for_learning(plan: list[Fold], records: Sequence[Record], seed: int) -> list[Fold]:
+    """`--learn`: each fold's prompts, halved at random (seeded) by conversation (one conversation
+    under two ids lands in one half): the first half teaches, the second is scored. The learner never
+    grades a prompt with statistics learned from that prompt."""
     out = []
     for f in plan:
-        rows = np.random.default_rng(seed + 1).permutation(f.rows)
-        half = rows.size // 2
-        if half == 0:
-            raise EvalError("--learn needs at least two prompts per fold")
-        out.append(Fold(np.sort(rows[half:]), f.router, f.train, np.sort(rows[:half])))
+        groups: dict[str, list[int]] = {}
+        for j in f.rows.tolist():
+            groups.setdefault(records[j].conversation_text(), []).append(j)
+        order = np.random.default_rng(seed + 1).permutation(len(groups))
+        ordered = [rows for _, rows in sorted(zip(order.tolist(), groups.values(), strict=True))]
+        teach: list[int] = []
+        for rows in ordered:  # whole conversations, until half the prompts teach
+            if 2 * (len(teach) + len(rows)) > f.rows.size:
+                break
+            teach += rows
+        scored = sorted(set(f.rows.tolist()) - set(teach))
+        if not teach or not scored:
+            raise EvalError("--learn needs at least two different prompts per fold")
+        out.append(Fold(np.array(scored, np.int64), f.router, f.train, np.array(sorted(teach), np.int64)))
     return out
 
 
@@ -104,6 +114,9 @@ def _folds(
     train = [r for r in unseen_training(records, test.tolist()) if r.split == "train"]
     if folds is None and train and test.size:
         protocol = f"split: {full.name} train→test ({len(train)} train, {test.size} scored)"
+        others = sum(r.split not in ("train", "test") for r in records)
+        if others:  # as offline: a split protocol uses train and test only
+            protocol += f"; {others} records whose split is neither train nor test are left out"
         return [Fold(test[:cap], str(work / "router-split.npz"), train)], protocol, False
     parts, k, note = cv_folds(records, folds, seed)
     out = []
@@ -141,6 +154,8 @@ def _route_body(spec: str | None) -> dict[str, Any]:
     """--route: a strategy name, or a YAML/JSON file holding a route's body."""
     if spec is None:
         return {"strategy": "auto"}
+    if spec in STRATEGIES:  # a strategy name, even beside a file or folder of that name
+        return {"strategy": spec}
     path = Path(spec)
     looks_like_file = path.suffix.lower() in (".yaml", ".yml", ".json") or "/" in spec or "\\" in spec
     if not path.exists():
@@ -160,16 +175,66 @@ def _route_body(spec: str | None) -> dict[str, Any]:
     return body
 
 
-def _settings(dataset: str, spec: str | None, models: list[str], router: str, ledger: Path) -> Settings:
+def _unknown_models(full: Replay) -> list[dict[str, Any]]:
+    """Catalog entries for the data's models the catalog lacks, priced from the data's recorded
+    costs (one price per token: their sum over the tokens counted in the prompts and answers), so
+    that the gateway routes on what the data says they cost, as the offline replay does, not on the
+    stand-in price of a model it does not know."""
+    from satisfice.catalog import load_catalog
+    from satisfice.tokens import count_prompt, count_text
+
+    out = []
+    for j, m in enumerate(full.models):
+        if load_catalog().lookup(m):
+            continue
+        used = [r for r in full.records if r.outcomes[m].response is not None]
+        tokens = sum(
+            count_prompt({"messages": [dict(x) for x in r.messages]}, m)
+            + count_text(r.outcomes[m].response or "", m)
+            for r in used
+        )
+        per_mtok = 1e6 * float(full.cost[:, j].sum()) / max(tokens, 1)
+        entry = {"id": m, "provider": "replay", "input_per_mtok": per_mtok, "output_per_mtok": per_mtok}
+        out.append({**entry, "context_window": 10_000_000})
+    return out
+
+
+def _candidates(body: dict[str, Any], models: list[str], spec: str | None) -> list[str]:
+    """The route's candidates (default: the dataset's models); each must be one the data answers."""
+    from satisfice.data.jsonl import model_id
+
+    given = body.get("candidates")
+    if not given:
+        return models
+    if not isinstance(given, list) or not all(isinstance(c, str) for c in given):
+        raise EvalError(f"--route {spec}: candidates must be a list of model names")
+    missing = [c for c in given if model_id(c) not in models]
+    if missing:
+        raise EvalError(
+            f"--route {spec}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not among the "
+            f"replayed models ({', '.join(models)}): the data has no answer to replay"
+        )
+    return [model_id(c) for c in given]
+
+
+def _settings(
+    dataset: str,
+    spec: str | None,
+    full: Replay,
+    router: str,
+    ledger: Path,
+    extra_models: list[dict[str, Any]],
+) -> Settings:
     """One replay provider over the dataset and the route under test, named `auto` by default (strategy
     auto over the dataset's models), else `live`: `spec` is a strategy name or a YAML/JSON route-body
     file (its candidates default to the dataset's models; its `router` is set by the protocol)."""
     body = _route_body(spec)
-    body = {**body, "candidates": body.get("candidates") or models}
+    body = {**body, "candidates": _candidates(body, full.models, spec)}
     if body.get("strategy", "first") in CHOOSING:  # the config's default strategy is first
         body["router"] = router
     doc = {
         "providers": [{"name": "replay", "type": "replay", "dataset": dataset}],
+        "models": extra_models,
         "routes": {"auto" if spec is None else "live": body},
         "ledger": {"path": str(ledger)},
         # A fresh learning store per run: statistics learned by an earlier run must not steer this one.
@@ -222,8 +287,15 @@ async def _serve(
             "model": resp.headers.get("x-satisfice-model", ""),
         }
 
+    def prepare() -> None:
+        from satisfice.tokens import count_text
+
+        parts.planner.warm()
+        for model in settings.routes[0].candidates:  # each tokenizer loads once, before any timing
+            count_text("warm up", model)
+
     try:
-        await asyncio.get_running_loop().run_in_executor(None, parts.planner.warm)
+        await asyncio.get_running_loop().run_in_executor(None, prepare)
         conn = TCPConnector(limit=conc)
         async with ClientSession(connector=conn, timeout=ClientTimeout(total=600)) as http:
             # Warm-up (lazy tokenizer etc.), not scored. With --learn it is a teaching prompt: a scored
@@ -400,11 +472,13 @@ def evaluate_live(
     from satisfice.providers.replay import ReplayUpstream
     from satisfice.routing.knob import parse_knob
 
-    bar, concurrency = progress or Progress(enabled=False), max(1, concurrency)
+    bar = progress or Progress(enabled=False)
+    if concurrency < 1:
+        raise EvalError(f"--concurrency must be at least 1, got {concurrency}")
     _route_body(route)  # a bad --route fails now, not after the first fold's fit
     try:
         ds = ReplayUpstream.load(dataset).dataset
-        knob_list = [str(parse_knob(k)) for k in knobs]
+        knob_list = list(dict.fromkeys(str(parse_knob(k)) for k in knobs))  # one point per setting
     except (FileNotFoundError, KeyError, DataFormatError) as e:
         raise EvalError(str(e)) from None
     except GatewayError as e:
@@ -416,18 +490,23 @@ def evaluate_live(
         raise EvalError(f"--limit must be at least 1, got {limit}")
     choice = choose_models(ds, models)
     full = build_replay(ds, choice.models)
+    extra_models = _unknown_models(full)
     with tempfile.TemporaryDirectory(prefix="satisfice-live-") as tmp:
         work = Path(tmp)
         plan, protocol, seen = _folds(full, router, folds, seed, limit, work, _shared_name(dataset))
+        used_folds = len(plan) if router == "learned" and plan and plan[0].train is not None else None
+        if used_folds is not None and "fold CV" not in protocol:
+            used_folds = None  # a train/test split, not cross-validation
         if learn:
-            plan = _split_for_learning(plan, seed)
+            plan = _split_for_learning(plan, full.records, seed)
             protocol += "; --learn: half of each fold's prompts teach, the other half is scored"
         scored = np.sort(np.concatenate([f.rows for f in plan])) if plan else np.zeros(0, np.int64)
         if scored.size == 0:
             raise EvalError(f"{ds.name}: the protocol left no prompt to score")
-        lacking = sum(full.records[i].outcomes[m].response is None for i in scored for m in full.models)
-        if lacking:
-            raise EvalError(f"{ds.name}: {lacking} (prompt, model) pairs have no recorded answer to replay")
+        served = np.sort(
+            np.concatenate([f.rows if f.teach is None else np.concatenate([f.rows, f.teach]) for f in plan])
+        )
+        _require_answers(ds.name, full, served)
         knob_list = knob_list or default_knobs(full)
         facts: list[dict[str, Any]] = []
         control: list[dict[str, Any]] = []
@@ -438,7 +517,7 @@ def evaluate_live(
                 bar.stage(f"{label}: fit", 1)
                 _fit(fold, seed)
                 bar.advance()
-            settings = _settings(dataset, route, full.models, fold.router, work / f"ledger-{i}.db")
+            settings = _settings(dataset, route, full, fold.router, work / f"ledger-{i}.db", extra_models)
             jobs = [(k, int(j)) for k in knob_list for j in fold.rows]
             scored_jobs = [(k, full.records[j]) for k, j in jobs]
             teach = None
@@ -455,7 +534,7 @@ def evaluate_live(
             if lesson is not None:
                 lessons.append({"fold": i + 1, **lesson})
                 bar.stage(f"{label}: control (no learning)", len(jobs))
-                plain = _settings(dataset, route, full.models, fold.router, work / f"control-{i}.db")
+                plain = _settings(dataset, route, full, fold.router, work / f"control-{i}.db", extra_models)
                 control += _score(full, jobs, asyncio.run(_serve(plain, scored_jobs, concurrency, bar))[0])
     bar.close()
     replay = full.subset(scored)
@@ -485,7 +564,7 @@ def evaluate_live(
         "predictor": predictor.get(router, router),
         "dataset": ds.name,
         "description": ds.description,
-        "protocol": protocol + ("" if limit is None else f"; first {scored.size} scored prompts (--limit)"),
+        "protocol": protocol + _limited(limit, scored.size, learn),
         "may_have_seen_data": router == "learned-artifact",
         "trained_on_data": seen,
         "gateway": {
@@ -507,7 +586,7 @@ def evaluate_live(
         "price x counted tokens); baselines: " + replay.cost_source,
         "latency_note": LATENCY_NOTE.format(c=concurrency),
         "seed": seed,
-        "folds": folds,
+        "folds": used_folds,  # as used (5 by default, fewer for tiny data); None without CV
         "points": points,
         "baselines": baselines,
     }
@@ -521,20 +600,66 @@ def evaluate_live(
         weak_q = baselines["models"][replay.models[1 - replay.strong()]]["quality"]
         for p in points:
             p["pgr"] = pgr(p["quality"], weak_q, strong_q)
-        result.update(_two_model(replay, points, baselines))
+        # RouteLLM's cost axis is the calls sent to the strong model: through the gateway a race or
+        # an agreement check calls it without using its answer, and pays for it.
+        calls = [{**p, "strong_share": p["strong_calls"]} for p in points]
+        result.update(_two_model(replay, calls, baselines))
+        result["cost_metric"] = (
+            "strong_calls (the share of requests that called the strong model, its answer used or not)"
+        )
+        result["share_axis"] = "strong_calls"
         if "warning" in result:
             result["notes"].append(result["warning"])
+        if knobs:  # as offline: a curve through a few chosen points is not the router's curve
+            result.update(dict.fromkeys(("apgr", "cpt50", "cpt80", "share_for_95")))
+            result["notes"].append(
+                "--knobs: APGR, CPT and the share for 95 % need the whole sweep; they are null here "
+                "(each point still carries its quality, cost and strong share)"
+            )
         result["share_calibration"] = "by the gateway, on its predictor's reference prompts (not the scored)"
     return result
 
 
+def _limited(limit: int | None, scored: int, learn: bool) -> str:
+    if limit is None:
+        return ""
+    if learn:
+        return f"; the first {limit} prompts (--limit), of which {scored} scored"
+    return f"; first {scored} scored prompts (--limit)"
+
+
+def _require_answers(name: str, full: Replay, rows: IntArray) -> None:
+    """Every served (prompt, model) pair has a recorded answer to replay; else say where one lacks."""
+    lacking = [
+        (i, m) for i in rows.tolist() for m in full.models if full.records[i].outcomes[m].response is None
+    ]
+    if not lacking:
+        return
+    i, m = lacking[0]
+    by_model = sorted({x for _, x in lacking})
+    raise EvalError(
+        f"{name}: {len(lacking)} (prompt, model) pairs have no recorded answer to replay (the first: id "
+        f"{full.records[i].id!r}, {m}); leave such models out with --models (lacking: {', '.join(by_model)})"
+    )
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds like ^C: the temporary folder (ledgers, artifacts) goes
+
+
 def cmd_live(args: argparse.Namespace) -> int:
+    import signal
+
     from satisfice.evals.cli import run_and_write
 
     if args.train_on:
         print("satisfice eval: --train-on is not supported with --live", file=sys.stderr)
         return 2
-    return run_and_write(args, "satisfice eval --live", _run_live, "-live")
+    before = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return run_and_write(args, "satisfice eval --live", _run_live, "-live")
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _run_live(args: argparse.Namespace, progress: Progress) -> tuple[dict[str, Any], dict[str, bytes]]:

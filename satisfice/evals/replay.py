@@ -103,7 +103,8 @@ def _estimated_cost(record: Record, model: str, info: ModelInfo, cache: dict[tup
     if key not in cache:
         cache[key] = count_prompt({"messages": [dict(m) for m in record.messages]}, model)
     response = record.outcomes[model].response
-    completion = count_text(response, model) if response else DEFAULT_COMPLETION_TOKENS
+    # An empty answer is 0 tokens, as the gateway bills it; only a missing one is guessed.
+    completion = count_text(response, model) if response is not None else DEFAULT_COMPLETION_TOKENS
     return info.cost_usd(cache[key], completion)
 
 

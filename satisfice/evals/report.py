@@ -11,12 +11,17 @@ import orjson
 JSON_NAME, PNG_NAME = "result.json", "curve.png"
 
 
-def default_out_dir(dataset: str, router: str) -> Path:
-    """eval-results/<name>-<router>: a path's file name only, so a file's results never land beside it."""
+def default_out_dir(dataset: str, router: str, route: str | None = None) -> Path:
+    """eval-results/<name>-<router>[-<route>]: a path's file name only, so a file's results never
+    land beside it; a live run's route (a strategy, or a route file's name) keeps runs of several
+    routes apart."""
     name = Path(dataset).name
     for suffix in (".jsonl", ".json"):
         name = name.removesuffix(suffix)
-    return Path("eval-results") / f"{name or 'data'}-{router}"
+    tail = ""
+    if route:
+        tail = "-" + Path(route).name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".json")
+    return Path("eval-results") / f"{name or 'data'}-{router}{tail}"
 
 
 def make_out_dir(out: Path) -> list[Path]:
@@ -86,6 +91,11 @@ def render_text(result: dict[str, Any]) -> str:
             + f"; cost: {result['cost_source']}"
         )
         lines += _two_model_lines(result) if result["kind"] == "two-model" else _n_model_lines(result)
+        if result.get("n_errors"):  # `eval --live`: requests the gateway failed score 0
+            lines.append(
+                f"WARNING: {result['n_errors']} of {result['n_requests']} requests failed (scored 0); "
+                "their statuses are in requests.jsonl"
+            )
         if result.get("learning"):
             lines += _learning_lines(result["learning"], result["kind"] == "two-model")
     files = result.get("files")
@@ -164,10 +174,10 @@ def _cheapest(result: dict[str, Any]) -> list[str]:
 
 def _two_model_lines(result: dict[str, Any]) -> list[str]:
     base = result["baselines"]
-    lines = [
-        f"strong {result['strong_model']}, weak {result['weak_model']}; cost metric: strong-call share",
-        "",
-    ]
+    axis = (
+        "calls to the strong model, answer used or not" if result.get("share_axis") else "strong-call share"
+    )
+    lines = [f"strong {result['strong_model']}, weak {result['weak_model']}; cost metric: {axis}", ""]
     lines += [*_baseline_rows(result), ""]
     lines.append(
         f"  {'RouteLLM metrics':<20} {'APGR':>7} {'CPT(50%)':>9} {'CPT(80%)':>9} {'share for 95%':>14}"
@@ -219,7 +229,8 @@ def plot(result: dict[str, Any], path: str | Path) -> None:
             _plot_two(ax, result)
         else:
             _plot_n(ax, result)
-        ax.set_title(f"{result['dataset']} / {result['router']}\n{result['protocol']}", fontsize=9)
+        live = f" / live, route {result['gateway']['route']}" if result.get("live") else ""
+        ax.set_title(f"{result['dataset']} / {result['router']}{live}\n{result['protocol']}", fontsize=9)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
     finally:
@@ -227,19 +238,17 @@ def plot(result: dict[str, Any], path: str | Path) -> None:
 
 
 def _plot_two(ax: Any, result: dict[str, Any]) -> None:
-    pts = sorted(result["points"], key=lambda p: (p["strong_share"], p["quality"]))
+    x = result.get("share_axis", "strong_share")  # live: the calls to the strong model, as APGR reads
+    pts = sorted(result["points"], key=lambda p: (p[x], p["quality"]))
     base = result["baselines"]
     weak_q = base["models"][result["weak_model"]]["quality"]
     strong_q = base["models"][result["strong_model"]]["quality"]
     ax.plot(
-        [p["strong_share"] for p in pts],
-        [p["quality"] for p in pts],
-        ".-",
-        label=f"router (APGR {_f(result['apgr'])})",
+        [p[x] for p in pts], [p["quality"] for p in pts], ".-", label=f"router (APGR {_f(result['apgr'])})"
     )
     rep = [p for p in pts if p["reported"]]
-    ax.plot([p["strong_share"] for p in rep], [p["quality"] for p in rep], "o", color="C0", fillstyle="none")
-    _plot_control(ax, result, "strong_share")
+    ax.plot([p[x] for p in rep], [p["quality"] for p in rep], "o", color="C0", fillstyle="none")
+    _plot_control(ax, result, x)
     ax.plot([0, 1], [weak_q, strong_q], "--", color="grey", label="random router (APGR 0.500)")
     oc = base["oracle"]["curve"]
     ax.plot(
@@ -272,11 +281,16 @@ def _plot_control(ax: Any, result: dict[str, Any], x: str) -> None:
 def _plot_n(ax: Any, result: dict[str, Any]) -> None:
     base = result["baselines"]
     sweep = [p for p in result["points"] if p["knob"].startswith("quality=")]  # in knob order
-    wtp = [p for p in result["points"] if p["knob"].startswith("wtp=")]
-    ax.plot(
-        [p["cost_per_1k"] for p in sweep], [p["quality"] for p in sweep], ".-", label="router quality=0..1"
-    )
-    ax.plot([p["cost_per_1k"] for p in wtp], [p["quality"] for p in wtp], "s", label="router wtp=")
+    if sweep:
+        ax.plot(
+            [p["cost_per_1k"] for p in sweep], [p["quality"] for p in sweep], ".-", label="router quality="
+        )
+    for kind, mark in (("wtp=", "s"), ("loss=", "v"), ("share=", "P")):  # every other knob form
+        pts = [p for p in result["points"] if p["knob"].startswith(kind)]
+        if pts:
+            ax.plot(
+                [p["cost_per_1k"] for p in pts], [p["quality"] for p in pts], mark, label=f"router {kind}"
+            )
     for p in (p for p in result["points"] if p["reported"]):
         ax.annotate(p["knob"], (p["cost_per_1k"], p["quality"]), fontsize=6, alpha=0.7)
     _plot_control(ax, result, "cost_per_1k")

@@ -241,6 +241,21 @@ def test_costs_from_catalog_when_the_data_has_none(tmp_path: Path) -> None:
     assert 0.1536 < mixtral["cost_per_1k"] < 0.17
 
 
+def test_an_empty_recorded_answer_costs_no_completion_tokens(tmp_path: Path) -> None:
+    """The gateway bills an empty answer 0 output tokens; the replay guessed 256 for it, as for a
+    missing one."""
+    from satisfice.evals.replay import build_replay
+    from satisfice.tokens import count_prompt
+
+    rows = [row(f"c{i}", {WEAK: (0.0, None), STRONG: (1.0, None)}) for i in range(2)]
+    for r in rows:
+        r["outcomes"][WEAK]["response"] = ""
+    replay = build_replay(read_jsonl(write_jsonl(tmp_path / "empty.jsonl", rows)))
+    info = replay.infos[replay.models.index(WEAK)]
+    prompt = count_prompt({"messages": rows[0]["messages"]}, WEAK)
+    assert replay.cost[0, replay.models.index(WEAK)] == pytest.approx(info.cost_usd(prompt, 0))
+
+
 def test_the_routers_typical_costs_come_from_the_train_split(tmp_path: Path) -> None:
     """Only the train split's calls price the router's decisions: the scored calls' costs (their
     answer lengths) are outcomes."""

@@ -157,6 +157,7 @@ def test_learned_router_fits_on_train_and_replays_test(
     )
     facts = [orjson.loads(line) for line in (out / "requests.jsonl").read_bytes().splitlines()]
     assert {f["id"] for f in facts} == {"q5", "q6", "q7"} and len(facts) == 6
+    assert res["folds"] is None  # a split, not cross-validation
 
 
 def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,7 +169,11 @@ def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     del rows[0]["outcomes"][MIX]["response"]
     bare = write_jsonl(tmp_path / "bare.jsonl", rows)
     assert run(["eval", "--live", "--dataset", str(bare), "--router", "prior"]) == 2
-    assert "no recorded answer" in capsys.readouterr().err
+    err = capsys.readouterr().err  # where, and what to do about it
+    assert f"1 (prompt, model) pairs have no recorded answer to replay (the first: id 'q0', {MIX})" in err
+    assert "leave such models out with --models" in err
+    assert run(["eval", "--live", "--dataset", data, "--concurrency", "0"]) == 2
+    assert "--concurrency must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_route_option_strategy_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -292,3 +297,98 @@ def test_strong_calls_count_every_request_that_called_the_strong_model() -> None
     ]
     point = live._point("quality=0.5", rows, replay, 1.0)  # type: ignore[arg-type]
     assert point["strong_share"] == 0.25 and point["strong_calls"] == 0.5
+
+
+def test_route_candidates_must_be_models_the_data_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate the data has no answer for failed every request, scored 0 with exit 0."""
+    data = str(fixture(tmp_path, (MIX, GPT4)))
+    route = tmp_path / "route.yaml"
+    route.write_text("strategy: first\ncandidates: [gpt-3.5-turbo]\n")
+    argv = ["eval", "--live", "--dataset", data, "--router", "prior", "--no-progress"]
+    assert run([*argv, "--route", str(route), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"--route {route}: gpt-3.5-turbo is not among the replayed models ({MIX}, {GPT4})" in err
+    # A strategy's name is a strategy, even beside a folder of that name; runs of two routes keep
+    # their own results folders.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "first").mkdir()
+    assert run([*argv, "--knobs", "share=0.5", "--route", "first"]) == 0
+    assert run([*argv, "--knobs", "share=0.5", "--route", "cheapest"]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in (tmp_path / "eval-results").iterdir()) == [
+        "tiny-prior-cheapest-live",
+        "tiny-prior-first-live",
+    ]
+
+
+def test_a_model_the_catalog_lacks_is_routed_on_the_datas_prices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Offline, the router sees the data's costs; the gateway priced an unknown model at a stand-in
+    ($1 / $2 per million tokens), 100 times this one's, and never chose it."""
+    rows = [
+        {
+            "id": f"q{i}",
+            "messages": [{"role": "user", "content": text}],
+            "outcomes": {
+                GPT35: {"quality": 1.0, "cost_usd": 0.001, "response": "ok"},
+                "cheapo-7b": {"quality": 1.0, "cost_usd": 0.00001, "response": "ok"},
+            },
+        }
+        for i, text in enumerate(TOPICS[:4])
+    ]
+    data = str(write_jsonl(tmp_path / "cheapo.jsonl", rows))
+    shares = []
+    for mode in ([], ["--live"]):
+        argv = ["eval", *mode, "--dataset", data, "--router", "prior", "--knobs", "wtp=0.0001,quality=0.5"]
+        assert run([*argv, "--json", "--no-progress", "--out", str(tmp_path / f"o{len(mode)}")]) == 0
+        res = orjson.loads(capsys.readouterr().out)
+        shares.append([p["model_shares"]["cheapo-7b"] for p in res["points"]])
+    assert shares == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_live_two_model_metrics_read_calls_to_the_strong_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A race calls both models on every request: its curve sits at a strong-call share of 1, however
+    rarely the strong answer is used, and --knobs leaves the curve's metrics null, as offline."""
+    data = str(fixture(tmp_path, (MIX, GPT4)))
+    argv = ["eval", "--live", "--dataset", data, "--router", "heuristic", "--route", "speculative"]
+    assert run([*argv, "--json", "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    from satisfice.evals.metrics import curve_metrics
+
+    weak, strong = (res["baselines"]["models"][m]["quality"] for m in (MIX, GPT4))
+    calls = [p["strong_calls"] for p in res["points"]]
+    assert calls == [1.0] * len(calls) and res["share_axis"] == "strong_calls"
+    expected = curve_metrics(
+        [0.0, *calls, 1.0], [weak, *(p["quality"] for p in res["points"]), strong], weak, strong
+    )
+    assert res["apgr"] == pytest.approx(expected["apgr"])
+    knobs = ["--knobs", "share=0.5,share=0.50,share=0.2"]
+    assert run([*argv, *knobs, "--json", "--no-progress", "--out", str(tmp_path / "k")]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert [p["knob"] for p in res["points"]] == ["share=0.5", "share=0.2"]  # one point per setting
+    assert [p["n_requests"] for p in res["points"]] == [8, 8]
+    assert [res[k] for k in ("apgr", "cpt50", "cpt80", "share_for_95")] == [None] * 4
+    assert any("need the whole sweep" in n for n in res["notes"])
+
+
+def test_learning_halves_keep_a_conversation_in_one_half() -> None:
+    """One conversation under two ids was taught under one and scored under the other."""
+    import numpy as np
+
+    from satisfice.data.records import Outcome, Record
+
+    records = [
+        Record(f"q{i}{twin}", ({"role": "user", "content": f"question {i}"},), {MIX: Outcome(1.0)})
+        for i in range(10)
+        for twin in "ab"
+    ]
+    (fold,) = live._split_for_learning([live.Fold(np.arange(20), "prior")], records, 0)
+    assert fold.teach is not None and fold.teach.size == fold.rows.size == 10
+    taught = {records[j].conversation_text() for j in fold.teach.tolist()}
+    scored = {records[j].conversation_text() for j in fold.rows.tolist()}
+    assert taught.isdisjoint(scored) and len(taught) == len(scored) == 5
