@@ -40,6 +40,9 @@ from satisfice.routing.planner import Plan, Planner
 from satisfice.speculative import speculate, speculate_stream
 from satisfice.usage import Usage
 
+# Calls the gateway closed that the provider had started: charged through their attempts, on top
+# of the answer (a race's loser, a call that timed out).
+CLOSED_CALLS = frozenset({"cancelled", FailureKind.TIMEOUT.value})
 # Upstream failures that are about the model on this prompt (see Gateway._learn_failures).
 _PROMPT_FAILURES = frozenset(
     {FailureKind.TIMEOUT.value, FailureKind.BAD_RESPONSE.value, FailureKind.CONTEXT_WINDOW.value}
@@ -548,10 +551,10 @@ class Gateway:
             row.trim_saved_usd = trimmed * call.target.info.input_per_mtok / 1e6
         unpriced = [a for a in call.attempts if a.outcome == "ok" and a.cost_usd is None]
         if len(unpriced) == 1:  # the answer (a cascade prices its own attempts): so the attempts add up
-            known = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome != "cancelled")
+            known = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome not in CLOSED_CALLS)
             unpriced[0].bill(max(row.cost_usd - known, 0.0), usage)
-        cancelled = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome == "cancelled")
-        if cancelled:  # losers of a race (speculative, hedge) are charged through their attempts
+        cancelled = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome in CLOSED_CALLS)
+        if cancelled:  # losers of a race and calls that timed out are charged through their attempts
             row.cost_usd += cancelled
             row.savings_usd = row.baseline_cost_usd - row.cost_usd
         if call.plan.hedge is not None:

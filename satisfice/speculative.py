@@ -116,7 +116,9 @@ async def speculate(
     def run(step: list[Target]) -> _Leg[Result]:
         log: list[Attempt] = []
         sub, flight = dataclasses.replace(plan, targets=step, steps=None), InFlight()
-        call = runner.executor.run(sub, lambda t: runner.complete_one(t.dep, body), log, flight)
+        call = runner.executor.run(  # a leg's call that times out is charged; a cancelled one by _stop
+            sub, lambda t: runner.complete_one(t.dep, body), log, flight, charge, charge_cancel=False
+        )
         return _Leg(step, asyncio.ensure_future(call), log, flight)
 
     def paid(leg: _Leg[Result]) -> tuple[Target, Completion, Usage, float]:
@@ -201,7 +203,9 @@ async def speculate_stream(
 
     async def read_cheap(log: list[Attempt], flight: InFlight) -> Held:
         sub = dataclasses.replace(plan, targets=cheap_step, steps=None)
-        target, (stream, first) = await runner.executor.run(sub, open_one, log, flight)
+        target, (stream, first) = await runner.executor.run(
+            sub, open_one, log, flight, charge, charge_cancel=False
+        )
         events.append(first)
         try:
             async for event in aiter(stream):
@@ -247,7 +251,12 @@ async def speculate_stream(
 
     strong_log, strong_flight = list[Attempt](), InFlight()
     opening = runner.executor.run(
-        dataclasses.replace(plan, targets=strong_step, steps=None), open_one, strong_log, strong_flight
+        dataclasses.replace(plan, targets=strong_step, steps=None),
+        open_one,
+        strong_log,
+        strong_flight,
+        charge,
+        charge_cancel=False,
     )
     strong = _Leg(strong_step, asyncio.ensure_future(opening), strong_log, strong_flight)
     cheap_log, cheap_flight = list[Attempt](), InFlight()

@@ -143,6 +143,9 @@ def tight_gateway(
         "breaker_cooldown_s": 600,
         "stream_idle_timeout_s": 0.5,
     }
+    # Priced, so a call that timed out is charged something to see ($1,000 per million tokens).
+    priced = {"id": "hang+a", "provider": "openai", "input_per_mtok": 1000.0, "output_per_mtok": 2000.0}
+    config["models"] = [*config.get("models", []), {**priced, "context_window": 100000}]
     config["routes"] = {
         "hang-then-ok": {"candidates": ["openai/hang+a", "gpt-4o-mini"]},
         "all-hang": {"candidates": ["openai/hang+b", "openai/hang+c", "openai/hang+d"]},

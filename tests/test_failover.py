@@ -68,7 +68,13 @@ def test_timeout_fails_over_and_cancels_the_slow_upstream(
     assert raw.headers["x-satisfice-model"] == "gpt-4o-mini"
     upstream.wait_for(lambda rs: any(r["model"] == "hang+a" and r["cancelled"] for r in rs))
     row = tight_gateway.row(raw.headers["x-satisfice-request-id"])
-    assert [a["outcome"] for a in json.loads(row["attempts"])] == ["timeout", "ok"]
+    attempts = json.loads(row["attempts"])
+    assert [a["outcome"] for a in attempts] == ["timeout", "ok"]
+    # The provider got the prompt and worked until the gateway closed the call: it bills that, as
+    # for a race's loser (it was free before, while the same call cut by the client was charged).
+    assert "charged prompt" in attempts[0]["message"]
+    assert attempts[0]["cost_usd"] == pytest.approx(attempts[0]["tokens"] * 1000 / 1e6)  # its prompt
+    assert row["cost_usd"] == pytest.approx(attempts[0]["cost_usd"] + attempts[1]["cost_usd"])
 
 
 def test_overall_deadline(tight_gateway: GatewayProcess) -> None:

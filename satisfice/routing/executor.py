@@ -155,11 +155,15 @@ class Executor:
         attempts: list[Attempt],
         flight: InFlight | None = None,
         charge: Charger | None = None,
+        *,
+        charge_cancel: bool = True,
     ) -> tuple[Target, T]:
         """Try the plan's targets in order until one answers; raise the right GatewayError if none does.
         `flight`, when given, follows the call out at each moment (see InFlight). `charge`, when
-        given, prices the call out if the run is cancelled (the client left, the server stops): the
-        provider bills it, so it goes in `attempts` as a cancelled attempt."""
+        given, prices a call the gateway closes that the provider had started: one that timed out,
+        and (unless `charge_cancel` is False: a hedge charges its racers itself, through `flight`)
+        the call out if the run is cancelled (the client left, the server stops). The provider
+        bills them, so they go in `attempts` with their cost."""
         flight = flight if flight is not None else InFlight()
         rel = plan.reliability
         deadline = self.clock() + rel.deadline_s
@@ -201,15 +205,18 @@ class Executor:
                             ATTEMPT_WAIT.reset(watched)
                             wait.timer = None
                 except AttemptFailed as e:
-                    failure = e
+                    failure, billed = e, None
                 except TimeoutError:
+                    billed = None
                     if wait.queued:  # still waiting for the gateway's own pool: not the upstream's doing
                         failure = wait.saturated(self.clock() - started)
                     else:
                         failure = _timed_out(limit, wait.waited_s)
+                        if charge is not None:  # the provider got the prompt and worked until closed
+                            billed = charge(target, time.perf_counter() - flight.since - wait.waited_s, "")
                 except asyncio.CancelledError:
                     self.breakers.release_probe(key)
-                    if charge is not None:
+                    if charge is not None and charge_cancel:
                         attempts.append(Attempt.cancel(flight, target, charge))
                     raise
                 else:
@@ -219,16 +226,18 @@ class Executor:
                     )
                     return target, result
                 flight.target = None  # a failed call is over: nothing is out while waiting to retry
-                attempts.append(
-                    Attempt(
-                        target.dep.provider,
-                        target.dep.model,
-                        failure.kind.value,
-                        (self.clock() - started) * 1000,
-                        failure.status,
-                        failure.message,
-                    )
+                failed = Attempt(
+                    target.dep.provider,
+                    target.dep.model,
+                    failure.kind.value,
+                    (self.clock() - started) * 1000,
+                    failure.status,
+                    failure.message,
                 )
+                if billed is not None:
+                    failed.message += f"; charged {billed.how}"
+                    failed.cost_usd, failed.tokens = billed.cost_usd, billed.tokens
+                attempts.append(failed)
                 if failure.kind in UNHEALTHY:
                     self.breakers.record_failure(key)
                 else:

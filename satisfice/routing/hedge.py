@@ -103,10 +103,13 @@ class Hedger:
         key = self.history.key(targets[0].dep.provider, targets[0].dep.model, streamed)
         return self.history.percentile(key, hs.percentile, hs.min_samples)
 
-    def _start(self, plan: Plan, target: Target, call: Callable[[Target], Awaitable[T]]) -> _Racer[T]:
+    def _start(
+        self, plan: Plan, target: Target, call: Callable[[Target], Awaitable[T]], charge: Charger
+    ) -> _Racer[T]:
+        """A racer: its run charges a call that times out; a cancelled one `_cancel` charges."""
         log: list[Attempt] = []
         alone, flight = dataclasses.replace(plan, targets=[target]), InFlight()
-        task = asyncio.ensure_future(self.executor.run(alone, call, log, flight))
+        task = asyncio.ensure_future(self.executor.run(alone, call, log, flight, charge, charge_cancel=False))
         return _Racer(target, task, log, flight)
 
     async def run(
@@ -128,26 +131,26 @@ class Hedger:
             return Hedged(target, result, False)
         targets = plan.targets
         started = time.monotonic()  # the request's deadline counts from here, failover included
-        racers = [self._start(plan, targets[0], call)]
+        racers = [self._start(plan, targets[0], call, charge)]
         try:
             await asyncio.wait({racers[0].task}, timeout=threshold)
             if racers[0].task.done():  # answered or failed before the threshold: no hedge
                 if await self._first_answer(racers) is None:
-                    target, result = await self._fail_over(plan, racers, call, attempts, started)
+                    target, result = await self._fail_over(plan, racers, call, attempts, started, charge)
                     return Hedged(target, result, False)
                 attempts.extend(racers[0].log)
                 racers[0].log.clear()
                 self.history.learn(attempts, streamed)
                 target, result = racers[0].task.result()
                 return Hedged(target, result, False)
-            racers.append(self._start(plan, targets[1], call))
+            racers.append(self._start(plan, targets[1], call, charge))
             note = (
                 f"hedged: {targets[0].dep.model} slower than {threshold * 1000:.0f} ms "
                 f"(p{plan.hedge.percentile:g} of its history), {targets[1].dep.model} started"
             )
             winner = await self._first_answer(racers)
             if winner is None:  # both failed: on to the other candidates, as a plain run would go
-                target, result = await self._fail_over(plan, racers, call, attempts, started)
+                target, result = await self._fail_over(plan, racers, call, attempts, started, charge)
                 return Hedged(target, result, True, f"{note}; both failed; {target.dep.model} answered")
             for r in racers:
                 await self._cancel(plan.route, r, charge, discard, extra=True)
@@ -209,6 +212,7 @@ class Hedger:
         call: Callable[[Target], Awaitable[T]],
         attempts: list[Attempt],
         started: float,
+        charge: Charger,
     ) -> tuple[Target, T]:
         """After every racer failed: the remaining candidates in order, as one executor run would
         try them (an upstream 4xx the client must fix is not failed over), within what is left of
@@ -229,7 +233,7 @@ class Hedger:
         rel = dataclasses.replace(plan.reliability, deadline_s=max(left, 0.001))
         try:
             return await self.executor.run(
-                dataclasses.replace(plan, targets=rest, reliability=rel), call, attempts
+                dataclasses.replace(plan, targets=rest, reliability=rel), call, attempts, charge=charge
             )
         except (UpstreamFailed, AllCandidatesFailed):  # worded for the rest alone: reword for all
             raise Executor.failure(plan, attempts) from None
