@@ -14,6 +14,8 @@ class Usage:
     cached_tokens: int = 0
     # Prompt tokens written to the provider's cache (Anthropic bills them at a premium).
     cache_write_tokens: int = 0
+    # Of those, the ones written to Anthropic's 1-hour cache (a higher premium than its 5-minute one).
+    cache_write_1h_tokens: int = 0
     # Completion tokens spent on hidden reasoning (already included in completion_tokens).
     reasoning_tokens: int = 0
     # True when the provider did not report usage and we counted tokens ourselves.
@@ -60,16 +62,19 @@ def usage_from_openai(obj: Any) -> Usage | None:
         # OpenRouter's name, which our own Anthropic translation uses too.
         _count(prompt_details.get("cache_write_tokens")),
         _count(completion_details.get("reasoning_tokens")),
+        # Of the writes, those to a 1-hour cache: our Anthropic translation's own field.
+        _count(prompt_details.get("cache_write_1h_tokens")),
     ]
     if None in counts:
         return None
-    prompt, completion, cached, cache_write, reasoning = (c or 0 for c in counts)
+    prompt, completion, cached, cache_write, reasoning, long_writes = (c or 0 for c in counts)
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         cached_tokens=cached,
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
+        cache_write_1h_tokens=min(long_writes, cache_write),
     )
 
 

@@ -95,12 +95,19 @@ def anthropic_usage(usage: Any) -> JSON:
     details = details if isinstance(details, dict) else {}
     read = _count(details.get("cached_tokens"))
     write = _count(details.get("cache_write_tokens")) or _count(usage.get("cache_creation_input_tokens"))
-    return {
+    out: JSON = {
         "input_tokens": max(_count(usage.get("prompt_tokens")) - read - write, 0),
         "output_tokens": _count(usage.get("completion_tokens")),
         "cache_read_input_tokens": read,
         "cache_creation_input_tokens": write,
     }
+    long_writes = min(_count(details.get("cache_write_1h_tokens")), write)
+    if long_writes:  # the writes by cache lifetime, as Anthropic reports them (known when 1-hour)
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": write - long_writes,
+            "ephemeral_1h_input_tokens": long_writes,
+        }
+    return out
 
 
 def sse(event: str, data: JSON) -> bytes:

@@ -9,7 +9,8 @@ from datetime import date
 from typing import Any
 
 # Anthropic's published premium for writing prompt-cache entries (1.25 x the input price).
-CACHE_WRITE_MULTIPLIER = 1.25
+CACHE_WRITE_MULTIPLIER = 1.25  # a prompt-cache write (Anthropic's 5-minute cache) x the input price
+CACHE_WRITE_1H_MULTIPLIER = 2.0  # a write to Anthropic's 1-hour cache
 KINDS = ("chat", "embedding")
 CAPABILITIES = ("tools", "vision", "json_schema", "streaming", "reasoning")
 # Every key an entry may carry, in the order `to_public` and models.json use.
@@ -70,13 +71,19 @@ class ModelInfo:
         return f"{self.provider}/{self.id}"
 
     def cost_usd(
-        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
     ) -> float:
         """US dollars for one call.
 
         `cached_tokens` (prompt-cache reads) and `cache_write_tokens` (prompt-cache writes) are both parts
         of `prompt_tokens`, as in the OpenAI usage shape. Cache reads are billed at the cached-input price
-        (the input price when the model has none), cache writes at 1.25 x the input price, the rest of the
+        (the input price when the model has none), cache writes at 1.25 x the input price (the part of them,
+        `cache_write_1h_tokens`, written to a 1-hour cache at 2 x), the rest of the
         prompt at the input price. Should the cache counts exceed `prompt_tokens`, they are billed as given
         and no uncached prompt tokens remain.
         """
@@ -84,13 +91,15 @@ class ModelInfo:
         if min(counts) < 0:
             raise ValueError(f"token counts must be >= 0, got {counts}")
         fresh = max(0, prompt_tokens - cached_tokens - cache_write_tokens)
+        long_writes = min(max(cache_write_1h_tokens, 0), cache_write_tokens)  # part of the writes
         cached_price = (
             self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
         )
         micro = (
             fresh * self.input_per_mtok
             + cached_tokens * cached_price
-            + cache_write_tokens * self.input_per_mtok * CACHE_WRITE_MULTIPLIER
+            + (cache_write_tokens - long_writes) * self.input_per_mtok * CACHE_WRITE_MULTIPLIER
+            + long_writes * self.input_per_mtok * CACHE_WRITE_1H_MULTIPLIER
             + completion_tokens * self.output_per_mtok
         )
         return micro / 1_000_000

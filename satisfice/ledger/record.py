@@ -90,7 +90,11 @@ def price(info: ModelInfo | None, usage: Usage) -> float:
     if info is None:
         return 0.0
     return info.cost_usd(
-        usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.cache_write_tokens
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.cached_tokens,
+        usage.cache_write_tokens,
+        usage.cache_write_1h_tokens,
     )
 
 

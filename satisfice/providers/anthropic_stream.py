@@ -54,6 +54,11 @@ def update_usage(usage: Usage, raw: Any) -> None:
         usage.cached_tokens = _int(raw["cache_read_input_tokens"])
     if "cache_creation_input_tokens" in raw:
         usage.cache_write_tokens = _int(raw["cache_creation_input_tokens"])
+    creation = raw.get("cache_creation")  # the writes by cache lifetime (5 minutes, 1 hour)
+    if isinstance(creation, dict) and "ephemeral_1h_input_tokens" in creation:
+        usage.cache_write_1h_tokens = min(
+            _int(creation["ephemeral_1h_input_tokens"]), usage.cache_write_tokens
+        )
     usage.prompt_tokens = fresh + usage.cached_tokens + usage.cache_write_tokens
     if "output_tokens" in raw:
         usage.completion_tokens = _int(raw["output_tokens"])
@@ -71,11 +76,14 @@ def usage_from_anthropic(raw: Any) -> Usage:
 def openai_usage(usage: Usage) -> JSON:
     """The OpenAI `usage` object for Anthropic counts: cache writes, which OpenAI has no field for,
     are `prompt_tokens_details.cache_write_tokens` (OpenRouter's name), so the /v1/messages endpoint
-    can report `cache_creation_input_tokens` again."""
+    can report `cache_creation_input_tokens` again; those to a 1-hour cache are also
+    `cache_write_1h_tokens` there (no one's standard field; OpenAI clients ignore it)."""
     out = usage.to_openai()
     if usage.cache_write_tokens:
         details = dict(out.get("prompt_tokens_details") or {})
         details["cache_write_tokens"] = usage.cache_write_tokens
+        if usage.cache_write_1h_tokens:  # priced higher: the ledger reads it back from here
+            details["cache_write_1h_tokens"] = usage.cache_write_1h_tokens
         out["prompt_tokens_details"] = details
     return out
 

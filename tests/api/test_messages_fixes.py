@@ -19,13 +19,16 @@ from satisfice.api.anthropic_messages import (
     openai_response_to_messages,
 )
 from satisfice.api.anthropic_messages_stream import AnthropicEncoder, anthropic_usage
+from satisfice.catalog import load_catalog
 from satisfice.errors import GatewayError, InvalidRequest, UpstreamFailed, UpstreamTimeout
+from satisfice.ledger.record import price
 from satisfice.providers.anthropic import ANTHROPIC
 from satisfice.providers.anthropic_request import SCHEMA_TOOL
 from satisfice.providers.base import Deployment
 from satisfice.providers.gemini import GEMINI
 from satisfice.providers.openai_compat import AZURE, OPENAI
 from satisfice.routing.executor import Attempt
+from satisfice.usage import usage_from_openai
 from tests.api.test_anthropic_messages import chunk, consume, encode, run
 from tests.providers.test_anthropic_dialect import sse_events
 
@@ -158,6 +161,27 @@ def test_cache_usage_round_trips_through_the_anthropic_dialect() -> None:
     }
     out = openai_response_to_messages(ANTHROPIC.parse_chat(ANT, orjson.dumps(raw)), model="claude")
     assert out["usage"] == raw["usage"]
+
+
+def test_one_hour_cache_writes_round_trip_and_are_priced_at_twice_the_input() -> None:
+    """Anthropic's 1-hour cache writes cost 2x the input price, its 5-minute ones 1.25x: they were
+    all priced at 1.25x, and the /v1/messages endpoint dropped the breakdown."""
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 10,
+        "cache_creation_input_tokens": 1000,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600},
+    }
+    raw: dict[str, Any] = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x"}
+    raw |= {"content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "usage": usage}
+    completion = ANTHROPIC.parse_chat(ANT, orjson.dumps(raw))  # the OpenAI shape the gateway relays
+    counted = usage_from_openai(completion["usage"])  # ... and reads back for the ledger
+    assert counted is not None and counted.cache_write_1h_tokens == 600
+    assert openai_response_to_messages(completion, model="claude")["usage"] == usage
+    haiku = load_catalog().lookup("claude-3-5-haiku")[0]  # $0.8 in, $4 out per million tokens
+    expected = (10 * 0.8 + 400 * 0.8 * 1.25 + 600 * 0.8 * 2 + 10 * 4) / 1e6
+    assert price(haiku, counted) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
