@@ -146,6 +146,10 @@ def tight_gateway(
     # Priced, so a call that timed out is charged something to see ($1,000 per million tokens).
     priced = {"id": "hang+a", "provider": "openai", "input_per_mtok": 1000.0, "output_per_mtok": 2000.0}
     config["models"] = [*config.get("models", []), {**priced, "context_window": 100000}]
+    # An embeddings model whose upstream reports no usage: the gateway counts the tokens.
+    silent = {"id": "embed-silent", "kind": "embedding", "upstream_id": "text-embedding-3-small+nousage"}
+    silent |= {"provider": "openai", "input_per_mtok": 1000.0, "output_per_mtok": 0.0, "context_window": 8191}
+    config["models"].append(silent)
     config["routes"] = {
         "hang-then-ok": {"candidates": ["openai/hang+a", "gpt-4o-mini"]},
         "all-hang": {"candidates": ["openai/hang+b", "openai/hang+c", "openai/hang+d"]},

@@ -9,6 +9,7 @@ from typing import Any
 import openai
 import pytest
 
+from satisfice.tokens import count_text
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 from tests.spec import validate
@@ -235,6 +236,22 @@ def test_embeddings_pass_through(client: openai.OpenAI, gateway: GatewayProcess)
     assert len(resp.data) == 2 and len(resp.data[0].embedding) > 0
     row = gateway.row(raw.headers["x-satisfice-request-id"])
     assert row["endpoint"] == "embeddings" and row["prompt_tokens"] > 0
+
+
+def test_embeddings_without_upstream_usage_are_counted_and_priced(tight_gateway: GatewayProcess) -> None:
+    """The provider bills them whether or not it says how many tokens: the row was $0, and its
+    attempt carried no cost."""
+    client = openai.OpenAI(base_url=tight_gateway.base_url, api_key="sk-client", max_retries=0)
+    raw = client.embeddings.with_raw_response.create(model="embed-silent", input=["alpha beta gamma", "one"])
+    row = tight_gateway.row(raw.headers["x-satisfice-request-id"])
+    tokens = count_text("alpha beta gamma", "text-embedding-3-small") + count_text(
+        "one", "text-embedding-3-small"
+    )
+    assert row["prompt_tokens"] == tokens and row["usage_estimated"] == 1
+    assert row["cost_usd"] == pytest.approx(tokens * 1000 / 1e6)
+    assert float(raw.headers["x-satisfice-cost-usd"]) == pytest.approx(row["cost_usd"])
+    (attempt,) = json.loads(row["attempts"])
+    assert attempt["cost_usd"] == pytest.approx(row["cost_usd"]) and attempt["tokens"] == tokens
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ from satisfice.server.http import (
     read_json,
     tenant_of,
 )
-from satisfice.usage import usage_from_openai
+from satisfice.usage import Usage, usage_from_openai
 
 KNOWN_PATHS = {
     "/v1/chat/completions": "POST",
@@ -184,7 +184,10 @@ class MiscEndpoints:
             except orjson.JSONDecodeError:
                 raise AttemptFailed(FailureKind.BAD_RESPONSE, "unreadable embeddings answer") from None
             call.row.model, call.row.provider = target.dep.model, target.dep.provider
-            apply_costs(call.row, target.info, target.info, usage_from_openai(parsed.get("usage")))
+            reported = usage_from_openai(parsed.get("usage")) if isinstance(parsed, dict) else None
+            usage = reported or _embeddings_usage(body["input"], target.dep.model)
+            apply_costs(call.row, target.info, target.info, usage)
+            call.attempts[-1].bill(call.row.cost_usd, usage)  # the attempts add up to the row
         except GatewayError as err:
             self.gateway.submit(call, status=err.status, outcome="error", error=err)
             return error_response(err, call.headers())
@@ -237,6 +240,20 @@ class MiscEndpoints:
         else:
             err = NotFound(f"Unknown request URL: {request.method} {request.path}.")
         return error_response(err)
+
+
+def _embeddings_usage(inp: Any, model: str) -> Usage:
+    """The input's tokens counted offline, for an upstream that reports no usage (it still bills)."""
+    from satisfice.tokens import count_text
+
+    def count(x: Any) -> int:
+        if isinstance(x, str):
+            return count_text(x, model)
+        if isinstance(x, list):
+            return sum(1 if isinstance(v, int) else count(v) for v in x)
+        return 0
+
+    return Usage(prompt_tokens=count(inp), estimated=True)
 
 
 def _input_tokens_estimate(inp: Any) -> int:
