@@ -147,7 +147,8 @@ def tight_gateway(
     priced = {"id": "hang+a", "provider": "openai", "input_per_mtok": 1000.0, "output_per_mtok": 2000.0}
     config["models"] = [*config.get("models", []), {**priced, "context_window": 100000}]
     # An embeddings model whose upstream reports no usage: the gateway counts the tokens.
-    silent = {"id": "embed-silent", "kind": "embedding", "upstream_id": "text-embedding-3-small+nousage"}
+    silent: dict[str, Any] = {"id": "embed-silent", "kind": "embedding"}
+    silent["upstream_id"] = "text-embedding-3-small+nousage"
     silent |= {"provider": "openai", "input_per_mtok": 1000.0, "output_per_mtok": 0.0, "context_window": 8191}
     config["models"].append(silent)
     config["routes"] = {

@@ -309,3 +309,48 @@ def test_ledger_retention_deletes_old_rows_only(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         ids = sorted(r[0] for r in conn.execute("SELECT id FROM requests"))
     assert ids == ["req_2", "req_new"]
+
+
+def test_report_prices_and_mixes_every_call_a_request_paid_for(tmp_path: Path) -> None:
+    """A cascade's escalated-from answer and a race's cancelled loser are calls of other models than
+    the one that answered: the model mix charged their cost to the answering model and left them out,
+    and the blended price divided every call's cost by the answers' tokens alone."""
+    from satisfice.ledger.report import summarize
+
+    def attempt(model: str, outcome: str, cost: float, tokens: int) -> dict[str, Any]:
+        return {"provider": "p", "model": model, "outcome": outcome, "cost_usd": cost, "tokens": tokens}
+
+    escalated = [attempt("cheap", "ok", 0.0021, 1100), attempt("strong", "ok", 0.0009, 70)]
+    raced = [attempt("cheap", "ok", 0.00004, 20), attempt("slow", "cancelled", 0.00012, 12)]
+    rows: list[tuple[str, str, float, int, list[dict[str, Any]]]] = [
+        ("cascade", "strong", 0.0030, 70, escalated),
+        ("race", "cheap", 0.00016, 20, raced),
+        ("hit", "cheap", 0.0, 20, []),  # a cache hit: no call
+    ]
+    path = str(tmp_path / "ledger.db")
+    ledger = SQLiteLedger(path)
+    for rid, model, cost, tokens, attempts in rows:
+        ledger.submit(
+            LedgerRow(
+                id=rid,
+                ts=1.0,
+                endpoint="chat",
+                model=model,
+                provider="p",
+                cost_usd=cost,
+                prompt_tokens=tokens,
+                attempts=json.dumps(attempts),
+                n_attempts=len(attempts),
+            )
+        )
+    ledger.close()
+    s = summarize(path)
+    mix = {m["model"]: (m["requests"], m["calls"], m["cost_usd"], m["tokens"]) for m in s["models"]}
+    assert mix == {
+        "cheap": (2, 2, pytest.approx(0.0021 + 0.00004), 1120),
+        "strong": (1, 1, pytest.approx(0.0009), 70),
+        "slow": (0, 1, pytest.approx(0.00012), 12),
+    }
+    assert s["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in s["models"]))
+    assert s["billed_tokens"] == 1100 + 70 + 20 + 12
+    assert s["blended_usd_per_mtok"] == pytest.approx(s["cost_usd"] / 1202 * 1e6)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 
 class LedgerError(Exception):
@@ -37,13 +41,12 @@ def _summarize(path: str, since: float | None) -> dict[str, Any]:
                 FROM requests {where}""",
             args,
         ).fetchone()
-        mix = conn.execute(
-            f"""SELECT model, provider, COUNT(*), COALESCE(SUM(cost_usd), 0),
-                       COALESCE(SUM(prompt_tokens + completion_tokens), 0)
-                FROM requests {where} {"AND" if where else "WHERE"} model != ''
-                GROUP BY model, provider ORDER BY COUNT(*) DESC""",
+        calls = conn.execute(
+            f"SELECT model, provider, cost_usd, prompt_tokens + completion_tokens, attempts "
+            f"FROM requests {where}",
             args,
-        ).fetchall()
+        )
+        mix, billed_tokens = _paid_by_model(calls)
         outcomes = conn.execute(
             f"SELECT outcome, COUNT(*) FROM requests {where} GROUP BY outcome ORDER BY COUNT(*) DESC", args
         ).fetchall()
@@ -65,8 +68,7 @@ def _summarize(path: str, since: float | None) -> dict[str, Any]:
     finally:
         conn.close()
     requests, ok, cost, baseline, p_tok, c_tok, cached, first, last = row
-    tokens = p_tok + c_tok
-    answered = sum(n for _, _, n, _, _ in mix)
+    answered = sum(m.answered for m in mix.values())
     return {
         "ledger": path,
         "requests": requests,
@@ -81,22 +83,71 @@ def _summarize(path: str, since: float | None) -> dict[str, Any]:
         "prompt_tokens": p_tok,
         "completion_tokens": c_tok,
         "cached_tokens": cached,
-        "blended_usd_per_mtok": (cost / tokens * 1e6) if tokens else 0.0,
+        # Over every token billed: escalated-from answers, judges and cancelled racers included.
+        "billed_tokens": billed_tokens,
+        "blended_usd_per_mtok": (cost / billed_tokens * 1e6) if billed_tokens else 0.0,
         "first_ts": first,
         "last_ts": last,
         **levers,
         "models": [
             {
-                "model": m,
-                "provider": p,
-                "requests": n,
-                "share_pct": 100.0 * n / answered if answered else 0.0,
-                "cost_usd": c,
-                "tokens": t,
+                "model": model,
+                "provider": provider,
+                "requests": m.answered,  # requests it answered
+                "share_pct": 100.0 * m.answered / answered if answered else 0.0,
+                "calls": m.calls,  # calls billed, answering or not
+                "cost_usd": m.cost_usd,  # what those calls cost
+                "tokens": m.tokens,
             }
-            for m, p, n, c, t in mix
+            for (model, provider), m in sorted(mix.items(), key=lambda kv: (-kv[1].answered, -kv[1].calls))
         ],
     }
+
+
+@dataclass(slots=True)
+class _Paid:
+    answered: int = 0
+    calls: int = 0
+    cost_usd: float = 0.0
+    tokens: int = 0
+
+
+def _paid_by_model(rows: Iterable[tuple[Any, ...]]) -> tuple[dict[tuple[str, str], _Paid], int]:
+    """Per (model, provider): the requests it answered, and the calls it was paid for with their cost
+    and tokens, from each row's attempts (a cascade's escalated-from answer, a judge, a race's
+    cancelled loser are other models' calls, paid within the row); and every token billed. A row
+    whose attempts carry no cost (written before they did) counts whole for its answering model."""
+    mix: dict[tuple[str, str], _Paid] = {}
+    billed = 0
+
+    def paid(model: str, provider: str, cost: float, tokens: int) -> None:
+        nonlocal billed
+        m = mix.setdefault((model, provider), _Paid())
+        m.calls, m.cost_usd, m.tokens = m.calls + 1, m.cost_usd + cost, m.tokens + tokens
+        billed += tokens
+
+    for model, provider, cost, tokens, attempts in rows:
+        if model:
+            mix.setdefault((model, provider), _Paid()).answered += 1
+        calls = [(a, _number(a.get("cost_usd")), int(_number(a.get("tokens")))) for a in _attempts(attempts)]
+        calls = [c for c in calls if c[1] > 0 or c[2] > 0]  # a call billed (a withdrawn racer was not)
+        for a, usd, used in calls:
+            paid(str(a.get("model", "")), str(a.get("provider", "")), usd, used)
+        if not calls and model and cost:  # (a cache hit: no call, cost 0)
+            paid(model, provider, float(cost or 0.0), int(tokens or 0))
+    return mix, billed
+
+
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
+
+
+def _attempts(raw: Any) -> list[dict[str, Any]]:
+    try:
+        parsed = orjson.loads(raw or "[]")
+    except orjson.JSONDecodeError:
+        return []
+    return [a for a in parsed if isinstance(a, dict)] if isinstance(parsed, list) else []
 
 
 def _levers(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> dict[str, Any]:
@@ -141,7 +192,8 @@ def render_table(s: dict[str, Any]) -> str:
         f"savings           ${s['savings_usd']:.6f} ({s['savings_pct']:.1f} %)",
         f"tokens            {s['prompt_tokens']} prompt + {s['completion_tokens']} completion "
         f"({s['cached_tokens']} cached)",
-        f"blended price     ${s['blended_usd_per_mtok']:.4f} per million tokens",
+        f"blended price     ${s['blended_usd_per_mtok']:.4f} per million tokens billed "
+        f"({s['billed_tokens']} tokens, every call included)",
         f"rate limited      {s['rate_limited']['gateway']} by the gateway's limits, "
         f"{s['rate_limited']['providers']} with every provider rate limited",
         f"explored          {s['explored']['requests']} requests answered by a neighbour of the pick "
@@ -152,12 +204,12 @@ def render_table(s: dict[str, Any]) -> str:
         f"trimming          {s['trimmed']} requests trimmed, {s['trim_tokens_saved']} prompt tokens "
         f"and ${s['trim_saved_usd']:.6f} saved",
         "",
-        f"{'model':<34} {'provider':<14} {'requests':>9} {'share':>7} {'cost $':>12}",
+        f"{'model':<34} {'provider':<14} {'answered':>9} {'share':>7} {'calls':>7} {'cost of calls $':>16}",
     ]
     for m in s["models"]:
         lines.append(
             f"{m['model'][:34]:<34} {m['provider'][:14]:<14} {m['requests']:>9} {m['share_pct']:>6.1f}% "
-            f"{m['cost_usd']:>12.6f}"
+            f"{m['calls']:>7} {m['cost_usd']:>16.6f}"
         )
     if not s["models"]:
         lines.append("(no answered requests yet)")
