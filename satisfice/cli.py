@@ -393,6 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # ^C during an eval or a training run: stopped, as asked
+        print(f"satisfice {args.command}: interrupted", file=sys.stderr)
+        return 130
     except OSError as e:  # a full disk under `> out.jsonl`, a file gone: one line, not a traceback
         where = f" {e.filename}" if e.filename is not None else ""
         print(f"satisfice {args.command}:{where} {e.strerror or e}", file=sys.stderr)
