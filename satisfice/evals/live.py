@@ -172,6 +172,11 @@ def _route_body(spec: str | None) -> dict[str, Any]:
         raise EvalError(f"--route {spec}: cannot read it as YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(body, dict):
         raise EvalError(f"--route {spec}: expected a mapping (a route's body: strategy, candidates, ...)")
+    if "router" in body:  # it would be replaced without a word
+        raise EvalError(
+            f"--route {spec}: leave 'router' out; the evaluation sets it from --router (a learned "
+            "router is fitted without the scored prompts)"
+        )
     return body
 
 

@@ -189,6 +189,9 @@ def test_route_option_strategy_and_file(tmp_path: Path, capsys: pytest.CaptureFi
     res = orjson.loads(capsys.readouterr().out)
     assert res["points"][0]["model_shares"][GPT35] == 1.0
     assert res["points"][0]["quality"] == pytest.approx(sum(quality(i, GPT35) for i in range(8)) / 8)
+    route.write_text("strategy: auto\nrouter: heuristic\n")  # --router says which router is measured
+    assert run([*argv, "--route", str(route), "--out", str(tmp_path / "c")]) == 2
+    assert "leave 'router' out; the evaluation sets it from --router" in capsys.readouterr().err
 
 
 def test_learn_feedback_moves_the_scored_half_off_the_model_users_rejected(
