@@ -151,6 +151,10 @@ def tight_gateway(
     silent["upstream_id"] = "text-embedding-3-small+nousage"
     silent |= {"provider": "openai", "input_per_mtok": 1000.0, "output_per_mtok": 0.0, "context_window": 8191}
     config["models"].append(silent)
+    # A Claude model whose upstream reports no usage: the gateway counts the tokens.
+    claude: dict[str, Any] = {"id": "claude-silent", "upstream_id": "claude-3-5-haiku+nousage"}
+    claude |= {"provider": "anthropic", "input_per_mtok": 1000.0, "output_per_mtok": 2000.0}
+    config["models"].append({**claude, "context_window": 200000})
     config["routes"] = {
         "hang-then-ok": {"candidates": ["openai/hang+a", "gpt-4o-mini"]},
         "all-hang": {"candidates": ["openai/hang+b", "openai/hang+c", "openai/hang+d"]},

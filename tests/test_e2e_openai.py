@@ -346,3 +346,47 @@ def test_sdk_raises_typed_errors(client: openai.OpenAI, strict_gateway: GatewayP
     with pytest.raises(openai.BadRequestError) as e:  # the provider's own 400: its field and code pass on
         client.chat.completions.create(model="openai/error400", messages=[{"role": "user", "content": "x"}])
     assert e.value.param == "temperature" and e.value.code == "invalid_value"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_anthropic_answer_without_usage_is_counted_not_free(
+    tight_gateway: GatewayProcess, stream: bool
+) -> None:
+    """Anthropic's usage missing was read as zero tokens: a $0 row, not marked as estimated."""
+    client = openai.OpenAI(base_url=tight_gateway.base_url, api_key="sk-client", max_retries=0)
+    ask: Any = [{"role": "user", "content": "count these words please"}]
+    if stream:
+        with client.chat.completions.with_streaming_response.create(
+            model="claude-silent", messages=ask, stream=True
+        ) as resp:
+            rid = resp.headers["x-satisfice-request-id"]
+            assert "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
+    else:
+        rid = client.chat.completions.with_raw_response.create(model="claude-silent", messages=ask).headers[
+            "x-satisfice-request-id"
+        ]
+    row = tight_gateway.row(rid)
+    assert row["usage_estimated"] == 1 and row["prompt_tokens"] > 4 and row["completion_tokens"] > 0
+    assert row["cost_usd"] == pytest.approx(
+        (row["prompt_tokens"] * 1000 + row["completion_tokens"] * 2000) / 1e6
+    )
+
+
+def test_a_messages_answer_without_upstream_usage_reports_the_counted_tokens(
+    tight_gateway: GatewayProcess,
+) -> None:
+    """Anthropic's Messages shape always has usage: it said 0 and 0 where the ledger counted."""
+    import anthropic
+
+    client = anthropic.Anthropic(
+        base_url=tight_gateway.base_url.removesuffix("/v1"), api_key="x", max_retries=0
+    )
+    raw = client.messages.with_raw_response.create(
+        model="claude-silent",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "count these words please"}],
+    )
+    row = tight_gateway.row(raw.headers["request-id"])
+    usage = raw.parse().usage
+    assert (usage.input_tokens, usage.output_tokens) == (row["prompt_tokens"], row["completion_tokens"])
+    assert usage.input_tokens > 4 and usage.output_tokens > 0

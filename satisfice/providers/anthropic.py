@@ -140,14 +140,16 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
     }
     if msg.get("stop_reason") == "stop_sequence" and isinstance(msg.get("stop_sequence"), str):
         choice["stop_reason"] = msg["stop_sequence"]
-    return {
+    out: JSON = {
         "id": "chatcmpl-" + str(msg.get("id") or ""),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [choice],
-        "usage": openai_usage(usage_from_anthropic(msg.get("usage"))),
     }
+    if isinstance(msg.get("usage"), dict):  # else unknown: the gateway counts the tokens itself
+        out["usage"] = openai_usage(usage_from_anthropic(msg["usage"]))
+    return out
 
 
 ANTHROPIC = AnthropicDialect()

@@ -158,7 +158,8 @@ class AnthropicStreamTranslator:
         if isinstance(message, dict):
             if isinstance(message.get("id"), str):
                 self._id = "chatcmpl-" + message["id"]
-            self.usage = usage_from_anthropic(message.get("usage"))
+            if isinstance(message.get("usage"), dict):  # else unknown: the gateway counts tokens
+                self.usage = usage_from_anthropic(message["usage"])
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def _on_block_start(self, obj: JSON) -> list[JSON]:
@@ -242,9 +243,10 @@ class AnthropicStreamTranslator:
         return {**delta, THINKING_BLOCKS: [{"index": carried, "type": kind, **fragment}]}
 
     def _on_message_delta(self, obj: JSON) -> list[JSON]:
-        if self.usage is None:
-            self.usage = Usage()
-        update_usage(self.usage, obj.get("usage"))
+        if isinstance(obj.get("usage"), dict):
+            if self.usage is None:
+                self.usage = Usage()
+            update_usage(self.usage, obj["usage"])
         delta = obj.get("delta")
         stop_reason = delta.get("stop_reason") if isinstance(delta, dict) else None
         if stop_reason is None or self._finished:

@@ -151,7 +151,14 @@ class ChatEndpoints:
         if isinstance(result, web.Response):
             return result
         model = call.target.dep.model if call.target is not None else call.row.model
-        out = openai_response_to_messages(result.body, model=model)
+        answer = result.body
+        if not isinstance(answer.get("usage"), dict):  # the upstream said nothing: the ledger's count
+            row = call.row
+            answer = {
+                **answer,
+                "usage": {"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens},
+            }
+        out = openai_response_to_messages(answer, model=model)
         self.gateway.submit(call, status=200, outcome="ok")
         return json_response(orjson.dumps(out), 200, {**call.headers(), "request-id": call.row.id})
 
