@@ -318,6 +318,8 @@ def _user(content: list[Any], where: str) -> list[JSON]:
             raise InvalidRequest("tool_use blocks belong in assistant messages.", param=f"{here}.type")
         else:
             raise InvalidRequest(f"Unsupported content block type {kind!r}.", param=f"{here}.type")
+    if not parts and not tool_messages:  # the client's turn says nothing: Anthropic refuses it too
+        raise InvalidRequest("A user message must have non-empty content.", param=where)
     if not parts:
         return tool_messages
     if len(parts) == 1 and parts[0]["type"] == "text" and "cache_control" not in parts[0]:
@@ -444,6 +446,8 @@ def _tools(body: JSON, out: JSON) -> None:
             fn: JSON = {"name": name, "parameters": schema}
             if isinstance(tool.get("description"), str):
                 fn["description"] = tool["description"]
+            if isinstance(tool.get("strict"), bool):  # schema-exact arguments: OpenAI's field too
+                fn["strict"] = tool["strict"]
             tools.append(_hinted(tool, {"type": "function", "function": fn}))
         if tools:
             out["tools"] = tools
@@ -488,7 +492,8 @@ def openai_response_to_messages(resp: JSON, *, model: str) -> JSON:
     text = message.get("content")
     if isinstance(text, list):  # some servers answer with text parts
         text = "".join(p.get("text") or "" for p in text if isinstance(p, dict))
-    if not text and isinstance(message.get("refusal"), str):
+    refused = not text and isinstance(message.get("refusal"), str) and bool(message["refusal"])
+    if refused:  # OpenAI's structured-output refusal: Anthropic's is a stop reason
         text = message["refusal"]
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
@@ -507,6 +512,8 @@ def openai_response_to_messages(resp: JSON, *, model: str) -> JSON:
             }
         )
     reason, sequence = stop_reason(choice.get("finish_reason"), choice.get("stop_reason"))
+    if refused:
+        reason, sequence = "refusal", None
     return {
         "id": message_id_from(resp.get("id")),
         "type": "message",

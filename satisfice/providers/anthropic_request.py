@@ -198,7 +198,7 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
         else:
             out["system"] = system
     _copy_sampling(body, out)
-    _copy_tools(body, out)
+    _copy_tools(body, out, strict_ok=native_structured_output(model))
     if schema_mode in ("native", "tool"):
         _enforce_schema(body["response_format"]["json_schema"], out, fitted)
     user = body.get("user")
@@ -297,7 +297,9 @@ def _copy_sampling(body: JSON, out: JSON) -> None:
         out["stop_sequences"] = list(stop)
 
 
-def _copy_tools(body: JSON, out: JSON) -> None:
+def _copy_tools(body: JSON, out: JSON, *, strict_ok: bool) -> None:
+    """The function tools as Anthropic tools; `strict` (schema-exact arguments) reaches the Claude
+    models that take structured outputs natively (older ones get the tool without it)."""
     raw_tools = body.get("tools")
     if not raw_tools:
         return  # tool_choice without tools is meaningless upstream; drop it
@@ -315,6 +317,8 @@ def _copy_tools(body: JSON, out: JSON) -> None:
             entry["description"] = fn["description"]
         params = fn.get("parameters")
         entry["input_schema"] = params if isinstance(params, dict) else {"type": "object", "properties": {}}
+        if strict_ok and fn.get("strict") is True:
+            entry["strict"] = True
         tools.append(_hinted(tool, entry))
     value = body.get("tool_choice")
     allowed = _allowed_tools(value)

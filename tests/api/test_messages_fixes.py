@@ -374,3 +374,37 @@ def test_output_config_becomes_response_format() -> None:
     assert "output_config" not in out
     # An Anthropic upstream without native structured output gets it as a forced schema tool.
     assert sent(ANTHROPIC, ANT, out)["tool_choice"] == {"type": "tool", "name": SCHEMA_TOOL}
+
+
+def test_a_strict_tool_reaches_the_openai_shape_strict() -> None:
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    out = messages_request_to_openai(
+        {**body, "tools": [{"name": "lookup", "input_schema": schema, "strict": True}]}
+    )
+    assert out["tools"] == [
+        {"type": "function", "function": {"name": "lookup", "parameters": schema, "strict": True}}
+    ]
+
+
+def test_an_openai_refusal_is_anthropics_refusal_stop_reason() -> None:
+    """A structured-output client checks stop_reason before parsing: the refusal came back as plain
+    text ending end_turn."""
+    message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+    resp = {"id": "chatcmpl-1", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+    out = openai_response_to_messages(resp, model="gpt-4o")
+    assert out["stop_reason"] == "refusal" and out["stop_sequence"] is None
+    assert out["content"] == [{"type": "text", "text": "I can't help with that."}]
+
+
+def test_an_empty_user_turn_is_refused_not_dropped() -> None:
+    """[user, assistant, user with no content] went upstream as [user, assistant]: an assistant
+    prefill the client never asked for."""
+    turns = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": []},
+    ]
+    with pytest.raises(InvalidRequest, match="A user message must have non-empty content") as e:
+        messages_request_to_openai({"model": "m", "max_tokens": 10, "messages": turns})
+    assert e.value.param == "messages[2].content"

@@ -633,3 +633,19 @@ def test_error_info_tolerates_non_json() -> None:
     assert "Bad gateway" in info.message
     assert not info.context_window_exceeded
     assert ANTHROPIC.error_info(503, b"").message == "Anthropic returned HTTP 503."
+
+
+@pytest.mark.parametrize(
+    ("upstream_model", "kept"), [("claude-sonnet-4-5", True), ("claude-3-5-haiku", False)]
+)
+def test_a_strict_tool_stays_strict_on_claude_models_that_take_structured_outputs(
+    upstream_model: str, kept: bool
+) -> None:
+    """`strict` was dropped for every Claude model; older ones would refuse it, so they go without."""
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": schema, "strict": True}}
+    dep = dataclasses.replace(DEP, upstream_model=upstream_model)
+    payload = orjson.loads(ANTHROPIC.build_chat(dep, chat(HI, tools=[tool]), stream=False).body)
+    assert payload["tools"] == [
+        {"name": "lookup", "input_schema": schema, **({"strict": True} if kept else {})}
+    ]
