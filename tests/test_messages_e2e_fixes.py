@@ -212,8 +212,11 @@ def test_count_tokens_of_an_unknown_model_is_the_404_of_messages(strict_gateway:
     with pytest.raises(anthropic.NotFoundError) as created:
         strict.messages.create(max_tokens=5, **request)
     body: Any = counted.value.body
-    assert body == created.value.body  # the same type and message as /v1/messages
+    assert body["error"] == created.value.body["error"]  # type: ignore[index]  # as /v1/messages
     assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+    # Each names its own request, as Anthropic's error bodies do, and as the header says.
+    assert body["request_id"] == counted.value.response.headers["request-id"]
+    assert created.value.body["request_id"] == created.value.response.headers["request-id"]  # type: ignore[index]
     assert "'no-such-model'" in body["error"]["message"]
     assert (counted.value.request_id or "").startswith("req_")
     # The body is checked first, as on /v1/messages; served models and routes are counted.

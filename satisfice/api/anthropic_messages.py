@@ -86,7 +86,9 @@ def anthropic_error_body(status: int, message: str, kind: str | None = None) -> 
     return {"type": "error", "error": {"type": kind or error_type_for(status), "message": message}}
 
 
-def anthropic_error(err: GatewayError, attempts: Sequence[Attempt] = ()) -> tuple[int, JSON]:
+def anthropic_error(
+    err: GatewayError, attempts: Sequence[Attempt] = (), request_id: str = ""
+) -> tuple[int, JSON]:
     """The HTTP status and Anthropic error body for a request that failed before answering.
 
     When every upstream call that was made failed as overloaded (HTTP 529 or 503), the request is
@@ -94,11 +96,14 @@ def anthropic_error(err: GatewayError, attempts: Sequence[Attempt] = ()) -> tupl
     OverloadedError) instead of seeing a generic 502. So is a request that found the gateway's own
     upstream connection pool full (`gateway_saturated`)."""
     made = [a for a in attempts if a.outcome not in NOT_SENT and a.outcome not in ("cancelled", "ok")]
-    if err.code in _UPSTREAM_FAILURES and made and all(a.status in _OVERLOADED for a in made):
-        return 529, anthropic_error_body(529, err.message)
-    if err.code == "gateway_saturated":  # the gateway's own pool stayed full: back off, as on 529
-        return 529, anthropic_error_body(529, err.message)
-    return err.status, anthropic_error_body(err.status, err.message, error_type(err))
+    overloaded = err.code in _UPSTREAM_FAILURES and made and all(a.status in _OVERLOADED for a in made)
+    if overloaded or err.code == "gateway_saturated":  # (the gateway's own pool stayed full: back off)
+        status, body = 529, anthropic_error_body(529, err.message)
+    else:
+        status, body = err.status, anthropic_error_body(err.status, err.message, error_type(err))
+    if request_id:  # as Anthropic's own error bodies carry it
+        body["request_id"] = request_id
+    return status, body
 
 
 # -- request ---------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ class ChatEndpoints:
         call = self._call(request, "messages")
 
         def render(err: GatewayError) -> web.Response:
-            status, body = anthropic_error(err, call.attempts)
+            status, body = anthropic_error(err, call.attempts, call.row.id)
             headers = {**call.headers(), **err.headers, "request-id": call.row.id}
             return json_response(orjson.dumps(body), status, headers)
 
@@ -173,7 +173,7 @@ class ChatEndpoints:
             # Off the event loop: the tokenizer loads on first use, and long prompts take a while.
             count = await asyncio.get_running_loop().run_in_executor(None, count_message_tokens, chat)
         except GatewayError as err:
-            status, error = anthropic_error(err)
+            status, error = anthropic_error(err, request_id=request_id)
             return json_response(orjson.dumps(error), status, {**headers, **err.headers})
         # Not Anthropic's tokenizer (unavailable offline): say the count is an estimate.
         headers["x-satisfice-token-count"] = "offline-estimate"
@@ -195,5 +195,6 @@ class ChatEndpoints:
             err = MethodNotAllowed(f"{request.method} is not allowed on {request.path}; use POST.")
         else:
             err = NotFound(f"Unknown request URL: {request.method} {request.path}.")
-        status, body = anthropic_error(err)
-        return json_response(orjson.dumps(body), status, {"request-id": new_request_id()})
+        request_id = new_request_id()
+        status, body = anthropic_error(err, request_id=request_id)
+        return json_response(orjson.dumps(body), status, {"request-id": request_id})
