@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -98,7 +99,16 @@ class Call:
             out["x-satisfice-cost-estimated"] = "prompt-only"
         if self.admission is not None:
             out.update(self.admission.headers)
-        return out
+        return {k: header_value(v) for k, v in out.items()}
+
+
+def header_value(text: str) -> str:
+    """`text` as an HTTP header value: non-ASCII and control characters percent-encoded (a model
+    name may carry either: a control character breaks the response, and raw UTF-8 bytes are read
+    as Latin-1 by clients)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if c.isascii() and c.isprintable() else urllib.parse.quote(c) for c in text)
 
 
 # Above this prompt size (bytes, an upper bound of its text) exact token counts go to a thread.

@@ -140,6 +140,40 @@ def test_embeddings_refuse_a_chat_route_by_name(gateway: GatewayProcess, upstrea
     assert not [r for r in upstream.requests() if marker in json.dumps(r["body"])]
 
 
+def test_a_model_name_with_a_control_character_is_a_400_before_any_call(
+    gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    """ "gpt-4o-mini\\n" (read from a file) was sent upstream and billed, then broke the response:
+    the name is echoed in a header, where a newline is refused. The SDK's retries made it 3 calls."""
+    import anthropic
+
+    marker = uuid.uuid4().hex
+    with pytest.raises(openai.BadRequestError) as err:
+        client(gateway).chat.completions.create(
+            model="openai/gpt-4o-mini\n", messages=[{"role": "user", "content": marker}]
+        )
+    assert err.value.code == "invalid_value" and err.value.param == "model"
+    with pytest.raises(openai.BadRequestError):
+        client(gateway).embeddings.create(model="text-embedding-3-small\r", input=marker)
+    ant = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError):
+        ant.messages.create(
+            model="claude-3-5-haiku\n", max_tokens=5, messages=[{"role": "user", "content": marker}]
+        )
+    assert not [r for r in upstream.requests() if marker in json.dumps(r["body"])]
+
+
+def test_a_non_ascii_model_name_is_percent_encoded_in_headers(gateway: GatewayProcess) -> None:
+    """Raw UTF-8 in a header is read as Latin-1 by clients ("modÃ¨le")."""
+    import urllib.parse
+
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model="openai/mod\u00e8le", messages=[{"role": "user", "content": "hi"}]
+    )
+    header = raw.headers["x-satisfice-model"]
+    assert header.isascii() and urllib.parse.unquote(header) == "mod\u00e8le"
+
+
 @pytest.fixture(scope="module")
 def dialects(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = {

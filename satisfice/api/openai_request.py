@@ -205,6 +205,17 @@ def _response_format(body: dict[str, Any]) -> None:
             )
 
 
+def check_model_name(model: str) -> None:
+    """No model is named with a control character: "gpt-4o-mini\n" (a name read from a file) was
+    sent upstream, billed, and then broke the response (the name is echoed in a header)."""
+    if not model.isprintable():
+        raise InvalidRequest(
+            f"Invalid 'model': {model!r} contains a control character (a trailing newline?).",
+            param="model",
+            code="invalid_value",
+        )
+
+
 def validate_chat_request(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_type")
@@ -217,6 +228,7 @@ def validate_chat_request(body: Any) -> dict[str, Any]:
         raise InvalidRequest(
             "Invalid type for 'model': expected a non-empty string.", param="model", code="invalid_type"
         )
+    check_model_name(model)
     _messages(body)
     stream = _type(body, "stream", bool, "a boolean")
     opts = _type(body, "stream_options", dict, "an object")

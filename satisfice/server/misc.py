@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from satisfice.api.openai_request import check_model_name
 from satisfice.errors import (
     GatewayError,
     InternalError,
@@ -273,6 +274,7 @@ def _validate_embeddings(body: Any) -> str:
         raise InvalidRequest(
             "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
         )
+    check_model_name(model)
     inp = body.get("input")
     if inp is None:
         raise InvalidRequest(
