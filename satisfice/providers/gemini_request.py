@@ -299,6 +299,13 @@ def _tools(tools: Any, tool_choice: Any) -> tuple[list[JSON], list[str] | None]:
         if params and not (params.get("type") == "object" and not params.get("properties")):
             decl["parameters"] = params
         out.append(decl)
+    spec = tool_choice.get("allowed_tools") if isinstance(tool_choice, dict) else None
+    if allowed is not None and not out and isinstance(spec, dict) and spec.get("mode") == "required":
+        # As for Claude: a call is required, and none of the request's tools may be called.
+        raise InvalidRequest(
+            "tool_choice allowed_tools with mode 'required' names none of the request's tools",
+            param="tool_choice",
+        )
     return out, allowed
 
 

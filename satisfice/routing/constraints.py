@@ -41,9 +41,12 @@ _SHORT_ANSWER = re.compile(
 # would be refused (n > 1, a `function` turn) or dropped while the answer comes back looking normal
 # (logprobs, legacy functions, audio output, web search). A model behind such a dialect is skipped.
 _UNCARRIED = {
-    "anthropic": ("n", "logprobs", "functions", "audio input", "audio output", "web_search_options"),
-    "gemini": ("functions", "audio output", "web_search_options"),
-}
+    "anthropic": (
+        "n", "logprobs", "functions", "audio input", "audio output", "web_search_options", "logit_bias",
+    ),
+    # Gemini cannot be held to one tool call per turn (`parallel_tool_calls: false`).
+    "gemini": ("functions", "audio output", "web_search_options", "logit_bias", "parallel_tool_calls"),
+}  # fmt: skip
 _FEATURE_PARAM = {"audio input": "messages", "audio output": "modalities"}  # the rest are their own param
 # What OpenAI's reasoning models refuse and the adapter cannot drop: the answer would lack the
 # logprobs, or hold tokens the bias was there to rule out (a ban, a forced label set).
@@ -113,6 +116,7 @@ def _request_features(body: dict[str, Any], functions: bool) -> set[str]:
         or (isinstance(modalities, list) and "audio" in modalities),
         "web_search_options": body.get("web_search_options") is not None,
         "logit_bias": bool(body.get("logit_bias")),  # {} asks for nothing
+        "parallel_tool_calls": body.get("parallel_tool_calls") is False and bool(body.get("tools")),
     }
     return {name for name, used in found.items() if used}
 

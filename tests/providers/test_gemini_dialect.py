@@ -219,6 +219,14 @@ def test_tool_choice_allowed_tools_filters_declarations() -> None:
     }
 
 
+def test_a_required_allowed_tools_choice_naming_no_offered_tool_is_a_400() -> None:
+    """Every tool was filtered out and Gemini answered in text, where a call was required."""
+    spec = {"mode": "required", "tools": [{"type": "function", "function": {"name": "nope"}}]}
+    with pytest.raises(InvalidRequest, match="names none of the request's tools") as e:
+        build(chat(USER, tools=TOOLS, tool_choice={"type": "allowed_tools", "allowed_tools": spec}))
+    assert e.value.param == "tool_choice"
+
+
 def _call(call_id: str, name: str, args: str, signature: str | None = None) -> dict[str, Any]:
     call: dict[str, Any] = {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
     if signature:

@@ -79,3 +79,22 @@ def test_route_falls_to_the_next_candidate_and_an_all_reasoning_route_names_the_
     with pytest.raises(InvalidRequest) as err:
         p.plan("only", needs_of(body(logit_bias={"1734": -100})))
     assert err.value.param == "logit_bias"
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"), [("anthropic", "claude-3-5-haiku"), ("gemini", "gemini-2.0-flash")]
+)
+def test_translated_providers_cannot_carry_a_logit_bias(provider: str, model: str) -> None:
+    """Claude and Gemini answered without the bias (a ban, a forced label set) as if it held."""
+    gap = unmet(info(provider, model), provider, needs_of(body(logit_bias={"1734": -100})))
+    assert gap is not None and gap.param == "logit_bias"
+    assert unmet(info(provider, model), provider, needs_of(body(logit_bias={}))) is None  # asks for nothing
+
+
+def test_gemini_cannot_be_held_to_one_tool_call_a_turn() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    one = needs_of(body(tools=tools, parallel_tool_calls=False))
+    gap = unmet(info("gemini", "gemini-2.0-flash"), "gemini", one)
+    assert gap is not None and gap.param == "parallel_tool_calls"
+    assert unmet(info("anthropic", "claude-3-5-haiku"), "anthropic", one) is None  # Claude can
+    assert unmet(info("gemini", "gemini-2.0-flash"), "gemini", needs_of(body(tools=tools))) is None
