@@ -93,6 +93,13 @@ def test_retrieve_one_model(gateway: GatewayProcess) -> None:
     qualified = c.models.retrieve("anthropic/claude-3-5-haiku")  # chat takes provider/model names
     assert (qualified.id, qualified.owned_by) == ("anthropic/claude-3-5-haiku", "anthropic")
     assert c.models.retrieve("openai/any-passthrough-name").owned_by == "openai"  # a passthrough's
+    # A dated snapshot chat takes is a model here too; a knob chat refuses is refused here too.
+    dated = "claude-3-5-haiku-20241022"
+    assert c.chat.completions.create(model=dated, messages=[{"role": "user", "content": "hi"}]).choices
+    assert c.models.retrieve(dated).id == dated
+    with pytest.raises(openai.BadRequestError) as bad:
+        c.models.retrieve("auto:bogus")
+    assert bad.value.code == "invalid_knob"
     for unknown in ("no-such-model", "anthropic/no-such-model", "nobody/gpt-4o-mini"):
         with pytest.raises(openai.NotFoundError) as err:
             c.models.retrieve(unknown)

@@ -28,6 +28,7 @@ from satisfice.providers.openai_compat import OpenAIDialect
 from satisfice.providers.registry import dialect
 from satisfice.providers.runner import read_body
 from satisfice.routing.directory import ModelDirectory, Target
+from satisfice.routing.knob import parse_knob
 from satisfice.routing.planner import Plan
 from satisfice.server.http import (
     caller_digest,
@@ -74,11 +75,16 @@ class MiscEndpoints:
         found = listed.get(name)
         route, suffix = self.gateway.planner.route_for(name)
         if found is None and route is not None and suffix is not None:
+            try:
+                parse_knob(suffix)  # as chat would: "auto:bogus" is no model
+            except GatewayError as err:
+                return error_response(err)
             found = {**listed[name.partition(":")[0]], "id": name}
-        if found is None and "/" in name and self.directory.names_exactly(name):
-            # A provider-qualified name ("anthropic/claude-3-5-haiku", a passthrough's "oai/x"),
-            # which the list does not spell out.
-            owner = name.partition("/")[0]
+        if found is None and self.directory.names_exactly(name):
+            # A name chat takes that the list does not spell out: a dated snapshot or alias
+            # ("gpt-4o-2024-08-06"), a provider-qualified one ("anthropic/claude-3-5-haiku", a
+            # passthrough's "oai/x").
+            owner = name.partition("/")[0] if "/" in name else self.directory.targets(name)[0].dep.provider
             found = {"id": name, "object": "model", "created": self.started, "owned_by": owner}
         if found is None:
             return error_response(
