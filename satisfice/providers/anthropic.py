@@ -49,7 +49,9 @@ class AnthropicDialect:
     name = "anthropic"
 
     def build_chat(self, dep: Deployment, body: JSON, *, stream: bool) -> UpstreamRequest:
-        payload = openai_to_anthropic(body, model=dep.upstream_model, stream=stream)
+        payload = openai_to_anthropic(
+            body, model=dep.upstream_model, stream=stream, max_output=dep.max_output
+        )
         headers = {
             "content-type": "application/json",
             "anthropic-version": dep.option("anthropic_version", API_VERSION) or API_VERSION,

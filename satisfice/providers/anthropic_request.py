@@ -144,8 +144,9 @@ _SUBSCHEMAS = ("items", "prefixItems", "anyOf", "allOf", "oneOf", "not")
 _SCHEMA_MAPS = ("properties", "$defs", "definitions")
 
 
-def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
-    """Translate an OpenAI chat-completions request into an Anthropic Messages request."""
+def openai_to_anthropic(body: JSON, *, model: str, stream: bool, max_output: int | None = None) -> JSON:
+    """Translate an OpenAI chat-completions request into an Anthropic Messages request. `max_output`:
+    the model's most output tokens (the catalog's), the max_tokens of a request that sets none."""
     n = body.get("n")
     if n is not None and n != 1:
         raise InvalidRequest("Anthropic models return one choice per request; 'n' must be 1.", param="n")
@@ -191,7 +192,7 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
     if schema_mode in (None, "instruction"):
         system.extend(_response_format_instruction(body.get("response_format")))
 
-    out: JSON = {"model": model, "messages": turns, "max_tokens": _max_tokens(body)}
+    out: JSON = {"model": model, "messages": turns, "max_tokens": _max_tokens(body, max_output)}
     if system:
         if len(system) == 1 and "cache_control" not in system[0]:
             out["system"] = system[0]["text"]
@@ -210,13 +211,13 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool) -> JSON:
         if extras.get(key) is not None:
             out[key] = extras[key]
     if "thinking" not in out:  # an explicit thinking wins over reasoning_effort
-        _effort_thinking(body, out, model)
+        _effort_thinking(body, out, model, max_output)
     if stream:
         out["stream"] = True
     return out
 
 
-def _max_tokens(body: JSON) -> int:
+def _max_tokens(body: JSON, max_output: int | None) -> int:
     for key in ("max_completion_tokens", "max_tokens"):
         value = body.get(key)
         if value is None:
@@ -224,7 +225,7 @@ def _max_tokens(body: JSON) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
         return value
-    return DEFAULT_MAX_TOKENS
+    return max_output or DEFAULT_MAX_TOKENS  # none set: up to the model's maximum, as OpenAI
 
 
 def _claude_4_minor(model: str) -> int | None:
@@ -245,7 +246,7 @@ def thinking_model(model: str) -> bool:
     return minor is not None and minor <= _LAST_BUDGETED_MINOR
 
 
-def _effort_thinking(body: JSON, out: JSON, model: str) -> None:
+def _effort_thinking(body: JSON, out: JSON, model: str, max_output: int | None) -> None:
     """Switch on extended thinking for `reasoning_effort`, when Anthropic would take it."""
     effort = body.get("reasoning_effort")
     budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
@@ -260,8 +261,12 @@ def _effort_thinking(body: JSON, out: JSON, model: str) -> None:
         budget = min(budget, out["max_tokens"] // 2)  # the client's cap holds; the answer keeps half
         if budget < MIN_THINKING_BUDGET:
             return
-    else:
+    else:  # an answer of the usual default beside the budget, within the model's maximum
         out["max_tokens"] = DEFAULT_MAX_TOKENS + budget
+        if max_output is not None and out["max_tokens"] > max_output:  # the answer keeps half of it
+            out["max_tokens"], budget = max_output, min(budget, max_output // 2)
+            if budget < MIN_THINKING_BUDGET:
+                return
     out["thinking"] = {"type": "enabled", "budget_tokens": budget}
     out.pop("temperature", None)
     out.pop("top_k", None)

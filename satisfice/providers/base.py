@@ -38,6 +38,9 @@ class Deployment:
     # One of OpenAI's other chat models (gpt-4o, gpt-4.1, ...) on OpenAI's own API, which refuse
     # `reasoning_effort` with a 400: it is dropped for them (a route may have asked for it for Claude).
     openai_plain: bool = False
+    # The catalog's most output tokens the model writes: an Anthropic request needs a max_tokens,
+    # and one the client did not set is this (as OpenAI's models write up to their maximum).
+    max_output: int | None = None
 
     @property
     def key(self) -> str:

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from satisfice.api.openai_request import REASONING_EFFORTS
+from satisfice.catalog import load_catalog
 from satisfice.errors import InvalidRequest, UpstreamFailed
 from satisfice.providers.anthropic import ANTHROPIC
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, THINKING_BUDGETS
@@ -649,3 +650,31 @@ def test_a_strict_tool_stays_strict_on_claude_models_that_take_structured_output
     assert payload["tools"] == [
         {"name": "lookup", "input_schema": schema, **({"strict": True} if kept else {})}
     ]
+
+
+def test_a_request_without_max_tokens_may_use_the_models_whole_output() -> None:
+    """Anthropic needs a max_tokens; one the client did not set was 4096 whatever the model, so
+    answers ended early where OpenAI's models write up to their maximum."""
+
+    def sent(body: dict[str, Any], max_output: int | None, model: str = DEP.upstream_model) -> dict[str, Any]:
+        dep = dataclasses.replace(DEP, upstream_model=model, max_output=max_output)
+        payload: dict[str, Any] = orjson.loads(ANTHROPIC.build_chat(dep, body, stream=False).body)
+        return payload
+
+    assert sent(chat(HI), 8192)["max_tokens"] == 8192
+    assert sent(chat(HI), None)["max_tokens"] == 4096  # a model the catalog does not know
+    assert sent(chat(HI, max_tokens=100), 8192)["max_tokens"] == 100  # the client's cap holds
+    thinking = chat(HI, reasoning_effort="high")  # 16,384 tokens of thinking, 4,096 of answer
+    out = sent(thinking, 64000, THINKING_DEP.upstream_model)
+    assert (out["max_tokens"], out["thinking"]["budget_tokens"]) == (20480, 16384)
+    small = sent(thinking, 8192, THINKING_DEP.upstream_model)  # within the model's maximum
+    assert (small["max_tokens"], small["thinking"]["budget_tokens"]) == (8192, 4096)
+
+
+def test_routing_gives_a_deployment_its_catalog_maximum_output() -> None:
+    from satisfice.config import parse_settings
+    from satisfice.routing.directory import ModelDirectory
+
+    s = parse_settings({}, {"ANTHROPIC_API_KEY": "k"})
+    (target,) = ModelDirectory(s, load_catalog(), s.providers).targets("claude-3-5-haiku")
+    assert target.dep.max_output == target.info.max_output == 8192  # type: ignore[union-attr]
