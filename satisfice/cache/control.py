@@ -80,7 +80,9 @@ def cache_use(policy: CachePolicy | None, body: dict[str, Any], headers: Mapping
     if mode is not None:
         read, write = mode
     elif _by_default(policy, body):
-        read, write = True, True
+        # `store: true` asks the provider to keep this completion (for evals, distillation): only a
+        # call makes one, so no cached answer is served (unless the header asks for one).
+        read, write = body.get("store") is not True, True
     else:
         return OFF
     return CacheUse(read and narrowed[0], write and narrowed[1], narrowed[2])

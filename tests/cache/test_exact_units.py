@@ -101,6 +101,15 @@ def test_default_policy_caches_only_temperature_zero() -> None:
     assert not cache_use(None, BODY, {}).active
 
 
+def test_a_completion_to_store_is_not_served_from_the_cache() -> None:
+    """`store: true`: the provider keeps the completion (evals, distillation), which only a call
+    makes; a hit skipped it. The answer is still saved for others, and a header can still ask."""
+    stored = cache_use(CachePolicy(), {**BODY, "store": True}, {})
+    assert (stored.read, stored.write) == (False, True)
+    assert cache_use(CachePolicy(), {**BODY, "store": True}, {"x-satisfice-cache": "on"}).read
+    assert cache_use(CachePolicy(), {**BODY, "store": False}, {}).read
+
+
 def test_headers_ask_and_narrow() -> None:
     policy, hot = CachePolicy(), {**BODY, "temperature": 1}
     assert cache_use(policy, hot, {"x-satisfice-cache": "read"}) == cache_use(
