@@ -327,7 +327,18 @@ def test_unknown_path_and_wrong_method(gateway: GatewayProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req)
     assert e.value.code == 405
+    assert e.value.headers["allow"] == "POST" and e.value.headers["x-request-id"]  # what is allowed
     validate("ErrorResponse", json.loads(e.value.read()))
+    # HEAD is allowed wherever GET is (HTTP requires it), with GET's headers and no body.
+    for path in ("/v1/models", "/health"):
+        with urllib.request.urlopen(urllib.request.Request(gateway.url + path, method="HEAD")) as r:
+            assert r.status == 200 and r.read() == b""
+    with urllib.request.urlopen(gateway.base_url + "/models") as r:  # the SDK reads it as _request_id
+        assert r.headers["x-request-id"]
+    req = urllib.request.Request(gateway.base_url + "/models", method="POST", data=b"{}")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 405 and e.value.headers["allow"] == "GET, HEAD"
 
 
 def test_sdk_raises_typed_errors(client: openai.OpenAI, strict_gateway: GatewayProcess) -> None:

@@ -54,7 +54,10 @@ def make_app(parts: Parts, *, other_workers: bool = False, gate_loop: bool = Tru
     expect = expect_within(settings.max_body_bytes)
 
     def route(method: str, path: str, handler: Handler) -> None:
-        app.router.add_route(method, path, handler, expect_handler=expect)
+        if method == "GET":  # and HEAD, which HTTP requires wherever GET is (aiohttp drops the body)
+            app.router.add_get(path, handler, expect_handler=expect)
+        else:
+            app.router.add_route(method, path, handler, expect_handler=expect)
 
     for prefix in ("/v1", ""):
         route("POST", f"{prefix}/chat/completions", chat.chat_completions)

@@ -66,7 +66,8 @@ class MiscEndpoints:
 
     async def models(self, request: web.Request) -> web.Response:
         listed = await self._listed()
-        return json_response(orjson.dumps({"object": "list", "data": list(listed.values())}))
+        body = orjson.dumps({"object": "list", "data": list(listed.values())})
+        return json_response(body, headers=_request_ids())
 
     async def model(self, request: web.Request) -> web.Response:
         """GET /v1/models/{model}: one entry of the list; a `route:knob` name is its route's."""
@@ -78,7 +79,7 @@ class MiscEndpoints:
             try:
                 parse_knob(suffix)  # as chat would: "auto:bogus" is no model
             except GatewayError as err:
-                return error_response(err)
+                return error_response(err, _request_ids())
             found = {**listed[name.partition(":")[0]], "id": name}
         if found is None and self.directory.names_exactly(name):
             # A name chat takes that the list does not spell out: a dated snapshot or alias
@@ -88,9 +89,10 @@ class MiscEndpoints:
             found = {"id": name, "object": "model", "created": self.started, "owned_by": owner}
         if found is None:
             return error_response(
-                ModelNotFound(f"The model '{name}' does not exist (see GET /v1/models).", param="model")
+                ModelNotFound(f"The model '{name}' does not exist (see GET /v1/models).", param="model"),
+                _request_ids(),
             )
-        return json_response(orjson.dumps(found))
+        return json_response(orjson.dumps(found), headers=_request_ids())
 
     async def _listed(self) -> dict[str, dict[str, Any]]:
         data: dict[str, dict[str, Any]] = {}
@@ -243,10 +245,20 @@ class MiscEndpoints:
         expected = KNOWN_PATHS.get(request.path)
         err: GatewayError
         if expected is not None:
-            err = MethodNotAllowed(f"{request.method} is not allowed on {request.path}; use {expected}.")
+            allow = "GET, HEAD" if expected == "GET" else expected  # a 405 says what is allowed
+            err = MethodNotAllowed(
+                f"{request.method} is not allowed on {request.path}; use {expected}.",
+                headers={"allow": allow},
+            )
         else:
             err = NotFound(f"Unknown request URL: {request.method} {request.path}.")
-        return error_response(err)
+        return error_response(err, _request_ids())  # every response names a request, as OpenAI's do
+
+
+def _request_ids() -> dict[str, str]:
+    """A new request id, where the OpenAI SDK and our clients read it."""
+    request_id = new_request_id()
+    return {"x-request-id": request_id, "x-satisfice-request-id": request_id}
 
 
 def _embeddings_usage(inp: Any, model: str) -> Usage:
