@@ -155,6 +155,8 @@ def tight_gateway(
     claude: dict[str, Any] = {"id": "claude-silent", "upstream_id": "claude-3-5-haiku+nousage"}
     claude |= {"provider": "anthropic", "input_per_mtok": 1000.0, "output_per_mtok": 2000.0}
     config["models"].append({**claude, "context_window": 200000})
+    gpt = {"id": "gpt-silent", "upstream_id": "gpt-4o-mini+nousage", "provider": "openai"}
+    config["models"].append({**claude, **gpt, "context_window": 128000})
     config["routes"] = {
         "hang-then-ok": {"candidates": ["openai/hang+a", "gpt-4o-mini"]},
         "all-hang": {"candidates": ["openai/hang+b", "openai/hang+c", "openai/hang+d"]},

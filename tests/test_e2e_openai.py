@@ -401,3 +401,30 @@ def test_a_messages_answer_without_upstream_usage_reports_the_counted_tokens(
     usage = raw.parse().usage
     assert (usage.input_tokens, usage.output_tokens) == (row["prompt_tokens"], row["completion_tokens"])
     assert usage.input_tokens > 4 and usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("model", ["gpt-silent", "claude-silent"])
+def test_a_stream_without_upstream_usage_still_ends_with_the_usage_chunk_asked_for(
+    tight_gateway: GatewayProcess, model: str
+) -> None:
+    """`stream_options.include_usage`: a usage chunk before [DONE]. An upstream that sends none
+    left the client without one; it now carries the gateway's own count, as the ledger does."""
+    client = openai.OpenAI(base_url=tight_gateway.base_url, api_key="sk-client", max_retries=0)
+    with client.chat.completions.with_streaming_response.create(
+        model=model,
+        messages=[{"role": "user", "content": "count these words please"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        chunks = list(resp.parse())
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert chunks[0].id == last.id and chunks[0].model == last.model
+    row = tight_gateway.row(rid)
+    assert (last.usage.prompt_tokens, last.usage.completion_tokens) == (
+        row["prompt_tokens"],
+        row["completion_tokens"],
+    )
+    assert row["usage_estimated"] == 1 and last.usage.completion_tokens > 0
+    validate("CreateChatCompletionStreamResponse", last.model_dump(exclude_unset=True))

@@ -374,5 +374,9 @@ class AnthropicEncoder:
             raise UpstreamFailed(INCOMPLETE)
         return self.inner.finish()
 
+    def counted_usage(self, row: Any) -> bytes:
+        """Nothing: message_delta carries the output tokens the stream showed (see `finish`)."""
+        return b""
+
     def error(self, err: GatewayError) -> bytes:
         return self.inner.error(err.message, error_type(err))

@@ -12,12 +12,14 @@ import termios
 import time
 from typing import Any, Protocol
 
+import orjson
 from aiohttp import web
 
 from satisfice.api.anthropic_messages_stream import INCOMPLETE
 from satisfice.cache.assemble import choice_indices, finished_choices
 from satisfice.errors import GatewayError, InternalError, ServiceUnavailable, UpstreamFailed, UpstreamTimeout
 from satisfice.gateway import Call, Gateway
+from satisfice.ledger.record import LedgerRow
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.stream_start import in_band_error
 from satisfice.server.http import sse_error_event
@@ -36,6 +38,11 @@ class StreamEncoder(Protocol):
 
     def finish(self) -> bytes: ...
 
+    def counted_usage(self, row: LedgerRow) -> bytes:
+        """What to send before `finish`'s tail when the upstream reported no usage and the gateway
+        counted the tokens itself (the ledger row holds them)."""
+        ...
+
     def error(self, err: GatewayError) -> bytes: ...
 
 
@@ -51,6 +58,7 @@ class OpenAIEncoder:
     def __init__(self, include_usage: bool, choices: int = 1) -> None:
         self.include_usage = include_usage
         self.finished = False  # a finish reason arrived (any choice's)
+        self._head: bytes | None = None  # the first event, for a usage chunk the gateway adds
         # With n > 1, every choice that started must finish: one cut short after another finished
         # was complete. A choice that never started is the upstream ignoring n, not a cut. (Reading
         # every event's choices costs a parse, so only then.)
@@ -70,6 +78,8 @@ class OpenAIEncoder:
         # We always ask upstreams for usage (for the ledger); drop it when the client did not ask.
         if not self.include_usage:
             return b"" if is_usage_only(event) else event
+        if self._head is None:
+            self._head = event
         if b"}" in event and _USAGE_KEY.search(event) is None:
             # OpenAI's spec: with include_usage every chunk but the last has "usage": null. OpenAI
             # upstreams send it; translated dialects (Anthropic, Gemini) and cached replays do not.
@@ -82,6 +92,30 @@ class OpenAIEncoder:
         if not self.finished:
             raise UpstreamFailed(INCOMPLETE)
         return b"data: [DONE]\n\n"
+
+    def counted_usage(self, row: LedgerRow) -> bytes:
+        """The usage chunk a client that asked for one is owed (the spec: one before [DONE]), from
+        the gateway's own count when the upstream sent none."""
+        if not self.include_usage:
+            return b""
+        head: Any = {}
+        with contextlib.suppress(orjson.JSONDecodeError, ValueError):
+            head = orjson.loads(self._head.partition(b"data:")[2]) if self._head else {}
+        head = head if isinstance(head, dict) else {}
+        usage = {
+            "prompt_tokens": row.prompt_tokens,
+            "completion_tokens": row.completion_tokens,
+            "total_tokens": row.prompt_tokens + row.completion_tokens,
+        }
+        chunk = {
+            "id": head.get("id", ""),
+            "object": "chat.completion.chunk",
+            "created": head.get("created", int(time.time())),
+            "model": head.get("model", row.model),
+            "choices": [],
+            "usage": usage,
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def error(self, err: GatewayError) -> bytes:
         return sse_error_event(err)
@@ -248,6 +282,8 @@ async def relay(
                 pending.clear()
         tail = encoder.finish()  # raises when the stream cannot end well (e.g. no finish reason)
         gateway.finish_stream(call, stream, body)
+        if stream.usage is None and call.hit is None:  # counted by the gateway: owed to the client
+            pending.append(encoder.counted_usage(call.row))
         pending.append(tail)
         await send(b"".join(pending))
         pending.clear()
