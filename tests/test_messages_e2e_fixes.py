@@ -118,6 +118,34 @@ def test_thinking_and_top_k_reach_anthropic_and_top_k_reaches_gemini(
     assert config["topK"] == 3 and "thinking" not in json.dumps(config)
 
 
+def test_anthropic_only_fields_and_betas_reach_anthropic(
+    ant: anthropic.Anthropic, upstream: FakeUpstream
+) -> None:
+    """The client's anthropic-beta header and fields such as service_tier and inference_geo were
+    dropped on the way to Anthropic itself (the request is carried in the OpenAI shape)."""
+    fields = {"service_tier": "standard_only", "inference_geo": "us", "container": "cont_1"}
+    ant.beta.messages.create(
+        model="ant/claude-betas",
+        max_tokens=20,
+        messages=HELLO,
+        betas=["context-1m-2025-08-07", "interleaved-thinking-2025-05-14"],
+        extra_body=fields,
+    )
+    (sent,) = [r for r in upstream.requests() if r["model"] == "claude-betas"][-1:]
+    assert {k: sent["body"].get(k) for k in fields} == fields
+    assert sent["headers"]["anthropic-beta"] == "context-1m-2025-08-07,interleaved-thinking-2025-05-14"
+    # A data-residency demand no other provider's API takes: a route skips them, a direct one refuses.
+    with pytest.raises(anthropic.BadRequestError) as err:
+        ant.messages.create(
+            model="oai/gpt-x", max_tokens=20, messages=HELLO, extra_body={"inference_geo": "us"}
+        )
+    assert "inference_geo" in err.value.message
+    ant.messages.create(
+        model="oai/gpt-geo", max_tokens=20, messages=HELLO, extra_body={"service_tier": "auto"}
+    )
+    assert "service_tier" not in upstream.sent("gpt-geo")  # the others are Anthropic's alone: dropped
+
+
 # -- 3: prompt caching -----------------------------------------------------------------------------
 
 

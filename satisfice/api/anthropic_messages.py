@@ -109,10 +109,16 @@ def anthropic_error(
 # -- request ---------------------------------------------------------------------------------------
 
 
-def messages_request_to_openai(body: Any, *, count_only: bool = False) -> JSON:
+# Anthropic-only request fields carried as they are to Anthropic upstreams (other upstreams have no
+# such option; `inference_geo` makes a route skip them, see routing/constraints.py).
+ANTHROPIC_FIELDS = ("service_tier", "inference_geo", "context_management", "container", "mcp_servers")
+
+
+def messages_request_to_openai(body: Any, *, count_only: bool = False, betas: str | None = None) -> JSON:
     """Validate an Anthropic Messages request and return the equivalent OpenAI chat body.
 
-    `count_only`: a `count_tokens` request, which has no `max_tokens`."""
+    `count_only`: a `count_tokens` request, which has no `max_tokens`. `betas`: the client's
+    `anthropic-beta` header, which reaches Anthropic upstreams."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     model = body.get("model")
@@ -158,6 +164,12 @@ def messages_request_to_openai(body: Any, *, count_only: bool = False) -> JSON:
         out["stream_options"] = {"include_usage": True}
     _output_config(body, out)
     extras = _extras(body)
+    fields = {k: body[k] for k in ANTHROPIC_FIELDS if body.get(k) is not None}
+    if fields:
+        extras["fields"] = fields
+    named = [b.strip() for b in (betas or "").split(",") if b.strip()]
+    if named:
+        extras["betas"] = named
     failed = _tool_errors(raw_messages)
     if failed:
         extras["tool_errors"] = failed

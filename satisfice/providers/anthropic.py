@@ -25,7 +25,7 @@ import time
 import orjson
 
 from satisfice.errors import UpstreamFailed
-from satisfice.providers.anthropic_request import SCHEMA_TOOL, openai_to_anthropic
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, SCHEMA_TOOL, openai_to_anthropic
 from satisfice.providers.anthropic_stream import (
     AnthropicStreamTranslator,
     finish_reason,
@@ -62,6 +62,11 @@ class AnthropicDialect:
             headers["accept"] = "text/event-stream"
         # Configured headers last, so config can add e.g. anthropic-beta or override the version.
         headers.update(dict(dep.headers))
+        extras = body.get(MESSAGES_EXTRAS)
+        betas = extras.get("betas") if isinstance(extras, dict) else None
+        if isinstance(betas, list) and betas:  # a /v1/messages client's, beside the config's
+            configured = [b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
+            headers["anthropic-beta"] = ",".join(dict.fromkeys([*configured, *map(str, betas)]))
         return UpstreamRequest("POST", upstream_url(dep, "/messages"), headers, orjson.dumps(payload), dep)
 
     def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:

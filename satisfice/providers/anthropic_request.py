@@ -101,7 +101,8 @@ DEFAULT_MAX_TOKENS = 4096
 
 # The private key of an OpenAI body under which the /v1/messages translation carries Anthropic-only
 # options ({"thinking": ..., "top_k": ..., "cache_control": ..., "cache_hints": true,
-# "tool_errors": [tool_call_id, ...]}). The Anthropic dialect sends them, Gemini sends top_k, and
+# "tool_errors": [tool_call_id, ...], "fields": {service_tier, inference_geo, ...}, "betas":
+# [the client's anthropic-beta names]}). The Anthropic dialect sends them, Gemini sends top_k, and
 # the OpenAI dialects drop the key (and, with "cache_hints", the cache_control hints on parts)
 # since OpenAI rejects what it does not know.
 MESSAGES_EXTRAS = "satisfice_messages_extras"
@@ -210,6 +211,9 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool, max_output: int
     for key in _EXTRAS_SENT:
         if extras.get(key) is not None:
             out[key] = extras[key]
+    fields = extras.get("fields")
+    if isinstance(fields, dict):  # a /v1/messages client's Anthropic-only fields, as it sent them
+        out.update({k: v for k, v in fields.items() if k not in out})
     if "thinking" not in out:  # an explicit thinking wins over reasoning_effort
         _effort_thinking(body, out, model, max_output)
     if stream:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from satisfice import tokens
 from satisfice.catalog import ModelInfo
-from satisfice.providers.anthropic_request import json_schema_mode
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, json_schema_mode
 from satisfice.providers.openai_compat import is_openai_reasoning
 
 # Output we assume when a request sets no max_tokens, to price and fit it.
@@ -45,7 +45,12 @@ _UNCARRIED = {
         "n", "logprobs", "functions", "audio input", "audio output", "web_search_options", "logit_bias",
     ),
     # Gemini cannot be held to one tool call per turn (`parallel_tool_calls: false`).
-    "gemini": ("functions", "audio output", "web_search_options", "logit_bias", "parallel_tool_calls"),
+    "gemini": (
+        "functions", "audio output", "web_search_options", "logit_bias", "parallel_tool_calls",
+        "inference_geo",
+    ),
+    "openai": ("inference_geo",),
+    "azure": ("inference_geo",),
 }  # fmt: skip
 _FEATURE_PARAM = {"audio input": "messages", "audio output": "modalities"}  # the rest are their own param
 # What OpenAI's reasoning models refuse and the adapter cannot drop: the answer would lack the
@@ -105,6 +110,12 @@ def _uses_tools(msg: dict[str, Any]) -> bool:
     return msg.get("role") in ("tool", "function") or bool(msg.get("tool_calls") or msg.get("function_call"))
 
 
+def _anthropic_fields(body: dict[str, Any]) -> dict[str, Any]:
+    extras = body.get(MESSAGES_EXTRAS)
+    fields = extras.get("fields") if isinstance(extras, dict) else None
+    return fields if isinstance(fields, dict) else {}
+
+
 def _request_features(body: dict[str, Any], functions: bool) -> set[str]:
     """The OpenAI-only features of the request's own fields (its messages are read by the caller)."""
     n, modalities = body.get("n"), body.get("modalities")
@@ -117,6 +128,8 @@ def _request_features(body: dict[str, Any], functions: bool) -> set[str]:
         "web_search_options": body.get("web_search_options") is not None,
         "logit_bias": bool(body.get("logit_bias")),  # {} asks for nothing
         "parallel_tool_calls": body.get("parallel_tool_calls") is False and bool(body.get("tools")),
+        # A /v1/messages client's data-residency demand, which only Anthropic's API takes.
+        "inference_geo": "inference_geo" in _anthropic_fields(body),
     }
     return {name for name, used in found.items() if used}
 

@@ -130,7 +130,9 @@ class ChatEndpoints:
         self, request: web.Request, call: Call, render: Callable[[GatewayError], web.Response]
     ) -> web.StreamResponse:
         async def parse() -> dict[str, Any]:
-            return validate_chat_request(messages_request_to_openai(await read_json(request, self.max_body)))
+            raw = await read_json(request, self.max_body)
+            betas = request.headers.get("anthropic-beta")
+            return validate_chat_request(messages_request_to_openai(raw, betas=betas))
 
         body = await self._guard(call, parse, render)
         if isinstance(body, web.Response):
