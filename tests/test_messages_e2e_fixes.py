@@ -343,3 +343,17 @@ def test_output_format_becomes_response_format(ant: anthropic.Anthropic, upstrea
     assert msg.parsed_output == Echo(echo="hello there")
     fmt = upstream.sent("strict+parse")["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["schema"]["properties"]["echo"]
+
+
+def test_the_anthropic_sdk_lists_and_reads_models_in_its_shape(gateway: GatewayProcess) -> None:
+    """It got OpenAI's list: every field it reads (created_at, display_name, has_more...) was None."""
+    ant = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0, timeout=20)
+    openai_ids = [m.id for m in openai.OpenAI(base_url=gateway.base_url, api_key="k").models.list().data]
+    page = ant.models.list(limit=2)
+    assert [m.id for m in page.data] == openai_ids[:2] and page.has_more and page.last_id == openai_ids[1]
+    assert all(m.type == "model" and m.display_name and m.created_at for m in page.data)
+    assert [m.id for m in ant.models.list(limit=1000)] == openai_ids  # every page, through the SDK's paging
+    assert ant.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
+    with pytest.raises(anthropic.NotFoundError) as err:
+        ant.models.retrieve("no-such-model")
+    assert err.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]

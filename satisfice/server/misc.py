@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import os
 import time
@@ -12,6 +13,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from satisfice.api.anthropic_messages import anthropic_error
 from satisfice.api.openai_request import check_model_name
 from satisfice.errors import (
     GatewayError,
@@ -66,6 +68,8 @@ class MiscEndpoints:
 
     async def models(self, request: web.Request) -> web.Response:
         listed = await self._listed()
+        if _anthropic_client(request):
+            return _anthropic_models(request, list(listed.values()))
         body = orjson.dumps({"object": "list", "data": list(listed.values())})
         return json_response(body, headers=_request_ids())
 
@@ -87,12 +91,17 @@ class MiscEndpoints:
             # passthrough's "oai/x").
             owner = name.partition("/")[0] if "/" in name else self.directory.targets(name)[0].dep.provider
             found = {"id": name, "object": "model", "created": self.started, "owned_by": owner}
+        anthropic = _anthropic_client(request)
         if found is None:
-            return error_response(
-                ModelNotFound(f"The model '{name}' does not exist (see GET /v1/models).", param="model"),
-                _request_ids(),
-            )
-        return json_response(orjson.dumps(found), headers=_request_ids())
+            missing = ModelNotFound(f"The model '{name}' does not exist (see GET /v1/models).", param="model")
+            if anthropic:
+                ids = _request_ids()
+                status, body = anthropic_error(missing, request_id=ids["x-request-id"])
+                return json_response(orjson.dumps(body), status, {**ids, "request-id": ids["x-request-id"]})
+            return error_response(missing, _request_ids())
+        return json_response(
+            orjson.dumps(_anthropic_model(found) if anthropic else found), headers=_request_ids()
+        )
 
     async def _listed(self) -> dict[str, dict[str, Any]]:
         data: dict[str, dict[str, Any]] = {}
@@ -253,6 +262,47 @@ class MiscEndpoints:
         else:
             err = NotFound(f"Unknown request URL: {request.method} {request.path}.")
         return error_response(err, _request_ids())  # every response names a request, as OpenAI's do
+
+
+def _anthropic_client(request: web.Request) -> bool:
+    """The Anthropic SDK sends `anthropic-version` with every request: it reads models in its shape."""
+    return "anthropic-version" in request.headers
+
+
+def _anthropic_model(entry: dict[str, Any]) -> dict[str, Any]:
+    created = datetime.datetime.fromtimestamp(entry.get("created", 0), datetime.UTC)
+    return {
+        "type": "model",
+        "id": entry["id"],
+        "display_name": entry["id"],
+        "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _anthropic_models(request: web.Request, entries: list[dict[str, Any]]) -> web.Response:
+    """Anthropic's list: a page of `limit` (default 20, at most 1000) after `after_id` or before
+    `before_id`, with has_more, first_id and last_id."""
+    ids = _request_ids()
+    query = request.query
+    try:
+        limit = min(max(int(query.get("limit", "20")), 1), 1000)
+    except ValueError:
+        limit = 20
+    names = [e["id"] for e in entries]
+    start, end = 0, len(entries)
+    if query.get("after_id") in names:
+        start = names.index(query["after_id"]) + 1
+    if query.get("before_id") in names:
+        end = names.index(query["before_id"])
+        start = max(start, end - limit) if "after_id" not in query else start
+    page = [_anthropic_model(e) for e in entries[start:end][:limit]]
+    body = {
+        "data": page,
+        "has_more": start + len(page) < end,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
+    return json_response(orjson.dumps(body), headers={**ids, "request-id": ids["x-request-id"]})
 
 
 def _request_ids() -> dict[str, str]:
