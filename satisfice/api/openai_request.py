@@ -236,6 +236,12 @@ def validate_chat_request(body: Any) -> dict[str, Any]:
         raise _bad(
             "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled."
         )
+    if opts is not None and not isinstance(opts.get("include_usage", False), bool):  # "no" read as yes
+        raise InvalidRequest(
+            "Invalid type for 'stream_options.include_usage': expected a boolean.",
+            param="stream_options.include_usage",
+            code="invalid_type",
+        )
     _range(body, "temperature", 0, 2)
     _range(body, "top_p", 0, 1)
     _range(body, "presence_penalty", -2, 2)

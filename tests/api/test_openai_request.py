@@ -36,3 +36,22 @@ def test_unknown_reasoning_effort_is_a_400_naming_the_parameter(effort: Any, cod
     assert "reasoning_effort" in err.value.message
     if code == "invalid_value":
         assert "'low', 'medium', 'high'" in err.value.message
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_include_usage_must_be_a_boolean(value: Any) -> None:
+    """A string "no" was read as a yes."""
+    body = {"model": "m", "messages": HI, "stream": True, "stream_options": {"include_usage": value}}
+    with pytest.raises(InvalidRequest) as err:
+        validate_chat_request(body)
+    assert (err.value.param, err.value.code) == ("stream_options.include_usage", "invalid_type")
+    assert validate_chat_request({**body, "stream_options": {"include_usage": False}})
+    assert validate_chat_request({**body, "stream_options": {}})
+
+
+def test_a_model_name_with_a_control_character_is_refused() -> None:
+    for name in ("gpt-4o-mini\n", "gpt\t4o", "gpt\x00"):
+        with pytest.raises(InvalidRequest) as err:
+            validate_chat_request({"model": name, "messages": HI})
+        assert (err.value.param, err.value.code) == ("model", "invalid_value")
+    assert validate_chat_request({"model": "mod\u00e8le", "messages": HI})  # non-ASCII is a name
