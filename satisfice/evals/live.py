@@ -69,8 +69,9 @@ def _split_for_learning(plan: list[Fold], records: Sequence[Record], seed: int) 
         groups: dict[str, list[int]] = {}
         for j in f.rows.tolist():
             groups.setdefault(records[j].conversation_text(), []).append(j)
-        order = np.random.default_rng(seed + 1).permutation(len(groups))
-        ordered = [rows for _, rows in sorted(zip(order.tolist(), groups.values(), strict=True))]
+        # In the permutation's order (with one prompt per conversation: the halves measured before).
+        listed = list(groups.values())
+        ordered = [listed[k] for k in np.random.default_rng(seed + 1).permutation(len(listed)).tolist()]
         teach: list[int] = []
         for rows in ordered:  # whole conversations, until half the prompts teach
             if 2 * (len(teach) + len(rows)) > f.rows.size:

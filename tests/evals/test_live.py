@@ -395,3 +395,19 @@ def test_learning_halves_keep_a_conversation_in_one_half() -> None:
     taught = {records[j].conversation_text() for j in fold.teach.tolist()}
     scored = {records[j].conversation_text() for j in fold.rows.tolist()}
     assert taught.isdisjoint(scored) and len(taught) == len(scored) == 5
+
+
+def test_distinct_prompts_are_halved_as_before() -> None:
+    """One prompt per conversation: the halves the learning figures in docs/router.md were measured
+    with (the seeded permutation's first half teaches)."""
+    import numpy as np
+
+    from satisfice.data.records import Outcome, Record
+
+    records = [
+        Record(f"q{i}", ({"role": "user", "content": f"q {i}"},), {MIX: Outcome(1.0)}) for i in range(11)
+    ]
+    (fold,) = live._split_for_learning([live.Fold(np.arange(11), "prior")], records, 3)
+    shuffled = np.random.default_rng(4).permutation(np.arange(11))
+    assert fold.teach is not None
+    assert (fold.teach.tolist(), fold.rows.tolist()) == (sorted(shuffled[:5]), sorted(shuffled[5:]))
