@@ -102,15 +102,17 @@ def _folds(
     limit: int | None,
     work: Path,
     shared: str | None = None,
-) -> tuple[list[Fold], str, bool]:
+) -> tuple[list[Fold], str, bool, int | None]:
+    """The gateways to run, the protocol's words, whether the router saw the data, and the folds of
+    a cross-validation (None: another protocol)."""
     n, records = full.n, full.records
     cap = n if limit is None else max(limit, 0)
     if router != "learned":
         rows = np.arange(min(cap, n), dtype=np.int64)
         if router == "learned-artifact":
             protocol, trained = artifact_protocol(shared)
-            return [Fold(rows, "learned")], protocol, trained
-        return [Fold(rows, router)], f"no training ({router}): all prompts scored", False
+            return [Fold(rows, "learned")], protocol, trained, None
+        return [Fold(rows, router)], f"no training ({router}): all prompts scored", False, None
     test = np.array([i for i, r in enumerate(records) if r.split == "test"], dtype=np.int64)
     train = [r for r in unseen_training(records, test.tolist()) if r.split == "train"]
     if folds is None and train and test.size:
@@ -118,7 +120,7 @@ def _folds(
         others = sum(r.split not in ("train", "test") for r in records)
         if others:  # as offline: a split protocol uses train and test only
             protocol += f"; {others} records whose split is neither train nor test are left out"
-        return [Fold(test[:cap], str(work / "router-split.npz"), train)], protocol, False
+        return [Fold(test[:cap], str(work / "router-split.npz"), train)], protocol, False, None
     parts, k, note = cv_folds(records, folds, seed)
     out = []
     for i, held in enumerate(parts):
@@ -131,6 +133,7 @@ def _folds(
         f"{k}-fold CV by prompt text{note}, seed {seed}: one gateway per fold, with that fold's "
         "fitted artifact",
         False,
+        k,
     )
 
 
@@ -499,10 +502,9 @@ def evaluate_live(
     extra_models = _unknown_models(full)
     with tempfile.TemporaryDirectory(prefix="satisfice-live-") as tmp:
         work = Path(tmp)
-        plan, protocol, seen = _folds(full, router, folds, seed, limit, work, _shared_name(dataset))
-        used_folds = len(plan) if router == "learned" and plan and plan[0].train is not None else None
-        if used_folds is not None and "fold CV" not in protocol:
-            used_folds = None  # a train/test split, not cross-validation
+        plan, protocol, seen, used_folds = _folds(
+            full, router, folds, seed, limit, work, _shared_name(dataset)
+        )
         if learn:
             plan = _split_for_learning(plan, full.records, seed)
             protocol += "; --learn: half of each fold's prompts teach, the other half is scored"
