@@ -97,7 +97,7 @@ class MiscEndpoints:
             if anthropic:
                 ids = _request_ids()
                 status, body = anthropic_error(missing, request_id=ids["x-request-id"])
-                return json_response(orjson.dumps(body), status, {**ids, "request-id": ids["x-request-id"]})
+                return json_response(orjson.dumps(body), status, ids)
             return error_response(missing, _request_ids())
         return json_response(
             orjson.dumps(_anthropic_model(found) if anthropic else found), headers=_request_ids()
@@ -302,13 +302,13 @@ def _anthropic_models(request: web.Request, entries: list[dict[str, Any]]) -> we
         "first_id": page[0]["id"] if page else None,
         "last_id": page[-1]["id"] if page else None,
     }
-    return json_response(orjson.dumps(body), headers={**ids, "request-id": ids["x-request-id"]})
+    return json_response(orjson.dumps(body), headers=ids)
 
 
 def _request_ids() -> dict[str, str]:
-    """A new request id, where the OpenAI SDK and our clients read it."""
+    """A new request id, where the OpenAI SDK, the Anthropic SDK and our clients read it."""
     request_id = new_request_id()
-    return {"x-request-id": request_id, "x-satisfice-request-id": request_id}
+    return {"x-request-id": request_id, "x-satisfice-request-id": request_id, "request-id": request_id}
 
 
 def _embeddings_usage(inp: Any, model: str) -> Usage:
