@@ -34,6 +34,7 @@ from satisfice.server.http import (
     tenant_of,
 )
 from satisfice.server.relay import OpenAIEncoder, relay
+from satisfice.usage import Usage
 
 T = TypeVar("T")
 _CACHE_HEADERS = ("x-satisfice-cache", "cache-control")
@@ -155,10 +156,9 @@ class ChatEndpoints:
         model = call.target.dep.model if call.target is not None else call.row.model
         answer = result.body
         if not isinstance(answer.get("usage"), dict):  # the upstream said nothing: the ledger's count
-            row = call.row
             answer = {
                 **answer,
-                "usage": {"prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens},
+                "usage": Usage(call.row.prompt_tokens, call.row.completion_tokens).to_openai(),
             }
         out = openai_response_to_messages(answer, model=model)
         self.gateway.submit(call, status=200, outcome="ok")

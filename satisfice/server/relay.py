@@ -23,6 +23,7 @@ from satisfice.ledger.record import LedgerRow
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.stream_start import in_band_error
 from satisfice.server.http import sse_error_event
+from satisfice.usage import Usage
 
 log = logging.getLogger("satisfice.server")
 _USAGE_KEY = re.compile(rb'"usage"\s*:')  # the key, not a delta whose text is "usage"
@@ -102,11 +103,7 @@ class OpenAIEncoder:
         with contextlib.suppress(orjson.JSONDecodeError, ValueError):
             head = orjson.loads(self._head.partition(b"data:")[2]) if self._head else {}
         head = head if isinstance(head, dict) else {}
-        usage = {
-            "prompt_tokens": row.prompt_tokens,
-            "completion_tokens": row.completion_tokens,
-            "total_tokens": row.prompt_tokens + row.completion_tokens,
-        }
+        usage = Usage(row.prompt_tokens, row.completion_tokens).to_openai()
         chunk = {
             "id": head.get("id", ""),
             "object": "chat.completion.chunk",
