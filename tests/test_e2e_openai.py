@@ -6,6 +6,7 @@ import json
 import urllib.request
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -428,3 +429,20 @@ def test_a_stream_without_upstream_usage_still_ends_with_the_usage_chunk_asked_f
     )
     assert row["usage_estimated"] == 1 and last.usage.completion_tokens > 0
     validate("CreateChatCompletionStreamResponse", last.model_dump(exclude_unset=True))
+
+
+def test_a_messages_stream_without_upstream_usage_ends_with_the_counted_tokens(
+    tight_gateway: GatewayProcess,
+) -> None:
+    """An Anthropic SDK stream whose upstream reported no usage: the final message's usage is the
+    gateway's own count (the ledger's), not output_tokens 0."""
+    client = anthropic.Anthropic(base_url=tight_gateway.url, api_key="sk-client", max_retries=0, timeout=20)
+    with client.messages.stream(
+        model="claude-silent", max_tokens=100, messages=[{"role": "user", "content": "count these words"}]
+    ) as stream:
+        final = stream.get_final_message()
+        rid = stream.response.headers["x-satisfice-request-id"]
+    row = tight_gateway.row(rid)
+    assert row["usage_estimated"] == 1 and row["completion_tokens"] > 0
+    assert final.usage.output_tokens == row["completion_tokens"]
+    assert final.usage.input_tokens == row["prompt_tokens"]

@@ -246,12 +246,14 @@ def test_with_n_choices_every_started_choice_must_finish() -> None:
     for event in (_chunk(0), _chunk(1), _chunk(0, "stop")):
         cut.feed(event)
     with pytest.raises(UpstreamFailed):
-        cut.finish()
+        cut.ensure_complete()
     whole = OpenAIEncoder(include_usage=False, choices=2)
     for event in (_chunk(0), _chunk(1), _chunk(1, "stop"), _chunk(0, "length")):
         whole.feed(event)
-    assert whole.finish() == b"data: [DONE]\n\n"
+    whole.ensure_complete()
+    assert whole.finish(None) == b"data: [DONE]\n\n"
     ignored = OpenAIEncoder(include_usage=False, choices=2)  # an upstream that ignores n
     for event in (_chunk(0), _chunk(0, "stop")):
         ignored.feed(event)
-    assert ignored.finish() == b"data: [DONE]\n\n"
+    ignored.ensure_complete()
+    assert ignored.finish(None) == b"data: [DONE]\n\n"

@@ -22,6 +22,7 @@ import orjson
 
 from satisfice.errors import GatewayError, UpstreamFailed
 from satisfice.providers.thinking import THINKING_BLOCKS
+from satisfice.usage import Usage
 
 JSON = dict[str, Any]
 
@@ -207,7 +208,9 @@ class MessagesStreamEncoder:
                 self._matched_stop = choice.get("stop_reason")
         return bytes(out)
 
-    def finish(self) -> bytes:
+    def finish(self, counted: JSON | None = None) -> bytes:
+        """The closing events. `counted`: an OpenAI usage object for a stream whose upstream
+        reported none (the gateway's own count)."""
         if self._done:
             return b""
         if not self.complete:
@@ -219,7 +222,8 @@ class MessagesStreamEncoder:
         self._done = True
         reason, sequence = stop_reason(self._finish_reason, self._matched_stop)
         # Cumulative totals: these replace message_start's estimate in SDK accumulators.
-        usage = anthropic_usage(self._usage) if self._usage is not None else {"output_tokens": 0}
+        reported = self._usage if self._usage is not None else counted
+        usage = anthropic_usage(reported) if reported is not None else {"output_tokens": 0}
         delta = {"stop_reason": reason, "stop_sequence": sequence}
         out += sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
         out += sse("message_stop", {"type": "message_stop"})
@@ -369,14 +373,12 @@ class AnthropicEncoder:
     def feed(self, event: bytes) -> bytes:
         return self.inner.feed(orjson.loads(event[6:]))  # strip "data: "
 
-    def finish(self) -> bytes:
+    def ensure_complete(self) -> None:
         if not self.inner.complete:
             raise UpstreamFailed(INCOMPLETE)
-        return self.inner.finish()
 
-    def counted_usage(self, row: Any) -> bytes:
-        """Nothing: message_delta carries the output tokens the stream showed (see `finish`)."""
-        return b""
+    def finish(self, counted: Usage | None) -> bytes:
+        return self.inner.finish(counted.to_openai() if counted is not None else None)
 
     def error(self, err: GatewayError) -> bytes:
         return self.inner.error(err.message, error_type(err))

@@ -19,7 +19,6 @@ from satisfice.api.anthropic_messages_stream import INCOMPLETE
 from satisfice.cache.assemble import choice_indices, finished_choices
 from satisfice.errors import GatewayError, InternalError, ServiceUnavailable, UpstreamFailed, UpstreamTimeout
 from satisfice.gateway import Call, Gateway
-from satisfice.ledger.record import LedgerRow
 from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.stream_start import in_band_error
 from satisfice.server.http import sse_error_event
@@ -37,11 +36,13 @@ class StreamEncoder(Protocol):
 
     def feed(self, event: bytes) -> bytes: ...
 
-    def finish(self) -> bytes: ...
+    def ensure_complete(self) -> None:
+        """Raise when the stream cannot end well (e.g. no finish reason arrived)."""
+        ...
 
-    def counted_usage(self, row: LedgerRow) -> bytes:
-        """What to send before `finish`'s tail when the upstream reported no usage and the gateway
-        counted the tokens itself (the ledger row holds them)."""
+    def finish(self, counted: Usage | None) -> bytes:
+        """The stream's tail. `counted`: the gateway's own count of the tokens, when the upstream
+        reported no usage (the ledger row's), which the client is owed as if it had."""
         ...
 
     def error(self, err: GatewayError) -> bytes: ...
@@ -89,28 +90,29 @@ class OpenAIEncoder:
             event = event[:end] + (b'"usage":null' if empty else b',"usage":null') + event[end:]
         return event
 
-    def finish(self) -> bytes:
+    def ensure_complete(self) -> None:
         if not self.finished:
             raise UpstreamFailed(INCOMPLETE)
-        return b"data: [DONE]\n\n"
 
-    def counted_usage(self, row: LedgerRow) -> bytes:
-        """The usage chunk a client that asked for one is owed (the spec: one before [DONE]), from
-        the gateway's own count when the upstream sent none."""
-        if not self.include_usage:
-            return b""
+    def finish(self, counted: Usage | None) -> bytes:
+        done = b"data: [DONE]\n\n"
+        if counted is None or not self.include_usage:
+            return done
+        return self._usage_chunk(counted) + done
+
+    def _usage_chunk(self, counted: Usage) -> bytes:
+        """The usage chunk a client that asked for one is owed (the spec: one before [DONE])."""
         head: Any = {}
         with contextlib.suppress(orjson.JSONDecodeError, ValueError):
             head = orjson.loads(self._head.partition(b"data:")[2]) if self._head else {}
         head = head if isinstance(head, dict) else {}
-        usage = Usage(row.prompt_tokens, row.completion_tokens).to_openai()
         chunk = {
             "id": head.get("id", ""),
             "object": "chat.completion.chunk",
             "created": head.get("created", int(time.time())),
-            "model": head.get("model", row.model),
+            "model": head.get("model", ""),
             "choices": [],
-            "usage": usage,
+            "usage": counted.to_openai(),
         }
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
@@ -277,11 +279,12 @@ async def relay(
             if pending and not stream.more:
                 await send(b"".join(pending))
                 pending.clear()
-        tail = encoder.finish()  # raises when the stream cannot end well (e.g. no finish reason)
+        encoder.ensure_complete()
         gateway.finish_stream(call, stream, body)
-        if stream.usage is None and call.hit is None:  # counted by the gateway: owed to the client
-            pending.append(encoder.counted_usage(call.row))
-        pending.append(tail)
+        counted = None
+        if stream.usage is None and call.hit is None:  # the gateway counted: owed to the client
+            counted = Usage(call.row.prompt_tokens, call.row.completion_tokens)
+        pending.append(encoder.finish(counted))
         await send(b"".join(pending))
         pending.clear()
         await resp.write_eof()

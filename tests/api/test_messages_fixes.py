@@ -83,7 +83,7 @@ def test_stream_without_a_finish_reason_is_an_error() -> None:
     encoder = AnthropicEncoder("m", "msg_1", 1)
     encoder.feed(b"data: " + orjson.dumps(chunk({"content": "cut"})))
     with pytest.raises(UpstreamFailed, match="no finish reason"):
-        encoder.finish()
+        encoder.ensure_complete()
 
 
 # -- 5: interleaved tool calls ---------------------------------------------------------------------
