@@ -1,4 +1,5 @@
-"""`satisfice train` over an existing artifact: weights it reproduces byte for byte leave the artifact and
+"""`satisfice train` over an existing artifact: weights it reproduces (byte for byte, or within another
+CPU's rounding) leave the artifact and
 its record (with the figures `scripts/train_router.py --report` measured on it) untouched; new weights get
 a new record that carries no figures measured on the old ones."""
 
@@ -6,16 +7,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from satisfice.catalog import load_catalog
 from satisfice.predict import add_train_parser, load_predictor
+from satisfice.predict.cli import _same_weights
 from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR
 from tests.evals.test_cli import shared_available
 from tests.predict.test_predict_cli import toy_file
@@ -135,3 +140,25 @@ def test_the_packaged_recipe_reproduces_the_shipped_artifact_and_keeps_its_recor
     assert stem.with_suffix(".npz").read_bytes() == packaged.with_suffix(".npz").read_bytes()
     assert stem.with_suffix(".json").read_bytes() == record
     assert "unchanged" in out
+
+
+def _npz(**arrays: Any) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_weights_within_another_cpus_rounding_are_the_same_weights() -> None:
+    """Retrained on another kind of CPU, the shipped weights came back within float rounding
+    (float64 within 2e-5 relative, float16 one ulp apart): the same model, so the artifact and its
+    measured figures are kept. A real change, or another shape, dtype or array, is new weights."""
+    w = np.linspace(-2.0, 2.0, 50)
+    ref = np.linspace(0.0, 0.03, 20).astype(np.float16)
+    old = _npz(W=w, ref_x=ref, n=np.arange(3))
+    one_ulp = np.nextafter(ref, np.float16(1.0))
+    assert _same_weights(old, _npz(W=w * (1 + 2e-5), ref_x=one_ulp, n=np.arange(3)))
+    assert not _same_weights(old, _npz(W=w * 1.01, ref_x=ref, n=np.arange(3)))
+    assert not _same_weights(old, _npz(W=w, ref_x=ref + np.float16(0.01), n=np.arange(3)))
+    assert not _same_weights(old, _npz(W=w, ref_x=ref, n=np.arange(3) + 1))
+    assert not _same_weights(old, _npz(W=w.astype(np.float32), ref_x=ref, n=np.arange(3)))
+    assert not _same_weights(old, _npz(W=w, ref_x=ref))
