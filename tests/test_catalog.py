@@ -69,6 +69,14 @@ MAINSTREAM = {
         "claude-3-7-sonnet",
         "claude-sonnet-4",
         "claude-opus-4",
+        "claude-opus-4-5",
+        "claude-sonnet-4-6",
+        "claude-opus-4-8",
+        "claude-sonnet-5",
+        "claude-opus-5",
+        "claude-sonnet-5-5",
+        "claude-opus-5-5",
+        "claude-haiku-5-5",
     ),
     "gemini": (
         "gemini-1.5-flash",
@@ -255,13 +263,56 @@ def test_cost_usd_cache_write_and_no_cache_price() -> None:
         mixtral.cost_usd(-1, 0)
 
 
-def test_to_public_round_trips() -> None:
-    m = load_catalog().get("anthropic", "claude-3-5-sonnet")
+def test_a_long_prompt_is_billed_at_its_band_for_every_token() -> None:
+    """Claude Haiku 5.5 and Gemini 2.5 Pro bill a call whose prompt (cache reads and writes
+    included) exceeds a length at higher prices, output included."""
+    cat = load_catalog()
+    haiku = cat.get("anthropic", "claude-haiku-5-5")
+    assert haiku is not None and haiku.long_prompt is not None and haiku.long_prompt.above_tokens == 100_000
+    assert haiku.cost_usd(100_000, 1000) == pytest.approx((100_000 * 0.10 + 1000 * 0.50) / 1e6)
+    long_cost = haiku.cost_usd(100_001, 1000, cached_tokens=60_000, cache_write_tokens=30_000)
+    expected = 10_001 * 0.50 + 60_000 * 0.05 + 30_000 * 0.50 * 1.25 + 1000 * 2.50
+    assert long_cost == pytest.approx(expected / 1e6)
+    pro = cat.get("gemini", "gemini-2.5-pro")
+    assert pro is not None
+    assert pro.cost_usd(200_001, 10) == pytest.approx((200_001 * 2.50 + 10 * 15.0) / 1e6)
+    assert pro.cost_usd(200_000, 10) == pytest.approx((200_000 * 1.25 + 10 * 10.0) / 1e6)
+
+
+@pytest.mark.parametrize(
+    ("long_prompt", "message"),
+    [
+        ({"input_per_mtok": 1, "output_per_mtok": 2}, "models[0].long_prompt.above_tokens: required key"),
+        (
+            {"above_tokens": 10, "input_per_mtok": 1, "output_per_mtok": 2, "tier": 1},
+            "long_prompt.tier: unknown",
+        ),
+        (
+            {"above_tokens": 128000, "input_per_mtok": 1, "output_per_mtok": 2},
+            "fewer tokens than the context",
+        ),
+        (
+            {"above_tokens": 10, "input_per_mtok": -1, "output_per_mtok": 2},
+            "long_prompt.input_per_mtok: expected",
+        ),
+        ([10, 1, 2], "models[0].long_prompt: expected null or an object"),
+    ],
+)
+def test_a_long_prompt_band_is_checked(long_prompt: Any, message: str) -> None:
+    with pytest.raises(CatalogError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_entries([entry(context_window=128000, long_prompt=long_prompt)])
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"), [("anthropic", "claude-3-5-sonnet"), ("anthropic", "claude-haiku-5-5")]
+)
+def test_to_public_round_trips(provider: str, model: str) -> None:
+    m = load_catalog().get(provider, model)
     assert m is not None
     pub = m.to_public()
     json.dumps(pub)
     assert parse_entries([pub]) == [m]
-    assert m.qualified_id == "anthropic/claude-3-5-sonnet"
+    assert m.qualified_id == f"{provider}/{model}"
 
 
 # ---------------------------------------------------------------- overrides

@@ -16,9 +16,10 @@ CAPABILITIES = ("tools", "vision", "json_schema", "streaming", "reasoning")
 # Every key an entry may carry, in the order `to_public` and models.json use.
 ENTRY_KEYS = (
     "id", "provider", "upstream_id", "kind", "aliases", "input_per_mtok", "output_per_mtok",
-    "cached_input_per_mtok", "context_window", "max_output", "capabilities", "quality_prior",
-    "quality_source", "family", "price_date", "price_source", "deprecated",
+    "cached_input_per_mtok", "long_prompt", "context_window", "max_output", "capabilities",
+    "quality_prior", "quality_source", "family", "price_date", "price_source", "deprecated",
 )  # fmt: skip
+LONG_PROMPT_KEYS = ("above_tokens", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 REQUIRED_KEYS = ("id", "provider", "input_per_mtok", "output_per_mtok", "context_window")
 DEFAULT_CAPABILITIES: dict[str, bool] = {
     "tools": False, "vision": False, "json_schema": False, "streaming": True, "reasoning": False,
@@ -28,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "kind": "chat",
     "aliases": [],
     "cached_input_per_mtok": None,
+    "long_prompt": None,
     "max_output": 4096,
     "quality_prior": 0.5,
     "quality_source": "user config",
@@ -40,6 +42,18 @@ DEFAULTS: dict[str, Any] = {
 
 class CatalogError(ValueError):
     """An invalid catalog entry; the message names entry and key, e.g. `models[3].context_window: ...`."""
+
+
+@dataclass(frozen=True, slots=True)
+class LongPrompt:
+    """The prices of a call whose prompt (cache reads and writes included) exceeds `above_tokens`:
+    they apply to all of its tokens, output included, as Anthropic (Claude Haiku 5.5) and Google
+    (Gemini 1.5 and 2.5 Pro) bill such calls."""
+
+    above_tokens: int
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,7 @@ class ModelInfo:
     price_date: str
     price_source: str
     deprecated: bool
+    long_prompt: LongPrompt | None = None  # the prices above a prompt length, where they differ
 
     @property
     def qualified_id(self) -> str:
@@ -92,15 +107,18 @@ class ModelInfo:
             raise ValueError(f"token counts must be >= 0, got {counts}")
         fresh = max(0, prompt_tokens - cached_tokens - cache_write_tokens)
         long_writes = min(max(cache_write_1h_tokens, 0), cache_write_tokens)  # part of the writes
+        band: ModelInfo | LongPrompt = self
+        if self.long_prompt is not None and prompt_tokens > self.long_prompt.above_tokens:
+            band = self.long_prompt
         cached_price = (
-            self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+            band.input_per_mtok if band.cached_input_per_mtok is None else band.cached_input_per_mtok
         )
         micro = (
-            fresh * self.input_per_mtok
+            fresh * band.input_per_mtok
             + cached_tokens * cached_price
-            + (cache_write_tokens - long_writes) * self.input_per_mtok * CACHE_WRITE_MULTIPLIER
-            + long_writes * self.input_per_mtok * CACHE_WRITE_1H_MULTIPLIER
-            + completion_tokens * self.output_per_mtok
+            + (cache_write_tokens - long_writes) * band.input_per_mtok * CACHE_WRITE_MULTIPLIER
+            + long_writes * band.input_per_mtok * CACHE_WRITE_1H_MULTIPLIER
+            + completion_tokens * band.output_per_mtok
         )
         return micro / 1_000_000
 
@@ -115,6 +133,9 @@ class ModelInfo:
             "input_per_mtok": self.input_per_mtok,
             "output_per_mtok": self.output_per_mtok,
             "cached_input_per_mtok": self.cached_input_per_mtok,
+            "long_prompt": None
+            if self.long_prompt is None
+            else {key: getattr(self.long_prompt, key) for key in LONG_PROMPT_KEYS},
             "context_window": self.context_window,
             "max_output": self.max_output,
             "capabilities": {name: getattr(self, name) for name in CAPABILITIES},
@@ -209,6 +230,30 @@ def _aliases(obj: Mapping[str, Any], where: str, model_id: str) -> tuple[str, ..
     return tuple(out)
 
 
+def _long_prompt(obj: Mapping[str, Any], where: str, context_window: int) -> LongPrompt | None:
+    raw = obj.get("long_prompt")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise _fail(where, "long_prompt", f"null or an object with keys {', '.join(LONG_PROMPT_KEYS)}", raw)
+    at = f"{where}.long_prompt"
+    for key in raw:
+        if key not in LONG_PROMPT_KEYS:
+            raise CatalogError(f"{at}.{key}: unknown key (known: {', '.join(LONG_PROMPT_KEYS)})")
+    for key in LONG_PROMPT_KEYS[:3]:
+        if key not in raw:
+            raise CatalogError(f"{at}.{key}: required key is missing")
+    above = _positive_int(raw, "above_tokens", at)
+    if above >= context_window:
+        raise _fail(at, "above_tokens", f"fewer tokens than the context window ({context_window})", above)
+    return LongPrompt(
+        above_tokens=above,
+        input_per_mtok=_price(raw, "input_per_mtok", at),
+        output_per_mtok=_price(raw, "output_per_mtok", at),
+        cached_input_per_mtok=_optional_price(raw, "cached_input_per_mtok", at),
+    )
+
+
 def _price_date(obj: Mapping[str, Any], where: str) -> str:
     value = _text(obj, "price_date", where)
     if value:
@@ -238,6 +283,7 @@ def parse_entry(raw: Any, where: str) -> ModelInfo:
     if isinstance(quality, bool) or not isinstance(quality, int | float) or not 0.0 <= quality <= 1.0:
         raise _fail(where, "quality_prior", "a number in [0, 1]", quality)
     caps = _capabilities(obj, where)
+    context_window = _positive_int(obj, "context_window", where)
     return ModelInfo(
         id=model_id,
         provider=_name(obj, "provider", where, allow_slash=False),
@@ -247,7 +293,7 @@ def parse_entry(raw: Any, where: str) -> ModelInfo:
         input_per_mtok=_price(obj, "input_per_mtok", where),
         output_per_mtok=_price(obj, "output_per_mtok", where),
         cached_input_per_mtok=_optional_price(obj, "cached_input_per_mtok", where),
-        context_window=_positive_int(obj, "context_window", where),
+        context_window=context_window,
         max_output=_positive_int(obj, "max_output", where),
         tools=caps["tools"],
         vision=caps["vision"],
@@ -260,6 +306,7 @@ def parse_entry(raw: Any, where: str) -> ModelInfo:
         price_date=_price_date(obj, where),
         price_source=_text(obj, "price_source", where),
         deprecated=_flag(obj.get("deprecated"), where, "deprecated"),
+        long_prompt=_long_prompt(obj, where, context_window),
     )
 
 
