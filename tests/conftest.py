@@ -95,6 +95,7 @@ def standard_config(up: FakeUpstream) -> dict[str, Any]:
             },
             "cheap": {"strategy": "cheapest", "candidates": ["gpt-4o", "gpt-4o-mini", "claude-3-5-haiku"]},
             "claude": {"strategy": "first", "candidates": ["claude-3-5-haiku"]},
+            "claude-5": {"strategy": "first", "candidates": ["claude-opus-5-5", "claude-sonnet-5"]},
             "claude-first": {"strategy": "first", "candidates": ["claude-3-5-haiku", "gpt-4o-mini"]},
             "claude-then-limited": {
                 "strategy": "first",

@@ -15,9 +15,12 @@ Decisions a caller should know:
   dialect keeps them; the OpenAI dialects strip them again (and send the shape they would have got
   without hints). A system prompt or message carrying hints is a list of text parts, not one string.
 * `output_config.format` (structured outputs, JSON schema) becomes `response_format: json_schema`,
-  so routes, constraints and verifiers see it; `output_config.effort` is dropped. The Anthropic
-  dialect enforces it again: as `output_config.format` for Claude models that take it, else as a
-  forced tool call whose input comes back as the text (`providers/anthropic_request.py`).
+  so routes, constraints and verifiers see it. The Anthropic dialect enforces it again: as
+  `output_config.format` for Claude models that take it, else as a forced tool call whose input
+  comes back as the text (`providers/anthropic_request.py`).
+* `output_config.effort` rides in `MESSAGES_EXTRAS` as "effort", which the Anthropic dialect sends
+  as it is to the Claude models that take it (4.6 on) and drops for older ones; it also becomes
+  `reasoning_effort`, the other dialects' nearest form of it.
 * `thinking` / `redacted_thinking` blocks in assistant turns ride on the `thinking_blocks` carrier
   of `providers/thinking.py`: the Anthropic dialect sends them back unchanged (Anthropic requires
   that in a tool loop), the other dialects drop them. A block that is not complete (no signature,
@@ -56,6 +59,7 @@ from satisfice.api.anthropic_messages_stream import (
 from satisfice.api.openai_request import validate_chat_request
 from satisfice.errors import GatewayError, InvalidRequest
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
+from satisfice.providers.claude_models import EFFORTS
 from satisfice.providers.failures import NOT_SENT
 from satisfice.providers.thinking import THINKING_BLOCKS, carried, complete_block
 
@@ -162,8 +166,8 @@ def messages_request_to_openai(body: Any, *, count_only: bool = False, betas: st
     if body.get("stream") is True and not count_only:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
-    _output_config(body, out)
     extras = _extras(body)
+    _output_config(body, out, extras)
     fields = {k: body[k] for k in ANTHROPIC_FIELDS if body.get(k) is not None}
     if fields:
         extras["fields"] = fields
@@ -212,12 +216,20 @@ def _tool_errors(messages: list[Any]) -> list[str]:
     ]
 
 
-def _output_config(body: JSON, out: JSON) -> None:
+def _output_config(body: JSON, out: JSON, extras: JSON) -> None:
     config = body.get("output_config")
     if config is None:
         return
     if not isinstance(config, dict):
         raise InvalidRequest("'output_config' must be an object.", param="output_config")
+    effort = config.get("effort")
+    if effort is not None:
+        if effort not in EFFORTS:
+            raise InvalidRequest(
+                f"output_config.effort must be one of {', '.join(EFFORTS)}; got {effort!r}.",
+                param="output_config.effort",
+            )
+        extras["effort"] = out["reasoning_effort"] = effort
     fmt = config.get("format")
     if fmt is None:
         return

@@ -36,6 +36,9 @@ from satisfice.providers.base import JSON, Deployment, ErrorInfo, UpstreamReques
 from satisfice.providers.thinking import THINKING_BLOCKS, complete_block
 
 API_VERSION = "2023-06-01"
+# The API version from which Anthropic refuses temperature, top_p and top_k on every model (any
+# value); a deployment may be configured to send it (`anthropic_version`, or the header itself).
+SAMPLING_REMOVED_VERSION = "2026-10-21"
 
 # Anthropic phrasings seen for over-long prompts, e.g. "prompt is too long: 208310 tokens > 200000
 # maximum" and "input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000".
@@ -67,6 +70,9 @@ class AnthropicDialect:
         if isinstance(betas, list) and betas:  # a /v1/messages client's, beside the config's
             configured = [b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
             headers["anthropic-beta"] = ",".join(dict.fromkeys([*configured, *map(str, betas)]))
+        if headers.get("anthropic-version", API_VERSION) >= SAMPLING_REMOVED_VERSION:  # ISO dates
+            for key in ("temperature", "top_p", "top_k"):
+                payload.pop(key, None)
         return UpstreamRequest("POST", upstream_url(dep, "/messages"), headers, orjson.dumps(payload), dep)
 
     def parse_chat(self, dep: Deployment, raw: bytes) -> JSON:

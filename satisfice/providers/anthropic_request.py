@@ -26,8 +26,8 @@ Decisions a caller should know:
 * `response_format` `json_schema` is enforced one of three ways, as `json_schema_mode` decides (the
   router asks it too, `routing/constraints.py`, and lets Claude take such requests when the answer
   is enforced):
-  - "native": Claude 4.5 and later 4.x models (`native_structured_output`: Opus 4.5+, Sonnet 4.5+,
-    Haiku 4.5, Anthropic's list for structured outputs) get `output_config.format` (generally
+  - "native": Claude 4.5 and later models (`native_structured_output`: Opus 4.5+, Sonnet 4.5+,
+    Haiku 4.5+, Claude 5, Anthropic's list for structured outputs) get `output_config.format` (generally
     available: no beta header), whose constrained decoding guarantees the schema, with or without
     tools or thinking. Anthropic takes a subset of JSON Schema and refuses the rest with a 400, so
     the schema is fitted as Anthropic's SDKs fit it: `additionalProperties: false` is added to
@@ -43,7 +43,8 @@ Decisions a caller should know:
   - "instruction": a system text asking for JSON only, with the schema (not guaranteed) where the
     tool cannot be forced: the request has its own tools (forcing ours would override the client's
     `tool_choice`), the client switched thinking on itself (Anthropic refuses a forced tool with
-    thinking), or the schema's root is not an object (a tool's input must be one).
+    thinking), the schema's root is not an object (a tool's input must be one), or the model
+    refuses forced tools (Opus 5.5, Sonnet 5.5, Fable 5.1 on).
   `json_object` always becomes that instruction, without a schema.
 * `max_tokens` is mandatory upstream: `max_completion_tokens`, then `max_tokens`, else 4096.
 * `temperature` is clamped to Anthropic's [0, 1] range (OpenAI allows up to 2).
@@ -54,14 +55,33 @@ Decisions a caller should know:
   `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged, and so are the
   Anthropic-only options the /v1/messages translation carries in `MESSAGES_EXTRAS` (`thinking`,
   `top_k`, a top-level `cache_control`), which win over top-level ones.
-* `reasoning_effort` switches on extended thinking, `{"type": "enabled", "budget_tokens": N}`, with
+* Claude models differ in what they take (`claude_models.py`, read from the model id). From Opus
+  4.7 on, `temperature`, `top_p` and `top_k` are dropped (those models refuse any but the
+  defaults), as for OpenAI's reasoning models. A request such a model refuses outright is an
+  InvalidRequest here, and routes skip the model (`refusal`, `routing/constraints.py`): a forced
+  tool (`tool_choice` "required", a named function, `allowed_tools` "required") on Opus 5.5, Sonnet
+  5.5 and Fable 5.1 on; a conversation that ends with an assistant message (Anthropic reads it as a
+  prefill) from 4.6 on. An explicit `thinking` budget becomes `{"type": "adaptive"}` on models that
+  think adaptively only (Opus 4.7 on), and `{"type": "disabled"}` is dropped for models that always
+  think (Opus 5.5, Sonnet 5.5, Fable). On Claude 5 models that think by default but can stop
+  (Sonnet 5, Opus 5, Haiku 5.5), a forced tool (the client's, or the `json_schema` tool) goes out
+  with `{"type": "disabled"}`, and an effort above "high" is lowered to it, where Anthropic takes
+  `disabled`.
+* A /v1/messages client's `output_config.effort` (in `MESSAGES_EXTRAS`) is sent as it is to the
+  models that take effort (4.6 on) and dropped for older ones; `reasoning_effort` is then not read.
+* On models that think adaptively only (Opus 4.7 on), `reasoning_effort` becomes
+  `output_config.effort` of the same level (OpenAI's "none" and "minimal": no thinking where it
+  can be switched off, `disabled` on Claude 5, else effort "low"), and where thinking is off by
+  default (Opus 4.7, 4.8) it switches on `{"type": "adaptive"}`, under the same conditions as a
+  budget below (no forced tool, no tool loop without thinking blocks).
+* On older models, `reasoning_effort` switches on extended thinking,
+  `{"type": "enabled", "budget_tokens": N}`, with
   N from `THINKING_BUDGETS` (low 1024, Anthropic's minimum; medium 8192; high 16384; xhigh 24576;
   max 27904). "none" and "minimal" leave thinking off. An explicit `thinking` (top-level or in
   `MESSAGES_EXTRAS`) wins: it is sent as it is and nothing below applies. Thinking is not switched
   on (the request goes out as it would without `reasoning_effort`) when:
-  - the upstream model has no budgeted thinking (`thinking_model`: Claude 3.7 Sonnet and the
-    Claude 4 models up to 4.6; older ones refuse `thinking`, and newer ones only take adaptive
-    thinking), so a mixed route may still pick any Claude;
+  - the upstream model has no thinking (before Claude 3.7 Sonnet; they refuse `thinking`), so a
+    mixed route may still pick any Claude;
   - `tool_choice` forces a tool ("required", `allowed_tools` in mode "required" or a named
     function), or a `json_schema` answer is emulated by a forced tool: Anthropic refuses that with
     thinking, and the forced call is a contract the client's code relies on, thinking only a hint;
@@ -93,6 +113,7 @@ from typing import Any, Literal
 import orjson
 
 from satisfice.errors import InvalidRequest
+from satisfice.providers.claude_models import EFFORTS, Claude, claude
 from satisfice.providers.thinking import carried
 
 JSON = dict[str, Any]
@@ -100,7 +121,7 @@ JSON = dict[str, Any]
 DEFAULT_MAX_TOKENS = 4096
 
 # The private key of an OpenAI body under which the /v1/messages translation carries Anthropic-only
-# options ({"thinking": ..., "top_k": ..., "cache_control": ..., "cache_hints": true,
+# options ({"thinking": ..., "top_k": ..., "cache_control": ..., "effort": ..., "cache_hints": true,
 # "tool_errors": [tool_call_id, ...], "fields": {service_tier, inference_geo, ...}, "betas":
 # [the client's anthropic-beta names]}). The Anthropic dialect sends them, Gemini sends top_k, and
 # the OpenAI dialects drop the key (and, with "cache_hints", the cache_control hints on parts)
@@ -115,10 +136,8 @@ THINKING_BUDGETS = {"low": 1024, "medium": 8192, "high": 16384, "xhigh": 24576, 
 MIN_THINKING_BUDGET = 1024  # Anthropic refuses smaller budgets
 # With thinking, Anthropic takes top_p only in [0.95, 1].
 _THINKING_MIN_TOP_P = 0.95
-# Claude 4 (opus/sonnet/haiku 4, 4.x): the minor version (one or two digits) or a date follows.
-_CLAUDE_4 = re.compile(r"claude-(?:opus|sonnet|haiku)-4(?:[-.](\d+))?")
-# The last minor version that takes budgeted thinking: 4.6 deprecates it, Opus 4.7 refuses it.
-_LAST_BUDGETED_MINOR = 6
+# The highest effort at which Claude 5 models that can stop thinking take `{"type": "disabled"}`.
+_DISABLED_EFFORT_CAP = "high"
 
 _JSON_OBJECT_INSTRUCTION = (
     "Respond with a single valid JSON object and nothing else: no prose, no markdown code fences."
@@ -129,7 +148,6 @@ SCHEMA_TOOL = "satisfice_json_response"
 _SCHEMA_TOOL_DESCRIPTION = (
     "Give your final answer{name} by calling this tool: its input is the answer, matching the schema."
 )
-_FIRST_NATIVE_MINOR = 5  # Claude 4.5 and later 4.x take output_config.format
 # What Anthropic's structured outputs refuse in a schema; such keywords become a description hint.
 _UNFIT_KEYWORDS = frozenset(
     {
@@ -189,6 +207,8 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool, max_output: int
     if not turns:
         raise InvalidRequest("At least one user or assistant message is required.", param="messages")
 
+    spec = claude(model)
+    _refuse_unfit(body, spec)
     schema_mode, fitted = _schema_plan(body, model)
     if schema_mode in (None, "instruction"):
         system.extend(_response_format_instruction(body.get("response_format")))
@@ -200,7 +220,7 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool, max_output: int
         else:
             out["system"] = system
     _copy_sampling(body, out)
-    _copy_tools(body, out, strict_ok=native_structured_output(model))
+    _copy_tools(body, out, strict_ok=spec is not None and spec.native_structured_output)
     if schema_mode in ("native", "tool"):
         _enforce_schema(body["response_format"]["json_schema"], out, fitted)
     user = body.get("user")
@@ -214,8 +234,17 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool, max_output: int
     fields = extras.get("fields")
     if isinstance(fields, dict):  # a /v1/messages client's Anthropic-only fields, as it sent them
         out.update({k: v for k, v in fields.items() if k not in out})
-    if "thinking" not in out:  # an explicit thinking wins over reasoning_effort
-        _effort_thinking(body, out, model, max_output)
+    effort = extras.get("effort")
+    if isinstance(effort, str):  # a /v1/messages client's own output_config.effort, as it is
+        if spec is not None and spec.takes_effort:
+            out.setdefault("output_config", {})["effort"] = effort
+    elif "thinking" not in out and spec is not None:  # an explicit thinking wins over reasoning_effort
+        if spec.budgeted_thinking:
+            _effort_thinking(body, out, max_output)
+        elif spec.adaptive_only:
+            _effort_adaptive(body, out, spec)
+    if spec is not None:
+        _fit_to_model(out, spec)
     if stream:
         out["stream"] = True
     return out
@@ -232,32 +261,100 @@ def _max_tokens(body: JSON, max_output: int | None) -> int:
     return max_output or DEFAULT_MAX_TOKENS  # none set: up to the model's maximum, as OpenAI
 
 
-def _claude_4_minor(model: str) -> int | None:
-    """The minor version of a Claude 4 model id (0 for "claude-opus-4" or a date in its place, as
-    in "claude-opus-4-20250514"); None for any other model."""
-    found = _CLAUDE_4.search(model.lower())
-    if found is None:
-        return None
-    minor = found.group(1)
-    return int(minor) if minor is not None and len(minor) <= 2 else 0
-
-
-def thinking_model(model: str) -> bool:
-    """Whether an Anthropic model id takes budgeted extended thinking (see the module doc)."""
-    if "claude-3-7-sonnet" in model.lower():
+def forces_tool(body: JSON) -> bool:
+    """The OpenAI request makes the model call a tool: `tool_choice` "required", a named function,
+    or `allowed_tools` in mode "required"."""
+    if not body.get("tools"):
+        return False
+    value = body.get("tool_choice")
+    if value == "required":
         return True
-    minor = _claude_4_minor(model)
-    return minor is not None and minor <= _LAST_BUDGETED_MINOR
+    if not isinstance(value, dict):
+        return False
+    spec = value.get("allowed_tools")
+    return value.get("type") == "function" or (isinstance(spec, dict) and spec.get("mode") == "required")
 
 
-def _effort_thinking(body: JSON, out: JSON, model: str, max_output: int | None) -> None:
-    """Switch on extended thinking for `reasoning_effort`, when Anthropic would take it."""
+def refusal(body: JSON, model: str) -> tuple[str, str] | None:
+    """(why, param) when this Claude model refuses what the request asks and no translation can
+    give it (see `claude_models.py`); None when it can take the request."""
+    spec = claude(model)
+    return None if spec is None else _spec_refusal(body, spec)
+
+
+def _spec_refusal(body: JSON, spec: Claude) -> tuple[str, str] | None:
+    if spec.refuses_forced_tools and forces_tool(body):
+        return "this Claude model refuses a forced tool call", "tool_choice"
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if spec.refuses_prefill and isinstance(last, dict) and last.get("role") == "assistant":
+        return "this Claude model refuses a conversation that ends with an assistant message", "messages"
+    return None
+
+
+def _refuse_unfit(body: JSON, spec: Claude | None) -> None:
+    """`refusal` as the client's error (routes skip such models: `routing/constraints.py`)."""
+    found = None if spec is None else _spec_refusal(body, spec)
+    if found is not None:
+        why, param = found
+        raise InvalidRequest(f"{why[0].upper()}{why[1:]}.", param=param)
+
+
+def _forced(out: JSON) -> bool:
+    choice = out.get("tool_choice")
+    return isinstance(choice, dict) and choice.get("type") in ("any", "tool")
+
+
+def _effort_adaptive(body: JSON, out: JSON, spec: Claude) -> None:
+    """`reasoning_effort` for a model that thinks adaptively only: its `output_config.effort`, and
+    adaptive thinking switched on where it is off by default (not with a forced tool, nor in a tool
+    loop without thinking blocks, as for budgets). "none" and "minimal" ask for the least thinking:
+    none where it can be switched off, else effort "low"."""
+    effort = body.get("reasoning_effort")
+    if effort in ("none", "minimal"):
+        if spec.always_thinks:
+            out.setdefault("output_config", {})["effort"] = "low"
+        elif spec.thinks_by_default:
+            out["thinking"] = {"type": "disabled"}
+        return
+    if effort not in EFFORTS:  # Anthropic's levels are OpenAI's from low up, and "max"
+        return
+    out.setdefault("output_config", {})["effort"] = effort
+    if spec.thinks_by_default or _forced(out) or _open_tool_loop_without_thinking(out["messages"]):
+        return
+    out["thinking"] = {"type": "adaptive"}
+
+
+def _fit_to_model(out: JSON, spec: Claude) -> None:
+    """What the model would refuse, made into what it takes (see `claude_models.py`): sampling
+    parameters dropped where only the defaults are taken; a thinking budget made adaptive where
+    only that is taken, `disabled` dropped where the model always thinks; thinking switched off
+    for a forced tool where it is on by default (Anthropic refuses a forced tool with thinking),
+    with the effort capped to what `disabled` is taken at."""
+    if spec.fixed_sampling:
+        for key in ("temperature", "top_p", "top_k"):
+            out.pop(key, None)
+    thinking = out.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "enabled" and spec.adaptive_only:
+        assert isinstance(thinking, dict)
+        out["thinking"] = {"type": "adaptive", **{k: v for k, v in thinking.items() if k == "display"}}
+    elif kind == "disabled" and spec.always_thinks:
+        del out["thinking"]
+    elif kind is None and spec.thinks_by_default and not spec.always_thinks and _forced(out):
+        out["thinking"] = {"type": "disabled"}
+    config = out.get("output_config")
+    thinking = out.get("thinking")
+    off = isinstance(thinking, dict) and thinking.get("type") == "disabled"
+    if off and isinstance(config, dict) and config.get("effort") in ("xhigh", "max"):
+        config["effort"] = _DISABLED_EFFORT_CAP
+
+
+def _effort_thinking(body: JSON, out: JSON, max_output: int | None) -> None:
+    """Switch on budgeted extended thinking for `reasoning_effort`, when Anthropic would take it."""
     effort = body.get("reasoning_effort")
     budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
-    if budget is None or not thinking_model(model):
-        return
-    choice = out.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+    if budget is None or _forced(out):
         return
     if _open_tool_loop_without_thinking(out["messages"]):
         return
@@ -389,8 +486,8 @@ def _tool_choice(value: Any) -> JSON | None:
 
 def native_structured_output(model: str) -> bool:
     """Whether an Anthropic model id takes `output_config.format` (see the module doc)."""
-    minor = _claude_4_minor(model)
-    return minor is not None and minor >= _FIRST_NATIVE_MINOR
+    spec = claude(model)
+    return spec is not None and spec.native_structured_output
 
 
 SchemaMode = Literal["native", "tool", "instruction"]
@@ -412,10 +509,13 @@ def _schema_plan(body: JSON, model: str) -> tuple[SchemaMode | None, JSON | None
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if not isinstance(schema, dict):
         return "instruction", None  # whose translation refuses it
-    if native_structured_output(model):
+    spec = claude(model)
+    if spec is not None and spec.native_structured_output:
         fitted = _native_schema(schema)
         if fitted is not None:
             return "native", fitted
+    if spec is not None and spec.refuses_forced_tools:
+        return "instruction", None
     if body.get("tools") or _thinking_asked(body) or schema.get("type") != "object":
         return "instruction", None
     return "tool", None

@@ -13,7 +13,9 @@ takes the schema), except behind the Anthropic adapter, which enforces the schem
 Claude: natively, or through a forced tool call on a model with tools; where it could only ask
 for the schema in an instruction (`json_schema_mode` in `providers/anthropic_request.py`), the
 model is skipped as before. The adapter is asked about the catalog's upstream id: a config
-`model_map` that sends the request to another model is not seen here."""
+`model_map` that sends the request to another model is not seen here. The adapter also names what
+a Claude model refuses outright (`refusal`: a forced tool on Opus 5.5, an assistant prefill from
+Claude 4.6 on), and such a model is skipped too."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any, NamedTuple
 
 from satisfice import tokens
 from satisfice.catalog import ModelInfo
-from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, json_schema_mode
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, json_schema_mode, refusal
 from satisfice.providers.openai_compat import is_openai_reasoning
 
 # Output we assume when a request sets no max_tokens, to price and fit it.
@@ -183,6 +185,9 @@ def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
     gap = uncarried(dialect, needs)
     if gap is not None or info is None:
         return gap
+    refused = refusal(needs.body, info.upstream_id) if dialect == "anthropic" else None
+    if refused is not None:
+        return Unmet(*refused)
     if dialect in ("openai", "azure") and is_openai_reasoning(info):
         for feature in _REASONING_UNCARRIED:
             if feature in needs.features:

@@ -320,11 +320,53 @@ def anthropic_invalid(body: JSON) -> str | None:
         if as_dict(m).get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
     return (
-        _thinking_invalid(messages)
+        newer_claude_invalid(body, messages)
+        or _thinking_invalid(messages)
         or _tool_loop_invalid(body, messages)
         or _tool_id_invalid(messages)
         or structured_invalid(body)
     )
+
+
+# What Anthropic's newest models refuse (their model pages and migration guides, 2026-11), by model
+# id: written out here, apart from the gateway's own reading of ids, so a test judges the gateway.
+_ALWAYS_THINK = frozenset({"claude-fable-5", "claude-fable-5-1", "claude-opus-5-5", "claude-sonnet-5-5"})
+_THINK_BY_DEFAULT = _ALWAYS_THINK | {"claude-sonnet-5", "claude-opus-5", "claude-haiku-5-5"}
+_ADAPTIVE_ONLY = _THINK_BY_DEFAULT | {"claude-opus-4-7", "claude-opus-4-8"}
+_NO_PREFILL = _ADAPTIVE_ONLY | {"claude-opus-4-6", "claude-sonnet-4-6"}
+_NO_FORCED_TOOL = frozenset({"claude-fable-5-1", "claude-opus-5-5", "claude-sonnet-5-5"})
+
+
+def newer_claude_invalid(body: JSON, messages: list[Any]) -> str | None:
+    """Anthropic's 400 for what Claude 4.6 and later refuse, or None."""
+    model = str(body.get("model"))
+    for key in ("temperature", "top_p", "top_k"):
+        if model in _ADAPTIVE_ONLY and key in body:
+            return f"`{key}` is deprecated for this model."
+    thinking = as_dict(body.get("thinking")).get("type")
+    thinking_on = thinking in ("enabled", "adaptive") or (model in _THINK_BY_DEFAULT and thinking is None)
+    refused = (model in _ADAPTIVE_ONLY and thinking == "enabled") or (
+        model in _ALWAYS_THINK and thinking == "disabled"
+    )
+    if refused:
+        return (
+            f'"thinking.type.{thinking}" is not supported for this model. Use "thinking.type.adaptive" '
+            'and "output_config.effort" to control thinking behavior.'
+        )
+    effort = as_dict(body.get("output_config")).get("effort")
+    if thinking == "disabled" and effort in ("xhigh", "max"):
+        return f'"thinking.type.disabled" is not supported with effort "{effort}" for this model.'
+    if model in _NO_PREFILL and as_dict(messages[-1]).get("role") == "assistant":
+        return (
+            "This model does not support assistant message prefill. "
+            "The conversation must end with a user message."
+        )
+    forced = as_dict(body.get("tool_choice")).get("type") in ("any", "tool")
+    if forced and model in _NO_FORCED_TOOL:
+        return "tool_choice: forcing tool use is not supported for this model."
+    if forced and thinking_on:
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    return None
 
 
 # Anthropic's pattern for tool_use ids (and so for the tool_use_id of a tool_result).

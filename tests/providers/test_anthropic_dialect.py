@@ -447,11 +447,10 @@ def test_a_tool_loop_without_its_thinking_keeps_thinking_off() -> None:
         ("claude-3-5-haiku-20241022", False),
         ("claude-3-haiku-20240307", False),
         ("claude-2.1", False),
-        ("claude-opus-4-7", False),  # adaptive thinking only
         ("my-local-model", False),
     ],
 )
-def test_reasoning_effort_only_reaches_models_with_budgeted_thinking(
+def test_reasoning_effort_becomes_a_budget_on_models_with_budgeted_thinking(
     upstream_model: str, thinks: bool
 ) -> None:
     out = build_thinking(chat(HI, reasoning_effort="high", temperature=0.5), upstream_model)
