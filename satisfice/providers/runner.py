@@ -26,6 +26,7 @@ from satisfice.providers.base import Deployment, Dialect, StreamTranslator, Upst
 from satisfice.providers.failures import AttemptFailed, FailureKind, classify_status, parse_retry_after
 from satisfice.providers.pool import Permit, UpstreamPool
 from satisfice.providers.redact import redact, redact_bytes, redact_opt
+from satisfice.providers.refused import MAX_REFITS, RefusedParams
 from satisfice.providers.results import Completion
 from satisfice.providers.sse import SSEParser
 from satisfice.usage import Usage, usage_from_openai
@@ -102,6 +103,7 @@ class HTTPRunner:
         self.pool = UpstreamPool(connections)  # server.upstream_connections, per process
         self.max_response_bytes = max_response_bytes  # reliability.max_response_bytes
         self.max_event_bytes = max_event_bytes  # reliability.max_event_bytes
+        self.refused = RefusedParams()  # best-effort fields upstreams refused (refused.py)
 
     async def start(self) -> None:
         """The session needs a running loop, so it is made at start-up, once per process."""
@@ -186,9 +188,35 @@ class HTTPRunner:
             code=redact_opt(info.code, dep),
         )
 
+    async def _chat(
+        self,
+        dialect: Dialect,
+        dep: Deployment,
+        body: dict[str, Any],
+        *,
+        stream: bool,
+        idle_timeout_s: float | None,
+    ) -> tuple[aiohttp.ClientResponse, Permit]:
+        """A chat call's 2xx response and its place in the pool (AttemptFailed otherwise). A
+        best-effort field the upstream refuses is left out and the call sent again (refused.py)."""
+        body = self.refused.fit(dialect.name, dep, body)
+        refits = 0
+        while True:
+            resp, permit = await self._send(_build(dialect, dep, body, stream=stream), idle_timeout_s)
+            if resp.status < 300:
+                return resp, permit
+            try:
+                failure = await self._fail(dialect, dep, resp)
+            finally:
+                permit.release()
+            fitted = self.refused.refit(dialect.name, dep, body, failure) if refits < MAX_REFITS else None
+            if fitted is None:
+                raise failure
+            body, refits = fitted, refits + 1
+
     async def complete(self, dialect: Dialect, dep: Deployment, body: dict[str, Any]) -> Completion:
         """One non-streaming call. The caller bounds it with a timeout (cancellation closes the socket)."""
-        raw = await self._read(dialect, dep, _build(dialect, dep, body, stream=False))
+        raw = await self._whole(*await self._chat(dialect, dep, body, stream=False, idle_timeout_s=None))
         try:
             parsed = dialect.parse_chat(dep, raw)
         except (ValueError, TypeError, KeyError, UpstreamFailed) as e:
@@ -204,11 +232,8 @@ class HTTPRunner:
     async def stream(
         self, dialect: Dialect, dep: Deployment, body: dict[str, Any], idle_timeout_s: float
     ) -> HTTPEventStream:
-        req = _build(dialect, dep, body, stream=True)
-        resp, permit = await self._send(req, idle_timeout_s)
+        resp, permit = await self._chat(dialect, dep, body, stream=True, idle_timeout_s=idle_timeout_s)
         try:
-            if resp.status >= 300:
-                raise await self._fail(dialect, dep, resp)
             return HTTPEventStream(
                 resp, dialect.stream_translator(dep), dep, permit, idle_timeout_s, self.max_event_bytes
             )
@@ -224,9 +249,16 @@ class HTTPRunner:
         """Send `req` and read its whole 2xx body (AttemptFailed otherwise); the call keeps its place
         in the pool until then."""
         resp, permit = await self._send(req)
-        try:
-            if resp.status >= 300:
+        if resp.status >= 300:
+            try:
                 raise await self._fail(dialect, dep, resp)
+            finally:
+                permit.release()
+        return await self._whole(resp, permit)
+
+    async def _whole(self, resp: aiohttp.ClientResponse, permit: Permit) -> bytes:
+        """The whole body of a 2xx response; the call's place in the pool is released after."""
+        try:
             try:
                 raw, whole = await read_body(resp, self.max_response_bytes)
                 if not whole:

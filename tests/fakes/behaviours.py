@@ -84,6 +84,9 @@ class Behaviour:
     notjson: int | None = None  # "notjson-N": an event whose data is not JSON instead of event N; the rest
     bigbody: int | None = None  # "bigbody-N": a non-streaming answer padded with N MiB
     gzipbomb: bool = False  # gzip-encoded, a quarter megabyte that inflates to a 256 MiB body (or event)
+    # OpenAI: refuses what its reasoning models refuse (max_tokens, sampling parameters, reasoning_effort
+    # beyond low..high), whatever the model's name, as a newer model the catalog does not know would
+    picky: bool = False
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -123,6 +126,7 @@ def parse_behaviour(model: str) -> Behaviour:
             "malformed",
             "callid",
             "gzipbomb",
+            "picky",
         ):
             setattr(b, token, True)
     return b

@@ -329,9 +329,9 @@ _REASONING_REFUSED = (
 )
 
 
-def reasoning_refusal(model: str, body: JSON) -> JSON | None:
-    """OpenAI's 400 for the first parameter a reasoning model refuses, or None."""
-    if not _REASONING_MODEL.match(model):
+def reasoning_refusal(model: str, body: JSON, *, picky: bool = False) -> JSON | None:
+    """OpenAI's 400 for the first parameter a reasoning model (or a "picky" one) refuses, or None."""
+    if not (picky or _REASONING_MODEL.match(model)):
         return None
     if "max_tokens" in body:
         msg = (
@@ -379,7 +379,7 @@ async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
     unknown = openai_unknown_param(body) if b.strict else None
     if unknown is not None:
         return _json(unknown, 400)
-    refused = reasoning_refusal(call.model, body)
+    refused = reasoning_refusal(call.model, body, picky=b.picky)
     if refused is not None:
         return _json(refused, 400)
     answers, model, seq = openai_answers(body), call.model, call.record["seq"]
