@@ -17,10 +17,16 @@ second sample need it too, and OpenAI would only have refused the request):
 - `reasoning_effort` is fitted to what the model's family takes (`_EFFORT_RANGES`, from OpenAI's
   reference): the o-series takes low to high, so none and minimal are sent as low and xhigh and max
   as high; GPT-5, -mini and -nano take minimal to high (none as minimal, xhigh and max as high);
-  o1-mini and o1-preview take no reasoning_effort at all, so it is dropped. A family the table does
-  not know gets the client's value;
+  GPT-5.1 none to high, GPT-5.2 to 5.5 none to xhigh, GPT-5.6, 6 Sol/Luna and 6.1 Terra none to
+  max, GPT-6 Astra, 6.1 Sol and 6.2 low to max (OpenAI's model pages, 2026-11); o1-mini and
+  o1-preview take no reasoning_effort at all, so it is dropped. A family the table does not know
+  gets the client's value;
+- GPT-6 Sol and Luna and GPT-5.6 Luna call functions through chat completions only at effort
+  "none": a request with tools gets "none" (the call is the client's contract, the effort a hint);
 - `temperature`, `top_p`, `presence_penalty` and `frequency_penalty` are dropped: the model samples
-  its own way, and an answer without the client's sampling preference is still an answer;
+  its own way, and an answer without the client's sampling preference is still an answer. GPT-5.1
+  and later take them at effort "none": they are kept then, and when no effort is set (the default
+  differs by model; one that refuses them is answered by `refused.py`, which leaves them out);
 - `logprobs`, `top_logprobs` and `logit_bias` are dropped only when they ask for nothing (false,
   null, {}). A real ask is not dropped: the answer would silently lack the logprobs, or contain the
   tokens the bias ruled out. A route skips such a model instead (`routing/constraints.py`), and a
@@ -83,7 +89,22 @@ _EFFORT_RANGES: tuple[tuple[re.Pattern[str], tuple[str, str] | None], ...] = (
     (re.compile(r"o1-(?:mini|preview)\b"), None),
     (re.compile(r"o[134](?:-|$)"), ("low", "high")),
     (re.compile(r"gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?$"), ("minimal", "high")),
+    # OpenAI's model pages (2026-11): GPT-5.1 takes none to high (not minimal, which a 400 then
+    # drops: providers/refused.py), GPT-5.2 to 5.5 none to xhigh, GPT-5.6, 6 Sol and Luna and 6.1
+    # Terra none to max; GPT-6 Astra, 6.1 Sol and the 6.2 models refuse none: low to max.
+    (re.compile(r"gpt-5\.1(?:-|$)"), ("none", "high")),
+    (re.compile(r"gpt-5\.[2-5](?:-|$)"), ("none", "xhigh")),
+    (re.compile(r"gpt-6-astra|gpt-6\.1-sol|gpt-6\.2-"), ("low", "max")),
+    (re.compile(r"gpt-5\.6-|gpt-6-|gpt-6\.1-terra"), ("none", "max")),
 )
+# Models whose chat-completions function calling works only at reasoning_effort "none" (OpenAI's
+# deployment checklist, 2026-11): a request with tools gets "none", since the tool call is the
+# client's contract and the effort a hint (as for Claude's thinking with a forced tool).
+# GPT-5.1 and later take sampling parameters at reasoning_effort "none" only (the same checklist):
+# kept then, and when the request sets no effort, whose default differs by model (a model that
+# refuses them at its default is sent them once: providers/refused.py leaves them out after).
+_SAMPLING_AT_NO_EFFORT = re.compile(r"gpt-5\.\d|gpt-6")
+_TOOLS_WITHOUT_REASONING = re.compile(r"gpt-6-(?:sol|luna)(?:-|$)|gpt-5\.6-luna(?:-|$)")
 
 
 class OpenAIDialect:
@@ -183,6 +204,8 @@ def openai_reasoning_model(info: ModelInfo | None, dialect: str, upstream_model:
 
 def _reasoning_params(out: JSON, dep: Deployment) -> None:
     """Rewrite `out` (a shallow copy of the client's body) for an OpenAI reasoning model."""
+    if out.get("tools") and out.get("tool_choice") != "none" and _named(dep, _TOOLS_WITHOUT_REASONING):
+        out["reasoning_effort"] = "none"
     effort = out.get("reasoning_effort")
     if isinstance(effort, str) and effort in _EFFORT_ORDER:
         fitted = _fitted_effort(effort, dep)
@@ -194,8 +217,9 @@ def _reasoning_params(out: JSON, dep: Deployment) -> None:
         cap = out.pop("max_tokens")
         if out.get("max_completion_tokens") is None and cap is not None:
             out["max_completion_tokens"] = cap
-    for key in _SAMPLING_REFUSED:
-        out.pop(key, None)
+    if not (_named(dep, _SAMPLING_AT_NO_EFFORT) and out.get("reasoning_effort") in (None, "none")):
+        for key in _SAMPLING_REFUSED:
+            out.pop(key, None)
     # What asks for nothing, read as `routing.constraints.needs_of` reads it (top_logprobs 0 asks).
     if not out.get("logprobs"):
         out.pop("logprobs", None)
@@ -203,6 +227,11 @@ def _reasoning_params(out: JSON, dep: Deployment) -> None:
         out.pop("top_logprobs", None)
     if not out.get("logit_bias"):
         out.pop("logit_bias", None)
+
+
+def _named(dep: Deployment, pattern: re.Pattern[str]) -> bool:
+    """The deployment's catalog id, or else its upstream id, is one `pattern` matches."""
+    return any(pattern.match(name.rsplit("/", 1)[-1].lower()) for name in (dep.model, dep.upstream_model))
 
 
 def _fitted_effort(effort: str, dep: Deployment) -> str | None:

@@ -120,10 +120,51 @@ def test_reasoning_effort_fitting_reads_the_catalog_id_before_the_deployment_nam
 
 
 def test_reasoning_effort_is_left_alone_on_other_models() -> None:
-    """GPT-5.1 and later take none and xhigh, and are not rewritten at all."""
-    for model in ("gpt-5.1", "gpt-5.2", "gpt-4o-mini"):
+    """Models the catalog does not mark as reasoning (gpt-5.2 is not in it) are not rewritten."""
+    for model in ("gpt-5.2", "gpt-4o-mini"):
         assert sent(dep("openai", model), request(reasoning_effort="xhigh"))["reasoning_effort"] == "xhigh"
         assert sent(dep("openai", model), request(reasoning_effort="none"))["reasoning_effort"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("model", "efforts"),
+    [
+        ("gpt-5.1", {"none": "none", "xhigh": "high", "max": "high"}),
+        ("gpt-5.5", {"none": "none", "xhigh": "xhigh", "max": "xhigh"}),
+        ("gpt-6-sol", {"none": "none", "minimal": "minimal", "max": "max"}),
+        ("gpt-6.2-sol", {"none": "low", "minimal": "low", "max": "max"}),  # none is refused
+    ],
+)
+def test_newer_openai_models_get_the_efforts_their_pages_list(model: str, efforts: dict[str, str]) -> None:
+    for asked, expected in efforts.items():
+        assert sent(dep("openai", model), request(reasoning_effort=asked))["reasoning_effort"] == expected
+
+
+def test_newer_openai_models_keep_sampling_parameters_at_no_effort() -> None:
+    """GPT-5.1 and later take temperature and top_p at effort none (and the request that sets no
+    effort sends them: a refusal is then left out, providers/refused.py); above it they go."""
+    for effort in ("none", None):
+        body = request(reasoning_effort=effort) if effort else {**request(), "reasoning_effort": None}
+        out = sent(dep("openai", "gpt-6-sol"), body)
+        assert (out["temperature"], out["top_p"]) == (0, 0.9), effort
+    assert "temperature" not in sent(dep("openai", "gpt-6-sol"), request(reasoning_effort="high"))
+    assert "temperature" not in sent(dep("openai", "gpt-5"), request(reasoning_effort="minimal"))
+
+
+def test_tools_get_no_reasoning_where_chat_completions_calls_functions_only_so() -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    out = sent(dep("openai", "gpt-6-luna"), request(reasoning_effort="high", tools=tools))
+    assert out["reasoning_effort"] == "none" and out["temperature"] == 0
+    declined = sent(
+        dep("openai", "gpt-6-luna"), request(reasoning_effort="high", tools=tools, tool_choice="none")
+    )
+    assert declined["reasoning_effort"] == "high"
+    assert (
+        sent(dep("openai", "gpt-6.1-terra"), request(reasoning_effort="high", tools=tools))[
+            "reasoning_effort"
+        ]
+        == "high"
+    )
 
 
 def test_real_logprobs_and_logit_bias_asks_are_not_dropped() -> None:
