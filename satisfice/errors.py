@@ -76,6 +76,12 @@ class BodyTooLarge(GatewayError):
     code = "request_too_large"
 
 
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    type = "invalid_request_error"
+    code = "unsupported_media_type"
+
+
 class ContextWindowExceeded(InvalidRequest):
     code = "context_length_exceeded"
 

@@ -1,5 +1,6 @@
 """The HTTP server's edges through the real gateway process: a stop with streams in flight, a cache
-write that meets a lock, over-deep JSON bodies, and `Expect: 100-continue` with a body over the limit."""
+write that meets a lock, over-deep JSON bodies, `Expect: 100-continue` with a body over the limit, and
+compressed request bodies."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -33,8 +35,11 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield g
 
 
-def post(gw: GatewayProcess, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(gw.url + path, data=body, headers={"content-type": "application/json"})
+def post(
+    gw: GatewayProcess, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    headers = {"content-type": "application/json", **(headers or {})}
+    req = urllib.request.Request(gw.url + path, data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, dict(r.headers), r.read()
@@ -259,8 +264,125 @@ def test_expect_continue_with_a_body_over_the_limit_gets_a_413_before_sending_it
     assert gw.row(rid.decode())["status"] == 413
 
 
+def test_expect_continue_with_a_body_in_an_unsupported_encoding_gets_a_415_before_sending_it(
+    gw: GatewayProcess,
+) -> None:
+    head = expect_head("/v1/chat/completions", 5000).replace(
+        b"\r\n\r\n", b"\r\nContent-Encoding: zstd\r\n\r\n"
+    )
+    first, _ = exchange(gw, head)
+    assert first.startswith(b"HTTP/1.1 415 "), first[:200]
+    assert json.loads(first.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "unsupported_media_type"
+
+
 def test_expect_continue_within_the_limit_still_continues(gw: GatewayProcess) -> None:
     body = json.dumps(chat_body()).encode()
     first, rest = exchange(gw, expect_head("/v1/chat/completions", len(body)), body)
     assert first == b"HTTP/1.1 100 Continue\r\n\r\n"
     assert rest.startswith(b"HTTP/1.1 200 ") and b"echo: hello" in rest
+
+
+# -- compressed request bodies ---------------------------------------------------------------------
+
+BODIES = {
+    "/v1/chat/completions": json.dumps(chat_body()).encode(),
+    "/v1/messages": json.dumps({**chat_body(), "max_tokens": 20}).encode(),
+}
+
+
+def gzipped(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def raw_deflated(data: bytes) -> bytes:
+    """Deflate without the zlib wrapper: what some clients send as `deflate` (RFC 1951, not 1950)."""
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def answer_text(path: str, raw: bytes) -> str:
+    body = json.loads(raw)
+    text: str = (
+        body["content"][0]["text"] if path == "/v1/messages" else body["choices"][0]["message"]["content"]
+    )
+    return text
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+@pytest.mark.parametrize(
+    ("coding", "encode"),
+    [
+        ("gzip", gzipped),
+        ("x-gzip", gzipped),
+        ("deflate", zlib.compress),
+        ("deflate", raw_deflated),
+        ("identity", lambda data: data),
+        ("gzip, gzip", lambda data: gzipped(gzipped(data))),
+        ("identity, deflate, gzip", lambda data: gzipped(zlib.compress(data))),
+    ],
+)
+def test_a_gzip_or_deflate_body_is_read(gw: GatewayProcess, path: str, coding: str, encode: Any) -> None:
+    status, _, raw = post(gw, path, encode(BODIES[path]), {"content-encoding": coding})
+    assert status == 200 and answer_text(path, raw) == "echo: hello", raw
+
+
+def error_of(path: str, status: int, headers: dict[str, str], raw: bytes) -> tuple[str, str, str | None]:
+    """(type, message, code) of an error in the format of `path`'s API (Anthropic's has no code)."""
+    assert headers["Content-Type"].startswith("application/json"), (status, raw)
+    body = json.loads(raw)
+    if path == "/v1/messages":
+        assert body["type"] == "error" and set(body["error"]) == {"type", "message"}
+        return body["error"]["type"], body["error"]["message"], None
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]["type"], body["error"]["message"], body["error"]["code"]
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+@pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
+def test_a_body_in_an_encoding_not_supported_is_a_415_naming_it(
+    gw: GatewayProcess, path: str, coding: str
+) -> None:
+    """br and zstd got aiohttp's plain-text 400 ("Can not decode content-encoding"), before any
+    endpoint saw the request; a coding aiohttp does not know was read as if it were JSON."""
+    status, headers, raw = post(
+        gw, path, b"\x28\xb5\x2f\xfd not really compressed", {"content-encoding": coding}
+    )
+    kind, message, code = error_of(path, status, headers, raw)
+    assert status == 415 and kind == "invalid_request_error" and code in (None, "unsupported_media_type")
+    unsupported = coding.split(", ")[-1]
+    assert f"'{unsupported}'" in message and "gzip, deflate, identity" in message, message
+    assert headers["Accept-Encoding"] == "gzip, deflate, identity"  # RFC 9110 12.5.3: what requests may use
+    assert gw.row(headers["x-satisfice-request-id"])["status"] == 415
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        ("gzip", b"not gzip at all"),
+        ("gzip", gzipped(BODIES["/v1/messages"])[:-12]),  # cut short: no end of stream
+        ("deflate", b"\x78\x9c garbage"),
+    ],
+    ids=["gzip-garbage", "gzip-cut", "deflate-garbage"],
+)
+def test_a_corrupt_compressed_body_is_a_400_naming_its_encoding(
+    gw: GatewayProcess, path: str, coding: str, body: bytes
+) -> None:
+    """A corrupt gzip or deflate body was a 500 (aiohttp's payload error reached the endpoint as if
+    a bug of ours), and one cut short was read, then refused as JSON that was not."""
+    status, headers, raw = post(gw, path, body, {"content-encoding": coding})
+    kind, message, code = error_of(path, status, headers, raw)
+    assert status == 400 and kind == "invalid_request_error" and code in (None, "invalid_content_encoding")
+    assert f"Content-Encoding: {coding}" in message, message
+    assert gw.row(headers["x-satisfice-request-id"])["status"] == 400
+
+
+def test_a_compressed_body_that_inflates_past_the_limit_is_a_413(strict_gateway: GatewayProcess) -> None:
+    """Counted inflated, as aiohttp counted it: a small gzip body cannot bring in a large one."""
+    bomb = gzipped(b'{"model": "gpt-4o-mini", "metadata": "' + b"a" * 300_000 + b'"}')
+    assert len(bomb) < 1_000
+    status, headers, raw = post(strict_gateway, "/v1/chat/completions", bomb, {"content-encoding": "gzip"})
+    kind, message, code = error_of("/v1/chat/completions", status, headers, raw)
+    assert (status, kind, code) == (413, "invalid_request_error", "request_too_large")
+    assert "200000 bytes once decoded" in message, message

@@ -45,7 +45,9 @@ def make_app(parts: Parts, *, other_workers: bool = False, gate_loop: bool = Tru
     itself once the teaching feedback is in: a periodic check could promote it first)."""
     settings = parts.settings
     # client_max_size: aiohttp refuses bigger bodies itself; we render its refusal OpenAI-style.
-    app = web.Application(client_max_size=settings.max_body_bytes, handler_args={"max_field_size": 65536})
+    # auto_decompress off: read_json decodes bodies, so every refusal is the endpoint's (server/http.py).
+    handler_args = {"max_field_size": 65536, "auto_decompress": False}
+    app = web.Application(client_max_size=settings.max_body_bytes, handler_args=handler_args)
     app[BODY_TIMEOUT] = settings.body_timeout_s
     streams = app[LIVE_STREAMS] = LiveStreams()
     chat = ChatEndpoints(parts.gateway, settings.max_body_bytes, KeyBook(settings.keys))
