@@ -1,6 +1,6 @@
 """/v1/messages through the real gateway, the fake upstream and the official `anthropic` SDK: stream
 failures, Anthropic-only options on mixed routes, prompt caching, count_tokens, interleaved tool
-calls, error types, request ids and structured outputs."""
+calls, error types, request ids, structured outputs and stop reasons OpenAI's finish_reason cannot say."""
 
 from __future__ import annotations
 
@@ -212,6 +212,43 @@ def test_cache_usage_is_reported_as_anthropic_does(ant: anthropic.Anthropic, str
         usage = ant.messages.create(model="ant/cacheusage", max_tokens=50, messages=HELLO).usage
     counts = (usage.input_tokens, usage.cache_creation_input_tokens, usage.cache_read_input_tokens)
     assert counts == (10, 100, 50)
+
+
+# -- 3b: Anthropic's stop reasons -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("upstream_reason", "messages_reason", "finish"),
+    [
+        ("model_context_window_exceeded", "model_context_window_exceeded", "length"),
+        ("refusal", "refusal", "content_filter"),
+        ("pause_turn", "end_turn", "stop"),  # no server tools go upstream: the text is the answer
+    ],
+)
+def test_anthropic_stop_reasons_reach_each_api_as_it_says_them(
+    ant: anthropic.Anthropic,
+    oai: openai.OpenAI,
+    stream: bool,
+    upstream_reason: str,
+    messages_reason: str,
+    finish: str,
+) -> None:
+    """A full context window became finish_reason "length", then `max_tokens` on /v1/messages: the
+    client could not tell it from its own max_tokens, which a bigger one would have cured."""
+    model = f"ant/claude-stop+endwith-{upstream_reason}"
+    message: anthropic.types.Message
+    if stream:
+        with ant.messages.stream(model=model, max_tokens=50, messages=HELLO) as s:
+            message = s.get_final_message()
+        chunks = list(oai.chat.completions.create(model=model, messages=HELLO, stream=True))
+        finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    else:
+        message = ant.messages.create(model=model, max_tokens=50, messages=HELLO)
+        finishes = [oai.chat.completions.create(model=model, messages=HELLO).choices[0].finish_reason]
+    assert (message.stop_reason, message.stop_sequence) == (messages_reason, None)
+    assert [block.type for block in message.content] == ["text"]
+    assert finishes == [finish]
 
 
 # -- 4: count_tokens, and other paths under /v1/messages ---------------------------------------------

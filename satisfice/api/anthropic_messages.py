@@ -540,7 +540,9 @@ def openai_response_to_messages(resp: JSON, *, model: str) -> JSON:
                 "input": tool_input if isinstance(tool_input, dict) else {},
             }
         )
-    reason, sequence = stop_reason(choice.get("finish_reason"), choice.get("stop_reason"))
+    reason, sequence = stop_reason(
+        choice.get("finish_reason"), choice.get("stop_reason"), choice.get("native_finish_reason")
+    )
     if refused:
         reason, sequence = "refusal", None
     return {

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from satisfice.errors import GatewayError, UpstreamFailed
+from satisfice.providers.anthropic_stream import FINISH_REASONS, NATIVE_STOP_REASONS
 from satisfice.providers.thinking import THINKING_BLOCKS
 from satisfice.usage import Usage
 
@@ -65,12 +66,17 @@ def error_type(err: GatewayError) -> str:
     return error_type_for(err.status)
 
 
-def stop_reason(finish_reason: Any, matched_stop: Any = None) -> tuple[str, str | None]:
+def stop_reason(finish_reason: Any, matched_stop: Any = None, native: Any = None) -> tuple[str, str | None]:
     """OpenAI finish_reason -> (Anthropic stop_reason, stop_sequence).
 
     `matched_stop` is `choices[].stop_reason` (vLLM's convention, also set by our Anthropic dialect):
-    when it is a string, a stop sequence ended the turn.
+    when it is a string, a stop sequence ended the turn. `native` is `choices[].native_finish_reason`
+    (OpenRouter's field, also set by our Anthropic dialect): Anthropic's own reason where the
+    finish_reason cannot say it (`NATIVE_STOP_REASONS`), taken only when it agrees with the
+    finish_reason, so a reason the gateway's answer no longer has (or another API's) is not reported.
     """
+    if isinstance(native, str) and native in NATIVE_STOP_REASONS and FINISH_REASONS[native] == finish_reason:
+        return native, None
     if finish_reason == "stop" and isinstance(matched_stop, str) and matched_stop:
         return "stop_sequence", matched_stop
     if isinstance(finish_reason, str) and finish_reason in _STOP_REASONS:
@@ -151,6 +157,7 @@ class MessagesStreamEncoder:
         self._held_thinking: dict[int, JSON] = {}  # carried thinking block index -> its entry in _held
         self._finish_reason: Any = None
         self._matched_stop: Any = None
+        self._native_stop: Any = None
         self._usage: JSON | None = None
 
     @property
@@ -206,6 +213,7 @@ class MessagesStreamEncoder:
             if choice.get("finish_reason"):
                 self._finish_reason = choice["finish_reason"]
                 self._matched_stop = choice.get("stop_reason")
+                self._native_stop = choice.get("native_finish_reason")
         return bytes(out)
 
     def finish(self, counted: JSON | None = None) -> bytes:
@@ -220,7 +228,7 @@ class MessagesStreamEncoder:
         for held in self._held:
             out += self._send_whole(held)
         self._done = True
-        reason, sequence = stop_reason(self._finish_reason, self._matched_stop)
+        reason, sequence = stop_reason(self._finish_reason, self._matched_stop, self._native_stop)
         # Cumulative totals: these replace message_start's estimate in SDK accumulators.
         reported = self._usage if self._usage is not None else counted
         usage = anthropic_usage(reported) if reported is not None else {"output_tokens": 0}

@@ -3,7 +3,8 @@ that is stored, and a stored chat.completion is replayed as a proper SSE stream.
 
 Reasoning text (`reasoning_content`) is kept and replayed. Carried thinking blocks
 (`providers/thinking.py`) are kept only when complete (text and signature, or a redacted block's
-data), and replayed whole, one fragment per block: an incomplete one could not be sent back."""
+data), and replayed whole, one fragment per block: an incomplete one could not be sent back. What
+rides along with a finish reason (`_FINISH_NOTES`) is kept and replayed with it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ import orjson
 from satisfice.providers.thinking import THINKING_BLOCKS, add_fragments, carried, whole_fragments
 from satisfice.usage import Usage, usage_from_openai
 
+# What rides along with a finish reason (providers/anthropic_stream.py): the matched stop string
+# (vLLM's `stop_reason`) and the provider's own reason (`native_finish_reason`). Kept and replayed: a
+# /v1/messages client's stop_reason is read from them.
+_FINISH_NOTES = ("stop_reason", "native_finish_reason")
 _PIECE_CHARS = 64  # replayed content goes out in pieces of about this many characters
 # Keys of the deltas that carry output text (a cheap test before parsing an event).
 _TEXT_KEYS = (b'"content"', b'"arguments"', b'"transcript"')
@@ -185,6 +190,7 @@ def completion_from_events(events: list[bytes]) -> dict[str, Any] | None:
             _add_logprobs(choice, c.get("logprobs"))
             if c.get("finish_reason"):
                 choice["finish_reason"] = c["finish_reason"]
+                choice.update((k, c[k]) for k in _FINISH_NOTES if c.get(k) is not None)
     if not choices or any(c["finish_reason"] is None for c in choices.values()):
         return None
     for choice in choices.values():
@@ -280,7 +286,10 @@ class CachedStream:
         tokens = _tokens(choice.get("logprobs"), "content")
 
         def delta(d: dict[str, Any], lp: dict[str, Any] | None = None, finish: str | None = None) -> bytes:
-            return self._chunk([{"index": index, "delta": d, "logprobs": lp, "finish_reason": finish}])
+            notes = {k: choice[k] for k in _FINISH_NOTES if finish and choice.get(k) is not None}
+            return self._chunk(
+                [{"index": index, "delta": d, "logprobs": lp, "finish_reason": finish, **notes}]
+            )
 
         # Content null stays null (a tool call's); tokens without content ride with the role.
         role = {"role": "assistant", "content": "" if isinstance(content, str) else None}

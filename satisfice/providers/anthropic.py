@@ -14,7 +14,9 @@ Response decisions: `thinking` blocks are not part of `content`; their text is r
 of `thinking.py`), which a client sends back to continue a tool loop with thinking on. Server-tool
 blocks are dropped. When a stop sequence ended the turn, the
 matched string is reported as `choices[0].stop_reason` (vLLM's convention) so the /v1/messages
-endpoint can restore Anthropic's `stop_sequence`.
+endpoint can restore Anthropic's `stop_sequence`; a stop reason OpenAI's finish_reason cannot say
+(`model_context_window_exceeded`, which reads "length") rides along as `native_finish_reason`
+(`NATIVE_STOP_REASONS` in anthropic_stream.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from satisfice.errors import UpstreamFailed
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, SCHEMA_TOOL, openai_to_anthropic
 from satisfice.providers.anthropic_stream import (
     AnthropicStreamTranslator,
+    carry_stop_reason,
     finish_reason,
     openai_usage,
     usage_from_anthropic,
@@ -151,8 +154,7 @@ def message_to_openai(msg: JSON, *, model: str) -> JSON:
         "logprobs": None,
         "finish_reason": finish_reason(msg.get("stop_reason"), answered=answer is not None),
     }
-    if msg.get("stop_reason") == "stop_sequence" and isinstance(msg.get("stop_sequence"), str):
-        choice["stop_reason"] = msg["stop_sequence"]
+    carry_stop_reason(choice, msg.get("stop_reason"), msg.get("stop_sequence"))
     out: JSON = {
         "id": "chatcmpl-" + str(msg.get("id") or ""),
         "object": "chat.completion",

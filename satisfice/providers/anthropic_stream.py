@@ -33,6 +33,24 @@ def finish_reason(stop_reason: Any, *, answered: bool = False) -> str:
     return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
+# The stop reasons whose finish_reason loses what a /v1/messages client acts on ("length" reads
+# `max_tokens` there, inviting a retry with more tokens where only a shorter prompt helps). Each rides
+# along as `choices[].native_finish_reason` (OpenRouter's field: the provider's own reason) for that
+# endpoint to restore; OpenAI clients still read "length". Not "pause_turn": the gateway sends no server
+# tools, whose turn it would pause, and the text so far is the answer. "refusal" comes back from
+# "content_filter", and "stop_sequence" from the matched string in `stop_reason`.
+NATIVE_STOP_REASONS = frozenset({"model_context_window_exceeded"})
+
+
+def carry_stop_reason(choice: JSON, stop_reason: Any, stop_sequence: Any) -> None:
+    """Put on an OpenAI choice (or chunk choice) what of Anthropic's stop its finish_reason loses."""
+    if stop_reason == "stop_sequence" and isinstance(stop_sequence, str):
+        # vLLM's convention: the matched stop string rides along as choices[].stop_reason.
+        choice["stop_reason"] = stop_sequence
+    if isinstance(stop_reason, str) and stop_reason in NATIVE_STOP_REASONS:
+        choice["native_finish_reason"] = stop_reason
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -248,15 +266,13 @@ class AnthropicStreamTranslator:
                 self.usage = Usage()
             update_usage(self.usage, obj["usage"])
         delta = obj.get("delta")
-        stop_reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+        delta = delta if isinstance(delta, dict) else {}
+        stop_reason = delta.get("stop_reason")
         if stop_reason is None or self._finished:
             return []
         self._finished = True
         chunk = self._chunk({}, finish=finish_reason(stop_reason, answered=self._answer is not None))
-        stop_sequence = delta.get("stop_sequence") if isinstance(delta, dict) else None
-        if isinstance(stop_sequence, str):
-            # vLLM's convention: the matched stop string rides along as choices[].stop_reason.
-            chunk["choices"][0]["stop_reason"] = stop_sequence
+        carry_stop_reason(chunk["choices"][0], stop_reason, delta.get("stop_sequence"))
         return [chunk]
 
     # -- chunk shapes ----------------------------------------------------------------------------

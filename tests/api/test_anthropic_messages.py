@@ -439,6 +439,17 @@ def test_response_with_text_and_tool_calls() -> None:
         ("length", {}, "max_tokens", None),
         ("tool_calls", {}, "tool_use", None),
         ("content_filter", {}, "refusal", None),
+        (
+            "length",
+            {"native_finish_reason": "model_context_window_exceeded"},
+            "model_context_window_exceeded",
+            None,
+        ),
+        # A native reason that disagrees with the finish_reason, or is not one carried, is not taken.
+        ("stop", {"native_finish_reason": "model_context_window_exceeded"}, "end_turn", None),
+        ("length", {"native_finish_reason": "MAX_TOKENS"}, "max_tokens", None),  # Gemini's, via OpenRouter
+        ("stop", {"native_finish_reason": "pause_turn"}, "end_turn", None),
+        ("length", {"native_finish_reason": ["model_context_window_exceeded"]}, "max_tokens", None),
     ],
 )
 def test_stop_reasons(finish: str, extra: dict[str, Any], reason: str, sequence: str | None) -> None:

@@ -79,6 +79,25 @@ def test_a_stored_answer_replays_as_the_stream_it_would_have_been(case: str) -> 
     assert back is not None and back["choices"] == answer["choices"]
 
 
+@pytest.mark.parametrize(
+    "notes", [{"stop_reason": "###"}, {"native_finish_reason": "model_context_window_exceeded"}]
+)
+def test_what_rides_with_a_finish_reason_is_kept_and_replayed(notes: dict[str, str]) -> None:
+    """The matched stop string and Anthropic's own stop reason were dropped from a stored stream and
+    from a replay, so a /v1/messages client answered from the cache read `end_turn` or `max_tokens`."""
+    events = streamed(request("text"))
+    finish = chunks(events)[-2]  # the finish chunk, before the usage one
+    assert finish["choices"][0]["finish_reason"] == "stop"
+    finish["choices"][0].update(notes)
+    events[-2] = b"data: " + orjson.dumps(finish) + b"\n\n"
+    stored = completion_from_events(events)
+    assert stored is not None and {k: stored["choices"][0].get(k) for k in notes} == notes
+    replay = [c for chunk in chunks(replayed(stored)) for c in chunk["choices"]]
+    assert [{k: c.get(k) for k in notes} == notes for c in replay] == [False] * (len(replay) - 1) + [True]
+    back = completion_from_events(replayed(stored))
+    assert back is not None and back["choices"] == stored["choices"]
+
+
 def test_replayed_logprobs_go_with_the_text_they_score() -> None:
     answer = whole({**request("logprobs"), "messages": [{"role": "user", "content": "long " * 100}]})
     content = [c for chunk in chunks(replayed(answer)) for c in chunk["choices"] if c["delta"].get("content")]

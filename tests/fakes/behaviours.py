@@ -36,6 +36,8 @@ _NUM_FIELDS.update(ratelimit="retry_after", flaky="flaky", cut="cut", echokey="e
 _NUM_FIELDS.update(errorafter="error_after", endafter="end_after", overloadafter="overload_after")
 # Hostile upstreams (tests/test_hostile_upstream.py), "<name>-N": see their Behaviour fields.
 _HOSTILE = re.compile(r"^(bigline|trickle|badutf8|notjson|bigbody)-(\d+)$")
+# endwith-REASON: an Anthropic answer ends with this stop_reason ("endwith-model_context_window_exceeded")
+_END_WITH = re.compile(r"^endwith-([a-z_]+)$")
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Behaviour:
     # OpenAI: refuses what its reasoning models refuse (max_tokens, sampling parameters, reasoning_effort
     # beyond low..high), whatever the model's name, as a newer model the catalog does not know would
     picky: bool = False
+    end_with: str | None = None  # "endwith-REASON": Anthropic's stop_reason, whatever the answer is
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -97,12 +100,15 @@ def parse_behaviour(model: str) -> Behaviour:
         after = _SLOW_AFTER.match(token)
         stall = _STALL_AT.match(token)
         hostile = _HOSTILE.match(token)
+        end_with = _END_WITH.match(token)
         if after:
             b.slow_after = (int(after.group(1)), int(after.group(2)))
         elif stall:
             b.stall_at = (int(stall.group(1)), int(stall.group(2)))
         elif hostile:
             setattr(b, hostile.group(1), int(hostile.group(2)))
+        elif end_with:
+            b.end_with = end_with.group(1)
         elif m:
             setattr(b, _NUM_FIELDS[m.group(1)], int(m.group(2)))
         elif token == "ratelimit":
@@ -895,6 +901,10 @@ def _anthropic_block(ans: Answer, seq: int, streaming: bool) -> JSON:
     return {"type": "tool_use", "id": f"toolu_fake{seq}", "name": ans.tool_name, "input": args}
 
 
+def _stop_reason(ans: Answer) -> str:
+    return "end_turn" if ans.tool_name is None else "tool_use"
+
+
 def anthropic_message(
     ans: Answer,
     model: str,
@@ -903,8 +913,9 @@ def anthropic_message(
     streaming: bool = False,
     cache: bool = False,
     thinking: list[JSON] | None = None,
+    end_with: str | None = None,
 ) -> JSON:
-    stop = None if streaming else ("end_turn" if ans.tool_name is None else "tool_use")
+    stop = None if streaming else (end_with or _stop_reason(ans))
     out: JSON = {"id": f"msg_fake{seq}", "type": "message", "role": "assistant", "model": model}
     content = [] if streaming else [*(thinking or []), _anthropic_block(ans, seq, False)]
     out.update(content=content, stop_reason=stop)
@@ -932,7 +943,13 @@ def _thinking_events(index: int, block: JSON) -> Iterator[bytes]:
 
 
 def anthropic_stream(
-    ans: Answer, model: str, seq: int, usage: bool, cache: bool = False, thinking: list[JSON] | None = None
+    ans: Answer,
+    model: str,
+    seq: int,
+    usage: bool,
+    cache: bool = False,
+    thinking: list[JSON] | None = None,
+    end_with: str | None = None,
 ) -> Iterator[bytes]:
     start = anthropic_message(ans, model, seq, usage, streaming=True, cache=cache)
     thinking = thinking or []
@@ -947,7 +964,7 @@ def anthropic_stream(
     yield blocks[0]  # the first block's start, then a ping, as Anthropic sends them
     yield sse({"type": "ping"}, "ping")
     yield from blocks[1:]
-    stop = "end_turn" if ans.tool_name is None else "tool_use"
+    stop = end_with or _stop_reason(ans)
     final: JSON = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}}
     if usage:
         final["usage"] = {"output_tokens": ans.completion_tokens}

@@ -427,9 +427,9 @@ async def anthropic_messages(request: web.Request, call: Call) -> web.StreamResp
     usage, cache = not b.nousage, b.cacheusage
     thinking = thinking_blocks(ans, b) if thinking_enabled(body) else []
     if body.get("stream") is True:
-        stream = anthropic_stream(ans, model, seq, usage, cache, thinking)
+        stream = anthropic_stream(ans, model, seq, usage, cache, thinking, b.end_with)
         return await _send_stream(request, call, b, _key_stream(call, b, stream, "anthropic"))
-    message = anthropic_message(ans, model, seq, usage, cache=cache, thinking=thinking)
+    message = anthropic_message(ans, model, seq, usage, cache=cache, thinking=thinking, end_with=b.end_with)
     return await _send_json(request, call, b, message)
 
 

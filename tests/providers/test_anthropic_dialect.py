@@ -506,6 +506,8 @@ def test_parse_tool_use_message_with_thinking_and_cache() -> None:
         ("max_tokens", "length"),
         ("tool_use", "tool_calls"),
         ("refusal", "content_filter"),
+        ("pause_turn", "stop"),
+        ("model_context_window_exceeded", "length"),
     ],
 )
 def test_finish_reasons(stop_reason: str, finish: str) -> None:
@@ -516,6 +518,9 @@ def test_finish_reasons(stop_reason: str, finish: str) -> None:
     assert out["choices"][0]["finish_reason"] == finish
     if stop_reason == "stop_sequence":
         assert out["choices"][0]["stop_reason"] == "###"
+    # Only a reason the finish_reason cannot say rides along as itself (OpenRouter's field).
+    native = stop_reason if stop_reason == "model_context_window_exceeded" else None
+    assert out["choices"][0].get("native_finish_reason") == native
 
 
 def test_parse_garbage_is_upstream_failure() -> None:
