@@ -10,9 +10,11 @@ without thinking refuses a thinkingConfig, so for it the field is dropped):
 * Thinking counts in `maxOutputTokens`: a client's `max_completion_tokens` / `max_tokens` stays
   the cap (as in OpenAI's API) and the budget shrinks to at most half of it, so the answer keeps
   the other half; below the model's smallest budget thinking is off (Pro: its smallest budget).
-* Gemini 3 models take `thinkingLevel`, and only "low" and "high" are accepted by every one of
-  them: "none", "minimal" and "low" send "low" (Gemini 3 Pro cannot stop thinking), the others
-  "high", Gemini 3's default.
+* Gemini 3 and later take `thinkingLevel` (Google's thinking page, 2026-11): "low", "medium" and
+  "high" on every one of them, and "minimal" (as near to no thinking as they go: none of them can
+  stop) on Gemini 3 Flash, 3.5 Flash-Lite and 3.6 Flash. "none" and "minimal" send "minimal" where
+  it is taken, else "low"; "low" and "medium" go as they are; "high", "xhigh" and "max" send
+  "high".
 
 Function-call ids: an assistant tool call's id goes back as `functionCall.id`, and a tool result
 that names that call (its `tool_call_id`) carries it as `functionResponse.id`. Gemini's own ids
@@ -65,7 +67,8 @@ _LARGEST = ("xhigh", "max")
 # Gemini 2.5 kind -> (smallest budget but 0, largest budget, whether 0 turns thinking off).
 _BUDGET_RANGES = {"pro": (128, 32768, False), "flash": (1, 24576, True), "flash-lite": (512, 24576, True)}
 _GEMINI_25 = re.compile(r"gemini-2\.5-(flash-lite|flash|pro)")
-_GEMINI_3 = re.compile(r"gemini-3(?:\.\d+)?-(?:pro|flash)")
+_LEVELLED = re.compile(r"gemini-(?:[3-9]|\d{2,})(?:\.\d+)?-")  # Gemini 3 and later: thinkingLevel
+_MINIMAL_LEVEL = re.compile(r"gemini-3(?:\.[56])?-flash")  # those that also take "minimal"
 # Variants that are not thinking chat models (image output, speech, live audio).
 _NOT_THINKING = ("image", "tts", "audio", "live")
 _EFFORTS = frozenset({*THINKING_BUDGETS, *_NO_THINKING, *_LARGEST})
@@ -396,8 +399,10 @@ def _thinking_config(effort: Any, model: str, max_output: Any) -> JSON | None:
     name = model.lower()
     if any(word in name for word in _NOT_THINKING):
         return None
-    if _GEMINI_3.search(name):
-        return {"thinkingLevel": "low" if effort in (*_NO_THINKING, "low") else "high"}
+    if _LEVELLED.search(name):
+        if effort in _NO_THINKING:
+            return {"thinkingLevel": "minimal" if _MINIMAL_LEVEL.search(name) else "low"}
+        return {"thinkingLevel": effort if effort in ("low", "medium") else "high"}
     found = _GEMINI_25.search(name)
     if found is None:
         return None  # 2.0 and older refuse a thinkingConfig; newer families are not known here

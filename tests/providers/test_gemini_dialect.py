@@ -432,19 +432,25 @@ def test_thinking_budget_leaves_half_of_the_clients_max_tokens_to_the_answer() -
 
 
 @pytest.mark.parametrize(
-    ("effort", "level"),
+    ("effort", "level", "minimal_taker"),
     [
-        ("none", "low"),
-        ("minimal", "low"),
-        ("low", "low"),
-        ("medium", "high"),
-        ("high", "high"),
-        ("max", "high"),
+        ("none", "low", "minimal"),
+        ("minimal", "low", "minimal"),
+        ("low", "low", "low"),
+        ("medium", "medium", "medium"),
+        ("high", "high", "high"),
+        ("xhigh", "high", "high"),
+        ("max", "high", "high"),
     ],
 )
-def test_reasoning_effort_sets_the_thinking_level_of_gemini_3(effort: str, level: str) -> None:
-    for model in ("gemini-3-pro-preview", "gemini-3-flash-preview", "gemini-3.1-pro"):
+def test_reasoning_effort_sets_the_thinking_level_of_gemini_3_and_later(
+    effort: str, level: str, minimal_taker: str
+) -> None:
+    """Low, medium and high on every one; minimal where Google lists it (none can stop thinking)."""
+    for model in ("gemini-3.1-pro-preview", "gemini-3.8-flash", "gemini-4-argon"):
         assert thinking_config(model, reasoning_effort=effort) == {"thinkingLevel": level}, model
+    for model in ("gemini-3-flash-preview", "gemini-3.5-flash-lite", "gemini-3.6-flash"):
+        assert thinking_config(model, reasoning_effort=effort) == {"thinkingLevel": minimal_taker}, model
 
 
 @pytest.mark.parametrize(
