@@ -14,7 +14,8 @@ without thinking refuses a thinkingConfig, so for it the field is dropped):
   "high" on every one of them, and "minimal" (as near to no thinking as they go: none of them can
   stop) on Gemini 3 Flash, 3.5 Flash-Lite and 3.6 Flash. "none" and "minimal" send "minimal" where
   it is taken, else "low"; "low" and "medium" go as they are; "high", "xhigh" and "max" send
-  "high".
+  "high". Their sampling parameters (temperature, topP, topK, penalties) are deprecated since
+  2026-07 and not sent.
 
 Function-call ids: an assistant tool call's id goes back as `functionCall.id`, and a tool result
 that names that call (its `tool_call_id`) carries it as `functionResponse.id`. Gemini's own ids
@@ -72,6 +73,7 @@ _MINIMAL_LEVEL = re.compile(r"gemini-3(?:\.[56])?-flash")  # those that also tak
 # Variants that are not thinking chat models (image output, speech, live audio).
 _NOT_THINKING = ("image", "tts", "audio", "live")
 _EFFORTS = frozenset({*THINKING_BUDGETS, *_NO_THINKING, *_LARGEST})
+_SAMPLING = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
 
 
 def build_body(body: JSON, *, model: str) -> JSON:
@@ -96,7 +98,7 @@ def build_body(body: JSON, *, model: str) -> JSON:
         tool_config = _tool_config(body.get("tool_choice"), allowed)
         if tool_config:
             out["toolConfig"] = tool_config
-    config = _generation_config(body)
+    config = _generation_config(body, model)
     thinking = _thinking_config(body.get("reasoning_effort"), model, config.get("maxOutputTokens"))
     if thinking is not None:
         config["thinkingConfig"] = thinking
@@ -345,8 +347,11 @@ def _tool_config(tool_choice: Any, allowed: list[str] | None) -> JSON | None:
 # ----------------------------------------------------------------------------- generation config
 
 
-def _generation_config(body: JSON) -> JSON:
+def _generation_config(body: JSON, model: str) -> JSON:
     config: JSON = {}
+    # Gemini 3 and later: sampling parameters are deprecated (Google's changelog, 2026-07; below
+    # temperature 1.0 the models may loop, and 3.6 Flash refuses penalties), so they are dropped.
+    sampling = _LEVELLED.search(model.lower()) is None
     for src, dst in (
         ("temperature", "temperature"),
         ("top_p", "topP"),
@@ -355,13 +360,13 @@ def _generation_config(body: JSON) -> JSON:
         ("presence_penalty", "presencePenalty"),
         ("frequency_penalty", "frequencyPenalty"),
     ):
-        if body.get(src) is not None:
+        if body.get(src) is not None and (sampling or src not in _SAMPLING):
             config[dst] = body[src]
     # top_k: from the /v1/messages translation (Anthropic's option), or an OpenAI-shaped extra.
     extras = body.get(MESSAGES_EXTRAS)
     top_k = extras.get("top_k") if isinstance(extras, dict) else None
     top_k = body.get("top_k") if top_k is None else top_k
-    if isinstance(top_k, int) and not isinstance(top_k, bool):
+    if isinstance(top_k, int) and not isinstance(top_k, bool) and sampling:
         config["topK"] = top_k
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:

@@ -488,3 +488,24 @@ def test_response_formats() -> None:
         },
     }
     assert build(chat(USER, response_format={"type": "text"})) == build(chat(USER))
+
+
+def test_sampling_parameters_are_dropped_for_gemini_3_and_later() -> None:
+    """Deprecated there (below temperature 1.0 the models may loop; 3.6 Flash refuses penalties)."""
+    sampling = {
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "presence_penalty": 0.5,
+        "frequency_penalty": 0.5,
+        "seed": 7,
+    }
+    for model in ("gemini-3.6-flash", "gemini-4-argon", "gemini-3.1-pro-preview"):
+        config = build_body(chat(USER, **sampling, top_k=5), model=model)["generationConfig"]
+        assert config == {"seed": 7}, model
+    older = build_body(chat(USER, **sampling, top_k=5), model="gemini-2.5-flash")["generationConfig"]
+    assert (older["temperature"], older["topP"], older["presencePenalty"], older["topK"]) == (
+        0.2,
+        0.9,
+        0.5,
+        5,
+    )
