@@ -49,8 +49,9 @@ def test_refused_sampling_fields_are_left_out_and_remembered(
     sent = _sent(upstream, model)
     # One refusal per field (OpenAI names one per 400), then the call that was answered.
     assert len(sent) == 5
-    assert {"temperature", "top_p", "max_tokens", "reasoning_effort"}.isdisjoint(sent[-1])
+    assert {"temperature", "top_p", "max_tokens"}.isdisjoint(sent[-1])
     assert sent[-1]["max_completion_tokens"] == 50  # the same cap under the name the model takes
+    assert sent[-1]["reasoning_effort"] == "high"  # "max": the nearest of those the 400 listed
     row = gateway.row(rid)
     assert row["status"] == 200 and [a["outcome"] for a in json.loads(row["attempts"])] == ["ok"]
     # The next call leaves them out from the start: one request upstream.

@@ -9,7 +9,8 @@ naming one of these fields as unsupported (OpenAI's `param` and `code`), the cal
 once without it (or, for `max_tokens`, with the same cap as `max_completion_tokens`), within the
 same attempt: nothing was generated, nothing is billed, and the answer without a sampling
 preference, a seed or a verbosity hint is still the answer asked for. A refused `reasoning_effort`
-value leaves the model its default effort.
+value becomes the nearest one the error lists as supported (OpenAI's "Supported values are: 'low',
+'medium', and 'high'."), else it is left out and the model takes its default.
 
 What an upstream refused is remembered per deployment and per `reasoning_effort` (the rules depend
 on it), so later calls leave it out from the start: one extra round trip per deployment, not per
@@ -39,6 +40,11 @@ _REMEMBERED = 1024  # (deployment, effort) pairs kept
 _DIALECTS = ("openai", "azure")
 _CODES = ("unsupported_parameter", "unsupported_value")
 _WORDS = re.compile(r"not supported|unsupported|deprecated|not permitted|does not support", re.IGNORECASE)
+_SUPPORTED = re.compile(r"supported values? (?:are|is)\s*:?(.*)", re.IGNORECASE | re.DOTALL)
+_QUOTED = re.compile(r"'([a-z]+)'")
+# OpenAI's reasoning efforts, lowest to highest (as providers/openai_compat.py orders them).
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_DROP = None  # a remembered fix: leave the field out
 
 
 class RefusedParams:
@@ -46,18 +52,19 @@ class RefusedParams:
 
     def __init__(self, capacity: int = _REMEMBERED) -> None:
         self.capacity = capacity
-        self._refused: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
+        # (deployment, effort asked) -> field -> its fix: a value to send instead, or _DROP
+        self._refused: OrderedDict[tuple[str, str], dict[str, str | None]] = OrderedDict()
 
     def fit(self, dialect: str, dep: Deployment, body: dict[str, Any]) -> dict[str, Any]:
-        """`body` without what this deployment refused before (a new dict when anything goes)."""
+        """`body` with what this deployment refused before fixed (a new dict when anything is)."""
         if dialect not in _DIALECTS or not self._refused:
             return body
         seen: set[tuple[str, str]] = set()
         key = _key(dep, body)
-        while key not in seen:  # dropping reasoning_effort moves the body under another key
+        while key not in seen:  # a fixed reasoning_effort moves the body under another key
             seen.add(key)
-            for param in self._refused.get(key, ()):
-                body = _without(body, param)
+            for param, fix in self._refused.get(key, {}).items():
+                body = _fixed(body, param, fix)
             key = _key(dep, body)
         return body
 
@@ -74,22 +81,41 @@ class RefusedParams:
             return None
         if param in RENAMED and body.get(RENAMED[param]) is not None:
             return None  # both were sent: the refusal is not about the name
+        fix = _nearest_effort(body[param], failure.message) if param == "reasoning_effort" else _DROP
         key = _key(dep, body)
-        self._refused[key] = self._refused.get(key, frozenset()) | {param}
+        self._refused.setdefault(key, {})[param] = fix
         self._refused.move_to_end(key)
         while len(self._refused) > self.capacity:
             self._refused.popitem(last=False)
-        log.info("%s refused %r (%s): sent again without it", dep.key, param, failure.code or "400")
-        return _without(body, param)
+        what = "without it" if fix is _DROP else f"with {fix!r}"
+        log.info("%s refused %r (%s): sent again %s", dep.key, param, failure.code or "400", what)
+        return _fixed(body, param, fix)
 
 
 def _key(dep: Deployment, body: dict[str, Any]) -> tuple[str, str]:
     return dep.key, str(body.get("reasoning_effort"))
 
 
-def _without(body: dict[str, Any], param: str) -> dict[str, Any]:
+def _nearest_effort(asked: Any, message: str) -> str | None:
+    """The supported effort the error lists that is nearest the one asked (the lower on a tie),
+    None when it lists none."""
+    listed = _SUPPORTED.search(message)
+    supported: list[str] = (
+        [str(e) for e in _QUOTED.findall(listed.group(1)) if e in EFFORTS] if listed else []
+    )
+    if asked not in EFFORTS or not supported:
+        return _DROP
+    rank = EFFORTS.index(asked)
+    return min(supported, key=lambda e: (abs(EFFORTS.index(e) - rank), EFFORTS.index(e)))
+
+
+def _fixed(body: dict[str, Any], param: str, fix: str | None) -> dict[str, Any]:
+    """`body` with `param` sent as `fix`, or left out (`_DROP`; a renamed field keeps its value
+    under the new name)."""
     if param not in body:
         return body
+    if fix is not _DROP:
+        return {**body, param: fix}
     out = {k: v for k, v in body.items() if k != param}
     renamed = RENAMED.get(param)
     if renamed is not None and out.get(renamed) is None and body[param] is not None:

@@ -59,6 +59,23 @@ def test_what_is_remembered_is_bounded() -> None:
     assert "temperature" not in refused.fit("openai", DEP, {**BODY, "reasoning_effort": "high"})
 
 
+def test_a_refused_effort_becomes_the_nearest_one_the_error_lists() -> None:
+    refused = RefusedParams()
+    listed = (
+        "Unsupported value: 'reasoning_effort' does not support 'max' with this model. "
+        "Supported values are: 'low', 'medium', and 'high'."
+    )
+    for asked, expected in (("max", "high"), ("none", "low"), ("minimal", "low")):
+        body = {**BODY, "reasoning_effort": asked}
+        fitted = refused.refit("openai", DEP, body, refusal("reasoning_effort", "unsupported_value", listed))
+        assert fitted is not None and fitted["reasoning_effort"] == expected, asked
+        assert refused.fit("openai", DEP, body)["reasoning_effort"] == expected  # remembered
+    unlisted = refused.refit(
+        "openai", OTHER, {**BODY, "reasoning_effort": "max"}, refusal("reasoning_effort", "unsupported_value")
+    )
+    assert unlisted is not None and "reasoning_effort" not in unlisted  # the model's default
+
+
 def test_a_dropped_effort_leads_to_what_was_refused_without_it() -> None:
     refused = RefusedParams()
     asked = {**BODY, "reasoning_effort": "minimal"}
