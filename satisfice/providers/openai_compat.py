@@ -48,6 +48,7 @@ from typing import Any
 
 import orjson
 
+from satisfice.api.openai_request import REASONING_EFFORTS  # OpenAI's values, lowest to highest
 from satisfice.catalog import ModelInfo
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
 from satisfice.providers.base import (
@@ -79,9 +80,7 @@ _SAMPLING_REFUSED = ("temperature", "top_p", "presence_penalty", "frequency_pena
 # For names the catalog lacks: OpenAI's o-series (o1, o3-pro, o4-mini-2025-04-16, ...) and GPT-5,
 # -mini and -nano (dated or not). Not gpt-5-chat or GPT-5.x, which take sampling parameters.
 _REASONING_NAME = re.compile(r"o[134](?:-[\w.-]+)?|gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
-# OpenAI's reasoning_effort values, lowest to highest (`api/openai_request.py` accepts them all).
-_EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-# What each reasoning family takes, as the (lowest, highest) of a contiguous run of _EFFORT_ORDER;
+# What each reasoning family takes, as the (lowest, highest) of a contiguous run of REASONING_EFFORTS;
 # None: no reasoning_effort at all. OpenAI answers any other value with a 400 no failover gets past.
 # First match on the model name wins; newer families (GPT-5.1 on) take sampling parameters, so they
 # never reach this rewrite.
@@ -207,7 +206,7 @@ def _reasoning_params(out: JSON, dep: Deployment) -> None:
     if out.get("tools") and out.get("tool_choice") != "none" and _named(dep, _TOOLS_WITHOUT_REASONING):
         out["reasoning_effort"] = "none"
     effort = out.get("reasoning_effort")
-    if isinstance(effort, str) and effort in _EFFORT_ORDER:
+    if isinstance(effort, str) and effort in REASONING_EFFORTS:
         fitted = _fitted_effort(effort, dep)
         if fitted is None:
             del out["reasoning_effort"]
@@ -243,8 +242,8 @@ def _fitted_effort(effort: str, dep: Deployment) -> str | None:
             if pattern.match(base):
                 if accepted is None:
                     return None
-                low, high = (_EFFORT_ORDER.index(e) for e in accepted)
-                return _EFFORT_ORDER[min(max(_EFFORT_ORDER.index(effort), low), high)]
+                low, high = (REASONING_EFFORTS.index(e) for e in accepted)
+                return REASONING_EFFORTS[min(max(REASONING_EFFORTS.index(effort), low), high)]
     return effort  # a family not in the table: the client's value, as it came
 
 

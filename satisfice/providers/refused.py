@@ -25,6 +25,7 @@ import re
 from collections import OrderedDict
 from typing import Any
 
+from satisfice.api.openai_request import REASONING_EFFORTS as EFFORTS  # lowest to highest
 from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed
 
@@ -42,8 +43,6 @@ _CODES = ("unsupported_parameter", "unsupported_value")
 _WORDS = re.compile(r"not supported|unsupported|deprecated|not permitted|does not support", re.IGNORECASE)
 _SUPPORTED = re.compile(r"supported values? (?:are|is)\s*:?(.*)", re.IGNORECASE | re.DOTALL)
 _QUOTED = re.compile(r"'([a-z]+)'")
-# OpenAI's reasoning efforts, lowest to highest (as providers/openai_compat.py orders them).
-EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 _DROP = None  # a remembered fix: leave the field out
 
 
@@ -82,6 +81,8 @@ class RefusedParams:
         if param in RENAMED and body.get(RENAMED[param]) is not None:
             return None  # both were sent: the refusal is not about the name
         fix = _nearest_effort(body[param], failure.message) if param == "reasoning_effort" else _DROP
+        if fix is not _DROP and fix == body[param]:
+            return None  # the error lists the value it refused: nothing to fit it to
         key = _key(dep, body)
         self._refused.setdefault(key, {})[param] = fix
         self._refused.move_to_end(key)
