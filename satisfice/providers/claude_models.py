@@ -21,6 +21,7 @@ removed so far has stayed removed. Ids may carry a platform prefix (Bedrock's
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -84,6 +85,7 @@ class Claude:
         return self.version >= (4, 5)
 
 
+@functools.lru_cache(maxsize=512)  # asked per candidate of every routed request; ids are few
 def claude(model: str) -> Claude | None:
     """The tier and version of a Claude model id, None for any other id (or a Claude before 3)."""
     name = model.lower()
