@@ -48,7 +48,8 @@ class CatalogError(ValueError):
 class LongPrompt:
     """The prices of a call whose prompt (cache reads and writes included) exceeds `above_tokens`:
     they apply to all of its tokens, output included, as Anthropic (Claude Haiku 5.5) and Google
-    (Gemini 1.5 and 2.5 Pro) bill such calls."""
+    (Gemini 1.5 and 2.5 Pro) bill such calls. A band without a cached-input price keeps the short
+    band's cache discount (its cached price scaled as the input price is)."""
 
     above_tokens: int
     input_per_mtok: float
@@ -107,20 +108,29 @@ class ModelInfo:
             raise ValueError(f"token counts must be >= 0, got {counts}")
         fresh = max(0, prompt_tokens - cached_tokens - cache_write_tokens)
         long_writes = min(max(cache_write_1h_tokens, 0), cache_write_tokens)  # part of the writes
-        band: ModelInfo | LongPrompt = self
-        if self.long_prompt is not None and prompt_tokens > self.long_prompt.above_tokens:
-            band = self.long_prompt
-        cached_price = (
-            band.input_per_mtok if band.cached_input_per_mtok is None else band.cached_input_per_mtok
-        )
+        input_price, cached_price, output_price = self._prices(prompt_tokens)
         micro = (
-            fresh * band.input_per_mtok
+            fresh * input_price
             + cached_tokens * cached_price
-            + (cache_write_tokens - long_writes) * band.input_per_mtok * CACHE_WRITE_MULTIPLIER
-            + long_writes * band.input_per_mtok * CACHE_WRITE_1H_MULTIPLIER
-            + completion_tokens * band.output_per_mtok
+            + (cache_write_tokens - long_writes) * input_price * CACHE_WRITE_MULTIPLIER
+            + long_writes * input_price * CACHE_WRITE_1H_MULTIPLIER
+            + completion_tokens * output_price
         )
         return micro / 1_000_000
+
+    def _prices(self, prompt_tokens: int) -> tuple[float, float, float]:
+        """(input, cached input, output) per million tokens for a call with this prompt length."""
+        cached = self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+        band = self.long_prompt
+        if band is None or prompt_tokens <= band.above_tokens:
+            return self.input_per_mtok, cached, self.output_per_mtok
+        if band.cached_input_per_mtok is not None:
+            cached = band.cached_input_per_mtok
+        elif self.input_per_mtok > 0:  # the short band's cache discount, scaled as the input price is
+            cached *= band.input_per_mtok / self.input_per_mtok
+        else:
+            cached = band.input_per_mtok
+        return band.input_per_mtok, cached, band.output_per_mtok
 
     def to_public(self) -> dict[str, Any]:
         """A JSON-able dict with the same keys as a models.json entry."""
@@ -230,7 +240,9 @@ def _aliases(obj: Mapping[str, Any], where: str, model_id: str) -> tuple[str, ..
     return tuple(out)
 
 
-def _long_prompt(obj: Mapping[str, Any], where: str, context_window: int) -> LongPrompt | None:
+def _long_prompt(obj: Mapping[str, Any], where: str) -> LongPrompt | None:
+    """A band above the context window never applies; it is no error (an override may narrow the
+    window of a catalog model that has a band)."""
     raw = obj.get("long_prompt")
     if raw is None:
         return None
@@ -243,11 +255,8 @@ def _long_prompt(obj: Mapping[str, Any], where: str, context_window: int) -> Lon
     for key in LONG_PROMPT_KEYS[:3]:
         if key not in raw:
             raise CatalogError(f"{at}.{key}: required key is missing")
-    above = _positive_int(raw, "above_tokens", at)
-    if above >= context_window:
-        raise _fail(at, "above_tokens", f"fewer tokens than the context window ({context_window})", above)
     return LongPrompt(
-        above_tokens=above,
+        above_tokens=_positive_int(raw, "above_tokens", at),
         input_per_mtok=_price(raw, "input_per_mtok", at),
         output_per_mtok=_price(raw, "output_per_mtok", at),
         cached_input_per_mtok=_optional_price(raw, "cached_input_per_mtok", at),
@@ -283,7 +292,6 @@ def parse_entry(raw: Any, where: str) -> ModelInfo:
     if isinstance(quality, bool) or not isinstance(quality, int | float) or not 0.0 <= quality <= 1.0:
         raise _fail(where, "quality_prior", "a number in [0, 1]", quality)
     caps = _capabilities(obj, where)
-    context_window = _positive_int(obj, "context_window", where)
     return ModelInfo(
         id=model_id,
         provider=_name(obj, "provider", where, allow_slash=False),
@@ -293,7 +301,7 @@ def parse_entry(raw: Any, where: str) -> ModelInfo:
         input_per_mtok=_price(obj, "input_per_mtok", where),
         output_per_mtok=_price(obj, "output_per_mtok", where),
         cached_input_per_mtok=_optional_price(obj, "cached_input_per_mtok", where),
-        context_window=context_window,
+        context_window=_positive_int(obj, "context_window", where),
         max_output=_positive_int(obj, "max_output", where),
         tools=caps["tools"],
         vision=caps["vision"],
@@ -306,7 +314,7 @@ def parse_entry(raw: Any, where: str) -> ModelInfo:
         price_date=_price_date(obj, where),
         price_source=_text(obj, "price_source", where),
         deprecated=_flag(obj.get("deprecated"), where, "deprecated"),
-        long_prompt=_long_prompt(obj, where, context_window),
+        long_prompt=_long_prompt(obj, where),
     )
 
 
