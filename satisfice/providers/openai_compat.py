@@ -77,13 +77,15 @@ _CONTEXT_MARKERS = (
 OPENAI_API_PROVIDERS = ("openai", "azure")
 # Sampling parameters OpenAI's reasoning models refuse: dropped, whatever their value.
 _SAMPLING_REFUSED = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
-# For names the catalog lacks: OpenAI's o-series (o1, o3-pro, o4-mini-2025-04-16, ...) and GPT-5,
-# -mini and -nano (dated or not). Not gpt-5-chat or GPT-5.x, which take sampling parameters.
-_REASONING_NAME = re.compile(r"o[134](?:-[\w.-]+)?|gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?")
+# For names the catalog lacks: OpenAI's o-series (o1, o3-pro, o4-mini-2025-04-16, ...), GPT-5, -mini
+# and -nano (dated or not), and GPT-5.x and GPT-6.x (gpt-5.6-luna-2026-07-09, gpt-6.2-sol, ...), not
+# their chat variants (gpt-5.1-chat-latest: no reasoning model).
+_REASONING_NAME = re.compile(
+    r"o[134](?:-[\w.-]+)?|gpt-5(?:-mini|-nano)?(?:-\d{4}-\d{2}-\d{2})?|gpt-(?:5\.\d+|6(?:\.\d+)?)(?!.*chat)(?:-[\w.-]+)?"
+)
 # What each reasoning family takes, as the (lowest, highest) of a contiguous run of REASONING_EFFORTS;
 # None: no reasoning_effort at all. OpenAI answers any other value with a 400 no failover gets past.
-# First match on the model name wins; newer families (GPT-5.1 on) take sampling parameters, so they
-# never reach this rewrite.
+# First match on the model name wins.
 _EFFORT_RANGES: tuple[tuple[re.Pattern[str], tuple[str, str] | None], ...] = (
     (re.compile(r"o1-(?:mini|preview)\b"), None),
     (re.compile(r"o[134](?:-|$)"), ("low", "high")),

@@ -12,10 +12,12 @@ preference, a seed or a verbosity hint is still the answer asked for. A refused 
 value becomes the nearest one the error lists as supported (OpenAI's "Supported values are: 'low',
 'medium', and 'high'."), else it is left out and the model takes its default.
 
-What an upstream refused is remembered per deployment and per `reasoning_effort` (the rules depend
-on it), so later calls leave it out from the start: one extra round trip per deployment, not per
-call. Fields a client relies on (`logprobs`, `logit_bias`, `n`, `stop`, tools, `response_format`)
-are never dropped: their refusal is the client's 400, as before.
+What an upstream refused is remembered per deployment, per `reasoning_effort` and per whether the
+request offers tools (OpenAI's rules depend on both, and the dialect's own rewrite sends another
+effort with tools to some models), so later calls of that shape leave it out from the start: one
+extra round trip per deployment and shape, not per call. Fields a client relies on (`logprobs`,
+`logit_bias`, `n`, `stop`, tools, `response_format`) are never dropped: their refusal is the
+client's 400, as before.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ DROPPABLE = frozenset(
 )
 RENAMED = {"max_tokens": "max_completion_tokens"}  # the same cap, under the name the model takes
 MAX_REFITS = 4  # refusals one call may meet (OpenAI names one field per 400)
-_REMEMBERED = 1024  # (deployment, effort) pairs kept
+_REMEMBERED = 1024  # (deployment, effort, tools) shapes kept
 _DIALECTS = ("openai", "azure")
 _CODES = ("unsupported_parameter", "unsupported_value")
 _WORDS = re.compile(r"not supported|unsupported|deprecated|not permitted|does not support", re.IGNORECASE)
@@ -51,14 +53,14 @@ class RefusedParams:
 
     def __init__(self, capacity: int = _REMEMBERED) -> None:
         self.capacity = capacity
-        # (deployment, effort asked) -> field -> its fix: a value to send instead, or _DROP
-        self._refused: OrderedDict[tuple[str, str], dict[str, str | None]] = OrderedDict()
+        # (deployment, effort asked, tools offered) -> field -> its fix: a value instead, or _DROP
+        self._refused: OrderedDict[tuple[str, str, bool], dict[str, str | None]] = OrderedDict()
 
     def fit(self, dialect: str, dep: Deployment, body: dict[str, Any]) -> dict[str, Any]:
         """`body` with what this deployment refused before fixed (a new dict when anything is)."""
         if dialect not in _DIALECTS or not self._refused:
             return body
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str, bool]] = set()
         key = _key(dep, body)
         while key not in seen:  # a fixed reasoning_effort moves the body under another key
             seen.add(key)
@@ -93,8 +95,9 @@ class RefusedParams:
         return _fixed(body, param, fix)
 
 
-def _key(dep: Deployment, body: dict[str, Any]) -> tuple[str, str]:
-    return dep.key, str(body.get("reasoning_effort"))
+def _key(dep: Deployment, body: dict[str, Any]) -> tuple[str, str, bool]:
+    tools = bool(body.get("tools")) and body.get("tool_choice") != "none"
+    return dep.key, str(body.get("reasoning_effort")), tools
 
 
 def _nearest_effort(asked: Any, message: str) -> str | None:

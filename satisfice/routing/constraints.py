@@ -14,8 +14,9 @@ Claude: natively, or through a forced tool call on a model with tools; where it 
 for the schema in an instruction (`json_schema_mode` in `providers/anthropic_request.py`), the
 model is skipped as before. The adapter is asked about the catalog's upstream id: a config
 `model_map` that sends the request to another model is not seen here. The adapter also names what
-a Claude model refuses outright (`refusal`: a forced tool on Opus 5.5, an assistant prefill from
-Claude 4.6 on), and such a model is skipped too."""
+a Claude model refuses outright (`refusal`: a forced tool on Opus 5.5, Sonnet 5.5 and Fable 5.1
+on; a conversation ending with an assistant turn from Claude 4.6 on), and such a model is skipped
+too."""
 
 from __future__ import annotations
 

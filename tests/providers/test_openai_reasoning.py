@@ -120,8 +120,8 @@ def test_reasoning_effort_fitting_reads_the_catalog_id_before_the_deployment_nam
 
 
 def test_reasoning_effort_is_left_alone_on_other_models() -> None:
-    """Models the catalog does not mark as reasoning (gpt-5.2 is not in it) are not rewritten."""
-    for model in ("gpt-5.2", "gpt-4o-mini"):
+    """Models that are no reasoning models are not rewritten."""
+    for model in ("gpt-4.1", "gpt-4o-mini"):
         assert sent(dep("openai", model), request(reasoning_effort="xhigh"))["reasoning_effort"] == "xhigh"
         assert sent(dep("openai", model), request(reasoning_effort="none"))["reasoning_effort"] == "none"
 
@@ -149,6 +149,16 @@ def test_newer_openai_models_keep_sampling_parameters_at_no_effort() -> None:
         assert (out["temperature"], out["top_p"]) == (0, 0.9), effort
     assert "temperature" not in sent(dep("openai", "gpt-6-sol"), request(reasoning_effort="high"))
     assert "temperature" not in sent(dep("openai", "gpt-5"), request(reasoning_effort="minimal"))
+
+
+def test_newer_openai_names_the_catalog_lacks_get_the_same_rewrite() -> None:
+    """A dated or passthrough GPT-5.x / 6.x name is read by its family, as the catalog ids are."""
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    dated = dep("openai", "gpt-6-sol-2026-09-22")
+    assert dated.openai_reasoning
+    assert sent(dated, request(reasoning_effort="high", tools=tools))["reasoning_effort"] == "none"
+    assert sent(dep("openai", "gpt-5.2"), request(reasoning_effort="max"))["reasoning_effort"] == "xhigh"
+    assert not dep("openai", "gpt-5.1-chat-latest").openai_reasoning  # a chat model, not a reasoning one
 
 
 def test_tools_get_no_reasoning_where_chat_completions_calls_functions_only_so() -> None:

@@ -85,3 +85,16 @@ def test_a_dropped_effort_leads_to_what_was_refused_without_it() -> None:
     assert without_effort is not None and "reasoning_effort" not in without_effort
     refused.refit("openai", DEP, without_effort, refusal("temperature"))
     assert refused.fit("openai", DEP, asked) == {"model": "gpt-x", "messages": [], "max_tokens": 9}
+
+
+def test_what_was_refused_with_tools_is_remembered_for_requests_with_tools_only() -> None:
+    """OpenAI refuses an effort with tools on some models: the same effort without tools is fine."""
+    refused = RefusedParams()
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    with_tools = {**BODY, "reasoning_effort": "high", "tools": tools}
+    refused.refit("openai", DEP, with_tools, refusal("reasoning_effort", "unsupported_value"))
+    assert "reasoning_effort" not in refused.fit("openai", DEP, with_tools)
+    plain = {**BODY, "reasoning_effort": "high"}
+    assert refused.fit("openai", DEP, plain) is plain
+    declined = {**with_tools, "tool_choice": "none"}  # tools offered but not callable: no tools
+    assert refused.fit("openai", DEP, declined) is declined
