@@ -106,3 +106,13 @@ def test_a_messages_clients_effort_and_budget_reach_the_newer_models_in_their_fo
     )
     assert budget.stop_reason == "end_turn"
     assert upstream.sent("claude-opus-5-5")["thinking"] == {"type": "adaptive"}
+
+
+def test_claude_4_gets_the_temperature_when_a_client_sends_top_p_too(
+    oai: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    """Claude 4 takes temperature or top_p, not both (the fake refuses both, as Anthropic does)."""
+    resp = oai.chat.completions.create(model="claude-sonnet-4-5", messages=ASK, temperature=0.4, top_p=0.9)
+    assert resp.choices[0].message.content
+    sent = upstream.sent("claude-sonnet-4-5-20250929")
+    assert sent["temperature"] == 0.4 and "top_p" not in sent

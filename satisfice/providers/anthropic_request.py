@@ -236,8 +236,8 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool, max_output: int
         out.update({k: v for k, v in fields.items() if k not in out})
     effort = extras.get("effort")
     if isinstance(effort, str):  # a /v1/messages client's own output_config.effort, as it is
-        if spec is not None and spec.takes_effort:
-            out.setdefault("output_config", {})["effort"] = effort
+        if spec is not None and spec.takes_effort and effort in EFFORTS:
+            out.setdefault("output_config", {})["effort"] = spec.effort(effort)
     elif "thinking" not in out and spec is not None:  # an explicit thinking wins over reasoning_effort
         if spec.budgeted_thinking:
             _effort_thinking(body, out, max_output)
@@ -285,11 +285,29 @@ def refusal(body: JSON, model: str) -> tuple[str, str] | None:
 def _spec_refusal(body: JSON, spec: Claude) -> tuple[str, str] | None:
     if spec.refuses_forced_tools and forces_tool(body):
         return "this Claude model refuses a forced tool call", "tool_choice"
-    messages = body.get("messages")
-    last = messages[-1] if isinstance(messages, list) and messages else None
-    if spec.refuses_prefill and isinstance(last, dict) and last.get("role") == "assistant":
+    if spec.refuses_prefill and _last_turn_role(body.get("messages")) == "assistant":
         return "this Claude model refuses a conversation that ends with an assistant message", "messages"
     return None
+
+
+def _last_turn_role(messages: Any) -> str | None:
+    """The role of the last turn Anthropic would get ("user" for tool results), as the translation
+    builds the turns: system messages are hoisted and empty assistant messages dropped."""
+    for msg in reversed(messages if isinstance(messages, list) else []):
+        role = msg.get("role") if isinstance(msg, dict) else None
+        if role in ("system", "developer") or (role == "assistant" and _empty_assistant(msg)):
+            continue
+        return "assistant" if role == "assistant" else "user"
+    return None
+
+
+def _empty_assistant(msg: JSON) -> bool:
+    if msg.get("tool_calls") or carried(msg):
+        return False
+    content = msg.get("content")
+    if isinstance(content, list):
+        return not any(isinstance(p, dict) and (p.get("text") or p.get("refusal")) for p in content)
+    return not content
 
 
 def _refuse_unfit(body: JSON, spec: Claude | None) -> None:
@@ -334,6 +352,8 @@ def _fit_to_model(out: JSON, spec: Claude) -> None:
     if spec.fixed_sampling:
         for key in ("temperature", "top_p", "top_k"):
             out.pop(key, None)
+    elif spec.one_sampling_knob and "temperature" in out:
+        out.pop("top_p", None)  # the client's temperature is the knob kept
     thinking = out.get("thinking")
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind == "enabled" and spec.adaptive_only:

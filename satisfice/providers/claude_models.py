@@ -8,7 +8,8 @@ Anthropic's API accepts (its model pages and migration guides, as of 2026-11).
   switched off (`{"type": "disabled"}`) on Sonnet 5, Opus 5 and Haiku 5.5, at an effort of high
   or below; Opus 5.5, Sonnet 5.5 and every Fable or Mythos model always think.
 - Sampling parameters (`temperature`, `top_p`, `top_k`) other than the defaults are refused from
-  Opus 4.7 on.
+  Opus 4.7 on; Claude 4 before that takes `temperature` or `top_p`, not both.
+- `output_config.effort` is taken from 4.6 on: low, medium, high and max, and xhigh from 4.7.
 - An assistant prefill (a conversation ending with an assistant turn) is refused from 4.6 on.
 - A forced tool (`tool_choice` "any" or a named tool) is refused by Opus 5.5, Sonnet 5.5 and
   Fable/Mythos 5.1 and later.
@@ -54,6 +55,16 @@ class Claude:
     def takes_effort(self) -> bool:
         """Takes `output_config.effort` (generally available from 4.6)."""
         return self.version >= (4, 6)
+
+    def effort(self, asked: str) -> str:
+        """The effort to send for `asked` (one of `EFFORTS`): itself, or on 4.6, which has no
+        xhigh, the next one up."""
+        return "max" if asked == "xhigh" and self.version < (4, 7) else asked
+
+    @property
+    def one_sampling_knob(self) -> bool:
+        """Takes `temperature` or `top_p`, not both."""
+        return self.version >= (4, 0)
 
     @property
     def thinks_by_default(self) -> bool:

@@ -374,8 +374,10 @@ def newer_claude_invalid(body: JSON, messages: list[Any]) -> str | None:
     forced = as_dict(body.get("tool_choice")).get("type") in ("any", "tool")
     if forced and model in _NO_FORCED_TOOL:
         return "tool_choice: forcing tool use is not supported for this model."
-    if forced and thinking_on:
+    if forced and thinking_on and model not in _ALWAYS_THINK:  # Fable 5 took forced tools, thinking
         return "Thinking may not be enabled when tool_choice forces tool use."
+    if "temperature" in body and "top_p" in body and re.match(r"claude-(?:opus|sonnet|haiku)-4", model):
+        return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
     return None
 
 

@@ -117,8 +117,12 @@ def test_sampling_parameters_are_dropped_from_opus_4_7_on() -> None:
     for model in ("claude-opus-4-7", "claude-sonnet-5", "claude-opus-5-5"):
         out = build(model, temperature=0.2, top_p=0.9, **extras)
         assert not {"temperature", "top_p", "top_k"} & set(out), model
+    # Claude 4 before 4.7 takes temperature or top_p, not both: the temperature is kept.
     older = build("claude-sonnet-4-5-20250929", temperature=0.2, top_p=0.9, **extras)
-    assert (older["temperature"], older["top_p"], older["top_k"]) == (0.2, 0.9, 5)
+    assert (older["temperature"], older["top_k"]) == (0.2, 5) and "top_p" not in older
+    assert build("claude-sonnet-4-5-20250929", top_p=0.9)["top_p"] == 0.9
+    claude_3 = build("claude-3-5-sonnet-20241022", temperature=0.2, top_p=0.9)
+    assert (claude_3["temperature"], claude_3["top_p"]) == (0.2, 0.9)
 
 
 # -- reasoning_effort ----------------------------------------------------------------------------
@@ -238,3 +242,25 @@ def test_api_version_2026_10_21_takes_no_sampling_parameters_on_any_model() -> N
         request = ANTHROPIC.build_chat(dep, body, stream=False)
         assert request.headers["anthropic-version"] == "2026-10-21"
         assert not {"temperature", "top_p"} & set(orjson.loads(request.body))
+
+
+def test_the_prefill_check_reads_the_turns_anthropic_would_get() -> None:
+    """A system message after the assistant's is hoisted (the assistant's turn is still last); an
+    empty assistant message is dropped (the user's turn is last)."""
+    with pytest.raises(InvalidRequest, match="ends with an assistant message"):
+        build(
+            "claude-opus-5-5",
+            messages=[HI, {"role": "assistant", "content": "{"}, {"role": "system", "content": "x"}],
+        )
+    out = build("claude-opus-5-5", messages=[HI, {"role": "assistant", "content": ""}])
+    assert out["messages"][-1]["role"] == "user"
+
+
+def test_a_messages_effort_of_xhigh_reaches_claude_4_6_as_max() -> None:
+    """4.6 takes low, medium, high and max: xhigh, above high, is sent as max."""
+    body = messages_request_to_openai(
+        {"model": "claude", "max_tokens": 100, "messages": [HI], "output_config": {"effort": "xhigh"}}
+    )
+    fields = {k: v for k, v in body.items() if k not in ("model", "messages")}
+    assert build("claude-opus-4-6", **fields)["output_config"] == {"effort": "max"}
+    assert build("claude-opus-4-7", **fields)["output_config"] == {"effort": "xhigh"}
