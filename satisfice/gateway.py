@@ -242,18 +242,30 @@ class Gateway:
         from satisfice.trim import trim
 
         tools = body.get("tools")
+        window = self.planner.largest_context(route.name)
+        max_output = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+        if window is not None and max_output >= window:
+            raise ContextWindowExceeded(
+                f"max_tokens ({max_output}) leaves no room for a prompt in route '{route.name}': its "
+                f"largest context window is {window} tokens. Please lower max_tokens.",
+                param="max_completion_tokens" if body.get("max_completion_tokens") else "max_tokens",
+            )
         result = trim(
             body["messages"],
             route.trim,
-            context_window=self.planner.largest_context(route.name),
-            max_output_tokens=int(body.get("max_completion_tokens") or body.get("max_tokens") or 0),
+            context_window=window,
+            max_output_tokens=max_output,
             extra_tokens=tokens.count_text(orjson.dumps(tools).decode()) if tools else 0,
         )
         if not result.fits:
+            if route.trim.runs("drop_oldest"):
+                why = "the system prompt and the last user turn alone need"
+            else:  # its level drops no turns
+                why = f"at its trimming level ({route.trim.level}), which drops no turns, it needs"
             raise ContextWindowExceeded(
-                f"The conversation does not fit route '{route.name}' even after trimming: the system "
-                f"prompt and the last user turn alone need {result.tokens_after} tokens, and the limit "
-                f"is {result.limit}. Please shorten them or lower max_tokens.",
+                f"The conversation does not fit route '{route.name}' even after trimming: {why} "
+                f"{result.tokens_after} tokens, and the limit is {result.limit}. Please shorten it or "
+                "lower max_tokens.",
                 param="messages",
             )
         if not result.actions:

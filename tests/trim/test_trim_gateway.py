@@ -32,6 +32,11 @@ def trimming(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -
         },
     }
     config["routes"]["whole"] = {"strategy": "first", "candidates": ["gpt-4o-mini"]}
+    config["routes"]["cut-only"] = {  # a level that drops no turn
+        "strategy": "first",
+        "candidates": ["gpt-4o-mini"],
+        "trim": {"enabled": True, "level": "tool_outputs", "budget_tokens": 400},
+    }
     with GatewayProcess(tmp_path_factory.mktemp("gw-trim"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
         yield gw
 
@@ -107,3 +112,25 @@ def test_what_must_stay_not_fitting_is_a_context_error(
     assert err.value.code == "context_length_exceeded"
     assert "even after trimming" in err.value.message
     assert not [r for r in upstream.requests() if marker in json.dumps(r["body"])]
+
+
+def test_the_error_says_why_when_the_level_drops_no_turns(trimming: GatewayProcess) -> None:
+    """Below drop_oldest the whole conversation must fit: the error said the system prompt and the
+    last user turn alone needed the whole conversation's count."""
+    marker = uuid.uuid4().hex
+    with pytest.raises(openai.BadRequestError) as err:
+        create(trimming, "cut-only", conversation(marker))
+    assert err.value.code == "context_length_exceeded"
+    assert "at its trimming level (tool_outputs), which drops no turns" in err.value.message
+    assert "alone need" not in err.value.message
+
+
+def test_max_tokens_beyond_the_window_is_named_as_such(trimming: GatewayProcess) -> None:
+    """The error said "the limit is -72000"; it names max_tokens and the window."""
+    client = openai.OpenAI(base_url=trimming.base_url, api_key="k", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model="lean", messages=[{"role": "user", "content": "hi"}], max_tokens=200_000
+        )
+    assert err.value.param == "max_tokens" and "-" not in err.value.message.split("window is")[-1]
+    assert "leaves no room" in err.value.message
