@@ -201,6 +201,22 @@ def test_whitespace_keeps_indentation_code_and_images() -> None:
     assert result.actions == ("collapsed whitespace in 2 messages",)
 
 
+def test_whitespace_keeps_the_strings_of_a_json_tool_output() -> None:
+    """Code escaped onto one line inside a JSON string kept its indentation only by luck: runs of
+    spaces between words were collapsed inside the string (`    return  1` became ` return 1`)."""
+    output = '{"code": "def f():\\n    return  1",   "ok": true}  \n\n\n'
+    msgs: list[dict[str, Any]] = [{"role": "tool", "tool_call_id": "c", "content": output}]
+    result = trim(
+        msgs, TrimSettings(enabled=True, level="whitespace"), context_window=None, max_output_tokens=0
+    )
+    assert result.messages[0]["content"] == '{"code": "def f():\\n    return  1",   "ok": true}'
+    prose = [{"role": "tool", "tool_call_id": "c", "content": "{not json}  and   more"}]
+    collapsed = trim(
+        prose, TrimSettings(enabled=True, level="whitespace"), context_window=None, max_output_tokens=0
+    )
+    assert collapsed.messages[0]["content"] == "{not json} and more"
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_input_is_never_modified(level: str) -> None:
     msgs: list[dict[str, Any]] = conversation(turns=6)
