@@ -184,7 +184,14 @@ class Gateway:
         call.row.route = name  # known before anything can refuse the request (a rate limit, trimming)
         if self.limiter is not None:
             limited = name if call.route is not None else self._model_id(name)
-            await self.admit(call, limited, lambda: max(1, tokens.prompt_upper_bound(body) // 4))
+            await self.admit(call, limited, lambda: self._prompt_estimate(body, limited))
+
+    def _prompt_estimate(self, body: dict[str, Any], route: str) -> int:
+        """The prompt tokens a rate limit charges: ~4 bytes a token, an upper bound for English;
+        counted when that guess alone would refuse the request for good (over a token limit)."""
+        guess = max(1, tokens.prompt_upper_bound(body) // 4)
+        limit = self.limiter.token_limit(route) if self.limiter is not None else None
+        return max(1, tokens.count_prompt(body)) if limit is not None and guess > limit else guess
 
     def _model_id(self, name: str) -> str:
         """The catalog id a model name means ("openai/gpt-4o", "gpt-4o-2024-08-06": "gpt-4o"), so a

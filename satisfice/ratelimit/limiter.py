@@ -94,6 +94,11 @@ class RateLimiter:
     def counts_tokens(self, route: str) -> bool:
         return any(b.limit.counts == "tokens" for b in self._applicable(route))
 
+    def token_limit(self, route: str) -> float | None:
+        """The smallest token limit that applies to `route` (None: none counts tokens)."""
+        limits = [b.limit.limit for b in self._applicable(route) if b.limit.counts == "tokens"]
+        return min(limits) if limits else None
+
     async def admit(self, tenant: str, route: str, tokens: int) -> Admission | None:
         """Charge the request to every limit that applies; RateLimited when one is spent."""
         bounds = self._applicable(route)

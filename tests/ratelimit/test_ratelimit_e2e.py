@@ -32,6 +32,7 @@ def limits_config(up: FakeUpstream, redis_url: str) -> dict[str, Any]:
         "rules": [
             {"per": "key", "requests_per_minute": 3},
             {"per": "key", "route": "claude", "tokens_per_day": 100_000},
+            {"per": "key", "route": "gem", "tokens_per_minute": 1000},
         ],
     }
     return config
@@ -192,3 +193,23 @@ def test_check_says_whether_the_redis_of_the_limits_answers(redis_server: RedisS
     out = check(nowhere, "deny")
     assert "warning: rate_limits: Redis at 127.0.0.1:" in out and "refused with 503" in out
     assert "s3cret" not in out and "1 warnings" in out
+
+
+def test_a_prompt_under_the_token_limit_is_not_refused_on_a_byte_guess(
+    pair: tuple[GatewayProcess, GatewayProcess],
+) -> None:
+    """~4 bytes a token overestimates English: a 800-token prompt guessed at 1,200 was refused for
+    good as "Request too large" under a 1,000-token limit. Over the limit, the guess is counted."""
+    a, _ = pair
+    messages: list[Any] = [{"role": "user", "content": "hello " * 800}]
+    assert (
+        tokens.prompt_upper_bound({"messages": messages}) // 4
+        > 1000
+        > tokens.count_prompt({"messages": messages})
+    )
+    resp = client(a, f"sk-{uuid.uuid4().hex}").chat.completions.create(model="gem", messages=messages)
+    assert resp.choices[0].message.content
+    with pytest.raises(openai.RateLimitError, match="Request too large"):
+        client(a, f"sk-{uuid.uuid4().hex}").chat.completions.create(
+            model="gem", messages=[{"role": "user", "content": "hello " * 1500}]
+        )
