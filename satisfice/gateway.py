@@ -184,14 +184,23 @@ class Gateway:
         call.row.route = name  # known before anything can refuse the request (a rate limit, trimming)
         if self.limiter is not None:
             limited = name if call.route is not None else self._model_id(name)
-            await self.admit(call, limited, lambda: self._prompt_estimate(body, limited))
+            await self.admit(call, limited, lambda: self._prompt_estimate(call, body, limited))
 
-    def _prompt_estimate(self, body: dict[str, Any], route: str) -> int:
+    def _prompt_estimate(self, call: Call, body: dict[str, Any], limited: str) -> int:
         """The prompt tokens a rate limit charges: ~4 bytes a token, an upper bound for English;
-        counted when that guess alone would refuse the request for good (over a token limit)."""
+        counted when that guess alone would refuse the request for good (over a token limit). A
+        route that trims sends at most its trimming limit (the answer's usage corrects the charge)."""
+        route, cap = call.route, None
+        if route is not None and route.trim is not None and route.trim.enabled:
+            from satisfice.trim import prompt_limit
+
+            max_output = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+            cap = prompt_limit(route.trim, self.planner.largest_context(route.name), max_output)
         guess = max(1, tokens.prompt_upper_bound(body) // 4)
-        limit = self.limiter.token_limit(route) if self.limiter is not None else None
-        return max(1, tokens.count_prompt(body)) if limit is not None and guess > limit else guess
+        limit = self.limiter.token_limit(limited) if self.limiter is not None else None
+        if limit is not None and min(guess, cap if cap is not None else guess) > limit:
+            guess = max(1, tokens.count_prompt(body))
+        return max(1, min(guess, cap)) if cap is not None else guess
 
     def _model_id(self, name: str) -> str:
         """The catalog id a model name means ("openai/gpt-4o", "gpt-4o-2024-08-06": "gpt-4o"), so a

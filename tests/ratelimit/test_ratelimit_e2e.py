@@ -33,7 +33,13 @@ def limits_config(up: FakeUpstream, redis_url: str) -> dict[str, Any]:
             {"per": "key", "requests_per_minute": 3},
             {"per": "key", "route": "claude", "tokens_per_day": 100_000},
             {"per": "key", "route": "gem", "tokens_per_minute": 1000},
+            {"per": "key", "route": "lean", "tokens_per_minute": 1000},
         ],
+    }
+    config["routes"]["lean"] = {
+        "strategy": "first",
+        "candidates": ["gpt-4o-mini"],
+        "trim": {"enabled": True, "level": "drop_oldest", "budget_tokens": 400},
     }
     return config
 
@@ -213,3 +219,22 @@ def test_a_prompt_under_the_token_limit_is_not_refused_on_a_byte_guess(
         client(a, f"sk-{uuid.uuid4().hex}").chat.completions.create(
             model="gem", messages=[{"role": "user", "content": "hello " * 1500}]
         )
+
+
+def test_a_route_that_trims_is_charged_what_it_will_send(pair: tuple[GatewayProcess, GatewayProcess]) -> None:
+    """A long conversation (4,700 tokens) the route trims to 400 was refused as too large
+    for a 1,000-token limit; it is charged at most the trimming limit, then its usage."""
+    a, _ = pair
+    messages: list[Any] = []
+    for i in range(40):
+        messages += [
+            {"role": "user", "content": f"question {i}: " + "tell me about the weather " * 10},
+            {"role": "assistant", "content": f"answer {i}: " + "it was sunny and mild " * 10},
+        ]
+    messages.append({"role": "user", "content": "And tomorrow?"})
+    assert tokens.count_prompt({"messages": messages}) > 4000
+    raw = client(a, f"sk-{uuid.uuid4().hex}").chat.completions.with_raw_response.create(
+        model="lean", messages=messages
+    )
+    assert raw.parse().choices[0].message.content
+    assert 1000 - 400 <= int(raw.headers["x-ratelimit-remaining-tokens"]) < 1000
