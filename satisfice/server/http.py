@@ -64,12 +64,19 @@ def new_request_id() -> str:
 
 
 def caller_digest(request: web.Request) -> str:
-    """SHA-256 (hex) of the caller's key, "" without one. The key itself goes no further."""
-    auth = request.headers.get("authorization") or request.headers.get("x-api-key") or ""
-    if auth.lower().startswith("bearer "):
-        auth = auth[7:]
-    auth = auth.strip()
-    return key_digest(auth) if auth else ""
+    """SHA-256 (hex) of the caller's key, "" without one. The key itself goes no further.
+
+    The key is the `Authorization` header's (its "Bearer" token, or the whole value without that
+    scheme) or `x-api-key`'s. With both, /v1/messages reads `x-api-key` first, as Anthropic's API
+    does; the other endpoints `Authorization`, as OpenAI's. An empty one does not count ("Bearer "
+    alone: an SDK given an empty key)."""
+    bearer = request.headers.get("authorization", "").strip()
+    if bearer[:6].lower() == "bearer" and (len(bearer) == 6 or bearer[6].isspace()):
+        bearer = bearer[6:].strip()
+    api_key = request.headers.get("x-api-key", "").strip()
+    first, second = (api_key, bearer) if request.path.startswith("/v1/messages") else (bearer, api_key)
+    key = first or second
+    return key_digest(key) if key else ""
 
 
 def tenant_of(digest: str) -> str:
