@@ -53,8 +53,27 @@ def cut_tool_outputs(messages: list[dict[str, Any]], max_tokens: int, model: str
         if role(msg) not in TOOL_ROLES:
             continue
         content = msg.get("content")
-        new = map_text(content, lambda text: cut_text(text, max_tokens, model))
+        new = _cut_content(content, max_tokens, model)
         if new is not content:
             messages[i] = with_content(msg, new)
             done += 1
     return done
+
+
+def _cut_content(content: Any, max_tokens: int, model: str) -> Any:
+    """`content` within `max_tokens`: a result of several text parts is cut as one text (cut part
+    by part, each part kept its own allowance), which then takes the first part's place; other
+    parts (images) stay where they are. The same object when nothing was cut."""
+    texts = (
+        [p for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        if isinstance(content, list)
+        else []
+    )
+    if len(texts) < 2:
+        return map_text(content, lambda text: cut_text(text, max_tokens, model))
+    joined = "\n".join(p["text"] for p in texts)
+    cut = cut_text(joined, max_tokens, model)
+    if cut == joined:
+        return content
+    others = {id(p) for p in texts[1:]}
+    return [{**p, "text": cut} if p is texts[0] else p for p in content if id(p) not in others]

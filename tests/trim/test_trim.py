@@ -201,6 +201,28 @@ def test_whitespace_keeps_indentation_code_and_images() -> None:
     assert result.actions == ("collapsed whitespace in 2 messages",)
 
 
+def test_a_tool_output_of_several_text_parts_is_cut_to_the_cap_as_a_whole() -> None:
+    """Cut part by part, each part kept its own allowance: 464 tokens were left of a 100 cap."""
+    parts: list[Any] = [
+        {"type": "text", "text": "\n".join(f"row {i}: " + filler(i + k, 12) for i in range(60))}
+        for k in range(4)
+    ]
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    msgs = [{"role": "system", "content": "sys"}, *tool_turn(1, "x")]
+    msgs[3] = {"role": "tool", "tool_call_id": "call_1", "content": [parts[0], image, *parts[1:]]}
+    msgs.append({"role": "user", "content": "And?"})
+    result = trim(
+        msgs,
+        TrimSettings(enabled=True, level="tool_outputs", tool_output_max_tokens=100),
+        context_window=None,
+        max_output_tokens=0,
+    )
+    out = result.messages[3]["content"]
+    assert [p["type"] for p in out] == ["text", "image_url"]
+    assert count_text(out[0]["text"]) <= 100 and "tokens cut by Satisfice" in out[0]["text"]
+    assert out[0]["text"].startswith("row 0: ") and out[1] == image
+
+
 def test_whitespace_keeps_the_strings_of_a_json_tool_output() -> None:
     """Code escaped onto one line inside a JSON string kept its indentation only by luck: runs of
     spaces between words were collapsed inside the string (`    return  1` became ` return 1`)."""
