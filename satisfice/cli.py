@@ -116,9 +116,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if port == 0:
         print("error: --workers needs a fixed port (they share it)", file=sys.stderr)
         return 2
-    from satisfice.wiring import build_catalog, effective_settings
+    from satisfice.wiring import build
 
-    shown = effective_settings(settings, build_catalog(settings))  # what each worker will serve
+    # What each worker will build, built once here first: a config error is one line, as with one
+    # worker, not a traceback per worker after the banner.
+    shown = build(settings, with_ledger=False).settings
+    problem = _port_problem(host, port)
+    if problem:
+        print(f"error: cannot listen on {host}:{port}: {problem}", file=sys.stderr)
+        return 2
     print(banner(shown, host, port) + f"\n  workers  {args.workers} processes on one port", flush=True)
     if settings.rate_limits.rules and settings.rate_limits.store == "memory":
         print(
@@ -127,6 +133,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     return supervise(args.config, host, port, args.workers)
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Why the workers could not listen on host:port (a port another program holds), else None."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        return e.strerror or str(e)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -4,6 +4,10 @@ and feedback reaches a request whichever worker routed it."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -13,7 +17,7 @@ import openai
 
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
-from tests.gateway_proc import GatewayProcess
+from tests.gateway_proc import GatewayProcess, free_port
 
 
 def test_two_workers_share_the_port_and_the_ledger(upstream: FakeUpstream, tmp_path: Path) -> None:
@@ -95,3 +99,42 @@ def test_both_workers_serve_paraphrases_of_an_answer_one_of_them_stored(
         # New connections land on either worker; each must find the entry by meaning.
         statuses = [ask(gw, "faq", "How can I reset my account password?")[0] for _ in range(10)]
         assert statuses == ["hit-semantic"] * 10
+
+
+def _serve_workers(tmp_path: Path, config: dict[str, Any], port: int) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    cmd = [
+        sys.executable,
+        "-m",
+        "satisfice",
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+        "--config",
+        str(path),
+    ]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=60, env={**os.environ, "FAKE_OPENAI_KEY": "k"}
+    )
+
+
+def test_two_workers_refuse_a_bad_config_in_one_line(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """It printed the banner, then a traceback per worker, exit 1; with one worker it is one line."""
+    config = standard_config(upstream)
+    config["routes"]["first-ok"]["baseline"] = "gpt-4oo"
+    done = _serve_workers(tmp_path, config, free_port())
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "config error" in done.stderr
+    assert "workers" not in done.stdout  # no banner
+
+
+def test_two_workers_say_when_the_port_is_taken(upstream: FakeUpstream, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = _serve_workers(tmp_path, standard_config(upstream), taken.getsockname()[1])
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "cannot listen on" in done.stderr
