@@ -57,6 +57,12 @@ def test_first_keeps_order_and_cheapest_sorts_by_price() -> None:
     assert plan.baseline is not None and plan.baseline.id == "gpt-4o"
 
 
+def test_an_embedding_model_is_never_a_chat_candidate() -> None:
+    """`cheapest` picked text-embedding-3-small (its output price is 0) for chat requests."""
+    p = planner({"c": {"strategy": "cheapest", "candidates": ["text-embedding-3-small", "gpt-4o-mini"]}})
+    assert [t.dep.model for t in p.plan("c", needs_of(body())).targets] == ["gpt-4o-mini"]
+
+
 def test_weighted_follows_the_weights() -> None:
     p = planner(
         {"w": {"strategy": "weighted", "candidates": ["gpt-4o", "gpt-4o-mini"], "weights": [1, 3]}}, seed=1

@@ -173,6 +173,8 @@ class Unmet(NamedTuple):
 def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
     """Why this model (None: an unpriced passthrough, judged by its dialect alone), served through
     this provider dialect, cannot take the request; None when it can."""
+    if info is not None and info.kind != "chat":
+        return Unmet(f"an {info.kind} model, which does not chat", "model")
     if info is not None and needs.tools and not info.tools:
         return Unmet("no tool calling", "tools")
     if info is not None and needs.vision and not info.vision:
