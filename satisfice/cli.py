@@ -286,7 +286,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def fmt(value: float | None) -> str:
-    return "?" if value is None else f"{value:g}"
+    """A price as the shortest decimal, a whole count (a context window) with no exponent."""
+    if value is None:
+        return "?"
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def cmd_gate_checks(args: argparse.Namespace) -> int:
