@@ -57,6 +57,15 @@ def test_first_keeps_order_and_cheapest_sorts_by_price() -> None:
     assert plan.baseline is not None and plan.baseline.id == "gpt-4o"
 
 
+def test_a_knob_suffix_on_a_route_that_does_not_choose_is_still_checked() -> None:
+    """`steady:garbage` on a `first` route was answered; a malformed knob is the client's bug."""
+    p = planner({"steady": {"candidates": ["gpt-4o-mini"]}})
+    with pytest.raises(InvalidRequest) as bad:
+        p.plan("steady:garbage", needs_of(body()))
+    assert bad.value.param == "model"
+    assert [t.dep.model for t in p.plan("steady:0.9", needs_of(body())).targets] == ["gpt-4o-mini"]
+
+
 def test_an_embedding_model_is_never_a_chat_candidate() -> None:
     """`cheapest` picked text-embedding-3-small (its output price is 0) for chat requests."""
     p = planner({"c": {"strategy": "cheapest", "candidates": ["text-embedding-3-small", "gpt-4o-mini"]}})

@@ -221,6 +221,10 @@ class Planner:
         steps: list[list[Target]] | None = None
         decision: Decision | None = None
         names = [cand for _, cand, _ in ok]
+        if knob_text and route.strategy not in CHOOSING:
+            # Read all the same: a knob the route has no use for must still be one (a typo is a
+            # 400, as it is on a route that chooses), and a valid one is ignored, as documented.
+            parse_knob(knob_text, param=knob_param)
         if route.strategy in CHOOSING:
             parsed = parse_knob(
                 knob_text if knob_text else route.knob, param=knob_param if knob_text else "knob"
