@@ -25,6 +25,7 @@ from satisfice.ratelimit.settings import RateLimitSettings, rate_limits_from_con
 
 STRATEGIES = ("first", "cheapest", "weighted", "auto", "cascade", "speculative")
 ROUTERS = ("learned", "heuristic", "random", "prior")
+IMPLIED_ROUTE = "auto"  # the route a config gets when it names none (wiring.effective_settings)
 CHOOSING = ("auto", "cascade", "speculative")  # strategies that choose by predicted quality (a knob)
 DEFAULT_KNOB = "loss=0.05"
 DIALECTS = ("openai", "azure", "anthropic", "gemini", "simulated", "replay")

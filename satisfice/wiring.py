@@ -52,13 +52,13 @@ def effective_settings(settings: Settings, catalog: Catalog) -> Settings:
     Such a route's default baseline is the candidate with the best quality prior (what a team would
     otherwise send everything to), not the priciest: among dozens of models the priciest is often
     a niche one, and savings against it would flatter us."""
-    from satisfice.config import RouteSettings
+    from satisfice.config import IMPLIED_ROUTE, RouteSettings
 
     if settings.simulated and not any(p.dialect == "simulated" for p in settings.providers):
         settings = replace(settings, providers=(*settings.providers, simulated_provider(catalog)))
     routes = settings.routes
-    if not any(r.name == "auto" for r in routes):
-        routes = (*routes, RouteSettings("auto", "auto", (), reliability=settings.reliability))
+    if not any(r.name == IMPLIED_ROUTE for r in routes):
+        routes = (*routes, RouteSettings(IMPLIED_ROUTE, "auto", (), reliability=settings.reliability))
     if all(r.candidates for r in routes):
         return settings
     directory = ModelDirectory(settings, catalog, settings.providers)

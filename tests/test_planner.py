@@ -66,6 +66,27 @@ def test_a_knob_suffix_on_a_route_that_does_not_choose_is_still_checked() -> Non
     assert [t.dep.model for t in p.plan("steady:0.9", needs_of(body())).targets] == ["gpt-4o-mini"]
 
 
+def test_auto_is_never_passed_through_as_a_model_name() -> None:
+    """With only a passthrough provider (a local server no catalog model is served by), the implied
+    `auto` route is left out: "auto" then went to the server as a model name."""
+    from satisfice.wiring import build_catalog, effective_settings
+
+    raw = {
+        "providers": [
+            {"name": "local", "type": "openai", "base_url": "http://127.0.0.1:9/v1", "passthrough": True}
+        ]
+    }
+    s = parse_settings(raw, {})
+    s = effective_settings(s, build_catalog(s))
+    p = Planner(ModelDirectory(s, load_catalog(), s.providers), s.reliability, random.Random(0))
+    for name in ("auto", "auto:0.9"):
+        with pytest.raises(ModelNotFound, match="There is no route 'auto'"):
+            p.plan(name, needs_of(body()))
+    assert [t.dep.upstream_model for t in p.plan("my-local-model", needs_of(body())).targets] == [
+        "my-local-model"
+    ]
+
+
 def test_an_embedding_model_is_never_a_chat_candidate() -> None:
     """`cheapest` picked text-embedding-3-small (its output price is 0) for chat requests."""
     p = planner({"c": {"strategy": "cheapest", "candidates": ["text-embedding-3-small", "gpt-4o-mini"]}})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from satisfice.catalog import Catalog, ModelInfo
-from satisfice.config import ProviderSettings, RouteSettings, Settings
+from satisfice.config import IMPLIED_ROUTE, ProviderSettings, RouteSettings, Settings
 from satisfice.errors import ModelNotFound
 from satisfice.providers.base import Deployment
 from satisfice.providers.openai_compat import openai_plain_model, openai_reasoning_model
@@ -92,6 +92,13 @@ class ModelDirectory:
             p = self.providers[prov]
             if p.passthrough:
                 return [self._target(p, rest, self.catalog.get(p.catalog_provider, rest))]
+        if name.partition(":")[0] == IMPLIED_ROUTE:  # never a model to pass through: the route's name
+            raise ModelNotFound(
+                f"There is no route '{IMPLIED_ROUTE}': no configured provider serves a catalog chat model "
+                f"for the implied one to choose among. Name a model, or give the config a route "
+                f"'{IMPLIED_ROUTE}' that lists its candidates.",
+                param="model",
+            )
         if self._passthrough:
             p = self._passthrough[0]
             return [self._target(p, name, self.catalog.get(p.catalog_provider, name))]
