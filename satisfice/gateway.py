@@ -249,6 +249,16 @@ class Gateway:
         if call.notes:
             call.row.reason = "; ".join([call.row.reason, *call.notes])
 
+    async def _trimmed(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
+        """`_trim`, in a worker thread for a huge prompt (its token counts would hold the loop:
+        ~1 s for 5 MB), so other requests go on meanwhile."""
+        route = call.route
+        if route is None or route.trim is None or not route.trim.enabled:
+            return body
+        if tokens.prompt_upper_bound(body) > _HUGE_PROMPT_BYTES:
+            return await asyncio.to_thread(self._trim, call, body)
+        return self._trim(call, body)
+
     def _trim(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
         """Opt-in per route: fit the conversation into the route's token budget and its largest
         context window (candidates with smaller windows are then left out by the planner)."""
@@ -349,7 +359,7 @@ class Gateway:
         if hit is not None:
             answer = self._hit_body(call, hit)
             return Completion(orjson.dumps(answer), answer, None, 0.0)
-        result = await self._complete_planned(call, self._trim(call, body))
+        result = await self._complete_planned(call, await self._trimmed(call, body))
         self._annotate(call)
         self._cache_save(call, result.body)
         return result
@@ -406,7 +416,7 @@ class Gateway:
         if hit is not None:
             cached = CachedStream(self._hit_body(call, hit), "chatcmpl-" + call.row.id[4:])
             return cached, await anext(aiter(cached))
-        opened = await self._open_planned(call, self._trim(call, body))
+        opened = await self._open_planned(call, await self._trimmed(call, body))
         self._annotate(call)
         return opened
 
