@@ -353,6 +353,15 @@ def test_with_overrides_merges_partial_entry() -> None:
     assert list(new).index(m) == list(cat).index(old)  # replaced in place
 
 
+def test_an_override_may_name_the_model_by_an_alias() -> None:
+    """It was read as a new model, which failed for want of an output price."""
+    cat = load_catalog()
+    new = cat.with_overrides([{"provider": "openai", "id": "gpt-4.1-2025-04-14", "input_per_mtok": 1.5}])
+    m = new.get("openai", "gpt-4.1")
+    assert m is not None and m.input_per_mtok == 1.5 and m.id == "gpt-4.1"
+    assert len(new) == len(cat) and new.lookup("gpt-4.1-2025-04-14") == [m]
+
+
 def test_with_overrides_adds_entry_with_defaults() -> None:
     cat = load_catalog()
     new = cat.with_overrides([entry(provider="together", id="my-finetune", aliases=["mf"])])

@@ -149,8 +149,10 @@ class Catalog:
 
         An entry whose (provider, id) exists is merged key by key over the existing one (a partial
         override such as only a new price is fine; `capabilities` merges key by key too, `aliases`
-        replaces the list). Any other entry is a new model and needs at least id, provider,
-        input_per_mtok, output_per_mtok and context_window; its other keys take their defaults.
+        and `long_prompt` replace the whole value). An entry whose id is another entry's alias
+        overrides that entry, under its own id. Any other entry is a new model and needs at least
+        id, provider, input_per_mtok, output_per_mtok and context_window; its other keys take their
+        defaults.
         Errors name the offending key as `models[i].key`.
         """
         if not isinstance(entries, list | tuple):
@@ -165,6 +167,9 @@ class Catalog:
             base = None
             if isinstance(provider, str) and isinstance(model_id, str):
                 base = self._by_id.get((provider, model_id))
+                if base is None and (provider, model_id) in self._by_key:  # named by an alias
+                    base = self._by_key[(provider, model_id)]
+                    raw = {k: v for k, v in raw.items() if k != "id"}
             if base is None:
                 added.append((where, parse_entry(raw, where)))
                 continue
