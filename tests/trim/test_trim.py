@@ -223,6 +223,43 @@ def test_a_tool_output_of_several_text_parts_is_cut_to_the_cap_as_a_whole() -> N
     assert out[0]["text"].startswith("row 0: ") and out[1] == image
 
 
+def test_a_tool_results_images_belong_to_the_results_not_a_new_turn() -> None:
+    """/v1/messages puts a tool_result's screenshot in a user message after the tool messages: read
+    as a new turn, it made the user's own request droppable (it survived as 12 quoted words)."""
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    ask = {"role": "user", "content": "Open the settings page and tell me what the banner says."}
+    msgs: list[dict[str, Any]] = [{"role": "system", "content": "sys"}]
+    for k in range(6):
+        msgs += tool_turn(k + 10, filler(k, 300))
+    loop: list[dict[str, Any]] = [ask]
+    for k in range(3):
+        call = {"id": f"shot_{k}", "type": "function", "function": {"name": "screenshot", "arguments": "{}"}}
+        loop += [
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": f"shot_{k}", "content": "screenshot taken"},
+            {"role": "user", "content": [image]},
+        ]
+    result = trim(
+        [*msgs, *loop],
+        TrimSettings(enabled=True, level="drop_oldest", budget_tokens=600),
+        context_window=None,
+        max_output_tokens=0,
+    )
+    assert result.fits
+    assert result.messages[-len(loop) :] == loop  # the request and its whole tool loop stay
+    assert len(result.messages) < len(msgs) + len(loop)
+    # A loop over the budget is what must stay not fitting (a context error), never a loop that
+    # goes on without the request it serves.
+    big = [{**m, "content": filler(i, 120)} if m["role"] == "tool" else m for i, m in enumerate(loop)]
+    over = trim(
+        [*msgs, *big],
+        TrimSettings(enabled=True, level="drop_oldest", budget_tokens=300),
+        context_window=None,
+        max_output_tokens=0,
+    )
+    assert not over.fits and ask in over.messages
+
+
 def test_whitespace_keeps_the_strings_of_a_json_tool_output() -> None:
     """Code escaped onto one line inside a JSON string kept its indentation only by luck: runs of
     spaces between words were collapsed inside the string (`    return  1` became ` return 1`)."""
