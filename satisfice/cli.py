@@ -183,6 +183,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not parts.planner.servable_candidates(route.name):
             print(f"config error: routes.{route.name}: no candidate is servable", file=sys.stderr)
             return 2
+    for i, entry in enumerate(parts.settings.models):
+        qualified = f"{entry.get('provider')}/{entry.get('id')}"
+        try:
+            parts.directory.targets(qualified)
+        except ModelNotFound:
+            print(f"warning: models[{i}]: {qualified!r} is served by no configured provider")
+            problems += 1
     for key, path, used in _store_files(parts.settings):
         found = file_problem(path) if used else None
         if found:

@@ -92,6 +92,15 @@ def test_check_names_the_bad_key(tmp_path: Path) -> None:
     out = run("check", "--config", str(good), cwd=tmp_path, env={"K": "sk-very-secret"})
     assert out.returncode == 0, out.stderr
     assert "sk-very-secret" not in out.stdout + out.stderr and "key from K" in out.stdout
+    # A catalog entry no configured provider serves is said so (it vanished silently).
+    unserved = tmp_path / "unserved.yaml"
+    unserved.write_text(
+        "providers:\n  - {name: openai, api_key: '${K}'}\nmodels:\n  - {id: mine, provider: local-vllm, "
+        "input_per_mtok: 1, output_per_mtok: 1, context_window: 8192}\n"
+    )
+    out = run("check", "--config", str(unserved), cwd=tmp_path, env={"K": "k"})
+    assert out.returncode == 0, out.stderr
+    assert "models[0]: 'local-vllm/mine' is served by no configured provider" in out.stdout
 
 
 def test_a_store_file_that_cannot_serve_is_named_by_check_and_stops_serve(tmp_path: Path) -> None:
