@@ -1,6 +1,6 @@
 """Decision-time and memory benchmark of the router's quality predictor.
 
-    python scripts/bench_router.py [--router learned] [--calls 3000] [--json]
+    python scripts/bench_router.py [--router learned] [--calls 1000] [--json]
 
 How it measures (printed too):
   * one fresh process; memory is the resident set size (VmRSS, and the peak VmHWM) from
@@ -12,7 +12,9 @@ How it measures (printed too):
     routing.knob.choose(), per call, single thread, garbage collector left on. Prompts are real ones
     from the shared datasets (chat, MMLU, GSM8K, RouterBench few-shot, arena battles; built-in ones
     when the data is absent), taken round-robin by source. Every timed prompt is new to the process
-    (no feature cache; the 4- and 12-candidate runs use different prompts).
+    (no feature cache; the runs of each candidate set use different prompts). The largest set is
+    every current chat model of OpenAI, Anthropic and Google in the catalog: the default `auto`
+    route's candidates when those three providers are configured.
     "cold": the first calls right after loading (the tokenizer's word-piece cache is empty);
     "steady state": after warm-up calls on 2,000 OTHER prompts, as in a gateway that has served
     traffic (the word-piece cache holds common words; every timed prompt is still unseen).
@@ -87,6 +89,13 @@ def infos(names: tuple[str, ...]) -> list[ModelInfo]:
     return [cat.lookup(n)[0] for n in names]
 
 
+def big_three() -> tuple[str, ...]:
+    """Every chat model of OpenAI, Anthropic and Google the catalog does not mark deprecated."""
+    cat = load_catalog()
+    chosen = (m for m in cat if m.provider in ("openai", "anthropic", "gemini") and m.kind == "chat")
+    return tuple(dict.fromkeys(f"{m.provider}/{m.id}" for m in chosen if not m.deprecated))
+
+
 def pct(xs: list[float]) -> dict[str, float]:
     a = np.array(xs) / 1e6  # ns -> ms
     return {
@@ -101,14 +110,14 @@ def pct(xs: list[float]) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--router", default="learned")
-    ap.add_argument("--calls", type=int, default=3000, help="timed steady-state calls per candidate-set size")
+    ap.add_argument("--calls", type=int, default=1000, help="timed steady-state calls per candidate-set size")
     ap.add_argument("--cold", type=int, default=200, help="timed calls right after loading, per size")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     import satisfice.predict as sp
 
-    per_source = (2 * args.calls + 2 * args.cold + 2000) // 5 + 10
+    per_source = 3 * args.calls + 3 * args.cold + 2000  # small sources run out: the big ones give more
     pool = prompts(per_source)
     seen: set[str] = set()
     texts: list[tuple[str, str]] = []  # (source, prompt), round-robin by source, no text twice
@@ -126,6 +135,9 @@ def main() -> int:
     report: dict[str, Any] = {"router": args.router, "load_seconds": round(load_s, 3)}
 
     def run(label: str, names: tuple[str, ...], batch: list[tuple[str, str]]) -> None:
+        if not batch:
+            print(f"({label}: no unseen prompts left to time; lower --calls)")
+            return
         cands = infos(names)
         cost = np.array([m.cost_usd(500, 256) for m in cands])
         by_source: dict[str, list[float]] = {}
@@ -138,17 +150,25 @@ def main() -> int:
         allx = [x for xs in by_source.values() for x in xs]
         report[label] = {"all": pct(allx), **{s: pct(xs) for s, xs in by_source.items()}}
 
+    every = big_three()
+    big = f"{len(every)} candidates"
     i = 0
     run("cold, 4 candidates", CANDIDATES_4, texts[i : i + args.cold])
     i += args.cold
     run("cold, 12 candidates", CANDIDATES_12, texts[i : i + args.cold])
     i += args.cold
+    run(f"cold, {big}", every, texts[i : i + args.cold])
+    i += args.cold
     for _, text in texts[i : i + 2000]:  # warm-up on other prompts
         pred.predict([{"role": "user", "content": text}], infos(CANDIDATES_4))
     i += 2000
-    run("steady state, 4 candidates", CANDIDATES_4, texts[i : i + args.calls])
-    i += args.calls
-    run("steady state, 12 candidates", CANDIDATES_12, texts[i : i + args.calls])
+    # Each set gets its own prompts: --calls, or a third of what the data has left.
+    calls = min(args.calls, (len(texts) - i) // 3)
+    run("steady state, 4 candidates", CANDIDATES_4, texts[i : i + calls])
+    i += calls
+    run("steady state, 12 candidates", CANDIDATES_12, texts[i : i + calls])
+    i += calls
+    run(f"steady state, {big}", every, texts[i : i + calls])
     rss_end, peak = rss_mb()
     report["memory_mb"] = {
         "rss_before_load": round(rss0, 1),
