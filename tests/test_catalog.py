@@ -353,6 +353,24 @@ def test_with_overrides_merges_partial_entry() -> None:
     assert list(new).index(m) == list(cat).index(old)  # replaced in place
 
 
+def test_a_partial_long_prompt_override_merges_into_the_band() -> None:
+    """Only a new output price for Haiku 5.5's long band keeps the band's threshold and other
+    prices (it replaced the band, which then failed for want of above_tokens); null removes it."""
+    cat = load_catalog()
+    new = cat.with_overrides(
+        [{"provider": "anthropic", "id": "claude-haiku-5-5", "long_prompt": {"output_per_mtok": 3.0}}]
+    )
+    m = new.get("anthropic", "claude-haiku-5-5")
+    assert m is not None and m.long_prompt is not None
+    assert (m.long_prompt.above_tokens, m.long_prompt.input_per_mtok, m.long_prompt.output_per_mtok) == (
+        100_000,
+        0.5,
+        3.0,
+    )
+    gone = cat.with_overrides([{"provider": "anthropic", "id": "claude-haiku-5-5", "long_prompt": None}])
+    assert gone.get("anthropic", "claude-haiku-5-5").long_prompt is None  # type: ignore[union-attr]
+
+
 def test_an_override_may_name_the_model_by_an_alias() -> None:
     """It was read as a new model, which failed for want of an output price."""
     cat = load_catalog()

@@ -20,6 +20,8 @@ from satisfice.catalog.model_info import (
 
 SCHEMA_VERSION = 1
 DATA_FILE = "models.json"
+# Keys of an entry whose override merges key by key into the existing value (the rest replace it).
+_MERGED_KEYS = ("capabilities", "long_prompt")
 
 
 def loose_name(name: str) -> str:
@@ -148,12 +150,11 @@ class Catalog:
         """A new catalog with user entries applied.
 
         An entry whose (provider, id) exists is merged key by key over the existing one (a partial
-        override such as only a new price is fine; `capabilities` merges key by key too, `aliases`
-        and `long_prompt` replace the whole value). An entry whose id is another entry's alias
-        overrides that entry, under its own id. Any other entry is a new model and needs at least
-        id, provider, input_per_mtok, output_per_mtok and context_window; its other keys take their
-        defaults.
-        Errors name the offending key as `models[i].key`.
+        override such as only a new price is fine; `capabilities` and `long_prompt` merge key by key
+        too, `aliases` replaces the list, and `long_prompt: null` removes the band). An entry whose
+        id is another entry's alias overrides that entry, under its own id. Any other entry is a new
+        model and needs at least id, provider, input_per_mtok, output_per_mtok and context_window;
+        its other keys take their defaults. Errors name the offending key as `models[i].key`.
         """
         if not isinstance(entries, list | tuple):
             raise CatalogError(f"models: expected a list of catalog entries, got {type(entries).__name__}")
@@ -176,7 +177,7 @@ class Catalog:
             prior = changed.get((base.provider, base.id))
             merged = (prior[1] if prior else base).to_public()
             for k, v in raw.items():
-                if k == "capabilities" and isinstance(v, Mapping):
+                if k in _MERGED_KEYS and isinstance(v, Mapping) and isinstance(merged.get(k), Mapping):
                     merged[k] = {**merged[k], **v}
                 else:
                     merged[k] = v
