@@ -113,6 +113,18 @@ def header_value(text: str) -> str:
 
 # Above this prompt size (bytes, an upper bound of its text) exact token counts go to a thread.
 _HUGE_PROMPT_BYTES = 512 * 1024
+
+
+def _trims(route: RouteSettings) -> bool:
+    """The route trims prompts (opt-in, `trim.enabled`)."""
+    return route.trim is not None and route.trim.enabled
+
+
+def _max_output(body: dict[str, Any]) -> int:
+    """The output cap the client set (0: none)."""
+    return int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+
+
 cache_log = logging.getLogger("satisfice.cache")
 
 
@@ -191,11 +203,10 @@ class Gateway:
         counted when that guess alone would refuse the request for good (over a token limit). A
         route that trims sends at most its trimming limit (the answer's usage corrects the charge)."""
         route, cap = call.route, None
-        if route is not None and route.trim is not None and route.trim.enabled:
+        if route is not None and _trims(route):
             from satisfice.trim import prompt_limit
 
-            max_output = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
-            cap = prompt_limit(route.trim, self.planner.largest_context(route.name), max_output)
+            cap = prompt_limit(route.trim, self.planner.largest_context(route.name), _max_output(body))
         guess = max(1, tokens.prompt_upper_bound(body) // 4)
         limit = self.limiter.token_limit(limited) if self.limiter is not None else None
         if limit is not None and min(guess, cap if cap is not None else guess) > limit:
@@ -253,23 +264,20 @@ class Gateway:
         """`_trim`, in a worker thread for a huge prompt (its token counts would hold the loop:
         ~1 s for 5 MB), so other requests go on meanwhile."""
         route = call.route
-        if route is None or route.trim is None or not route.trim.enabled:
+        if route is None or not _trims(route):
             return body
         if tokens.prompt_upper_bound(body) > _HUGE_PROMPT_BYTES:
-            return await asyncio.to_thread(self._trim, call, body)
-        return self._trim(call, body)
+            return await asyncio.to_thread(self._trim, route, call, body)
+        return self._trim(route, call, body)
 
-    def _trim(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
-        """Opt-in per route: fit the conversation into the route's token budget and its largest
-        context window (candidates with smaller windows are then left out by the planner)."""
-        route = call.route
-        if route is None or route.trim is None:
-            return body
+    def _trim(self, route: RouteSettings, call: Call, body: dict[str, Any]) -> dict[str, Any]:
+        """Fit the conversation into the trimming route's token budget and its largest context
+        window (candidates with smaller windows are then left out by the planner)."""
         from satisfice.trim import trim
 
         tools = body.get("tools")
         window = self.planner.largest_context(route.name)
-        max_output = int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+        max_output = _max_output(body)
         if window is not None and max_output >= window:
             raise ContextWindowExceeded(
                 f"max_tokens ({max_output}) leaves no room for a prompt in route '{route.name}': its "
