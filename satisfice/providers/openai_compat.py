@@ -230,18 +230,23 @@ def _reasoning_params(out: JSON, dep: Deployment) -> None:
         out.pop("logit_bias", None)
 
 
+def _names(dep: Deployment) -> tuple[str, str]:
+    """The names that tell a deployment's model family: its catalog id, then its upstream id (an
+    Azure deployment name says little), without a provider prefix."""
+    return dep.model.rsplit("/", 1)[-1].lower(), dep.upstream_model.rsplit("/", 1)[-1].lower()
+
+
 def _named(dep: Deployment, pattern: re.Pattern[str]) -> bool:
     """The deployment's catalog id, or else its upstream id, is one `pattern` matches."""
-    return any(pattern.match(name.rsplit("/", 1)[-1].lower()) for name in (dep.model, dep.upstream_model))
+    return any(pattern.match(name) for name in _names(dep))
 
 
 def _fitted_effort(effort: str, dep: Deployment) -> str | None:
     """The nearest reasoning_effort this deployment's model takes (`_EFFORT_RANGES`); None when it
-    takes none. The catalog id decides, then the upstream id (an Azure deployment name says little)."""
-    for name in (dep.model, dep.upstream_model):
-        base = name.rsplit("/", 1)[-1].lower()
+    takes none. The catalog id decides, then the upstream id (`_names`)."""
+    for name in _names(dep):
         for pattern, accepted in _EFFORT_RANGES:
-            if pattern.match(base):
+            if pattern.match(name):
                 if accepted is None:
                     return None
                 low, high = (REASONING_EFFORTS.index(e) for e in accepted)
