@@ -14,7 +14,7 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import log1p
 from typing import Any, Generic, TypeVar
@@ -151,16 +151,24 @@ def _cut(text: str, head: int = HEAD_CHARS, tail: int = TAIL_CHARS) -> str:
     return text if len(text) <= head + tail else text[:head] + "\n" + text[-tail:]
 
 
-def _keep(chars: bytes) -> bytes:
-    """A bytes.translate delete-table that keeps only `chars` (C-speed character-class counting)."""
-    return bytes(b for b in range(256) if b not in chars)
+def _classes() -> bytes:
+    """A bytes.translate table mapping each ASCII byte to its class: U upper, l lower, d digit,
+    s space, m a maths mark, . anything else. One translate and a count per class is C-speed
+    character-class counting in one pass over the text."""
+    table = bytearray(b"." * 256)
+    for cls, chars in (
+        (b"U", bytes(range(65, 91))),
+        (b"l", bytes(range(97, 123))),
+        (b"d", b"0123456789"),
+        (b"s", b" \n\t"),
+        (b"m", b"".join(k.encode() for k in _MATH_MARKS if k.isascii())),
+    ):
+        for b in chars:
+            table[b] = cls[0]
+    return bytes(table)
 
 
-_DIGITS = _keep(b"0123456789")
-_UPPER = _keep(bytes(range(65, 91)))
-_LETTERS = _keep(bytes(range(65, 91)) + bytes(range(97, 123)))
-_SPACES = _keep(b" \n\t")
-_MATH_ASCII = _keep(b"".join(k.encode() for k in _MATH_MARKS if k.isascii()))
+_CLASSES = _classes()
 _MATH_OTHER = tuple(k for k in _MATH_MARKS if not k.isascii())
 
 
@@ -179,13 +187,15 @@ def text_stats(
     m = max(len(t), 1)
     ab = t.encode("ascii", "ignore")
     non_ascii = len(t) - len(ab)
-    letters = len(ab.translate(None, _LETTERS)) or 1
-    spaces = len(ab.translate(None, _SPACES))
+    classes = ab.translate(_CLASSES)
+    upper = classes.count(b"U")
+    letters = upper + classes.count(b"l") or 1
+    spaces = classes.count(b"s")
     words = t.count(" ") + t.count("\n") + 1
     code = sum(map(t.count, _CODE_MARKS)) + t.count(";\n") + t.count("{\n")  # map: no generator frames
-    # The ASCII maths marks in one C pass over the ASCII bytes; the rest only when there are any.
-    math = len(ab.translate(None, _MATH_ASCII)) + (sum(map(t.count, _MATH_OTHER)) if non_ascii else 0)
-    digits = len(ab.translate(None, _DIGITS))
+    # The ASCII maths marks are a class; the others are counted only when the text has non-ASCII.
+    math = classes.count(b"m") + (sum(map(t.count, _MATH_OTHER)) if non_ascii else 0)
+    digits = classes.count(b"d")
     latex = t.count("\\frac") + t.count("\\") // 2 + t.count("$")
     cjk = len(_CJK.findall(t)) if non_ascii else 0
     low = t.lower()
@@ -208,7 +218,7 @@ def text_stats(
             non_ascii / m,
             min(cjk / m * 3, 1.0),
             min((m - spaces) / words / 10, 2.0),
-            len(ab.translate(None, _UPPER)) / letters,
+            upper / letters,
             log1p(n_tools),
             float(json_format),
             float(image),
@@ -249,15 +259,29 @@ class FeatureCache(Generic[V]):
         return len(self._d)
 
     def get(self, key: tuple[Any, ...]) -> V | None:
+        return self._get(_compact(key))
+
+    def put(self, key: tuple[Any, ...], value: V) -> None:
+        self._put(_compact(key), value)
+
+    def get_or_make(self, key: tuple[Any, ...], make: Callable[[], V]) -> V:
+        """The cached value, else `make()` cached: the key is digested once (a long text's digest
+        is a few microseconds of the request path)."""
         key = _compact(key)
+        value = self._get(key)
+        if value is None:
+            value = make()
+            self._put(key, value)
+        return value
+
+    def _get(self, key: tuple[Any, ...]) -> V | None:
         with self._lock:
             v = self._d.get(key)
             if v is not None:
                 self._d.move_to_end(key)
             return v
 
-    def put(self, key: tuple[Any, ...], value: V) -> None:
-        key = _compact(key)
+    def _put(self, key: tuple[Any, ...], value: V) -> None:
         with self._lock:
             self._d[key] = value
             if len(self._d) > self._size:
@@ -324,15 +348,14 @@ def request_features(
     kind = str(response_format.get("type", "")) if response_format else ""
     json_format = kind in ("json_object", "json_schema")
     key = (*_key(messages, n_tools, json_format), embed)
-    hit = REQUEST_CACHE.get(key)
-    if hit is not None:
-        return hit
-    ids = get_embedder().token_ids(_cut(key[0]))
-    x = _assemble(ids, *key)
-    x.setflags(write=False)
-    out = RequestFeatures(x, ids)  # ids are read-only (a view of the joined piece bytes)
-    REQUEST_CACHE.put(key, out)
-    return out
+
+    def make() -> RequestFeatures:
+        ids = get_embedder().token_ids(_cut(key[0]))
+        x = _assemble(ids, *key)
+        x.setflags(write=False)
+        return RequestFeatures(x, ids)  # ids are read-only (a view of the joined piece bytes)
+
+    return REQUEST_CACHE.get_or_make(key, make)
 
 
 def prompt_features(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tracemalloc
 
 from satisfice.predict.features import KEY_CHARS, FeatureCache
@@ -31,3 +32,18 @@ def test_short_prompts_and_lone_surrogates_are_cached() -> None:
     assert cache.get(("hi",)) == "a" and cache.get((odd,)) == "b"
     cache.put(("third",), "c")  # the least recently used goes
     assert cache.get(("hi",)) is None and len(cache) == 2
+
+
+def test_get_or_make_makes_only_on_a_miss() -> None:
+    cache: FeatureCache[int] = FeatureCache(10)
+    made: list[str] = []
+
+    def make(text: str) -> int:
+        made.append(text)
+        return len(made)
+
+    long_text = "x" * (KEY_CHARS + 10)  # kept by digest
+    for text in ("short", long_text, "short", long_text):
+        cache.get_or_make((text, 0), functools.partial(make, text))
+    assert made == ["short", long_text]
+    assert cache.get(("short", 0)) == 1 and cache.get((long_text, 0)) == 2
