@@ -254,6 +254,26 @@ def test_baselines() -> None:
         load_predictor("no-such-router")
 
 
+def test_many_candidates_predict_what_the_batch_path_does() -> None:
+    """With many candidates the request path runs in numpy over a block kept per candidate list;
+    it gives the batch path's numbers, and an entry replaced by another one is predicted anew."""
+    import dataclasses
+
+    from satisfice.predict.features import prompt_features
+
+    p = LearnedPredictor.load(ARTIFACT_DIR / ARTIFACT)
+    models = [m for m in load_catalog() if m.kind == "chat"][:30]
+    for text in [*HARD, "hi"]:
+        batch = p.predict_features(prompt_features(msgs(text))[None, :], models)[0]
+        first, repeat = p.predict(msgs(text), models), p.predict(msgs(text), models)
+        assert np.allclose(first, batch, rtol=0, atol=1e-12) and np.array_equal(first, repeat)
+    before = p.predict(msgs(HARD[0]), models)
+    weaker = [dataclasses.replace(m, quality_prior=0.3) if i == 5 else m for i, m in enumerate(models)]
+    after = p.predict(msgs(HARD[0]), weaker)
+    assert after[5] < before[5] - 0.05  # the new entry's own prior, not the kept block's
+    assert np.array_equal(np.delete(after, 5), np.delete(before, 5))
+
+
 def test_text_stats_count_numbers_and_maths_marks_exactly() -> None:
     """Hand-counted: the fast paths (ASCII byte passes, skipping the number regex without digits) must
     count what the plain definitions count, Unicode digits and non-ASCII maths marks included."""
@@ -277,3 +297,6 @@ def test_text_stats_count_numbers_and_maths_marks_exactly() -> None:
     assert s["log_numbers"] == pytest.approx(log1p(2) / 3) and s["digits_frac"] == 0.0
     s = stats("no numbers here, only words")
     assert s["log_numbers"] == 0.0 and s["math_symbols"] == 0.0
+    s = stats("ABc de1\tF\n")  # 6 letters, 3 upper; 1 digit in 10 characters; 3 spaces, 3 words
+    assert s["upper_frac"] == pytest.approx(0.5) and s["digits_frac"] == pytest.approx(0.5)
+    assert s["word_len"] == pytest.approx((10 - 3) / 3 / 10)
