@@ -347,3 +347,65 @@ def test_a_huge_prompt_can_be_counted_in_every_encoding_ahead_of_planning() -> N
     p = planner({"small": {"candidates": ["gpt-3.5-turbo-1106"]}})
     with pytest.raises(ContextWindowExceeded):  # decided from the counts already made
         p.plan("small", needs)
+
+
+def test_plain_requests_skip_the_per_candidate_checks_and_plan_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request that asks for nothing but room is checked against the route's smallest window and
+    output cap at once (`_ChatCandidates`); every plan must equal the per-candidate checks' plan."""
+    from satisfice.routing import planner as planner_module
+
+    cands = [
+        "text-embedding-3-small",
+        "gpt-4",
+        "gpt-4o-mini",
+        "claude-3-5-haiku",
+        "claude-opus-4-6",
+        "o3-mini",
+    ]
+    routes = {
+        "a": {"candidates": cands},
+        "c": {"strategy": "cheapest", "candidates": cands},
+        "r": {"strategy": "auto", "router": "prior", "knob": "quality=0.8", "candidates": cands},
+    }
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    bodies = [
+        body(),
+        body(max_tokens=9000),  # above gpt-4's output cap: gpt-4 is skipped
+        {"model": "x", "messages": [{"role": "user", "content": "word " * 9000}]},  # beyond gpt-4's window
+        body(tools=[tool]),
+        body(response_format=schema),
+        {
+            "model": "x",
+            "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}],
+        },
+        body(logprobs=True),
+    ]
+
+    def plans(p: Planner) -> list[Any]:
+        out: list[Any] = []
+        for b in bodies:
+            for route in routes:
+                try:
+                    plan = p.plan(route, needs_of(b))
+                except InvalidRequest as e:
+                    out.append(("error", e.message))
+                    continue
+                out.append(([(t.dep.provider, t.dep.model) for t in plan.targets], plan.reason, plan.scores))
+        return out
+
+    fast_fits: list[bool] = []
+    fit = planner_module._ChatCandidates.fit
+
+    def counting_fit(self: Any, needs: Any) -> bool:
+        fast_fits.append(fit(self, needs))
+        return fast_fits[-1]
+
+    monkeypatch.setattr(planner_module._ChatCandidates, "fit", counting_fit)
+    fast = plans(planner(routes))
+    assert fast_fits.count(True) == 3 and fast_fits.count(False) == 6  # plain: 3 bodies x 3 routes
+    monkeypatch.setattr(planner_module._ChatCandidates, "fit", lambda self, needs: False)
+    assert fast == plans(planner(routes))
+    assert any("text-embedding-3-small: an embedding model" in str(p) for p in fast)

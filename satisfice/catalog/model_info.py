@@ -103,6 +103,10 @@ class ModelInfo:
         prompt at the input price. Should the cache counts exceed `prompt_tokens`, they are billed as given
         and no uncached prompt tokens remain.
         """
+        if not (cached_tokens or cache_write_tokens) and prompt_tokens >= 0 and completion_tokens >= 0:
+            # No prompt caching (a routing estimate, most calls): the sum below without its zeros.
+            input_price, _, output_price = self._prices(prompt_tokens)
+            return (prompt_tokens * input_price + completion_tokens * output_price) / 1_000_000
         counts = (prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)
         if min(counts) < 0:
             raise ValueError(f"token counts must be >= 0, got {counts}")

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from satisfice.catalog import ModelInfo
+from satisfice.per_list import VECTOR_FROM, PerList
 from satisfice.predict.base import Array, Messages, sigmoid
 from satisfice.predict.cues import cue_difficulty, cue_difficulty_one, mid_quantile, quantile_value
 from satisfice.predict.embed import DIM
@@ -36,9 +37,6 @@ from satisfice.predict.model_features import N_MODEL_FEATURES, as_info, model_fe
 from satisfice.predict.topics import expand, membership
 
 ARTIFACT_DIR = Path(__file__).parent / "artifacts"
-# From this many candidates a decision's candidate side runs in numpy over a cached block
-# (below it, numpy's per-call cost exceeds a plain-Python loop).
-_VECTOR_FROM = 8
 ARTIFACT = "quality-v1"
 FORMAT = 1
 
@@ -171,7 +169,7 @@ class LearnedPredictor:
         # Candidate terms by catalog entry: by identity first (cheap), by value (hashes every field).
         self._models: dict[int, tuple[ModelInfo, tuple[Array, float, tuple[float, ...]]]] = {}
         self._by_value: dict[ModelInfo, tuple[Array, float, tuple[float, ...]]] = {}
-        self._blocks: dict[tuple[int, ...], tuple[tuple[ModelInfo | str, ...], Array, Array]] = {}
+        self._blocks: PerList[tuple[Array, Array]] = PerList()
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- pieces
@@ -312,33 +310,18 @@ class LearnedPredictor:
     def _predict_terms(self, terms: list[float], models: Sequence[ModelInfo | str]) -> list[float]:
         t, b, *h = terms
         kappa = max(t, 0.0) + math.log1p(math.exp(-abs(t)))  # softplus, overflow-free
-        if len(models) < _VECTOR_FROM:
+        if len(models) < VECTOR_FROM:
             out = []
             for raw in models:
                 _, theta, g = self._model_entry(raw)
                 s = kappa * (theta - b) + sum(hi * gi for hi, gi in zip(h, g, strict=True))
                 out.append(0.5 * (1.0 + math.tanh(0.5 * s)))  # the same logistic as `sigmoid`
             return out
-        G, theta_all = self._candidate_block(models)
+        # Dozens of candidates: numpy over their terms, kept per candidate list.
+        G, theta_all = self._blocks.get(models, lambda: self.model_terms(models))
         s_all = kappa * (theta_all - b) + G @ np.array(h)
         q: list[float] = (0.5 * (1.0 + np.tanh(0.5 * s_all))).tolist()
         return q
-
-    def _candidate_block(self, models: Sequence[ModelInfo | str]) -> tuple[Array, Array]:
-        """`model_terms` of a candidate list, kept per list: a route offers the same catalog
-        entries request after request, and with dozens of candidates the per-candidate Python
-        work was most of a decision. Keyed by the entries' ids; the entry holds the candidates,
-        so their ids cannot be reused by other objects while it is kept."""
-        key = tuple(map(id, models))
-        hit = self._blocks.get(key)
-        if hit is None:
-            G, theta = self.model_terms(models)
-            hit = (tuple(models), G, theta)
-            with self._lock:
-                if len(self._blocks) >= 256:  # a catalog reload makes new entries: bound the old
-                    self._blocks.clear()
-                self._blocks[key] = hit
-        return hit[1], hit[2]
 
     def reference_quality(self, models: Sequence[ModelInfo]) -> Array:
         return self.predict_features(self.params.ref_x, models)

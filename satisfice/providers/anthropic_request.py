@@ -282,6 +282,12 @@ def refusal(body: JSON, model: str) -> tuple[str, str] | None:
     return None if spec is None else _spec_refusal(body, spec)
 
 
+def may_refuse(body: JSON) -> bool:
+    """Whether some Claude model could refuse the request (`refusal`): it forces a tool or ends with
+    an assistant turn. When not, no model's facts need reading (a route's dozens of candidates)."""
+    return forces_tool(body) or _last_turn_role(body.get("messages")) == "assistant"
+
+
 def _spec_refusal(body: JSON, spec: Claude) -> tuple[str, str] | None:
     if spec.refuses_forced_tools and forces_tool(body):
         return "this Claude model refuses a forced tool call", "tool_choice"

@@ -14,7 +14,7 @@ from satisfice.catalog import ModelInfo
 from satisfice.learn.cluster import cluster_of
 from satisfice.predict.features import request_features
 from satisfice.predict.learned import LearnedPredictor
-from satisfice.routing.constraints import Needs, estimated_cost
+from satisfice.routing.constraints import Needs, estimated_costs
 from satisfice.routing.knob import Knob, ShareTarget, calibrate_share, choose
 from satisfice.routing.trivial import trivial_kind
 
@@ -157,7 +157,7 @@ class AutoRouter:
                 dtype=np.float64,
             ).tolist()
         quality = learned(cluster, raw) if learned is not None else raw
-        cost = [estimated_cost(i, needs) for i in infos]
+        cost = estimated_costs(infos, needs)
         target: float | None
         share = self.share_target(infos, knob.value) if knob.kind == "share" else None
         if share is not None:

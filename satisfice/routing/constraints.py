@@ -20,13 +20,19 @@ too."""
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from satisfice import tokens
 from satisfice.catalog import ModelInfo
-from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, json_schema_mode, refusal
+from satisfice.per_list import VECTOR_FROM, PerList
+from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, json_schema_mode, may_refuse, refusal
 from satisfice.providers.openai_compat import is_openai_reasoning
 
 # Output we assume when a request sets no max_tokens, to price and fit it.
@@ -72,6 +78,7 @@ class Needs:
     features: frozenset[str] = frozenset()  # OpenAI-only features used (see _UNCARRIED)
     _exact: dict[str, int] = field(default_factory=dict)  # exact counts per encoding, computed on demand
     _short: bool | None = None  # the prompt asks for a one-word answer (computed on demand)
+    _plain: bool | None = None  # see `plain` (computed on demand)
 
     def prompt_tokens(self, model: str) -> int:
         enc = tokens.encoding_name_for(model)
@@ -84,6 +91,16 @@ class Needs:
         prompt the planner's counts would otherwise stall the event loop, ~0.3 s per 10 MB each."""
         for model in tokens.ENCODING_PROBES:
             self.prompt_tokens(model)
+
+    @property
+    def plain(self) -> bool:
+        """The request asks for nothing a chat model might lack but room (no tools, images,
+        json_schema, OpenAI-only feature, nor what a Claude model refuses): `unmet` then reads
+        only sizes, which keeps a route of dozens of candidates cheap to filter."""
+        if self._plain is None:
+            special = self.tools or self.vision or self.json_schema or self.features
+            self._plain = not special and not may_refuse(self.body)
+        return self._plain
 
     @property
     def prompt_estimate(self) -> int:
@@ -175,6 +192,8 @@ def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
     this provider dialect, cannot take the request; None when it can."""
     if info is not None and info.kind != "chat":
         return Unmet(f"an {info.kind} model, which does not chat", "model")
+    if needs.plain:  # every check below but the sizes passes
+        return None if info is None else _too_small(info, needs)
     if info is not None and needs.tools and not info.tools:
         return Unmet("no tool calling", "tools")
     if info is not None and needs.vision and not info.vision:
@@ -195,6 +214,11 @@ def unmet(info: ModelInfo | None, dialect: str, needs: Needs) -> Unmet | None:
         for feature in _REASONING_UNCARRIED:
             if feature in needs.features:
                 return Unmet(f"OpenAI reasoning models refuse {feature}", feature)
+    return _too_small(info, needs)
+
+
+def _too_small(info: ModelInfo, needs: Needs) -> Unmet | None:
+    """The model's output cap or context window is below what the request needs."""
     if needs.max_output is not None and info.max_output and needs.max_output > info.max_output:
         limit = "max_completion_tokens" if needs.body.get("max_completion_tokens") else "max_tokens"
         return Unmet(f"max output {info.max_output} < requested {needs.max_output}", limit)
@@ -231,3 +255,36 @@ def context_overflow(info: ModelInfo, needs: Needs) -> int | None:
 
 def estimated_cost(info: ModelInfo, needs: Needs) -> float:
     return info.cost_usd(needs.prompt_estimate, needs.expected_output)
+
+
+def estimated_costs(infos: Sequence[ModelInfo], needs: Needs) -> list[float]:
+    """`estimated_cost` of each candidate, the request's estimates read once."""
+    prompt, output = needs.prompt_estimate, needs.expected_output
+    if len(infos) >= VECTOR_FROM:
+        table = _PRICES.get(infos, lambda: _PriceTable.of(infos))
+        if prompt <= table.short_band_to:  # `cost_usd`'s sum without a cache, in numpy
+            costs: list[float] = ((prompt * table.input + output * table.output) / 1_000_000).tolist()
+            return costs
+    return [i.cost_usd(prompt, output) for i in infos]
+
+
+@dataclass(frozen=True, slots=True)
+class _PriceTable:
+    """Input and output prices of a candidate list, and the prompt length up to which they apply
+    (the shortest `long_prompt` band's start)."""
+
+    input: npt.NDArray[np.float64]
+    output: npt.NDArray[np.float64]
+    short_band_to: float
+
+    @classmethod
+    def of(cls, infos: Sequence[ModelInfo]) -> _PriceTable:
+        bands = [i.long_prompt.above_tokens for i in infos if i.long_prompt is not None]
+        return cls(
+            np.array([i.input_per_mtok for i in infos], dtype=np.float64),
+            np.array([i.output_per_mtok for i in infos], dtype=np.float64),
+            min(bands, default=math.inf),
+        )
+
+
+_PRICES: PerList[_PriceTable] = PerList()

@@ -79,6 +79,43 @@ class Plan:
         return (self.candidate_of or {}).get((provider, model), model)
 
 
+@dataclass(frozen=True, slots=True)
+class _ChatCandidates:
+    """A route's candidates as `unmet` sees them for a plain request (`Needs.plain`): only sizes can
+    rule a chat model out then, so when the request fits the smallest context window and output cap
+    among them, the chat candidates are the ones that can take it, without a check per target (a
+    route of dozens of candidates spent most of its planning in those checks)."""
+
+    ok: tuple[tuple[int, str, list[Target]], ...]  # candidates with their chat (or unknown) targets
+    skipped: tuple[str, ...]  # "candidate: reason" of the targets that do not chat
+    window: int | None  # the smallest context window among the chat targets (None: no bound)
+    max_output: int | None  # the smallest output cap among them (None: no cap)
+
+    @classmethod
+    def of(cls, expanded: list[tuple[str, list[Target]]]) -> _ChatCandidates:
+        ok, skipped, windows, caps = [], [], [], []
+        for idx, (cand, targets) in enumerate(expanded):
+            keep = []
+            for t in targets:
+                if t.info is not None and t.info.kind != "chat":
+                    skipped.append(f"{cand}: an {t.info.kind} model, which does not chat")
+                    continue
+                keep.append(t)
+                if t.info is not None:
+                    windows.append(t.info.context_window)
+                    caps.extend([t.info.max_output] if t.info.max_output else [])
+            if keep:
+                ok.append((idx, cand, keep))
+        return cls(tuple(ok), tuple(skipped), min(windows, default=None), min(caps, default=None))
+
+    def fit(self, needs: Needs) -> bool:
+        """The request fits every chat target's output cap and, by its token bound, every window."""
+        out = needs.max_output
+        if out is not None and self.max_output is not None and out > self.max_output:
+            return False
+        return self.window is None or needs.prompt_bound + (out or 0) <= self.window
+
+
 class Planner:
     def __init__(
         self,
@@ -97,6 +134,7 @@ class Planner:
         # ... and each deployment -> the candidate name it serves (for the online learner)
         self._candidate_of: dict[str, dict[tuple[str, str], str]] = {}
         self._baselines: dict[str, ModelInfo | None] = {}
+        self._chat: dict[str, _ChatCandidates] = {}
         for name, route in directory.routes.items():
             expanded = []
             for cand in route.candidates:
@@ -109,6 +147,7 @@ class Planner:
                 (t.dep.provider, t.dep.model): cand for cand, targets in expanded for t in targets
             }
             self._baselines[name] = self._baseline(route, expanded)
+            self._chat[name] = _ChatCandidates.of(expanded)
             if route.strategy in CHOOSING:
                 self._auto.setdefault(route.router, AutoRouter(route.router))
 
@@ -195,6 +234,10 @@ class Planner:
         skipped: list[str] = []
         context_only = True
         params: set[str | None] = set()  # the request fields that asked for what candidates lack
+        sizes = self._chat[route.name]
+        if needs.plain and sizes.fit(needs):  # every chat candidate can take it: `unmet` in bulk
+            ok, skipped = list(sizes.ok), list(sizes.skipped)
+            expanded = []
         for idx, (cand, targets) in enumerate(expanded):
             keep = []
             for t in targets:
@@ -241,7 +284,7 @@ class Planner:
             if route.explore > 0.0:
                 decision = explore(decision, route.explore, self.rng)
             q, c = decision.quality, decision.cost
-            scores = {n: (q[i], c[i]) for i, n in enumerate(names)}
+            scores = dict(zip(names, zip(q, c, strict=True), strict=True))
             if route.strategy == "auto":
                 reason, predicted = self._auto_order(decision, names, ok)
             else:
@@ -277,7 +320,9 @@ class Planner:
     ) -> tuple[str, float]:
         """Chosen candidate first, the rest by predicted quality (the fallback order)."""
         q = decision.quality
-        rest = sorted((i for i in range(len(q)) if i != decision.index), key=lambda i: -q[i])  # stable
+        # Best predicted first; a reverse sort keeps equal ones in their order (stable).
+        rest = sorted(range(len(q)), key=q.__getitem__, reverse=True)
+        rest.remove(decision.index)
         ok[:] = [ok[i] for i in [decision.index, *rest]]
         return decision.reason(names), decision.quality[decision.index]
 
