@@ -18,6 +18,11 @@ How it measures (printed too):
     "cold": the first calls right after loading (the tokenizer's word-piece cache is empty);
     "steady state": after warm-up calls on 2,000 OTHER prompts, as in a gateway that has served
     traffic (the word-piece cache holds common words; every timed prompt is still unseen).
+  * the gateway's whole routing decision: Planner.plan() of the implied `auto` route with OpenAI,
+    Anthropic and Gemini keys set (placeholder keys, nothing is sent), one user message per
+    request: the request's needs, each candidate's constraints and estimated cost, the prediction,
+    the learner's prompt cluster and the knob. Timed on unseen prompts after the warm-up above, and
+    again on the same prompt repeated (the feature cache answers; what is left is per candidate).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +102,7 @@ def big_three() -> tuple[str, ...]:
     return tuple(dict.fromkeys(f"{m.provider}/{m.id}" for m in chosen if not m.deprecated))
 
 
-def pct(xs: list[float]) -> dict[str, float]:
+def pct(xs: Sequence[float]) -> dict[str, float]:
     a = np.array(xs) / 1e6  # ns -> ms
     return {
         "n": len(xs),
@@ -105,6 +111,29 @@ def pct(xs: list[float]) -> dict[str, float]:
         "p99_ms": round(float(np.percentile(a, 99)), 4),
         "max_ms": round(float(a.max()), 3),
     }
+
+
+def gateway_plan(report: dict[str, Any], batch: list[tuple[str, str]], warm: list[str]) -> None:
+    """Times Planner.plan() of the implied auto route (see the module doc)."""
+    from satisfice.config import load_settings
+    from satisfice.routing.constraints import needs_of
+    from satisfice.wiring import build
+
+    keys = {"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench", "GEMINI_API_KEY": "bench"}
+    planner = build(load_settings(None, keys), with_ledger=False).planner
+
+    def plan(text: str) -> int:
+        body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+        t = time.perf_counter_ns()
+        planner.plan("auto", needs_of(body))
+        return time.perf_counter_ns() - t
+
+    n = len(planner.servable_candidates("auto"))
+    for text in warm:  # the first plans load what the gateway loads at start-up (prompts seen before)
+        plan(text)
+    new = [plan(text) for _, text in batch]
+    again = [plan(batch[0][1]) for _ in range(len(batch))]
+    report[f"gateway plan, implied auto route, {n} candidates"] = {"unseen": pct(new), "repeated": pct(again)}
 
 
 def main() -> int:
@@ -162,14 +191,16 @@ def main() -> int:
     for _, text in texts[i : i + 2000]:  # warm-up on other prompts
         pred.predict([{"role": "user", "content": text}], infos(CANDIDATES_4))
     i += 2000
-    # Each set gets its own prompts: --calls, or a third of what the data has left.
-    calls = min(args.calls, (len(texts) - i) // 3)
+    # Each set, and the gateway's plan, gets its own prompts: --calls, or a quarter of what is left.
+    calls = min(args.calls, (len(texts) - i) // 4)
     run("steady state, 4 candidates", CANDIDATES_4, texts[i : i + calls])
     i += calls
     run("steady state, 12 candidates", CANDIDATES_12, texts[i : i + calls])
     i += calls
     run(f"steady state, {big}", every, texts[i : i + calls])
-    rss_end, peak = rss_mb()
+    rss_end, peak = rss_mb()  # before the gateway's parts are built: the predictor's own memory
+    i += calls
+    gateway_plan(report, texts[i : i + calls], [t for _, t in texts[: args.cold]])
     report["memory_mb"] = {
         "rss_before_load": round(rss0, 1),
         "rss_after_load": round(rss_loaded, 1),
@@ -183,7 +214,8 @@ def main() -> int:
     print((__doc__ or "").split("How it measures (printed too):")[1].rstrip())
     print(f"\nrouter {args.router}: load {load_s * 1000:.0f} ms")
     for label in [k for k in report if "candidates" in k]:
-        print(f"decision time, {label} (predict + knob.choose):")
+        what = "Planner.plan" if label.startswith("gateway") else "predict + knob.choose"
+        print(f"decision time, {label} ({what}):")
         for src, r in report[label].items():
             print(
                 f"  {src:14s} n={r['n']:<5} p50 {r['p50_ms']:.3f} ms  p90 {r['p90_ms']:.3f}  "
