@@ -116,12 +116,24 @@ class Needs:
         return SHORT_EXPECTED_OUTPUT if self._short else DEFAULT_EXPECTED_OUTPUT
 
 
+# Each alternative of _SHORT_ANSWER holds one of these, lower-cased: without any, the (slow,
+# case-insensitive) regex cannot match. Only three characters match an ASCII letter of the pattern
+# case-insensitively without lower-casing to it (long s, dotless i, dotted capital I); with them the
+# regex decides.
+_SHORT_ANSWER_WORDS = ("single ", "one ", "only ", "answer with ", "yes or no", "answer:")
+_CASE_ODD = frozenset("\u017f\u0131\u0130")
+
+
 def _asks_short_answer(body: dict[str, Any]) -> bool:
     """Does the last user message ask for a one-word / one-letter answer? (Only its tail is read.)"""
     for msg in reversed(body.get("messages") or []):
         if isinstance(msg, dict) and msg.get("role") == "user":
             text, _ = tokens.message_text(msg.get("content"))
-            return bool(_SHORT_ANSWER.search(text[-300:]))
+            tail = text[-300:]
+            low = tail.lower()
+            if not any(map(low.__contains__, _SHORT_ANSWER_WORDS)) and _CASE_ODD.isdisjoint(tail):
+                return False
+            return bool(_SHORT_ANSWER.search(tail))
     return False
 
 

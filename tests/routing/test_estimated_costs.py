@@ -34,3 +34,19 @@ def test_cost_usd_without_caching_is_the_full_sum() -> None:
     assert fast == (1234 * m.input_per_mtok + 567 * m.output_per_mtok) / 1_000_000
     assert m.cost_usd(1234, 567, cache_write_1h_tokens=100) == fast  # 1-hour writes are part of writes
     assert m.cost_usd(1234, 567, cached_tokens=1000) < fast
+
+
+def test_short_answer_prompts_are_priced_short_whatever_the_case() -> None:
+    """A prompt asking for one word or letter is priced at a short answer. The case-insensitive
+    regex is skipped when no lower-cased keyword is there; the three characters that match a
+    pattern letter without lower-casing to it (long s, dotless i, dotted capital I) must be seen."""
+    from satisfice.routing.constraints import DEFAULT_EXPECTED_OUTPUT, SHORT_EXPECTED_OUTPUT
+
+    def expected(text: str) -> int:
+        return needs_of({"model": "auto", "messages": [{"role": "user", "content": text}]}).expected_output
+
+    odd = ["\u017fingle letter please", "s\u0130ngle word"]  # match "single" case-insensitively
+    short = ["Answer with ONE LETTER.", "Yes or no?", "Q: 2+2?\nAnswer:", *odd]
+    long = ["What is the capital of France?", "Tell me about one-piece swimsuits", "onl\u0131 the answer"]
+    assert [expected(t) for t in short] == [SHORT_EXPECTED_OUTPUT] * len(short)
+    assert [expected(t) for t in long] == [DEFAULT_EXPECTED_OUTPUT] * len(long)
