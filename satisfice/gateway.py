@@ -657,6 +657,17 @@ class Gateway:
             return
         self.speeds.observe(f"{row.provider}/{row.model}", row.completion_tokens, seconds)
 
+    def _observe_length(self, call: Call, outcome: str) -> None:
+        """Teach the planner how long the answering model's answers run (`routing/lengths.py`):
+        its completion tokens, hidden reasoning included, for one answer (not n of them)."""
+        row, needs, target = call.row, call.needs, call.target
+        if outcome != "ok" or call.hit is not None or needs is None or target is None or target.info is None:
+            return
+        n = needs.body.get("n")
+        if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+            return
+        self.planner.lengths.observe(target.info.id, needs.asks_short_answer, row.completion_tokens)
+
     def _cancel_charge(self, body: dict[str, Any]) -> Charger:
         """A cancelled call's charge (`ledger/cancelled.py`): its prompt, plus the output it had
         streamed, or else the output estimated from how long it ran at its recent speed."""
@@ -716,6 +727,7 @@ class Gateway:
         if call.target is not None and not row.model:
             row.model, row.provider = call.target.dep.model, call.target.dep.provider
         self._observe_speed(call, outcome)
+        self._observe_length(call, outcome)
         if call.admission is not None and self.limiter is not None:
             self.limiter.settle(call.admission, self._tokens_used(call))
         self.ledger.submit(self._ledger_row(call))

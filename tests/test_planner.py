@@ -265,7 +265,9 @@ def test_one_word_answers_are_priced_as_short_outputs() -> None:
         needs_of(body(messages=[{"role": "user", "content": essay}])).expected_output
         == DEFAULT_EXPECTED_OUTPUT
     )
-    assert needs_of(body(messages=[{"role": "user", "content": mc}], max_tokens=50)).expected_output == 50
+    # max_tokens caps the expected answer; it is not the expectation itself.
+    assert needs_of(body(messages=[{"role": "user", "content": mc}], max_tokens=50)).expected_output == 8
+    assert needs_of(body(messages=[{"role": "user", "content": essay}], max_tokens=3)).expected_output == 3
 
 
 def test_a_cascade_keeps_an_escalation_when_learning_rates_the_cheap_model_best() -> None:

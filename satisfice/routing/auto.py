@@ -16,6 +16,7 @@ from satisfice.predict.features import request_features
 from satisfice.predict.learned import LearnedPredictor
 from satisfice.routing.constraints import Needs, estimated_costs
 from satisfice.routing.knob import Knob, ShareTarget, calibrate_share, choose
+from satisfice.routing.lengths import OutputLengths
 from satisfice.routing.trivial import trivial_kind
 
 if TYPE_CHECKING:
@@ -129,9 +130,11 @@ class AutoRouter:
         knob: Knob,
         learned: Adjuster | None = None,
         trivial_to_cheapest: bool = False,
+        lengths: OutputLengths | None = None,
     ) -> Decision:
         """`learned(cluster, raw)` shifts the predictions with promoted online statistics;
-        `trivial_to_cheapest`: a trivial prompt (`trivial.py`) goes to the cheapest candidate."""
+        `trivial_to_cheapest`: a trivial prompt (`trivial.py`) goes to the cheapest candidate;
+        `lengths`: the models' learned answer lengths, which price them."""
         body: dict[str, Any] = needs.body
         messages = body.get("messages") or []
         predictor = self.predictor
@@ -157,7 +160,7 @@ class AutoRouter:
                 dtype=np.float64,
             ).tolist()
         quality = learned(cluster, raw) if learned is not None else raw
-        cost = estimated_costs(infos, needs)
+        cost = estimated_costs(infos, needs, lengths)
         target: float | None
         share = self.share_target(infos, knob.value) if knob.kind == "share" else None
         if share is not None:

@@ -34,6 +34,7 @@ from satisfice.catalog import ModelInfo
 from satisfice.per_list import VECTOR_FROM, PerList
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS, json_schema_mode, may_refuse, refusal
 from satisfice.providers.openai_compat import is_openai_reasoning
+from satisfice.routing.lengths import OutputLengths
 
 # Output we assume when a request sets no max_tokens, to price and fit it.
 DEFAULT_EXPECTED_OUTPUT = 256
@@ -108,12 +109,23 @@ class Needs:
         return max(1, self.prompt_bound // 4)
 
     @property
-    def expected_output(self) -> int:
-        if self.max_output:
-            return self.max_output
+    def asks_short_answer(self) -> bool:
+        """The last user message asks for a one-word / one-letter answer."""
         if self._short is None:
             self._short = _asks_short_answer(self.body)
-        return SHORT_EXPECTED_OUTPUT if self._short else DEFAULT_EXPECTED_OUTPUT
+        return self._short
+
+    @property
+    def assumed_output(self) -> int:
+        """The answer length assumed before a model's own history (`lengths.py`), uncapped."""
+        return SHORT_EXPECTED_OUTPUT if self.asks_short_answer else DEFAULT_EXPECTED_OUTPUT
+
+    @property
+    def expected_output(self) -> int:
+        """`assumed_output` within the client's max_tokens, which caps the answer (pricing every
+        request at its cap priced a client that always sends max_tokens=4096 at 4,096 tokens)."""
+        assumed = self.assumed_output
+        return min(self.max_output, assumed) if self.max_output else assumed
 
 
 # Each alternative of _SHORT_ANSWER holds one of these, lower-cased: without any, the (slow,
@@ -265,19 +277,29 @@ def context_overflow(info: ModelInfo, needs: Needs) -> int | None:
     return need if need > info.context_window else None
 
 
-def estimated_cost(info: ModelInfo, needs: Needs) -> float:
-    return info.cost_usd(needs.prompt_estimate, needs.expected_output)
-
-
-def estimated_costs(infos: Sequence[ModelInfo], needs: Needs) -> list[float]:
-    """`estimated_cost` of each candidate, the request's estimates read once."""
-    prompt, output = needs.prompt_estimate, needs.expected_output
+def estimated_costs(
+    infos: Sequence[ModelInfo], needs: Needs, lengths: OutputLengths | None = None
+) -> list[float]:
+    """Each candidate's estimated cost of the request: its prompt estimate, and the answer length
+    `lengths` has learned for the model (else the request's `expected_output`), within max_tokens."""
+    prompt, cap = needs.prompt_estimate, needs.max_output
+    learned = (
+        lengths.expected_many(infos, needs.asks_short_answer, needs.assumed_output)
+        if lengths is not None
+        else None
+    )
+    outputs: int | list[int] = (
+        needs.expected_output if learned is None else [min(n, cap) if cap else n for n in learned]
+    )
     if len(infos) >= VECTOR_FROM:
         table = _PRICES.get(infos, lambda: _PriceTable.of(infos))
         if prompt <= table.short_band_to:  # `cost_usd`'s sum without a cache, in numpy
-            costs: list[float] = ((prompt * table.input + output * table.output) / 1_000_000).tolist()
+            out = outputs if isinstance(outputs, int) else np.array(outputs, dtype=np.int64)
+            costs: list[float] = ((prompt * table.input + out * table.output) / 1_000_000).tolist()
             return costs
-    return [i.cost_usd(prompt, output) for i in infos]
+    if isinstance(outputs, int):
+        return [i.cost_usd(prompt, outputs) for i in infos]
+    return [i.cost_usd(prompt, n) for i, n in zip(infos, outputs, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,11 @@ from satisfice.config import (
 )
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
 from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
-from satisfice.routing.constraints import Needs, context_overflow, estimated_cost, uncarried, unmet
+from satisfice.routing.constraints import Needs, context_overflow, estimated_costs, uncarried, unmet
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.explore import explore
 from satisfice.routing.knob import KNOB_HEADER, parse_knob
+from satisfice.routing.lengths import OutputLengths
 
 # Stand-in for a candidate the catalog does not know (a passthrough model): mid-range everything.
 _UNKNOWN = ModelInfo(
@@ -125,6 +126,9 @@ class Planner:
         learner: Learner | None = None,
     ) -> None:
         self.learner = learner
+        # How long each model's answers run, learned from the gateway's answered calls: prices
+        # the candidates (`lengths.py`).
+        self.lengths = OutputLengths()
         self.directory = directory
         self.reliability = reliability
         self.rng = rng or random.Random()
@@ -280,6 +284,7 @@ class Planner:
                 parsed,
                 self._adjuster(route.name, names),
                 trivial_to_cheapest=route.strategy == "auto" and route.trivial_to_cheapest,
+                lengths=self.lengths,
             )
             if route.explore > 0.0:
                 decision = explore(decision, route.explore, self.rng)
@@ -375,12 +380,11 @@ class Planner:
 
     def _order(self, route: RouteSettings, ok: list[tuple[int, str, list[Target]]], needs: Needs) -> str:
         if route.strategy == "cheapest":
-
-            def cost(entry: tuple[int, str, list[Target]]) -> float:
-                info = entry[2][0].info
-                return estimated_cost(info, needs) if info is not None else float("inf")
-
-            ok.sort(key=cost)
+            infos = [e[2][0].info for e in ok]
+            priced = estimated_costs([i or _UNKNOWN for i in infos], needs, self.lengths)
+            unpriced = float("inf")  # a model the catalog does not know comes last
+            order = sorted(range(len(ok)), key=lambda k: priced[k] if infos[k] is not None else unpriced)
+            ok[:] = [ok[k] for k in order]
             return f"cheapest candidate meeting the request's needs ({ok[0][1]})"
         if route.strategy == "weighted":
             weights = [route.weights[idx] for idx, _, _ in ok]
