@@ -20,10 +20,13 @@ class GatewayError(Exception):
         code: str | None = None,
         status: int | None = None,
         headers: dict[str, str] | None = None,
+        error_type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        if error_type is not None:
+            self.type = error_type
         if code is not None:
             self.code = code
         if status is not None:
@@ -87,6 +90,9 @@ class ContextWindowExceeded(InvalidRequest):
 
 
 class RateLimited(GatewayError):
+    """OpenAI's own limits say which kind ran out in the type ("requests" or "tokens"); a 429 from
+    elsewhere (every candidate's upstream refusing) keeps the generic type."""
+
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"

@@ -111,6 +111,7 @@ class RateLimiter:
                     f"Request too large for {b.describe}{self._whose(b, tenant)}: limit {b.limit.limit}, "
                     f"requested about {int(cost)}. Please shorten the prompt.",
                     code="rate_limit_exceeded",
+                    error_type=b.limit.counts,  # as OpenAI says it: "requests" or "tokens"
                 )
         counters = [b.counter(tenant) for b in bounds]
         if self.clock() < self._skip_until:  # the store just failed: do not make every request wait
@@ -134,6 +135,7 @@ class RateLimiter:
                 f"Rate limit reached for {b.describe}{self._whose(b, tenant)}: limit {b.limit.limit}. "
                 f"Please try again in {format_duration(wait)}.",
                 headers=headers,
+                error_type=b.limit.counts,
             )
         token_counters = [c for b, c in zip(bounds, counters, strict=True) if b.limit.counts == "tokens"]
         return Admission(token_counters, float(tokens) if token_counters else 0.0, headers)

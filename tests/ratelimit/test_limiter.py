@@ -66,7 +66,7 @@ def test_refusal_is_openai_shaped_with_retry_headers() -> None:
         admit(lim)
     err = refused.value
     assert err.status == 429
-    assert err.body()["error"]["type"] == "rate_limit_error"
+    assert err.body()["error"]["type"] == "requests"  # OpenAI's type names the kind that ran out
     assert err.body()["error"]["code"] == "rate_limit_exceeded"
     assert "requests per minute (RPM) on key key_a: limit 2" in err.message
     assert "try again in 30s" in err.message
@@ -100,6 +100,7 @@ def test_a_request_bigger_than_the_limit_says_so_without_retry_after() -> None:
     assert "Request too large for tokens per minute (TPM)" in refused.value.message
     assert "requested about 800" in refused.value.message
     assert "retry-after" not in refused.value.headers
+    assert refused.value.body()["error"]["type"] == "tokens"
 
 
 def test_settle_corrects_the_token_estimate() -> None:

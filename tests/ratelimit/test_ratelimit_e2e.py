@@ -215,10 +215,11 @@ def test_a_prompt_under_the_token_limit_is_not_refused_on_a_byte_guess(
     )
     resp = client(a, f"sk-{uuid.uuid4().hex}").chat.completions.create(model="gem", messages=messages)
     assert resp.choices[0].message.content
-    with pytest.raises(openai.RateLimitError, match="Request too large"):
+    with pytest.raises(openai.RateLimitError, match="Request too large") as refused:
         client(a, f"sk-{uuid.uuid4().hex}").chat.completions.create(
             model="gem", messages=[{"role": "user", "content": "hello " * 1500}]
         )
+    assert refused.value.type == "tokens" and refused.value.code == "rate_limit_exceeded"  # as OpenAI's
 
 
 def test_a_route_that_trims_is_charged_what_it_will_send(pair: tuple[GatewayProcess, GatewayProcess]) -> None:
