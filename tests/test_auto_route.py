@@ -40,10 +40,24 @@ def auto_gateway(
             "context_window": 1000,
             "max_output": 500,
             "quality_prior": 0.3,
-        }
+        },
+        {  # the cheapest good-enough candidate, whose provider is down (the fake answers 500)
+            "id": "error500+downcheap",
+            "provider": "openai",
+            "input_per_mtok": 0.01,
+            "output_per_mtok": 0.01,
+            "context_window": 100000,
+            "quality_prior": 0.8,
+        },
     ]
     config["routes"] = {
-        "smart": {"strategy": "auto", "candidates": CANDIDATES, "knob": "quality=0.7", "baseline": "gpt-4o"}
+        "smart": {"strategy": "auto", "candidates": CANDIDATES, "knob": "quality=0.7", "baseline": "gpt-4o"},
+        "outage": {
+            "strategy": "auto",
+            "router": "prior",
+            "knob": "quality=0.5",
+            "candidates": ["error500+downcheap", "gpt-4o", "claude-3-5-haiku"],
+        },
     }
     config["keys"] = {
         "thrifty": {"key": "${THRIFTY_KEY}", "knob": "quality=0"},
@@ -223,3 +237,13 @@ def test_feedback_endpoint_through_the_gateway(auto_gateway: GatewayProcess) -> 
     assert status == 404 and body["error"]["code"] == "request_not_found"
     status, body = post({"request_id": rid, "score": 3})
     assert status == 400 and body["error"]["param"] == "score"
+
+
+def test_when_the_choice_fails_the_next_good_enough_candidate_answers(auto_gateway: GatewayProcess) -> None:
+    """The fallback order is the knob's next choice: the next cheapest candidate that meets its
+    target, not the best predicted one (which made every request of an outage the dearest)."""
+    headers = ask(auto_gateway, "outage", "Summarise the plot of Hamlet.")
+    assert headers["x-satisfice-model"] == "claude-3-5-haiku"
+    row = auto_gateway.row(headers["x-satisfice-request-id"])
+    assert [a["model"] for a in json.loads(row["attempts"])][-1] == "claude-3-5-haiku"
+    assert json.loads(row["attempts"])[0]["model"] == "error500+downcheap"

@@ -60,3 +60,40 @@ def test_route_knob_is_validated_in_config() -> None:
         parse_settings({"routes": {"a:b": {"candidates": ["x"]}}}, {})
     s = parse_settings({"routes": {"a": {"strategy": "auto", "candidates": ["x"], "knob": 0.8}}}, {})
     assert s.routes[0].knob == "0.8"
+
+
+def test_the_fallback_order_is_the_knobs_next_choices() -> None:
+    """`preference` lists what `choose` would pick were the candidates before each unavailable, at
+    the target the knob resolved to for the whole set: its head is `choose`'s pick, and with the
+    head removed the next one is `choose`'s pick among the rest, whatever the knob."""
+    import random
+
+    from satisfice.routing.knob import ShareTarget, preference
+
+    rng = random.Random(0)
+    for trial in range(400):
+        n = rng.randint(1, 7)
+        q = [round(rng.random(), 2) for _ in range(n)]  # rounded: ties happen
+        c = [round(rng.random(), 1) for _ in range(n)]
+        kind = ("quality", "loss", "share", "wtp")[trial % 4]
+        knob = Knob(kind, 0.3)
+        strong = rng.randrange(n) if kind == "share" else None
+        target = {"quality": 0.3, "loss": max(q) - 0.3, "share": 0.6, "wtp": None}[kind]
+        order = preference(q, c, knob, target, strong)
+        assert order[0] == choose(q, c, knob, ShareTarget(0.6, strong) if kind == "share" else None)
+        left = list(range(n))
+        for want in order:  # each next one is the pick among those left, at the resolved target
+            ql, cl = [q[i] for i in left], [c[i] for i in left]
+            if target is None:
+                pick = choose(ql, cl, knob)
+            else:
+                pick = choose(
+                    ql,
+                    cl,
+                    Knob("share", target),
+                    ShareTarget(target, left.index(strong) if strong in left else None),
+                )
+            assert left[pick] == want, (kind, q, c, order)
+            left.remove(want)
+    # Cheapest meeting the target first, then the next cheapest meeting it, then the best of the rest.
+    assert preference([0.9, 0.6, 0.7, 0.4], [5.0, 0.1, 0.5, 0.01], Knob("quality", 0.6), 0.6) == [1, 2, 0, 3]

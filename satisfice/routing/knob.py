@@ -123,6 +123,29 @@ def choose(
     return best(q, c) if found is None else found
 
 
+def preference(
+    quality: Sequence[float],
+    cost: Sequence[float],
+    knob: Knob,
+    target: float | None,
+    strong: int | None = None,
+) -> list[int]:
+    """Every candidate, in the order the knob prefers them: each is what `choose` would pick were
+    the ones before it unavailable (the fallback order when a provider fails). With a quality
+    `target` (quality, loss, share), those meeting it cheapest first, then the rest best predicted
+    first (a share knob's `strong` candidate leading them); with wtp (`target` None), by utility."""
+    q, c, n = list(quality), list(cost), len(quality)
+    if target is None:
+        w = knob.value
+        return sorted(range(n), key=lambda i: (c[i] / w - q[i], c[i]))
+    meeting = sorted((i for i in range(n) if q[i] >= target - 1e-12), key=lambda i: (c[i], -q[i]))
+    rest = sorted((i for i in range(n) if q[i] < target - 1e-12), key=lambda i: (-q[i], c[i]))
+    if strong is not None and strong in rest:
+        rest.remove(strong)
+        rest.insert(0, strong)
+    return meeting + rest
+
+
 def choose_many(
     quality: npt.NDArray[np.float64],
     cost: npt.NDArray[np.float64],

@@ -23,7 +23,7 @@ from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
 from satisfice.routing.constraints import Needs, context_overflow, estimated_costs, uncarried, unmet
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.explore import explore
-from satisfice.routing.knob import KNOB_HEADER, parse_knob
+from satisfice.routing.knob import KNOB_HEADER, parse_knob, preference
 from satisfice.routing.lengths import OutputLengths
 
 # Stand-in for a candidate the catalog does not know (a passthrough model): mid-range everything.
@@ -323,10 +323,14 @@ class Planner:
     def _auto_order(
         decision: Decision, names: list[str], ok: list[tuple[int, str, list[Target]]]
     ) -> tuple[str, float]:
-        """Chosen candidate first, the rest by predicted quality (the fallback order)."""
-        q = decision.quality
-        # Best predicted first; a reverse sort keeps equal ones in their order (stable).
-        rest = sorted(range(len(q)), key=q.__getitem__, reverse=True)
+        """Chosen candidate first, then the fallback order: the knob's next choices (the next
+        cheapest that meets its target, ...), so a provider's outage does not send every request
+        to the dearest candidate; after a trivial prompt's cheapest, the next cheapest."""
+        q, c = decision.quality, decision.cost
+        if decision.trivial is not None:
+            rest = sorted(range(len(q)), key=c.__getitem__)
+        else:
+            rest = preference(q, c, decision.knob, decision.target, decision.strong)
         rest.remove(decision.index)
         ok[:] = [ok[i] for i in [decision.index, *rest]]
         return decision.reason(names), decision.quality[decision.index]
