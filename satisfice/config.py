@@ -26,6 +26,7 @@ from satisfice.ratelimit.settings import RateLimitSettings, rate_limits_from_con
 STRATEGIES = ("first", "cheapest", "weighted", "auto", "cascade", "speculative")
 ROUTERS = ("learned", "heuristic", "random", "prior")
 IMPLIED_ROUTE = "auto"  # the route a config gets when it names none (wiring.effective_settings)
+AFFINITY_MODES = ("none", "tools", "conversation")  # routes.*.affinity (routing/affinity.py)
 CHOOSING = ("auto", "cascade", "speculative")  # strategies that choose by predicted quality (a knob)
 DEFAULT_KNOB = "loss=0.05"
 DIALECTS = ("openai", "azure", "anthropic", "gemini", "simulated", "replay")
@@ -121,6 +122,9 @@ class RouteSettings:
     # strategy auto: a greeting, thanks or a sum of small numbers goes to the cheapest candidate
     # (routing/trivial.py: a hand-set rule, since the router's data has no such prompts)
     trivial_to_cheapest: bool = True
+    # strategy auto: which follow-up turns go to the candidate that answered the turn before
+    # (routing/affinity.py): "tools" (a tool loop's next step), "conversation" (any), "none"
+    affinity: str = "tools"
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +373,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         "trim",
         "explore",
         "trivial_to_cheapest",
+        "affinity",
     }
     _check_keys(obj, allowed, where)
     if not _NAME.match(name) or "/" in name or ":" in name:
@@ -422,6 +427,11 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
     trivial = _get(obj, "trivial_to_cheapest", where, bool, True)
     if "trivial_to_cheapest" in obj and strategy != "auto":
         raise ConfigError(f"{where}.trivial_to_cheapest", f"only strategy auto reads it, not {strategy}")
+    affinity = _get(obj, "affinity", where, str, "tools")
+    if affinity not in AFFINITY_MODES:
+        raise ConfigError(f"{where}.affinity", f"one of {', '.join(AFFINITY_MODES)}, not {affinity!r}")
+    if "affinity" in obj and strategy != "auto":
+        raise ConfigError(f"{where}.affinity", f"only strategy auto reads it, not {strategy}")
     if "knob" in obj and strategy not in CHOOSING:
         raise ConfigError(
             f"{where}.knob", f"strategy {strategy} has no knob: auto, cascade and speculative do"
@@ -455,6 +465,7 @@ def _route(name: str, obj: Any, where: str, base: Reliability, cache: CachePolic
         trim=_trim(obj.get("trim"), f"{where}.trim"),
         explore=explore,
         trivial_to_cheapest=trivial,
+        affinity=affinity,
     )
 
 

@@ -370,6 +370,7 @@ class Gateway:
         result = await self._complete_planned(call, await self._trimmed(call, body))
         self._annotate(call)
         self._cache_save(call, result.body)
+        self._remember_turn(call, body, result.body)
         return result
 
     async def _complete_planned(self, call: Call, body: dict[str, Any]) -> Completion:
@@ -506,20 +507,44 @@ class Gateway:
             cost = (cost if cost is not None else price(call.target.info, usage)) + call.extra_cost_usd
         self._account(call, usage, cost)
 
-    async def stream_done(self, call: Call, stream: EventStream) -> None:
-        """A stream that ended well (and is recorded so): keep the answer it amounts to for repeats.
-        Never raises for a cache failure (_cache_save)."""
-        if call.hit is None and call.cache is not None and call.cache.use.write:
-            answer = completion_from_events(stream.events)
-            if answer is not None:
+    async def stream_done(self, call: Call, stream: EventStream, body: dict[str, Any]) -> None:
+        """A stream that ended well (and is recorded so): keep the answer it amounts to for repeats
+        and for the conversation's next turn. Never raises for a cache failure (_cache_save)."""
+        if call.hit is not None:
+            return
+        caching = call.cache is not None and call.cache.use.write
+        if not caching and not self._remembers_turns(call):
+            return
+        answer = completion_from_events(stream.events)
+        if answer is not None:
+            self._remember_turn(call, body, answer)
+            if caching:
                 self._cache_save(call, answer)
+
+    @staticmethod
+    def _remembers_turns(call: Call) -> bool:
+        plan, route = call.plan, call.route
+        return plan is not None and plan.strategy == "auto" and route is not None and route.affinity != "none"
+
+    def _remember_turn(self, call: Call, body: dict[str, Any], answer: dict[str, Any]) -> None:
+        """Which candidate answered this turn, for the request that continues it (`affinity.py`):
+        the client's own messages (before any trimming), as it will send them back."""
+        if not self._remembers_turns(call) or call.target is None or call.plan is None or call.route is None:
+            return
+        choices = answer.get("choices")
+        message = choices[0].get("message") if isinstance(choices, list) and choices else None
+        messages = body.get("messages")
+        if isinstance(message, dict) and isinstance(messages, list):
+            dep = call.target.dep
+            candidate = call.plan.candidate(dep.provider, dep.model)
+            self.planner.affinity.remember(call.route.name, call.route.affinity, messages, message, candidate)
 
     def _log_decision(self, call: Call, plan: Plan) -> None:
         """Hand an auto/cascade decision to the online learner (it queues; nothing waits)."""
         learner, d = self.planner.learner, plan.decision
         if learner is None or d is None or plan.names is None or d.raw_quality is None:
             return
-        if d.trivial is not None:  # the trivial rule, not the knob, chose: nothing to learn or replay
+        if d.trivial is not None or d.kept is not None:  # a rule, not the knob, chose: nothing to learn
             return
         first = plan.targets[0].dep if plan.targets else None
         call.logged = LoggedDecision(

@@ -45,6 +45,7 @@ class Decision:
     explored_from: int | None = None  # the knob's own pick, when exploration chose another
     strong: int | None = None  # a share knob's strongest candidate (takes prompts no one meets)
     trivial: str | None = None  # the kind of trivial prompt that sent it to the cheapest (trivial.py)
+    kept: str | None = None  # the turn whose candidate it kept (affinity.py): "tool loop", "conversation"
 
     def reason(self, names: list[str]) -> str:
         i = self.index
@@ -56,7 +57,9 @@ class Decision:
             )
         best = first_best(self.quality)
         head = f"auto ({self.knob}): {names[i]} predicted {self.quality[i]:.2f}"
-        if self.trivial is not None:
+        if self.kept is not None:
+            head += f", kept: it answered this {self.kept}'s previous turn"
+        elif self.trivial is not None:
             head += f", the cheapest: {self.trivial}, which any model answers (a rule, not a prediction)"
         elif self.target is not None:
             met = self.quality[i] >= self.target - 1e-12

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ from satisfice.config import (
     RouteSettings,
 )
 from satisfice.errors import ContextWindowExceeded, InvalidRequest, ModelNotFound
+from satisfice.routing.affinity import Affinity
 from satisfice.routing.auto import Adjuster, AutoRouter, Decision, first_best
 from satisfice.routing.constraints import Needs, context_overflow, estimated_costs, uncarried, unmet
 from satisfice.routing.directory import ModelDirectory, Target
@@ -129,6 +130,8 @@ class Planner:
         # How long each model's answers run, learned from the gateway's answered calls: prices
         # the candidates (`lengths.py`).
         self.lengths = OutputLengths()
+        # Which candidate answered each conversation turn, for the turns that continue it.
+        self.affinity = Affinity()
         self.directory = directory
         self.reliability = reliability
         self.rng = rng or random.Random()
@@ -288,6 +291,8 @@ class Planner:
             )
             if route.explore > 0.0:
                 decision = explore(decision, route.explore, self.rng)
+            if route.strategy == "auto":
+                decision = self._keep_turn(route, needs, names, decision)
             q, c = decision.quality, decision.cost
             scores = dict(zip(names, zip(q, c, strict=True), strict=True))
             if route.strategy == "auto":
@@ -318,6 +323,18 @@ class Planner:
             names if decision is not None else None,
             candidate_of,
         )
+
+    def _keep_turn(
+        self, route: RouteSettings, needs: Needs, names: list[str], decision: Decision
+    ) -> Decision:
+        """The candidate that answered the turn this request continues, when it can take it
+        (`affinity.py`); else the decision as it is."""
+        kept = self.affinity.recall(route.name, route.affinity, needs.body.get("messages") or [])
+        if kept is None or kept not in names:
+            return decision
+        what = "conversation" if route.affinity == "conversation" else "tool loop"
+        index = names.index(kept)
+        return replace(decision, index=index, kept=what, explored_from=None, propensity=1.0, trivial=None)
 
     @staticmethod
     def _auto_order(

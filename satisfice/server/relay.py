@@ -333,5 +333,5 @@ async def relay(
         streams.discard(task)
     gateway.submit(call, status=status, outcome=outcome, error=error or None, ttft_s=ttft)
     if outcome == "ok":  # recorded first: whatever the cache does now, the stream ended well
-        await gateway.stream_done(call, stream)
+        await gateway.stream_done(call, stream, body)
     return resp
