@@ -190,6 +190,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         except ModelNotFound:
             print(f"warning: models[{i}]: {qualified!r} is served by no configured provider")
             problems += 1
+    for p in parts.settings.providers:
+        for header in p.unset_headers:
+            print(f"warning: provider {p.name!r}: header {header!r} is not sent: its variable is unset")
+            problems += 1
+        served = {t.dep.model for t in parts.directory.servable() if t.dep.provider == p.name}
+        for public, _ in () if p.passthrough else p.model_map:
+            if public not in served:
+                print(
+                    f"warning: provider {p.name!r}: model_map key {public!r} is never used: it is not a "
+                    "model the provider serves (keys are catalog ids, or names in the provider's models:)"
+                )
+                problems += 1
     for key, path, used in _store_files(parts.settings):
         found = file_problem(path) if used else None
         if found:

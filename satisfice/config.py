@@ -71,6 +71,7 @@ class ProviderSettings:
     api_key: str | None = field(default=None, repr=False)
     key_source: str = ""  # where the key came from (an env var name), safe to print
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may hold secrets
+    unset_headers: tuple[str, ...] = ()  # headers whose ${VAR} is unset: not sent (`check` warns)
     options: tuple[tuple[str, str], ...] = ()
     models: tuple[str, ...] = ()  # explicit model list ("" = every catalog model of catalog_provider)
     passthrough: bool = False  # forward model names the catalog does not know
@@ -314,10 +315,13 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
     for k, v in headers.items():
         if not isinstance(v, str):
             raise ConfigError(f"{where}.headers.{k}", "expected a string")
-    resolved_headers = []
+    resolved_headers, unset_headers = [], []
     for k, v in headers.items():
         hv, _ = resolve_env(v, f"{where}.headers.{k}", env)
-        resolved_headers.append((str(k).lower(), hv or ""))
+        if hv is None:  # `${VAR}` with VAR unset: not sent (an empty header can be refused)
+            unset_headers.append(str(k).lower())
+        else:
+            resolved_headers.append((str(k).lower(), hv))
     options = []
     if "api_version" in obj:
         options.append(("api_version", _get(obj, "api_version", where, str, "")))
@@ -349,6 +353,7 @@ def _provider(obj: Any, where: str, env: Mapping[str, str]) -> ProviderSettings:
         api_key=api_key,
         key_source=source,
         headers=tuple(resolved_headers),
+        unset_headers=tuple(unset_headers),
         options=tuple(options),
         models=tuple(models),
         passthrough=_get(obj, "passthrough", where, bool, False),

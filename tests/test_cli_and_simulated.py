@@ -103,6 +103,29 @@ def test_check_names_the_bad_key(tmp_path: Path) -> None:
     assert "models[0]: 'local-vllm/mine' is served by no configured provider" in out.stdout
 
 
+def test_check_names_a_model_map_key_never_used_and_a_header_whose_variable_is_unset(tmp_path: Path) -> None:
+    """Both were silent: a model_map key written as an alias (or a typo) maps nothing, and a
+    header whose ${VAR} is unset went out empty (it is now not sent)."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "providers:\n  - name: openai\n    api_key: '${K}'\n"
+        "    headers: {openai-organization: '${ORG}', x-team: '${TEAM}'}\n"
+        "    model_map: {gpt-4o-mini: my-mini, gpt-4o-2024-08-06: my-4o}\n"
+    )
+    out = run("check", "--config", str(config), cwd=tmp_path, env={"K": "k", "TEAM": "blue"})
+    assert out.returncode == 0, out.stderr
+    assert "header 'openai-organization' is not sent" in out.stdout and "x-team" not in out.stdout
+    assert "model_map key 'gpt-4o-2024-08-06' is never used" in out.stdout
+    assert "'gpt-4o-mini' is never used" not in out.stdout
+    from satisfice.config import parse_settings
+
+    settings = parse_settings(
+        {"providers": [{"name": "openai", "api_key": "k", "headers": {"a": "${ORG}", "b": "${TEAM}"}}]},
+        {"TEAM": "blue"},
+    )
+    assert settings.providers[0].headers == (("b", "blue"),)
+
+
 def test_a_store_file_that_cannot_serve_is_named_by_check_and_stops_serve(tmp_path: Path) -> None:
     garbage = tmp_path / "learn.db"
     garbage.write_text("not a database")
