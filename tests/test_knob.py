@@ -97,3 +97,18 @@ def test_the_fallback_order_is_the_knobs_next_choices() -> None:
             left.remove(want)
     # Cheapest meeting the target first, then the next cheapest meeting it, then the best of the rest.
     assert preference([0.9, 0.6, 0.7, 0.4], [5.0, 0.1, 0.5, 0.01], Knob("quality", 0.6), 0.6) == [1, 2, 0, 3]
+
+
+def test_a_random_router_sends_its_share_to_the_catalogs_strongest() -> None:
+    """The random predictor's reference means pick a "strongest" candidate by chance (Mixtral over
+    GPT-4 on its 16 reference prompts): `eval --live --router random` then sent 0 % to GPT-4 at
+    every share. A predictor that knows nothing of the models sends its share to the best prior."""
+    from satisfice.catalog import load_catalog
+    from satisfice.routing.auto import AutoRouter
+
+    cat = load_catalog()
+    infos = [cat.lookup("mixtral-8x7b-instruct")[0], cat.lookup("gpt-4-1106-preview")[0]]
+    for share in (0.2, 0.5, 0.8):
+        assert AutoRouter("random").share_target(infos, share).strong in (1, None)
+        assert AutoRouter("random").share_target(list(reversed(infos)), share).strong in (0, None)
+    assert AutoRouter("random").share_target(infos, 0.8).strong == 1

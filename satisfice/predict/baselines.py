@@ -39,6 +39,7 @@ class RandomPredictor:
     """Uniform noise, deterministic per (prompt text, model id)."""
 
     name = "random"
+    knows_models = False  # its predictions say nothing of which model is stronger (share knob)
 
     def _value(self, text: str, model: ModelInfo) -> float:
         h = hashlib.blake2b(f"{text}\0{model.id}".encode(), digest_size=8).digest()
@@ -68,6 +69,7 @@ class PriorPredictor(RandomPredictor):
     """The catalog quality prior of each model, whatever the prompt."""
 
     name = "prior"
+    knows_models = True
 
     def predict(
         self,
@@ -101,6 +103,7 @@ class HeuristicPredictor(RandomPredictor):
     with nudges for reasoning models on maths, code models on code, and missing tool / JSON support."""
 
     name = "heuristic"
+    knows_models = True
 
     def predict(
         self,

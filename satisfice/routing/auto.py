@@ -122,7 +122,11 @@ class AutoRouter:
         if found is None:
             ref = self.predictor.reference_quality(infos)
             cost = np.array([i.cost_usd(_TYPICAL_PROMPT, _TYPICAL_OUTPUT) for i in infos], dtype=np.float64)
-            found = calibrate_share(ref, cost, share)
+            # A predictor that knows nothing of the models (random) has a strongest candidate only
+            # by chance: the catalog's best prior is the strong one its share is sent to.
+            informed = getattr(self.predictor, "knows_models", True)
+            strong = None if informed else max(range(len(infos)), key=lambda i: infos[i].quality_prior)
+            found = calibrate_share(ref, cost, share, strong)
             self._share_targets[key] = found
         return found
 

@@ -162,12 +162,15 @@ def strongest(reference_quality: Array) -> int:
     return int(np.argmax(reference_quality.mean(axis=0)))
 
 
-def calibrate_share(reference_quality: npt.NDArray[np.float64], cost: Array, share: float) -> ShareTarget:
+def calibrate_share(
+    reference_quality: npt.NDArray[np.float64], cost: Array, share: float, strong: int | None = None
+) -> ShareTarget:
     """The quality target that sends `share` of the reference prompts to the strongest candidate.
 
     `reference_quality` is (n, m) predictions for the candidates on a reference prompt set; `cost`
-    is one typical cost per candidate."""
-    strong = strongest(reference_quality)
+    is one typical cost per candidate; `strong` the strongest candidate when the predictions cannot
+    say it (a predictor that knows nothing of the models), else the best on average."""
+    strong = strongest(reference_quality) if strong is None else strong
 
     def strong_share(calibration: ShareTarget) -> float:
         picks = choose_many(reference_quality, cost, Knob("share", share), calibration)
