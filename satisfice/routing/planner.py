@@ -245,6 +245,9 @@ class Planner:
         if needs.plain and sizes.fit(needs):  # every chat candidate can take it: `unmet` in bulk
             ok, skipped = list(sizes.ok), list(sizes.skipped)
             expanded = []
+            if skipped:  # as `unmet` judges them: a model that does not chat, asked for by `model`
+                context_only = False
+                params.add("model")
         for idx, (cand, targets) in enumerate(expanded):
             keep = []
             for t in targets:
