@@ -440,6 +440,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
+    except ValueError as e:  # a config's `models:` entry the catalog refuses, read by any command
+        from satisfice.catalog import CatalogError  # (imported here: most commands never need it)
+
+        if not isinstance(e, CatalogError):
+            raise
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # ^C during an eval or a training run: stopped, as asked
         print(f"satisfice {args.command}: interrupted", file=sys.stderr)
         return 130

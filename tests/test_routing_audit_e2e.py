@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
+import yaml
 
 from tests.conftest import cheap_model, standard_config
 from tests.fakes.upstream import FakeUpstream
-from tests.gateway_proc import GatewayProcess
+from tests.gateway_proc import ROOT, GatewayProcess
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +48,34 @@ def test_a_route_with_no_chat_model_is_no_capable_candidate_not_a_context_error(
     err = e.value.body
     assert isinstance(err, dict) and err.get("param") == "model"
     assert "an embedding model, which does not chat" in e.value.message
+
+
+@pytest.mark.parametrize(
+    "command", [["serve", "--port", "0"], ["route", "hello"], ["models"], ["serve", "--workers", "2"]]
+)
+def test_a_bad_models_entry_is_one_config_error_line_for_every_command(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`satisfice check` reported a `models:` entry the catalog refuses as a config error, while
+    `serve`, `route` and `models` died with a CatalogError traceback."""
+    config = tmp_path / "satisfice.yaml"
+    entry = {
+        "id": "m",
+        "provider": "openai",
+        "input_per_mtok": 1,
+        "output_per_mtok": 2,
+        "context_window": 1000,
+    }
+    config.write_text(yaml.safe_dump({"models": [{**entry, "json_schema": True}]}))
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")} | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "satisfice", *command, "--config", str(config)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "config error: models[0].json_schema: unknown key" in done.stderr
