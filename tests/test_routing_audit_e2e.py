@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anthropic
 import openai
 import pytest
 import yaml
@@ -20,10 +23,14 @@ from tests.gateway_proc import ROOT, GatewayProcess
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    config["models"] = [cheap_model("cheapo", 0.5), cheap_model("strong", 0.9)]
+    seer = {**cheap_model("seer", 0.5), "input_per_mtok": 1.0, "capabilities": {"vision": True}}
+    config["models"] = [cheap_model("cheapo", 0.5), seer]
     config["routes"] = {
         # A route of a model that does not chat: every chat request has no candidate.
         "embed-only": {"strategy": "auto", "router": "prior", "candidates": ["text-embedding-3-small"]},
+        # quality=0: the cheapest candidate that can take the request answers.
+        "pdf": {"strategy": "auto", "router": "prior", "knob": "quality=0", "candidates": ["cheapo", "seer"]},
+        "no-vision": {"strategy": "auto", "router": "prior", "candidates": ["cheapo"]},
     }
     with GatewayProcess(tmp_path_factory.mktemp("gw-audit"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
         yield gw
@@ -79,3 +86,30 @@ def test_a_bad_models_entry_is_one_config_error_line_for_every_command(
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert "config error: models[0].json_schema: unknown key" in done.stderr
+
+
+PDF = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
+
+
+def test_a_pdf_document_skips_the_candidates_that_take_no_images(gateway: GatewayProcess) -> None:
+    """A PDF (a /v1/messages document, an OpenAI `file` part) is read as page images: OpenAI and
+    Anthropic take one only on vision models. Routes checked image parts alone, so under a
+    quality=0 knob a PDF went to the cheapest model, one that takes no images."""
+    doc: Any = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+    }
+    ant = anthropic.Anthropic(base_url=gateway.url, api_key="k", max_retries=0, timeout=30)
+    raw = ant.messages.with_raw_response.create(
+        model="pdf",
+        max_tokens=50,
+        messages=[{"role": "user", "content": [doc, {"type": "text", "text": "Summarise it."}]}],
+    )
+    raw.parse()
+    assert raw.headers["x-satisfice-model"] == "seer"
+    assert "cheapo: no image input" in raw.headers["x-satisfice-reason"]
+    part = {"type": "file", "file": {"filename": "a.pdf", "file_data": f"data:application/pdf;base64,{PDF}"}}
+    message: Any = {"role": "user", "content": [part, {"type": "text", "text": "Summarise it."}]}
+    with pytest.raises(openai.BadRequestError) as e:  # a route with no vision model: a clear 400
+        client(gateway).chat.completions.create(model="no-vision", messages=[message])
+    assert e.value.code == "no_capable_candidate"

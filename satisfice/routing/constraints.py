@@ -192,7 +192,10 @@ def needs_of(body: dict[str, Any]) -> Needs:
         content = msg.get("content")
         if isinstance(content, list):
             kinds = {p.get("type") for p in content if isinstance(p, dict)}
-            vision, audio_in = vision or "image_url" in kinds, audio_in or "input_audio" in kinds
+            # A PDF (`file`, also what a /v1/messages document becomes) is read as page images:
+            # OpenAI and Anthropic take one only on the models that take images.
+            vision = vision or "image_url" in kinds or "file" in kinds
+            audio_in = audio_in or "input_audio" in kinds
     rf = body.get("response_format")
     features = _request_features(body, functions) | ({"audio input"} if audio_in else set())
     return Needs(
