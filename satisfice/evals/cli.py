@@ -56,7 +56,13 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     live = p.add_argument_group("--live: the real gateway on 127.0.0.1, answers replayed from the data")
     live.add_argument("--live", action="store_true", help="send the prompts through the real gateway")
-    live.add_argument("--route", help="the route under test: a strategy or a YAML route body (default: auto)")
+    live.add_argument(
+        "--route",
+        help=(
+            "the route under test: a strategy, an inline YAML body "
+            "('{strategy: cascade, cascade: {agreement: true}}') or a YAML file with one (default: auto)"
+        ),
+    )
     live.add_argument("--concurrency", type=int, help="requests in flight (default 8)")
     live.add_argument(
         "--learn",

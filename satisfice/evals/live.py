@@ -155,11 +155,14 @@ def default_knobs(full: Replay) -> list[str]:
 
 
 def _route_body(spec: str | None) -> dict[str, Any]:
-    """--route: a strategy name, or a YAML/JSON file holding a route's body."""
+    """--route: a strategy name, an inline YAML mapping ("{strategy: cascade, ...}"), or a YAML/JSON
+    file holding a route's body."""
     if spec is None:
         return {"strategy": "auto"}
     if spec in STRATEGIES:  # a strategy name, even beside a file or folder of that name
         return {"strategy": spec}
+    if spec.lstrip().startswith("{"):
+        return _checked_body(spec, _yaml(spec, spec))
     path = Path(spec)
     looks_like_file = path.suffix.lower() in (".yaml", ".yml", ".json") or "/" in spec or "\\" in spec
     if not path.exists():
@@ -168,12 +171,23 @@ def _route_body(spec: str | None) -> dict[str, Any]:
         return {"strategy": spec}
     if not path.is_file():
         raise EvalError(f"--route {spec}: not a file (expected a strategy name or a YAML route body)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise EvalError(f"--route {spec}: cannot read it as YAML ({str(e).splitlines()[0]})") from None
+    return _checked_body(spec, _yaml(spec, text))
+
+
+def _yaml(spec: str, text: str) -> Any:
     import yaml
 
     try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
         raise EvalError(f"--route {spec}: cannot read it as YAML ({str(e).splitlines()[0]})") from None
+
+
+def _checked_body(spec: str, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise EvalError(f"--route {spec}: expected a mapping (a route's body: strategy, candidates, ...)")
     if "router" in body:  # it would be replaced without a word

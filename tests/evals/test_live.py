@@ -189,6 +189,9 @@ def test_route_option_strategy_and_file(tmp_path: Path, capsys: pytest.CaptureFi
     res = orjson.loads(capsys.readouterr().out)
     assert res["points"][0]["model_shares"][GPT35] == 1.0
     assert res["points"][0]["quality"] == pytest.approx(sum(quality(i, GPT35) for i in range(8)) / 8)
+    inline = f"{{strategy: cheapest, candidates: [{GPT4}, {GPT35}]}}"  # the same body, inline
+    assert run([*argv, "--route", inline, "--out", str(tmp_path / "b2")]) == 0
+    assert orjson.loads(capsys.readouterr().out)["points"][0]["model_shares"][GPT35] == 1.0
     route.write_text("strategy: auto\nrouter: heuristic\n")  # --router says which router is measured
     assert run([*argv, "--route", str(route), "--out", str(tmp_path / "c")]) == 2
     assert "leave 'router' out; the evaluation sets it from --router" in capsys.readouterr().err
@@ -280,6 +283,10 @@ def test_bad_dataset_route_and_lines_exit_2_naming_the_fault(
     assert run([*base, "--dataset", str(data), "--route", str(missing)]) == 2
     err = capsys.readouterr().err
     assert f"--route {missing}: file not found" in err and "strategy" not in err
+    assert run([*base, "--dataset", str(data), "--route", "{strategy: [cascade"]) == 2  # inline, broken
+    assert "--route {strategy: [cascade: cannot read it as YAML" in capsys.readouterr().err
+    assert run([*base, "--dataset", str(data), "--route", "{router: heuristic}"]) == 2
+    assert "leave 'router' out" in capsys.readouterr().err
     rows = orjson.loads(b"[" + b",".join(data.read_bytes().splitlines()) + b"]")
     del rows[2]["outcomes"]
     gap = write_jsonl(tmp_path / "gap.jsonl", rows)
