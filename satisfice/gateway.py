@@ -691,6 +691,8 @@ class Gateway:
         n = needs.body.get("n")
         if isinstance(n, int) and not isinstance(n, bool) and n > 1:
             return
+        if needs.max_output is not None and row.completion_tokens >= needs.max_output:
+            return  # cut off by the client's cap: not how long the model's answers run
         self.planner.lengths.observe(target.info.id, needs.asks_short_answer, row.completion_tokens)
 
     def _cancel_charge(self, body: dict[str, Any]) -> Charger:

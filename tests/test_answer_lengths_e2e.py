@@ -40,17 +40,20 @@ def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
         yield gw
 
 
-def ask(gw: GatewayProcess, route: str, text: str) -> tuple[str, float]:
+def ask(gw: GatewayProcess, route: str, text: str, max_tokens: int | None = None) -> tuple[str, float]:
     client = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=30)
     raw = client.chat.completions.with_raw_response.create(
-        model=route, messages=[{"role": "user", "content": text}]
+        model=route, messages=[{"role": "user", "content": text}], max_tokens=max_tokens
     )
     raw.parse()
     return raw.headers["x-satisfice-model"], float(raw.headers["x-satisfice-cost-usd"])
 
 
 def test_a_verbose_reasoning_model_stops_looking_cheap(gateway: GatewayProcess) -> None:
-    # Before any answer both are assumed to answer in 256 tokens: the cheaper per token goes first.
+    # An answer cut off by the client's max_tokens says nothing of the model's length: not learned.
+    for _ in range(3):
+        assert ask(gateway, "lean", "Name a colour.", max_tokens=2000)[0] == VERBOSE
+    # Before any full answer both are assumed to answer in 256 tokens: the cheaper per token first.
     first, paid = ask(gateway, "lean", "Summarise the history of the printing press.")
     assert first == VERBOSE
     assert paid > 3000 * 0.4 / 1e6  # it billed its hidden reasoning as output
