@@ -134,16 +134,18 @@ def preference(
     the ones before it unavailable (the fallback order when a provider fails). With a quality
     `target` (quality, loss, share), those meeting it cheapest first, then the rest best predicted
     first (a share knob's `strong` candidate leading them); with wtp (`target` None), by utility."""
-    q, c, n = list(quality), list(cost), len(quality)
+    q, c, n = quality, cost, len(quality)
     if target is None:
         w = knob.value
         return sorted(range(n), key=lambda i: (c[i] / w - q[i], c[i]))
-    meeting = sorted((i for i in range(n) if q[i] >= target - 1e-12), key=lambda i: (c[i], -q[i]))
-    rest = sorted((i for i in range(n) if q[i] < target - 1e-12), key=lambda i: (-q[i], c[i]))
-    if strong is not None and strong in rest:
-        rest.remove(strong)
-        rest.insert(0, strong)
-    return meeting + rest
+    low = target - 1e-12
+    # One sort: those meeting the target (cheapest, then better, first), then the rest (better,
+    # then cheaper, first); a share knob's strong candidate leads the rest.
+    lead = strong if strong is not None and q[strong] < low else None
+    return sorted(
+        range(n),
+        key=lambda i: (0, c[i], -q[i]) if q[i] >= low else (1, i != lead, -q[i], c[i]),
+    )
 
 
 def choose_many(
