@@ -16,6 +16,7 @@ import anthropic
 import openai
 import pytest
 
+from satisfice import tokens
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import ROOT, GatewayProcess
@@ -52,6 +53,7 @@ def auto_gateway(
     ]
     config["routes"] = {
         "smart": {"strategy": "auto", "candidates": CANDIDATES, "knob": "quality=0.7", "baseline": "gpt-4o"},
+        "tiny-only": {"strategy": "auto", "router": "prior", "candidates": ["tiny-cheap"]},
         "outage": {
             "strategy": "auto",
             "router": "prior",
@@ -147,6 +149,20 @@ def test_constraints_beat_the_knob(auto_gateway: GatewayProcess) -> None:
     tools: Any = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     h = ask(auto_gateway, "smart:0", "call f", tools=tools)
     assert h["x-satisfice-model"] != "tiny-cheap" and "tiny-cheap: no tool calling" in h["x-satisfice-reason"]
+
+
+def test_a_request_without_max_tokens_leaves_room_for_its_answer(auto_gateway: GatewayProcess) -> None:
+    """A ~860-token prompt fits tiny-cheap's 1,000-token window, but the ~256-token answer expected
+    after it would stop at the window: without max_tokens it goes where the answer fits; with a
+    max_tokens that fits, to the cheapest as the knob says."""
+    text = "Summarise: " + "word " * 850
+    assert 800 < tokens.count_prompt({"messages": [{"role": "user", "content": text}]}) < 1000 - 50
+    h = ask(auto_gateway, "smart:0", text)
+    assert h["x-satisfice-model"] != "tiny-cheap"
+    assert "tiny-cheap: no room for an answer after the prompt" in h["x-satisfice-reason"]
+    assert ask(auto_gateway, "smart:0", text, max_tokens=50)["x-satisfice-model"] == "tiny-cheap"
+    # a route with nothing roomier still takes the prompt where it fits
+    assert ask(auto_gateway, "tiny-only", text)["x-satisfice-model"] == "tiny-cheap"
 
 
 def test_bad_knob_is_a_400(auto_gateway: GatewayProcess) -> None:

@@ -270,10 +270,11 @@ def uncarried(dialect: str, needs: Needs) -> Unmet | None:
     return None
 
 
-def context_overflow(info: ModelInfo, needs: Needs) -> int | None:
-    """The exact prompt+output token need when it exceeds the window, else None. Exact counting
-    only happens when the cheap upper bound does not already prove the request fits."""
-    out = needs.max_output or 0
+def context_overflow(info: ModelInfo, needs: Needs, output: int | None = None) -> int | None:
+    """The exact prompt+output token need when it exceeds the window, else None; the output is the
+    client's max_tokens (none: 0) unless given. Exact counting only happens when the cheap upper
+    bound does not already prove the request fits."""
+    out = (needs.max_output or 0) if output is None else output
     if needs.prompt_bound + out <= info.context_window:
         return None
     need = needs.prompt_tokens(info.id) + out

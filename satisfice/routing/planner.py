@@ -110,12 +110,38 @@ class _ChatCandidates:
                 ok.append((idx, cand, keep))
         return cls(tuple(ok), tuple(skipped), min(windows, default=None), min(caps, default=None))
 
+    def roomy(self, needs: Needs) -> bool:
+        """By its token bound, the prompt and the answer expected after it fit every window."""
+        return self.window is None or needs.prompt_bound + needs.expected_output <= self.window
+
     def fit(self, needs: Needs) -> bool:
         """The request fits every chat target's output cap and, by its token bound, every window."""
         out = needs.max_output
         if out is not None and self.max_output is not None and out > self.max_output:
             return False
         return self.window is None or needs.prompt_bound + (out or 0) <= self.window
+
+
+def _with_room(
+    ok: list[tuple[int, str, list[Target]]], skipped: list[str], needs: Needs
+) -> tuple[list[tuple[int, str, list[Target]]], list[str]]:
+    """A request without max_tokens may go to a model whose window holds its prompt but not the
+    answer expected after it: the answer would stop at the window. Such targets are dropped while
+    others remain (a window that holds the prompt alone is still better than none)."""
+    roomy, lacking = [], []
+    for idx, cand, targets in ok:
+        keep = [
+            t
+            for t in targets
+            if t.info is None or context_overflow(t.info, needs, needs.expected_output) is None
+        ]
+        if keep:
+            roomy.append((idx, cand, keep))
+        if len(keep) < len(targets):
+            lacking.append(f"{cand}: no room for an answer after the prompt")
+    if not roomy:
+        return ok, skipped
+    return roomy, skipped + lacking
 
 
 class Planner:
@@ -268,6 +294,8 @@ class Planner:
                 param=params.pop() if len(params) == 1 else None,
                 code="context_length_exceeded" if context_only else "no_capable_candidate",
             )
+        if needs.max_output is None and not sizes.roomy(needs):
+            ok, skipped = _with_room(ok, skipped, needs)
         predicted: float | None = None
         knob: str | None = None
         scores: dict[str, tuple[float, float]] | None = None
