@@ -3,9 +3,11 @@ and feedback reaches a request whichever worker routed it."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,12 +63,31 @@ def sqlite_cache_workers(
     return GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2"))
 
 
+@functools.cache
+def _client(base_url: str) -> openai.OpenAI:
+    # `Connection: close`: each request on a new connection (the kernel spreads connections over
+    # the workers), without building a client per request (~60 ms each).
+    return openai.OpenAI(
+        base_url=base_url, api_key="k", max_retries=0, default_headers={"Connection": "close"}
+    )
+
+
 def ask(gw: GatewayProcess, model: str, text: str) -> tuple[str, str]:
-    """The cache status and request id of one request, on a new connection (the kernel spreads
-    connections over the workers)."""
-    raw = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
+    """The cache status and request id of one request, on a new connection."""
+    raw = _client(gw.base_url).chat.completions
     resp = raw.with_raw_response.create(model=model, messages=[{"role": "user", "content": text}])
     return resp.headers["x-satisfice-cache"], resp.headers["x-satisfice-request-id"]
+
+
+def ask_until(gw: GatewayProcess, model: str, text: str, want: str, wait_s: float = 3.0) -> tuple[str, str]:
+    """`ask` until the cache status is `want` (or `wait_s` has passed): answers are stored in the
+    background, since a request never waits on the store, so the next request may come first."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        status, rid = ask(gw, model, text)
+        if status == want or time.monotonic() > deadline:
+            return status, rid
+        time.sleep(0.02)
 
 
 def test_feedback_on_cached_answers_reaches_them_from_either_worker(
@@ -79,7 +100,7 @@ def test_feedback_on_cached_answers_reaches_them_from_either_worker(
         for i in range(12):
             text = f"Explain the tides, case {i}."
             assert ask(gw, "first-ok", text)[0] == "miss"
-            status, hit = ask(gw, "first-ok", text)
+            status, hit = ask_until(gw, "first-ok", text, "hit-exact")
             assert status == "hit-exact"
             assert gw.feedback(hit, 0.0) == 200  # at once, often to the other worker
             assert ask(gw, "first-ok", text)[0] == "miss"  # the bad answer was evicted
@@ -87,7 +108,7 @@ def test_feedback_on_cached_answers_reaches_them_from_either_worker(
             assert status == "miss"
             assert ask(gw, "proven", text)[0] == "miss"  # awaiting proof: not served
             assert gw.feedback(pending, 1.0) == 200
-            assert ask(gw, "proven", text)[0] == "hit-exact"
+            assert ask_until(gw, "proven", text, "hit-exact")[0] == "hit-exact"
 
 
 def test_both_workers_serve_paraphrases_of_an_answer_one_of_them_stored(
@@ -138,3 +159,35 @@ def test_two_workers_say_when_the_port_is_taken(upstream: FakeUpstream, tmp_path
         done = _serve_workers(tmp_path, standard_config(upstream), taken.getsockname()[1])
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "cannot listen on" in done.stderr
+
+
+def test_feedback_on_a_cached_auto_answer_reaches_the_learner_after_the_reply(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The cache knew the id, so the client is answered at once; the learner still gets the score
+    once the answering worker's decision is committed (the reply used to wait ~0.75 s for it)."""
+    config = standard_config(upstream)
+    config["cache"] = {"backend": "sqlite", "path": str(tmp_path / "cache.db"), "when": "always"}
+    config["routes"]["picky"] = {
+        "strategy": "auto",
+        "router": "prior",
+        "candidates": ["gpt-4o-mini", "gpt-4o"],
+    }
+    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")) as gw:
+        ids = []
+        for i in range(4):
+            status, rid = ask(gw, "picky", f"Describe the water cycle, part {i}.")
+            assert status == "miss"
+            assert gw.feedback(rid, 0.0) == 200
+            ids.append(rid)
+        deadline = time.monotonic() + 5
+        while True:
+            conn = sqlite3.connect(gw.env["SATISFICE_LEARN"])
+            try:
+                rows = conn.execute("SELECT request_id FROM outcomes WHERE source = 'feedback'").fetchall()
+            finally:
+                conn.close()
+            if {r[0] for r in rows} >= set(ids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert {r[0] for r in rows} >= set(ids)

@@ -9,6 +9,7 @@ proves an answer that waits for proof.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import Any
 
@@ -20,6 +21,8 @@ from satisfice.errors import GatewayError, InvalidRequest, NotFound
 from satisfice.learn.learner import Learner
 from satisfice.learn.records import NotAnswered
 from satisfice.server.http import error_response, json_response, read_json
+
+log = logging.getLogger("satisfice.feedback")
 
 MAX_COMMENT = 4000
 # With several workers a request routed by another one reaches the shared store when that
@@ -83,32 +86,52 @@ class FeedbackEndpoint:
         self.cache = cache
         self.max_body = max_body
         self.waits = OTHER_WORKER_WAITS_S if other_workers else ()
+        self._later: set[asyncio.Task[None]] = set()  # learner updates after the client's answer
 
-    async def _observe(self, rid: str, score: float) -> bool:
-        """Fold the score into the learner; False when no worker has logged the request."""
+    async def _observe(self, rid: str, score: float, waits: tuple[float, ...]) -> bool:
+        """Fold the score into the learner; False when no worker has logged the request (after
+        `waits`: pauses for another worker's writer to commit it)."""
         learner = self.learner
         if learner is None:
             return False
         loop = asyncio.get_running_loop()
-        waits = list(self.waits)
+        left = list(waits)
 
         def observe() -> bool:
             # While other workers may still be finishing the request, wait for it to say whose
             # answer the client got (a cascade may have escalated); the last try takes it as it is.
-            return learner.observe(rid, score, "feedback", wait_for_answer=bool(waits))
+            return learner.observe(rid, score, "feedback", wait_for_answer=bool(left))
 
         # A decision older than the store's in-memory window is a database read: off the loop.
         found = await loop.run_in_executor(None, observe)
-        while not found and waits:
-            await asyncio.sleep(waits.pop(0))
+        while not found and left:
+            await asyncio.sleep(left.pop(0))
             found = await loop.run_in_executor(None, observe)
         return found
+
+    def _observe_later(self, rid: str, score: float) -> None:
+        """The learner's side of feedback the cache already took: the client is answered at once
+        (the waits for another worker's commit took ~0.75 s a request that no route learns from)."""
+
+        async def observe() -> None:
+            try:
+                await self._observe(rid, score, self.waits)
+            except NotAnswered:
+                pass  # a request that failed has nothing to score (the cache knew its id anyway)
+            except Exception:
+                log.exception("feedback on %s: the learner's update failed", rid)
+
+        task = asyncio.create_task(observe())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
             rid, score = _parse(await read_json(request, self.max_body))
+            cached = await self.cache.feedback(rid, score) if self.cache is not None else False
             try:
-                found = await self._observe(rid, score)
+                # Known to the cache: one try now, the rest after answering; else the waits now.
+                found = await self._observe(rid, score, () if cached and self.waits else self.waits)
             except NotAnswered:
                 raise InvalidRequest(
                     f"Request '{rid}' got no answer (it failed), so there is nothing to score.",
@@ -116,9 +139,11 @@ class FeedbackEndpoint:
                     code="request_not_answered",
                     status=409,
                 ) from None
-            if self.cache is not None:
-                found = await self.cache.feedback(rid, score) or found
-            if not found:
+            if cached and not found and self.waits:
+                self._observe_later(rid, score)
+            elif not found and self.cache is not None and self.waits:
+                cached = await self.cache.feedback(rid, score)  # the other worker's write came since
+            if not (found or cached):
                 raise NotFound(
                     f"No request with id '{rid}' is known (auto and cascade requests, except those "
                     "the trivial-prompt rule decided, and cached answers, within their retention "
