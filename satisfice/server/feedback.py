@@ -88,9 +88,12 @@ class FeedbackEndpoint:
         self.waits = OTHER_WORKER_WAITS_S if other_workers else ()
         self._later: set[asyncio.Task[None]] = set()  # learner updates after the client's answer
 
-    async def _observe(self, rid: str, score: float, waits: tuple[float, ...]) -> bool:
+    async def _observe(
+        self, rid: str, score: float, waits: tuple[float, ...], last_as_is: bool = True
+    ) -> bool:
         """Fold the score into the learner; False when no worker has logged the request (after
-        `waits`: pauses for another worker's writer to commit it)."""
+        `waits`: pauses for another worker's writer to commit it). `last_as_is=False`: a request
+        whose answer is not recorded yet is not scored (more tries follow)."""
         learner = self.learner
         if learner is None:
             return False
@@ -100,7 +103,8 @@ class FeedbackEndpoint:
         def observe() -> bool:
             # While other workers may still be finishing the request, wait for it to say whose
             # answer the client got (a cascade may have escalated); the last try takes it as it is.
-            return learner.observe(rid, score, "feedback", wait_for_answer=bool(left))
+            patient = bool(left) or not last_as_is
+            return learner.observe(rid, score, "feedback", wait_for_answer=patient)
 
         # A decision older than the store's in-memory window is a database read: off the loop.
         found = await loop.run_in_executor(None, observe)
@@ -131,7 +135,10 @@ class FeedbackEndpoint:
             cached = await self.cache.feedback(rid, score) if self.cache is not None else False
             try:
                 # Known to the cache: one try now, the rest after answering; else the waits now.
-                found = await self._observe(rid, score, () if cached and self.waits else self.waits)
+                if cached and self.waits:
+                    found = await self._observe(rid, score, (), last_as_is=False)
+                else:
+                    found = await self._observe(rid, score, self.waits)
             except NotAnswered:
                 raise InvalidRequest(
                     f"Request '{rid}' got no answer (it failed), so there is nothing to score.",
