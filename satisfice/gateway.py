@@ -513,23 +513,33 @@ class Gateway:
         if call.hit is not None:
             return
         caching = call.cache is not None and call.cache.use.write
-        if not caching and not self._remembers_turns(call):
+        mode = self._affinity(call)
+        # Assembled for the turn's memory only when it keeps this turn: with "tools", a tool call.
+        remembers = mode == "conversation" or (
+            mode == "tools" and any(b'"tool_calls"' in e for e in stream.events)
+        )
+        if not caching and not remembers:
             return
         answer = completion_from_events(stream.events)
         if answer is not None:
-            self._remember_turn(call, body, answer)
+            if remembers:
+                self._remember_turn(call, body, answer)
             if caching:
                 self._cache_save(call, answer)
 
     @staticmethod
-    def _remembers_turns(call: Call) -> bool:
+    def _affinity(call: Call) -> str:
+        """The affinity mode that keeps this call's turn ("none" unless an auto route answered)."""
         plan, route = call.plan, call.route
-        return plan is not None and plan.strategy == "auto" and route is not None and route.affinity != "none"
+        return (
+            route.affinity if plan is not None and plan.strategy == "auto" and route is not None else "none"
+        )
 
     def _remember_turn(self, call: Call, body: dict[str, Any], answer: dict[str, Any]) -> None:
         """Which candidate answered this turn, for the request that continues it (`affinity.py`):
         the client's own messages (before any trimming), as it will send them back."""
-        if not self._remembers_turns(call) or call.target is None or call.plan is None or call.route is None:
+        mode = self._affinity(call)
+        if mode == "none" or call.target is None or call.plan is None or call.route is None:
             return
         choices = answer.get("choices")
         message = choices[0].get("message") if isinstance(choices, list) and choices else None
@@ -537,7 +547,7 @@ class Gateway:
         if isinstance(message, dict) and isinstance(messages, list):
             dep = call.target.dep
             candidate = call.plan.candidate(dep.provider, dep.model)
-            self.planner.affinity.remember(call.route.name, call.route.affinity, messages, message, candidate)
+            self.planner.affinity.remember(call.route.name, mode, messages, message, candidate)
 
     def _log_decision(self, call: Call, plan: Plan) -> None:
         """Hand an auto/cascade decision to the online learner (it queues; nothing waits)."""
