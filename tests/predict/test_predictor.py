@@ -284,7 +284,7 @@ def test_text_stats_count_numbers_and_maths_marks_exactly() -> None:
     col = {n: i for i, n in enumerate(STAT_NAMES)}
 
     def stats(text: str) -> dict[str, float]:
-        v = text_stats(text, 0, 1, False, False, 0, False, 1.0)
+        v = text_stats(text, 0, 1, False, False, 0, False)
         return {n: float(v[i]) for n, i in col.items()}
 
     s = stats("x = 3 * 4 ^ 2 / 7 % 5 < 9 > 1 + 2")  # 8 ASCII marks, 8 numbers
