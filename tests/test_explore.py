@@ -24,7 +24,7 @@ from tests.gateway_proc import GatewayProcess
 
 def decision(index: int, cost: list[float]) -> Decision:
     q = [0.5 + 0.1 * i for i in range(len(cost))]
-    return Decision(index, q, cost, parse_knob("quality=0.6"), 0.6, list(q), 3)
+    return Decision(index, q, cost, parse_knob("quality=0.6"), 0.6, list(q), lambda: 3)
 
 
 def test_neighbours_are_the_next_cheaper_and_dearer() -> None:

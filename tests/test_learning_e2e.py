@@ -4,6 +4,7 @@ moves to the stronger candidate — all through the real gateway."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +40,8 @@ def learning_gateway(
             "knob": "quality=0.6",
             "candidates": ["openai/cheapo", "openai/gpt-4o"],
         },
+        # The learned predictor: decisions are logged with the prompt's cluster.
+        "learn-clustered": {"strategy": "auto", "knob": "quality=0.6", "candidates": ["cheapo", "gpt-4o"]},
         # Both candidates fail: the client gets an error, and there is no answer to score.
         "learn-down": {
             "strategy": "auto",
@@ -111,3 +114,44 @@ def test_feedback_on_a_request_that_failed_is_refused(learning_gateway: GatewayP
         time.sleep(0.05)
     assert status == 409, body
     assert body["error"]["code"] == "request_not_answered" and body["error"]["param"] == "request_id"
+
+
+def test_decisions_are_logged_with_the_prompts_cluster(learning_gateway: GatewayProcess) -> None:
+    """The cluster is worked out after the request has gone upstream (it tokenises a new prompt);
+    the learner still gets each prompt's own cluster with its decision, plain and streamed."""
+    from satisfice.learn.cluster import cluster_of
+
+    c = openai.OpenAI(base_url=learning_gateway.base_url, api_key="k", max_retries=0, timeout=30)
+    prompts = [
+        "Solve for x: 3x + 7 = 22. Show each step of the algebra.",
+        "Write a short poem about the sea at night, in the style of a lullaby.",
+        "def add(a, b):\n    return a - b\n\nFind the bug in this Python function and fix it.",
+        "Quelle est la capitale de l'Australie, et pourquoi n'est-ce pas Sydney ?",
+    ]
+    want: dict[str, int] = {}
+    for i, text in enumerate(prompts):
+        msgs = [{"role": "user", "content": text}]
+        if i % 2:
+            with c.chat.completions.with_streaming_response.create(
+                model="learn-clustered",
+                messages=msgs,  # type: ignore[arg-type]
+                stream=True,
+            ) as streamed:
+                rid = streamed.headers["x-satisfice-request-id"]
+                assert any(streamed.iter_lines())
+        else:
+            raw = c.chat.completions.with_raw_response.create(model="learn-clustered", messages=msgs)  # type: ignore[arg-type]
+            rid = raw.headers["x-satisfice-request-id"]
+        want[rid] = cluster_of(msgs)
+    assert len(set(want.values())) >= 2  # the prompts are not all in one cluster
+    got: dict[str, int] = {}
+    deadline = time.monotonic() + 10
+    while len(got) < len(want) and time.monotonic() < deadline:  # written off the request path
+        with sqlite3.connect(learning_gateway.env["SATISFICE_LEARN"]) as db:
+            marks = ",".join("?" * len(want))
+            rows = db.execute(
+                f"SELECT request_id, cluster FROM decisions WHERE request_id IN ({marks})", list(want)
+            ).fetchall()
+        got = dict(rows)
+        time.sleep(0.05)
+    assert got == want

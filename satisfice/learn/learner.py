@@ -144,13 +144,20 @@ class Learner:
         return True
 
     def adjust(
-        self, route: str, cluster: int, models: Sequence[str], predicted: Sequence[float]
+        self,
+        route: str,
+        cluster: int | Callable[[], int],
+        models: Sequence[str],
+        predicted: Sequence[float],
     ) -> list[float]:
         """The predictions shifted by the PROMOTED statistics, thin evidence shifting them in part
-        (`evidence_weight`). The gate replays with this same `posterior`."""
+        (`evidence_weight`). The gate replays with this same `posterior`. `cluster` may be a
+        function, called only when statistics are promoted (it tokenises a new prompt)."""
         promoted = self._promoted  # swapped whole by the gate: no lock needed
         if not promoted:
             return [float(v) for v in predicted]
+        if callable(cluster):
+            cluster = cluster()
         adjusted: list[float] = posterior(
             np.asarray(predicted, dtype=np.float64),
             [promoted.get((route, cluster, m)) for m in models],

@@ -3,16 +3,17 @@ cheapest good-enough one. The predictor is local (no network) and loaded once, l
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from satisfice.catalog import ModelInfo
 from satisfice.learn.cluster import cluster_of
-from satisfice.predict.features import request_features
+from satisfice.predict.features import RequestFeatures, request_features
 from satisfice.predict.learned import LearnedPredictor
 from satisfice.routing.constraints import Needs, estimated_costs
 from satisfice.routing.knob import Knob, ShareTarget, calibrate_share, choose
@@ -22,8 +23,14 @@ from satisfice.routing.trivial import trivial_kind
 if TYPE_CHECKING:
     from satisfice.predict import QualityPredictor
 
-# Shifts raw predictions for a prompt cluster with the learner's promoted statistics.
-Adjuster = Callable[[int, list[float]], list[float]]
+# Shifts raw predictions for a prompt cluster with the learner's promoted statistics. The cluster
+# comes as a function: it tokenises a new prompt, which is needed only when statistics are promoted.
+Adjuster = Callable[[Callable[[], int], list[float]], list[float]]
+
+
+def _no_cluster() -> int:
+    return 0
+
 
 # A typical request, to price candidates when calibrating the share knob.
 _TYPICAL_PROMPT, _TYPICAL_OUTPUT = 500, 256
@@ -40,12 +47,18 @@ class Decision:
     knob: Knob
     target: float | None  # the quality target the knob resolved to (None for wtp)
     raw_quality: list[float] | None = None  # before online learning shifted it
-    cluster: int = 0  # the prompt's cluster (learning statistics are kept per cluster)
+    prompt_cluster: Callable[[], int] = field(default=_no_cluster, compare=False, repr=False)  # `cluster`
     propensity: float = 1.0  # the probability that `index` was chosen (< 1 when the route explores)
     explored_from: int | None = None  # the knob's own pick, when exploration chose another
     strong: int | None = None  # a share knob's strongest candidate (takes prompts no one meets)
     trivial: str | None = None  # the kind of trivial prompt that sent it to the cheapest (trivial.py)
     kept: str | None = None  # the turn whose candidate it kept (affinity.py): "tool loop", "conversation"
+
+    @property
+    def cluster(self) -> int:
+        """The prompt's cluster (learning statistics are kept per cluster), worked out on first
+        read: it tokenises a new prompt, which the learner can do after the request has gone out."""
+        return self.prompt_cluster()
 
     def reason(self, names: list[str]) -> str:
         i = self.index
@@ -116,6 +129,14 @@ class AutoRouter:
                 predictor=self.predictor_name,
             )
 
+    def _cluster(self, f: RequestFeatures, messages: Sequence[Mapping[str, Any]]) -> int:
+        """The prompt's learning cluster, kept with its cached features."""
+        memo = ("cluster", self.predictor_name)
+        known: int | None = f.memo.get(memo)
+        if known is None:
+            known = f.memo[memo] = cluster_of(messages, f.ids, predictor=self.predictor_name)
+        return known
+
     def share_target(self, infos: list[ModelInfo], share: float) -> ShareTarget:
         key = (tuple(i.qualified_id for i in infos), share)
         found = self._share_targets.get(key)
@@ -145,7 +166,7 @@ class AutoRouter:
         body: dict[str, Any] = needs.body
         messages = body.get("messages") or []
         predictor = self.predictor
-        cluster = 0
+        cluster = _no_cluster
         if isinstance(predictor, LearnedPredictor):  # features once, for prediction and cluster
             f = request_features(
                 messages,
@@ -154,11 +175,7 @@ class AutoRouter:
                 embed=predictor.uses_embedding,
             )
             raw = predictor.predict_request(f, infos)
-            memo = ("cluster", self.predictor_name)
-            known: int | None = f.memo.get(memo)
-            if known is None:
-                known = f.memo[memo] = cluster_of(messages, f.ids, predictor=self.predictor_name)
-            cluster = known
+            cluster = functools.partial(self._cluster, f, messages)
         else:
             raw = np.asarray(
                 predictor.predict(

@@ -35,7 +35,8 @@ def failures(attempts: list[Attempt]) -> dict[Any, Any]:
     store.save_decision(logged)
     row = LedgerRow(id="req_1", ts=1000.0, endpoint="chat")
     call = Call(row, plan=Plan(steps=None), attempts=attempts, logged=logged)  # type: ignore[arg-type]
-    Gateway._learn_failures(SimpleNamespace(planner=SimpleNamespace(learner=lrn)), call)  # type: ignore[arg-type]
+    gateway = SimpleNamespace(planner=SimpleNamespace(learner=lrn), _logged=lambda c: c.logged)
+    Gateway._learn_failures(gateway, call)  # type: ignore[arg-type]
     return store.stats()
 
 
