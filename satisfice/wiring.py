@@ -19,6 +19,7 @@ from satisfice.providers.results import LocalUpstream
 from satisfice.providers.runner import HTTPRunner
 from satisfice.providers.simulated import SIMULATED_MODELS, SimulatedUpstream
 from satisfice.ratelimit import build_limiter
+from satisfice.routing.affinity import Affinity
 from satisfice.routing.breaker import BreakerBoard
 from satisfice.routing.directory import ModelDirectory
 from satisfice.routing.executor import Executor
@@ -144,15 +145,18 @@ def build(settings: Settings, *, with_ledger: bool = True) -> Parts:
     directory = ModelDirectory(settings, catalog, settings.providers)
     rel = settings.reliability
     breakers = BreakerBoard(rel.breaker_failures, rel.breaker_window_s, rel.breaker_cooldown_s)
-    learner = None
+    learner, affinity = None, None
     if with_ledger and settings.learn_enabled and any(r.strategy in CHOOSING for r in settings.routes):
         from satisfice.learn import Learner, SQLiteLearnStore
+        from satisfice.routing.turns_sqlite import SQLiteTurnStore
 
         store = opened("learning.path", settings.learn_path, SQLiteLearnStore)
         learner = Learner(
             store, half_life_s=settings.learn_half_life_s, feedback_window_s=settings.learn_feedback_window_s
         )
-    planner = Planner(directory, rel, learner=learner)
+        # The learning file also keeps the turns conversation affinity remembers: every worker sees them.
+        affinity = Affinity(opened("learning.path", settings.learn_path, SQLiteTurnStore))
+    planner = Planner(directory, rel, learner=learner, affinity=affinity)
     ledger: LedgerSink = (
         opened(
             "ledger.path",

@@ -191,3 +191,53 @@ def test_feedback_on_a_cached_auto_answer_reaches_the_learner_after_the_reply(
                 break
             time.sleep(0.1)
         assert {r[0] for r in rows} >= set(ids)
+
+
+def test_a_tool_loop_stays_with_its_model_whichever_worker_takes_the_next_step(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The turns conversation affinity remembers are in the shared learning file: a tool loop's
+    next step, on a new connection each time (the kernel spreads them over both workers), goes to
+    the model that called the tool, though the knob alone would now pick another."""
+    config = standard_config(upstream)
+    config["models"] = [
+        {
+            "id": "toolcheap",
+            "provider": "openai",
+            "input_per_mtok": 0.05,
+            "output_per_mtok": 0.2,
+            "context_window": 100000,
+            "max_output": 1000,
+            "quality_prior": 0.6,
+            "capabilities": {"tools": True},
+        }
+    ]
+    config["routes"]["agent"] = {
+        "strategy": "auto",
+        "router": "prior",
+        "knob": "quality=0",
+        "candidates": ["toolcheap", "gpt-4o"],
+    }
+    weather: Any = {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")) as gw:
+        ask = [{"role": "user", "content": "What is the weather in Oslo?"}]
+        first = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
+        raw = first.with_raw_response.create(model="agent", messages=ask, tools=[weather])  # type: ignore[arg-type]
+        call = raw.parse().choices[0].message
+        assert raw.headers["x-satisfice-model"] == "toolcheap" and call.tool_calls
+        result = {"role": "tool", "tool_call_id": call.tool_calls[0].id, "content": "-3 C"}
+        for _ in range(12):  # all on one worker: 1 in 2,048
+            nxt = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
+            raw = nxt.with_raw_response.create(
+                model="agent:quality=1",
+                messages=[*ask, call, result],  # type: ignore[list-item]
+                tools=[weather],
+            )
+            assert raw.headers["x-satisfice-model"] == "toolcheap", raw.headers["x-satisfice-reason"]
+            assert "kept: it answered this tool loop's previous turn" in raw.headers["x-satisfice-reason"]

@@ -12,8 +12,9 @@ when it can take the request.
 A turn is known by a digest of the conversation up to and including the answer, read the way the
 client sends it back: roles, texts, tool calls (id, name, arguments as parsed JSON) and tool
 results, nothing else, so an SDK that echoes the answer with extra null fields still matches.
-The digests live in this process (bounded, least recently used first out), behind a small
-interface that a shared store can implement when several replicas serve one conversation.
+The digests live behind a small interface: in this process (bounded, least recently used first
+out), or, when the gateway learns, in the learning file too (`turns_sqlite.py`), so that every
+`serve --workers` process, and a restarted one, knows the turns any of them answered.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class TurnStore(Protocol):
     def get(self, key: bytes) -> str | None: ...
 
     def put(self, key: bytes, candidate: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class MemoryTurnStore:
@@ -57,6 +60,9 @@ class MemoryTurnStore:
             self._d.move_to_end(key)
             while len(self._d) > self._size:
                 self._d.popitem(last=False)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class Affinity:

@@ -151,13 +151,14 @@ class Planner:
         reliability: Reliability,
         rng: random.Random | None = None,
         learner: Learner | None = None,
+        affinity: Affinity | None = None,
     ) -> None:
         self.learner = learner
         # How long each model's answers run, learned from the gateway's answered calls: prices
         # the candidates (`lengths.py`).
         self.lengths = OutputLengths()
         # Which candidate answered each conversation turn, for the turns that continue it.
-        self.affinity = Affinity()
+        self.affinity = affinity if affinity is not None else Affinity()
         self.directory = directory
         self.reliability = reliability
         self.rng = rng or random.Random()

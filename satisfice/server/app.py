@@ -105,6 +105,7 @@ def make_app(parts: Parts, *, other_workers: bool = False, gate_loop: bool = Tru
             gate.cancel()
         if parts.planner.learner is not None:
             parts.planner.learner.store.close()
+        parts.planner.affinity.store.close()
         await parts.gateway.runner.close()
         if parts.gateway.cache is not None:
             await parts.gateway.cache_writes_done()
