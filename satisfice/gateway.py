@@ -74,6 +74,15 @@ class Call:
     logged: LoggedDecision | None = None  # the decision handed to the online learner, if any
     unlogged: Plan | None = None  # a plan whose decision is still to be handed over (Gateway._logged)
 
+    def predicted_quality(self) -> float | None:
+        """The predicted quality of the candidate that answers (after a failover or an escalation,
+        not the planned one's); None before one answers, or when the route predicts nothing."""
+        plan, target = self.plan, self.target
+        if plan is None or target is None or plan.scores is None:
+            return None
+        found = plan.scores.get(plan.candidate(target.dep.provider, target.dep.model))
+        return found[0] if found is not None else None
+
     def headers(self, estimate: bool = False) -> dict[str, str]:
         row = self.row
         # x-request-id: where the OpenAI SDK reads a response's request id (`_request_id`, errors).
@@ -91,9 +100,9 @@ class Call:
             out["x-satisfice-reason"] = row.reason.encode("ascii", "replace").decode()[:300]
         if row.knob:
             out["x-satisfice-knob"] = row.knob
-        planned = self.plan.targets[0].dep.model if self.plan is not None and self.plan.targets else None
-        if row.predicted_quality is not None and self.target is not None and self.target.dep.model == planned:
-            out["x-satisfice-predicted-quality"] = f"{row.predicted_quality:.4f}"
+        predicted = self.predicted_quality()
+        if predicted is not None:
+            out["x-satisfice-predicted-quality"] = f"{predicted:.4f}"
         out["x-satisfice-cost-usd"] = f"{row.cost_usd:.8f}"
         out["x-satisfice-baseline-cost-usd"] = f"{row.baseline_cost_usd:.8f}"
         if estimate and self.hit is None:
@@ -646,6 +655,7 @@ class Gateway:
         row = call.row
         row.model = call.target.dep.model
         row.provider = call.target.dep.provider
+        row.predicted_quality = call.predicted_quality()
         apply_costs(row, call.target.info, call.plan.baseline, usage)
         if cost_usd is not None:  # the provider said what the call cost (replay of recorded calls)
             row.cost_usd = cost_usd

@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from satisfice import tokens
+from satisfice.catalog import load_catalog
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import ROOT, GatewayProcess
@@ -258,8 +259,19 @@ def test_feedback_endpoint_through_the_gateway(auto_gateway: GatewayProcess) -> 
 def test_when_the_choice_fails_the_next_good_enough_candidate_answers(auto_gateway: GatewayProcess) -> None:
     """The fallback order is the knob's next choice: the next cheapest candidate that meets its
     target, not the best predicted one (which made every request of an outage the dearest)."""
+    haiku = load_catalog().lookup("claude-3-5-haiku")[0].quality_prior  # the prior router's prediction
+    assert haiku != 0.8  # the failed choice's
     headers = ask(auto_gateway, "outage", "Summarise the plot of Hamlet.")
     assert headers["x-satisfice-model"] == "claude-3-5-haiku"
     row = auto_gateway.row(headers["x-satisfice-request-id"])
     assert [a["model"] for a in json.loads(row["attempts"])][-1] == "claude-3-5-haiku"
     assert json.loads(row["attempts"])[0]["model"] == "error500+downcheap"
+    # The predicted quality shown and kept is the answering model's, not the failed choice's.
+    assert float(headers["x-satisfice-predicted-quality"]) == pytest.approx(haiku, abs=1e-4)
+    assert row["predicted_quality"] == pytest.approx(haiku)
+    with client(auto_gateway).chat.completions.with_streaming_response.create(
+        model="outage", messages=[{"role": "user", "content": "Summarise Macbeth."}], stream=True
+    ) as streamed:
+        assert streamed.headers["x-satisfice-model"] == "claude-3-5-haiku"
+        assert float(streamed.headers["x-satisfice-predicted-quality"]) == pytest.approx(haiku, abs=1e-4)
+        assert any(streamed.iter_lines())

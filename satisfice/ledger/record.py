@@ -74,7 +74,7 @@ class LedgerRow:
     reason: str = ""
     error: str = ""
     knob: str = ""  # strategy auto: the knob that decided
-    predicted_quality: float | None = None  # strategy auto: of the planned model
+    predicted_quality: float | None = None  # strategy auto: of the model that answered (else the planned)
     cache: str = "off"  # off | miss | hit-exact | hit-semantic
     cache_saved_usd: float = 0.0  # a hit: what producing the served answer had cost
     trim_tokens_before: int = 0  # prompt trimming (0/0: not trimmed)
