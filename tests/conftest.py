@@ -33,6 +33,20 @@ def cheap_model(model_id: str, prior: float) -> dict[str, Any]:
     }
 
 
+def cheap_tool_model(model_id: str) -> dict[str, Any]:
+    """A catalog entry for a cheap fake-upstream model that calls tools (quality prior 0.6)."""
+    return {
+        "id": model_id,
+        "provider": "openai",
+        "input_per_mtok": 0.05,
+        "output_per_mtok": 0.2,
+        "context_window": 100000,
+        "max_output": 1000,
+        "quality_prior": 0.6,
+        "capabilities": {"tools": True},
+    }
+
+
 def single_call_reliability(timeout_s: float, deadline_s: float) -> dict[str, Any]:
     """For tests that watch each upstream call: no retries, and no breaker opening in the way."""
     return {

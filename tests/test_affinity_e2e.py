@@ -10,7 +10,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.conftest import standard_config
+from tests.conftest import cheap_tool_model, standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 
@@ -27,18 +27,7 @@ WEATHER: Any = {
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    config["models"] = [
-        {
-            "id": CHEAP,
-            "provider": "openai",
-            "input_per_mtok": 0.05,
-            "output_per_mtok": 0.2,
-            "context_window": 100000,
-            "max_output": 1000,
-            "quality_prior": 0.6,
-            "capabilities": {"tools": True},
-        }
-    ]
+    config["models"] = [cheap_tool_model(CHEAP)]
 
     def route(**kw: Any) -> dict[str, Any]:
         return {

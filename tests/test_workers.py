@@ -17,7 +17,7 @@ from typing import Any
 
 import openai
 
-from tests.conftest import standard_config
+from tests.conftest import cheap_tool_model, standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess, free_port
 
@@ -200,18 +200,7 @@ def test_a_tool_loop_stays_with_its_model_whichever_worker_takes_the_next_step(
     next step, on a new connection each time (the kernel spreads them over both workers), goes to
     the model that called the tool, though the knob alone would now pick another."""
     config = standard_config(upstream)
-    config["models"] = [
-        {
-            "id": "toolcheap",
-            "provider": "openai",
-            "input_per_mtok": 0.05,
-            "output_per_mtok": 0.2,
-            "context_window": 100000,
-            "max_output": 1000,
-            "quality_prior": 0.6,
-            "capabilities": {"tools": True},
-        }
-    ]
+    config["models"] = [cheap_tool_model("toolcheap")]
     config["routes"]["agent"] = {
         "strategy": "auto",
         "router": "prior",
