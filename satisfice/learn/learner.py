@@ -87,6 +87,8 @@ class Learner:
         self.wtp_usd = wtp_usd
         self._version, self._promoted = store.promoted()
         self._gate = threading.Lock()
+        # The routes the promoted statistics are of, kept with the dict they were read from.
+        self._routes: tuple[object, frozenset[str]] = (None, frozenset())
 
     # ---------------------------------------------------------------- the request path
 
@@ -152,10 +154,10 @@ class Learner:
     ) -> list[float]:
         """The predictions shifted by the PROMOTED statistics, thin evidence shifting them in part
         (`evidence_weight`). The gate replays with this same `posterior`. `cluster` may be a
-        function, called only when statistics are promoted (it tokenises a new prompt)."""
+        function, called only when the route has promoted statistics (it tokenises a new prompt)."""
         promoted = self._promoted  # swapped whole by the gate: no lock needed
-        if not promoted:
-            return [float(v) for v in predicted]
+        if not promoted or route not in self._routes_of(promoted):
+            return [float(v) for v in predicted]  # what `posterior` gives without statistics
         if callable(cluster):
             cluster = cluster()
         adjusted: list[float] = posterior(
@@ -167,6 +169,14 @@ class Learner:
             min_evidence=self.min_evidence,
         ).tolist()
         return adjusted
+
+    def _routes_of(self, promoted: Mapping[StatKey, BetaStat]) -> frozenset[str]:
+        """The routes `promoted` has statistics for (worked out once per promoted dict)."""
+        held, routes = self._routes
+        if held is not promoted:
+            routes = frozenset(route for route, _, _ in promoted)
+            self._routes = (promoted, routes)
+        return routes
 
     # ---------------------------------------------------------------- the gate (off the request path)
 

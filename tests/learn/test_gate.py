@@ -129,6 +129,16 @@ def test_an_unobserved_pick_is_judged_by_other_requests_outcomes_not_by_the_pred
     assert result.promoted and result.changed == 60 and result.method == "dr"
     assert result.new_value > result.old_value + 0.1
     assert lrn.adjust("r", 0, CANDS, list(preds))[1] == pytest.approx(25 / 30)
+    # Another route has nothing promoted: its prompt's cluster (it tokenises) is not worked out.
+    asked: list[str] = []
+
+    def cluster_of(route: str) -> int:
+        asked.append(route)
+        return 0
+
+    assert lrn.adjust("other", lambda: cluster_of("other"), CANDS, list(preds)) == pytest.approx(preds)
+    assert lrn.adjust("r", lambda: cluster_of("r"), CANDS, list(preds))[1] == pytest.approx(25 / 30)
+    assert asked == ["r"]
 
 
 def test_checks_and_promotion_persist_across_reopen(tmp_path: Path) -> None:
