@@ -141,14 +141,21 @@ class CascadeRunner:
         spent: list[float],
         deadline: Deadline,
         label: str = "second_sample",
+        charge: Charger | None = None,
     ) -> dict[str, Any] | None:
         """One more answer, asked without streaming (paid, and in the ledger as `label`): another
         sample of the same cheap model (self-consistency), or a streamed agreement cascade's
-        partner."""
+        partner. Cut off by the client leaving, it is charged (`charge`) as a cancelled call."""
+        started = time.perf_counter()
         try:
             again = await deadline.call(self.complete_one(target.dep, body))
         except (GatewayError, AttemptFailed, TimeoutError):
             return None
+        except asyncio.CancelledError:
+            if charge is not None:  # the provider had the prompt and worked until the cancel
+                ran = time.perf_counter() - started
+                attempts.append(Attempt.cancelled(target, ran * 1000, charge(target, ran, "")))
+            raise
         usage = again.usage or Usage()
         cost = again.cost_usd if again.cost_usd is not None else price(target.info, usage)
         spent[0] += cost
@@ -209,6 +216,9 @@ class CascadeRunner:
             usage = result.usage or estimate(target, result)
             cost = result.cost_usd if result.cost_usd is not None else price(target.info, usage)
             spent[0] += cost
+            # Billed before verifying: a client that leaves during a second sample or the judge
+            # still pays for this answer (the row sums the attempts of a request cut off).
+            answered.bill(cost, usage)
             context = self._judge(cs, attempts, spent, deadline)
             if not last and (cs.agreement or cs.verify.self_consistency):
                 # Asked only when the chain passes and the answer is short enough to compare. An
@@ -218,11 +228,16 @@ class CascadeRunner:
                     self._partner(i, answer)
                     if cs.agreement
                     else functools.partial(
-                        self._second_sample, target, _sample_body(body), attempts, spent, deadline
+                        self._second_sample,
+                        target,
+                        _sample_body(body),
+                        attempts,
+                        spent,
+                        deadline,
+                        charge=charge,
                     )
                 )
             outcome = await verify(body, result.body, cs.verify, context)
-            answered.bill(cost, usage)
             answered.verdict = outcome.verdict.value
             answered.message = outcome.reason()
             trail.append(f"{target.dep.model} {outcome.reason()}")
@@ -308,8 +323,12 @@ class CascadeRunner:
                 await self._abandon(stream, target, body, hold.text, answered, "client left while held")
                 raise
             held, text = hold.events, hold.text
-            context, side = self._stream_context(plan, i, body, attempts, target, deadline)
-            verdict, reason = await self.held_verdict(body, held, hold.texts, hold.finished, cs, context)
+            context, side = self._stream_context(plan, i, body, attempts, target, deadline, charge)
+            try:
+                verdict, reason = await self.held_verdict(body, held, hold.texts, hold.finished, cs, context)
+            except BaseException:  # the client left during a second sample or the judge: as above
+                await self._abandon(stream, target, body, text, answered, "client left while held")
+                raise
             abandoned += side[0]  # second samples, partners and judges asked: paid with the row
             answered.verdict, answered.message = verdict.value, reason
             # An unsure prefix is no reason to escalate: only a whole answer can be judged unsure.
@@ -339,6 +358,7 @@ class CascadeRunner:
         attempts: list[Attempt],
         target: Target,
         deadline: Deadline,
+        charge: Charger | None = None,
     ) -> tuple[VerifyContext, list[float]]:
         """The async verifiers' context for a held stream, as `complete` gives it: the judge, and
         a second sample or the next rung's answer (asked without streaming, only when the held
@@ -352,11 +372,18 @@ class CascadeRunner:
         if cs.agreement:
             partner = plan.steps[i + 1][0]
             context.sample = functools.partial(
-                self._second_sample, partner, _partner_body(body), attempts, spent, deadline, "partner"
+                self._second_sample,
+                partner,
+                _partner_body(body),
+                attempts,
+                spent,
+                deadline,
+                "partner",
+                charge,
             )
         else:
             context.sample = functools.partial(
-                self._second_sample, target, _sample_body(body), attempts, spent, deadline
+                self._second_sample, target, _sample_body(body), attempts, spent, deadline, charge=charge
             )
         return context, spent
 

@@ -1,0 +1,78 @@
+"""Cascade, hold and race edges a demanding client hits through the real gateway (audit, session 15)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+from tests.test_cascade import ladder, model
+
+# slowafter-1-3000: the first call answers at once, the second (the self-consistency sample) takes 3 s
+SC_LEAVE, SC_LEAVE_STREAM = "slowafter-1-3000+scleave", "slowafter-1-3000+scleavestream"
+
+
+@pytest.fixture(scope="module")
+def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    config = standard_config(upstream)
+    config["models"] = [model(m, 0.01, 0.6) for m in (SC_LEAVE, SC_LEAVE_STREAM)]
+    config["routes"] = {
+        "sc-leave": ladder([SC_LEAVE, "gpt-4o"], verify={"self_consistency": True}),
+        "sc-leave-stream": ladder([SC_LEAVE_STREAM, "gpt-4o"], verify={"self_consistency": True}),
+    }
+    with GatewayProcess(tmp_path_factory.mktemp("gw-audit"), config, env={"FAKE_OPENAI_KEY": "k"}) as g:
+        yield g
+
+
+def client(gw: GatewayProcess, timeout: float = 30) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=timeout)
+
+
+def attempts_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = json.loads(row["attempts"])
+    return found
+
+
+def left_row(gw: GatewayProcess, route: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        rows = [r for r in gw.rows() if r["route"] == route and r["outcome"] == "client_closed"]
+        if rows:
+            return rows[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no client_closed row for {route}")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_during_verification_still_pays_for_the_cheap_answer(
+    gw: GatewayProcess, stream: bool
+) -> None:
+    """The cheap answer came and was paid for; the client leaves while its second sample is asked.
+    The ledger row must carry the cheap answer's cost (it was lost: billed only after verifying; a
+    held stream was neither closed nor billed) and the second sample's, cut off."""
+    route = "sc-leave-stream" if stream else "sc-leave"
+    with pytest.raises(openai.APITimeoutError):
+        if stream:
+            with client(gw, 1.0).chat.completions.create(
+                model=route, messages=[{"role": "user", "content": "yes or no?"}], stream=True
+            ) as s:
+                list(s)
+        else:
+            client(gw, 1.0).chat.completions.create(
+                model=route, messages=[{"role": "user", "content": "yes or no?"}]
+            )
+    row = left_row(gw, route)
+    attempts = attempts_of(row)
+    cheap = SC_LEAVE_STREAM if stream else SC_LEAVE
+    answered = [a for a in attempts if a["model"] == cheap and a["outcome"] == "ok"]
+    assert len(answered) == 1 and answered[0].get("cost_usd", 0) > 0, attempts
+    # The second sample the client's leaving cut off is charged as a cancelled call too.
+    assert [a["outcome"] for a in attempts if a["model"] == cheap] == ["ok", "cancelled"], attempts
+    assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
