@@ -22,7 +22,7 @@ from satisfice.ledger.record import price
 from satisfice.providers.base import Deployment
 from satisfice.providers.failures import AttemptFailed
 from satisfice.providers.results import Completion, EventStream
-from satisfice.providers.stream_start import HeldStream, stop_read
+from satisfice.providers.stream_start import HeldStream, read_ahead_failure, stop_read
 from satisfice.routing.directory import ModelDirectory, Target
 from satisfice.routing.executor import Attempt, Charger, Executor
 from satisfice.routing.planner import Plan
@@ -314,7 +314,9 @@ class CascadeRunner:
             hold = Hold(first, _choices(body))
             try:
                 await hold.read(aiter(stream), cs.hold_tokens * _CHARS_PER_TOKEN, deadline)
-            except AttemptFailed as e:  # nothing to verify or release: the next rung, whatever the budget
+            except (AttemptFailed, GatewayError) as e:
+                # Nothing to verify or release: the next rung, whatever the budget. (A translator
+                # reads the provider's own error event as an UpstreamFailed, a GatewayError.)
                 why = f"stream failed: {e.message}"
                 abandoned += await self._abandon(stream, target, body, hold.text, answered, why)
                 trail.append(f"{target.dep.model} {why}")
@@ -490,6 +492,9 @@ class Hold:
             except StopAsyncIteration:
                 self.finished = True
                 return
+            failed = read_ahead_failure(event)
+            if failed is not None:  # not held as text: the stream broke before anything went out
+                raise failed
             self.done.update(finished_choices(event))
             self.events.append(event)
             choice_texts([event], self.texts)

@@ -17,15 +17,21 @@ from tests.test_cascade import ladder, model
 
 # slowafter-1-3000: the first call answers at once, the second (the self-consistency sample) takes 3 s
 SC_LEAVE, SC_LEAVE_STREAM = "slowafter-1-3000+scleave", "slowafter-1-3000+scleavestream"
+# A cheap stream that fails after its first events, while a cascade holds it: in band (OpenAI's
+# `{"error": ...}` chunk), or as the provider's own error event that the translator reads (Anthropic).
+OAI_ERR, ANT_ERR = "errorafter-4+heldoai", "errorafter-4+heldant"
 
 
 @pytest.fixture(scope="module")
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    config["models"] = [model(m, 0.01, 0.6) for m in (SC_LEAVE, SC_LEAVE_STREAM)]
+    config["models"] = [model(m, 0.01, 0.6) for m in (SC_LEAVE, SC_LEAVE_STREAM, OAI_ERR)]
+    config["models"].append({**model(ANT_ERR, 0.01, 0.6), "provider": "anthropic"})
     config["routes"] = {
         "sc-leave": ladder([SC_LEAVE, "gpt-4o"], verify={"self_consistency": True}),
         "sc-leave-stream": ladder([SC_LEAVE_STREAM, "gpt-4o"], verify={"self_consistency": True}),
+        "held-oai-error": ladder([OAI_ERR, "gpt-4o"]),
+        "held-ant-error": ladder([ANT_ERR, "gpt-4o"]),
     }
     with GatewayProcess(tmp_path_factory.mktemp("gw-audit"), config, env={"FAKE_OPENAI_KEY": "k"}) as g:
         yield g
@@ -75,4 +81,24 @@ def test_a_client_that_leaves_during_verification_still_pays_for_the_cheap_answe
     assert len(answered) == 1 and answered[0].get("cost_usd", 0) > 0, attempts
     # The second sample the client's leaving cut off is charged as a cancelled call too.
     assert [a["outcome"] for a in attempts if a["model"] == cheap] == ["ok", "cancelled"], attempts
+    assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
+
+
+@pytest.mark.parametrize("route", ["held-oai-error", "held-ant-error"])
+def test_a_held_stream_that_fails_before_release_escalates(gw: GatewayProcess, route: str) -> None:
+    """Nothing went out yet: the next rung answers, as when the stream breaks off while held. An
+    OpenAI-compatible error chunk used to be held as text (the broken prefix passed and went out,
+    then the client got the error); an Anthropic one was taken for the client leaving (a 502)."""
+    words = " ".join(f"w{i}" for i in range(12))
+    with client(gw).chat.completions.with_streaming_response.create(
+        model=route, messages=[{"role": "user", "content": words}], stream=True
+    ) as raw:
+        rid = raw.headers["x-satisfice-request-id"]
+        assert raw.headers["x-satisfice-model"] == "gpt-4o"
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "echo: " + words
+    row = gw.row(rid)
+    attempts = attempts_of(row)
+    assert row["outcome"] == "ok" and [a["model"] for a in attempts] == [attempts[0]["model"], "gpt-4o"]
+    assert "stream failed" in attempts[0]["message"] and attempts[0]["cost_usd"] > 0
     assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))

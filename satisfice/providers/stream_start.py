@@ -81,6 +81,17 @@ def failure_of(message: str, kind: str | None) -> AttemptFailed:
     return AttemptFailed(failure, f"the upstream's stream failed at its start: {message}", status=status)
 
 
+def read_ahead_failure(event: bytes) -> AttemptFailed | None:
+    """The failure an upstream's in-band error event amounts to in a stream read ahead of the
+    client (held by a cascade, or raced): nothing of it went out yet, so, as at its start, it is
+    the attempt's failure rather than a part of the answer. None for any other event."""
+    error = in_band_error(event)
+    if error is None:
+        return None
+    found = failure_of(*error)
+    return AttemptFailed(found.kind, f"the upstream's stream failed: {error[0]}", status=found.status)
+
+
 async def open_first(stream: EventStream) -> tuple[EventStream, bytes]:
     """Read `stream` up to its first event that carries part of the answer. Returns a stream that
     yields the events after the first one, and the first one. Raises AttemptFailed when the stream
