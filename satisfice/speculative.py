@@ -24,8 +24,9 @@ from satisfice.cache.assemble import choice_texts, event_text
 from satisfice.cascade import CascadeRunner
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
+from satisfice.providers.failures import AttemptFailed
 from satisfice.providers.results import Completion, EventStream
-from satisfice.providers.stream_start import HeldStream
+from satisfice.providers.stream_start import HeldStream, read_ahead_failure
 from satisfice.routing.directory import Target
 from satisfice.routing.executor import Attempt, Charger, InFlight
 from satisfice.routing.planner import Plan
@@ -209,7 +210,22 @@ async def speculate_stream(
         events.append(first)
         try:
             async for event in aiter(stream):
+                failed = read_ahead_failure(event)
+                if failed is not None:  # the cheap stream broke: no answer (the strong one is used)
+                    raise failed
                 events.append(event)
+        except (AttemptFailed, GatewayError) as e:
+            await stream.aclose()
+            # The provider bills the call up to the break: its prompt and what it sent.
+            broken = next(a for a in reversed(log) if a.outcome == "ok")
+            usage = stream.usage or Usage(
+                tokens.count_prompt(body, target.dep.model),
+                tokens.count_text(seen(), target.dep.model),
+                estimated=True,
+            )
+            broken.bill(stream.cost_usd if stream.cost_usd is not None else price(target.info, usage), usage)
+            broken.message = f"stream failed: {e.message}"
+            raise
         except BaseException:
             await stream.aclose()
             raise
@@ -279,6 +295,8 @@ async def speculate_stream(
             trail = f"{target.dep.model} {reason}"
         else:
             why = "failed" if cheap.failed() else f"not done in {cs.speculative_deadline_ms:g} ms"
+            # A cheap stream that broke after opening was billed up to the break (read_cheap).
+            spent = sum(a.cost_usd or 0.0 for a in cheap.log if a.outcome == "ok")
             trail = f"{cheap_step[0].dep.model} {why}"
             await close_cheap()
         await asyncio.wait({strong.task})  # not `await strong.task`, which a client leaving cancels

@@ -13,25 +13,28 @@ import pytest
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
-from tests.test_cascade import ladder, model
+from tests.test_cascade import ladder, model, race
 
 # slowafter-1-3000: the first call answers at once, the second (the self-consistency sample) takes 3 s
 SC_LEAVE, SC_LEAVE_STREAM = "slowafter-1-3000+scleave", "slowafter-1-3000+scleavestream"
 # A cheap stream that fails after its first events, while a cascade holds it: in band (OpenAI's
 # `{"error": ...}` chunk), or as the provider's own error event that the translator reads (Anthropic).
 OAI_ERR, ANT_ERR = "errorafter-4+heldoai", "errorafter-4+heldant"
+RACE_ERR, RACE_CUT = "errorafter-4+raceoai", "cut-4+racecut"  # cheap racers whose stream breaks
 
 
 @pytest.fixture(scope="module")
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    config["models"] = [model(m, 0.01, 0.6) for m in (SC_LEAVE, SC_LEAVE_STREAM, OAI_ERR)]
+    config["models"] = [model(m, 0.01, 0.6) for m in (SC_LEAVE, SC_LEAVE_STREAM, OAI_ERR, RACE_ERR, RACE_CUT)]
     config["models"].append({**model(ANT_ERR, 0.01, 0.6), "provider": "anthropic"})
     config["routes"] = {
         "sc-leave": ladder([SC_LEAVE, "gpt-4o"], verify={"self_consistency": True}),
         "sc-leave-stream": ladder([SC_LEAVE_STREAM, "gpt-4o"], verify={"self_consistency": True}),
         "held-oai-error": ladder([OAI_ERR, "gpt-4o"]),
         "held-ant-error": ladder([ANT_ERR, "gpt-4o"]),
+        "race-error": race([RACE_ERR, "gpt-4o"], 3000),
+        "race-cut": race([RACE_CUT, "gpt-4o"], 3000),
     }
     with GatewayProcess(tmp_path_factory.mktemp("gw-audit"), config, env={"FAKE_OPENAI_KEY": "k"}) as g:
         yield g
@@ -101,4 +104,24 @@ def test_a_held_stream_that_fails_before_release_escalates(gw: GatewayProcess, r
     attempts = attempts_of(row)
     assert row["outcome"] == "ok" and [a["model"] for a in attempts] == [attempts[0]["model"], "gpt-4o"]
     assert "stream failed" in attempts[0]["message"] and attempts[0]["cost_usd"] > 0
+    assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
+
+
+@pytest.mark.parametrize("route", ["race-error", "race-cut"])
+def test_a_raced_cheap_stream_that_breaks_loses_and_is_paid_for(gw: GatewayProcess, route: str) -> None:
+    """The cheap stream of a streamed race fails after some tokens: the strong stream answers, and
+    the cheap one, which the provider bills up to the break, is charged (it was not: a leg that
+    failed was left unpriced). An in-band error chunk used to count as the cheap answer's text."""
+    words = " ".join(f"w{i}" for i in range(12))
+    with client(gw).chat.completions.with_streaming_response.create(
+        model=route, messages=[{"role": "user", "content": words}], stream=True
+    ) as raw:
+        rid = raw.headers["x-satisfice-request-id"]
+        assert raw.headers["x-satisfice-model"] == "gpt-4o"
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "echo: " + words
+    row = gw.row(rid)
+    attempts = attempts_of(row)
+    cheap = next(a for a in attempts if a["model"] != "gpt-4o")
+    assert cheap.get("cost_usd", 0) > 0, attempts
     assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
