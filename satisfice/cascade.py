@@ -20,7 +20,7 @@ from satisfice.config import CascadeSettings
 from satisfice.errors import GatewayError
 from satisfice.ledger.record import price
 from satisfice.providers.base import Deployment
-from satisfice.providers.failures import AttemptFailed
+from satisfice.providers.failures import AttemptFailed, FailureKind
 from satisfice.providers.results import Completion, EventStream
 from satisfice.providers.stream_start import HeldStream, read_ahead_failure, stop_read
 from satisfice.routing.directory import ModelDirectory, Target
@@ -146,10 +146,26 @@ class CascadeRunner:
         """One more answer, asked without streaming (paid, and in the ledger as `label`): another
         sample of the same cheap model (self-consistency), or a streamed agreement cascade's
         partner. Cut off by the client leaving, it is charged (`charge`) as a cancelled call."""
-        started = time.perf_counter()
+        started, sent = time.perf_counter(), deadline.left() > 0  # no time left: never sent
         try:
             again = await deadline.call(self.complete_one(target.dep, body))
-        except (GatewayError, AttemptFailed, TimeoutError):
+        except (GatewayError, AttemptFailed):
+            return None
+        except TimeoutError:
+            ran = time.perf_counter() - started
+            if charge is not None and sent:  # it worked until closed: charged like any call timed out
+                billed = charge(target, ran, "")
+                attempts.append(
+                    Attempt(
+                        target.dep.provider,
+                        target.dep.model,
+                        FailureKind.TIMEOUT.value,
+                        ran * 1000,
+                        message=f"{label} timed out; charged {billed.how}",
+                        cost_usd=billed.cost_usd,
+                        tokens=billed.tokens,
+                    )
+                )
             return None
         except asyncio.CancelledError:
             if charge is not None:  # the provider had the prompt and worked until the cancel

@@ -17,6 +17,7 @@ from tests.test_cascade import ladder, model, race
 
 # slowafter-1-3000: the first call answers at once, the second (the self-consistency sample) takes 3 s
 SC_LEAVE, SC_LEAVE_STREAM = "slowafter-1-3000+scleave", "slowafter-1-3000+scleavestream"
+SC_TIMEOUT = "slowafter-1-3000+sctimeout"  # its second sample outlives the route's timeout_s
 # A cheap stream that fails after its first events, while a cascade holds it: in band (OpenAI's
 # `{"error": ...}` chunk), or as the provider's own error event that the translator reads (Anthropic).
 OAI_ERR, ANT_ERR = "errorafter-4+heldoai", "errorafter-4+heldant"
@@ -26,11 +27,16 @@ RACE_ERR, RACE_CUT = "errorafter-4+raceoai", "cut-4+racecut"  # cheap racers who
 @pytest.fixture(scope="module")
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    config["models"] = [model(m, 0.01, 0.6) for m in (SC_LEAVE, SC_LEAVE_STREAM, OAI_ERR, RACE_ERR, RACE_CUT)]
+    cheap = (SC_LEAVE, SC_LEAVE_STREAM, SC_TIMEOUT, OAI_ERR, RACE_ERR, RACE_CUT)
+    config["models"] = [model(m, 0.01, 0.6) for m in cheap]
     config["models"].append({**model(ANT_ERR, 0.01, 0.6), "provider": "anthropic"})
     config["routes"] = {
         "sc-leave": ladder([SC_LEAVE, "gpt-4o"], verify={"self_consistency": True}),
         "sc-leave-stream": ladder([SC_LEAVE_STREAM, "gpt-4o"], verify={"self_consistency": True}),
+        "sc-timeout": {
+            **ladder([SC_TIMEOUT, "gpt-4o"], verify={"self_consistency": True}),
+            "reliability": {"timeout_s": 0.5, "deadline_s": 5.0, "retries": 0},
+        },
         "held-oai-error": ladder([OAI_ERR, "gpt-4o"]),
         "held-ant-error": ladder([ANT_ERR, "gpt-4o"]),
         "race-error": race([RACE_ERR, "gpt-4o"], 3000),
@@ -124,4 +130,18 @@ def test_a_raced_cheap_stream_that_breaks_loses_and_is_paid_for(gw: GatewayProce
     attempts = attempts_of(row)
     cheap = next(a for a in attempts if a["model"] != "gpt-4o")
     assert cheap.get("cost_usd", 0) > 0, attempts
+    assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
+
+
+def test_a_second_sample_that_times_out_is_charged(gw: GatewayProcess) -> None:
+    """The provider had the sample's prompt and worked until the gateway hung up at timeout_s: it
+    is charged like any call that timed out (it was left out of the ledger)."""
+    raw = client(gw).chat.completions.with_raw_response.create(
+        model="sc-timeout", messages=[{"role": "user", "content": "yes or no?"}]
+    )
+    assert raw.headers["x-satisfice-model"] == SC_TIMEOUT  # unsure, not failed: the cheap answer stands
+    row = gw.row(raw.headers["x-satisfice-request-id"])
+    attempts = attempts_of(row)
+    assert [a["outcome"] for a in attempts] == ["ok", "timeout"], attempts
+    assert attempts[1]["cost_usd"] > 0 and "charged" in attempts[1]["message"]
     assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
