@@ -203,8 +203,12 @@ class CascadeRunner:
         fallback: tuple[Target, Completion, Usage] | None = None  # the last answer that failed
         deadline = Deadline(plan)
 
-        async def answer(i: int) -> tuple[Target, Completion] | None:
-            """Step i's answer, asked once (an agreement check may already have asked for it)."""
+        failures: dict[int, GatewayError] = {}
+
+        async def answer(i: int, partner: bool = False) -> tuple[Target, Completion] | None:
+            """Step i's answer, asked once (an agreement check may already have asked for it). As
+            a `partner`, a failure is only no answer to compare with: the error that ends the
+            request is raised if the cascade itself reaches that step with nothing in hand."""
             if i not in fetched:
                 try:
                     fetched[i] = await self.executor.run(
@@ -213,10 +217,10 @@ class CascadeRunner:
                         attempts,
                         charge=charge,
                     )
-                except GatewayError:
-                    if i == len(steps) - 1 and fallback is None:
+                except GatewayError as e:
+                    if i == len(steps) - 1 and fallback is None and not partner:
                         raise
-                    fetched[i] = None
+                    fetched[i], failures[i] = None, e
                     trail.append(f"{steps[i][0].dep.model} unavailable")
             return fetched[i]
 
@@ -224,6 +228,8 @@ class CascadeRunner:
             last = i == len(steps) - 1
             got = await answer(i)
             if got is None:
+                if last and fallback is None:
+                    raise failures[i]
                 continue
             target, result = got
             answered = next(
@@ -241,7 +247,7 @@ class CascadeRunner:
                 # agreement cascade asks the next rung with the client's own request, so its answer
                 # (all n choices; choice 0 is compared) is in hand on escalation.
                 context.sample = (
-                    self._partner(i, answer)
+                    self._partner(i, functools.partial(answer, partner=True))
                     if cs.agreement
                     else functools.partial(
                         self._second_sample,

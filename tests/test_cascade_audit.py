@@ -21,15 +21,17 @@ SC_TIMEOUT = "slowafter-1-3000+sctimeout"  # its second sample outlives the rout
 # A cheap stream that fails after its first events, while a cascade holds it: in band (OpenAI's
 # `{"error": ...}` chunk), or as the provider's own error event that the translator reads (Anthropic).
 OAI_ERR, ANT_ERR = "errorafter-4+heldoai", "errorafter-4+heldant"
+AGREE_CHEAP, AGREE_DOWN = "agreecheap", "error500+agreedown"  # an agreement cascade's top rung is down
 RACE_ERR, RACE_CUT = "errorafter-4+raceoai", "cut-4+racecut"  # cheap racers whose stream breaks
 
 
 @pytest.fixture(scope="module")
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    cheap = (SC_LEAVE, SC_LEAVE_STREAM, SC_TIMEOUT, OAI_ERR, RACE_ERR, RACE_CUT)
+    cheap = (SC_LEAVE, SC_LEAVE_STREAM, SC_TIMEOUT, OAI_ERR, RACE_ERR, RACE_CUT, AGREE_CHEAP)
     config["models"] = [model(m, 0.01, 0.6) for m in cheap]
     config["models"].append({**model(ANT_ERR, 0.01, 0.6), "provider": "anthropic"})
+    config["models"].append(model(AGREE_DOWN, 5.0, 0.97))
     config["routes"] = {
         "sc-leave": ladder([SC_LEAVE, "gpt-4o"], verify={"self_consistency": True}),
         "sc-leave-stream": ladder([SC_LEAVE_STREAM, "gpt-4o"], verify={"self_consistency": True}),
@@ -38,6 +40,8 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "reliability": {"timeout_s": 0.5, "deadline_s": 5.0, "retries": 0},
         },
         "held-oai-error": ladder([OAI_ERR, "gpt-4o"]),
+        # max_escalations 1: the ladder is the cheap rung and the best, which is the partner
+        "agree-down": ladder([AGREE_CHEAP, "gpt-4o-mini", AGREE_DOWN], agreement=True, max_escalations=1),
         "held-ant-error": ladder([ANT_ERR, "gpt-4o"]),
         "race-error": race([RACE_ERR, "gpt-4o"], 3000),
         "race-cut": race([RACE_CUT, "gpt-4o"], 3000),
@@ -145,3 +149,16 @@ def test_a_second_sample_that_times_out_is_charged(gw: GatewayProcess) -> None:
     assert [a["outcome"] for a in attempts] == ["ok", "timeout"], attempts
     assert attempts[1]["cost_usd"] > 0 and "charged" in attempts[1]["message"]
     assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
+
+
+def test_an_agreement_partner_that_is_down_is_no_verifier_error(gw: GatewayProcess) -> None:
+    """The top rung, asked as the cheap answer's partner, is down: there is no partner answer to
+    compare with, as when a middle rung is down. Its error used to escape into the verifier (a
+    "verifier error" in the reason, and a logged traceback on every request of the outage)."""
+    raw = client(gw).chat.completions.with_raw_response.create(
+        model="agree-down", messages=[{"role": "user", "content": "yes or no?"}]
+    )
+    assert raw.headers["x-satisfice-model"] == AGREE_CHEAP
+    row = gw.row(raw.headers["x-satisfice-request-id"])
+    assert "verifier error" not in row["reason"], row["reason"]
+    assert f"{AGREE_DOWN} unavailable" in row["reason"] and "no second sample" in row["reason"]
