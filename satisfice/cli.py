@@ -428,9 +428,24 @@ def configure_logging() -> None:
         )
 
 
+def closed_stream(command: str) -> str | None:
+    """What is wrong when the shell closed a standard stream the command needs (`<&-`, `>&-`): Python
+    then has None for it, which would fail as a traceback, and a closed stdout would lose the output.
+    Only `serve` runs without stdout; only `predict` reads stdin."""
+    if command == "predict" and sys.stdin is None:
+        return "standard input is closed; give the prompts on it (< prompts.jsonl)"
+    if command != "serve" and sys.stdout is None:
+        return "standard output is closed; redirect it (> FILE, or > /dev/null to discard it)"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     args = parser().parse_args(argv)
+    closed = closed_stream(args.command)
+    if closed:
+        print(f"satisfice {args.command}: {closed}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except BrokenPipeError:  # `satisfice ... | head`: the reader left, which is not an error

@@ -4,6 +4,10 @@ and every bad input is one line on stderr with exit code 2."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ import pytest
 from satisfice.data.jsonl import record_json
 from satisfice.predict.learned import ARTIFACT, ARTIFACT_DIR
 from tests.evals.test_cli import shared_available
+from tests.gateway_proc import ROOT
 from tests.predict.test_predictor import _toy
 from tests.test_auto_route import run_cli
 
@@ -209,3 +214,31 @@ def test_two_spellings_of_a_model_and_an_unlisted_snapshot_are_predicted() -> No
         "note: --models: 'gpt-3.5-turbo-0301' is not in the catalog; predicted as gpt-3.5-turbo",
         "note: --models: 'claude-instant-v1.2' is not in the catalog; predicted as claude-instant-1.2",
     ]
+
+
+def closed(redirect: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`satisfice ARGS` run from a shell with a standard stream closed (`<&-`, `>&-`): Python then
+    has no sys.stdin / sys.stdout at all (None)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env["PYTHONPATH"] = str(ROOT)
+    command = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "satisfice", *args))
+    return subprocess.run(
+        ["sh", "-c", f"{command} {redirect}"], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("redirect", "args", "message"),
+    [
+        ("<&-", ("predict", "--models", MODELS), "standard input is closed"),
+        (">&-", ("predict", "--models", MODELS), "standard output is closed"),
+        (">&-", ("data", "convert", "--dataset", "gsm8k", "--out", "-"), "standard output is closed"),
+        (">&-", ("route", "Prove it", "--json"), "standard output is closed"),
+    ],
+)
+def test_a_closed_standard_stream_is_a_clear_error(
+    redirect: str, args: tuple[str, ...], message: str
+) -> None:
+    out = closed(redirect, *args)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    one_line_error(out.stderr)
