@@ -4,6 +4,7 @@ quality predictions: the stable interface the router is judged through)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -41,6 +42,15 @@ def cmd_route(args: argparse.Namespace) -> int:
     from satisfice.routing.constraints import needs_of
     from satisfice.wiring import build
 
+    raw = os.fsencode(args.prompt)  # argv bytes that are not UTF-8 reach Python as lone surrogates,
+    try:  # which no tokenizer or JSON encoder takes: say so, as `predict` does for such a line
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        print(
+            f"error: the prompt is not UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1})",
+            file=sys.stderr,
+        )
+        return 2
     parts = build(load_settings(args.config), with_ledger=False)
     body: dict[str, Any] = {"model": args.route, "messages": [{"role": "user", "content": args.prompt}]}
     if args.max_tokens is not None:

@@ -242,3 +242,10 @@ def test_a_closed_standard_stream_is_a_clear_error(
     out = closed(redirect, *args)
     assert out.returncode == 2 and message in out.stderr, out.stderr
     one_line_error(out.stderr)
+
+
+def test_route_prompt_that_is_not_utf8_is_a_clear_error() -> None:
+    """`satisfice route $'caf\\xe9'` from a Latin-1 terminal: the argument's bytes are not UTF-8."""
+    out = run_cli("route", "caf\udce9 prove it", "--json")  # what Python makes of the byte 0xe9 in argv
+    assert out.returncode == 2 and "the prompt is not UTF-8 (byte 0xe9 at byte 4)" in out.stderr, out.stderr
+    one_line_error(out.stderr)
