@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -229,7 +230,10 @@ def read_jsonl(path: str | Path) -> Dataset:
             models[m] = None
     dense = all(len(r.outcomes) == len(models) for r in records)
     pairwise = not dense and all(map(is_vote, records))
-    return Dataset(p.stem, records, list(models), pairwise=pairwise, meta={"sha256": digest.hexdigest()})
+    # A file name's bytes that are not UTF-8 are lone surrogates in Python, which neither the result's
+    # JSON nor the plot's title can hold: the dataset's name shows U+FFFD for them instead.
+    name = os.fsencode(p.stem).decode("utf-8", "replace")
+    return Dataset(name, records, list(models), pairwise=pairwise, meta={"sha256": digest.hexdigest()})
 
 
 def is_vote(record: Record) -> bool:

@@ -380,3 +380,15 @@ def test_a_crash_leaves_no_empty_output_folder(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(RuntimeError, match="boom"):
         run(["eval", "--dataset", str(data), "--router", "prior", "--no-progress", "--out", str(out)])
     assert not (tmp_path / "new").exists()
+
+
+def test_a_file_name_that_is_not_utf8_still_gets_its_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file named in Latin-1 (`caf\\xe9.jsonl`): Python holds the byte 0xe9 as a lone surrogate."""
+    data = write_jsonl(tmp_path / "caf\udce9.jsonl", two_model_rows())
+    out = tmp_path / "o"
+    assert run(["eval", "--dataset", str(data), "--router", "prior", "--no-progress", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("satisfice eval: caf\ufffd ")
+    assert orjson.loads((out / "result.json").read_bytes())["dataset"] == "caf\ufffd"
+    assert (out / "curve.png").stat().st_size > 0
