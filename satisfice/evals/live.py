@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,6 +309,7 @@ async def _serve(
             "status": resp.status,
             "content": choices[0].get("message", {}).get("content"),
             "model": resp.headers.get("x-satisfice-model", ""),
+            "error": None if resp.status == 200 else error_message(raw),
         }
 
     def prepare() -> None:
@@ -341,6 +343,21 @@ async def _serve(
     finally:
         db.close()
     return [{**g, "ledger": ledger.get(g["request_id"]) or {}} for g in got], learned
+
+
+def error_message(raw: bytes) -> str:
+    """What the gateway said when it failed a request (OpenAI's error shape), so that a failed
+    request's row in requests.jsonl, and the run's warning, say why it scored 0."""
+    try:
+        return str(orjson.loads(raw)["error"]["message"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return raw[:200].decode("utf-8", "replace") or "(no body)"
+
+
+def failures(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failed requests grouped by status and message, most frequent first (at most 5)."""
+    count = Counter((f["status"], f.get("error") or "") for f in facts if f["status"] != 200)
+    return [{"status": s, "error": e, "requests": n} for (s, e), n in count.most_common(5)]
 
 
 async def _learn(
@@ -424,6 +441,7 @@ def _score(full: Replay, jobs: list[tuple[str, int]], got: list[dict[str, Any]])
                 "id": record.id,
                 "request_id": g["request_id"],
                 "status": g["status"],
+                "error": g.get("error"),
                 "model": model,
                 "quality": float(full.quality[j, index[model]]) if ok else 0.0,
                 "cost_usd": float(row.get("cost_usd") or 0.0),
@@ -598,6 +616,7 @@ def evaluate_live(
         "n_prompts": replay.n,
         "n_requests": len(facts),
         "n_errors": sum(f["status"] != 200 for f in facts),
+        "errors": failures(facts),
         "n_answer_mismatch": sum(f["status"] == 200 and not f["answer_matches"] for f in facts),
         "n_dropped_incomplete": full.dropped,
         "models": replay.models,

@@ -94,8 +94,9 @@ def render_text(result: dict[str, Any]) -> str:
         if result.get("n_errors"):  # `eval --live`: requests the gateway failed score 0
             lines.append(
                 f"WARNING: {result['n_errors']} of {result['n_requests']} requests failed (scored 0); "
-                "their statuses are in requests.jsonl"
+                "their statuses and errors are in requests.jsonl"
             )
+            lines += [f"  {e['requests']} x {e['status']}: {e['error']}" for e in result.get("errors", [])]
         if result.get("learning"):
             lines += _learning_lines(result["learning"], result["kind"] == "two-model")
     files = result.get("files")

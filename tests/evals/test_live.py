@@ -418,3 +418,33 @@ def test_distinct_prompts_are_halved_as_before() -> None:
     shuffled = np.random.default_rng(4).permutation(np.arange(11))
     assert fold.teach is not None
     assert (fold.teach.tolist(), fold.rows.tolist()) == (sorted(shuffled[:5]), sorted(shuffled[5:]))
+
+
+def test_a_failed_request_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A prompt the gateway refuses (an image, for models the catalog says read none) scores 0: the
+    warning, the result and requests.jsonl carry the gateway's error, not only its status."""
+    data = fixture(tmp_path, (MIX, GPT4))
+    rows = [orjson.loads(line) for line in data.read_bytes().splitlines()]
+    rows[2]["messages"] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this picture?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+            ],
+        }
+    ]
+    write_jsonl(data, rows)
+    argv = ["eval", "--live", "--dataset", str(data), "--router", "prior", "--knobs", "quality=0.8"]
+    assert run([*argv, "--no-progress", "--out", str(tmp_path / "text")]) == 0
+    text = capsys.readouterr().out
+    assert "WARNING: 1 of 8 requests failed (scored 0)" in text
+    assert "  1 x 400: No candidate of route 'auto' can take this request" in text
+    assert run([*argv, "--json", "--out", str(tmp_path / "o")]) == 0
+    res = orjson.loads(capsys.readouterr().out)
+    assert res["n_errors"] == 1 and res["errors"][0]["status"] == 400 and res["errors"][0]["requests"] == 1
+    assert "no image input" in res["errors"][0]["error"]
+    facts = [orjson.loads(line) for line in (tmp_path / "o" / "requests.jsonl").read_bytes().splitlines()]
+    failed = [f for f in facts if f["status"] != 200]
+    assert [f["id"] for f in failed] == ["q2"] and failed[0]["error"] == res["errors"][0]["error"]
+    assert all(f["error"] is None for f in facts if f["status"] == 200)
