@@ -463,7 +463,9 @@ class CascadeRunner:
             }
             outcome = await verify(body, answer, cs.verify, context)
             return outcome.verdict, outcome.reason()
-        check = verify_stream_prefixes(body, texts, cs.verify)
+        # What each choice says so far: its tool calls' arguments are no text to read for a language
+        # or a refusal (a German prompt's search query may well be English), as for a whole answer.
+        check = verify_stream_prefixes(body, choice_texts(held, said=True), cs.verify)
         if check is not None:
             return Verdict.FAIL, f"fail: {check.describe()}"
         return Verdict.UNSURE, "unsure: only the held prefix was checked"

@@ -362,3 +362,30 @@ def test_a_held_prefix_of_several_choices_is_checked_choice_by_choice() -> None:
     cs = CascadeSettings(verify=VerifySettings())
     verdict, reason = asyncio.run(CascadeRunner.held_verdict({}, events, choice_texts(events), False, cs))
     assert (verdict, reason.split(":")[:3]) == (Verdict.FAIL, ["fail", " choice 1", " refusal"])
+
+
+def test_a_held_tool_call_is_not_read_for_the_prompts_language() -> None:
+    """A German prompt's tool call may well search in English: its arguments are no answer text to
+    check for a language (nor for a refusal), as for a whole answer; what the answer says still is."""
+    german = (
+        "Bitte suche nach den neuesten Nachrichten über das Wetter in Berlin und fasse sie kurz zusammen."
+    )
+    body = {"messages": [{"role": "user", "content": german}]}
+    query = "latest news about the weather in Berlin today and the forecast for the coming week " * 3
+
+    def chunk(delta: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps({"choices": [{"index": 0, "delta": delta}]}).encode()
+
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "search", "arguments": ""}}
+    calling = [chunk({"role": "assistant", "tool_calls": [call]})]
+    calling += [
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": w + " "}}]}) for w in query.split()
+    ]
+    cs = CascadeSettings(verify=VerifySettings())
+    verdict, reason = asyncio.run(CascadeRunner.held_verdict(body, calling, choice_texts(calling), False, cs))
+    assert verdict is Verdict.UNSURE, reason  # not "fail: language"
+    saying = [chunk({"role": "assistant", "content": ""})] + [
+        chunk({"content": w + " "}) for w in query.split()
+    ]
+    verdict, reason = asyncio.run(CascadeRunner.held_verdict(body, saying, choice_texts(saying), False, cs))
+    assert verdict is Verdict.FAIL and "language" in reason

@@ -109,13 +109,17 @@ def _keep_complete_thinking(message: dict[str, Any]) -> None:
             del message[THINKING_BLOCKS]
 
 
-def _delta_text(delta: dict[str, Any]) -> str:
+def _delta_text(delta: dict[str, Any], said: bool = False) -> str:
     """The output text of one choice's delta: content, tool-call and function-call arguments, and
-    an audio answer's transcript."""
+    an audio answer's transcript. `said`: only what the answer says (content, transcript), which is
+    what the whole answer's language and refusal checks read, not its calls' arguments."""
     parts = [delta["content"]] if isinstance(delta.get("content"), str) else []
-    for call in delta.get("tool_calls") or []:
-        parts.append(str((call.get("function") or {}).get("arguments") or ""))
-    for key, field in (("function_call", "arguments"), ("audio", "transcript")):
+    fields = [("audio", "transcript")]
+    if not said:
+        for call in delta.get("tool_calls") or []:
+            parts.append(str((call.get("function") or {}).get("arguments") or ""))
+        fields.insert(0, ("function_call", "arguments"))
+    for key, field in fields:
         value = delta.get(key)
         if isinstance(value, dict) and isinstance(value.get(field), str):
             parts.append(value[field])
@@ -131,11 +135,11 @@ def _event_choices(event: bytes) -> list[Any]:
     return (chunk.get("choices") or []) if isinstance(chunk, dict) else []
 
 
-def _event_texts(event: bytes) -> list[tuple[int, str]]:
-    """(choice index, output text) of each choice one SSE event carries."""
+def _event_texts(event: bytes, said: bool = False) -> list[tuple[int, str]]:
+    """(choice index, output text) of each choice one SSE event carries (`said`: see _delta_text)."""
     if not any(key in event for key in _TEXT_KEYS):
         return []
-    return [(_index(c), _delta_text(c.get("delta") or {})) for c in _event_choices(event)]
+    return [(_index(c), _delta_text(c.get("delta") or {}, said)) for c in _event_choices(event)]
 
 
 def event_text(event: bytes) -> str:
@@ -159,12 +163,15 @@ def finished_choices(event: bytes) -> list[int]:
     return [_index(c) for c in _event_choices(event) if isinstance(c, dict) and c.get("finish_reason")]
 
 
-def choice_texts(events: Iterable[bytes], texts: dict[int, str] | None = None) -> dict[int, str]:
+def choice_texts(
+    events: Iterable[bytes], texts: dict[int, str] | None = None, *, said: bool = False
+) -> dict[int, str]:
     """Each choice's output text over `events` (choice index -> text; a stream of several choices
-    interleaves them), added to `texts` when given: what each choice's prefix checks read."""
+    interleaves them), added to `texts` when given. `said`: only what each choice says, not its
+    tool calls' arguments: what the prefix checks read."""
     out: dict[int, str] = {} if texts is None else texts
     for event in events:
-        for i, text in _event_texts(event):
+        for i, text in _event_texts(event, said):
             if text:
                 out[i] = out.get(i, "") + text
     return out
