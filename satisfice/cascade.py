@@ -149,7 +149,15 @@ class CascadeRunner:
         started, sent = time.perf_counter(), deadline.left() > 0  # no time left: never sent
         try:
             again = await deadline.call(self.complete_one(target.dep, body))
-        except (GatewayError, AttemptFailed):
+        except (GatewayError, AttemptFailed) as e:  # no sample: in the ledger all the same, unbilled
+            status = e.status
+            if isinstance(e, AttemptFailed):
+                kind = e.kind.value
+            else:  # a translator's reading of the provider's error
+                kind = (FailureKind.SERVER_ERROR if e.status >= 500 else FailureKind.CLIENT_ERROR).value
+            ran_ms = (time.perf_counter() - started) * 1000
+            why = f"{label}: {e}"
+            attempts.append(Attempt(target.dep.provider, target.dep.model, kind, ran_ms, status, why, 0.0))
             return None
         except TimeoutError:
             ran = time.perf_counter() - started

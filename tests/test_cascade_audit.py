@@ -162,3 +162,17 @@ def test_an_agreement_partner_that_is_down_is_no_verifier_error(gw: GatewayProce
     row = gw.row(raw.headers["x-satisfice-request-id"])
     assert "verifier error" not in row["reason"], row["reason"]
     assert f"{AGREE_DOWN} unavailable" in row["reason"] and "no second sample" in row["reason"]
+
+
+def test_a_streamed_partner_that_is_down_is_in_the_ledger_unbilled(gw: GatewayProcess) -> None:
+    """The partner asked for a held stream fails: no second answer, but the call it made is an
+    attempt of the row (every attempt is in the ledger), not billed."""
+    with client(gw).chat.completions.with_streaming_response.create(
+        model="agree-down", messages=[{"role": "user", "content": "yes or no, streamed?"}], stream=True
+    ) as streamed:
+        assert any(streamed.iter_lines())
+        rid = streamed.headers["x-satisfice-request-id"]
+    attempts = attempts_of(gw.row(rid))
+    partner = [a for a in attempts if a["model"] == AGREE_DOWN]
+    assert partner and partner[0]["outcome"] == "server_error", attempts
+    assert partner[0]["message"].startswith("partner") and partner[0]["cost_usd"] == 0.0
