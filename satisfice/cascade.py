@@ -104,6 +104,10 @@ def _answer_text(completion: dict[str, Any]) -> str:
     return str(((choices[0] or {}).get("message") or {}).get("content") or "")
 
 
+class JudgeUnavailable(Exception):
+    """The judge gave no answer (it failed, timed out, or there was no time left to ask it)."""
+
+
 class CascadeRunner:
     def __init__(self, executor: Executor, directory: ModelDirectory, complete_one: CompleteOne) -> None:
         self.executor = executor
@@ -112,7 +116,12 @@ class CascadeRunner:
         self.budget = EscalationBudget()
 
     def _judge(
-        self, cs: CascadeSettings, attempts: list[Attempt], spent: list[float], deadline: Deadline
+        self,
+        cs: CascadeSettings,
+        attempts: list[Attempt],
+        spent: list[float],
+        deadline: Deadline,
+        charge: Charger | None = None,
     ) -> VerifyContext:
         if not cs.judge_model or not cs.verify.judge:
             return VerifyContext()
@@ -123,13 +132,11 @@ class CascadeRunner:
             # check (the verifier reports it unsure), never a request that needs no judge.
             judge = self.directory.targets(judge_model)[0]
             body = {"model": judge.dep.model, "messages": messages, "max_tokens": 64, "temperature": 0}
-            result = await deadline.call(self.complete_one(judge.dep, body))  # a timeout: unsure
-            usage = result.usage or Usage()
-            cost = result.cost_usd if result.cost_usd is not None else price(judge.info, usage)
-            spent[0] += cost
-            attempts.append(Attempt(judge.dep.provider, judge.dep.model, "judge", 0.0))
-            attempts[-1].bill(cost, usage)
-            return _answer_text(result.body)
+            asked = len(attempts)
+            got = await self._side_call(judge, body, attempts, spent, deadline, "judge", charge)
+            if got is None:  # the verifier reads this as unsure, with why
+                raise JudgeUnavailable(attempts[-1].message if len(attempts) > asked else "no time left")
+            return _answer_text(got.body)
 
         return VerifyContext(judge=ask)
 
@@ -143,9 +150,25 @@ class CascadeRunner:
         label: str = "second_sample",
         charge: Charger | None = None,
     ) -> dict[str, Any] | None:
-        """One more answer, asked without streaming (paid, and in the ledger as `label`): another
-        sample of the same cheap model (self-consistency), or a streamed agreement cascade's
-        partner. Cut off by the client leaving, it is charged (`charge`) as a cancelled call."""
+        """One more answer: another sample of the same cheap model (self-consistency), or a
+        streamed agreement cascade's partner (`_side_call`)."""
+        got = await self._side_call(target, body, attempts, spent, deadline, label, charge)
+        return got.body if got is not None else None
+
+    async def _side_call(
+        self,
+        target: Target,
+        body: dict[str, Any],
+        attempts: list[Attempt],
+        spent: list[float],
+        deadline: Deadline,
+        label: str,
+        charge: Charger | None,
+    ) -> Completion | None:
+        """A call beside the rungs (a second sample, an agreement partner, the judge), asked without
+        streaming, in the ledger as `label` and paid when it answers. One that fails is an unbilled
+        attempt; one that times out, or that the client's leaving cuts off, is charged (`charge`)
+        like any call closed while out. None when it gave no answer."""
         started, sent = time.perf_counter(), deadline.left() > 0  # no time left: never sent
         try:
             again = await deadline.call(self.complete_one(target.dep, body))
@@ -185,7 +208,7 @@ class CascadeRunner:
         spent[0] += cost
         attempts.append(Attempt(target.dep.provider, target.dep.model, label, 0.0))
         attempts[-1].bill(cost, usage)
-        return again.body
+        return again
 
     async def complete(
         self,
@@ -249,7 +272,7 @@ class CascadeRunner:
             # Billed before verifying: a client that leaves during a second sample or the judge
             # still pays for this answer (the row sums the attempts of a request cut off).
             answered.bill(cost, usage)
-            context = self._judge(cs, attempts, spent, deadline)
+            context = self._judge(cs, attempts, spent, deadline, charge)
             if not last and (cs.agreement or cs.verify.self_consistency):
                 # Asked only when the chain passes and the answer is short enough to compare. An
                 # agreement cascade asks the next rung with the client's own request, so its answer
@@ -397,7 +420,7 @@ class CascadeRunner:
         answer came whole and can be compared). Returns it with the spend of what it asks."""
         assert plan.steps is not None and plan.cascade is not None
         cs, spent = plan.cascade, [0.0]
-        context = self._judge(cs, attempts, spent, deadline)
+        context = self._judge(cs, attempts, spent, deadline, charge)
         if i == len(plan.steps) - 1 or not (cs.agreement or cs.verify.self_consistency):
             return context, spent
         body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}  # a whole answer

@@ -23,12 +23,16 @@ SC_TIMEOUT = "slowafter-1-3000+sctimeout"  # its second sample outlives the rout
 OAI_ERR, ANT_ERR = "errorafter-4+heldoai", "errorafter-4+heldant"
 AGREE_CHEAP, AGREE_DOWN = "agreecheap", "error500+agreedown"  # an agreement cascade's top rung is down
 RACE_ERR, RACE_CUT = "errorafter-4+raceoai", "cut-4+racecut"  # cheap racers whose stream breaks
+# A judge that outlives the route's timeout_s; the cheap answer's refusal marker is followed by more
+# text than the route's refusal_followup_chars, which makes the chain unsure (a disclaimer?).
+JUDGED, SLOW_JUDGE = "refuse+judged", "slow-3000+slowjudge"
 
 
 @pytest.fixture(scope="module")
 def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    cheap = (SC_LEAVE, SC_LEAVE_STREAM, SC_TIMEOUT, OAI_ERR, RACE_ERR, RACE_CUT, AGREE_CHEAP)
+    cheap = [SC_LEAVE, SC_LEAVE_STREAM, SC_TIMEOUT, OAI_ERR, RACE_ERR, RACE_CUT, AGREE_CHEAP]
+    cheap += [JUDGED, SLOW_JUDGE]
     config["models"] = [model(m, 0.01, 0.6) for m in cheap]
     config["models"].append({**model(ANT_ERR, 0.01, 0.6), "provider": "anthropic"})
     config["models"].append(model(AGREE_DOWN, 5.0, 0.97))
@@ -45,6 +49,14 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "held-ant-error": ladder([ANT_ERR, "gpt-4o"]),
         "race-error": race([RACE_ERR, "gpt-4o"], 3000),
         "race-cut": race([RACE_CUT, "gpt-4o"], 3000),
+        "judge-timeout": {
+            **ladder(
+                [JUDGED, "gpt-4o"],
+                verify={"judge": True, "thresholds": {"refusal_followup_chars": 5}},
+                judge_model=SLOW_JUDGE,
+            ),
+            "reliability": {"timeout_s": 0.5, "deadline_s": 5.0, "retries": 0},
+        },
     }
     with GatewayProcess(tmp_path_factory.mktemp("gw-audit"), config, env={"FAKE_OPENAI_KEY": "k"}) as g:
         yield g
@@ -176,3 +188,20 @@ def test_a_streamed_partner_that_is_down_is_in_the_ledger_unbilled(gw: GatewayPr
     partner = [a for a in attempts if a["model"] == AGREE_DOWN]
     assert partner and partner[0]["outcome"] == "server_error", attempts
     assert partner[0]["message"].startswith("partner") and partner[0]["cost_usd"] == 0.0
+
+
+def test_a_judge_that_times_out_is_charged(gw: GatewayProcess) -> None:
+    """The chain is unsure of the cheap answer, so the judge is asked; it outlives timeout_s. The
+    provider had its prompt and worked until the gateway hung up: charged, as any call timed out
+    (the judge's call left no trace in the ledger)."""
+    raw = client(gw).chat.completions.with_raw_response.create(
+        model="judge-timeout", messages=[{"role": "user", "content": "What is the capital of Australia?"}]
+    )
+    assert raw.headers["x-satisfice-model"] == JUDGED  # unsure, not failed: the cheap answer stands
+    row = gw.row(raw.headers["x-satisfice-request-id"])
+    attempts = attempts_of(row)
+    seen = [(a["model"], a["outcome"]) for a in attempts]
+    assert seen == [(JUDGED, "ok"), (SLOW_JUDGE, "timeout")], attempts[0]["message"]
+    assert attempts[1]["cost_usd"] > 0 and attempts[1]["message"].startswith("judge timed out; charged")
+    assert "judge call failed" in attempts[0]["message"], attempts[0]["message"]
+    assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
