@@ -120,12 +120,19 @@ def test_a_held_stream_that_fails_before_release_escalates(gw: GatewayProcess, r
     ) as raw:
         rid = raw.headers["x-satisfice-request-id"]
         assert raw.headers["x-satisfice-model"] == "gpt-4o"
+        estimated = float(raw.headers["x-satisfice-cost-usd"])
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     assert text == "echo: " + words
     row = gw.row(rid)
     attempts = attempts_of(row)
     assert row["outcome"] == "ok" and [a["model"] for a in attempts] == [attempts[0]["model"], "gpt-4o"]
     assert "stream failed" in attempts[0]["message"] and attempts[0]["cost_usd"] > 0
+    # The cost estimated at the start holds what the abandoned stream was paid, not the prompt alone.
+    with client(gw).chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": words}], stream=True
+    ) as direct:
+        prompt_only = float(direct.headers["x-satisfice-cost-usd"])
+    assert estimated == pytest.approx(prompt_only + attempts[0]["cost_usd"], rel=1e-6)
     assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
 
 
