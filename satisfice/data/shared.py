@@ -50,6 +50,10 @@ ALIASES = {
 def data_root() -> Path:
     env = os.environ.get("SATISFICE_DATA")
     if env:
+        if not Path(env).is_dir():  # say which setting is wrong, not which file deep in it is missing
+            raise FileNotFoundError(
+                f"SATISFICE_DATA={env!r} is not a folder: set it to the one holding routerbench-subset/ etc."
+            )
         return Path(env)
     here = Path(__file__).resolve().parents[2]  # the checkout (editable install)
     for cand in (
@@ -65,6 +69,9 @@ def data_root() -> Path:
 
 
 def _rows(path: Path) -> Iterator[dict[str, str]]:
+    if not path.is_file():
+        where = "SATISFICE_DATA" if os.environ.get("SATISFICE_DATA") else "../shared/data"
+        raise FileNotFoundError(f"{path} not found: is {where} the folder of the shared datasets?")
     with gzip.open(path, "rb") as f:
         yield from csv.DictReader(io.TextIOWrapper(f, encoding="utf-8"))
 

@@ -392,3 +392,19 @@ def test_a_file_name_that_is_not_utf8_still_gets_its_results(
     assert capsys.readouterr().out.startswith("satisfice eval: caf\ufffd ")
     assert orjson.loads((out / "result.json").read_bytes())["dataset"] == "caf\ufffd"
     assert (out / "curve.png").stat().st_size > 0
+
+
+def test_a_wrong_shared_data_folder_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SATISFICE_DATA that is not a folder, or a folder without the datasets, says so instead of
+    a bare "[Errno 2]" on a file deep inside it."""
+    from satisfice.cli import main
+
+    monkeypatch.setenv("SATISFICE_DATA", str(tmp_path / "nowhere"))
+    assert main(["eval", "--dataset", "gsm8k"]) == 2
+    assert f"SATISFICE_DATA={str(tmp_path / 'nowhere')!r} is not a folder" in capsys.readouterr().err
+    monkeypatch.setenv("SATISFICE_DATA", str(tmp_path))
+    assert main(["data", "convert", "--dataset", "arena-bench", "--out", str(tmp_path / "x.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "arena-bench-v1/prompts.csv.gz not found: is SATISFICE_DATA the folder of the shared" in err
