@@ -89,12 +89,19 @@ _CODE = re.compile(
 _REASON = re.compile(r"step by step|\bexplain why\b|\bderive\b|\banaly[sz]e\b|\bcompare\b|\bdesign\b", re.I)
 
 
+# Where the cue words are looked for in a long prompt: its head and its tail. The three
+# case-insensitive scans take ~0.5 s per MB, so a megabyte prompt held a route's decision for
+# seconds; no prompt of the shared data is this long (their figures are unchanged).
+SCAN_HEAD, SCAN_TAIL = 8000, 4000
+
+
 def difficulty(text: str, turns: int) -> tuple[float, bool, bool]:
     """A hand-set difficulty in [0, 1] from length, maths, code, reasoning words and turns."""
     n = len(text)
-    math, code = bool(_MATH.search(text)), bool(_CODE.search(text))
+    scanned = text if n <= SCAN_HEAD + SCAN_TAIL else text[:SCAN_HEAD] + "\n" + text[-SCAN_TAIL:]
+    math, code = bool(_MATH.search(scanned)), bool(_CODE.search(scanned))
     d = 0.1 + 0.15 * min(np.log1p(n / 200) / np.log1p(20), 1.0) + 0.25 * math + 0.25 * code
-    d += 0.15 * bool(_REASON.search(text)) + 0.05 * min(max(turns - 1, 0), 3) / 3
+    d += 0.15 * bool(_REASON.search(scanned)) + 0.05 * min(max(turns - 1, 0), 3) / 3
     return float(min(d, 1.0)), math, code
 
 

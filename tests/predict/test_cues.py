@@ -119,3 +119,16 @@ def test_one_request_path_equals_the_batch_path() -> None:
     X = np.stack([prompt_features(msgs(t)) for t in texts])
     assert np.allclose(np.stack([p.project(x) for x in X]), p.project(X), atol=1e-12)
     assert np.allclose([cue_difficulty_one(x) for x in X], cue_difficulty(X))
+
+
+def test_the_heuristic_looks_for_cue_words_at_a_long_prompts_ends() -> None:
+    """A megabyte prompt was scanned whole by three case-insensitive regexes (seconds of a route's
+    decision); its head and tail are scanned now, its whole length still counts."""
+    filler = "lorem ipsum dolor sit amet " * 40_000  # ~1 MB without a cue word
+    assert difficulty("Write python code. " + filler, 1)[2]  # in the head
+    assert difficulty(filler + " Now solve the equation.", 1)[1]  # in the tail
+    hidden = difficulty(filler + " python " + filler, 1)
+    assert not hidden[2]  # in the middle of a long prompt: not seen
+    assert hidden[0] == difficulty(filler + filler, 1)[0]
+    short = "x" * 6000 + " python " + "y" * 5000  # shorter than head + tail: scanned whole
+    assert difficulty(short, 1)[2]
