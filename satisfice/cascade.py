@@ -136,24 +136,9 @@ class CascadeRunner:
             got = await self._side_call(judge, body, attempts, spent, deadline, "judge", charge)
             if got is None:  # the verifier reads this as unsure, with why
                 raise JudgeUnavailable(attempts[-1].message if len(attempts) > asked else "no time left")
-            return _answer_text(got.body)
+            return _answer_text(got)
 
         return VerifyContext(judge=ask)
-
-    async def _second_sample(
-        self,
-        target: Target,
-        body: dict[str, Any],
-        attempts: list[Attempt],
-        spent: list[float],
-        deadline: Deadline,
-        label: str = "second_sample",
-        charge: Charger | None = None,
-    ) -> dict[str, Any] | None:
-        """One more answer: another sample of the same cheap model (self-consistency), or a
-        streamed agreement cascade's partner (`_side_call`)."""
-        got = await self._side_call(target, body, attempts, spent, deadline, label, charge)
-        return got.body if got is not None else None
 
     async def _side_call(
         self,
@@ -164,11 +149,12 @@ class CascadeRunner:
         deadline: Deadline,
         label: str,
         charge: Charger | None,
-    ) -> Completion | None:
-        """A call beside the rungs (a second sample, an agreement partner, the judge), asked without
-        streaming, in the ledger as `label` and paid when it answers. One that fails is an unbilled
-        attempt; one that times out, or that the client's leaving cuts off, is charged (`charge`)
-        like any call closed while out. None when it gave no answer."""
+    ) -> dict[str, Any] | None:
+        """The answer of a call beside the rungs: another sample of the same cheap model
+        (self-consistency, `label` "second_sample"), a streamed agreement cascade's partner, the
+        judge. Asked without streaming, in the ledger as `label` and paid when it answers. One that
+        fails is an unbilled attempt; one that times out, or that the client's leaving cuts off, is
+        charged (`charge`) like any call closed while out. None when it gave no answer."""
         started, sent = time.perf_counter(), deadline.left() > 0  # no time left: never sent
         try:
             again = await deadline.call(self.complete_one(target.dep, body))
@@ -208,7 +194,7 @@ class CascadeRunner:
         spent[0] += cost
         attempts.append(Attempt(target.dep.provider, target.dep.model, label, 0.0))
         attempts[-1].bill(cost, usage)
-        return again
+        return again.body
 
     async def complete(
         self,
@@ -281,13 +267,14 @@ class CascadeRunner:
                     self._partner(i, functools.partial(answer, partner=True))
                     if cs.agreement
                     else functools.partial(
-                        self._second_sample,
+                        self._side_call,
                         target,
                         _sample_body(body),
                         attempts,
                         spent,
                         deadline,
-                        charge=charge,
+                        "second_sample",
+                        charge,
                     )
                 )
             outcome = await verify(body, result.body, cs.verify, context)
@@ -427,7 +414,7 @@ class CascadeRunner:
         if cs.agreement:
             partner = plan.steps[i + 1][0]
             context.sample = functools.partial(
-                self._second_sample,
+                self._side_call,
                 partner,
                 _partner_body(body),
                 attempts,
@@ -437,8 +424,9 @@ class CascadeRunner:
                 charge,
             )
         else:
+            sample = _sample_body(body)
             context.sample = functools.partial(
-                self._second_sample, target, _sample_body(body), attempts, spent, deadline, charge=charge
+                self._side_call, target, sample, attempts, spent, deadline, "second_sample", charge
             )
         return context, spent
 

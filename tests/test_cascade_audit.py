@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import openai
 import pytest
@@ -14,6 +11,7 @@ from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway_proc import GatewayProcess
 from tests.test_cascade import ladder, model, race
+from tests.test_race_edges import attempts_of, left_row
 
 # slowafter-1-3000: the first call answers at once, the second (the self-consistency sample) takes 3 s
 SC_LEAVE, SC_LEAVE_STREAM = "slowafter-1-3000+scleave", "slowafter-1-3000+scleavestream"
@@ -64,21 +62,6 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def client(gw: GatewayProcess, timeout: float = 30) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=timeout)
-
-
-def attempts_of(row: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = json.loads(row["attempts"])
-    return found
-
-
-def left_row(gw: GatewayProcess, route: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        rows = [r for r in gw.rows() if r["route"] == route and r["outcome"] == "client_closed"]
-        if rows:
-            return rows[-1]
-        time.sleep(0.05)
-    raise AssertionError(f"no client_closed row for {route}")
 
 
 @pytest.mark.parametrize("stream", [False, True])
