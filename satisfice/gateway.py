@@ -73,6 +73,7 @@ class Call:
     admission: Admission | None = None  # what the rate limits charged (None: no rule applies)
     logged: LoggedDecision | None = None  # the decision handed to the online learner, if any
     unlogged: Plan | None = None  # a plan whose decision is still to be handed over (Gateway._logged)
+    assembled: dict[str, Any] | None = None  # a stream's answer, when it was assembled (stream_answered)
 
     def predicted_quality(self) -> float | None:
         """The predicted quality of the candidate that answers (after a failover or an escalation,
@@ -522,25 +523,26 @@ class Gateway:
             cost = (cost if cost is not None else price(call.target.info, usage)) + call.extra_cost_usd
         self._account(call, usage, cost)
 
-    async def stream_done(self, call: Call, stream: EventStream, body: dict[str, Any]) -> None:
-        """A stream that ended well (and is recorded so): keep the answer it amounts to for repeats
-        and for the conversation's next turn. Never raises for a cache failure (_cache_save)."""
+    def stream_answered(self, call: Call, stream: EventStream, body: dict[str, Any]) -> None:
+        """A stream whose upstream ended well, before its last bytes go out: the conversation's turn
+        is remembered now, so that the client's next request finds it on whichever worker takes it
+        (`affinity.py`). Assembled only when it keeps this turn: with "tools", a tool call."""
         if call.hit is not None:
             return
-        caching = call.cache is not None and call.cache.use.write
         mode = self._affinity(call)
-        # Assembled for the turn's memory only when it keeps this turn: with "tools", a tool call.
-        remembers = mode == "conversation" or (
-            mode == "tools" and any(b'"tool_calls"' in e for e in stream.events)
-        )
-        if not caching and not remembers:
+        if mode == "conversation" or (mode == "tools" and any(b'"tool_calls"' in e for e in stream.events)):
+            call.assembled = completion_from_events(stream.events)
+            if call.assembled is not None:
+                self._remember_turn(call, body, call.assembled)
+
+    async def stream_done(self, call: Call, stream: EventStream, body: dict[str, Any]) -> None:
+        """A stream that ended well (and is recorded so): keep the answer it amounts to for repeats.
+        Never raises for a cache failure (_cache_save)."""
+        if call.hit is not None or call.cache is None or not call.cache.use.write:
             return
-        answer = completion_from_events(stream.events)
+        answer = call.assembled if call.assembled is not None else completion_from_events(stream.events)
         if answer is not None:
-            if remembers:
-                self._remember_turn(call, body, answer)
-            if caching:
-                self._cache_save(call, answer)
+            self._cache_save(call, answer)
 
     @staticmethod
     def _affinity(call: Call) -> str:

@@ -230,3 +230,30 @@ def test_a_tool_loop_stays_with_its_model_whichever_worker_takes_the_next_step(
             )
             assert raw.headers["x-satisfice-model"] == "toolcheap", raw.headers["x-satisfice-reason"]
             assert "kept: it answered this tool loop's previous turn" in raw.headers["x-satisfice-reason"]
+        # Streamed: the turn is remembered before the stream's last bytes, so a next step sent the
+        # moment the stream ends finds it on either worker.
+        bergen: list[Any] = [{"role": "user", "content": "What is the weather in Bergen?"}]
+        calls: dict[int, dict[str, Any]] = {}
+        for chunk in first.create(model="agent", messages=bergen, tools=[weather], stream=True):
+            for tc in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                c = calls.setdefault(
+                    tc.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+                )
+                c["id"] = tc.id or c["id"]
+                if tc.function is not None:
+                    c["function"]["name"] += tc.function.name or ""
+                    c["function"]["arguments"] += tc.function.arguments or ""
+        streamed: Any = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [calls[i] for i in sorted(calls)],
+        }
+        answered: Any = {"role": "tool", "tool_call_id": calls[0]["id"], "content": "4 C"}
+        for _ in range(12):
+            nxt = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0).chat.completions
+            raw = nxt.with_raw_response.create(
+                model="agent:quality=1",
+                messages=[*bergen, streamed, answered],
+                tools=[weather],
+            )
+            assert raw.headers["x-satisfice-model"] == "toolcheap", raw.headers["x-satisfice-reason"]

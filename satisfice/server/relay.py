@@ -281,6 +281,7 @@ async def relay(
                 pending.clear()
         encoder.ensure_complete()
         gateway.finish_stream(call, stream, body)
+        gateway.stream_answered(call, stream, body)  # before the last bytes: the next turn may follow at once
         counted = None
         if stream.usage is None and call.hit is None:  # the gateway counted: owed to the client
             counted = Usage(call.row.prompt_tokens, call.row.completion_tokens)
