@@ -703,5 +703,15 @@ def load_settings(path: str | None, env: Mapping[str, str] | None = None) -> Set
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(str(path), f"not valid YAML/JSON: {e}") from None
+        raise ConfigError(str(path), f"not valid YAML/JSON: {yaml_problem(e)}") from None
     return parse_settings(doc, env, source=str(p))
+
+
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error in one line, with where it is (PyYAML's own text spans several lines and quotes
+    the offending line of the file)."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    context = getattr(e, "context", None)
+    what = f"{context}: {problem}" if context else str(problem)
+    return f"{what} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else what

@@ -183,6 +183,12 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("routes: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(str(bad), {})
+    bad.write_text("routes:\n  a: b: c\n")  # one line that says where (PyYAML's spans four)
+    with pytest.raises(ConfigError) as err:
+        load_settings(str(bad), {})
+    assert "\n" not in str(err.value) and "mapping values are not allowed here (line 2, column 7)" in str(
+        err.value
+    )
 
 
 def test_a_choosing_route_may_leave_its_candidates_out_and_gets_every_servable_chat_model() -> None:

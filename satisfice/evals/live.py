@@ -182,10 +182,12 @@ def _route_body(spec: str | None) -> dict[str, Any]:
 def _yaml(spec: str, text: str) -> Any:
     import yaml
 
+    from satisfice.config import yaml_problem
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise EvalError(f"--route {spec}: cannot read it as YAML ({str(e).splitlines()[0]})") from None
+        raise EvalError(f"--route {spec}: cannot read it as YAML ({yaml_problem(e)})") from None
 
 
 def _checked_body(spec: str, body: Any) -> dict[str, Any]:
