@@ -33,8 +33,14 @@ def parse_models(text: str | None) -> list[str]:
     """`--models A,B,...` as catalog ids (names read loosely, as in the data files), in order."""
     from satisfice.data.jsonl import model_id
 
-    names = [model_id(n.strip()) for n in (text or "").split(",") if n.strip()]
-    return list(dict.fromkeys(names))
+    given = [n.strip() for n in (text or "").split(",") if n.strip()]
+    seen: dict[str, str] = {}
+    for name in given:
+        found = model_id(name)
+        if found in seen:  # say so, rather than "name at least two models" when only two were named
+            raise EvalError(f"--models: {seen[found]!r} and {name!r} are one model ({found}), given twice")
+        seen[found] = name
+    return list(seen)
 
 
 def require_records(ds: Dataset) -> None:

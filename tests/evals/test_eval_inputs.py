@@ -408,3 +408,12 @@ def test_a_wrong_shared_data_folder_names_the_setting(
     assert main(["data", "convert", "--dataset", "arena-bench", "--out", str(tmp_path / "x.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "arena-bench-v1/prompts.csv.gz not found: is SATISFICE_DATA the folder of the shared" in err
+
+
+def test_one_model_named_twice_is_said_so() -> None:
+    """Two spellings of one model were folded into one, then refused as "name at least two models"."""
+    from satisfice.evals.select import parse_models
+
+    assert parse_models(" gpt-4-1106-preview , mixtral-8x7b-instruct,") == [STRONG, WEAK]
+    with pytest.raises(EvalError, match="'gpt-4-1106-preview' and 'GPT-4-1106-preview' are one model"):
+        parse_models("gpt-4-1106-preview,GPT-4-1106-preview")
