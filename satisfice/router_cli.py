@@ -289,12 +289,16 @@ def cmd_predict(
     return 0
 
 
+CHECKED_IDS = 1_000_000  # ids kept to notice a repeated one (~100 MB at most)
+
+
 def _predict_lines(
     src: IO[bytes], dst: IO[bytes], predictor: Any, models: list[ModelInfo], names: list[str]
 ) -> tuple[int, int]:
     """(bad, good) line counts. Each line goes through `predict` with its tools and response format,
     as the gateway's `auto` routing calls the predictor, so both agree on the same request."""
     bad = good = 0
+    first_line: dict[bytes, int] = {}  # id -> the line it was first on
     for i, raw in enumerate(src, 1):
         if i == 1:
             raw = raw.removeprefix(BOM)
@@ -306,6 +310,11 @@ def _predict_lines(
             print(f"error: line {i}: {e}", file=sys.stderr)
             bad += 1
             continue
+        seen = first_line.get(line.id_json)
+        if seen is not None:  # both are predicted, in order; a reader pairing lines by id should know
+            print(f"note: line {i}: id {line.id_json.decode()} is also on line {seen}", file=sys.stderr)
+        elif len(first_line) < CHECKED_IDS:
+            first_line[line.id_json] = i
         row = predictor.predict(line.messages, models, tools=line.tools, response_format=line.response_format)
         quality = orjson.dumps({n: round(float(q), 6) for n, q in zip(names, row, strict=True)})
         dst.write(b'{"id":' + line.id_json + b',"quality":' + quality + b"}\n")

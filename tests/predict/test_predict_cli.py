@@ -249,3 +249,15 @@ def test_route_prompt_that_is_not_utf8_is_a_clear_error() -> None:
     out = run_cli("route", "caf\udce9 prove it", "--json")  # what Python makes of the byte 0xe9 in argv
     assert out.returncode == 2 and "the prompt is not UTF-8 (byte 0xe9 at byte 4)" in out.stderr, out.stderr
     one_line_error(out.stderr)
+
+
+def test_a_repeated_id_is_predicted_and_noted() -> None:
+    """Each line is predicted, in order; a judge pairing lines by id is told which id repeats."""
+    rows = [("a", "hi"), ("b", "Prove that 2 + 2 = 4."), ("a", "hello there")]
+    stdin = "".join(
+        json.dumps({"id": i, "messages": [{"role": "user", "content": t}]}) + "\n" for i, t in rows
+    )
+    out = run_cli("predict", "--models", MODELS, stdin=stdin)
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(x)["id"] for x in out.stdout.splitlines()] == ["a", "b", "a"]
+    assert out.stderr.strip() == 'note: line 3: id "a" is also on line 1'
