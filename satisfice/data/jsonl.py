@@ -179,8 +179,8 @@ def parse_record(obj: Any, where: str, line: bytes | str = b"") -> Record:
     messages = _messages(obj.get("messages"), where)
     outcomes = _outcomes(obj, where)
     family = obj.get("family") or ""
-    split = obj.get("split")
-    return Record(rid, messages, outcomes, str(family), None if split is None else str(split))
+    split = obj.get("split")  # "Train" and " test" are read as train and test
+    return Record(rid, messages, outcomes, str(family), None if split is None else str(split).strip().lower())
 
 
 def iter_records(lines: Iterable[bytes | str], source: str = "<input>") -> Iterator[Record]:

@@ -152,7 +152,11 @@ def score(
         if others:  # "validation", a typo, or none: a split protocol uses train and test only
             protocol += f"; {others} records whose split is neither train nor test are left out"
         return Scored(rows, predicted, protocol + _limited(rows, limit), _name(predictor, router))
-    return _cross_validate(records, infos, fitter, folds, seed, bar, limit)
+    scored = _cross_validate(records, infos, fitter, folds, seed, bar, limit)
+    if folds is None and (train_rows or test_rows.size):  # a split without one of its halves
+        half = "test" if train_rows else "train"
+        scored.protocol += f"; the data's split has no {half} lines, so it is not used"
+    return scored
 
 
 def _first(rows: IntArray, limit: int | None) -> IntArray:

@@ -155,6 +155,16 @@ def test_split_trains_on_train_and_scores_test(tmp_path: Path) -> None:
     assert res["protocol"].startswith("split: more train→test (6 train, 3 scored)")
     assert "3 records whose split is neither train nor test are left out" in res["protocol"]
     assert res["n_prompts"] == 3
+    # Written "Train" / " TEST": the same split. Only test lines: no split to use, and it says so.
+    recased = {"train": "Train", "test": " TEST"}
+    cased = [{**r, "split": recased.get(str(r.get("split")), r.get("split"))} for r in rows]
+    res = evaluate(read_jsonl(write_jsonl(tmp_path / "cased.jsonl", cased)), "learned", fit=RecordingFit())
+    assert res["protocol"].startswith("split: cased train→test (6 train, 3 scored)")
+    tests_only = [{**r, "split": "test"} for r in rows]
+    res = evaluate(read_jsonl(write_jsonl(tmp_path / "t.jsonl", tests_only)), "learned", fit=RecordingFit())
+    assert res["folds"] == 5 and res["protocol"].endswith(
+        "; the data's split has no train lines, so it is not used"
+    )
 
 
 def test_train_on_other_data_leaves_overlap_out(tmp_path: Path) -> None:
