@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -92,27 +93,35 @@ def test_a_client_that_leaves_during_verification_still_pays_for_the_cheap_answe
     assert row["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
 
 
-@pytest.mark.parametrize("route", ["held-oai-error", "held-ant-error"])
-def test_a_held_stream_that_fails_before_release_escalates(gw: GatewayProcess, route: str) -> None:
-    """Nothing went out yet: the next rung answers, as when the stream breaks off while held. An
-    OpenAI-compatible error chunk used to be held as text (the broken prefix passed and went out,
-    then the client got the error); an Anthropic one was taken for the client leaving (a 502)."""
-    words = " ".join(f"w{i}" for i in range(12))
+WORDS = " ".join(f"w{i}" for i in range(12))
+
+
+def streamed_by_the_strong_model(gw: GatewayProcess, route: str) -> tuple[dict[str, Any], float]:
+    """Stream WORDS through `route`, whose cheap stream breaks: gpt-4o answers, whole. The ledger
+    row, and the cost the stream's headers estimated."""
     with client(gw).chat.completions.with_streaming_response.create(
-        model=route, messages=[{"role": "user", "content": words}], stream=True
+        model=route, messages=[{"role": "user", "content": WORDS}], stream=True
     ) as raw:
         rid = raw.headers["x-satisfice-request-id"]
         assert raw.headers["x-satisfice-model"] == "gpt-4o"
         estimated = float(raw.headers["x-satisfice-cost-usd"])
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
-    assert text == "echo: " + words
-    row = gw.row(rid)
+    assert text == "echo: " + WORDS
+    return gw.row(rid), estimated
+
+
+@pytest.mark.parametrize("route", ["held-oai-error", "held-ant-error"])
+def test_a_held_stream_that_fails_before_release_escalates(gw: GatewayProcess, route: str) -> None:
+    """Nothing went out yet: the next rung answers, as when the stream breaks off while held. An
+    OpenAI-compatible error chunk used to be held as text (the broken prefix passed and went out,
+    then the client got the error); an Anthropic one was taken for the client leaving (a 502)."""
+    row, estimated = streamed_by_the_strong_model(gw, route)
     attempts = attempts_of(row)
     assert row["outcome"] == "ok" and [a["model"] for a in attempts] == [attempts[0]["model"], "gpt-4o"]
     assert "stream failed" in attempts[0]["message"] and attempts[0]["cost_usd"] > 0
     # The cost estimated at the start holds what the abandoned stream was paid, not the prompt alone.
     with client(gw).chat.completions.with_streaming_response.create(
-        model="gpt-4o", messages=[{"role": "user", "content": words}], stream=True
+        model="gpt-4o", messages=[{"role": "user", "content": WORDS}], stream=True
     ) as direct:
         prompt_only = float(direct.headers["x-satisfice-cost-usd"])
     assert estimated == pytest.approx(prompt_only + attempts[0]["cost_usd"], rel=1e-6)
@@ -124,15 +133,7 @@ def test_a_raced_cheap_stream_that_breaks_loses_and_is_paid_for(gw: GatewayProce
     """The cheap stream of a streamed race fails after some tokens: the strong stream answers, and
     the cheap one, which the provider bills up to the break, is charged (it was not: a leg that
     failed was left unpriced). An in-band error chunk used to count as the cheap answer's text."""
-    words = " ".join(f"w{i}" for i in range(12))
-    with client(gw).chat.completions.with_streaming_response.create(
-        model=route, messages=[{"role": "user", "content": words}], stream=True
-    ) as raw:
-        rid = raw.headers["x-satisfice-request-id"]
-        assert raw.headers["x-satisfice-model"] == "gpt-4o"
-        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
-    assert text == "echo: " + words
-    row = gw.row(rid)
+    row, _ = streamed_by_the_strong_model(gw, route)
     attempts = attempts_of(row)
     cheap = next(a for a in attempts if a["model"] != "gpt-4o")
     assert cheap.get("cost_usd", 0) > 0, attempts
