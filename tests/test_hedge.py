@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import openai
@@ -14,6 +15,8 @@ from tests.gateway_proc import GatewayProcess
 
 PRIMARY = "slowafter-3-1500+hedgeprimary"  # fast three times, then 1.5 s slow
 MIXED = "slowafter-3-300+mixedprimary"  # fast three times (streamed, below), then 0.3 s slow
+STEADY = "slowafter-3-3000+steadyprimary"  # fast three times, then slow for good
+STEADY_HEDGE = "slow-300+steadyhedge"  # always answers in 0.3 s
 
 
 def priced(name: str) -> dict[str, object]:
@@ -31,11 +34,12 @@ def hedge_gateway(
     upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
     config = standard_config(upstream)
-    config["models"] = [priced(PRIMARY), priced(MIXED)]
+    config["models"] = [priced(PRIMARY), priced(MIXED), priced(STEADY), priced(STEADY_HEDGE)]
     hedge = {"percentile": 50, "min_samples": 3, "budget_pct": 100}
     config["routes"] = {
         "hedged": {"strategy": "first", "candidates": [PRIMARY, "gpt-4o"], "hedge": hedge},
         "mixed": {"strategy": "first", "candidates": [MIXED, "gpt-4o"], "hedge": hedge},
+        "steady": {"strategy": "first", "candidates": [STEADY, STEADY_HEDGE], "hedge": hedge},
     }
     with GatewayProcess(tmp_path_factory.mktemp("gw-hedge"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
         yield gw
@@ -80,3 +84,24 @@ def test_streams_do_not_set_the_hedge_threshold_of_whole_answers(hedge_gateway: 
     )
     assert raw.headers["x-satisfice-model"] == MIXED  # no history of whole answers yet: no hedge
     assert "hedged" not in hedge_gateway.row(raw.headers["x-satisfice-request-id"])["reason"]
+
+
+def test_a_primary_that_stays_slow_raises_its_own_hedge_threshold(hedge_gateway: GatewayProcess) -> None:
+    """A hedged primary is cancelled before it answers; its wait so far still enters its history
+    as a lower bound. Left out, the history kept only the three fast answers, so every later
+    request was hedged at the same few milliseconds, however long the primary had been slow."""
+    c = openai.OpenAI(base_url=hedge_gateway.base_url, api_key="k", max_retries=0, timeout=30)
+    thresholds = []
+    for i in range(8):
+        raw = c.chat.completions.with_raw_response.create(
+            model="steady", messages=[{"role": "user", "content": f"p{i}"}]
+        )
+        reason = hedge_gateway.row(raw.headers["x-satisfice-request-id"])["reason"]
+        found = re.search(r"slower than (\d+) ms", reason)
+        thresholds.append(int(found.group(1)) if found else None)
+    assert thresholds[:3] == [None, None, None]  # fast: no hedge
+    assert all(t is not None for t in thresholds[3:])  # slow from the fourth on: hedged
+    # The first slow ones are hedged at the fast answers' level; once cut-off waits (each at least
+    # the hedge's 300 ms) are most of the history, its median is one of them.
+    assert thresholds[3] is not None and thresholds[3] < 100
+    assert thresholds[7] is not None and thresholds[7] >= 250, thresholds

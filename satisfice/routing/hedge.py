@@ -49,6 +49,13 @@ class LatencyHistory:
             if a.outcome == "ok":
                 self.add(self.key(a.provider, a.model, streamed), a.latency_ms / 1000)
 
+    def learn_cut_off(self, target: Target, seconds: float, streamed: bool) -> None:
+        """A primary the hedge beat, cancelled after `seconds`: it would have taken at least that
+        long. Kept as that lower bound; left out, the history would hold only the primary's fast
+        answers, so once it slowed for good every request would be hedged, the history never
+        learning the new normal."""
+        self.add(self.key(target.dep.provider, target.dep.model, streamed), seconds)
+
 
 class SpendShare:
     """Per route: extra spend (hedges) may be at most a share of the route's spend."""
@@ -86,6 +93,7 @@ class _Racer(Generic[T]):
     task: asyncio.Future[tuple[Target, T]]
     log: list[Attempt]
     flight: InFlight  # the call out now: what a cancel charges
+    started: float  # time.monotonic() when it was started
     settled: bool = False
 
 
@@ -110,7 +118,7 @@ class Hedger:
         log: list[Attempt] = []
         alone, flight = dataclasses.replace(plan, targets=[target]), InFlight()
         task = asyncio.ensure_future(self.executor.run(alone, call, log, flight, charge, charge_cancel=False))
-        return _Racer(target, task, log, flight)
+        return _Racer(target, task, log, flight, time.monotonic())
 
     async def run(
         self,
@@ -152,8 +160,11 @@ class Hedger:
             if winner is None:  # both failed: on to the other candidates, as a plain run would go
                 target, result = await self._fail_over(plan, racers, call, attempts, started, charge)
                 return Hedged(target, result, True, f"{note}; both failed; {target.dep.model} answered")
+            primary_open, waited = not racers[0].settled, time.monotonic() - racers[0].started
             for r in racers:
                 await self._cancel(plan.route, r, charge, discard, extra=True)
+            if primary_open:
+                self.history.learn_cut_off(targets[0], waited, streamed)
             target, result = winner.task.result()
             self.history.learn([a for r in racers for a in r.log], streamed)
             return Hedged(target, result, True, f"{note}; {target.dep.model} won")
