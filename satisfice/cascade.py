@@ -62,11 +62,12 @@ class Deadline:
 
 
 class EscalationBudget:
-    """Per route: failed attempts' spend may be at most a share of the route's spend. In-process
-    (a shared store comes with scale-out)."""
+    """Per route: failed attempts' spend may be at most a share of the route's spend (every
+    request's whole cost: answers, the failed ones, second samples, partners and judges).
+    In-process (a shared store comes with scale-out)."""
 
     def __init__(self) -> None:
-        self._spend: dict[str, list[float]] = {}  # route -> [all answered spend, spend on failed answers]
+        self._spend: dict[str, list[float]] = {}  # route -> [all spend, spend on failed answers]
 
     def allows(self, route: str, pct: float) -> bool:
         if pct <= 0:
@@ -74,11 +75,14 @@ class EscalationBudget:
         total, failed = self._spend.get(route, [0.0, 0.0])
         return total <= 0 or failed / total * 100.0 <= pct  # "may reach": 100 % never blocks
 
-    def record(self, route: str, cost: float, *, failed: bool) -> None:
-        spend = self._spend.setdefault(route, [0.0, 0.0])
-        spend[0] += cost
-        if failed:
-            spend[1] += cost
+    def spent(self, route: str, cost: float) -> None:
+        """A request's whole cost, once it is accounted."""
+        self._spend.setdefault(route, [0.0, 0.0])[0] += cost
+
+    def failed(self, route: str, cost: float) -> None:
+        """An answer that failed verification and was escalated from (its cost is also in the
+        request's whole cost, recorded when the request is accounted)."""
+        self._spend.setdefault(route, [0.0, 0.0])[1] += cost
 
 
 def _sample_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -285,12 +289,11 @@ class CascadeRunner:
                 outcome.verdict is Verdict.UNSURE and cs.escalate_on_unsure
             )
             if bad and not last and self.budget.allows(plan.route, cs.escalation_budget_pct):
-                self.budget.record(plan.route, cost, failed=True)
+                self.budget.failed(plan.route, cost)
                 fallback = (target, result, usage)
                 continue
             if bad and not last:
                 trail.append("escalation budget spent")
-            self.budget.record(plan.route, cost, failed=False)
             for j, other in fetched.items():  # an agreement partner that was asked but not used is paid too
                 if j > i and other is not None:
                     used = other[1].usage or estimate(*other)
@@ -379,7 +382,7 @@ class CascadeRunner:
             if bad and hold.pending is None and self.budget.allows(plan.route, cs.escalation_budget_pct):
                 cost = await self._abandon(stream, target, body, text, answered, reason)
                 abandoned += cost
-                self.budget.record(plan.route, cost, failed=True)
+                self.budget.failed(plan.route, cost)
                 trail.append(f"{target.dep.model} {reason}")
                 whole = completion_from_events(held) if hold.finished else None
                 fallback = (target, whole) if whole is not None else fallback

@@ -516,9 +516,6 @@ class Gateway:
         answered = next((a for a in reversed(call.attempts) if a.outcome == "ok"), None)
         if answered is not None and answered.cost_usd is None:  # so the attempts add up to the row
             answered.bill(answer_cost, usage)
-        plan = call.plan
-        if plan is not None and plan.steps is not None:  # the escalation budget's share is of all spend
-            self.cascade.budget.record(plan.route, answer_cost, failed=False)
         if call.extra_cost_usd:  # a cascade abandoned earlier streams: they were billed too
             cost = (cost if cost is not None else price(call.target.info, usage)) + call.extra_cost_usd
         self._account(call, usage, cost)
@@ -676,6 +673,8 @@ class Gateway:
             row.savings_usd = row.baseline_cost_usd - row.cost_usd
         if call.plan.hedge is not None:
             self.hedger.spend.record(call.plan.route, row.cost_usd - cancelled)
+        if call.plan.steps is not None:  # the escalation budget's share is of all spend
+            self.cascade.budget.spent(call.plan.route, row.cost_usd)
         self._learn_outcomes(call)
 
     def _charge_unanswered(self, call: Call) -> None:
@@ -688,6 +687,8 @@ class Gateway:
         if paid:
             row.cost_usd += paid
             row.savings_usd = row.baseline_cost_usd - row.cost_usd
+            if call.plan is not None and call.plan.steps is not None:
+                self.cascade.budget.spent(call.plan.route, paid)
 
     @staticmethod
     def _tokens_used(call: Call) -> int:

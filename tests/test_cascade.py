@@ -50,6 +50,9 @@ CHEAP = [
     model("refuse+again", 0.02, 0.7),
     model("hang+b", 0.02, 0.7),
     model("hang+c", 0.03, 0.8),
+    # a two-rung ladder priced alike, so side calls weigh in the escalation budget's share
+    model("plain+budgeta", 0.01, 0.6),
+    model("plain+budgetb", 0.011, 0.97),
 ]
 TOOLS = [
     {
@@ -134,6 +137,9 @@ def cascade_gateway(
         "strong-down-stream": ladder(["refuse", "error500+strongdown"]),
         "strong-down-cut": ladder(["cut-3+cutcheap", "error500+strongdown"]),
         "no-budget": ladder(["refuse", "gpt-4o"], escalation_budget_pct=0),
+        "side-budget": ladder(
+            ["plain+budgeta", "plain+budgetb"], escalation_budget_pct=10, verify={"self_consistency": True}
+        ),
         "thinking-first": ladder(["refuse+think-500", "gpt-4o"]),
         "garbled-first": ladder(["badjson+garbled", "gpt-4o"]),
         "two-refusals": ladder(["refuse", "refuse+again", "gpt-4o"]),
@@ -706,3 +712,62 @@ def test_a_race_teaches_the_strong_models_speed_for_pricing_its_cancelled_calls(
     }
     assert attempts["slow-300+strong4"]["outcome"] == "cancelled"
     assert "estimated from its recent output speed" in attempts["slow-300+strong4"]["message"]
+
+
+CITY_TOOL: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+        },
+    }
+]
+
+
+def test_the_escalation_budget_is_a_share_of_all_the_routes_spend(cascade_gateway: GatewayProcess) -> None:
+    """Failed answers may cost at most escalation_budget_pct of the route's whole spend, second
+    samples included. They used to be left out of the whole, so a route that paid for samples
+    stopped escalating early: here the third request was answered with a failed answer."""
+    c = client(cascade_gateway)
+    ids = []
+    raw = c.chat.completions.with_raw_response.create(
+        model="side-budget",
+        messages=[
+            {
+                "role": "user",
+                "content": "Name one river that flows through a capital city of Europe, "
+                "and say in a word which country that city belongs to.",
+            }
+        ],
+    )
+    ids.append(raw.headers["x-satisfice-request-id"])
+    for _ in range(2):  # the fake calls the tool with {"echo": ...}: invalid arguments, a failed answer
+        raw = c.chat.completions.with_raw_response.create(
+            model="side-budget", messages=[{"role": "user", "content": "weather in Paris"}], tools=CITY_TOOL
+        )
+        ids.append(raw.headers["x-satisfice-request-id"])
+    rows = [cascade_gateway.row(i) for i in ids]
+    attempts = [json.loads(r["attempts"]) for r in rows]
+    assert [(a["model"], a["outcome"]) for a in attempts[0]] == [
+        ("plain+budgeta", "ok"),
+        ("plain+budgeta", "second_sample"),
+    ]
+    assert [(a["model"], a["verdict"]) for a in attempts[1]] == [
+        ("plain+budgeta", "fail"),
+        ("plain+budgetb", "fail"),
+    ]
+    # Before the third request: the failed answer's share of all spend, and of answers alone.
+    failed = attempts[1][0]["cost_usd"]
+    answers = attempts[0][0]["cost_usd"] + failed + attempts[1][1]["cost_usd"]
+    assert failed / (rows[0]["cost_usd"] + rows[1]["cost_usd"]) * 100 <= 10 < failed / answers * 100
+    assert [(a["model"], a["verdict"]) for a in attempts[2]] == [
+        ("plain+budgeta", "fail"),
+        ("plain+budgetb", "fail"),
+    ]
+    assert "escalation budget spent" not in rows[2]["reason"]
