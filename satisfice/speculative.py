@@ -191,9 +191,11 @@ async def speculate_stream(
     """The streaming race: the cheap stream must end within the deadline and pass verification
     before any byte goes out; then the strong stream is closed. Otherwise the strong stream is
     relayed and the cheap one closed. An opened strong stream is no answer yet (the cheap one can
-    still save its output), so unlike `speculate` it does not end the wait.
+    still save its output), so unlike `speculate` it does not end the wait. When the strong call
+    fails, a cheap answer that failed verification is relayed, as `speculate` returns it.
 
-    Returns (target, stream, first event, cost of a cheap answer that failed, trail)."""
+    Returns (target, stream, first event, cost of a cheap answer that failed and is not relayed,
+    trail)."""
     assert plan.steps is not None and plan.cascade is not None
     if len(plan.steps) < 2:
         return await runner.open_stream(plan, body, attempts, open_one, charge=charge)
@@ -279,7 +281,7 @@ async def speculate_stream(
     cheap = _Leg(
         cheap_step, asyncio.ensure_future(read_cheap(cheap_log, cheap_flight)), cheap_log, cheap_flight
     )
-    spent = 0.0
+    spent, verified = 0.0, False  # verified: the cheap stream ended, was paid and failed verification
     try:
         await _await_cheap(cheap, strong, started + cs.speculative_deadline_ms / 1000, strong_ends=False)
         if cheap.answered():
@@ -292,7 +294,7 @@ async def speculate_stream(
                 await close_strong()
                 trail = f"{target.dep.model} won within the deadline"
                 return target, HeldStream(stream, held[1:]), held[0], 0.0, trail
-            trail = f"{target.dep.model} {reason}"
+            trail, verified = f"{target.dep.model} {reason}", True
         else:
             why = "failed" if cheap.failed() else f"not done in {cs.speculative_deadline_ms:g} ms"
             # A cheap stream that broke after opening was billed up to the break (read_cheap).
@@ -301,7 +303,16 @@ async def speculate_stream(
             await close_cheap()
         await asyncio.wait({strong.task})  # not `await strong.task`, which a client leaving cancels
         strong.settled = True
-        target, (stream, first) = strong.task.result()
+        try:
+            target, (stream, first) = strong.task.result()
+        except GatewayError:
+            if not verified:
+                raise
+            # As unstreamed: the paid cheap answer that failed verification beats an error.
+            target, stream, held = cheap.task.result()
+            trail += f"; {strong_step[0].dep.model} unavailable; "
+            trail += f"answered with {target.dep.model}'s answer, which failed verification"
+            return target, HeldStream(stream, held[1:]), held[0], 0.0, trail
         return target, stream, first, spent, f"{trail}; {target.dep.model} answered"
     finally:
         # The client left (or the strong call failed): close and charge what still runs.

@@ -191,17 +191,23 @@ def test_a_failed_cheap_answer_is_returned_when_the_strong_model_fails(gw: Gatew
     assert row["cost_usd"] == pytest.approx(refused["cost_usd"])
 
 
-def test_a_streamed_race_that_ends_in_an_error_keeps_the_cheap_answer_cost(gw: GatewayProcess) -> None:
-    with (
-        pytest.raises(openai.APIStatusError) as err,
-        client(gw).chat.completions.with_streaming_response.create(
-            model="race-down", messages=[{"role": "user", "content": "hello"}], stream=True
-        ),
-    ):
-        pass
-    row = gw.row(err.value.response.headers["x-satisfice-request-id"])
+def test_a_streamed_race_whose_strong_model_fails_relays_the_failed_cheap_answer(gw: GatewayProcess) -> None:
+    """As unstreamed (above): the cheap answer was paid for, and beats an error. The stream used to
+    end in a 502 before its first byte."""
+    with client(gw).chat.completions.with_streaming_response.create(
+        model="race-down", messages=[{"role": "user", "content": "hello"}], stream=True
+    ) as resp:
+        rid = resp.headers["x-satisfice-request-id"]
+        assert resp.headers["x-satisfice-model"] == "refuse"
+        text = "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
+    assert text == "I'm sorry, but I can't help with that request."
+    row = gw.row(rid)
+    assert row["outcome"] == "ok" and row["model"] == "refuse"
+    assert row["reason"].endswith("answered with refuse's answer, which failed verification")
     refused = next(a for a in attempts_of(row) if a["model"] == "refuse")
-    assert row["outcome"] == "error" and refused["verdict"] == "fail" and refused["cost_usd"] > 0
+    assert refused["verdict"] == "fail" and refused["cost_usd"] > 0
+    down = [a for a in attempts_of(row) if a["model"] == DOWN]
+    assert down and all(a["outcome"] != "ok" and not a.get("cost_usd") for a in down)
     assert row["cost_usd"] == pytest.approx(refused["cost_usd"])
 
 
