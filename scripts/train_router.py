@@ -56,8 +56,8 @@ def main() -> int:
         p.add_argument(
             "--parts",
             default="",
-            help="comma list: routerbench,mmlu,gsm8k,arena-bench,pooled,arena-battles,unseen-models "
-            "(default: all)",
+            help="comma list: routerbench,routerbench-tasks,mmlu,gsm8k,arena-bench,pooled,arena-battles,"
+            "unseen-models (default: all)",
         )
         p.add_argument(
             "--baselines", default=",".join(BASELINES), help="baselines to report too ('' for none)"

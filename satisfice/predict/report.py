@@ -4,7 +4,8 @@ Two-model targets (MMLU, GSM8K, Arena-Bench; Mixtral-8x7B -> GPT-4-1106): the GP
 reaches 95 % of GPT-4's mean quality, ranking prompts by P(strong) - P(weak) (what the `loss` knob
 does) and by -P(weak) (what the `quality` and `share` knobs do for two candidates).
 RouterBench (11 models, test split): accuracy and $ per 1k prompts (the data's per-call cost) for a
-sweep of knobs through `routing.knob.choose`, deciding with each model's mean train-split cost.
+sweep of knobs through `routing.knob.choose`, deciding with each model's mean train-split cost;
+and with each of its tasks left out of training (`routerbench-tasks`), a benchmark never seen.
 """
 
 from __future__ import annotations
@@ -129,6 +130,39 @@ def routerbench(data: dict[str, Dataset], fitter: Fitter, log: Log) -> dict[str,
     return out
 
 
+def routerbench_tasks(data: dict[str, Dataset], fitter: Fitter, log: Log) -> dict[str, Any]:
+    """Each RouterBench task left out of training (both splits), its test split scored: a benchmark
+    the router never saw, with models it knows from the other tasks. Next to it, the best single
+    model at <= $1.00 per 1k prompts."""
+    rb = data["routerbench"]
+    models = rb.models
+    out: dict[str, Any] = {}
+    for task in sorted({r.family for r in rb.records}):
+        test, q, cost = dense_rows([r for r in rb.split("test") if r.family == task], models)
+        _, _, ctrain = dense_rows([r for r in rb.split("train") if r.family != task], models)
+        p = fitter(train_pool(data, {"routerbench"}, test, [r for r in rb.records if r.family != task]))
+        pts = knob_points(predict_records(p, test, models), q, cost, ctrain.mean(axis=0))
+        singles: list[dict[str, float | str]] = [
+            {
+                "knob": m,
+                "accuracy": round(float(q[:, j].mean()), 4),
+                "cost_per_1k": round(float(cost[:, j].mean()) * 1000, 3),
+            }
+            for j, m in enumerate(models)
+        ]
+        out[task] = {
+            "n": len(test),
+            "points": pts,
+            "best_at_most_$1.00": best_under(pts, 1.0),
+            "best_single_model_at_most_$1.00": best_under(singles, 1.0),
+        }
+        best = out[task]["best_at_most_$1.00"]
+        log(f"  routerbench  {task} left out (n={len(test)}): best at <= $1.00/1k {best}")
+        log(f"      best single model at <= $1.00/1k {out[task]['best_single_model_at_most_$1.00']}")
+        log("      " + "  ".join(f"{p_['knob']}:{p_['accuracy']:.3f}/${p_['cost_per_1k']:.2f}" for p_ in pts))
+    return out
+
+
 def battles(data: dict[str, Dataset], fitter: Fitter, log: Log) -> dict[str, Any]:
     test = data["arena-battles"].records
     p = fitter(train_pool(data, {"arena-battles"}, test))
@@ -185,12 +219,21 @@ def unseen_models(data: dict[str, Dataset], fitter: Fitter, log: Log) -> dict[st
 def run(
     data: dict[str, Dataset], fitter: Fitter, *, k: int = 5, parts: Sequence[str] = (), log: Log = print
 ) -> dict[str, Any]:
-    parts = parts or ("routerbench", *TWO_MODEL, "pooled", "arena-battles", "unseen-models")
+    parts = parts or (
+        "routerbench",
+        "routerbench-tasks",
+        *TWO_MODEL,
+        "pooled",
+        "arena-battles",
+        "unseen-models",
+    )
     t0 = time.perf_counter()
     out: dict[str, Any] = {}
     for part in parts:
         if part == "routerbench":
             out[part] = routerbench(data, fitter, log)
+        elif part == "routerbench-tasks":
+            out[part] = routerbench_tasks(data, fitter, log)
         elif part in TWO_MODEL:
             out[part] = two_model(data, part, fitter, k, log)
         elif part == "pooled":
