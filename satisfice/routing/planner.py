@@ -221,8 +221,9 @@ class Planner:
         return max(windows, default=None)
 
     def plan(self, model: str, needs: Needs, knob: str | None = None) -> Plan:
-        """`knob` comes from the request's x-satisfice-knob header; a model suffix (`auto:0.9`)
-        wins over it, and either wins over the route's own knob."""
+        """`knob` comes from the request's x-satisfice-knob header (empty: not set); a model suffix
+        (`auto:0.9`) wins over it, and either wins over the route's own knob. An empty suffix
+        (`auto:`) is a malformed knob, not an absent one: it would override the header unseen."""
         route, suffix = self.route_for(model)
         if knob:  # checked even where a suffix overrides it, or nothing reads it: it is the client's bug
             parse_knob(knob, param=KNOB_HEADER)
@@ -230,7 +231,7 @@ class Planner:
             return self._direct(model, needs)
         if suffix is not None:
             return self._route(route, needs, suffix, "model")
-        return self._route(route, needs, knob, KNOB_HEADER)
+        return self._route(route, needs, knob or None, KNOB_HEADER)
 
     def _direct(self, model: str, needs: Needs) -> Plan:
         targets = self.directory.targets(model)
@@ -303,13 +304,14 @@ class Planner:
         steps: list[list[Target]] | None = None
         decision: Decision | None = None
         names = [cand for _, cand, _ in ok]
-        if knob_text and route.strategy not in CHOOSING:
+        if knob_text is not None and route.strategy not in CHOOSING:
             # Read all the same: a knob the route has no use for must still be one (a typo is a
             # 400, as it is on a route that chooses), and a valid one is ignored, as documented.
             parse_knob(knob_text, param=knob_param)
         if route.strategy in CHOOSING:
             parsed = parse_knob(
-                knob_text if knob_text else route.knob, param=knob_param if knob_text else "knob"
+                route.knob if knob_text is None else knob_text,
+                param="knob" if knob_text is None else knob_param,
             )
             # Candidates the catalog does not know get the neutral prior of a mid-range model.
             infos = [ts[0].info or _UNKNOWN for _, _, ts in ok]

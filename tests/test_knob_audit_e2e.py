@@ -1,0 +1,51 @@
+"""Knob defects of the `auto` route found by the session's routing audit, each reproduced through
+the real gateway with the OpenAI SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import standard_config
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_proc import GatewayProcess
+
+# gpt-4o is the strongest of these on the reference prompts (the highest mean prediction).
+STRONG_SET = ["gpt-4o-mini", "gpt-4o", "gemini-2.0-flash", "claude-3-5-haiku"]
+
+
+@pytest.fixture(scope="module")
+def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    config = standard_config(upstream)
+    config["routes"] = {
+        "smart": {"strategy": "auto", "candidates": ["gpt-4o-mini", "gpt-4o"], "knob": "quality=0.7"},
+        "strong": {"strategy": "auto", "candidates": STRONG_SET, "knob": "share=1"},
+    }
+    with GatewayProcess(tmp_path_factory.mktemp("gw-knob"), config, env={"FAKE_OPENAI_KEY": "k"}) as proc:
+        yield proc
+
+
+def ask(
+    gw: GatewayProcess, model: str, text: str = "What is the capital of France?", **kw: Any
+) -> dict[str, str]:
+    client = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=30)
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": text}], **kw
+    )
+    raw.parse()
+    return dict(raw.headers)
+
+
+def test_an_empty_model_suffix_is_a_bad_knob_not_the_routes(gw: GatewayProcess) -> None:
+    """`smart:` was read as no knob: the route's knob decided, silently overriding the request's
+    x-satisfice-knob header (the suffix wins over it), while GET /v1/models/smart: called it a bad
+    knob."""
+    for headers in ({}, {"x-satisfice-knob": "quality=0"}):
+        with pytest.raises(openai.BadRequestError) as e:
+            ask(gw, "smart:", extra_headers=headers)
+        assert e.value.code == "invalid_knob" and e.value.param == "model"
+    # an empty header is still no knob: the route's decides
+    assert ask(gw, "smart", extra_headers={"x-satisfice-knob": ""})["x-satisfice-knob"] == "quality=0.7"
