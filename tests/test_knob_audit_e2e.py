@@ -49,3 +49,15 @@ def test_an_empty_model_suffix_is_a_bad_knob_not_the_routes(gw: GatewayProcess) 
         assert e.value.code == "invalid_knob" and e.value.param == "model"
     # an empty header is still no knob: the route's decides
     assert ask(gw, "smart", extra_headers={"x-satisfice-knob": ""})["x-satisfice-knob"] == "quality=0.7"
+
+
+def test_share_1_sends_every_prompt_to_the_strongest(gw: GatewayProcess) -> None:
+    """share=1 was calibrated to the lowest quality target that sends every reference prompt to the
+    strongest candidate (0.87 here), so an easy prompt on which cheaper candidates are predicted
+    above it (gpt-4o-mini 0.91, gemini-2.0-flash 0.90) went to the cheapest of them."""
+    text = "Capitalise 'paris'."
+    for model in ("strong", "strong:share=1"):
+        h = ask(gw, model, text)
+        assert h["x-satisfice-model"] == "gpt-4o", h["x-satisfice-reason"]
+        assert "the strongest (none meets 1.00)" in h["x-satisfice-reason"]
+    assert ask(gw, "strong:share=0", text)["x-satisfice-model"] == "gemini-2.0-flash"  # the cheapest

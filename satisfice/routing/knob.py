@@ -185,7 +185,12 @@ def bisect_share(strong_share: Callable[[ShareTarget], float], strong: int, shar
     """The calibration whose strong share is `share`; the share grows with the target, so bisection
     finds it. A prompt no candidate is predicted to meet goes to its best-predicted candidate, which
     keeps off the strongest the prompts where it is not predicted better (on MMLU that is worth 3.5
-    points of APGR). Only a share beyond that rule's reach sends such prompts to the strongest."""
+    points of APGR). Only a share beyond that rule's reach sends such prompts to the strongest.
+    Share 1 is every prompt, not only every reference prompt: a target no candidate meets (the
+    lowest target that takes the whole reference set would leave a new, easy prompt to a cheaper
+    candidate predicted above it)."""
+    if share >= 1.0:
+        return ShareTarget(1.0 + 1e-9, strong)
     fallback = None if strong_share(ShareTarget(1.0, None)) >= share else strong
     lo, hi = 0.0, 1.0 if fallback is None else 1.0 + 1e-9  # above 1 nobody meets the target
     for _ in range(30):
