@@ -61,3 +61,14 @@ def test_share_1_sends_every_prompt_to_the_strongest(gw: GatewayProcess) -> None
         assert h["x-satisfice-model"] == "gpt-4o", h["x-satisfice-reason"]
         assert "the strongest (none meets 1.00)" in h["x-satisfice-reason"]
     assert ask(gw, "strong:share=0", text)["x-satisfice-model"] == "gemini-2.0-flash"  # the cheapest
+
+
+def test_the_knob_shown_and_kept_is_the_one_that_decided(gw: GatewayProcess) -> None:
+    """The knob was written with six significant digits: the response header and the ledger (whose
+    text the promotion gate parses to replay the decision) said quality=0.123457 for a request
+    routed with 0.1234567891, and a knob of -0 came back as 'quality=-0'."""
+    exact = "quality=0.1234567891"
+    for sent, shown in ((exact, exact), ("-0", "quality=0"), ("0.5", "quality=0.5")):
+        h = ask(gw, "smart", extra_headers={"x-satisfice-knob": sent})
+        assert h["x-satisfice-knob"] == shown and f"auto ({shown})" in h["x-satisfice-reason"]
+        assert gw.row(h["x-satisfice-request-id"])["knob"] == shown

@@ -33,7 +33,10 @@ class Knob:
     value: float
 
     def __str__(self) -> str:
-        return f"{self.kind}={self.value:g}"
+        """The form `parse_knob` reads back as this very knob (headers, ledger, the gate's replay):
+        short where that is exact, else every digit (`:g` alone keeps six)."""
+        text = f"{self.value:g}"
+        return f"{self.kind}={text if float(text) == self.value else repr(self.value)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ def _parse_knob(text: str, param: str) -> Knob:
             code="invalid_knob",
         )
     try:
-        v = float(value)
+        v = float(value) + 0.0  # -0 is 0 (shown as such)
     except ValueError:
         raise InvalidRequest(
             f"The knob value in {text!r} is not a number.", param=param, code="invalid_knob"
