@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -72,3 +73,17 @@ def test_the_knob_shown_and_kept_is_the_one_that_decided(gw: GatewayProcess) -> 
         h = ask(gw, "smart", extra_headers={"x-satisfice-knob": sent})
         assert h["x-satisfice-knob"] == shown and f"auto ({shown})" in h["x-satisfice-reason"]
         assert gw.row(h["x-satisfice-request-id"])["knob"] == shown
+
+
+def test_count_tokens_refuses_the_malformed_knob_messages_refuses(gw: GatewayProcess) -> None:
+    """/v1/messages/count_tokens counted for `smart:bogus` and `smart:`, models /v1/messages
+    refuses (400 invalid_knob), though it is there to check a request before sending it."""
+    ant = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+    hi: Any = [{"role": "user", "content": "hi"}]
+    for model in ("smart:bogus", "smart:"):
+        with pytest.raises(anthropic.BadRequestError):
+            ant.messages.create(model=model, max_tokens=10, messages=hi)
+        with pytest.raises(anthropic.BadRequestError) as e:
+            ant.messages.count_tokens(model=model, messages=hi)
+        assert "knob" in e.value.message
+    assert ant.messages.count_tokens(model="smart:0.9", messages=hi).input_tokens > 0

@@ -24,7 +24,7 @@ from satisfice.errors import GatewayError, InternalError, MethodNotAllowed, NotF
 from satisfice.gateway import Call, Gateway
 from satisfice.keys import KeyBook
 from satisfice.ledger.record import LedgerRow
-from satisfice.routing.knob import KNOB_HEADER
+from satisfice.routing.knob import KNOB_HEADER, parse_knob
 from satisfice.server.http import (
     caller_digest,
     error_response,
@@ -184,11 +184,14 @@ class ChatEndpoints:
     def _check_model(self, model: str) -> None:
         """Raise ModelNotFound where /v1/messages would: the planner's own lookups (a route, with or
         without a knob suffix, else the directory's deployments), without planning, which would
-        also judge the prompt (a count is asked for precisely to find out whether it fits)."""
+        also judge the prompt (a count is asked for precisely to find out whether it fits). A
+        route's knob suffix is read as planning reads it: a malformed one is a 400 there too."""
         planner = self.gateway.planner
-        route, _ = planner.route_for(model)
+        route, suffix = planner.route_for(model)
         if route is None:
             planner.directory.targets(model)
+        elif suffix is not None:
+            parse_knob(suffix, param="model")
 
     async def messages_fallback(self, request: web.Request) -> web.Response:
         """Any other method or path under /v1/messages: Anthropic's error shape, not OpenAI's."""
