@@ -79,9 +79,11 @@ def cmd_route(args: argparse.Namespace) -> int:
         return 0
     print(f"route {plan.route} ({plan.strategy}{', ' + plan.knob if plan.knob else ''})")
     if plan.scores:
+        # The chosen candidate as the route writes it ("openai/gpt-4o-mini"), not its deployment's name.
+        chosen = plan.candidate(plan.targets[0].dep.provider, plan.targets[0].dep.model)
         print(f"  {'candidate':<34} {'predicted':>9} {'est. cost $':>12}")
         for m, (q, c) in sorted(plan.scores.items(), key=lambda kv: kv[1][1]):
-            mark = "->" if m == order[0] else "  "
+            mark = "->" if m == chosen else "  "
             print(f"{mark}{m[:34]:<34} {q:>9.3f} {c:>12.7f}")
     else:
         print("  fallback order: " + ", ".join(order))

@@ -3,16 +3,21 @@ the real gateway with the OpenAI SDK."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
+import yaml
 
 from tests.conftest import standard_config
 from tests.fakes.upstream import FakeUpstream
-from tests.gateway_proc import GatewayProcess
+from tests.gateway_proc import ROOT, GatewayProcess
 
 # gpt-4o is the strongest of these on the reference prompts (the highest mean prediction).
 STRONG_SET = ["gpt-4o-mini", "gpt-4o", "gemini-2.0-flash", "claude-3-5-haiku"]
@@ -87,3 +92,21 @@ def test_count_tokens_refuses_the_malformed_knob_messages_refuses(gw: GatewayPro
             ant.messages.count_tokens(model=model, messages=hi)
         assert "knob" in e.value.message
     assert ant.messages.count_tokens(model="smart:0.9", messages=hi).input_tokens > 0
+
+
+def test_the_dry_run_marks_a_provider_qualified_choice(tmp_path: Path) -> None:
+    """`satisfice route` marked the row whose name equals the chosen deployment's model name, so a
+    route whose candidates are written provider/model ("openai/gpt-4o-mini") had no row marked."""
+    config = tmp_path / "satisfice.yaml"
+    route = {"strategy": "auto", "candidates": ["openai/gpt-4o-mini", "openai/gpt-4o"]}
+    config.write_text(yaml.safe_dump({"routes": {"q": route}}))
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env |= {"PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "k"}
+    args = ["route", "--config", str(config), "--route", "q", "--knob", "loss=0", "Capitalise paris."]
+    out = subprocess.run(
+        [sys.executable, "-m", "satisfice", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[0] for line in out.stdout.splitlines() if line.startswith("->")] == [
+        "->openai/gpt-4o"
+    ]
