@@ -5,7 +5,17 @@ import pytest
 
 from satisfice.config import ConfigError, parse_settings
 from satisfice.errors import InvalidRequest
-from satisfice.routing.knob import Knob, calibrate_share, choose, parse_knob
+from satisfice.predict.model_features import as_info
+from satisfice.routing.auto import _SHARE_TARGETS_KEPT, AutoRouter
+from satisfice.routing.knob import (
+    Knob,
+    ShareTarget,
+    calibrate_share,
+    choose,
+    choose_many,
+    parse_knob,
+    share_picks,
+)
 
 Q = np.array([0.55, 0.80, 0.95])  # weak, mid, strong
 C = np.array([0.001, 0.004, 0.030])
@@ -49,6 +59,20 @@ def test_share_calibration_hits_the_requested_share() -> None:
         target = calibrate_share(ref, cost, share)
         picks = [choose(ref[i], cost, Knob("share", share), target) for i in range(len(ref))]
         assert abs(np.mean(np.array(picks) == 1) - share) < 0.02
+
+
+def test_share_picks_are_chooses_picks_ties_included() -> None:
+    """Calibration picks in numpy (share_picks) as the request path picks one prompt at a time."""
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        n, m = 60, int(rng.integers(1, 6))
+        q = np.round(rng.uniform(0.3, 1.0, (n, m)), 1)  # coarse: many ties in quality
+        cost = np.round(rng.uniform(0.0, 0.01, m), 3) if trial % 2 else np.full(m, 0.002)  # and in cost
+        for target in (0.0, 0.45, 0.7, 0.9, 1.0, 1.0 + 1e-9):
+            for strong in (None, m - 1):
+                calib = ShareTarget(target, strong)
+                expected = choose_many(q, cost, Knob("share", 0.5), calib)
+                assert share_picks(q, np.broadcast_to(cost, q.shape), calib).tolist() == expected.tolist()
 
 
 def test_route_knob_is_validated_in_config() -> None:
@@ -112,3 +136,15 @@ def test_a_random_router_sends_its_share_to_the_catalogs_strongest() -> None:
         assert AutoRouter("random").share_target(infos, share).strong in (1, None)
         assert AutoRouter("random").share_target(list(reversed(infos)), share).strong in (0, None)
     assert AutoRouter("random").share_target(infos, 0.8).strong == 1
+
+
+def test_share_calibrations_kept_are_bounded() -> None:
+    """A client may send a new share value with every request: each is calibrated once, and the
+    oldest calibrations are let go past the bound (they were kept for ever)."""
+    router = AutoRouter("heuristic")
+    infos = [as_info("gpt-4o-mini"), as_info("gpt-4o")]
+    first = router.share_target(infos, 0.5)
+    for i in range(_SHARE_TARGETS_KEPT + 10):
+        router.share_target(infos, i / 10_000)
+    assert len(router._share_targets) == _SHARE_TARGETS_KEPT
+    assert router.share_target(infos, 0.5) == first  # worked out again, the same

@@ -105,6 +105,9 @@ def _predictor(name: str) -> QualityPredictor:
         return load_predictor(name)
 
 
+_SHARE_TARGETS_KEPT = 512  # calibrations kept (per candidate list and share value)
+
+
 class AutoRouter:
     def __init__(self, predictor: str = "learned") -> None:
         self.predictor_name = predictor
@@ -148,6 +151,8 @@ class AutoRouter:
             informed = getattr(self.predictor, "knows_models", True)
             strong = None if informed else max(range(len(infos)), key=lambda i: infos[i].quality_prior)
             found = calibrate_share(ref, cost, share, strong)
+            if len(self._share_targets) >= _SHARE_TARGETS_KEPT:  # clients choose share values freely
+                del self._share_targets[next(iter(self._share_targets))]  # the oldest
             self._share_targets[key] = found
         return found
 
