@@ -145,3 +145,17 @@ def test_an_explored_answer_is_never_cached(exploring_gateway: GatewayProcess) -
         else:
             assert cache.startswith("hit") and second == "gpt-4o"
     assert explored_first  # (all 24 first answers unexplored: probability 1 in 16.8 million)
+
+
+def test_a_trivial_prompt_is_not_explored(exploring_gateway: GatewayProcess) -> None:
+    """The trivial-prompt rule sends a greeting to the cheapest candidate, and such a decision is
+    never logged for the learner: exploring it would pay for a dearer answer that teaches nothing."""
+    c = openai.OpenAI(base_url=exploring_gateway.base_url, api_key="k", max_retries=0, timeout=30)
+    served: Counter[str] = Counter()
+    for _ in range(12):  # at explore 0.5, all 12 on the cheapest by chance: 1 in 4,096
+        raw = c.chat.completions.with_raw_response.create(
+            model="explorer", messages=[{"role": "user", "content": "hi"}]
+        )
+        served[raw.headers["x-satisfice-model"]] += 1
+        assert "exploring" not in raw.headers["x-satisfice-reason"], raw.headers["x-satisfice-reason"]
+    assert served == {"cheapo": 12}

@@ -323,7 +323,7 @@ class Planner:
                 trivial_to_cheapest=route.strategy == "auto" and route.trivial_to_cheapest,
                 lengths=self.lengths,
             )
-            if route.explore > 0.0:
+            if route.explore > 0.0 and decision.trivial is None:  # a rule's pick is never learned from
                 decision = explore(decision, route.explore, self.rng)
             if route.strategy == "auto":
                 decision = self._keep_turn(route, needs, names, decision)
