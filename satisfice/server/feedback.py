@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from satisfice.cache.layer import ResponseCache
-from satisfice.errors import GatewayError, InvalidRequest, NotFound
+from satisfice.errors import GatewayError, InternalError, InvalidRequest, NotFound
 from satisfice.learn.learner import Learner
 from satisfice.learn.records import NotAnswered
 from satisfice.server.http import error_response, json_response, read_json
@@ -160,4 +160,7 @@ class FeedbackEndpoint:
                 )
         except GatewayError as err:
             return error_response(err)
+        except Exception as e:  # a bug or an unreadable store: an OpenAI-style 500, not aiohttp's text
+            log.exception("feedback failed")
+            return error_response(InternalError(f"Internal error in the gateway ({type(e).__name__})."))
         return json_response(orjson.dumps({"ok": True, "request_id": rid}))

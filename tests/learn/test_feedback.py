@@ -139,3 +139,21 @@ def test_feedback_on_another_worker_waits_for_whose_answer_the_client_got(tmp_pa
     assert outcomes.fetchall() == [("cheap", "verify", 0.0), ("strong", "feedback", 1.0)]
     a.store.close()
     b.store.close()
+
+
+def test_feedback_that_fails_inside_gets_an_openai_style_500(tmp_path: Path) -> None:
+    """A decision the store cannot read back (a row another version or a hand wrote) made the
+    endpoint raise: aiohttp answered a text/plain 500 where every other endpoint gives JSON."""
+    path = str(tmp_path / "learn.db")
+    store = SQLiteLearnStore(path)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO decisions (request_id, ts, route, cluster, model, predicted, candidates, "
+            "predictions, knob, propensity, costs) VALUES ('req_bad', 1000, 'r', 0, 'cheap', 0.5, "
+            "'not json', '[0.5]', 'quality=0.7', 1.0, '[]')"
+        )
+    endpoint = FeedbackEndpoint(learner(store, Clock()), None, max_body=4096)
+    [(status, body)] = asyncio.run(_post_all(endpoint, [{"request_id": "req_bad", "score": 1}]))
+    store.close()
+    assert status == 500, body
+    assert body["error"]["type"] == "api_error" and body["error"]["code"] == "internal_error"
