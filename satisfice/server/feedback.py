@@ -57,9 +57,15 @@ def _parse(body: Any) -> tuple[str, float]:
             f"Invalid 'score': {score} is not between 0 and 1.", param="score", code="invalid_value"
         )
     comment = body.get("comment")
-    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
+    if comment is not None and not isinstance(comment, str):
         raise InvalidRequest(
-            f"Invalid 'comment': expected a string of at most {MAX_COMMENT} characters.",
+            f"Invalid type for 'comment': expected a string, but got {_kind(comment)}.",
+            param="comment",
+            code="invalid_type",
+        )
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise InvalidRequest(
+            f"Invalid 'comment': expected a string of at most {MAX_COMMENT} characters, got {len(comment)}.",
             param="comment",
             code="invalid_value",
         )
@@ -67,9 +73,8 @@ def _parse(body: Any) -> tuple[str, float]:
 
 
 def _kind(v: Any) -> str:
-    return {bool: "a boolean", str: "a string", type(None): "null", list: "an array", dict: "an object"}.get(
-        type(v), type(v).__name__
-    )
+    kinds = {bool: "a boolean", str: "a string", type(None): "null", list: "an array", dict: "an object"}
+    return (kinds | {int: "an integer", float: "a number"}).get(type(v), type(v).__name__)
 
 
 class FeedbackEndpoint:

@@ -45,6 +45,8 @@ def test_feedback_endpoint() -> None:
         [1, 2],
         b"{not json",
         b"x" * 5000,
+        {"request_id": "req_1", "score": 1, "comment": 5},
+        {"request_id": "req_1", "score": 1, "comment": "x" * 4001},
     ]
     got = asyncio.run(_post_all(FeedbackEndpoint(lrn, None, max_body=4096), bodies))
     assert got[0] == (200, {"ok": True, "request_id": "req_1"})
@@ -61,10 +63,13 @@ def test_feedback_endpoint() -> None:
         (400, None, "invalid_type"),
         (400, None, "invalid_json"),
         (413, None, "request_too_large"),
+        (400, "comment", "invalid_type"),
+        (400, "comment", "invalid_value"),
     ]
     for (status, body), (want, param, code) in zip(got[2:], expected, strict=True):
         assert status == want and body["error"]["param"] == param and body["error"]["code"] == code, body
     assert "boolean" in got[2][1]["error"]["message"]
+    assert "got an integer" in got[10][1]["error"]["message"]
 
 
 def test_cluster_of_is_stable_and_separates_topics() -> None:
