@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -257,3 +258,29 @@ def test_a_tool_loop_stays_with_its_model_whichever_worker_takes_the_next_step(
                 tools=[weather],
             )
             assert raw.headers["x-satisfice-model"] == "toolcheap", raw.headers["x-satisfice-reason"]
+
+
+def test_feedback_waits_for_the_other_workers_cache_write_with_learning_off(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Without a learner nothing waited for another worker's write: feedback sent as soon as the
+    answer came could reach the worker that did not answer before the answer was stored (here
+    another process's lock holds the write back a moment), a 404, and the answer stayed unproven."""
+    config = standard_config(upstream)
+    config["cache"] = {"backend": "sqlite", "path": str(tmp_path / "cache.db"), "when": "always"}
+    proven = {"strategy": "first", "candidates": ["gpt-4o-mini"], "cache": {"require_proven": True}}
+    config["routes"]["proven"] = proven
+    config["learning"] = {"enabled": False}
+    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")) as gw:
+        statuses = []
+        for i in range(6):  # the feedback reaches the other worker about every other time
+            lock = sqlite3.connect(tmp_path / "cache.db", isolation_level=None, check_same_thread=False)
+            lock.execute("BEGIN IMMEDIATE")
+            status, rid = ask(gw, "proven", f"Explain the tides, case {i}.")
+            assert status == "miss"
+            threading.Timer(0.1, lock.execute, ("ROLLBACK",)).start()  # within a write's 0.5 s
+            statuses.append(gw.feedback(rid, 1.0))
+            time.sleep(0.1)
+            lock.close()
+            assert ask_until(gw, "proven", f"Explain the tides, case {i}.", "hit-exact")[0] == "hit-exact"
+        assert statuses == [200] * 6

@@ -154,7 +154,12 @@ class FeedbackEndpoint:
             if cached and not found and self.waits:
                 self._observe_later(rid, score)
             elif not found and self.cache is not None and self.waits:
-                cached = await self.cache.feedback(rid, score)  # the other worker's write came since
+                # The other worker's write came since; without a learner nothing has waited for it.
+                for pause in self.waits if self.learner is None else (0.0,):
+                    await asyncio.sleep(pause)
+                    cached = await self.cache.feedback(rid, score)
+                    if cached:
+                        break
             if not (found or cached):
                 raise NotFound(
                     f"No request with id '{rid}' is known (auto and cascade requests, except those "
