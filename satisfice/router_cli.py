@@ -61,11 +61,14 @@ def cmd_route(args: argparse.Namespace) -> int:
         print(f"error: {e.message}", file=sys.stderr)
         return 2
     order = list(dict.fromkeys(t.dep.model for t in plan.targets))
+    # The chosen candidate as the route writes it ("openai/gpt-4o-mini"), not its deployment's name.
+    chosen = plan.candidate(plan.targets[0].dep.provider, plan.targets[0].dep.model)
     out = {
         "route": plan.route,
         "strategy": plan.strategy,
         "knob": plan.knob,
         "choice": order[0],
+        "candidate": chosen,
         "provider": plan.targets[0].dep.provider,
         "reason": plan.reason,
         "fallback_order": order,
@@ -79,8 +82,6 @@ def cmd_route(args: argparse.Namespace) -> int:
         return 0
     print(f"route {plan.route} ({plan.strategy}{', ' + plan.knob if plan.knob else ''})")
     if plan.scores:
-        # The chosen candidate as the route writes it ("openai/gpt-4o-mini"), not its deployment's name.
-        chosen = plan.candidate(plan.targets[0].dep.provider, plan.targets[0].dep.model)
         print(f"  {'candidate':<34} {'predicted':>9} {'est. cost $':>12}")
         for m, (q, c) in sorted(plan.scores.items(), key=lambda kv: kv[1][1]):
             mark = "->" if m == chosen else "  "

@@ -3,6 +3,7 @@ the real gateway with the OpenAI SDK."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -110,3 +111,9 @@ def test_the_dry_run_marks_a_provider_qualified_choice(tmp_path: Path) -> None:
     assert [line.split()[0] for line in out.stdout.splitlines() if line.startswith("->")] == [
         "->openai/gpt-4o"
     ]
+    # --json names it the route's way too, next to the deployment's model and provider
+    cmd = [sys.executable, "-m", "satisfice", *args, "--json"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    data = json.loads(out.stdout)
+    assert (data["candidate"], data["choice"], data["provider"]) == ("openai/gpt-4o", "gpt-4o", "openai")
+    assert data["candidate"] in {c["model"] for c in data["candidates"]}
