@@ -41,6 +41,9 @@ class Deployment:
     # The catalog's most output tokens the model writes: an Anthropic request needs a max_tokens,
     # and one the client did not set is this (as OpenAI's models write up to their maximum).
     max_output: int | None = None
+    # The catalog says the model calls no tools: offered tools it is told not to call
+    # (tool_choice "none") are left out of its request, which it would refuse for holding them.
+    tools: bool = True
 
     @property
     def key(self) -> str:

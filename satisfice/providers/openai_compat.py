@@ -118,6 +118,8 @@ class OpenAIDialect:
             _reasoning_params(out, dep)
         elif dep.openai_plain:
             out.pop("reasoning_effort", None)
+        if not dep.tools:
+            _drop_tools_not_to_call(out)
         extras = out.pop(MESSAGES_EXTRAS, None)
         if isinstance(extras, dict) and extras.get("cache_hints"):
             _strip_cache_hints(out)
@@ -201,6 +203,19 @@ def openai_reasoning_model(info: ModelInfo | None, dialect: str, upstream_model:
     if info is not None:
         return is_openai_reasoning(info)
     return dialect in OPENAI_API_PROVIDERS and _REASONING_NAME.fullmatch(upstream_model) is not None
+
+
+def _drop_tools_not_to_call(out: JSON) -> None:
+    """For a model without function calling: tools offered with tool_choice "none" (or legacy
+    functions with function_call "none") are left out, which is what the request asks of them; the
+    model would refuse the request for holding them. A route sends such a request to any model
+    (`routing.constraints.needs_of`)."""
+    if out.get("tool_choice") == "none":
+        for key in ("tools", "tool_choice", "parallel_tool_calls"):
+            out.pop(key, None)
+    if out.get("function_call") == "none":
+        out.pop("functions", None)
+        out.pop("function_call", None)
 
 
 def _reasoning_params(out: JSON, dep: Deployment) -> None:

@@ -75,6 +75,7 @@ class ModelDirectory:
                 openai_reasoning=openai_reasoning_model(info, p.dialect, upstream),
                 openai_plain=openai_plain_model(info),
                 max_output=info.max_output if info is not None and info.max_output else None,
+                tools=info.tools if info is not None else True,
             ),
             info,
         )

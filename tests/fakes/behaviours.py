@@ -90,6 +90,7 @@ class Behaviour:
     # beyond low..high), whatever the model's name, as a newer model the catalog does not know would
     picky: bool = False
     end_with: str | None = None  # "endwith-REASON": Anthropic's stop_reason, whatever the answer is
+    notools: bool = False  # OpenAI dialect: a model without function calling refuses `tools` (as Ollama's do)
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -133,6 +134,7 @@ def parse_behaviour(model: str) -> Behaviour:
             "callid",
             "gzipbomb",
             "picky",
+            "notools",
         ):
             setattr(b, token, True)
     return b

@@ -382,6 +382,9 @@ async def openai_chat(request: web.Request, call: Call) -> web.StreamResponse:
     refused = reasoning_refusal(call.model, body, picky=b.picky)
     if refused is not None:
         return _json(refused, 400)
+    if b.notools and (body.get("tools") or body.get("functions")):
+        msg = f"{call.model} does not support tools"
+        return _json(error_body("openai", 400, msg, "invalid_request_error"), 400)
     answers, model, seq = openai_answers(body), call.model, call.record["seq"]
     logprobs = body.get("logprobs") is True
     if body.get("stream") is True:
