@@ -54,7 +54,11 @@ Decisions a caller should know:
   `presence_penalty`, `logit_bias` and other OpenAI-only sampling hints are dropped silently.
   `thinking` and `top_k` (non-OpenAI extras) are passed through unchanged, and so are the
   Anthropic-only options the /v1/messages translation carries in `MESSAGES_EXTRAS` (`thinking`,
-  `top_k`, a top-level `cache_control`), which win over top-level ones.
+  `top_k`, a top-level `cache_control`), which win over top-level ones. An explicit `thinking` is
+  left out, though, when the conversation ends in a tool loop whose assistant turn does not start
+  with thinking: another model made that tool call (a route that mixes providers answered the turn
+  before with GPT or Gemini, then failed over or escalated to Claude), and Anthropic refuses
+  thinking there, so the turn goes without it rather than failing with a 400.
 * Claude models differ in what they take (`claude_models.py`, read from the model id). From Opus
   4.7 on, `temperature`, `top_p` and `top_k` are dropped (those models refuse any but the
   defaults), as for OpenAI's reasoning models. A request such a model refuses outright is an
@@ -78,7 +82,8 @@ Decisions a caller should know:
   `{"type": "enabled", "budget_tokens": N}`, with
   N from `THINKING_BUDGETS` (low 1024, Anthropic's minimum; medium 8192; high 16384; xhigh 24576;
   max 27904). "none" and "minimal" leave thinking off. An explicit `thinking` (top-level or in
-  `MESSAGES_EXTRAS`) wins: it is sent as it is and nothing below applies. Thinking is not switched
+  `MESSAGES_EXTRAS`) wins: it is sent as it is (but for the tool loop above) and nothing below
+  applies. Thinking is not switched
   on (the request goes out as it would without `reasoning_effort`) when:
   - the upstream model has no thinking (before Claude 3.7 Sonnet; they refuse `thinking`), so a
     mixed route may still pick any Claude;
@@ -231,6 +236,10 @@ def openai_to_anthropic(body: JSON, *, model: str, stream: bool, max_output: int
     for key in _EXTRAS_SENT:
         if extras.get(key) is not None:
             out[key] = extras[key]
+    thinking = out.get("thinking")
+    on = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+    if on and _open_tool_loop_without_thinking(turns):  # another model's tool call: see the module doc
+        del out["thinking"]
     fields = extras.get("fields")
     if isinstance(fields, dict):  # a /v1/messages client's Anthropic-only fields, as it sent them
         out.update({k: v for k, v in fields.items() if k not in out})

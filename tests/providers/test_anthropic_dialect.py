@@ -435,6 +435,19 @@ def test_a_tool_loop_without_its_thinking_keeps_thinking_off() -> None:
     assert build_thinking(done)["thinking"] == {"type": "enabled", "budget_tokens": 16384}
 
 
+def test_an_explicit_thinking_is_left_out_of_a_tool_loop_another_model_called() -> None:
+    """A route that mixes providers: GPT made the call, Claude gets the next turn (a 400 with thinking)."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    asked = {"role": "assistant", "content": None, "tool_calls": [call]}
+    result = {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+    extras = {MESSAGES_EXTRAS: {"thinking": {"type": "enabled", "budget_tokens": 1024}}}
+    loop = chat(HI, asked, result, max_tokens=3000, tools=[WEATHER], **extras)
+    assert "thinking" not in build_thinking(loop)
+    block = {"type": "thinking", "thinking": "check the weather", "signature": "sig"}
+    signed = chat(HI, {**asked, THINKING_BLOCKS: [block]}, result, max_tokens=3000, tools=[WEATHER], **extras)
+    assert build_thinking(signed)["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+
 @pytest.mark.parametrize(
     ("upstream_model", "thinks"),
     [
