@@ -30,6 +30,7 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "candidates": [f"openai/{LOOP_FIRST}", "claude-3-7-sonnet"],
             "reliability": QUICK,
         },
+        "overloaded": {"candidates": ["openai/error529+ov1", "openai/error503+ov2"], "reliability": QUICK},
     }
     tmp = tmp_path_factory.mktemp("gw-messages-routes")
     with GatewayProcess(tmp, config, env={"FAKE_OPENAI_KEY": "k"}) as g:
@@ -54,3 +55,18 @@ def test_a_tool_loop_with_thinking_goes_on_when_the_route_moves_from_gpt_to_clau
     second = ant.messages.create(**ask, messages=loop, tools=[tool])
     assert second.model == "claude-3-7-sonnet"
     assert [b.type for b in second.content] == ["text"] and second.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_route_whose_candidates_are_all_overloaded_is_a_529_in_the_ledger_too(
+    gw: GatewayProcess, ant: anthropic.Anthropic, stream: bool
+) -> None:
+    """The client is told 529 overloaded_error, as Anthropic tells it; the ledger said 502."""
+    with pytest.raises(anthropic.APIStatusError) as err:
+        ant.messages.create(
+            model="overloaded", max_tokens=50, messages=[{"role": "user", "content": "hi"}], stream=stream
+        )
+    assert err.value.status_code == 529
+    assert err.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    row = gw.row(err.value.response.headers["x-satisfice-request-id"])
+    assert (row["status"], row["outcome"]) == (529, "error")

@@ -61,13 +61,19 @@ class ChatEndpoints:
         )
 
     async def _guard(
-        self, call: Call, work: Callable[[], Awaitable[T]], render: Callable[[GatewayError], web.Response]
+        self,
+        call: Call,
+        work: Callable[[], Awaitable[T]],
+        render: Callable[[GatewayError], web.Response],
+        status: Callable[[GatewayError], int] | None = None,
     ) -> T | web.Response:
-        """Run a step that may fail before any byte went out: errors become one response and one row."""
+        """Run a step that may fail before any byte went out: errors become one response and one row.
+        `status`: the HTTP status `render` answers an error with, when it is not the error's own."""
         try:
             return await work()
         except GatewayError as err:
-            self.gateway.submit(call, status=err.status, outcome="error", error=err)
+            code = status(err) if status is not None else err.status
+            self.gateway.submit(call, status=code, outcome="error", error=err)  # first: headers show cost
             return render(err)
         except asyncio.CancelledError:
             self.gateway.submit(call, status=499, outcome="client_closed", error="client disconnected")
@@ -135,11 +141,14 @@ class ChatEndpoints:
             betas = request.headers.get("anthropic-beta")
             return validate_chat_request(messages_request_to_openai(raw, betas=betas))
 
-        body = await self._guard(call, parse, render)
+        def status(err: GatewayError) -> int:  # 529 when every upstream was overloaded, as Anthropic says
+            return anthropic_error(err, call.attempts)[0]
+
+        body = await self._guard(call, parse, render, status)
         if isinstance(body, web.Response):
             return body
         if body.get("stream"):
-            opened = await self._guard(call, lambda: self.gateway.open_stream(call, body), render)
+            opened = await self._guard(call, lambda: self.gateway.open_stream(call, body), render, status)
             if isinstance(opened, web.Response):
                 return opened
             encoder = AnthropicEncoder(
@@ -150,7 +159,7 @@ class ChatEndpoints:
             return await relay(
                 request, self.gateway, call, body, encoder, opened, {"request-id": call.row.id}
             )
-        result = await self._guard(call, lambda: self.gateway.complete(call, body), render)
+        result = await self._guard(call, lambda: self.gateway.complete(call, body), render, status)
         if isinstance(result, web.Response):
             return result
         model = call.target.dep.model if call.target is not None else call.row.model
