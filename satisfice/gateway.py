@@ -489,11 +489,13 @@ class Gateway:
             )
         call.target = target
         # Headers go out before the answer exists: price an estimate of the prompt now (labelled as
-        # such), with the streams a cascade already abandoned and paid; the ledger gets the final
-        # cost from the stream's usage.
+        # such), with what is already paid: the streams a cascade abandoned, and the racers and
+        # calls cut off (a race's or hedge's loser); the ledger gets the final cost from the
+        # stream's usage.
         assert call.needs is not None
         prompt_guess = Usage(prompt_tokens=call.needs.prompt_estimate)
-        call.row.cost_usd = price(target.info, prompt_guess) + call.extra_cost_usd
+        cut_off = sum(a.cost_usd or 0.0 for a in call.attempts if a.outcome in CLOSED_CALLS)
+        call.row.cost_usd = price(target.info, prompt_guess) + call.extra_cost_usd + cut_off
         if plan.baseline is not None:
             call.row.baseline_cost_usd = plan.baseline.cost_usd(prompt_guess.prompt_tokens, 0)
         return stream, first

@@ -239,6 +239,9 @@ def test_an_opened_strong_stream_that_loses_is_logged_once(gw: GatewayProcess) -
     strong = [a for a in attempts_of(row) if a["model"] == "gpt-4o"]
     assert [a["outcome"] for a in strong] == ["cancelled"] and strong[0]["cost_usd"] > 0
     assert row["cost_usd"] > strong[0]["cost_usd"]
+    # The estimate sent with the stream's headers includes the loser, already paid then.
+    assert resp.headers["x-satisfice-cost-estimated"] == "prompt-only"
+    assert float(resp.headers["x-satisfice-cost-usd"]) >= strong[0]["cost_usd"]
 
 
 def test_a_hedges_failover_keeps_what_is_left_of_the_deadline(gw: GatewayProcess) -> None:
