@@ -10,7 +10,7 @@ from typing import Any
 
 from satisfice.verify.base import Check, clip, failed, passed, threshold, unsure
 from satisfice.verify.lang import sample
-from satisfice.verify.text import content, last_user_text, tokens, tool_calls
+from satisfice.verify.text import content, last_user_text, strip_code, tokens, tool_calls
 
 _DEMAND = re.compile(
     r"\b(?:write|explain|describe|implement|compare|analy[sz]e|summari[sz]e|essay|in detail|step by step|"
@@ -39,9 +39,13 @@ _TAIL_TOKENS = 2000
 
 def line_loop(text: str, limit: float) -> str | None:
     """A line with words that repeats at least `limit` times and makes up a large share of the lines
-    (lines of numbers or punctuation are data and table borders, not loops)."""
+    (lines of numbers or punctuation are data and table borders, not loops). Fenced code is left out:
+    code repeats lines by nature (`pass` in every stub class, `return nil`, `COMMIT;`); a loop in
+    code is still caught at the tail or by the n-gram ratio."""
     lines = [
-        s for s in (ln.strip() for ln in text.splitlines()) if len(s) >= 4 and any(c.isalpha() for c in s)
+        s
+        for s in (ln.strip() for ln in strip_code(text).splitlines())
+        if len(s) >= 4 and any(c.isalpha() for c in s)
     ]
     if len(lines) < limit:
         return None

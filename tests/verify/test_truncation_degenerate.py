@@ -49,6 +49,18 @@ def test_normal_answers_pass() -> None:
     assert verdict("degenerate", req("Squares table"), ans(table)) is PASS
 
 
+def test_code_that_repeats_lines_passes() -> None:
+    """Code repeats lines by nature: a stub class's `pass`, a Go stub's `return nil`."""
+    names = ["NotFound", "Forbidden", "Invalid", "Conflict", "RateLimited", "Timeout", "Upstream", "Config"]
+    classes = "".join(f"class {n}Error(AppError):\n    pass\n\n" for n in names)
+    hierarchy = f"Here you go:\n\n```python\nclass AppError(Exception):\n    pass\n\n{classes}```\n"
+    assert verdict("degenerate", req("Define exception classes for my app"), ans(hierarchy)) is PASS
+    stubs = "".join(f"func (s *Server) {n}() error {{\n\treturn nil\n}}\n\n" for n in names)
+    assert verdict("degenerate", req("Stub the Server methods"), ans(f"```go\n{stubs}```")) is PASS
+    looping = "Here is the script:\n\n```python\n" + "print('retrying the request now')\n" * 30
+    assert verdict("degenerate", req("Write a script"), ans(looping)) is FAIL  # a loop in code still fails
+
+
 def test_repetition_fails() -> None:
     looping = PROSE + "and then " * 40
     result = check("degenerate", req(), ans(looping))
