@@ -10,7 +10,7 @@ from typing import Any
 from satisfice.verify.base import Check, clip, failed, passed, threshold, unsure
 from satisfice.verify.lang import asks_translation, sample
 from satisfice.verify.markers import APOLOGY, BENIGN, HEDGE, REFUSAL
-from satisfice.verify.text import content, last_user_text, refusal, tool_calls
+from satisfice.verify.text import content, last_user_text, refusal, strip_code, tool_calls
 
 
 def _compile(table: Mapping[str, tuple[str, ...]], prefix: str) -> re.Pattern[str]:
@@ -39,8 +39,10 @@ def refusal_check(
     name: str, request: Mapping[str, Any], text: str, window: int, followup: int, *, stream: bool = False
 ) -> Check | None:
     """The verdict on the start of `text`; None when nothing is wrong. With `stream`, `text` is a prefix:
-    a refusal counts once its sentence is complete and has not turned ("..., but here is ...")."""
-    head = normalise(text[:window]).strip()
+    a refusal counts once its sentence is complete and has not turned ("..., but here is ...").
+    Code is not read: a string or a comment in it ("return 'Sorry, I can't help with that.'") is what
+    the code says, not the model declining."""
+    head = normalise(strip_code(text)[:window]).strip()
     if not head:
         return None
     found = _REFUSAL.search(head)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from satisfice.verify import Verdict
+from satisfice.verify import Verdict, VerifySettings, verify_stream_prefix
 from tests.verify.helpers import ans, call, check, req, verdict
 
 PASS, FAIL, UNSURE = Verdict.PASS, Verdict.FAIL, Verdict.UNSURE
@@ -103,6 +103,23 @@ def test_markers_from_the_prompt_do_not_count() -> None:
     )
     # A hedge the user wrote is not the model's hedge.
     assert verdict("refusal", req("Reply with: I'm not sure."), ans("I'm not sure.")) is PASS
+
+
+def test_refusals_inside_code_do_not_count() -> None:
+    """A string or a comment in code is what the code says, not the model declining."""
+    bot = req("Write a Python function for a support bot that turns down off-topic questions.")
+    code = (
+        "```python\ndef reply(question: str) -> str:\n    if off_topic(question):\n"
+        "        return \"I'm sorry, but I can't help with that.\"\n    return answer(question)\n```\n"
+        "It declines politely and answers everything else."
+    )
+    assert verdict("refusal", bot, ans(code)) is PASS
+    comment = "```python\n# I cannot provide medical advice: route to a human\ndef route(q): ...\n```"
+    assert verdict("refusal", req("Route medical questions"), ans(comment)) is PASS
+    # Streamed: the code block is still open.
+    assert verify_stream_prefix(bot, code[:128], VerifySettings()) is None
+    # A refusal in prose before the code still fails.
+    assert verdict("refusal", bot, ans("I can't help with that.\n```python\npass\n```")) is FAIL
 
 
 def test_tool_calls_are_not_refusals() -> None:
