@@ -4,8 +4,9 @@ Answers that show their work ("16 - 3 - 4 = 9") are re-computed: a wrong equatio
 reliable sign of a wrong answer. Plain numbers joined by + - * / x, the multiplication and division
 signs (also markdown's escaped "\\*" and LaTeX's \\times and \\div), parentheses and percentages
 ("25% * 80" is 0.25 * 80) are evaluated with the usual precedence. A chain "a + b = c + d = e" is
-checked link by link, a number may carry a unit or a rate ("12 tomatoes/day x 7 days = 84"), and a
-stated result may be rounded (to its own decimals, or a quotient to a whole number). Powers,
+checked link by link, a number may carry a unit or a rate ("12 tomatoes/day x 7 days = 84") or a
+scale ("3 dozen", "$2 million"), a quantity converted to another unit ("5 km = 5 x 1000 m") is not a
+sum, and a stated result may be rounded (to its own decimals, or a quotient to a whole number). Powers,
 variables ("x * 4 + 8 = 40"), a fraction "of" something and anything else are skipped, never
 guessed.
 """
@@ -41,6 +42,9 @@ _TIMES = re.compile(r"\bx\b|\btimes\b|\u00d7")
 _THOUSANDS = re.compile(r"(\d),(?=\d{3})")
 _TIGHT_FRACTION = re.compile(r"(?<![\d.])(\d+)/(\d+)(?![\d.])")  # "27 / 3/4": a tight fraction is one number
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+# Number words that multiply the number they follow ("3 dozen", "$2 million"): the only units with a value.
+_SCALE = {"dozen": 12, "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_SCALED = re.compile(r"(?<=[\d%])\s*(dozen|hundred|thousand|million|billion)s?\b", re.I)
 _OPEN_START = re.compile(r"(?:\bof|\bx|\b[a-zA-Z]\s*[-+*/^(\u00d7\u00f7]|[-+*/^(\u00d7\u00f7])\s*$")
 _OPEN_END = re.compile(r"[A-Za-z]|\s*(?:[-+*/^\u00d7\u00f7]|x\s)")
 _OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
@@ -78,6 +82,7 @@ def _evaluate(node: ast.AST) -> float:
 
 def _python(expr: str) -> str:
     """The expression as Python arithmetic: units dropped, operators and percentages spelled out."""
+    expr = _SCALED.sub(lambda m: f" * {_SCALE[m.group(1).lower()]}", expr)
     expr = _STRIP_UNITS.sub("", expr)
     expr = expr.replace("\\times", "*").replace("\\div", "/").replace("\\*", "*")
     expr = _TIMES.sub("*", expr).replace("\u00f7", "/").replace("$", "")
@@ -123,6 +128,11 @@ def _operators(expr: str) -> bool:
     return bool(_OPERATOR.search(_STRIP_UNITS.sub("", expr).lstrip(" (-")))
 
 
+def _converts(lhs: str, rhs: str) -> bool:
+    """The left side is one quantity in a unit and the right side computes it in another unit."""
+    return not _operators(lhs) and _STRIP_UNITS.search(lhs) is not None and _operators(rhs)
+
+
 def steps(text: str) -> list[Step]:
     """Every judged link of the worked equations in `text`, in order (at most MAX_EQUATIONS)."""
     out: list[Step] = []
@@ -130,7 +140,11 @@ def steps(text: str) -> list[Step]:
         if _OPEN_START.search(text, max(0, m.start() - 12), m.start()):
             continue  # the left side starts mid-expression: a variable, a power or "a fraction of"
         open_end = bool(_OPEN_END.match(text, m.end(), m.end() + 3))
-        parts = _SPLIT.split(_TRAILING_UNIT.sub("", m.group(0).strip()))
+        chain = m.group(0).strip()
+        end = _TRAILING_UNIT.search(chain)
+        if end is not None and not _SCALED.match(chain, end.start()):  # "= $2 million" keeps its scale
+            chain = chain[: end.start()]
+        parts = _SPLIT.split(chain)
         for i in range(len(parts) - 1):
             lhs, rhs = parts[i], parts[i + 1]
             if not (_operators(lhs) or _operators(rhs)):
@@ -138,6 +152,8 @@ def steps(text: str) -> list[Step]:
             if i == len(parts) - 2 and open_end:
                 continue  # the right side goes on: a power, a variable, more terms in words
             step = _compare(lhs, rhs)
+            if step is not None and not step.ok and _converts(lhs, rhs):
+                continue  # "5 km = 5 x 1000 m", "2 hours = 2 x 60 minutes": a conversion, not a sum
             if step is not None:
                 out.append(step)
             if len(out) >= MAX_EQUATIONS:

@@ -54,6 +54,17 @@ def test_units_rates_percentages_and_rounding() -> None:
     assert [(s.ok, s.rounded) for s in steps_] == [(True, True), (True, False)]
 
 
+def test_scale_words_and_unit_conversions() -> None:
+    """ "3 dozen" is 36, and "5 km = 5 x 1000 m" converts rather than adds up: neither is wrong."""
+    assert wrong_equations("3 dozen = 3 \u00d7 12 = 36 eggs; 4 dozens + 2 = 4\\*12 + 2 = 50") == []
+    assert wrong_equations("$1.5 million + $500 thousand = $2 million") == []
+    text = "5 km = 5 \u00d7 1000 m = 5000 m, and 2 hours = 2 x 60 minutes = 120 minutes"
+    assert wrong_equations(text) == []
+    # The computing side of a conversion is still checked, and so is a sum in one unit.
+    assert wrong_equations("2 hours = 2 x 60 minutes = 100 minutes") == ["2 x 60 minutes = 100 (is 120)"]
+    assert wrong_equations("5 apples + 3 apples = 9 apples") == ["5 apples + 3 apples = 9 (is 8)"]
+
+
 def test_markdown_and_signs() -> None:
     assert wrong_equations("80/100 \\* 2 \\* 20 = 64 pizzas; -6 + 3 = -3 degrees") == [
         "80/100 \\* 2 \\* 20 = 64 (is 32)"
