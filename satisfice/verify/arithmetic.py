@@ -33,7 +33,8 @@ _UNIT = "(?:" + _UNIT_WORDS + ")?"
 _TERM = r"(?:\(\s*)*-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*%)?" + _UNIT + r"(?:\s*\))*"
 _OP = r"\s*(?:[-+*/\u00d7\u00f7]|\\\*|\\times|\\div|\bx\b|\btimes\b)\s*"
 _EXPR = _TERM + "(?:" + _OP + _TERM + ")*"
-_CHAIN = re.compile(r"(?<![\w.^%/$])" + _EXPR + r"(?:\s*=\s*" + _EXPR + r")+")
+# Not from inside a number, a power or a clock time ("9:30 + 45 min = 10:15" is no sum of 30 and 45).
+_CHAIN = re.compile(r"(?<![\w.^%/$])(?<!\d:)" + _EXPR + r"(?:\s*=\s*" + _EXPR + r")+")
 _SPLIT = re.compile(r"\s*=\s*")
 _OPERATOR = re.compile(r"[-+*/\u00d7\u00f7]|\\\*|\\times|\\div|\bx\b|\btimes\b")
 _STRIP_UNITS = re.compile(r"(?<=[\d%])" + _UNIT_WORDS)
@@ -46,7 +47,7 @@ _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _SCALE = {"dozen": 12, "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _SCALED = re.compile(r"(?<=[\d%])\s*(dozen|hundred|thousand|million|billion)s?\b", re.I)
 _OPEN_START = re.compile(r"(?:\bof|\bx|\b[a-zA-Z]\s*[-+*/^(\u00d7\u00f7]|[-+*/^(\u00d7\u00f7])\s*$")
-_OPEN_END = re.compile(r"[A-Za-z]|\s*(?:[-+*/^\u00d7\u00f7]|x\s)")
+_OPEN_END = re.compile(r"[A-Za-z]|:\d|\s*(?:[-+*/^\u00d7\u00f7]|x\s)")
 _OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,

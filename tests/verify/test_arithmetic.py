@@ -65,6 +65,12 @@ def test_scale_words_and_unit_conversions() -> None:
     assert wrong_equations("5 apples + 3 apples = 9 apples") == ["5 apples + 3 apples = 9 (is 8)"]
 
 
+def test_clock_times_are_not_numbers() -> None:
+    text = "The meeting starts at 9:30 + 45 min = 10:15, and 2 + 3 = 5 hours later it ends at 3:15 pm."
+    assert wrong_equations(text) == []
+    assert wrong_equations("From 9:30 it takes 2 + 3 = 6 hours.") == ["2 + 3 = 6 (is 5)"]
+
+
 def test_markdown_and_signs() -> None:
     assert wrong_equations("80/100 \\* 2 \\* 20 = 64 pizzas; -6 + 3 = -3 degrees") == [
         "80/100 \\* 2 \\* 20 = 64 (is 32)"
