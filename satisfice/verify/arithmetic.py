@@ -43,6 +43,8 @@ _TIMES = re.compile(r"\bx\b|\btimes\b|\u00d7")
 _THOUSANDS = re.compile(r"(\d),(?=\d{3})")
 _TIGHT_FRACTION = re.compile(r"(?<![\d.])(\d+)/(\d+)(?![\d.])")  # "27 / 3/4": a tight fraction is one number
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+# "low-high" as a term of its own ("30/2-12" is a subtraction inside a product).
+_TIGHT_DASH = re.compile(r"(?<![\d.*/^\u00d7\u00f7-])(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?![\d.*/^\u00d7\u00f7])")
 # Number words that multiply the number they follow ("3 dozen", "$2 million"): the only units with a value.
 _SCALE = {"dozen": 12, "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _SCALED = re.compile(r"(?<=[\d%])\s*(dozen|hundred|thousand|million|billion)s?\b", re.I)
@@ -129,6 +131,11 @@ def _operators(expr: str) -> bool:
     return bool(_OPERATOR.search(_STRIP_UNITS.sub("", expr).lstrip(" (-")))
 
 
+def _range(expr: str) -> bool:
+    """A tight "low-high" ("2-3 hours", "1939-1945", "pages 10-20"): a range, not a subtraction."""
+    return any(float(a) < float(b) for a, b in _TIGHT_DASH.findall(expr))
+
+
 def _converts(lhs: str, rhs: str) -> bool:
     """The left side is one quantity in a unit and the right side computes it in another unit."""
     return not _operators(lhs) and _STRIP_UNITS.search(lhs) is not None and _operators(rhs)
@@ -155,6 +162,8 @@ def steps(text: str) -> list[Step]:
             step = _compare(lhs, rhs)
             if step is not None and not step.ok and _converts(lhs, rhs):
                 continue  # "5 km = 5 x 1000 m", "2 hours = 2 x 60 minutes": a conversion, not a sum
+            if step is not None and not step.ok and (_range(lhs) or _range(rhs)):
+                continue  # "2-3 hours/day x 5 days = 10-15 hours": ranges, not differences
             if step is not None:
                 out.append(step)
             if len(out) >= MAX_EQUATIONS:

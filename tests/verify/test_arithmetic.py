@@ -71,6 +71,14 @@ def test_clock_times_are_not_numbers() -> None:
     assert wrong_equations("From 9:30 it takes 2 + 3 = 6 hours.") == ["2 + 3 = 6 (is 5)"]
 
 
+def test_ranges_are_not_subtractions() -> None:
+    text = "Plan 2-3 hours/day x 5 days = 10-15 hours. The war lasted 1939-1945 = 6 years; pages 10-20 = 11"
+    assert wrong_equations(text) == []
+    # A tight subtraction is still checked: right either way, and wrong when it is no range.
+    assert wrong_equations("72-18 = 54 and 3-5 = -2") == []
+    assert wrong_equations("72-18 = 53; 30/2-12 = 6") == ["72-18 = 53 (is 54)", "30/2-12 = 6 (is 3)"]
+
+
 def test_markdown_and_signs() -> None:
     assert wrong_equations("80/100 \\* 2 \\* 20 = 64 pizzas; -6 + 3 = -3 degrees") == [
         "80/100 \\* 2 \\* 20 = 64 (is 32)"
