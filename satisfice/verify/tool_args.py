@@ -24,13 +24,23 @@ def offered_tools(request: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return out
 
 
+def custom_tools(request: Mapping[str, Any]) -> set[str]:
+    """Names of the custom tools offered (`{"type": "custom", "custom": {"name": ...}}`): free-text input."""
+    out: set[str] = set()
+    for tool in request.get("tools") or ():
+        spec = tool.get("custom") if isinstance(tool, Mapping) and tool.get("type") == "custom" else None
+        if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+            out.add(spec["name"])
+    return out
+
+
 def _choice(request: Mapping[str, Any]) -> tuple[str, str | None]:
     """("auto" | "none" | "required" | "named", name)."""
     choice = request.get("tool_choice", request.get("function_call"))
     if isinstance(choice, str):
         return (choice if choice in ("none", "required") else "auto"), None
     if isinstance(choice, Mapping):
-        fn = choice.get("function")
+        fn = choice.get("function", choice.get("custom"))
         name = fn.get("name") if isinstance(fn, Mapping) else choice.get("name")
         if isinstance(name, str):
             return "named", name
@@ -55,7 +65,16 @@ class ToolArgs:
         if mode == "none":
             return failed(self.name, 'tool_choice "none" but the answer calls a tool')
         doubts: list[str] = []
+        custom = custom_tools(request)
         for i, call in enumerate(calls):
+            if call.get("type") == "custom":  # its input is free text (or the tool's grammar): the name only
+                fn = call.get("custom")
+                name = fn.get("name") if isinstance(fn, Mapping) else None
+                if not isinstance(name, str) or name not in custom:
+                    return failed(self.name, f"custom tool call {i} names no offered custom tool")
+                if mode == "named" and name != wanted:
+                    return failed(self.name, f"tool_choice names {wanted!r} but the answer calls {name!r}")
+                continue
             fn = call.get("function")
             if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
                 return failed(self.name, f"tool call {i} has no function name")

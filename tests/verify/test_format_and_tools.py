@@ -166,6 +166,23 @@ def test_legacy_functions_and_parsed_arguments() -> None:
     assert verdict("tool_args", tools_req(), parsed) is PASS
 
 
+def test_custom_tools() -> None:
+    """A custom tool's call carries `custom: {name, input}` (free text), not a function."""
+    grep = {"type": "custom", "custom": {"name": "grep", "description": "Search the repo"}}
+    request = req("Find the TODOs", tools=[grep, WEATHER])
+
+    def custom_call(name: str) -> dict[str, Any]:
+        return {"id": "c1", "type": "custom", "custom": {"name": name, "input": "TODO"}}
+
+    assert verdict("tool_args", request, ans(None, "tool_calls", tool_calls=[custom_call("grep")])) is PASS
+    both = [custom_call("grep"), call("get_weather", '{"city": "Paris"}', "c2")]
+    assert verdict("tool_args", request, ans(None, "tool_calls", tool_calls=both)) is PASS
+    assert verdict("tool_args", request, ans(None, tool_calls=[custom_call("rm")])) is FAIL
+    named = req("x", tools=[grep, WEATHER], tool_choice={"type": "custom", "custom": {"name": "grep"}})
+    assert verdict("tool_args", named, ans("No need to search.")) is FAIL
+    assert verdict("tool_args", named, ans(None, tool_calls=[custom_call("grep")])) is PASS
+
+
 def test_many_tool_calls_reuse_the_compiled_schema() -> None:
     calls = [call("get_weather", orjson.dumps({"city": f"c{i}"}).decode(), f"id{i}") for i in range(50)]
     assert verdict("tool_args", tools_req(), ans(None, tool_calls=calls)) is PASS
