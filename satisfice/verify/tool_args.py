@@ -39,12 +39,30 @@ def _choice(request: Mapping[str, Any]) -> tuple[str, str | None]:
     choice = request.get("tool_choice", request.get("function_call"))
     if isinstance(choice, str):
         return (choice if choice in ("none", "required") else "auto"), None
+    if isinstance(choice, Mapping) and choice.get("type") == "allowed_tools":
+        spec = choice.get("allowed_tools")
+        return ("required" if isinstance(spec, Mapping) and spec.get("mode") == "required" else "auto"), None
     if isinstance(choice, Mapping):
         fn = choice.get("function", choice.get("custom"))
         name = fn.get("name") if isinstance(fn, Mapping) else choice.get("name")
         if isinstance(name, str):
             return "named", name
     return "auto", None
+
+
+def _allowed(request: Mapping[str, Any]) -> set[str] | None:
+    """The names an `allowed_tools` tool_choice lets the model call; None for any other choice."""
+    choice = request.get("tool_choice")
+    if not isinstance(choice, Mapping) or choice.get("type") != "allowed_tools":
+        return None
+    spec = choice.get("allowed_tools")
+    listed = spec.get("tools") if isinstance(spec, Mapping) else None
+    out: set[str] = set()
+    for tool in listed if isinstance(listed, list) else ():
+        fn = tool.get("function", tool.get("custom")) if isinstance(tool, Mapping) else None
+        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
+            out.add(fn["name"])
+    return out
 
 
 class ToolArgs:
@@ -66,6 +84,7 @@ class ToolArgs:
             return failed(self.name, 'tool_choice "none" but the answer calls a tool')
         doubts: list[str] = []
         custom = custom_tools(request)
+        allowed = _allowed(request)
         for i, call in enumerate(calls):
             if call.get("type") == "custom":  # its input is free text (or the tool's grammar): the name only
                 fn = call.get("custom")
@@ -74,6 +93,8 @@ class ToolArgs:
                     return failed(self.name, f"custom tool call {i} names no offered custom tool")
                 if mode == "named" and name != wanted:
                     return failed(self.name, f"tool_choice names {wanted!r} but the answer calls {name!r}")
+                if allowed is not None and name not in allowed:
+                    return failed(self.name, f"call to {clip(name, 40)!r}, which allowed_tools leaves out")
                 continue
             fn = call.get("function")
             if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
@@ -84,6 +105,8 @@ class ToolArgs:
                 return failed(self.name, f"call to {clip(name, 40)!r}, which was not offered")
             if mode == "named" and name != wanted:
                 return failed(self.name, f"tool_choice names {wanted!r} but the answer calls {name!r}")
+            if allowed is not None and name not in allowed:
+                return failed(self.name, f"call to {clip(name, 40)!r}, which allowed_tools leaves out")
             raw = fn.get("arguments")
             if isinstance(raw, Mapping):  # some providers hand back parsed arguments
                 args: Any = raw

@@ -147,6 +147,23 @@ def test_tool_choice() -> None:
     assert verdict("tool_args", tools_req("auto"), text) is PASS
 
 
+def test_allowed_tools_choice() -> None:
+    """tool_choice allowed_tools: only the listed tools, and a call is a must in mode "required"."""
+
+    def allowed(mode: str) -> dict[str, Any]:
+        listed = [{"type": "function", "function": {"name": "get_weather"}}]
+        return tools_req({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": listed}})
+
+    weather = ans(None, "tool_calls", tool_calls=[call("get_weather", '{"city": "Paris"}')])
+    time = ans(None, "tool_calls", tool_calls=[call("get_time", "{}")])
+    text = ans("It is sunny in Paris.")
+    assert verdict("tool_args", allowed("required"), weather) is PASS
+    assert verdict("tool_args", allowed("required"), text) is FAIL
+    assert verdict("tool_args", allowed("required"), time) is FAIL
+    assert verdict("tool_args", allowed("auto"), text) is PASS
+    assert verdict("tool_args", allowed("auto"), time) is FAIL
+
+
 def test_strict_tool_and_invalid_parameters() -> None:
     strict = {**WEATHER, "function": {**WEATHER["function"], "strict": True}}
     request = req("x", tools=[strict])
