@@ -245,6 +245,21 @@ def test_passing_cheap_answer_stops_the_cascade(
     assert [a.get("verdict") for a in json.loads(row["attempts"])] == ["pass"]
 
 
+def test_code_and_worked_sums_that_read_as_loops_or_slips_do_not_escalate(
+    cascade_gateway: GatewayProcess, upstream: FakeUpstream
+) -> None:
+    """The fake echoes the prompt: an answer with stub classes (a repeated `pass`), a unit conversion
+    and a clock time passes the default chain on the cheap rung, and the dear one is never asked."""
+    classes = "".join(f"class {n}Error(AppError):\n    pass\n\n" for n in "ABCDEFGH")
+    prompt = f"```python\n{classes}```\n3 dozen = 3 * 12 = 36 eggs, ready by 9:30 + 45 min = 10:15"
+    before = len(upstream.requests())
+    raw = client(cascade_gateway).chat.completions.with_raw_response.create(
+        model="thrifty-ok", messages=[{"role": "user", "content": prompt}]
+    )
+    assert raw.headers["x-satisfice-model"] == "plain"
+    assert [r["model"] for r in upstream.requests()[before:]] == ["plain"]
+
+
 def test_streaming_cascade_holds_back_and_escalates_before_any_byte(cascade_gateway: GatewayProcess) -> None:
     with client(cascade_gateway).chat.completions.with_streaming_response.create(
         model="thrifty",
