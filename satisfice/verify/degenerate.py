@@ -24,9 +24,10 @@ _BRIEF = re.compile(
     r"nur mit|in einem wort|en un mot|en una palabra)",
     re.I,
 )
-# "Write it 10 times", "repeat after me": repetition was asked for.
+# "Write it 10 times", "repeat after me": repetition was asked for; "3 x 12", "7 times 8" are products.
 _REPEAT = re.compile(
-    r"\b(?:repeat|repetition|wiederhol|répét|repit|ripet|\d+\s*(?:times|x|mal|fois|veces|volte|vezes|keer)\b)",
+    r"\b(?:repeat|repetition|wiederhol|répét|repit|ripet|"
+    r"\d+\s*(?:times|x|mal|fois|veces|volte|vezes|keer)\b(?!\s*[\d(]))",
     re.I,
 )
 # A "word" of 60+ characters is either a loop inside one token ("hahaha...") or something exotic.

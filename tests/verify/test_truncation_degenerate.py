@@ -81,6 +81,9 @@ def test_repetition_fails() -> None:
 def test_requested_repetition_passes() -> None:
     request = req("Write 'I will not talk in class' 10 times.")
     assert verdict("degenerate", request, ans("I will not talk in class.\n" * 10)) is PASS
+    # A product in a maths prompt asks for no repetition: a loop in its answer still fails.
+    loop = PROSE + "and then " * 40
+    assert verdict("degenerate", req("What is 3 x 12, and 7 times 8?"), ans(loop)) is FAIL
 
 
 def test_short_answer_to_demanding_prompt_is_unsure() -> None:
