@@ -43,6 +43,8 @@ _TIMES = re.compile(r"\bx\b|\btimes\b|\u00d7")
 _THOUSANDS = re.compile(r"(\d),(?=\d{3})")
 _TIGHT_FRACTION = re.compile(r"(?<![\d.])(\d+)/(\d+)(?![\d.])")  # "27 / 3/4": a tight fraction is one number
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+# "$50 - 20% = $40", as a calculator reads it: an amount raised or cut by a percentage of itself.
+_CALC_PERCENT = re.compile(r"\(?\s*(\d+(?:\.\d+)?)\s*([-+])\s*(\d+(?:\.\d+)?)\s*%\s*\)?")
 # "low-high" as a term of its own ("30/2-12" is a subtraction inside a product).
 _TIGHT_DASH = re.compile(r"(?<![\d.*/^\u00d7\u00f7-])(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?![\d.*/^\u00d7\u00f7])")
 # Number words that multiply the number they follow ("3 dozen", "$2 million"): the only units with a value.
@@ -118,6 +120,11 @@ def _compare(lhs: str, rhs: str) -> Step | None:
         stated *= 100  # "0.1 * 100 = 10%": the left side already counts in percent
     if _close(value, stated):  # rounding in prose is fine
         return Step(lhs, rhs, value, stated, True, False)
+    calc = _CALC_PERCENT.fullmatch(_THOUSANDS.sub(r"\1", _STRIP_UNITS.sub("", lhs)).replace("$", "").strip())
+    if calc is not None:  # "$50 - 20% = $40": the percentage is of the amount, as calculators read it
+        amount, sign, pct = float(calc.group(1)), calc.group(2), float(calc.group(3))
+        if _close(amount * (1 + (pct if sign == "+" else -pct) / 100), stated):
+            return Step(lhs, rhs, stated, stated, True, False)
     plain = not _OPERATOR.search(rhs.lstrip(" -"))
     shown = _decimals(rhs)
     rounded = plain and (

@@ -79,6 +79,13 @@ def test_ranges_are_not_subtractions() -> None:
     assert wrong_equations("72-18 = 53; 30/2-12 = 6") == ["72-18 = 53 (is 54)", "30/2-12 = 6 (is 3)"]
 
 
+def test_an_amount_raised_or_cut_by_a_percentage_reads_as_a_calculator_does() -> None:
+    text = "The coat is $50 - 20% = $40 on sale, and with tax $100 + 8% = $108; 1,200 - 15% = 1,020."
+    assert wrong_equations(text) == []
+    # Still wrong when neither reading gives the result.
+    assert wrong_equations("The coat is $50 - 20% = $35.") == ["$50 - 20% = $35 (is 49.8)"]
+
+
 def test_markdown_and_signs() -> None:
     assert wrong_equations("80/100 \\* 2 \\* 20 = 64 pizzas; -6 + 3 = -3 degrees") == [
         "80/100 \\* 2 \\* 20 = 64 (is 32)"
