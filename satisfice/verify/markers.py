@@ -26,8 +26,9 @@ REFUSAL: dict[str, tuple[str, ...]] = {
         r"sorry, (?:but )?i (?:can't|cannot|won't)\b",
         r"i must (?:respectfully |politely )?decline\b",
         r"(?:i'm|i am) not (?:allowed|permitted) to\b",
-        r"(?:against|violates?) (?:my|our|openai's|the) "
-        r"(?:guidelines|policies|policy|content policy|usage policies)",
+        # An assistant's own rules, not a company's ("sharing passwords violates our policies" answers).
+        r"(?:against|violates?) (?:my|openai's) (?:guidelines|policies|policy|content policy|usage policies)",
+        r"(?:against|violates?) the (?:content policy|usage policies)",
     ),
     "de": (
         r"(?:ich kann|kann ich)\b[^.!?\n]{0,40}?\bnicht "
