@@ -362,8 +362,9 @@ def _fit_to_model(out: JSON, spec: Claude) -> None:
     """What the model would refuse, made into what it takes (see `claude_models.py`): sampling
     parameters dropped where only the defaults are taken; a thinking budget made adaptive where
     only that is taken, `disabled` dropped where the model always thinks; thinking switched off
-    for a forced tool where it is on by default (Anthropic refuses a forced tool with thinking),
-    with the effort capped to what `disabled` is taken at."""
+    where it is on by default for a forced tool (Anthropic refuses a forced tool with thinking) and
+    for a tool loop another model called (no thinking block to continue from, which it refuses
+    too), with the effort capped to what `disabled` is taken at."""
     if spec.fixed_sampling:
         for key in ("temperature", "top_p", "top_k"):
             out.pop(key, None)
@@ -376,7 +377,12 @@ def _fit_to_model(out: JSON, spec: Claude) -> None:
         out["thinking"] = {"type": "adaptive", **{k: v for k, v in thinking.items() if k == "display"}}
     elif kind == "disabled" and spec.always_thinks:
         del out["thinking"]
-    elif kind is None and spec.thinks_by_default and not spec.always_thinks and _forced(out):
+    elif (
+        kind is None
+        and spec.thinks_by_default
+        and not spec.always_thinks
+        and (_forced(out) or _open_tool_loop_without_thinking(out["messages"]))
+    ):
         out["thinking"] = {"type": "disabled"}
     config = out.get("output_config")
     thinking = out.get("thinking")

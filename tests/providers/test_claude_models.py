@@ -156,6 +156,18 @@ def test_a_forced_tool_switches_default_thinking_off_at_an_effort_it_is_taken_at
     assert "thinking" not in older and older["output_config"] == {"effort": "high"}
 
 
+def test_a_tool_loop_another_model_called_switches_default_thinking_off() -> None:
+    """GPT made the call (a route that mixes providers), Claude 5 gets the next turn: with its default
+    thinking on, Anthropic refuses a tool loop whose assistant turn has no thinking block."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+    loop = [HI, {"role": "assistant", "content": None, "tool_calls": [call]}]
+    loop.append({"role": "tool", "tool_call_id": "call_1", "content": "sunny"})
+    out = build("claude-opus-5", messages=loop, tools=[WEATHER], reasoning_effort="max")
+    assert out["thinking"] == {"type": "disabled"} and out["output_config"] == {"effort": "high"}
+    assert "thinking" not in build("claude-opus-5", messages=[HI], tools=[WEATHER])  # no loop: its default
+    assert "thinking" not in build("claude-opus-4-7", messages=loop, tools=[WEATHER])  # off by default
+
+
 # -- explicit thinking ---------------------------------------------------------------------------
 
 
