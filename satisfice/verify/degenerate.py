@@ -25,8 +25,10 @@ _BRIEF = re.compile(
     re.I,
 )
 # "Write it 10 times", "repeat after me": repetition was asked for; "3 x 12", "7 times 8" are products.
+# A song's chorus or a poem's refrain comes back by design.
 _REPEAT = re.compile(
-    r"\b(?:repeat|repetition|wiederhol|répét|repit|ripet|"
+    r"\b(?:repeat|repetition|wiederhol|répét|repit|ripet|refrain|chorus|lyrics|songs?\b|villanelle|"
+    r"estribillo|ritornell|lied\b|chanson|canción|canzone|"
     r"\d+\s*(?:times|x|mal|fois|veces|volte|vezes|keer)\b(?!\s*[\d(]))",
     re.I,
 )

@@ -81,6 +81,12 @@ def test_repetition_fails() -> None:
 def test_requested_repetition_passes() -> None:
     request = req("Write 'I will not talk in class' 10 times.")
     assert verdict("degenerate", request, ans("I will not talk in class.\n" * 10)) is PASS
+    # A song's chorus or a poem's refrain comes back every other line.
+    chorus = "Oh the sea, the sea, it calls me home"
+    song = "\n".join(f"Verse line {i} about the harbour lights\n{chorus}" for i in range(8))
+    assert verdict("degenerate", req("Write a song about the sea with a chorus"), ans(song)) is PASS
+    assert verdict("degenerate", req("Write a poem with the refrain 'oh the sea'"), ans(song)) is PASS
+    assert verdict("degenerate", req("Describe the sea"), ans(song)) is FAIL  # nobody asked for it
     # A product in a maths prompt asks for no repetition: a loop in its answer still fails.
     loop = PROSE + "and then " * 40
     assert verdict("degenerate", req("What is 3 x 12, and 7 times 8?"), ans(loop)) is FAIL
