@@ -3,6 +3,9 @@ apostrophes and single spaces). To add a language, add its lists; `refusal.py` c
 
 REFUSAL: a clear "no" (fail). Verbs are listed on purpose: "I cannot stress enough", "I can't wait",
 "je ne peux pas assez insister" must not match.
+SORRY_BUT: "I'm sorry, but ..." declines only when the rest of its sentence does (DECLINE): "I'm
+sorry, but that's not something I can help with"; "I'm sorry, but that's a common misconception"
+corrects the question (an apology: unsure).
 HEDGE: doubt or a capability disclaimer (unsure).
 APOLOGY: at the very start of the answer (unsure), unless BENIGN follows (sympathy, a correction).
 """
@@ -20,9 +23,6 @@ REFUSAL: dict[str, tuple[str, ...]] = {
         rf"i(?: cannot| can ?not| can't| am unable to|'m unable to| am not able to|'m not able to| won't|"
         rf" will not| must decline to| have to decline to)(?: \w+ly)? {_EN_VERBS}",
         rf"i (?:won't|will not) be able to {_EN_VERBS}",
-        r"(?:i'm|i am) (?:so |very |really |truly )?sorry,? but\b",
-        r"(?:my )?apologies,? but\b",
-        r"i apologi[sz]e,? but\b",
         r"sorry, (?:but )?i (?:can't|cannot|won't)\b",
         r"i must (?:respectfully |politely )?decline\b",
         r"(?:i'm|i am) not (?:allowed|permitted) to\b",
@@ -34,7 +34,6 @@ REFUSAL: dict[str, tuple[str, ...]] = {
         r"(?:ich kann|kann ich)\b[^.!?\n]{0,40}?\bnicht "
         r"(?:helfen|behilflich|weiterhelfen|beantworten|erfüllen|nachkommen|bereitstellen|unterstützen)",
         r"(?:das|dies) kann ich (?:leider )?nicht (?:tun|machen)",
-        r"(?:es )?tut mir (?:sehr )?leid,? aber\b",
         r"nicht in der lage\b[^.!?\n]{0,40}?(?:zu helfen|behilflich|zu beantworten|zu erfüllen|nachzukommen)",
         r"ich muss (?:das |diese anfrage |dies )?(?:leider |höflich )?ablehnen",
         r"verstößt gegen (?:meine|die) (?:richtlinien|nutzungsrichtlinien)",
@@ -43,7 +42,6 @@ REFUSAL: dict[str, tuple[str, ...]] = {
         r"je ne (?:peux|pourrai) pas (?:vous |t'|te )?"
         r"(?:aider|assister|répondre à (?:cette|votre|ta)|fournir|satisfaire|"
         r"accéder à (?:cette|votre|ta) demande|faire (?:ça|cela))",
-        r"(?:je suis )?(?:vraiment )?désolée?,? mais\b",
         r"je ne suis pas en mesure de (?:vous aider|t'aider|répondre|fournir|satisfaire)",
         r"je dois (?:malheureusement |respectueusement )?refuser",
         r"il m'est impossible de (?:vous aider|t'aider|répondre|fournir)",
@@ -51,19 +49,45 @@ REFUSAL: dict[str, tuple[str, ...]] = {
     "es": (
         r"no (?:puedo|podré) (?:ayudarte|ayudarle|ayudar|asistirte|asistir|proporcionar|cumplir|"
         r"responder a (?:eso|esa|esta)|hacer eso|satisfacer)",
-        r"lo siento,? pero\b",
         r"no estoy en condiciones de (?:ayudar|responder|proporcionar)",
         r"debo (?:rechazar|declinar)",
         r"no me es posible (?:ayudar|responder|proporcionar|cumplir)",
     ),
     "it": (
         r"non posso (?:aiutarti|aiutarla|aiutare|fornire|rispondere a (?:questa|questo))",
-        r"mi dispiace,? ma\b",
     ),
     "pt": (
         r"não posso (?:ajudar|ajudá-lo|ajudá-la|te ajudar|fornecer|responder a (?:isso|essa|esta))",
-        r"(?:desculpe|sinto muito),? mas\b",
     ),
+}
+
+SORRY_BUT: dict[str, tuple[str, ...]] = {
+    "en": (
+        r"(?:i'm|i am) (?:so |very |really |truly )?sorry,? but\b",
+        r"(?:my )?apologies,? but\b",
+        r"i apologi[sz]e,? but\b",
+    ),
+    "de": (r"(?:es )?tut mir (?:sehr )?leid,? aber\b",),
+    "fr": (r"(?:je suis )?(?:vraiment )?désolée?,? mais\b",),
+    "es": (r"lo siento,? pero\b",),
+    "it": (r"mi dispiace,? ma\b",),
+    "pt": (r"(?:desculpe|sinto muito),? mas\b",),
+}
+
+DECLINE: dict[str, tuple[str, ...]] = {
+    "en": (
+        # "I can't", "we won't", "I'm not able", "I must decline"; not "I'm not sure" (a hedge), nor
+        # a correction's "not correct", "not quite".
+        r"\b(?:i|we)\b[^.!?\n]{0,30}?(?:n't|\bnot\b|\bunable\b|\bcannot\b|\bdecline\b|\brefuse\b)"
+        r"(?! (?:sure|certain|correct|right|true|accurate|quite|exactly|entirely|the case)\b)",
+        r"\bnot (?:something|a (?:request|topic|task|question)) (?:i|we)\b",
+        r"\bnot (?:able|allowed|permitted) to\b",
+    ),
+    "de": (r"\b(?:ich|wir)\b[^.!?\n]{0,40}?\b(?:nicht|keine?n?)\b(?! sicher\b)",),
+    "fr": (r"\b(?:je|nous) ne (?:peu[xt]|pourr\w*|suis pas en mesure)\b", r"\bimpossible\b"),
+    "es": (r"\bno (?:puedo|podemos|podré|me es posible|estoy en condiciones)\b",),
+    "it": (r"\bnon (?:posso|possiamo|sono in grado)\b",),
+    "pt": (r"\bnão (?:posso|podemos|consigo|sou capaz)\b",),
 }
 
 HEDGE: dict[str, tuple[str, ...]] = {

@@ -9,7 +9,7 @@ from typing import Any
 
 from satisfice.verify.base import Check, clip, failed, passed, threshold, unsure
 from satisfice.verify.lang import asks_translation, sample
-from satisfice.verify.markers import APOLOGY, BENIGN, HEDGE, REFUSAL
+from satisfice.verify.markers import APOLOGY, BENIGN, DECLINE, HEDGE, REFUSAL, SORRY_BUT
 from satisfice.verify.text import content, last_user_text, refusal, strip_code, tool_calls
 
 
@@ -18,6 +18,8 @@ def _compile(table: Mapping[str, tuple[str, ...]], prefix: str) -> re.Pattern[st
 
 
 _REFUSAL = _compile(REFUSAL, r"\b")
+_SORRY_BUT = _compile(SORRY_BUT, r"\b")
+_DECLINE = _compile(DECLINE, r"")
 _HEDGE = _compile(HEDGE, r"\b")
 _APOLOGY = _compile(APOLOGY, r"^[\W_]*")
 _BENIGN = _compile(BENIGN, r"")
@@ -35,6 +37,16 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text)
 
 
+def _declining_apology(head: str) -> re.Match[str] | None:
+    """"I'm sorry, but ..." whose sentence goes on to decline (markers.SORRY_BUT, DECLINE)."""
+    found = _SORRY_BUT.search(head)
+    if found is None:
+        return None
+    end = _SENTENCE_END.search(head, found.end())
+    stop = end.start() if end is not None else len(head)
+    return found if _DECLINE.search(head, found.end(), stop) is not None else None
+
+
 def refusal_check(
     name: str, request: Mapping[str, Any], text: str, window: int, followup: int, *, stream: bool = False
 ) -> Check | None:
@@ -45,7 +57,7 @@ def refusal_check(
     head = normalise(strip_code(text)[:window]).strip()
     if not head:
         return None
-    found = _REFUSAL.search(head)
+    found = _REFUSAL.search(head) or _declining_apology(head)
     if found is not None:
         marker = found.group(0)
         prompt = last_user_text(request)

@@ -37,6 +37,37 @@ def test_clear_refusals_fail(text: str) -> None:
     assert verdict("refusal", req("Do the thing."), ans(text)) is FAIL
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry, but that's not something I can assist with.",
+        "I'm sorry, but I'm not able to share personal data.",
+        "My apologies, but we don't process requests like this one.",
+        "Es tut mir leid, aber das darf ich nicht beantworten.",
+        "Désolé, mais je ne peux pas faire cela.",
+        "Lo siento, pero no me es posible.",
+    ],
+)
+def test_an_apology_whose_sentence_declines_fails(text: str) -> None:
+    assert verdict("refusal", req("Do the thing."), ans(text)) is FAIL
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry, but that's a common misconception: the Great Wall is not visible from orbit.",
+        "I'm sorry, but the correct answer is 5, not 4.",
+        "I'm sorry, but I'm not sure the premise holds: the study was retracted.",
+        "Lo siento, pero la respuesta correcta es 5, no 4.",
+        "Désolé, mais la bonne réponse est 12.",
+    ],
+)
+def test_an_apology_that_corrects_the_question_is_no_refusal(text: str) -> None:
+    """It used to fail on "sorry, but" alone, escalating a cheap answer that set a premise right;
+    an apology at the start is unsure, as a bare one is."""
+    assert verdict("refusal", req("Why is the Great Wall visible from space?"), ans(text)) is UNSURE
+
+
 def test_message_refusal_field_fails() -> None:
     result = check("refusal", req(), ans(None, refusal="I can't comply."))
     assert result.verdict is FAIL and "message.refusal" in result.reason
