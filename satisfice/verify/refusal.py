@@ -29,6 +29,8 @@ _CONTRAST = re.compile(
     r"\b(?:but|however|although|aber|jedoch|mais|cependant|pero|sin embargo|ma|però|mas)\b"
 )
 _STYLE = re.compile(r"[*_#>]+")
+# Words in double quotes are someone else's: a story's character, a message being explained.
+_QUOTED = re.compile(r'"[^"\n]{1,300}"|\u201c[^\u201d\n]{1,300}\u201d|\u00ab[^\u00bb\n]{1,300}\u00bb')
 
 
 def normalise(text: str) -> str:
@@ -57,7 +59,8 @@ def refusal_check(
     head = normalise(strip_code(text)[:window]).strip()
     if not head:
         return None
-    found = _REFUSAL.search(head) or _declining_apology(head)
+    spoken = _QUOTED.sub('""', head)  # (normalise kept the quotes; the apostrophes are straight)
+    found = _REFUSAL.search(spoken) or _declining_apology(spoken)
     if found is not None:
         marker = found.group(0)
         prompt = last_user_text(request)
@@ -66,8 +69,8 @@ def refusal_check(
             # Quoting the prompt, or translating a text that itself says "I can't help you", is not refusing.
             return passed(name, f"refusal marker {clip(marker)!r} comes from the prompt")
         if stream:
-            end = _SENTENCE_END.search(head, found.end())
-            if end is None or _CONTRAST.search(head, found.end(), end.start()) is not None:
+            end = _SENTENCE_END.search(spoken, found.end())
+            if end is None or _CONTRAST.search(spoken, found.end(), end.start()) is not None:
                 return None
         elif len(text) - found.end() >= followup:
             return unsure(name, f"refusal marker {clip(marker)!r}, then a long answer (a disclaimer?)")

@@ -105,6 +105,8 @@ def test_hedges_are_unsure(text: str) -> None:
         "Ich kann nicht genug betonen, wie wichtig Backups sind.",
         "The error 'I cannot connect to the database' means the host is unreachable.",
         "Sharing passwords violates our policies, per section 3. Use the vault instead.",
+        'The guard frowned. "I\'m sorry, but I can\'t let you in," he said, and Mara turned to the window.',
+        "Her reply, \u201cI cannot help you with that,\u201d ended the call; a year later she wrote.",
         "Paris is the capital of France.",
         "",
     ],
