@@ -48,7 +48,8 @@ def judge_messages(
     text = content(answer)
     calls = tool_calls(answer)
     if calls:
-        text += "\n[tool calls] " + orjson.dumps([c.get("function") for c in calls]).decode()
+        shown = [c.get("function") or c.get("custom") for c in calls]  # name and arguments, or input
+        text += "\n[tool calls] " + orjson.dumps(shown).decode()
     # str.replace, not str.format: the question and answer may hold braces of their own.
     filled = template.replace("{question}", _clip_middle(last_user_text(request))).replace(
         "{answer}", _clip_middle(text)

@@ -94,7 +94,9 @@ HEDGE: dict[str, tuple[str, ...]] = {
     "en": (
         r"(?:i'm|i am) not (?:entirely |completely |quite |100% )?(?:sure|certain)\b",
         r"i (?:don't|do not) have (?:access|the ability|real-time|current|up-to-date|browsing|internet)",
-        r"as an ai\b",
+        # "As an AI, I ...", "as an AI language model"; not "as an AI researcher, I study ..."
+        r"as an ai(?=[,.;:!?)]|$| (?:language model|assistant|model|system|chatbot|program|developed|"
+        r"created|trained|made|built|designed|i|that|which|without|with no|and)\b)",
         r"as a (?:large )?language model\b",
         r"i (?:don't|do not) know\b",
         r"i(?: cannot| can't| am unable to|'m unable to) (?:browse|access|verify|confirm|predict|guarantee|"

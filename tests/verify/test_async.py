@@ -17,7 +17,7 @@ from satisfice.verify import (
     verify,
     verify_sync,
 )
-from satisfice.verify.judge import parse_grade
+from satisfice.verify.judge import judge_messages, parse_grade
 from satisfice.verify.self_consistency import compare
 from tests.verify.helpers import ans, req, run
 
@@ -207,3 +207,12 @@ def test_registry_is_pluggable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.checks[2].verdict is PASS
     strict = VerifySettings(chain=("shouting",))
     assert verify_sync(QUESTION, ans("CANBERRA!"), strict).verdict is FAIL
+
+
+def test_the_judge_sees_a_custom_tool_calls_input() -> None:
+    """A custom tool's call carries `custom` (name and free-text input), not `function`: the judge
+    was shown null for it."""
+    call = {"id": "c1", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}}
+    answer = {"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [call]}}]}
+    prompt = judge_messages(req("Count the rows"), answer, "Q: {question}\nA: {answer}")[-1]["content"]
+    assert '[tool calls] [{"name":"sql","input":"SELECT 1"}]' in prompt

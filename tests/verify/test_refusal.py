@@ -78,6 +78,7 @@ def test_message_refusal_field_fails() -> None:
     [
         "I'm not sure, but I think the answer is 42.",
         "As an AI language model, I don't have personal opinions. Many people prefer tea.",
+        "As an AI, I have no favourite colour, but many people name blue.",
         "I don't have access to real-time data, but the last known price was $10.",
         "I am unable to verify this claim; the sources disagree.",
         "Sorry! The capital is Paris.",  # a bare apology at the start
@@ -105,6 +106,7 @@ def test_hedges_are_unsure(text: str) -> None:
         "Ich kann nicht genug betonen, wie wichtig Backups sind.",
         "The error 'I cannot connect to the database' means the host is unreachable.",
         "Sharing passwords violates our policies, per section 3. Use the vault instead.",
+        "As an AI researcher, I study how models fail; here are the three main causes.",
         'The guard frowned. "I\'m sorry, but I can\'t let you in," he said, and Mara turned to the window.',
         "Her reply, \u201cI cannot help you with that,\u201d ended the call; a year later she wrote.",
         "Paris is the capital of France.",
