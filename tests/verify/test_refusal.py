@@ -31,15 +31,7 @@ PASS, FAIL, UNSURE = Verdict.PASS, Verdict.FAIL, Verdict.UNSURE
         "No puedo proporcionar esa información.",
         "Mi dispiace, ma non posso aiutarti.",
         "Desculpe, mas não posso ajudar com isso.",
-    ],
-)
-def test_clear_refusals_fail(text: str) -> None:
-    assert verdict("refusal", req("Do the thing."), ans(text)) is FAIL
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+        # an apology whose sentence goes on to decline
         "I'm sorry, but that's not something I can assist with.",
         "I'm sorry, but I'm not able to share personal data.",
         "My apologies, but we don't process requests like this one.",
@@ -48,7 +40,7 @@ def test_clear_refusals_fail(text: str) -> None:
         "Lo siento, pero no me es posible.",
     ],
 )
-def test_an_apology_whose_sentence_declines_fails(text: str) -> None:
+def test_clear_refusals_fail(text: str) -> None:
     assert verdict("refusal", req("Do the thing."), ans(text)) is FAIL
 
 
