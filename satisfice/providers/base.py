@@ -98,6 +98,9 @@ class ErrorInfo:
     context_window_exceeded: bool = False
     param: str | None = None  # OpenAI-shaped errors name the request field at fault...
     code: str | None = None  # ...and a code; both are passed on to the client with a 4xx
+    # The upstream refused this deployment (its key, its account), whatever the status: as for a
+    # 401/403, another deployment may take the request (Gemini answers a bad key with a 400).
+    refused: bool = False
 
 
 class StreamTranslator(Protocol):

@@ -58,19 +58,46 @@ class GeminiDialect:
 
     def error_info(self, status: int, raw: bytes) -> ErrorInfo:
         message = _error_message(raw) or f"Gemini returned HTTP {status}"
-        return ErrorInfo(message=message, context_window_exceeded=bool(_CONTEXT_RE.search(message)))
+        err = _error_object(raw)
+        return ErrorInfo(
+            message=message,
+            context_window_exceeded=bool(_CONTEXT_RE.search(message)),
+            refused=err is not None and _deployment_refused(err),
+        )
+
+
+def _error_object(raw: bytes) -> JSON | None:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(obj, list) and obj:
+        obj = obj[0]  # the non-SSE stream endpoint wraps errors in an array
+    err = obj.get("error") if isinstance(obj, dict) else None
+    return err if isinstance(err, dict) else None
+
+
+def _deployment_refused(err: JSON) -> bool:
+    """Whether a Gemini error refuses the deployment rather than the request. Google answers a key
+    that is not valid (or expired) with a 400 INVALID_ARGUMENT whose details say API_KEY_INVALID, and
+    a project the API is not available to (its region, no billing) with a 400 FAILED_PRECONDITION;
+    neither is the client's to fix, and another deployment may take the same request."""
+    if err.get("status") == "FAILED_PRECONDITION":
+        return True
+    details = err.get("details")
+    return isinstance(details, list) and any(
+        isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details
+    )
 
 
 def _error_message(raw: bytes) -> str | None:
     try:
-        obj = orjson.loads(raw)
+        orjson.loads(raw)
     except orjson.JSONDecodeError:
         text = raw.decode("utf-8", "replace").strip()
         return text[:500] or None  # e.g. an HTML page from a proxy in front of Google
-    if isinstance(obj, list) and obj:
-        obj = obj[0]  # the non-SSE stream endpoint wraps errors in an array
-    err = obj.get("error") if isinstance(obj, dict) else None
-    if not isinstance(err, dict):
+    err = _error_object(raw)
+    if err is None:
         return None
     message = err.get("message")
     if isinstance(message, str) and message:

@@ -179,6 +179,8 @@ class HTTPRunner:
             with contextlib.suppress(ValueError):
                 retry_after = float(ms) / 1000.0
         kind = classify_status(resp.status, info.context_window_exceeded)
+        if info.refused:
+            kind = FailureKind.REFUSED  # the deployment, not the request (e.g. Gemini's 400 for a bad key)
         return AttemptFailed(
             kind,
             redact(info.message, dep),

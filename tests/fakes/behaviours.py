@@ -91,6 +91,10 @@ class Behaviour:
     picky: bool = False
     end_with: str | None = None  # "endwith-REASON": Anthropic's stop_reason, whatever the answer is
     notools: bool = False  # OpenAI dialect: a model without function calling refuses `tools` (as Ollama's do)
+    # Gemini refuses the deployment with a 400, as Google does: "badkey" a key that is not valid
+    # (INVALID_ARGUMENT, reason API_KEY_INVALID), "noregion" a project it does not serve (FAILED_PRECONDITION)
+    badkey: bool = False
+    noregion: bool = False
 
 
 def parse_behaviour(model: str) -> Behaviour:
@@ -135,6 +139,8 @@ def parse_behaviour(model: str) -> Behaviour:
             "gzipbomb",
             "picky",
             "notools",
+            "badkey",
+            "noregion",
         ):
             setattr(b, token, True)
     return b
@@ -1047,6 +1053,19 @@ _GEMINI_FORMATS = {
     "NUMBER": ("float", "double"),
     "INTEGER": ("int32", "int64"),
 }
+
+
+def gemini_refusal(b: Behaviour) -> JSON | None:
+    """Google's 400 for a deployment it refuses (its key, its project), or None."""
+    if b.badkey:
+        message = "API key not valid. Please pass a valid API key."
+        info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
+        details = [{**info, "domain": "googleapis.com"}]
+        return {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT", "details": details}}
+    if b.noregion:
+        message = "User location is not supported for the API use."
+        return {"error": {"code": 400, "message": message, "status": "FAILED_PRECONDITION"}}
+    return None
 
 
 def gemini_schema_errors(body: JSON) -> list[str]:

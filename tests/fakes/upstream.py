@@ -42,6 +42,7 @@ from tests.fakes.behaviours import (
     gemini_call_id_errors,
     gemini_chunks,
     gemini_malformed,
+    gemini_refusal,
     gemini_schema_errors,
     gemini_with_call_ids,
     gzip_bomb,
@@ -444,6 +445,9 @@ async def gemini_model(request: web.Request, call: Call) -> web.StreamResponse:
     if isinstance(start, web.Response):
         return start
     body, b = start
+    refusal = gemini_refusal(b)
+    if refusal is not None:
+        return _json(refusal, 400)
     if method == "countTokens":
         return _json({"totalTokens": gemini_answer(body).prompt_tokens})
     if not body.get("contents"):

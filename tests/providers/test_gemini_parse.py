@@ -229,9 +229,12 @@ def test_error_info() -> None:
     info = GEMINI.error_info(400, recorded("gemini_error_invalid_key.json"))
     assert info.message == "API key not valid. Please pass a valid API key."
     assert not info.context_window_exceeded
+    assert info.refused  # a 400, but the deployment's key: the next candidate may take the request
     info = GEMINI.error_info(400, recorded("gemini_error_context_window.json"))
     assert info.message.startswith("The input token count (1200293) exceeds")
-    assert info.context_window_exceeded
+    assert info.context_window_exceeded and not info.refused
+    region = b'{"error": {"code": 400, "message": "User location is not supported for the API use.", '
+    assert GEMINI.error_info(400, region + b'"status": "FAILED_PRECONDITION"}}').refused
 
 
 def test_error_info_tolerates_odd_bodies() -> None:
