@@ -1,5 +1,6 @@
 """Gemini behind the gateway as Google's API behaves, through the OpenAI SDK: a deployment Google
-refuses with a 400 (a key that is not valid, a project it does not serve) fails over."""
+refuses with a 400 (a key that is not valid, a project it does not serve) fails over; penalties,
+which Gemini 2.5 refuses, are dropped."""
 
 from __future__ import annotations
 
@@ -63,3 +64,28 @@ def test_a_bad_gemini_key_alone_is_no_invalid_request(oai: openai.OpenAI) -> Non
         oai.chat.completions.create(model="gem/badkey+audit", messages=HELLO)
     assert "API key not valid" in err.value.message
     assert err.value.code == "upstream_refused"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_penalties_do_not_fail_a_gemini_2_5_request(
+    oai: openai.OpenAI, upstream: FakeUpstream, stream: bool
+) -> None:
+    """Gemini 2.5 answers 400 "Penalty is not enabled for models/gemini-2.5-flash" to a non-zero
+    penalty; README promises such best-effort fields are dropped, not refused."""
+    model = f"gemini-2.5-flash+penalty{int(stream)}"
+    kwargs: Any = {"presence_penalty": 0.5, "frequency_penalty": 0.3, "temperature": 0.2}
+    if stream:
+        chunks = list(
+            oai.chat.completions.create(model=f"gem/{model}", messages=HELLO, stream=True, **kwargs)
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = (
+            oai.chat.completions.create(model=f"gem/{model}", messages=HELLO, **kwargs)
+            .choices[0]
+            .message.content
+            or ""
+        )
+    assert text == "echo: hello there"
+    sent = upstream.sent(model)["generationConfig"]
+    assert "presencePenalty" not in sent and "frequencyPenalty" not in sent and sent["temperature"] == 0.2

@@ -17,6 +17,10 @@ without thinking refuses a thinkingConfig, so for it the field is dropped):
   "high". Their sampling parameters (temperature, topP, topK, penalties) are deprecated since
   2026-07 and not sent.
 
+`presence_penalty` and `frequency_penalty` go to Gemini 2.0 only: Gemini 2.5 refuses a non-zero
+penalty with a 400 ("Penalty is not enabled for models/gemini-2.5-flash"), and, as best-effort
+fields, they are dropped rather than fail the request.
+
 Function-call ids: an assistant tool call's id goes back as `functionCall.id`, and a tool result
 that names that call (its `tool_call_id`) carries it as `functionResponse.id`. Gemini's own ids
 come back this way, as its API asks of a call that had one (the response dialect makes Gemini's id
@@ -74,6 +78,10 @@ _MINIMAL_LEVEL = re.compile(r"gemini-3(?:\.[56])?-flash")  # those that also tak
 _NOT_THINKING = ("image", "tts", "audio", "live")
 _EFFORTS = frozenset({*THINKING_BUDGETS, *_NO_THINKING, *_LARGEST})
 _SAMPLING = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
+_PENALTIES = frozenset({"presence_penalty", "frequency_penalty"})
+# The models that take penalties: Gemini 2.0. Gemini 2.5 answers 400 "Penalty is not enabled for
+# models/gemini-2.5-flash" to a non-zero one, and 3 and later refuse or deprecate them.
+_TAKES_PENALTIES = re.compile(r"gemini-2\.0-")
 
 
 def build_body(body: JSON, *, model: str) -> JSON:
@@ -350,8 +358,10 @@ def _tool_config(tool_choice: Any, allowed: list[str] | None) -> JSON | None:
 def _generation_config(body: JSON, model: str) -> JSON:
     config: JSON = {}
     # Gemini 3 and later: sampling parameters are deprecated (Google's changelog, 2026-07; below
-    # temperature 1.0 the models may loop, and 3.6 Flash refuses penalties), so they are dropped.
+    # temperature 1.0 the models may loop, and 3.6 Flash refuses penalties), so they are dropped;
+    # penalties go to Gemini 2.0 only (see the module doc).
     sampling = _LEVELLED.search(model.lower()) is None
+    penalties = _TAKES_PENALTIES.search(model.lower()) is not None
     for src, dst in (
         ("temperature", "temperature"),
         ("top_p", "topP"),
@@ -360,6 +370,8 @@ def _generation_config(body: JSON, model: str) -> JSON:
         ("presence_penalty", "presencePenalty"),
         ("frequency_penalty", "frequencyPenalty"),
     ):
+        if src in _PENALTIES and not penalties:
+            continue  # best-effort: dropped where refused
         if body.get(src) is not None and (sampling or src not in _SAMPLING):
             config[dst] = body[src]
     # top_k: from the /v1/messages translation (Anthropic's option), or an OpenAI-shaped extra.

@@ -1068,6 +1068,14 @@ def gemini_refusal(b: Behaviour) -> JSON | None:
     return None
 
 
+def gemini_penalty_error(model: str, body: JSON) -> str | None:
+    """Gemini 2.5's 400 for a non-zero penalty (only Gemini 2.0 takes them; zero passes unchecked)."""
+    gen = as_dict(body.get("generationConfig"))
+    if "gemini-2.5" in model and any(gen.get(k) for k in ("presencePenalty", "frequencyPenalty")):
+        return f"Penalty is not enabled for models/{model}"
+    return None
+
+
 def gemini_schema_errors(body: JSON) -> list[str]:
     """What Gemini answers 400 for in a request's schemas (function parameters and the response
     schema): a format it does not take, an array without items, an object without properties."""

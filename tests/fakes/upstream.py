@@ -42,6 +42,7 @@ from tests.fakes.behaviours import (
     gemini_call_id_errors,
     gemini_chunks,
     gemini_malformed,
+    gemini_penalty_error,
     gemini_refusal,
     gemini_schema_errors,
     gemini_with_call_ids,
@@ -448,6 +449,9 @@ async def gemini_model(request: web.Request, call: Call) -> web.StreamResponse:
     refusal = gemini_refusal(b)
     if refusal is not None:
         return _json(refusal, 400)
+    penalty = gemini_penalty_error(model, body)
+    if penalty is not None:
+        return _json(error_body("gemini", 400, penalty), 400)
     if method == "countTokens":
         return _json({"totalTokens": gemini_answer(body).prompt_tokens})
     if not body.get("contents"):

@@ -368,8 +368,6 @@ def test_generation_config() -> None:
         "topP": 0.9,
         "candidateCount": 2,
         "seed": 7,
-        "presencePenalty": 0.5,
-        "frequencyPenalty": -0.5,
         "maxOutputTokens": 100,
         "stopSequences": ["END"],
         "responseLogprobs": True,
@@ -377,6 +375,16 @@ def test_generation_config() -> None:
     }
     config = build(chat(USER, max_tokens=64, stop=["a", "b"]))["generationConfig"]
     assert config == {"maxOutputTokens": 64, "stopSequences": ["a", "b"]}
+
+
+def test_penalties_go_to_gemini_2_0_only() -> None:
+    """Gemini 2.5 answers 400 "Penalty is not enabled for models/gemini-2.5-flash" to a non-zero
+    penalty (as do 3 and later): best-effort fields, dropped there."""
+    penalties = {"presence_penalty": 0.5, "frequency_penalty": -0.5}
+    for model in ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-flash-latest"):
+        assert "generationConfig" not in build_body(chat(USER, **penalties), model=model), model
+    config = build_body(chat(USER, **penalties), model="gemini-2.0-flash")["generationConfig"]
+    assert config == {"presencePenalty": 0.5, "frequencyPenalty": -0.5}
 
 
 def thinking_config(model: str, **extra: Any) -> Any:
@@ -503,9 +511,4 @@ def test_sampling_parameters_are_dropped_for_gemini_3_and_later() -> None:
         config = build_body(chat(USER, **sampling, top_k=5), model=model)["generationConfig"]
         assert config == {"seed": 7}, model
     older = build_body(chat(USER, **sampling, top_k=5), model="gemini-2.5-flash")["generationConfig"]
-    assert (older["temperature"], older["topP"], older["presencePenalty"], older["topK"]) == (
-        0.2,
-        0.9,
-        0.5,
-        5,
-    )
+    assert (older["temperature"], older["topP"], older["topK"]) == (0.2, 0.9, 5)
