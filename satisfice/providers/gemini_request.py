@@ -42,7 +42,7 @@ import orjson
 
 from satisfice.errors import InvalidRequest
 from satisfice.providers.anthropic_request import MESSAGES_EXTRAS
-from satisfice.providers.gemini_schema import sanitize_schema
+from satisfice.providers.gemini_schema import ordered_properties, sanitize_schema
 
 JSON = dict[str, Any]
 
@@ -403,7 +403,7 @@ def _generation_config(body: JSON, model: str) -> JSON:
         schema = spec.get("schema") if isinstance(spec, dict) else None
         config["responseMimeType"] = "application/json"
         if isinstance(schema, dict):
-            config["responseSchema"] = sanitize_schema(schema)
+            config["responseSchema"] = ordered_properties(sanitize_schema(schema))
     elif kind not in (None, "text"):
         raise InvalidRequest(f"response_format type {kind!r} is not supported", param="response_format")
     return config

@@ -24,6 +24,10 @@ keywords include `$schema`, `$id`, `$defs`, `additionalProperties`, `unevaluated
   function without arguments goes without a schema). The model then cannot fill that value.
 
 Dropping a keyword loosens the constraint; the model's output is not checked against it here.
+
+A response schema also gets `propertyOrdering` (`ordered_properties`): Gemini writes an object's
+keys in alphabetical order unless told otherwise, where OpenAI's structured outputs write them in
+the schema's order (a "reasoning" key before an "answer" key, as a client may rely on).
 """
 
 from __future__ import annotations
@@ -241,3 +245,18 @@ def _set_any_of(out: dict[str, Any], value: list[Any], root: dict[str, Any], dep
         _merge_into(out, branches[0])  # `anyOf: [X, null]` is just a nullable X
     elif branches:
         out.setdefault("anyOf", []).extend(branches)
+
+
+def ordered_properties(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a cleaned `schema` whose objects say their properties' order (`propertyOrdering`,
+    as listed), where they do not already: Gemini's own order is alphabetical."""
+    out = dict(schema)
+    props = out.get("properties")
+    if isinstance(props, dict) and props:
+        out["properties"] = {n: ordered_properties(p) if isinstance(p, dict) else p for n, p in props.items()}
+        out.setdefault("propertyOrdering", list(props))
+    if isinstance(out.get("items"), dict):
+        out["items"] = ordered_properties(out["items"])
+    if isinstance(out.get("anyOf"), list):
+        out["anyOf"] = [ordered_properties(b) if isinstance(b, dict) else b for b in out["anyOf"]]
+    return out

@@ -493,9 +493,34 @@ def test_response_formats() -> None:
             "type": "object",
             "properties": {"answer": {"type": "string"}, "score": {"type": "integer"}},
             "required": ["answer", "score"],
+            "propertyOrdering": ["answer", "score"],
         },
     }
     assert build(chat(USER, response_format={"type": "text"})) == build(chat(USER))
+
+
+def test_a_response_schema_keeps_its_property_order() -> None:
+    """Gemini writes keys alphabetically unless `propertyOrdering` says otherwise; OpenAI's structured
+    outputs follow the schema's order, which a client may rely on (reasoning before its answer)."""
+    step = {"type": "object", "properties": {"why": {"type": "string"}, "action": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string"},
+            "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}},
+            "answer": {"anyOf": [{"$ref": "#/$defs/step"}, {"type": "null"}]},
+        },
+        "$defs": {"step": step},
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "plan", "schema": schema}}
+    out = build(chat(USER, response_format=fmt))["generationConfig"]["responseSchema"]
+    assert out["propertyOrdering"] == ["reasoning", "steps", "answer"]
+    assert out["properties"]["steps"]["items"]["propertyOrdering"] == ["why", "action"]
+    assert out["properties"]["answer"]["propertyOrdering"] == ["why", "action"]
+    given = {**schema, "propertyOrdering": ["answer", "reasoning", "steps"]}  # the client's own, kept
+    fmt = {"type": "json_schema", "json_schema": {"name": "plan", "schema": given}}
+    out = build(chat(USER, response_format=fmt))["generationConfig"]["responseSchema"]
+    assert out["propertyOrdering"] == ["answer", "reasoning", "steps"]
 
 
 def test_sampling_parameters_are_dropped_for_gemini_3_and_later() -> None:
