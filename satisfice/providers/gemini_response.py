@@ -39,6 +39,9 @@ FINISH_REASONS: dict[str, str | None] = {
     "NO_IMAGE": "stop",  # an image was expected and none came: the text that came is the answer
     "MALFORMED_FUNCTION_CALL": None,
     "UNEXPECTED_TOOL_CALL": None,  # a call of a tool the request did not offer
+    "TOO_MANY_TOOL_CALLS": None,  # the model's tool-calling loop went past Gemini's limit
+    "MALFORMED_RESPONSE": None,
+    "MISSING_THOUGHT_SIGNATURE": None,  # a replayed call lacked its signature: nothing was generated
 }
 
 

@@ -183,6 +183,9 @@ def test_parse_several_candidates_finish_reasons_and_logprobs() -> None:
         ("MALFORMED_FUNCTION_CALL", False, None),
         ("MALFORMED_FUNCTION_CALL", True, None),
         ("UNEXPECTED_TOOL_CALL", False, None),
+        ("TOO_MANY_TOOL_CALLS", True, None),
+        ("MALFORMED_RESPONSE", False, None),
+        ("MISSING_THOUGHT_SIGNATURE", False, None),
         ("SOME_FUTURE_REASON", True, "tool_calls"),
         (None, False, "stop"),
     ],
@@ -215,6 +218,19 @@ def test_a_malformed_function_call_is_a_failed_attempt() -> None:
     del body["candidates"][0]["finishMessage"]
     with pytest.raises(AttemptFailed, match=r"no usable answer \(finishReason MALFORMED_FUNCTION_CALL\)$"):
         GEMINI.parse_chat(DEP, orjson.dumps(body))
+
+
+@pytest.mark.parametrize("reason", ["TOO_MANY_TOOL_CALLS", "MALFORMED_RESPONSE", "MISSING_THOUGHT_SIGNATURE"])
+def test_geminis_other_failed_candidates_are_failed_attempts(reason: str) -> None:
+    """FinishReason values Google added after MALFORMED_FUNCTION_CALL that mean no answer came: not
+    an empty "stop" the client is charged for, but an attempt that fails over."""
+    body = {"candidates": [{"finishReason": reason, "index": 0}], "usageMetadata": {"promptTokenCount": 3}}
+    with pytest.raises(AttemptFailed) as e:
+        GEMINI.parse_chat(DEP, orjson.dumps(body))
+    assert e.value.kind is FailureKind.BAD_RESPONSE and reason in e.value.message
+    stream = GEMINI.stream_translator(DEP)
+    with pytest.raises(UpstreamFailed, match=reason):
+        stream.feed(None, orjson.dumps(body))
 
 
 def test_parse_rejects_non_json() -> None:
