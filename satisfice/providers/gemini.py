@@ -57,8 +57,8 @@ class GeminiDialect:
         return GeminiStreamTranslator(dep)
 
     def error_info(self, status: int, raw: bytes) -> ErrorInfo:
-        message = _error_message(raw) or f"Gemini returned HTTP {status}"
-        err = _error_object(raw)
+        err, message = _error(raw)
+        message = message or f"Gemini returned HTTP {status}"
         return ErrorInfo(
             message=message,
             context_window_exceeded=bool(_CONTEXT_RE.search(message)),
@@ -66,15 +66,23 @@ class GeminiDialect:
         )
 
 
-def _error_object(raw: bytes) -> JSON | None:
+def _error(raw: bytes) -> tuple[JSON | None, str | None]:
+    """Google's error object (None when the body holds none) and its message (or status); a body
+    that is not JSON is its own message (e.g. an HTML page from a proxy in front of Google)."""
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None
+        return None, raw.decode("utf-8", "replace").strip()[:500] or None
     if isinstance(obj, list) and obj:
         obj = obj[0]  # the non-SSE stream endpoint wraps errors in an array
     err = obj.get("error") if isinstance(obj, dict) else None
-    return err if isinstance(err, dict) else None
+    if not isinstance(err, dict):
+        return None, None
+    for key in ("message", "status"):
+        said = err.get(key)
+        if isinstance(said, str) and said:
+            return err, said
+    return err, None
 
 
 def _deployment_refused(err: JSON) -> bool:
@@ -88,22 +96,6 @@ def _deployment_refused(err: JSON) -> bool:
     return isinstance(details, list) and any(
         isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details
     )
-
-
-def _error_message(raw: bytes) -> str | None:
-    try:
-        orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        text = raw.decode("utf-8", "replace").strip()
-        return text[:500] or None  # e.g. an HTML page from a proxy in front of Google
-    err = _error_object(raw)
-    if err is None:
-        return None
-    message = err.get("message")
-    if isinstance(message, str) and message:
-        return message
-    status = err.get("status")
-    return status if isinstance(status, str) and status else None
 
 
 GEMINI = GeminiDialect()
