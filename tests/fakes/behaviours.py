@@ -1165,7 +1165,16 @@ def not_utf8(event: bytes) -> bytes:
 
 @functools.cache
 def gzip_bomb(prefix: bytes) -> bytes:
-    """`prefix` and 256 MiB of "a", gzipped: a quarter megabyte."""
-    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    """`prefix` and 256 MiB of "a", gzipped: a quarter megabyte. One MiB is deflated once and
+    repeated (after a full flush no block looks back past its own start): deflating all 256 MiB
+    took 1-2 s inside the fake's handler, which the gateway read as an upstream gone idle."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: the gzip frame is added here
     piece = b"a" * (1 << 20)
-    return c.compress(prefix) + b"".join(c.compress(piece) for _ in range(256)) + c.flush()
+    head = deflate.compress(prefix) + deflate.flush(zlib.Z_FULL_FLUSH)
+    block = deflate.compress(piece) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(prefix)
+    for _ in range(256):
+        crc = zlib.crc32(piece, crc)
+    size = (len(prefix) + 256 * len(piece)) & 0xFFFFFFFF
+    frame = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # gzip, deflate, no name, no mtime
+    return frame + head + block * 256 + deflate.flush() + struct.pack("<II", crc, size)
