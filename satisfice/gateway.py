@@ -744,8 +744,8 @@ class Gateway:
             caps = [c for c in (limit, info.max_output if info is not None else None) if isinstance(c, int)]
             return charge_cancelled(
                 info,
-                tokens.count_prompt(body, model),
-                received_tokens=tokens.count_text(seen, model) if seen else None,
+                tokens.count_prompt_soon(body, model),
+                received_tokens=tokens.count_text_soon(seen, model) if seen else None,
                 estimated_tokens=self.speeds.tokens_in(f"{target.dep.provider}/{model}", seconds),
                 cap=min(caps) if caps else None,
             )
