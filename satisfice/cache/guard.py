@@ -171,7 +171,33 @@ def _order(a: _Features, b: _Features) -> Difference:
     return None
 
 
-_CHECKS = (_counted, _maths, _opposed, _classes, _names, _order)
+def _swapped(a: _Features, b: _Features) -> Difference:
+    """One content word put in another's place, the others the same and in the same places: "the
+    chemical symbol for gold" is not "... for silver", nor "is the earth flat" "is the earth round",
+    though their cosine is high (co-hyponyms are neighbours) and no check above tells gold from silver.
+    Only a single swap: a rewording that changes several words is left to the other checks."""
+    if len(a.content) != len(b.content):
+        return None
+    swaps = [(x, y) for x, y in zip(a.content, b.content, strict=True) if x != y]
+    if len(swaps) != 1:
+        return None
+    x, y = swaps[0]
+    if not (x.isalpha() and y.isalpha()) or x in lex.REWORDED or y in lex.REWORDED:
+        return None
+    if x in lex.NUMBER_WORDS or y in lex.NUMBER_WORDS or _same_word(x, y):
+        return None
+    return "a word differs", f"{x} vs {y}"
+
+
+def _same_word(x: str, y: str) -> bool:
+    """Two forms of one word: the same lemma, one inflecting the other, or a shared 5-letter stem."""
+    if _lemma(x) == _lemma(y) or (len(x) >= 5 and len(y) >= 5 and x[:5] == y[:5]):
+        return True
+    short, long = sorted((x, y), key=len)
+    return long.startswith(short) and long[len(short) :] in ("s", "es", "d", "ed", "ing", "er", "ly")
+
+
+_CHECKS = (_counted, _maths, _opposed, _classes, _names, _order, _swapped)
 
 
 @dataclass(frozen=True)

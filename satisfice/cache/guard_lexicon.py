@@ -130,6 +130,16 @@ FUNCTION_WORDS = frozenset(
     )
 )
 
+# Words a rewording swaps freely ("what is X" / "explain X", "with" / "using"): a swap between them is
+# not another question (guard._swapped, which rejects one other word put in another's place).
+REWORDED = frozenset(
+    _w(
+        "what explain describe tell show give define list make send "
+        "create get do use using with via by for to in on at from of into about onto and or as than so "
+        "if need want help"
+    )
+)
+
 # Closed classes: the set of members used must be the same in both texts ("in Python" vs "in Rust").
 CLASSES: dict[str, frozenset[str]] = {
     "programming language": frozenset(

@@ -297,3 +297,37 @@ def test_project_eval_set_is_well_formed() -> None:
     assert {r["split"] for r in rows} == {"dev", "test"}
     assert all((r["label"] == "paraphrase") == (r["kind"] == "paraphrase") for r in rows)
     assert len({r["id"] for r in rows}) == len(rows)
+
+
+# One ordinary word put in another's place (cosine 0.75-0.91): served before, since no check compared
+# words outside the closed classes, names and rare terms.
+SWAPS = [
+    ("What is the chemical symbol for gold?", "What is the chemical symbol for silver?"),
+    ("Reply only with yes or no: is the earth flat?", "Reply only with yes or no: is the earth round?"),
+    ("Spell necessary backwards", "Spell separate backwards"),
+    ("who is the ceo of microsoft", "who is the ceo of amazon"),
+    ("Tell me a joke about cats", "Tell me a joke about dogs"),
+    ("When did the Roman Empire fall?", "Why did the Roman Empire fall?"),  # cosine 0.96
+]
+
+
+@pytest.mark.parametrize(("a", "b"), SWAPS)
+def test_one_word_put_in_another_place_is_a_near_miss(a: str, b: str) -> None:
+    for query, cached in ((a, b), (b, a)):
+        verdict = guard(query, cached)
+        assert not verdict.ok and verdict.reason == "a word differs", verdict
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("What does the yield keyword do?", "Explain the yield keyword."),  # a rewording word
+        ("How do I write a unit test with pytest?", "How do you write a unit test using pytest?"),
+        ("Plan a 3-day itinerary for Barcelona.", "Plan a three day itinerary for Barcelona."),
+        ("How does a hash map work?", "How does a hash map works?"),  # another form of one word
+        ("How do I reset my router?", "How do I reset my home router?"),  # a word added, none swapped
+    ],
+)
+def test_a_swapped_rewording_or_form_of_a_word_still_matches(a: str, b: str) -> None:
+    assert guard(a, b).ok, guard(a, b)
+    assert guard(b, a).ok

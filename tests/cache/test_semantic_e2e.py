@@ -191,3 +191,18 @@ def test_reasons_never_quote_another_request(semantic: GatewayProcess) -> None:
     producer = stored.headers["x-satisfice-request-id"]
     assert producer not in hit.headers["x-satisfice-reason"]
     assert producer in semantic.row(hit.headers["x-satisfice-request-id"])["reason"]  # operator-only
+
+
+def test_one_word_put_in_another_place_is_a_miss(semantic: GatewayProcess) -> None:
+    """Before, "silver" was served the answer stored for "gold" (cosine 0.83, over the default 0.8): no
+    check compared an ordinary word, and the two are neighbours in the embedding."""
+    scope = int(uuid.uuid4().int % 1_000_000) + 1000  # the seed keeps this test's entries apart
+    first = ask(semantic, "What is the chemical symbol for gold?", seed=scope)
+    assert first.headers["x-satisfice-cache"] == "miss"
+    other = ask(semantic, "What is the chemical symbol for silver?", seed=scope)
+    assert other.headers["x-satisfice-cache"] == "miss"
+    assert other.parse().choices[0].message.content != first.parse().choices[0].message.content
+    reason = semantic.row(other.headers["x-satisfice-request-id"])["reason"]
+    assert "near-miss rejected" in reason and "a word differs" in reason
+    para = ask(semantic, "What's the chemical symbol for gold?", seed=scope)
+    assert para.headers["x-satisfice-cache"] == "hit-semantic"
