@@ -218,7 +218,7 @@ class _Features:
 
 _TOKEN = re.compile(
     r"\d+(?:[.,:/]\d+)*(?:st|nd|rd|th)?"  # 3, 1,000, 2.5, 6:30, 3/4, 2023-05 (split at '-'), 21st
-    r"|[A-Za-z][A-Za-z0-9]*(?:[+#]+|(?:['\u2019][a-z]+)?)"  # words, c++, c#, don't
+    r"|[^\W\d_][^\W_]*(?:[+#]+|(?:['\u2019][^\W\d_]+)?)"  # words (any script), c++, c#, don't
     r"|[$€£¥%°]"
     r"|(?P<sign>\*\*|[<>!=]=|[-+*/^=<>\u00d7\u00f7\u2264\u2265\u2260\u2212])"  # maths (see _is_sign)
 )
@@ -241,7 +241,10 @@ def _features(text: str) -> _Features:
         low = tok.lower().replace("\u2019", "'")  # typographic apostrophe
         if tok[0].isalpha():
             starts = end == 0 or _SENTENCE_END.search(text, end, m.start()) is not None
-            if _is_entity(tok, starts) or (len(tok) == 1 and _is_label(text, m.start(), m.end())):
+            # A word with a letter outside ASCII (another script, an accent) must be in the other text as
+            # it is: the word lists are English, and Chinese or Japanese has no spaces to find words by.
+            foreign = not tok.isascii()
+            if foreign or _is_entity(tok, starts) or (len(tok) == 1 and _is_label(text, m.start(), m.end())):
                 entities.add(_expand(low)[0])
         words.extend(_expand(low))
         tokens.extend(_expand(low))
@@ -355,8 +358,15 @@ def _unstemmed(rare: frozenset[str], other: frozenset[str]) -> str:
     return ", ".join(sorted(w for w in rare if w not in other and w[:5] not in stems))
 
 
+_ELIDED = frozenset(("l", "d", "j", "qu", "n", "s", "c", "m", "t", "dell", "nell", "all", "un"))
+
+
 def _expand(low: str) -> list[str]:
-    """Contractions to their negation ("don't" -> "do", "not"); possessives dropped."""
+    """Contractions to their negation ("don't" -> "do", "not"); possessives dropped; an elided French or
+    Italian article or pronoun dropped ("l'espagne" -> "espagne"), or the word after it went unseen."""
+    head, apostrophe, rest = low.partition("'")
+    if apostrophe and rest and head in _ELIDED:
+        return [rest]
     if low.endswith("n't"):
         stem = {"won't": "will", "can't": "can", "shan't": "shall"}.get(low, low[:-3])
         return [stem, "not"]

@@ -12,6 +12,14 @@ def _w(words: str) -> list[str]:
 NEGATIONS: dict[str, str] = dict.fromkeys(
     ("not", "no", "never", "without", "none", "nothing", "nobody", "neither", "nor", "nowhere"), "not"
 )
+# And in French, German, Spanish, Italian, Portuguese: "sans oeufs" is not "avec des oeufs".
+NEGATIONS |= dict.fromkeys(
+    _w(
+        "sans pas jamais rien aucun aucune ohne nicht kein keine keinen nie niemals nichts sin nunca nada "
+        "ningún ninguna senza mai niente nessuno sem não nenhum nenhuma"
+    ),
+    "not",
+)
 
 # A word with one of these prefixes, where the other text has the bare word: unlock/lock, illegal/legal.
 NEG_PREFIXES = ("un", "dis", "non", "in", "im", "il", "ir", "de", "anti")

@@ -206,3 +206,17 @@ def test_one_word_put_in_another_place_is_a_miss(semantic: GatewayProcess) -> No
     assert "near-miss rejected" in reason and "a word differs" in reason
     para = ask(semantic, "What's the chemical symbol for gold?", seed=scope)
     assert para.headers["x-satisfice-cache"] == "hit-semantic"
+
+
+def test_a_question_in_another_script_is_compared_word_for_word(semantic: GatewayProcess) -> None:
+    """Before, "中国の首都はどこですか" (where is China's capital) was served the answer stored for Japan's
+    (cosine 0.91): the guard read only ASCII letters, so it saw no word in either and passed them."""
+    scope = int(uuid.uuid4().int % 1_000_000) + 1000
+    first = ask(semantic, "日本の首都はどこですか", seed=scope)
+    assert first.headers["x-satisfice-cache"] == "miss"
+    other = ask(semantic, "中国の首都はどこですか", seed=scope)
+    assert other.headers["x-satisfice-cache"] == "miss"
+    assert other.parse().choices[0].message.content != first.parse().choices[0].message.content
+    assert "entities differ" in semantic.row(other.headers["x-satisfice-request-id"])["reason"]
+    again = ask(semantic, "日本の首都はどこですか\uff1f", seed=scope)  # a full-width question mark added
+    assert again.headers["x-satisfice-cache"] == "hit-semantic"
