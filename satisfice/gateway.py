@@ -338,6 +338,10 @@ class Gateway:
         verdicts = [a.verdict for a in call.attempts if a.model == model and a.verdict]
         if verdicts and verdicts[-1] == "fail":
             return  # returned only because nothing better answered (or the budget was spent): not for repeats
+        if not isinstance(body.get("usage"), dict):
+            # The upstream said nothing: the gateway's count, which a streamed miss gave the client (the
+            # relay's `counted`), goes with the answer, or a hit would have no usage to give.
+            body = {**body, "usage": Usage(row.prompt_tokens, row.completion_tokens).to_openai()}
         saving = self.cache.save(  # its arguments as they are now, not as the row may change later
             ticket,
             body,

@@ -264,3 +264,37 @@ def test_report_shows_hits_and_what_they_saved(cached: GatewayProcess) -> None:
         check=True,
     ).stdout
     assert "cache hits" in table and "hit-exact" in table
+
+
+def test_a_hit_gives_the_usage_counted_when_the_upstream_reported_none(cached: GatewayProcess) -> None:
+    """Before, the answer was stored without usage when the upstream sent none: a streamed repeat that
+    asked for `include_usage` got no usage chunk at all (the miss had got the gateway's count), and a
+    repeat on /v1/messages reported 0 input and 0 output tokens."""
+    messages = question()
+    params: dict[str, Any] = {
+        "model": "openai/gpt-4o-mini+nousage",
+        "messages": messages,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    streams = []
+    for _ in range(2):
+        with client(cached).chat.completions.with_streaming_response.create(**params) as resp:
+            streams.append((resp.headers["x-satisfice-cache"], [c for c in resp.parse() if c.usage]))
+    (miss, counted), (hit, replayed) = streams
+    assert (miss, hit) == ("miss", "hit-exact")
+    assert len(counted) == len(replayed) == 1 and counted[0].usage is not None
+    assert replayed[0].usage == counted[0].usage
+    claude = anthropic.Anthropic(base_url=cached.url, api_key="sk-tenant-a", max_retries=0)
+    marker = f"Name a colour. {uuid.uuid4().hex}"
+    ask_claude: dict[str, Any] = {
+        "model": "openai/gpt-4o-mini+nousage",
+        "max_tokens": 50,
+        "extra_body": {"temperature": 0},
+        "messages": [{"role": "user", "content": marker}],
+    }
+    first = claude.messages.create(**ask_claude)
+    again = claude.messages.with_raw_response.create(**ask_claude)
+    assert again.headers["x-satisfice-cache"] == "hit-exact"
+    assert again.parse().usage.output_tokens == first.usage.output_tokens > 0
