@@ -62,6 +62,33 @@ class _Protocol(asyncio.Protocol):
                 fut.set_exception(RedisUnavailable(f"connection to Redis lost ({exc or 'closed'})"))
 
 
+async def _reply_by(fut: asyncio.Future[Any], deadline: float) -> Any:
+    """`fut`'s result, or TimeoutError when it has none by `deadline`. Not asyncio.timeout: after
+    the event loop was held up (by another request's work), a reply that came in meanwhile is read
+    before the timers run, but the waiting task is woken after them, so asyncio.timeout cancelled it
+    and a Redis that had answered in a millisecond counted as down (the limits then went unenforced
+    for a second). Here the timer only wakes the task, which then takes the reply if there is one."""
+    if not fut.done():
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        timer = loop.call_at(deadline, wake)
+        fut.add_done_callback(wake)
+        try:
+            await woken
+        finally:
+            timer.cancel()
+            fut.remove_done_callback(wake)
+    if not fut.done():
+        fut.cancel()  # the reply, if it ever comes, is dropped in order (data_received)
+        raise TimeoutError
+    return fut.result()
+
+
 class RedisClient:
     """redis://[user:password@]host[:port][/db], rediss://… (TLS) or unix:///path?db=N."""
 
@@ -126,20 +153,27 @@ class RedisClient:
         proto.transport.write(hiredis.pack_command(args))
         return fut
 
-    async def call(self, *args: Any) -> Any:
-        return await self._send(await self._connection(), args)
+    async def call(self, *args: Any, deadline: float | None = None) -> Any:
+        """The reply; with a deadline (the loop's clock), TimeoutError once it passes unanswered."""
+        if deadline is None:
+            return await self._send(await self._connection(), args)
+        async with asyncio.timeout_at(deadline):
+            proto = await self._connection()
+        return await _reply_by(self._send(proto, args), deadline)
 
-    async def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+    async def run_script(
+        self, source: str, keys: list[str], args: list[Any], deadline: float | None = None
+    ) -> Any:
         """EVALSHA, falling back to EVAL (which loads the script) when Redis does not know it yet."""
         sha = self._shas.get(source)
         if sha is None:
             sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
         try:
-            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.call("EVALSHA", sha, len(keys), *keys, *args, deadline=deadline)
         except ReplyError as e:
             if not str(e).startswith("NOSCRIPT"):
                 raise
-            return await self.call("EVAL", source, len(keys), *keys, *args)
+            return await self.call("EVAL", source, len(keys), *keys, *args, deadline=deadline)
 
     async def close(self) -> None:
         proto, self._proto = self._proto, None

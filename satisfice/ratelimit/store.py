@@ -40,7 +40,8 @@ class LimitStore(Protocol):
     async def close(self) -> None: ...
 
     async def admit(self, counters: Sequence[Counter], costs: Sequence[float]) -> Verdict:
-        """Charge every counter, or none of them when one would go over its limit."""
+        """Charge every counter, or none of them when one would go over its limit. A store that
+        waits on something (Redis) raises TimeoutError once its own timeout has passed."""
         ...
 
     def charge(self, counter: Counter, cost: float) -> None:
@@ -172,7 +173,8 @@ class RedisLimitStore:
         args: list[Any] = ["admit"]
         for c, cost in zip(counters, costs, strict=True):
             args += [c.interval_s * 1e6, c.tolerance_s * 1e6, cost]
-        out = await self.redis.run_script(_GCRA_LUA, [c.key for c in counters], args)
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        out = await self.redis.run_script(_GCRA_LUA, [c.key for c in counters], args, deadline)
         return Verdict(bool(out[0]), int(out[1]) / 1e6, tuple(int(a) / 1e6 for a in out[2:]))
 
     def charge(self, counter: Counter, cost: float) -> None:
@@ -198,7 +200,7 @@ class RedisLimitStore:
         for counter, cost in batch.values():
             args += [counter.interval_s * 1e6, counter.tolerance_s * 1e6, cost]
         try:
-            async with asyncio.timeout(self.timeout_s * 5):
-                await self.redis.run_script(_GCRA_LUA, list(batch), args)
+            deadline = asyncio.get_running_loop().time() + self.timeout_s * 5
+            await self.redis.run_script(_GCRA_LUA, list(batch), args, deadline)
         except Exception as e:  # the limits run a little loose; requests are not held for it
             log.warning("rate limit charges lost (%s: %s)", type(e).__name__, e)

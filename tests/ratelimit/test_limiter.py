@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from satisfice.ratelimit.limiter import format_duration
 from satisfice.ratelimit.settings import RateLimitSettings
 from satisfice.ratelimit.store import MemoryLimitStore
 from tests.gateway_proc import free_port
+from tests.redis_server import RedisServer
 
 
 def limiter(rules: list[dict[str, Any]], **top: Any) -> RateLimiter:
@@ -205,3 +208,30 @@ def test_a_hung_store_costs_one_timeout_not_one_per_request() -> None:
     assert asked == [1, 1, 1, 2]  # asked first, left alone for the pause, then asked again
     # The client's reason header says the limits were not enforced, not where the store lives.
     assert notes == ["rate limits not enforced: store unavailable"] * 4
+
+
+def test_a_redis_that_answered_is_not_down_because_the_loop_was_busy(redis_server: RedisServer) -> None:
+    """Another request's work held the event loop (a cold worker's first requests did, under
+    `serve --workers 2`) while Redis answered in a millisecond. asyncio.timeout counted that as a
+    store timeout, and the limits went unenforced for the next second: 24 of 40 requests passed a
+    limit of 7. A reply that has come in is a reply."""
+
+    async def work() -> tuple[Admission | None, Admission | None]:
+        rules = [{"requests_per_minute": 5}]
+        lim = limiter(rules, store="redis", redis_url=redis_server.url, store_timeout_ms=100)
+        tenant = f"key_{uuid.uuid4().hex}"
+        try:
+            await lim.admit(tenant, "auto", 1)  # connected, script loaded
+            await asyncio.sleep(0.01)
+
+            # Next on the loop, once the command is sent: another request's CPU work, 0.3 s of it.
+            asyncio.get_running_loop().call_soon(time.sleep, 0.3)
+            got = await lim.admit(tenant, "auto", 1)
+            return got, await lim.admit(tenant, "auto", 1)
+        finally:
+            await lim.close()
+
+    during, after = asyncio.run(work())
+    assert during is not None and during.note == ""
+    assert during.headers["x-ratelimit-remaining-requests"] == "3"
+    assert after is not None and after.headers["x-ratelimit-remaining-requests"] == "2"  # asked, not skipped
