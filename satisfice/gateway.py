@@ -211,7 +211,12 @@ class Gateway:
         call.row.route = name  # known before anything can refuse the request (a rate limit, trimming)
         if self.limiter is not None:
             limited = name if call.route is not None else self._model_id(name)
-            await self.admit(call, limited, lambda: self._prompt_estimate(call, body, limited))
+            if self.limiter.counts_tokens(limited) and tokens.prompt_upper_bound(body) > _HUGE_PROMPT_BYTES:
+                # It may be counted exactly (~1 s for 5 MB): in a worker thread, as in _needs.
+                estimate = await asyncio.to_thread(self._prompt_estimate, call, body, limited)
+                await self.admit(call, limited, lambda: estimate)
+            else:
+                await self.admit(call, limited, lambda: self._prompt_estimate(call, body, limited))
 
     def _prompt_estimate(self, call: Call, body: dict[str, Any], limited: str) -> int:
         """The prompt tokens a rate limit charges: ~4 bytes a token, an upper bound for English;

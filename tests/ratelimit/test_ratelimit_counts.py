@@ -5,8 +5,12 @@ whatever name it was asked by."""
 from __future__ import annotations
 
 import json
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import openai
 import pytest
@@ -64,3 +68,31 @@ def test_a_models_limit_holds_under_each_of_its_names(limited: GatewayProcess) -
     for name in ("openai/gpt-4o", "gpt-4o-2024-08-06"):  # the same model by its provider and alias
         with pytest.raises(openai.RateLimitError, match="gpt-4o"):
             c.chat.completions.create(model=name, messages=messages)  # type: ignore[arg-type]
+
+
+def test_counting_a_huge_prompt_for_a_token_limit_does_not_hold_other_requests(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """A prompt whose byte guess is over a token limit is counted exactly before it is refused as
+    too large. For a 4.7 MB prompt that took about a second on the event loop, and every other
+    request of the process (any caller's, /health too) waited for it."""
+    config = standard_config(upstream)
+    config["rate_limits"] = {"rules": [{"per": "key", "route": "gem", "tokens_per_minute": 1_000_000}]}
+    with GatewayProcess(tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
+        words = " ".join(f"w{i}" for i in range(600_000))
+        huge = openai.OpenAI(base_url=gw.base_url, api_key=f"sk-{uuid.uuid4().hex}", max_retries=0)
+
+        def send_huge() -> None:
+            with pytest.raises(openai.RateLimitError, match="Request too large"):
+                huge.chat.completions.create(model="gem", messages=[{"role": "user", "content": words}])
+
+        waits = []
+        with ThreadPoolExecutor(1) as pool:
+            sent = pool.submit(send_huge)
+            while not sent.done():
+                started = time.perf_counter()
+                with urllib.request.urlopen(f"{gw.url}/health", timeout=10) as r:
+                    assert r.status == 200
+                waits.append(time.perf_counter() - started)
+            sent.result()
+    assert max(waits) < 0.4, waits
