@@ -210,7 +210,7 @@ class Gateway:
         name = call.route.name if call.route is not None else str(body.get("model", ""))
         call.row.route = name  # known before anything can refuse the request (a rate limit, trimming)
         if self.limiter is not None:
-            limited = name if call.route is not None else self._model_id(name)
+            limited = name if call.route is not None else self.model_id(name)
             if self.limiter.counts_tokens(limited) and tokens.prompt_upper_bound(body) > _HUGE_PROMPT_BYTES:
                 # It may be counted exactly (~1 s for 5 MB): in a worker thread, as in _needs.
                 estimate = await asyncio.to_thread(self._prompt_estimate, call, body, limited)
@@ -233,7 +233,7 @@ class Gateway:
             guess = max(1, tokens.count_prompt(body))
         return max(1, min(guess, cap)) if cap is not None else guess
 
-    def _model_id(self, name: str) -> str:
+    def model_id(self, name: str) -> str:
         """The catalog id a model name means ("openai/gpt-4o", "gpt-4o-2024-08-06": "gpt-4o"), so a
         rate limit written for a model is not escaped by another of its names."""
         ids = {info.id for info in self.planner.directory.catalog.lookup(name)}

@@ -176,7 +176,8 @@ class MiscEndpoints:
                     param="model",
                     code="model_not_supported",
                 )
-            await self.gateway.admit(call, model, lambda: _input_tokens_estimate(body["input"]))
+            limited = self.gateway.model_id(model)  # a model's limit holds under each of its names
+            await self.gateway.admit(call, limited, lambda: _input_tokens_estimate(body["input"]))
             targets = [t for t in self.directory.targets(model) if t.dep.dialect in ("openai", "azure")]
             if not targets:
                 raise InvalidRequest(

@@ -36,6 +36,7 @@ def limited(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
         "rules": [
             {"per": "key", "route": "climb", "tokens_per_day": LIMIT},
             {"per": "key", "route": "gpt-4o", "requests_per_day": 1},
+            {"per": "key", "route": "text-embedding-3-small", "requests_per_day": 1},
         ]
     }
     with GatewayProcess(tmp_path_factory.mktemp("rl-cascade"), config, env={"FAKE_OPENAI_KEY": "k"}) as gw:
@@ -68,6 +69,15 @@ def test_a_models_limit_holds_under_each_of_its_names(limited: GatewayProcess) -
     for name in ("openai/gpt-4o", "gpt-4o-2024-08-06"):  # the same model by its provider and alias
         with pytest.raises(openai.RateLimitError, match="gpt-4o"):
             c.chat.completions.create(model=name, messages=messages)  # type: ignore[arg-type]
+
+
+def test_an_embeddings_models_limit_holds_under_each_of_its_names(limited: GatewayProcess) -> None:
+    """/v1/embeddings charged the name as written: "openai/text-embedding-3-small" escaped a limit
+    written for text-embedding-3-small (chat requests already read the model's catalog id)."""
+    c = openai.OpenAI(base_url=limited.base_url, api_key=f"sk-{uuid.uuid4().hex}", max_retries=0)
+    c.embeddings.create(model="text-embedding-3-small", input="one")
+    with pytest.raises(openai.RateLimitError, match="text-embedding-3-small"):
+        c.embeddings.create(model="openai/text-embedding-3-small", input="two")
 
 
 def test_counting_a_huge_prompt_for_a_token_limit_does_not_hold_other_requests(
