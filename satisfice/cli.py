@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -87,8 +89,13 @@ def run_server(
         pass
     if not quiet:
         print(banner(parts.settings, host, port), flush=True)
+    loop = asyncio.new_event_loop()
+    if reuse_port:
+        _stop_on_first_signal(loop)
     web.run_app(
         make_app(parts, other_workers=reuse_port),
+        loop=loop,
+        handle_signals=not reuse_port,
         host=host,
         port=port,
         access_log=None,
@@ -99,6 +106,23 @@ def run_server(
         shutdown_timeout=SHUTDOWN_GRACE_S + 2.0,
         reuse_port=reuse_port or None,
     )
+
+
+def _stop_on_first_signal(loop: asyncio.AbstractEventLoop) -> None:
+    """A worker stops gracefully on its first SIGINT or SIGTERM and ignores later ones. Ctrl-C in a
+    terminal, or systemd stopping the service's cgroup, signals every worker and the parent, which
+    then signals them again: with aiohttp's handlers that second signal broke off the graceful
+    shutdown, cutting requests in flight and losing their ledger rows. (The parent kills a worker
+    that has not stopped within its grace.)"""
+    from aiohttp import web
+
+    def stop() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: None)
+        raise web.GracefulExit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

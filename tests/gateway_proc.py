@@ -34,8 +34,12 @@ class GatewayProcess:
         config: dict[str, Any] | None,
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
+        new_session: bool = False,
     ) -> None:
         self.args = args  # extra `satisfice serve` arguments
+        # Its own process group, as a terminal's foreground job: a signal to the group reaches
+        # every process (Ctrl-C, or systemd stopping a service's whole cgroup).
+        self.new_session = new_session
         self.tmp = tmp
         self.port = free_port()
         self.ledger = str(tmp / "ledger.db")
@@ -66,7 +70,13 @@ class GatewayProcess:
         if self.config_path is not None:
             cmd += ["--config", str(self.config_path)]
         self.proc = subprocess.Popen(
-            cmd, env=self.env, cwd=self.tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd,
+            env=self.env,
+            cwd=self.tmp,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

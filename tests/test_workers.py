@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +286,35 @@ def test_feedback_waits_for_the_other_workers_cache_write_with_learning_off(
             lock.close()
             assert ask_until(gw, "proven", f"Explain the tides, case {i}.", "hit-exact")[0] == "hit-exact"
         assert statuses == [200] * 6
+
+
+def test_a_signal_to_the_whole_process_group_lets_in_flight_requests_finish(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Ctrl-C in a terminal (or systemd stopping the service's cgroup) signals every worker as well
+    as the parent, which then signals them again: that second signal broke off the worker's
+    graceful shutdown, so requests in flight were cut and their ledger rows lost."""
+    config = standard_config(upstream)
+    config["reliability"] = {**config["reliability"], "timeout_s": 10, "deadline_s": 30}
+    gw = GatewayProcess(
+        tmp_path, config, env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2"), new_session=True
+    )
+    with gw, ThreadPoolExecutor(6) as pool:
+        clients = [
+            openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=20) for _ in range(6)
+        ]
+
+        def call(i: int) -> str:
+            resp = clients[i].chat.completions.with_raw_response.create(
+                model="openai/slow-2500", messages=[{"role": "user", "content": f"x{i}"}]
+            )
+            assert resp.parse().choices[0].message.content == f"echo: x{i}"
+            return resp.headers["x-satisfice-request-id"]
+
+        calls = [pool.submit(call, i) for i in range(6)]  # new connections: on both workers
+        time.sleep(1.0)  # every request has reached a worker
+        assert gw.proc is not None
+        os.killpg(gw.proc.pid, signal.SIGINT)
+        ids = {f.result(timeout=30) for f in calls}
+        assert gw.proc.wait(timeout=30) == 0
+    assert ids <= {r["id"] for r in gw.rows()}
