@@ -160,7 +160,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _port_problem(host: str, port: int) -> str | None:
-    """Why the workers could not listen on host:port (a port another program holds), else None."""
+    """Why the workers could not listen on host:port (a port another program holds), else None.
+    The probe does not set SO_REUSEPORT: with it, it (and then the workers) could bind beside another
+    program listening with SO_REUSEPORT, such as another `serve --workers`, and share its traffic."""
     import socket
 
     try:
@@ -170,7 +172,6 @@ def _port_problem(host: str, port: int) -> str | None:
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             probe.bind(address)
         except OSError as e:

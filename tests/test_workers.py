@@ -125,7 +125,9 @@ def test_both_workers_serve_paraphrases_of_an_answer_one_of_them_stored(
         assert statuses == ["hit-semantic"] * 10
 
 
-def _serve_workers(tmp_path: Path, config: dict[str, Any], port: int) -> subprocess.CompletedProcess[str]:
+def _serve_workers(
+    tmp_path: Path, config: dict[str, Any], port: int, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "cfg.yaml"
     path.write_text(json.dumps(config))  # JSON is YAML
     cmd = [
@@ -140,9 +142,16 @@ def _serve_workers(tmp_path: Path, config: dict[str, Any], port: int) -> subproc
         "--config",
         str(path),
     ]
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=60, env={**os.environ, "FAKE_OPENAI_KEY": "k"}
-    )
+    env = {**os.environ, "FAKE_OPENAI_KEY": "k"}
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the workers too, not only the parent
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_two_workers_refuse_a_bad_config_in_one_line(upstream: FakeUpstream, tmp_path: Path) -> None:
@@ -318,3 +327,19 @@ def test_a_signal_to_the_whole_process_group_lets_in_flight_requests_finish(
         ids = {f.result(timeout=30) for f in calls}
         assert gw.proc.wait(timeout=30) == 0
     assert ids <= {r["id"] for r in gw.rows()}
+
+
+def test_a_second_gateway_with_workers_refuses_the_port_the_first_one_serves(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The workers listen with SO_REUSEPORT, and so did the parent's check that the port is free:
+    a second `serve --workers 2` on the same port passed it, its workers joined the first one's,
+    and the kernel silently gave them half the connections (under another config and ledger)."""
+    with GatewayProcess(
+        tmp_path, standard_config(upstream), env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")
+    ) as gw:
+        other = tmp_path / "other"
+        other.mkdir()
+        done = _serve_workers(other, standard_config(upstream), gw.port, timeout=10)
+        assert done.returncode == 2
+        assert "cannot listen on" in done.stderr
