@@ -343,3 +343,40 @@ def test_a_second_gateway_with_workers_refuses_the_port_the_first_one_serves(
         done = _serve_workers(other, standard_config(upstream), gw.port, timeout=10)
         assert done.returncode == 2
         assert "cannot listen on" in done.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (not yet reaped by init) has stopped too.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """A parent killed outright (kill -9, the OOM killer) left its workers serving unsupervised for
+    good, holding the port: a restarted gateway could not listen, or, before, shared the port with
+    them and their old config."""
+    gw = GatewayProcess(
+        tmp_path, standard_config(upstream), env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")
+    )
+    with gw:
+        pids: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with urllib.request.urlopen(gw.url + "/health", timeout=5) as r:
+                pids.add(json.loads(r.read())["pid"])
+        assert gw.proc is not None
+        gw.proc.kill()
+        gw.proc.wait()
+        try:
+            deadline = time.monotonic() + 10
+            while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not any(_alive(p) for p in pids)
+        finally:
+            for p in pids:
+                if _alive(p):
+                    os.kill(p, signal.SIGKILL)

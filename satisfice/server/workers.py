@@ -19,10 +19,26 @@ from types import FrameType
 _GRACE_S = 30.0
 
 
-def _worker(config: str | None, host: str, port: int) -> None:
+_PARENT_CHECK_S = 1.0  # how often a worker checks that its supervisor still runs
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """Stop this worker, gracefully as on SIGINT, once `parent` is gone (killed outright, say by
+    the OOM killer): else it served on unsupervised for good and held the port."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_S)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="satisfice-parent-watch", daemon=True).start()
+
+
+def _worker(config: str | None, host: str, port: int, parent: int) -> None:
     from satisfice.cli import configure_logging, run_server, settings_from
 
     configure_logging()  # a spawned process starts with no logging set up
+    _stop_when_orphaned(parent)
     run_server(settings_from(config), host, port, reuse_port=True, quiet=True)
 
 
@@ -31,7 +47,9 @@ def supervise(config: str | None, host: str, port: int, workers: int) -> int:
     code: 0 after a signal, 1 when a worker died on its own."""
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop or threads forked
     procs = [
-        ctx.Process(target=_worker, args=(config, host, port), name=f"satisfice-worker-{i}", daemon=False)
+        ctx.Process(
+            target=_worker, args=(config, host, port, os.getpid()), name=f"satisfice-worker-{i}", daemon=False
+        )
         for i in range(workers)
     ]
     stop = threading.Event()
