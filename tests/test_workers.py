@@ -380,3 +380,40 @@ def test_workers_stop_when_their_supervisor_is_killed(upstream: FakeUpstream, tm
             for p in pids:
                 if _alive(p):
                     os.kill(p, signal.SIGKILL)
+
+
+def _worker_pids(gw: GatewayProcess, count: int, wait_s: float = 30) -> set[int]:
+    """The pids of the workers answering /health, once `count` distinct ones did (new connections)."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + wait_s
+    while len(pids) < count and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(gw.url + "/health", timeout=5) as r:
+                pids.add(json.loads(r.read())["pid"])
+        except OSError:
+            time.sleep(0.05)
+    return pids
+
+
+def test_a_worker_that_dies_is_replaced(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """One worker killed (the OOM killer picks the biggest process) made the parent stop the other
+    one too and exit: the whole gateway went down. Now another worker takes its place."""
+    gw = GatewayProcess(
+        tmp_path, standard_config(upstream), env={"FAKE_OPENAI_KEY": "k"}, args=("--workers", "2")
+    )
+    with gw:
+        first = _worker_pids(gw, 2)
+        assert len(first) == 2
+        dead = min(first)
+        os.kill(dead, signal.SIGKILL)
+        time.sleep(0.5)
+        assert gw.proc is not None and gw.proc.poll() is None  # the parent serves on
+        now = _worker_pids(gw, 2)
+        assert len(now) == 2 and dead not in now
+        client = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
+        answer = client.chat.completions.create(
+            model="first-ok", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.choices[0].message.content == "echo: hi"
+    assert gw.proc.returncode == 0
+    assert "starting another" in gw.output
