@@ -145,6 +145,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # What each worker will build, built once here first: a config error is one line, as with one
     # worker, not a traceback per worker after the banner.
     shown = build(settings, with_ledger=False).settings
+    for key, path, used in _store_files(shown):  # the files that build skipped, checked without opening
+        found = file_problem(path) if used else None
+        if found:
+            print(f"config error: {key}: cannot use {path!r} as its SQLite file: {found}", file=sys.stderr)
+            return 2
     problem = _port_problem(host, port)
     if problem:
         print(f"error: cannot listen on {host}:{port}: {problem}", file=sys.stderr)

@@ -417,3 +417,17 @@ def test_a_worker_that_dies_is_replaced(upstream: FakeUpstream, tmp_path: Path) 
         assert answer.choices[0].message.content == "echo: hi"
     assert gw.proc.returncode == 0
     assert "starting another" in gw.output
+
+
+def test_two_workers_refuse_an_unusable_ledger_file_in_one_line(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The parent's check of the config skipped the state files: each worker failed on an unusable
+    ledger path with a traceback (and kept being restarted); with one worker it is one line."""
+    config = standard_config(upstream)
+    config["ledger"] = {"path": str(tmp_path / "ledger-dir")}
+    (tmp_path / "ledger-dir").mkdir()
+    done = _serve_workers(tmp_path, config, free_port(), timeout=20)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "config error: ledger.path" in done.stderr
+    assert "workers" not in done.stdout  # no banner
