@@ -1,7 +1,8 @@
 """Adapter edge cases through the real gateway, the fake upstream and the official SDKs: JSON schemas
 Gemini would refuse, a Claude tool call without arguments streamed, Gemini's broken function calls,
-Gemini's mid-stream overload as /v1/messages clients see it, Gemini's function-call ids, and a
-request Gemini cannot take (no user or assistant content)."""
+Gemini's mid-stream overload as /v1/messages clients see it, Gemini's function-call ids, a
+request Gemini cannot take (no user or assistant content), a deployment Google refuses with a 400
+(a key that is not valid, a project it does not serve), and penalties Gemini 2.5 refuses."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "routes": {
             "gem-broken": {"strategy": "first", "candidates": ["gem/malformed+edge", "gem/whole+edge"]},
             "gem-then-oai": {"strategy": "first", "candidates": ["gem/gemfirst+edge", "oai/oaisecond+edge"]},
+            "gem-badkey": {"strategy": "first", "candidates": ["gem/badkey+audit", "oai/next+audit"]},
+            "gem-noregion": {"strategy": "first", "candidates": ["gem/noregion+audit", "oai/next+audit"]},
         },
     }
     with GatewayProcess(tmp_path_factory.mktemp("adapter-edges"), config) as g:
@@ -255,3 +258,61 @@ def test_a_route_takes_a_system_only_request_past_gemini(
     rid = raw.headers["x-satisfice-request-id"]
     assert _outcomes(gw, rid) == [("gemfirst+edge", "untranslatable"), ("oaisecond+edge", "ok")]
     assert [r["model"] for r in upstream.requests() if marker in json.dumps(r["body"])] == ["oaisecond+edge"]
+
+
+# -- Google's 400s that refuse a deployment; penalties Gemini 2.5 refuses ----------------------------
+
+
+@pytest.mark.parametrize("why", ["badkey", "noregion"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_deployment_gemini_refuses_with_a_400_fails_over(
+    oai: openai.OpenAI, gw: GatewayProcess, why: str, stream: bool
+) -> None:
+    """Google answers a key that is not valid with 400 INVALID_ARGUMENT (reason API_KEY_INVALID) and a
+    project in a region it does not serve with 400 FAILED_PRECONDITION: the deployment's fault, not
+    the request's, so the next candidate answers (as for a 401/403)."""
+    if stream:
+        with oai.chat.completions.with_streaming_response.create(
+            model=f"gem-{why}", messages=HELLO, stream=True
+        ) as resp:
+            rid = resp.headers["x-satisfice-request-id"]
+            text = "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
+    else:
+        raw = oai.chat.completions.with_raw_response.create(model=f"gem-{why}", messages=HELLO)
+        rid, text = raw.headers["x-satisfice-request-id"], raw.parse().choices[0].message.content or ""
+    assert text == "echo: hello there"
+    assert _outcomes(gw, rid) == [(f"{why}+audit", "refused"), ("next+audit", "ok")]
+
+
+def test_a_bad_gemini_key_alone_is_no_invalid_request(oai: openai.OpenAI) -> None:
+    """With no other candidate the client learns the deployment was refused, not that its request
+    was wrong."""
+    with pytest.raises(openai.APIStatusError) as err:
+        oai.chat.completions.create(model="gem/badkey+audit", messages=HELLO)
+    assert "API key not valid" in err.value.message
+    assert err.value.code == "upstream_refused"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_penalties_do_not_fail_a_gemini_2_5_request(
+    oai: openai.OpenAI, upstream: FakeUpstream, stream: bool
+) -> None:
+    """Gemini 2.5 answers 400 "Penalty is not enabled for models/gemini-2.5-flash" to a non-zero
+    penalty; README promises such best-effort fields are dropped, not refused."""
+    model = f"gemini-2.5-flash+penalty{int(stream)}"
+    kwargs: Any = {"presence_penalty": 0.5, "frequency_penalty": 0.3, "temperature": 0.2}
+    if stream:
+        chunks = list(
+            oai.chat.completions.create(model=f"gem/{model}", messages=HELLO, stream=True, **kwargs)
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = (
+            oai.chat.completions.create(model=f"gem/{model}", messages=HELLO, **kwargs)
+            .choices[0]
+            .message.content
+            or ""
+        )
+    assert text == "echo: hello there"
+    sent = upstream.sent(model)["generationConfig"]
+    assert "presencePenalty" not in sent and "frequencyPenalty" not in sent and sent["temperature"] == 0.2
