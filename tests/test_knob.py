@@ -6,7 +6,7 @@ import pytest
 from satisfice.config import ConfigError, parse_settings
 from satisfice.errors import InvalidRequest
 from satisfice.predict.model_features import as_info
-from satisfice.routing.auto import _SHARE_TARGETS_KEPT, AutoRouter
+from satisfice.routing import auto
 from satisfice.routing.knob import (
     Knob,
     ShareTarget,
@@ -138,13 +138,14 @@ def test_a_random_router_sends_its_share_to_the_catalogs_strongest() -> None:
     assert AutoRouter("random").share_target(infos, 0.8).strong == 1
 
 
-def test_share_calibrations_kept_are_bounded() -> None:
+def test_share_calibrations_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A client may send a new share value with every request: each is calibrated once, and the
     oldest calibrations are let go past the bound (they were kept for ever)."""
-    router = AutoRouter("heuristic")
+    monkeypatch.setattr(auto, "_SHARE_TARGETS_KEPT", 8)  # the mechanism, not 512 calibrations
+    router = auto.AutoRouter("heuristic")
     infos = [as_info("gpt-4o-mini"), as_info("gpt-4o")]
     first = router.share_target(infos, 0.5)
-    for i in range(_SHARE_TARGETS_KEPT + 10):
-        router.share_target(infos, i / 10_000)
-    assert len(router._share_targets) == _SHARE_TARGETS_KEPT
+    for i in range(20):
+        router.share_target(infos, i / 100)
+    assert len(router._share_targets) == 8
     assert router.share_target(infos, 0.5) == first  # worked out again, the same
