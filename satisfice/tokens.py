@@ -62,7 +62,7 @@ _ready: set[str] = set()  # encodings loaded in this process
 _loading: set[str] = set()  # encodings a background thread was started for
 
 
-def _loaded(model: str) -> bool:
+def _loaded_or_start(model: str) -> bool:
     """The model's encoding is in memory now, or else starts loading in a background thread."""
     name = encoding_name_for(model)
     if name in _ready:
@@ -79,7 +79,7 @@ def count_prompt_soon(body: dict[str, Any], model: str = "") -> int:
     token while it loads in the background. For what the event loop counts in passing (a cancelled
     call's charge, itself an estimate): loading an encoding takes 0.2-0.7 s, which held every
     request of a new process, and a timed-out call's failover missed its deadline."""
-    if _loaded(model):
+    if _loaded_or_start(model):
         return count_prompt(body, model)
     return max(1, prompt_upper_bound(body) // 4)
 
@@ -89,7 +89,7 @@ def count_text_soon(text: str, model: str = "") -> int:
     `count_prompt_soon`)."""
     if not text:
         return 0
-    return count_text(text, model) if _loaded(model) else max(1, len(text.encode()) // 4)
+    return count_text(text, model) if _loaded_or_start(model) else max(1, len(text.encode()) // 4)
 
 
 ENCODING_PROBES = ("gpt-4-0613", "gpt-4o")  # one model name per encoding encoding_name_for gives
