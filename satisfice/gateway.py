@@ -211,14 +211,17 @@ class Gateway:
         call.row.route = name  # known before anything can refuse the request (a rate limit, trimming)
         if self.limiter is not None:
             limited = name if call.route is not None else self.model_id(name)
-            if self.limiter.counts_tokens(limited) and tokens.prompt_upper_bound(body) > _HUGE_PROMPT_BYTES:
-                # It may be counted exactly (~1 s for 5 MB): in a worker thread, as in _needs.
-                estimate = await asyncio.to_thread(self._prompt_estimate, call, body, limited)
-                await self.admit(call, limited, lambda: estimate)
-            else:
-                await self.admit(call, limited, lambda: self._prompt_estimate(call, body, limited))
+            estimate = 0  # read by token limits only
+            if self.limiter.counts_tokens(limited):
+                bound = tokens.prompt_upper_bound(body)
+                if bound > _HUGE_PROMPT_BYTES:
+                    # It may be counted exactly (~1 s for 5 MB): in a worker thread, as in _needs.
+                    estimate = await asyncio.to_thread(self._prompt_estimate, call, body, limited, bound)
+                else:
+                    estimate = self._prompt_estimate(call, body, limited, bound)
+            await self.admit(call, limited, lambda: estimate)
 
-    def _prompt_estimate(self, call: Call, body: dict[str, Any], limited: str) -> int:
+    def _prompt_estimate(self, call: Call, body: dict[str, Any], limited: str, bound: int) -> int:
         """The prompt tokens a rate limit charges: ~4 bytes a token, an upper bound for English;
         counted when that guess alone would refuse the request for good (over a token limit). A
         route that trims sends at most its trimming limit (the answer's usage corrects the charge)."""
@@ -227,7 +230,7 @@ class Gateway:
             from satisfice.trim import prompt_limit
 
             cap = prompt_limit(route.trim, self.planner.largest_context(route.name), _max_output(body))
-        guess = max(1, tokens.prompt_upper_bound(body) // 4)
+        guess = max(1, bound // 4)  # `bound`: tokens.prompt_upper_bound(body)
         limit = self.limiter.token_limit(limited) if self.limiter is not None else None
         if limit is not None and min(guess, cap if cap is not None else guess) > limit:
             guess = max(1, tokens.count_prompt(body))
